@@ -1,0 +1,70 @@
+# onair: `make run` to try it, `make test` to check everything. See README.md.
+GO       ?= go
+BIN      := bin/onair
+UI_DIR   := web/ui
+UI_DEPS  := $(UI_DIR)/node_modules/.package-lock.json
+UI_OUT   := $(UI_DIR)/dist/watch.js
+UI_SRC   := $(wildcard $(UI_DIR)/src/*) $(UI_DIR)/build.mjs
+GO_SRC   := $(shell find . -name '*.go' -not -path './.tools/*' -not -path '*/node_modules/*') go.mod go.sum
+STATICCHECK := $(CURDIR)/.tools/bin/staticcheck-v0.8.2
+# Test timeouts: unit tests are quick; end-to-end tests publish real streams.
+TEST_FLAGS ?= -count=1 -timeout=30m
+
+.PHONY: all build run test unit e2e bench lint fmt ui deps tools clean
+
+all: build
+
+build: $(BIN)
+
+$(BIN): $(GO_SRC) $(UI_OUT) $(wildcard web/templates/*)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/onair
+
+ui: $(UI_OUT)
+
+$(UI_DEPS): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(UI_OUT): $(UI_DEPS) $(UI_SRC)
+	cd $(UI_DIR) && npm run --silent build
+
+# Starts onair with the documented default config and a demo stream, and prints where to
+# point OBS and the browser.
+run: build
+	$(BIN) -config configs/onair.yaml -demo
+
+# Everything CI checks: lint, unit tests, end-to-end tests with ffmpeg, real servers and
+# Chromium. Installs missing system packages (scripts/deps.sh) and builds the test servers
+# (scripts/tools.sh) first.
+test: deps tools build lint
+	$(GO) test $(TEST_FLAGS) ./...
+
+deps:
+	@scripts/deps.sh
+
+tools:
+	@scripts/tools.sh
+
+lint: $(STATICCHECK) $(UI_OUT)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+$(STATICCHECK):
+	@mkdir -p $(dir $@)
+	GOBIN=$(CURDIR)/.tools/bin/sc-tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	mv $(CURDIR)/.tools/bin/sc-tmp/staticcheck $@ && rmdir $(CURDIR)/.tools/bin/sc-tmp
+
+# Go benchmarks plus the load scripts that measure onair against its peers; writes the
+# figures to BENCHMARKS.md's source tables under .artifacts/bench.
+bench: build
+	@scripts/deps.sh bench
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./scripts/bench -onair $(BIN)
+
+clean:
+	rm -rf bin .artifacts $(UI_DIR)/dist/*.js $(UI_DIR)/dist/*.css

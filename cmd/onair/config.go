@@ -1,0 +1,358 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// config is onair's configuration: configs/onair.yaml documents every key. Each key can be
+// overridden by an environment variable ONAIR_<SECTION>_<KEY> (ONAIR_HTTP_ADDR), and a
+// top-level list by ONAIR_<KEY> holding YAML (ONAIR_STREAMS='[{key: k, name: demo}]').
+type config struct {
+	HTTP    httpConfig     `yaml:"http"`
+	RTMP    rtmpConfig     `yaml:"rtmp"`
+	HLS     hlsConfig      `yaml:"hls"`
+	Data    dataConfig     `yaml:"data"`
+	Log     logConfig      `yaml:"log"`
+	Streams []streamConfig `yaml:"streams"`
+}
+
+type httpConfig struct {
+	Addr              string        `yaml:"addr"`
+	PublicURL         string        `yaml:"public_url"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+}
+
+type rtmpConfig struct {
+	Addr           string        `yaml:"addr"`
+	PublicURL      string        `yaml:"public_url"`
+	App            string        `yaml:"app"`
+	SetupTimeout   time.Duration `yaml:"setup_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	TakeoverAfter  time.Duration `yaml:"takeover_after"`
+	MaxConnections int           `yaml:"max_connections"`
+	MaxMessageSize int           `yaml:"max_message_size"`
+}
+
+type hlsConfig struct {
+	Variant         string        `yaml:"variant"`
+	SegmentDuration time.Duration `yaml:"segment_duration"`
+	PartDuration    time.Duration `yaml:"part_duration"`
+	DVRWindow       time.Duration `yaml:"dvr_window"`
+	EndGrace        time.Duration `yaml:"end_grace"`
+}
+
+type dataConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+type logConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+type streamConfig struct {
+	Key  string `yaml:"key"`
+	Name string `yaml:"name"`
+}
+
+// defaultConfig holds the values used for keys the file and environment leave out; they
+// match configs/onair.yaml (a test checks).
+func defaultConfig() config {
+	return config{
+		HTTP: httpConfig{
+			Addr:              ":8080",
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+		},
+		RTMP: rtmpConfig{
+			Addr:           ":1935",
+			App:            "live",
+			SetupTimeout:   10 * time.Second,
+			IdleTimeout:    10 * time.Second,
+			TakeoverAfter:  5 * time.Second,
+			MaxConnections: 1000,
+			MaxMessageSize: 8 << 20,
+		},
+		HLS: hlsConfig{
+			Variant:         "lowlatency",
+			SegmentDuration: time.Second,
+			PartDuration:    200 * time.Millisecond,
+			DVRWindow:       2 * time.Minute,
+			EndGrace:        30 * time.Second,
+		},
+		Data:    dataConfig{Dir: "./data"},
+		Log:     logConfig{Level: "info", Format: "text"},
+		Streams: []streamConfig{},
+	}
+}
+
+const envPrefix = "ONAIR_"
+
+// loadConfig reads path (if not empty) over the defaults, then applies ONAIR_* variables
+// from environ, then validates. Unknown keys and invalid values are errors naming the key.
+func loadConfig(path string, environ []string) (config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		if err := decodeConfigFile(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	if err := cfg.validate(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func decodeConfigFile(b []byte, cfg *config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file keeps the defaults
+	}
+	root := doc.Content[0]
+	if err := checkKeys(root, reflect.TypeOf(*cfg), ""); err != nil {
+		return err
+	}
+	if err := root.Decode(cfg); err != nil {
+		return unwrapYAMLError(err)
+	}
+	return nil
+}
+
+// checkKeys reports the first key in n that t has no field for, with its line.
+func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+			for _, item := range n.Content {
+				if err := checkKeys(item, t.Elem(), prefix+"[]"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f, ok := fieldByTag(t, k.Value)
+		name := strings.TrimPrefix(prefix+"."+k.Value, ".")
+		if !ok {
+			return fmt.Errorf("line %d: unknown key %q", k.Line, name)
+		}
+		if err := checkKeys(v, f.Type, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if yamlName(f) == tag {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+var yamlFieldErr = regexp.MustCompile(`cannot unmarshal !!\w+ ` + "`" + `([^` + "`" + `]*)` + "`" + ` into (\S+)`)
+
+// unwrapYAMLError makes yaml.v3's type errors say which value was wrong.
+func unwrapYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			if m := yamlFieldErr.FindStringSubmatch(e); m != nil {
+				e = strings.Replace(e, m[0], fmt.Sprintf("invalid value %q (want %s)", m[1], m[2]), 1)
+			}
+			msgs = append(msgs, e)
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return err
+}
+
+// envKeys maps every ONAIR_* variable name to the field it sets.
+func envKeys(cfg *config) map[string]envTarget {
+	out := map[string]envTarget{}
+	root := reflect.ValueOf(cfg).Elem()
+	for i := 0; i < root.NumField(); i++ {
+		section := root.Type().Field(i)
+		sv := root.Field(i)
+		sname := yamlName(section)
+		if sv.Kind() != reflect.Struct {
+			out[envPrefix+strings.ToUpper(sname)] = envTarget{key: sname, v: sv}
+			continue
+		}
+		for j := 0; j < sv.NumField(); j++ {
+			kname := yamlName(sv.Type().Field(j))
+			out[envPrefix+strings.ToUpper(sname+"_"+kname)] = envTarget{key: sname + "." + kname, v: sv.Field(j)}
+		}
+	}
+	return out
+}
+
+type envTarget struct {
+	key string // as written in the file, e.g. "hls.dvr_window"
+	v   reflect.Value
+}
+
+func applyEnv(cfg *config, environ []string) error {
+	keys := envKeys(cfg)
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, envPrefix) {
+			continue
+		}
+		t, known := keys[name]
+		if !known {
+			return fmt.Errorf("environment variable %s: unknown key (see configs/onair.yaml for the keys)", name)
+		}
+		if t.v.Kind() == reflect.String {
+			t.v.SetString(value)
+			continue
+		}
+		p := reflect.New(t.v.Type())
+		if err := yaml.Unmarshal([]byte(value), p.Interface()); err != nil {
+			return fmt.Errorf("environment variable %s (%s): invalid value %q: %w", name, t.key, value, unwrapYAMLError(err))
+		}
+		t.v.Set(p.Elem())
+	}
+	return nil
+}
+
+var streamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (c *config) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	checkAddr := func(key, addr string) {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "invalid listen address %q (want host:port or :port)", addr)
+		}
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration, got %s", d)
+		}
+	}
+	checkAddr("http.addr", c.HTTP.Addr)
+	checkAddr("rtmp.addr", c.RTMP.Addr)
+	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	positive("http.read_timeout", c.HTTP.ReadTimeout)
+	positive("http.write_timeout", c.HTTP.WriteTimeout)
+	positive("http.idle_timeout", c.HTTP.IdleTimeout)
+	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		bad("http.max_header_bytes", "must be between 1024 and 1048576, got %d", c.HTTP.MaxHeaderBytes)
+	}
+	checkURL := func(key, u string, schemes ...string) {
+		if u == "" {
+			return
+		}
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok || !slices.Contains(schemes, scheme) || rest == "" {
+			bad(key, "must be a %s URL, got %q", strings.Join(schemes, " or "), u)
+		}
+	}
+	checkURL("http.public_url", c.HTTP.PublicURL, "http", "https")
+	checkURL("rtmp.public_url", c.RTMP.PublicURL, "rtmp", "rtmps")
+	if !streamNameRE.MatchString(c.RTMP.App) {
+		bad("rtmp.app", "must be lowercase letters, digits, - or _, got %q", c.RTMP.App)
+	}
+	positive("rtmp.setup_timeout", c.RTMP.SetupTimeout)
+	positive("rtmp.idle_timeout", c.RTMP.IdleTimeout)
+	positive("rtmp.takeover_after", c.RTMP.TakeoverAfter)
+	if c.RTMP.TakeoverAfter >= c.RTMP.IdleTimeout {
+		bad("rtmp.takeover_after", "must be shorter than rtmp.idle_timeout (%s), got %s", c.RTMP.IdleTimeout, c.RTMP.TakeoverAfter)
+	}
+	if c.RTMP.MaxConnections < 1 {
+		bad("rtmp.max_connections", "must be at least 1, got %d", c.RTMP.MaxConnections)
+	}
+	if c.RTMP.MaxMessageSize < 64<<10 || c.RTMP.MaxMessageSize > 16<<20 {
+		bad("rtmp.max_message_size", "must be between 65536 and 16777216 bytes, got %d", c.RTMP.MaxMessageSize)
+	}
+	switch c.HLS.Variant {
+	case "lowlatency", "fmp4", "mpegts":
+	default:
+		bad("hls.variant", "must be lowlatency, fmp4 or mpegts, got %q", c.HLS.Variant)
+	}
+	positive("hls.segment_duration", c.HLS.SegmentDuration)
+	positive("hls.part_duration", c.HLS.PartDuration)
+	positive("hls.end_grace", c.HLS.EndGrace)
+	if c.HLS.PartDuration >= c.HLS.SegmentDuration {
+		bad("hls.part_duration", "must be shorter than hls.segment_duration (%s), got %s", c.HLS.SegmentDuration, c.HLS.PartDuration)
+	}
+	if c.HLS.DVRWindow < 3*c.HLS.SegmentDuration {
+		bad("hls.dvr_window", "must hold at least 3 segments (%s), got %s", 3*c.HLS.SegmentDuration, c.HLS.DVRWindow)
+	}
+	if c.Data.Dir == "" {
+		bad("data.dir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	names := map[string]bool{}
+	keys := map[string]bool{}
+	for i, s := range c.Streams {
+		key := fmt.Sprintf("streams[%d]", i)
+		if len(s.Key) < 16 {
+			bad(key+".key", "must be at least 16 characters")
+		}
+		if !streamNameRE.MatchString(s.Name) {
+			bad(key+".name", "must be lowercase letters, digits, - or _ (at most 63), got %q", s.Name)
+		}
+		if names[s.Name] {
+			bad(key+".name", "%q is used twice", s.Name)
+		}
+		if keys[s.Key] {
+			bad(key+".key", "is used twice")
+		}
+		names[s.Name], keys[s.Key] = true, true
+	}
+	return errors.Join(errs...)
+}

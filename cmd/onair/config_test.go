@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The documented file must say exactly what the built-in defaults are.
+func TestDefaultConfigFileMatchesDefaults(t *testing.T) {
+	got, err := loadConfig("../../configs/onair.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultConfig()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("configs/onair.yaml differs from defaultConfig():\n got %+v\nwant %+v", got, want)
+	}
+	// Every key is documented in the file.
+	b, err := os.ReadFile("../../configs/onair.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for env, target := range envKeys(&want) {
+		key := target.key[strings.LastIndex(target.key, ".")+1:]
+		if !strings.Contains(string(b), "\n  "+key+":") && !strings.Contains(string(b), "\n"+key+":") {
+			t.Errorf("key %s (%s) is not documented in configs/onair.yaml", target.key, env)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "onair.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     []string
+		check   func(t *testing.T, c config)
+		wantErr string
+	}{
+		{
+			name: "file values",
+			file: "http:\n  addr: \":9000\"\nhls:\n  dvr_window: 5m\n  variant: fmp4\n",
+			check: func(t *testing.T, c config) {
+				if c.HTTP.Addr != ":9000" || c.HLS.DVRWindow != 5*time.Minute || c.HLS.Variant != "fmp4" {
+					t.Fatalf("got %+v", c)
+				}
+				if c.RTMP.Addr != ":1935" {
+					t.Fatalf("unset key lost its default: rtmp.addr = %q", c.RTMP.Addr)
+				}
+			},
+		},
+		{
+			name: "environment overrides the file",
+			file: "http:\n  addr: \":9000\"\n",
+			env: []string{"ONAIR_HTTP_ADDR=127.0.0.1:7000", "ONAIR_RTMP_ADDR=:2935", "ONAIR_DATA_DIR=/tmp/x",
+				"ONAIR_HLS_PART_DURATION=300ms", "ONAIR_RTMP_MAX_CONNECTIONS=5", "OTHER_VAR=ignored"},
+			check: func(t *testing.T, c config) {
+				if c.HTTP.Addr != "127.0.0.1:7000" || c.RTMP.Addr != ":2935" || c.Data.Dir != "/tmp/x" ||
+					c.HLS.PartDuration != 300*time.Millisecond || c.RTMP.MaxConnections != 5 {
+					t.Fatalf("got %+v", c)
+				}
+			},
+		},
+		{
+			name: "streams from the environment",
+			env:  []string{`ONAIR_STREAMS=[{key: "0123456789abcdef0", name: studio}]`},
+			check: func(t *testing.T, c config) {
+				if len(c.Streams) != 1 || c.Streams[0].Name != "studio" || c.Streams[0].Key != "0123456789abcdef0" {
+					t.Fatalf("streams = %+v", c.Streams)
+				}
+			},
+		},
+		{name: "empty file keeps defaults", file: "# nothing\n", check: func(t *testing.T, c config) {
+			if !reflect.DeepEqual(c, defaultConfig()) {
+				t.Fatalf("got %+v", c)
+			}
+		}},
+		{name: "unknown key in file", file: "http:\n  adr: \":9000\"\n", wantErr: `line 2: unknown key "http.adr"`},
+		{name: "unknown section in file", file: "htp:\n  addr: \":9000\"\n", wantErr: `unknown key "htp"`},
+		{name: "unknown key in a stream", file: "streams:\n  - key: 0123456789abcdef0\n    nam: x\n", wantErr: `unknown key "streams[].nam"`},
+		{name: "unknown environment key", env: []string{"ONAIR_HTTP_ADR=:1"}, wantErr: "ONAIR_HTTP_ADR: unknown key"},
+		{name: "bad duration in env", env: []string{"ONAIR_HLS_DVR_WINDOW=soon"}, wantErr: `ONAIR_HLS_DVR_WINDOW (hls.dvr_window): invalid value "soon"`},
+		{name: "bad number in file", file: "rtmp:\n  max_connections: many\n", wantErr: `invalid value "many"`},
+		{name: "bad variant", env: []string{"ONAIR_HLS_VARIANT=dash"}, wantErr: `hls.variant: must be lowlatency, fmp4 or mpegts, got "dash"`},
+		{name: "bad address", env: []string{"ONAIR_HTTP_ADDR=8080"}, wantErr: `http.addr: invalid listen address "8080"`},
+		{name: "part longer than segment", env: []string{"ONAIR_HLS_PART_DURATION=2s"}, wantErr: "hls.part_duration: must be shorter than hls.segment_duration"},
+		{name: "takeover not shorter than idle", env: []string{"ONAIR_RTMP_TAKEOVER_AFTER=20s"}, wantErr: "rtmp.takeover_after: must be shorter than rtmp.idle_timeout"},
+		{name: "short stream key", env: []string{`ONAIR_STREAMS=[{key: short, name: a}]`}, wantErr: "streams[0].key: must be at least 16 characters"},
+		{name: "bad stream name", env: []string{`ONAIR_STREAMS=[{key: 0123456789abcdef0, name: "../x"}]`}, wantErr: `streams[0].name: must be lowercase`},
+		{name: "duplicate stream name", env: []string{`ONAIR_STREAMS=[{key: 0123456789abcdef0, name: a}, {key: 0123456789abcdef1, name: a}]`}, wantErr: `streams[1].name: "a" is used twice`},
+		{name: "bad log level", env: []string{"ONAIR_LOG_LEVEL=loud"}, wantErr: `log.level: must be debug, info, warn or error, got "loud"`},
+		{name: "bad public url", env: []string{"ONAIR_RTMP_PUBLIC_URL=http://x"}, wantErr: `rtmp.public_url: must be a rtmp or rtmps URL`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeConfig(t, tt.file)
+			}
+			c, err := loadConfig(path, tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
+	c := defaultConfig()
+	keys := envKeys(&c)
+	for _, name := range []string{"ONAIR_HTTP_ADDR", "ONAIR_RTMP_ADDR", "ONAIR_DATA_DIR", "ONAIR_HLS_DVR_WINDOW", "ONAIR_LOG_FORMAT", "ONAIR_STREAMS"} {
+		if _, ok := keys[name]; !ok {
+			t.Errorf("%s is not recognised", name)
+		}
+	}
+	// Overriding each key with its own default value must round-trip.
+	var env []string
+	for name, target := range keys {
+		if target.v.Kind() == reflect.Slice {
+			continue
+		}
+		env = append(env, name+"="+formatValue(target.v.Interface()))
+	}
+	got, err := loadConfig("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip through the environment changed the config:\n got %+v\nwant %+v", got, c)
+	}
+}
+
+func formatValue(v any) string {
+	if d, ok := v.(time.Duration); ok {
+		return d.String()
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,295 @@
+// Package e2e tests onair from the outside: the real binary on free ports, ffmpeg publishing
+// as OBS would, and real HLS clients (gohlslib, ffprobe) reading what it serves.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+
+	"onair/scripts/testenv"
+)
+
+func newKey(t *testing.T) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// streamsEnv configures static streams name→key.
+func streamsEnv(streams map[string]string) string {
+	var items []string
+	for name, key := range streams {
+		items = append(items, fmt.Sprintf("{key: %q, name: %q}", key, name))
+	}
+	return "ONAIR_STREAMS=[" + strings.Join(items, ", ") + "]"
+}
+
+// received counts what an HLS client got from each track.
+type received struct {
+	mu         sync.Mutex
+	video      int
+	audio      int
+	videoCodec string
+	audioCodec string
+	lastVideo  int64
+	lastAudio  int64
+	problems   []string
+}
+
+func (r *received) snapshot() (video, audio int, problems []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.video, r.audio, append([]string(nil), r.problems...)
+}
+
+// readHLS runs the gohlslib client on url until the test ends.
+func readHLS(t *testing.T, url string) *received {
+	t.Helper()
+	r := &received{lastVideo: -1 << 62, lastAudio: -1 << 62}
+	c := &gohlslib.Client{URI: url}
+	c.OnTracks = func(tracks []*gohlslib.Track) error {
+		for _, track := range tracks {
+			switch track.Codec.(type) {
+			case *codecs.H264:
+				r.mu.Lock()
+				r.videoCodec = "h264"
+				r.mu.Unlock()
+				c.OnDataH26x(track, func(pts, dts int64, au [][]byte) {
+					r.mu.Lock()
+					defer r.mu.Unlock()
+					if dts <= r.lastVideo {
+						r.problems = append(r.problems, fmt.Sprintf("video dts %d after %d", dts, r.lastVideo))
+					}
+					if len(au) == 0 {
+						r.problems = append(r.problems, "empty video access unit")
+					}
+					r.lastVideo = dts
+					r.video++
+				})
+			case *codecs.MPEG4Audio:
+				r.mu.Lock()
+				r.audioCodec = "aac"
+				r.mu.Unlock()
+				c.OnDataMPEG4Audio(track, func(pts int64, aus [][]byte) {
+					r.mu.Lock()
+					defer r.mu.Unlock()
+					if pts <= r.lastAudio {
+						r.problems = append(r.problems, fmt.Sprintf("audio pts %d after %d", pts, r.lastAudio))
+					}
+					r.lastAudio = pts
+					r.audio += len(aus)
+				})
+			default:
+				r.mu.Lock()
+				r.problems = append(r.problems, fmt.Sprintf("unexpected codec %T", track.Codec))
+				r.mu.Unlock()
+			}
+		}
+		return nil
+	}
+	if err := c.Start(); err != nil {
+		t.Fatalf("start HLS client: %v", err)
+	}
+	t.Cleanup(c.Close)
+	go func() {
+		err := c.Wait2()
+		r.mu.Lock()
+		r.problems = append(r.problems, fmt.Sprintf("client stopped: %v", err))
+		r.mu.Unlock()
+	}()
+	return r
+}
+
+// waitPlaylist waits until url answers 200.
+func waitPlaylist(t *testing.T, url string, timeout time.Duration) []byte {
+	t.Helper()
+	var body []byte
+	testenv.Eventually(t, timeout, func() (bool, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		body = b.Bytes()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%s: %s", url, resp.Status)
+	})
+	return body
+}
+
+var uriLine = regexp.MustCompile(`(?m)^([^#\s][^\s]*)$`)
+var mapURI = regexp.MustCompile(`#EXT-X-MAP:URI="([^"]+)"`)
+
+// TestLiveHLSVariants publishes with ffmpeg and reads each HLS variant with the gohlslib
+// client (H.264 and AAC with increasing timestamps) and ffprobe (a segment).
+func TestLiveHLSVariants(t *testing.T) {
+	bin := testenv.OnairBinary(t)
+	for _, variant := range []string{"lowlatency", "fmp4", "mpegts"} {
+		t.Run(variant, func(t *testing.T) {
+			key := newKey(t)
+			o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: []string{
+				streamsEnv(map[string]string{"cam": key}),
+				"ONAIR_HLS_VARIANT=" + variant,
+			}})
+			pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
+
+			index := o.HTTP + "/live/cam/index.m3u8"
+			waitPlaylist(t, index, 15*time.Second)
+			if variant != "lowlatency" {
+				// Clients of classic HLS start three segments behind live.
+				testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+					_, media := mediaPlaylist(t, o, index)
+					n := bytes.Count(media, []byte("#EXTINF"))
+					return n >= 4, fmt.Sprintf("%d segments", n)
+				})
+			}
+			r := readHLS(t, index)
+			testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+				v, a, problems := r.snapshot()
+				if len(problems) > 0 {
+					t.Fatalf("HLS client saw problems: %v", problems)
+				}
+				return v >= 90 && a >= 100, fmt.Sprintf("received %d video and %d audio units", v, a)
+			})
+			if r.videoCodec != "h264" || r.audioCodec != "aac" {
+				t.Fatalf("codecs = %q/%q, want h264/aac", r.videoCodec, r.audioCodec)
+			}
+
+			probeSegments(t, o, index)
+
+			if variant == "lowlatency" {
+				_, media := mediaPlaylist(t, o, index)
+				for _, tag := range []string{"#EXT-X-PART-INF", "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES", "#EXT-X-PRELOAD-HINT"} {
+					if !bytes.Contains(media, []byte(tag)) {
+						t.Errorf("LL-HLS media playlist lacks %s:\n%s", tag, media)
+					}
+				}
+			}
+			if err := pub.Stop(); err != nil {
+				t.Logf("ffmpeg stop: %v", err)
+			}
+		})
+	}
+}
+
+// mediaPlaylists fetches every media playlist the multivariant playlist names.
+func mediaPlaylists(t *testing.T, o *testenv.Onair, index string) map[string][]byte {
+	t.Helper()
+	code, mv := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+	if code != http.StatusOK {
+		t.Fatalf("multivariant playlist: %d", code)
+	}
+	base := strings.TrimSuffix(strings.TrimPrefix(index, o.HTTP), "index.m3u8")
+	out := map[string][]byte{}
+	uris := uriLine.FindAllSubmatch(mv, -1)
+	for _, m := range mediaURI.FindAllSubmatch(mv, -1) {
+		uris = append(uris, m)
+	}
+	for _, m := range uris {
+		path := base + string(m[1])
+		code, media := o.Get(t, path)
+		if code != http.StatusOK {
+			t.Fatalf("media playlist %s: %d", path, code)
+		}
+		out[path] = media
+	}
+	if len(out) == 0 {
+		t.Fatalf("no media playlist in:\n%s", mv)
+	}
+	return out
+}
+
+var mediaURI = regexp.MustCompile(`#EXT-X-MEDIA:[^\n]*URI="([^"]+)"`)
+
+// mediaPlaylist fetches the main (video) media playlist.
+func mediaPlaylist(t *testing.T, o *testenv.Onair, index string) (string, []byte) {
+	t.Helper()
+	code, mv := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+	if code != http.StatusOK {
+		t.Fatalf("multivariant playlist: %d", code)
+	}
+	m := uriLine.FindSubmatch(mv)
+	if m == nil {
+		t.Fatalf("no media playlist in:\n%s", mv)
+	}
+	path := strings.TrimSuffix(strings.TrimPrefix(index, o.HTTP), "index.m3u8") + string(m[1])
+	code, media := o.Get(t, path)
+	if code != http.StatusOK {
+		t.Fatalf("media playlist %s: %d", path, code)
+	}
+	return path, media
+}
+
+// probeSegments downloads the newest complete segment of every media playlist (with its
+// init file for fMP4) and checks that ffprobe finds H.264 and AAC among them.
+func probeSegments(t *testing.T, o *testenv.Onair, index string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for path, media := range mediaPlaylists(t, o, index) {
+		base := path[:strings.LastIndex(path, "/")+1]
+		var data []byte
+		if m := mapURI.FindSubmatch(media); m != nil {
+			code, init := o.Get(t, base+string(m[1]))
+			if code != http.StatusOK {
+				t.Fatalf("init file: %d", code)
+			}
+			data = append(data, init...)
+		}
+		var seg string
+		for _, m := range uriLine.FindAllSubmatch(media, -1) {
+			if u := string(m[1]); !strings.HasPrefix(u, "gap") {
+				seg = u
+			}
+		}
+		if seg == "" {
+			t.Fatalf("no segment in %s:\n%s", path, media)
+		}
+		code, body := o.Get(t, base+seg)
+		if code != http.StatusOK {
+			t.Fatalf("segment %s: %d", seg, code)
+		}
+		data = append(data, body...)
+		file := filepath.Join(t.TempDir(), "segment")
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+			"-of", "csv=p=0", file).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v\n%s", seg, err, out)
+		}
+		for _, c := range strings.Fields(string(out)) {
+			seen[c] = true
+		}
+	}
+	var found []string
+	for c := range seen {
+		found = append(found, c)
+	}
+	sort.Strings(found)
+	if strings.Join(found, ",") != "aac,h264" {
+		t.Fatalf("ffprobe found streams %v in the segments, want aac and h264", found)
+	}
+}

@@ -1,0 +1,214 @@
+// Command onair runs the live streaming server: RTMP ingest, HLS, the web pages.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"onair/media"
+	"onair/media/hls"
+	"onair/media/rtmp"
+	"onair/web"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "onair:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("onair", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (see configs/onair.yaml); ONAIR_* variables override it")
+	demo := fs.Bool("demo", false, "add a stream called demo whose key is kept in data.dir, and print how to publish to it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
+		return fmt.Errorf("create data.dir %s: %w", cfg.Data.Dir, err)
+	}
+	keys := media.StaticKeys{}
+	for _, s := range cfg.Streams {
+		keys[s.Key] = media.Route{Name: s.Name}
+	}
+	var demoKey string
+	if *demo {
+		if demoKey, err = loadDemoKey(cfg.Data.Dir); err != nil {
+			return err
+		}
+		keys[demoKey] = media.Route{Name: "demo"}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	hlsServer, err := hls.New(hls.Config{
+		Logger:          log,
+		Variant:         cfg.HLS.Variant,
+		SegmentDuration: cfg.HLS.SegmentDuration,
+		PartDuration:    cfg.HLS.PartDuration,
+		DVRWindow:       cfg.HLS.DVRWindow,
+		Directory:       filepath.Join(cfg.Data.Dir, "hls"),
+		EndGrace:        cfg.HLS.EndGrace,
+	})
+	if err != nil {
+		return err
+	}
+	hub := media.NewHub(media.HubConfig{
+		Logger:        log,
+		Outputs:       []media.Output{hlsServer},
+		TakeoverAfter: cfg.RTMP.TakeoverAfter,
+		IdleTimeout:   cfg.RTMP.IdleTimeout,
+	})
+	rtmpServer, err := rtmp.New(rtmp.Config{
+		Logger:         log,
+		Hub:            hub,
+		Resolver:       keys,
+		App:            cfg.RTMP.App,
+		SetupTimeout:   cfg.RTMP.SetupTimeout,
+		ReadTimeout:    cfg.RTMP.IdleTimeout,
+		MaxConnections: cfg.RTMP.MaxConnections,
+		MaxMessageSize: cfg.RTMP.MaxMessageSize,
+	})
+	if err != nil {
+		return err
+	}
+	webServer, err := web.New(web.Config{
+		Logger:            log,
+		HLS:               hlsServer,
+		Hub:               hub,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+	})
+	if err != nil {
+		return err
+	}
+
+	rtmpLn, err := net.Listen("tcp", cfg.RTMP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen rtmp.addr %s: %w", cfg.RTMP.Addr, err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		rtmpLn.Close()
+		return fmt.Errorf("listen http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+
+	printBanner(stdout, cfg, rtmpLn.Addr(), httpLn.Addr(), demoKey)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	runPart := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				stop()
+			}
+		}()
+	}
+	runPart("hub", hub.Run)
+	runPart("hls", hlsServer.Run)
+	runPart("rtmp", func(ctx context.Context) error { return rtmpServer.Run(ctx, rtmpLn) })
+	runPart("http", func(ctx context.Context) error { return webServer.Run(ctx, httpLn) })
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadDemoKey returns the demo stream's key, creating it on first use. It lives in the
+// data directory so that OBS keeps working across restarts of `make run`.
+func loadDemoKey(dir string) (string, error) {
+	path := filepath.Join(dir, "demo-stream-key")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read demo key: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generate demo key: %w", err)
+	}
+	key := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save demo key: %w", err)
+	}
+	return key, nil
+}
+
+// printBanner tells a person at the terminal where to point OBS and the browser. It goes to
+// stdout, not the log: the key is shown to the operator who owns it and nowhere else.
+func printBanner(w io.Writer, cfg config, rtmpAddr, httpAddr net.Addr, demoKey string) {
+	rtmpURL := cfg.RTMP.PublicURL
+	if rtmpURL == "" {
+		rtmpURL = fmt.Sprintf("rtmp://%s/%s", displayHostPort(rtmpAddr, "localhost"), cfg.RTMP.App)
+	}
+	httpURL := cfg.HTTP.PublicURL
+	if httpURL == "" {
+		httpURL = "http://" + displayHostPort(httpAddr, "localhost")
+	}
+	httpURL = strings.TrimSuffix(httpURL, "/")
+	fmt.Fprintf(w, "onair is running\n")
+	fmt.Fprintf(w, "OBS server: %s\n", rtmpURL)
+	if demoKey != "" {
+		fmt.Fprintf(w, "stream key: %s\n", demoKey)
+		fmt.Fprintf(w, "watch: %s/watch/demo\n", httpURL)
+	} else {
+		fmt.Fprintf(w, "watch: %s/\n", httpURL)
+	}
+}
+
+func displayHostPort(a net.Addr, fallbackHost string) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = fallbackHost
+	}
+	return net.JoinHostPort(host, port)
+}

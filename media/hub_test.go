@@ -1,0 +1,237 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordSink collects access units; if gate is set, each write waits on it.
+type recordSink struct {
+	mu     sync.Mutex
+	got    []*AccessUnit
+	gate   chan struct{}
+	wrote  chan struct{}
+	closed chan error
+}
+
+func newRecordSink(gated bool) *recordSink {
+	s := &recordSink{closed: make(chan error, 1), wrote: make(chan struct{}, 1024)}
+	if gated {
+		s.gate = make(chan struct{})
+	}
+	return s
+}
+
+func (s *recordSink) WriteAccessUnit(au *AccessUnit) error {
+	if s.gate != nil {
+		<-s.gate
+	}
+	s.mu.Lock()
+	s.got = append(s.got, au)
+	s.mu.Unlock()
+	s.wrote <- struct{}{}
+	return nil
+}
+
+func (s *recordSink) Close(err error) { s.closed <- err }
+
+func (s *recordSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+type outputFunc func(*Stream) (Sink, error)
+
+func (f outputFunc) OpenSink(s *Stream) (Sink, error) { return f(s) }
+
+var testTracks = Tracks{Audio: &AudioTrack{Codec: CodecAAC, SampleRate: 48000, Channels: 2}}
+
+func waitErr(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("sink was not closed within 5 s")
+		return nil
+	}
+}
+
+func TestSlowSinkIsDroppedWithoutStallingOthers(t *testing.T) {
+	fast, slow := newRecordSink(false), newRecordSink(true)
+	hub := NewHub(HubConfig{
+		SinkQueue: 4,
+		Outputs: []Output{
+			outputFunc(func(*Stream) (Sink, error) { return fast, nil }),
+			outputFunc(func(*Stream) (Sink, error) { return slow, nil }),
+		},
+	})
+	p, err := hub.Publish(Route{Name: "cam"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Start(testTracks); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	// Pace the publisher by the fast sink: it must get every unit while the slow one
+	// reads nothing.
+	for i := range n {
+		p.Write(&AccessUnit{DTS: time.Duration(i) * time.Millisecond, Payload: [][]byte{{1}}})
+		select {
+		case <-fast.wrote:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fast sink stalled at unit %d", i)
+		}
+	}
+	close(slow.gate)
+	if err := waitErr(t, slow.closed); !errors.Is(err, ErrSinkTooSlow) {
+		t.Fatalf("slow sink closed with %v, want ErrSinkTooSlow", err)
+	}
+	if hub.SinksDropped() != 1 {
+		t.Fatalf("SinksDropped = %d, want 1", hub.SinksDropped())
+	}
+	p.Close()
+	if err := waitErr(t, fast.closed); err != nil {
+		t.Fatalf("fast sink closed with %v", err)
+	}
+	if fast.count() != n {
+		t.Fatalf("fast sink got %d access units, want %d", fast.count(), n)
+	}
+	if got := p.Stream().Stats().AudioUnits; got != n {
+		t.Fatalf("stats count %d units, want %d", got, n)
+	}
+}
+
+func TestSecondPublisherRefusedThenTakesOverWhenQuiet(t *testing.T) {
+	const quiet = 200 * time.Millisecond
+	hub := NewHub(HubConfig{TakeoverAfter: quiet, IdleTimeout: time.Hour})
+	first, err := hub.Publish(Route{Name: "cam"}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Touch()
+	lastData := time.Now()
+	if _, err := hub.Publish(Route{Name: "cam"}, "b"); !errors.Is(err, ErrStreamBusy) {
+		t.Fatalf("second publisher: %v, want ErrStreamBusy", err)
+	}
+	// Another name is independent.
+	if _, err := hub.Publish(Route{Name: "other"}, "c"); err != nil {
+		t.Fatalf("publisher on another stream: %v", err)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	var second *Publisher
+	for second == nil {
+		p, err := hub.Publish(Route{Name: "cam"}, "b")
+		switch {
+		case err == nil:
+			second = p
+		case !errors.Is(err, ErrStreamBusy):
+			t.Fatal(err)
+		case time.Now().After(deadline):
+			t.Fatal("no take-over within 5 s")
+		default:
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if since := time.Since(lastData); since < quiet {
+		t.Fatalf("took over after %s of silence, want at least %s", since, quiet)
+	}
+	select {
+	case <-first.Done():
+	default:
+		t.Fatal("the replaced publisher was not ended")
+	}
+	if !errors.Is(first.Err(), ErrTakenOver) {
+		t.Fatalf("first publisher ended with %v, want ErrTakenOver", first.Err())
+	}
+	// The replaced publisher leaving must not release the new one's claim.
+	first.Close()
+	if _, err := hub.Publish(Route{Name: "cam"}, "c"); !errors.Is(err, ErrStreamBusy) {
+		t.Fatalf("after the old publisher closed: %v, want ErrStreamBusy", err)
+	}
+	second.Close()
+	if _, err := hub.Publish(Route{Name: "cam"}, "c"); err != nil {
+		t.Fatalf("after the publisher closed, the stream is free: %v", err)
+	}
+}
+
+func TestIdlePublisherIsDropped(t *testing.T) {
+	hub := NewHub(HubConfig{TakeoverAfter: 50 * time.Millisecond, IdleTimeout: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go hub.Run(ctx)
+	p, err := hub.Publish(Route{Name: "cam"}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle publisher not dropped")
+	}
+	if !errors.Is(p.Err(), ErrIdle) {
+		t.Fatalf("ended with %v, want ErrIdle", p.Err())
+	}
+}
+
+func TestStopEndsStreamAndSinks(t *testing.T) {
+	sink := newRecordSink(false)
+	hub := NewHub(HubConfig{Outputs: []Output{outputFunc(func(*Stream) (Sink, error) { return sink, nil })}})
+	p, err := hub.Publish(Route{Name: "cam"}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Start(testTracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hub.Stream("cam") != s || len(hub.Streams()) != 1 {
+		t.Fatal("started stream is not listed")
+	}
+	if !hub.Stop("cam", ErrStopped) {
+		t.Fatal("Stop did not find the stream")
+	}
+	if err := waitErr(t, sink.closed); err != nil {
+		t.Fatalf("sink closed with %v, want nil on a normal end", err)
+	}
+	<-s.Done()
+	if !errors.Is(s.Err(), ErrStopped) || !errors.Is(p.Err(), ErrStopped) {
+		t.Fatalf("stream err %v, publisher err %v, want ErrStopped", s.Err(), p.Err())
+	}
+	if hub.Stream("cam") != nil {
+		t.Fatal("stopped stream still listed")
+	}
+	// Writes after the end are ignored, not a panic on a closed queue.
+	p.Write(&AccessUnit{Payload: [][]byte{{1}}})
+	if _, err := p.Start(testTracks); err == nil {
+		t.Fatal("Start after the end succeeded")
+	}
+}
+
+func TestStaticKeys(t *testing.T) {
+	keys := StaticKeys{"0123456789abcdef": {Name: "cam"}}
+	tests := []struct {
+		key     string
+		want    string
+		wantErr error
+	}{
+		{"0123456789abcdef", "cam", nil},
+		{"0123456789abcdeF", "", ErrUnknownKey},
+		{"", "", ErrUnknownKey},
+	}
+	for _, tt := range tests {
+		r, err := keys.ResolveKey(context.Background(), tt.key)
+		if !errors.Is(err, tt.wantErr) || r.Name != tt.want {
+			t.Errorf("ResolveKey(%q) = %q, %v; want %q, %v", tt.key, r.Name, err, tt.want, tt.wantErr)
+		}
+	}
+	if id := KeyID("0123456789abcdef"); len(id) != 12 || id == KeyID("0123456789abcdeF") {
+		t.Errorf("KeyID gives %q", id)
+	}
+}

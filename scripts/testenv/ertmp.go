@@ -1,0 +1,276 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	gortmp "github.com/yutopp/go-rtmp"
+	rtmpmsg "github.com/yutopp/go-rtmp/message"
+)
+
+// Enhanced RTMP publishing, as a current OBS does for HEVC and AV1. Debian's ffmpeg 5.1
+// cannot send Enhanced RTMP, so ffmpeg encodes a test pattern to a file and this client
+// packs it into FourCC video tags (veovera enhanced-rtmp v1).
+
+// EnhancedCodec is a FourCC onair accepts.
+type EnhancedCodec string
+
+// The Enhanced RTMP codecs.
+const (
+	HEVC EnhancedCodec = "hvc1"
+	AV1  EnhancedCodec = "av01"
+)
+
+// frame is one coded picture and whether it is a key frame.
+type frame struct {
+	data []byte // length-prefixed NAL units (HEVC) or low-overhead OBUs (AV1)
+	key  bool
+}
+
+// EnhancedClip is a coded test pattern ready to publish.
+type EnhancedClip struct {
+	codec  EnhancedCodec
+	config []byte
+	frames []frame
+}
+
+// EncodeEnhanced encodes seconds of testsrc2 at 30 fps with codec.
+func EncodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int) *EnhancedClip {
+	t.Helper()
+	config, frames := encodeEnhanced(t, codec, seconds)
+	return &EnhancedClip{codec: codec, config: config, frames: frames}
+}
+
+// Publish sends the clip to url (rtmp://host:port/app/key) in real time. It returns when
+// the whole clip is sent or ctx ends, closing the connection as OBS does when the
+// streamer stops. It is safe to call from any goroutine.
+func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
+	codec, config, frames := c.codec, c.config, c.frames
+
+	rest := strings.TrimPrefix(url, "rtmp://")
+	hostport, path, _ := strings.Cut(rest, "/")
+	app, key, _ := strings.Cut(path, "/")
+	quiet := logrus.New()
+	quiet.Out = io.Discard
+	client, err := gortmp.Dial("rtmp", hostport, &gortmp.ConnConfig{Logger: quiet})
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", hostport, err)
+	}
+	defer client.Close()
+	if err := client.Connect(&rtmpmsg.NetConnectionConnect{Command: rtmpmsg.NetConnectionConnectCommand{
+		App: app, Type: "nonprivate", FlashVer: "FMLE/3.0", TCURL: "rtmp://" + hostport + "/" + app,
+	}}); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	stream, err := client.CreateStream(nil, 4096)
+	if err != nil {
+		return fmt.Errorf("create stream: %w", err)
+	}
+	if err := stream.Publish(&rtmpmsg.NetStreamPublish{PublishingName: key, PublishingType: "live"}); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+
+	send := func(ts uint32, body []byte) error {
+		return stream.Write(6, ts, &rtmpmsg.VideoMessage{Payload: bytes.NewReader(body)})
+	}
+	// Sequence start: ExHeader bit, key frame type, packet type 0, FourCC, config record.
+	head := []byte{0x80 | 1<<4 | 0}
+	head = append(head, codec...)
+	if err := send(0, append(head, config...)); err != nil {
+		return fmt.Errorf("send sequence start: %w", err)
+	}
+	start := time.Now()
+	for i, f := range frames {
+		ts := uint32(i * 1000 / 30)
+		if wait := time.Until(start.Add(time.Duration(ts) * time.Millisecond)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		frameType := byte(2)
+		if f.key {
+			frameType = 1
+		}
+		// CodedFramesX (3): no composition time; the clips have no B-frames.
+		b := []byte{0x80 | frameType<<4 | 3}
+		b = append(b, codec...)
+		if err := send(ts, append(b, f.data...)); err != nil {
+			return fmt.Errorf("send frame %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func encodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int) ([]byte, []frame) {
+	t.Helper()
+	dir := t.TempDir()
+	src := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi",
+		"-i", "testsrc2=size=320x240:rate=30", "-t", fmt.Sprint(seconds), "-pix_fmt", "yuv420p"}
+	switch codec {
+	case HEVC:
+		out := filepath.Join(dir, "clip.hevc")
+		runFFmpeg(t, append(src, "-c:v", "libx265", "-preset", "ultrafast",
+			"-x265-params", "log-level=error:keyint=30:min-keyint=30:scenecut=0:bframes=0:aud=1:repeat-headers=1",
+			"-f", "hevc", out)...)
+		return hevcClip(t, out)
+	case AV1:
+		out := filepath.Join(dir, "clip.ivf")
+		runFFmpeg(t, append(src, "-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime",
+			"-g", "30", "-keyint_min", "30", "-b:v", "300k", "-f", "ivf", out)...)
+		return av1Clip(t, out)
+	}
+	t.Fatalf("unknown codec %q", codec)
+	return nil, nil
+}
+
+func runFFmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
+	}
+}
+
+// hevcClip splits an Annex B stream at its access unit delimiters.
+func hevcClip(t testing.TB, path string) ([]byte, []frame) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nalus := splitAnnexB(raw)
+	var vps, sps, pps []byte
+	var frames []frame
+	var cur *frame
+	for _, n := range nalus {
+		typ := (n[0] >> 1) & 0x3f
+		switch {
+		case typ == 35: // AUD starts an access unit
+			frames = append(frames, frame{})
+			cur = &frames[len(frames)-1]
+			continue
+		case typ == 32:
+			vps = n
+		case typ == 33:
+			sps = n
+		case typ == 34:
+			pps = n
+		case typ >= 16 && typ <= 21:
+			cur.key = true
+		}
+		if cur == nil {
+			t.Fatal("hevc clip does not start with an access unit delimiter")
+		}
+		cur.data = binary.BigEndian.AppendUint32(cur.data, uint32(len(n)))
+		cur.data = append(cur.data, n...)
+	}
+	if vps == nil || sps == nil || pps == nil || len(sps) < 15 {
+		t.Fatal("hevc clip has no parameter sets")
+	}
+	// HEVCDecoderConfigurationRecord (ISO 14496-15 8.3.3.1), profile fields copied from the SPS.
+	rec := []byte{1}
+	rec = append(rec, sps[3:15]...) // profile space/tier/idc, compatibility, constraints, level
+	rec = append(rec, 0xf0, 0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 3)
+	for _, ps := range []struct {
+		typ byte
+		nal []byte
+	}{{32, vps}, {33, sps}, {34, pps}} {
+		rec = append(rec, 0x80|ps.typ, 0, 1)
+		rec = binary.BigEndian.AppendUint16(rec, uint16(len(ps.nal)))
+		rec = append(rec, ps.nal...)
+	}
+	return rec, frames
+}
+
+// av1Clip reads an IVF file: each frame is one temporal unit of low-overhead OBUs.
+func av1Clip(t testing.TB, path string) ([]byte, []frame) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdr := make([]byte, 32)
+	if _, err := io.ReadFull(f, hdr); err != nil || string(hdr[:4]) != "DKIF" {
+		t.Fatalf("%s is not IVF: %v", path, err)
+	}
+	var seqHeader []byte
+	var frames []frame
+	for {
+		fh := make([]byte, 12)
+		if _, err := io.ReadFull(f, fh); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, binary.LittleEndian.Uint32(fh[:4]))
+		if _, err := io.ReadFull(f, data); err != nil {
+			t.Fatal(err)
+		}
+		fr := frame{data: data}
+		for pos := 0; pos < len(data); {
+			typ := (data[pos] >> 3) & 0x0f
+			hasExt := data[pos]&0x04 != 0
+			hl := 1
+			if hasExt {
+				hl = 2
+			}
+			size, n := leb128(data[pos+hl:])
+			end := pos + hl + n + int(size)
+			if typ == 1 { // sequence header: key frames carry one
+				fr.key = true
+				seqHeader = data[pos:end]
+			}
+			pos = end
+		}
+		frames = append(frames, fr)
+	}
+	if seqHeader == nil {
+		t.Fatal("av1 clip has no sequence header")
+	}
+	// AV1CodecConfigurationRecord: marker/version, profile/level, flags (4:2:0), no delay,
+	// then the sequence header OBU as configOBUs.
+	rec := append([]byte{0x81, 0x00, 0x0c, 0x00}, seqHeader...)
+	return rec, frames
+}
+
+// splitAnnexB cuts a byte stream at its 00 00 01 start codes.
+func splitAnnexB(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				out = append(out, bytes.TrimRight(b[start:i], "\x00"))
+			}
+			start = i + 3
+			i += 2
+		}
+	}
+	if start >= 0 && start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
+}
+
+func leb128(b []byte) (uint64, int) {
+	var v uint64
+	for i := 0; i < 8 && i < len(b); i++ {
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			return v, i + 1
+		}
+	}
+	return v, len(b)
+}
