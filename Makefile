@@ -28,10 +28,10 @@ $(UI_DEPS): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
 $(UI_OUT): $(UI_DEPS) $(UI_SRC)
 	cd $(UI_DIR) && npm run --silent build
 
-# Starts onair with the documented default config and a demo stream, and prints where to
-# point OBS and the browser.
+# Starts onair with the documented default config, a local MongoDB-compatible server and
+# a demo stream, and prints where to point OBS and the browser.
 run: build
-	$(BIN) -config configs/onair.yaml -demo
+	@scripts/run.sh
 
 # Everything CI checks: lint, unit tests, end-to-end tests with ffmpeg, real servers and
 # Chromium. Installs missing system packages (scripts/deps.sh) and builds the test servers

@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"time"
 
+	"onair/chat"
 	"onair/media"
+	"onair/rooms"
 )
 
 // Config configures a Server.
@@ -23,6 +26,27 @@ type Config struct {
 	HLS http.Handler
 	// Hub lists the live streams.
 	Hub *media.Hub
+	// Rooms serves accounts, rooms and broadcasts; nil without MongoDB (the API answers 503).
+	Rooms *rooms.Service
+	// Chat serves the rooms' chat; nil without MongoDB.
+	Chat *chat.Hub
+	// Recordings presigns recording URLs; Storage, when set, is the local backend's
+	// handler, mounted at /storage/.
+	Recordings Recordings
+	Storage    http.Handler
+
+	// PublicURL is how browsers reach onair (e.g. https://live.example.com), when it is not
+	// the request's own host: it sets the cookie's Secure flag and the CSRF origin.
+	PublicURL string
+	// RTMPURL is shown to streamers; when empty it is built from the request's host name,
+	// RTMPPort and RTMPApp.
+	RTMPURL  string
+	RTMPPort string
+	RTMPApp  string
+	// TrustProxy believes X-Forwarded-For and X-Forwarded-Proto (onair behind a proxy).
+	TrustProxy bool
+	// AllowedOrigins may make state-changing requests besides onair's own origin.
+	AllowedOrigins []string
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -33,11 +57,13 @@ type Config struct {
 
 // Server is onair's HTTP server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	mux    *http.ServeMux
-	pages  *template.Template
-	assets http.Handler
+	cfg       Config
+	log       *slog.Logger
+	mux       *http.ServeMux
+	pages     *template.Template
+	assets    http.Handler
+	publicURL *url.URL
+	chatRooms chatRooms
 }
 
 // New builds the routes.
@@ -53,11 +79,25 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "web"),
-		mux:    http.NewServeMux(),
-		pages:  pages,
-		assets: http.StripPrefix("/assets/", http.FileServerFS(assetFS())),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "web"),
+		mux:       http.NewServeMux(),
+		pages:     pages,
+		assets:    http.StripPrefix("/assets/", http.FileServerFS(assetFS())),
+		chatRooms: chatRooms{rooms: map[string]chat.Room{}},
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("web: public URL %q: want scheme://host", cfg.PublicURL)
+		}
+		s.publicURL = u
+	}
+	if s.cfg.RTMPApp == "" {
+		s.cfg.RTMPApp = "live"
+	}
+	if s.cfg.RTMPPort == "" {
+		s.cfg.RTMPPort = "1935"
 	}
 	s.routes()
 	return s, nil
@@ -72,6 +112,54 @@ func (s *Server) routes() {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /{$}", s.index)
+	if s.cfg.Storage != nil {
+		s.mux.Handle("/storage/", s.cfg.Storage)
+	}
+	s.apiRoutes()
+}
+
+// apiRoutes mounts /api/v1. Without MongoDB every API route answers 503.
+func (s *Server) apiRoutes() {
+	if s.cfg.Rooms == nil || s.cfg.Chat == nil {
+		s.mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+			writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "", "accounts, rooms and chat need MongoDB (set mongo.uri)")
+		})
+		return
+	}
+	api := http.NewServeMux()
+	h := func(pattern string, f http.HandlerFunc) { api.HandleFunc(pattern, f) }
+	h("POST /api/v1/auth/signup", s.signUp)
+	h("POST /api/v1/auth/login", s.logIn)
+	h("POST /api/v1/auth/logout", s.logOut)
+	h("GET /api/v1/auth/me", s.whoAmI)
+
+	h("GET /api/v1/rooms", s.listRooms)
+	h("POST /api/v1/rooms", s.createRoom)
+	h("GET /api/v1/rooms/{slug}", s.getRoom)
+	h("PATCH /api/v1/rooms/{slug}", s.updateRoom)
+	h("DELETE /api/v1/rooms/{slug}", s.deleteRoom)
+	h("POST /api/v1/rooms/{slug}/stream-key", s.rotateKey)
+	h("POST /api/v1/rooms/{slug}/moderators", s.addModerator)
+	h("DELETE /api/v1/rooms/{slug}/moderators/{handle}", s.removeModerator)
+
+	h("GET /api/v1/rooms/{slug}/broadcasts", s.listBroadcasts)
+	h("GET /api/v1/broadcasts/{id}", s.getBroadcast)
+	h("DELETE /api/v1/broadcasts/{id}", s.deleteBroadcast)
+	h("GET /api/v1/broadcasts/{id}/replay.m3u8", s.replayPlaylist)
+	h("GET /api/v1/broadcasts/{id}/download", s.download)
+
+	h("GET /api/v1/rooms/{slug}/chat", s.chatSocket)
+	h("GET /api/v1/rooms/{slug}/chat/history", s.chatHistory)
+	h("DELETE /api/v1/rooms/{slug}/chat/messages/{id}", s.deleteMessage)
+	h("POST /api/v1/rooms/{slug}/chat/timeouts", s.timeoutUser)
+	h("POST /api/v1/rooms/{slug}/chat/bans", s.banUser)
+	h("DELETE /api/v1/rooms/{slug}/chat/bans/{handle}", s.unbanUser)
+	h("PUT /api/v1/rooms/{slug}/chat/slow-mode", s.slowMode)
+	h("GET /api/v1/rooms/{slug}/chat/moderation", s.moderationLog)
+	api.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		writeAPIError(w, http.StatusNotFound, "not_found", "", "no such API route")
+	})
+	s.mux.Handle("/api/", s.withUser(s.guardUnsafe(api)))
 }
 
 // Handler is the server's root handler, with the headers every response gets.

@@ -18,12 +18,58 @@ import (
 // overridden by an environment variable ONAIR_<SECTION>_<KEY> (ONAIR_HTTP_ADDR), and a
 // top-level list by ONAIR_<KEY> holding YAML (ONAIR_STREAMS='[{key: k, name: demo}]').
 type config struct {
-	HTTP    httpConfig     `yaml:"http"`
-	RTMP    rtmpConfig     `yaml:"rtmp"`
-	HLS     hlsConfig      `yaml:"hls"`
-	Data    dataConfig     `yaml:"data"`
-	Log     logConfig      `yaml:"log"`
-	Streams []streamConfig `yaml:"streams"`
+	HTTP       httpConfig       `yaml:"http"`
+	RTMP       rtmpConfig       `yaml:"rtmp"`
+	HLS        hlsConfig        `yaml:"hls"`
+	Mongo      mongoConfig      `yaml:"mongo"`
+	Auth       authConfig       `yaml:"auth"`
+	Chat       chatConfig       `yaml:"chat"`
+	Storage    storageConfig    `yaml:"storage"`
+	Recordings recordingsConfig `yaml:"recordings"`
+	Data       dataConfig       `yaml:"data"`
+	Node       nodeConfig       `yaml:"node"`
+	Log        logConfig        `yaml:"log"`
+	Streams    []streamConfig   `yaml:"streams"`
+}
+
+type mongoConfig struct {
+	URI      string `yaml:"uri"`
+	Database string `yaml:"database"`
+}
+
+type authConfig struct {
+	SessionTTL time.Duration `yaml:"session_ttl"`
+}
+
+type chatConfig struct {
+	History   int           `yaml:"history"`
+	MaxLength int           `yaml:"max_length"`
+	RateLimit int           `yaml:"rate_limit"`
+	RatePer   time.Duration `yaml:"rate_per"`
+}
+
+type storageConfig struct {
+	Backend        string `yaml:"backend"`
+	LocalDir       string `yaml:"local_dir"`
+	S3Endpoint     string `yaml:"s3_endpoint"`
+	S3Region       string `yaml:"s3_region"`
+	S3Bucket       string `yaml:"s3_bucket"`
+	S3Prefix       string `yaml:"s3_prefix"`
+	S3PathStyle    bool   `yaml:"s3_path_style"`
+	S3AccessKey    string `yaml:"s3_access_key"`
+	S3SecretKey    string `yaml:"s3_secret_key"`
+	S3CreateBucket bool   `yaml:"s3_create_bucket"`
+}
+
+type recordingsConfig struct {
+	Enabled       bool  `yaml:"enabled"`
+	RetentionDays int   `yaml:"retention_days"`
+	LifecycleRule bool  `yaml:"lifecycle_rule"`
+	SpoolMaxDisk  int64 `yaml:"spool_max_disk"`
+}
+
+type nodeConfig struct {
+	ID string `yaml:"id"`
 }
 
 type httpConfig struct {
@@ -34,6 +80,8 @@ type httpConfig struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+	TrustProxy        bool          `yaml:"trust_proxy"`
+	AllowedOrigins    []string      `yaml:"allowed_origins"`
 }
 
 type rtmpConfig struct {
@@ -80,6 +128,7 @@ func defaultConfig() config {
 			WriteTimeout:      60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    16 << 10,
+			AllowedOrigins:    []string{},
 		},
 		RTMP: rtmpConfig{
 			Addr:           ":1935",
@@ -97,9 +146,17 @@ func defaultConfig() config {
 			DVRWindow:       2 * time.Minute,
 			EndGrace:        30 * time.Second,
 		},
-		Data:    dataConfig{Dir: "./data"},
-		Log:     logConfig{Level: "info", Format: "text"},
-		Streams: []streamConfig{},
+		Mongo: mongoConfig{Database: "onair"},
+		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour},
+		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second},
+		Storage: storageConfig{
+			Backend:  "local",
+			S3Region: "us-east-1",
+		},
+		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30},
+		Data:       dataConfig{Dir: "./data"},
+		Log:        logConfig{Level: "info", Format: "text"},
+		Streams:    []streamConfig{},
 	}
 }
 
@@ -241,6 +298,16 @@ func applyEnv(cfg *config, environ []string) error {
 			continue
 		}
 		t, known := keys[name]
+		if base, isFile := strings.CutSuffix(name, "_FILE"); !known && isFile {
+			// Secrets mounted as files (Kubernetes): ONAIR_STORAGE_S3_SECRET_KEY_FILE=/run/secrets/s3.
+			if t, known = keys[base]; known {
+				b, err := os.ReadFile(value)
+				if err != nil {
+					return fmt.Errorf("environment variable %s (%s): %w", name, t.key, err)
+				}
+				value = strings.TrimRight(string(b), "\r\n")
+			}
+		}
 		if !known {
 			return fmt.Errorf("environment variable %s: unknown key (see configs/onair.yaml for the keys)", name)
 		}
@@ -257,7 +324,11 @@ func applyEnv(cfg *config, environ []string) error {
 	return nil
 }
 
-var streamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var (
+	streamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	mongoDBName  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,38}$`)
+	nodeIDRE     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+)
 
 func (c *config) validate() error {
 	var errs []error
@@ -325,6 +396,53 @@ func (c *config) validate() error {
 	}
 	if c.Data.Dir == "" {
 		bad("data.dir", "must not be empty")
+	}
+	if c.Mongo.URI != "" && !strings.HasPrefix(c.Mongo.URI, "mongodb://") && !strings.HasPrefix(c.Mongo.URI, "mongodb+srv://") {
+		bad("mongo.uri", "must start with mongodb:// or mongodb+srv://")
+	}
+	if !mongoDBName.MatchString(c.Mongo.Database) {
+		bad("mongo.database", "must be 1-38 letters, digits, _ or -, got %q", c.Mongo.Database)
+	}
+	if c.Auth.SessionTTL < time.Hour {
+		bad("auth.session_ttl", "must be at least 1h, got %s", c.Auth.SessionTTL)
+	}
+	if c.Chat.History < 0 || c.Chat.History > 500 {
+		bad("chat.history", "must be between 0 and 500, got %d", c.Chat.History)
+	}
+	if c.Chat.MaxLength < 1 || c.Chat.MaxLength > 10000 {
+		bad("chat.max_length", "must be between 1 and 10000, got %d", c.Chat.MaxLength)
+	}
+	if c.Chat.RateLimit < 1 {
+		bad("chat.rate_limit", "must be at least 1, got %d", c.Chat.RateLimit)
+	}
+	positive("chat.rate_per", c.Chat.RatePer)
+	switch c.Storage.Backend {
+	case "local":
+	case "s3":
+		if c.Storage.S3Bucket == "" {
+			bad("storage.s3_bucket", "is required with storage.backend s3")
+		}
+		checkURL("storage.s3_endpoint", c.Storage.S3Endpoint, "http", "https")
+		if (c.Storage.S3AccessKey == "") != (c.Storage.S3SecretKey == "") {
+			bad("storage.s3_secret_key", "set both s3_access_key and s3_secret_key, or neither (the AWS credential chain)")
+		}
+	default:
+		bad("storage.backend", "must be local or s3, got %q", c.Storage.Backend)
+	}
+	if c.Recordings.RetentionDays < 0 || c.Recordings.RetentionDays > 3650 {
+		bad("recordings.retention_days", "must be between 0 (keep forever) and 3650, got %d", c.Recordings.RetentionDays)
+	}
+	if c.Recordings.LifecycleRule && (c.Storage.Backend != "s3" || c.Recordings.RetentionDays == 0) {
+		bad("recordings.lifecycle_rule", "needs storage.backend s3 and recordings.retention_days > 0")
+	}
+	if c.Recordings.SpoolMaxDisk < 64<<20 {
+		bad("recordings.spool_max_disk", "must be at least 67108864 bytes, got %d", c.Recordings.SpoolMaxDisk)
+	}
+	for i, o := range c.HTTP.AllowedOrigins {
+		checkURL(fmt.Sprintf("http.allowed_origins[%d]", i), o, "http", "https")
+	}
+	if c.Node.ID != "" && !nodeIDRE.MatchString(c.Node.ID) {
+		bad("node.id", "must be 1-64 letters, digits, ., _ or -, got %q", c.Node.ID)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

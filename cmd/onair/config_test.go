@@ -43,6 +43,10 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestLoadConfig(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		file    string
@@ -83,6 +87,23 @@ func TestLoadConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "secret from a file",
+			env:  []string{"ONAIR_STORAGE_S3_SECRET_KEY_FILE=" + secretFile, "ONAIR_STORAGE_S3_ACCESS_KEY=ak", "ONAIR_STORAGE_BACKEND=s3", "ONAIR_STORAGE_S3_BUCKET=b"},
+			check: func(t *testing.T, c config) {
+				if c.Storage.S3SecretKey != "s3cr3t" {
+					t.Fatalf("secret = %q", c.Storage.S3SecretKey)
+				}
+			},
+		},
+		{name: "missing secret file", env: []string{"ONAIR_STORAGE_S3_SECRET_KEY_FILE=/nonexistent/x"}, wantErr: "ONAIR_STORAGE_S3_SECRET_KEY_FILE (storage.s3_secret_key)"},
+		{name: "s3 without bucket", env: []string{"ONAIR_STORAGE_BACKEND=s3"}, wantErr: "storage.s3_bucket: is required"},
+		{name: "bad mongo uri", env: []string{"ONAIR_MONGO_URI=http://x"}, wantErr: "mongo.uri: must start with mongodb://"},
+		{name: "allowed origins from env", env: []string{"ONAIR_HTTP_ALLOWED_ORIGINS=[https://a.example, https://b.example]"}, check: func(t *testing.T, c config) {
+			if len(c.HTTP.AllowedOrigins) != 2 || c.HTTP.AllowedOrigins[1] != "https://b.example" {
+				t.Fatalf("allowed origins = %v", c.HTTP.AllowedOrigins)
+			}
+		}},
 		{name: "empty file keeps defaults", file: "# nothing\n", check: func(t *testing.T, c config) {
 			if !reflect.DeepEqual(c, defaultConfig()) {
 				t.Fatalf("got %+v", c)

@@ -3,9 +3,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,13 +13,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 
 	"onair/media"
-	"onair/media/hls"
-	"onair/media/rtmp"
-	"onair/web"
 )
 
 func main() {
@@ -63,51 +57,10 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	hlsServer, err := hls.New(hls.Config{
-		Logger:          log,
-		Variant:         cfg.HLS.Variant,
-		SegmentDuration: cfg.HLS.SegmentDuration,
-		PartDuration:    cfg.HLS.PartDuration,
-		DVRWindow:       cfg.HLS.DVRWindow,
-		Directory:       filepath.Join(cfg.Data.Dir, "hls"),
-		EndGrace:        cfg.HLS.EndGrace,
-	})
+	a, err := newApp(ctx, cfg, log, keys)
 	if err != nil {
 		return err
 	}
-	hub := media.NewHub(media.HubConfig{
-		Logger:        log,
-		Outputs:       []media.Output{hlsServer},
-		TakeoverAfter: cfg.RTMP.TakeoverAfter,
-		IdleTimeout:   cfg.RTMP.IdleTimeout,
-	})
-	rtmpServer, err := rtmp.New(rtmp.Config{
-		Logger:         log,
-		Hub:            hub,
-		Resolver:       keys,
-		App:            cfg.RTMP.App,
-		SetupTimeout:   cfg.RTMP.SetupTimeout,
-		ReadTimeout:    cfg.RTMP.IdleTimeout,
-		MaxConnections: cfg.RTMP.MaxConnections,
-		MaxMessageSize: cfg.RTMP.MaxMessageSize,
-	})
-	if err != nil {
-		return err
-	}
-	webServer, err := web.New(web.Config{
-		Logger:            log,
-		HLS:               hlsServer,
-		Hub:               hub,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-	})
-	if err != nil {
-		return err
-	}
-
 	rtmpLn, err := net.Listen("tcp", cfg.RTMP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen rtmp.addr %s: %w", cfg.RTMP.Addr, err)
@@ -117,35 +70,8 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		rtmpLn.Close()
 		return fmt.Errorf("listen http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
-
 	printBanner(stdout, cfg, rtmpLn.Addr(), httpLn.Addr(), demoKey)
-
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	runPart := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-				stop()
-			}
-		}()
-	}
-	runPart("hub", hub.Run)
-	runPart("hls", hlsServer.Run)
-	runPart("rtmp", func(ctx context.Context) error { return rtmpServer.Run(ctx, rtmpLn) })
-	runPart("http", func(ctx context.Context) error { return webServer.Run(ctx, httpLn) })
-
-	<-ctx.Done()
-	log.Info("shutting down")
-	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return a.run(ctx, rtmpLn, httpLn)
 }
 
 func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
@@ -158,26 +84,10 @@ func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// loadDemoKey returns the demo stream's key, creating it on first use. It lives in the
-// data directory so that OBS keeps working across restarts of `make run`.
+// loadDemoKey returns the demo stream's key, created at first use and kept in the data
+// directory so that OBS keeps working across restarts of `make run`.
 func loadDemoKey(dir string) (string, error) {
-	path := filepath.Join(dir, "demo-stream-key")
-	b, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read demo key: %w", err)
-	}
-	var raw [16]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("generate demo key: %w", err)
-	}
-	key := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("save demo key: %w", err)
-	}
-	return key, nil
+	return persistentRandom(filepath.Join(dir, "demo-stream-key"), func(b []byte) string { return hex.EncodeToString(b[:16]) })
 }
 
 // printBanner tells a person at the terminal where to point OBS and the browser. It goes to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // ServeHTTP serves /live/{name}/{file}; the router must set the two path values.
@@ -40,6 +41,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	pinned := sid != ""
 	blocking := q.Has("_HLS_msn")
+	if kind == kindMediaPlaylist {
+		sess.viewers.note(r, time.Now())
+	}
 
 	if _, ended := sess.endedAt(); ended {
 		s.serveEnded(w, r, sess, file, kind, blocking, pinned)

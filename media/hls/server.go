@@ -164,11 +164,12 @@ func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
 	}
 
 	sess := &session{
-		id:    st.ID(),
-		name:  st.Name(),
-		dir:   dir,
-		log:   s.log.With("stream", st.Name(), "id", st.ID()),
-		ended: make(chan struct{}),
+		id:      st.ID(),
+		name:    st.Name(),
+		dir:     dir,
+		log:     s.log.With("stream", st.Name(), "id", st.ID()),
+		ended:   make(chan struct{}),
+		viewers: newViewers(),
 	}
 	var muxTracks []*gohlslib.Track
 	if v := tracks.Video; v != nil {

@@ -27,6 +27,7 @@ type session struct {
 	video      *gohlslib.Track
 	videoCodec media.Codec
 	audio      *gohlslib.Track
+	viewers    *viewers
 
 	// ended is closed once final and finalFiles are set; they are read-only after that.
 	ended      chan struct{}

@@ -1,0 +1,357 @@
+package chat
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Outgoing frames.
+//
+// A socket's outgoing frames are complete websocket frames ([]byte), encoded once per
+// broadcast and shared by every socket they go to. Each socket has a bounded queue of
+// them; queuing never blocks. Queues are written by a small pool of flusher goroutines
+// (not one writer goroutine per socket): a flusher writes a socket's whole queue with one
+// writev and a short deadline. A socket whose TCP buffer is full gets a goroutine of its
+// own that finishes the write with the full write timeout; frames queue meanwhile, and a
+// socket whose queue overflows is closed (1013) instead of slowing anyone. A few flushers
+// rather than a writer per socket keep a broadcast to thousands of sockets from making
+// thousands of goroutines runnable at once, which would delay everything else (reading
+// posts, storing them) by milliseconds per scheduling hop.
+//
+// The websocket library still reads, answers pings and closes: its own writes (pongs,
+// close frames) go through sockConn, which queues a copy.
+
+// frame encodes an unmasked server frame (RFC 6455 section 5.2) with opcode op.
+func frame(op byte, payload []byte) []byte {
+	n := len(payload)
+	var hdr [10]byte
+	hdr[0] = 0x80 | op // FIN
+	h := 2
+	switch {
+	case n < 126:
+		hdr[1] = byte(n)
+	case n <= 0xffff:
+		hdr[1] = 126
+		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
+		h = 4
+	default:
+		hdr[1] = 127
+		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+		h = 10
+	}
+	b := make([]byte, h+n)
+	copy(b, hdr[:h])
+	copy(b[h:], payload)
+	return b
+}
+
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+)
+
+func textFrame(payload []byte) []byte { return frame(opText, payload) }
+
+func closeFrame(code int, reason string) []byte {
+	for len(reason) > 123 || !utf8.ValidString(reason) {
+		reason = reason[:len(reason)-1]
+	}
+	p := make([]byte, 2+len(reason))
+	binary.BigEndian.PutUint16(p, uint16(code))
+	copy(p[2:], reason)
+	return frame(opClose, p)
+}
+
+// flushStall is how long a flusher waits for a socket's TCP buffer before handing the
+// rest of the write to a goroutine of the socket's own.
+const flushStall = 2 * time.Millisecond
+
+// closeGrace bounds the wait for a socket's last frames (the close frame) to be written.
+const closeGrace = time.Second
+
+// sockConn is the hijacked connection of a websocket. Until the socket is set up it
+// writes through (the handshake response); then writes by the websocket library are
+// queued as frames and its write deadlines ignored (flushers set their own).
+type sockConn struct {
+	net.Conn
+	c atomic.Pointer[conn]
+}
+
+func (s *sockConn) Write(p []byte) (int, error) {
+	if c := s.c.Load(); c != nil {
+		c.queue(append([]byte(nil), p...), true)
+		return len(p), nil
+	}
+	return s.Conn.Write(p)
+}
+
+func (s *sockConn) SetWriteDeadline(t time.Time) error {
+	if s.c.Load() != nil {
+		return nil
+	}
+	return s.Conn.SetWriteDeadline(t)
+}
+
+// hijackWriter hands the websocket upgrader a sockConn when it hijacks the connection. It
+// hijacks through http.ResponseController, so response writers wrapped by middleware work.
+type hijackWriter struct {
+	http.ResponseWriter
+	conn *sockConn
+}
+
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.conn = &sockConn{Conn: nc}
+	return w.conn, brw, nil
+}
+
+// queue adds f to the socket's queue without blocking and reports whether it was
+// queued. A full queue closes the socket (1013, too slow); control frames and the close
+// frame are never refused for space.
+func (c *conn) queue(f []byte, control bool) bool {
+	c.mu.Lock()
+	if c.closing && !control {
+		c.mu.Unlock()
+		c.h.stats.dropped.Add(1)
+		return false
+	}
+	if !control && len(c.q) >= c.h.cfg.SendQueue {
+		c.mu.Unlock()
+		c.h.stats.dropped.Add(1)
+		if c.shutdown(1013, "too slow") {
+			c.h.stats.slowClosed.Add(1)
+			c.h.log.Info("chat: closing slow socket", "room", c.r.id, "conn", c.id, "queue", c.h.cfg.SendQueue)
+		}
+		return false
+	}
+	c.q = append(c.q, f)
+	schedule := !c.scheduled && !c.draining
+	c.scheduled = c.scheduled || schedule
+	c.mu.Unlock()
+	if schedule {
+		c.wakeWriter()
+	}
+	return true
+}
+
+// wakeWriter has the socket's queue written: by the flushers, or by its own writer.
+func (c *conn) wakeWriter() {
+	if c.own != nil {
+		signal(c.own)
+	} else {
+		c.h.flush.add(c)
+	}
+}
+
+// enqueue queues a data frame.
+func (c *conn) enqueue(f []byte) bool { return c.queue(f, false) }
+
+// shutdown closes the socket. With a code, it queues a close frame after the frames
+// already queued and leaves the connection open for the client's reply (its reader then
+// ends and calls shutdown(0)). With code 0 it closes the connection once the queue is
+// written. Either way the connection is closed within closeGrace. It reports whether
+// this call started the closing.
+func (c *conn) shutdown(code int, reason string) bool {
+	c.mu.Lock()
+	first := !c.closing
+	c.closing = true
+	if first {
+		c.closeCode = code
+	}
+	if code == 0 {
+		c.abort = true
+	}
+	c.mu.Unlock()
+	c.closed.Store(true)
+	if first && code != 0 {
+		c.queue(closeFrame(code, reason), true)
+	}
+	if code == 0 {
+		c.wakeWriter() // writes what is queued, then closes
+	}
+	if first {
+		time.AfterFunc(closeGrace, c.closeNow)
+	}
+	return first
+}
+
+// closeNow closes the network connection; the reader then ends.
+func (c *conn) closeNow() {
+	c.closeOnce.Do(func() {
+		if c.nc != nil {
+			_ = c.nc.Conn.Close()
+		}
+		close(c.gone)
+	})
+}
+
+// flushPool is the flusher goroutines and their work list: sockets with queued frames.
+type flushPool struct {
+	mu   sync.Mutex
+	list []*conn
+	wake chan struct{}
+}
+
+func newFlushPool() *flushPool { return &flushPool{wake: make(chan struct{}, 1)} }
+
+func (p *flushPool) add(c *conn) {
+	p.mu.Lock()
+	p.list = append(p.list, c)
+	p.mu.Unlock()
+	signal(p.wake)
+}
+
+func (p *flushPool) take(buf []*conn) []*conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	buf = append(buf[:0], p.list...)
+	clear(p.list)
+	p.list = p.list[:0]
+	return buf
+}
+
+// run is one flusher; it returns when stop is closed.
+func (p *flushPool) run(stop <-chan struct{}) {
+	var batch []*conn
+	for {
+		select {
+		case <-stop:
+			return
+		case <-p.wake:
+		}
+		for {
+			batch = p.take(batch)
+			if len(batch) == 0 {
+				break
+			}
+			signal(p.wake) // let another flusher share the next batch
+			for i, c := range batch {
+				c.flush()
+				batch[i] = nil
+			}
+		}
+	}
+}
+
+// flush writes the socket's queue, in a flusher.
+func (c *conn) flush() {
+	c.mu.Lock()
+	c.scheduled = false
+	if c.draining {
+		c.mu.Unlock()
+		return
+	}
+	bufs := c.q
+	c.q, c.spare = c.spare[:0], nil
+	c.mu.Unlock()
+
+	var err error
+	if len(bufs) > 0 && c.nc != nil {
+		_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(flushStall))
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(c.nc.Conn)
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			c.mu.Lock()
+			c.draining = true
+			rest := append(append([][]byte(nil), nb...), c.q...)
+			c.q = c.q[:0]
+			c.mu.Unlock()
+			go c.drain(rest)
+			return
+		}
+	}
+	clear(bufs)
+	c.mu.Lock()
+	if c.spare == nil {
+		c.spare = bufs[:0]
+	}
+	done := c.abort && len(c.q) == 0
+	c.mu.Unlock()
+	if err != nil || done {
+		c.closed.Store(true)
+		c.closeNow()
+	}
+}
+
+// ownWriter writes the queue of a socket whose connection cannot take the flushers'
+// short write deadlines: after a timed-out write a TLS connection is unusable. It is the
+// socket's one writer goroutine, with the full write timeout.
+func (c *conn) ownWriter() {
+	for {
+		select {
+		case <-c.gone:
+			return
+		case <-c.own:
+		}
+		c.mu.Lock()
+		c.scheduled = false
+		bufs := c.q
+		c.q = nil
+		c.mu.Unlock()
+		if len(bufs) > 0 {
+			_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
+			nb := net.Buffers(bufs)
+			if _, err := nb.WriteTo(c.nc.Conn); err != nil {
+				c.closed.Store(true)
+				c.closeNow()
+				return
+			}
+		}
+		c.mu.Lock()
+		done := c.abort && len(c.q) == 0
+		c.mu.Unlock()
+		if done {
+			c.closeNow()
+			return
+		}
+	}
+}
+
+// partialWrites reports whether a write to nc that times out leaves the connection
+// usable, with what was written accounted for: true of TCP and Unix sockets, false of TLS.
+func partialWrites(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
+// drain finishes a write that stalled, with the full write timeout, then writes what was
+// queued meanwhile, until the queue is empty; then flushers take over again.
+func (c *conn) drain(bufs [][]byte) {
+	for {
+		_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
+		nb := net.Buffers(bufs)
+		if _, err := nb.WriteTo(c.nc.Conn); err != nil {
+			c.closed.Store(true)
+			c.closeNow()
+			return
+		}
+		c.mu.Lock()
+		if len(c.q) == 0 {
+			c.draining = false
+			done := c.abort
+			c.mu.Unlock()
+			if done {
+				c.closeNow()
+			}
+			return
+		}
+		bufs = c.q
+		c.q = nil
+		c.mu.Unlock()
+	}
+}

@@ -1,0 +1,430 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/chat"
+	"onair/media"
+	"onair/media/hls"
+	"onair/media/record"
+	"onair/media/rtmp"
+	"onair/rooms"
+	"onair/storage"
+	"onair/storage/local"
+	"onair/storage/s3"
+	"onair/web"
+)
+
+// app is onair wired together from the config.
+type app struct {
+	cfg      config
+	log      *slog.Logger
+	nodeID   string
+	mongo    *mongo.Client
+	hub      *media.Hub
+	hls      *hls.Server
+	rooms    *rooms.Service // nil without MongoDB
+	chat     *chat.Hub      // nil without MongoDB
+	recorder *record.Recorder
+	store    storage.Store // nil without MongoDB: recordings need broadcasts to attach to
+	rtmp     *rtmp.Server
+	web      *web.Server
+}
+
+func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.StaticKeys) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	var err error
+	if a.nodeID, err = nodeID(cfg); err != nil {
+		return nil, err
+	}
+	a.hls, err = hls.New(hls.Config{
+		Logger:          log,
+		Variant:         cfg.HLS.Variant,
+		SegmentDuration: cfg.HLS.SegmentDuration,
+		PartDuration:    cfg.HLS.PartDuration,
+		DVRWindow:       cfg.HLS.DVRWindow,
+		Directory:       filepath.Join(cfg.Data.Dir, "hls"),
+		EndGrace:        cfg.HLS.EndGrace,
+	})
+	if err != nil {
+		return nil, err
+	}
+	outputs := []media.Output{a.hls}
+	resolver := resolvers{keys}
+	webCfg := web.Config{
+		Logger:            log,
+		HLS:               a.hls,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		PublicURL:         cfg.HTTP.PublicURL,
+		RTMPURL:           cfg.RTMP.PublicURL,
+		RTMPApp:           cfg.RTMP.App,
+		TrustProxy:        cfg.HTTP.TrustProxy,
+		AllowedOrigins:    cfg.HTTP.AllowedOrigins,
+	}
+	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
+		webCfg.RTMPPort = port
+	}
+
+	if cfg.Mongo.URI != "" {
+		if err := a.connectMongo(); err != nil {
+			return nil, err
+		}
+		db := a.mongo.Database(cfg.Mongo.Database)
+		store, err := a.objectStore(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.store = store
+		webCfg.Recordings = store
+		if ls, ok := store.(*local.Store); ok {
+			webCfg.Storage = ls.Handler()
+		}
+		a.chat, err = chat.New(chat.Config{
+			Logger: log, DB: db, NodeID: a.nodeID,
+			// web checks the Origin of websocket upgrades against its own rules first.
+			CheckOrigin: func(*http.Request) bool { return true },
+			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,
+			RateLimit: cfg.Chat.RateLimit, RatePer: cfg.Chat.RatePer,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.rooms, err = rooms.New(rooms.Config{
+			DB: db, Logger: log, NodeID: a.nodeID, SessionTTL: cfg.Auth.SessionTTL,
+			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return a.hub.Stop(name, reason) }),
+			Objects:       store,
+			RetentionDays: cfg.Recordings.RetentionDays,
+			OnLive:        func(r rooms.Room, _ rooms.Broadcast) { a.systemMessage(r, r.Title+" went live") },
+			OnEnded:       func(r rooms.Room, _ rooms.Broadcast) { a.systemMessage(r, "The stream has ended") },
+		})
+		if err != nil {
+			return nil, err
+		}
+		outputs = append(outputs, a.rooms)
+		resolver = append(resolver, a.rooms)
+		if cfg.Recordings.Enabled {
+			a.recorder, err = record.New(record.Config{
+				Logger: log, Store: store, Dir: filepath.Join(cfg.Data.Dir, "recordings"),
+				MaxDisk: cfg.Recordings.SpoolMaxDisk, Recorded: a.recorded,
+			})
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, a.recorder)
+		}
+		webCfg.Rooms, webCfg.Chat = a.rooms, a.chat
+	} else {
+		log.Warn("mongo.uri is not set: serving the configured streams only, without accounts, rooms or chat")
+	}
+
+	a.hub = media.NewHub(media.HubConfig{
+		Logger:        log,
+		Outputs:       outputs,
+		TakeoverAfter: cfg.RTMP.TakeoverAfter,
+		IdleTimeout:   cfg.RTMP.IdleTimeout,
+	})
+	webCfg.Hub = a.hub
+	a.rtmp, err = rtmp.New(rtmp.Config{
+		Logger:         log,
+		Hub:            a.hub,
+		Resolver:       resolver,
+		App:            cfg.RTMP.App,
+		SetupTimeout:   cfg.RTMP.SetupTimeout,
+		ReadTimeout:    cfg.RTMP.IdleTimeout,
+		MaxConnections: cfg.RTMP.MaxConnections,
+		MaxMessageSize: cfg.RTMP.MaxMessageSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.web, err = web.New(webCfg)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// connectMongo creates the client; the driver connects lazily and reconnects by itself.
+func (a *app) connectMongo() error {
+	opts := options.Client().ApplyURI(a.cfg.Mongo.URI).SetAppName("onair").
+		SetServerSelectionTimeout(3 * time.Second).SetConnectTimeout(3 * time.Second)
+	c, err := mongo.Connect(opts)
+	if err != nil {
+		return fmt.Errorf("mongo.uri %s: %w", redactURI(a.cfg.Mongo.URI), err)
+	}
+	a.mongo = c
+	return nil
+}
+
+// objectStore builds the configured recordings backend.
+func (a *app) objectStore(ctx context.Context) (storage.Store, error) {
+	sc := a.cfg.Storage
+	if sc.Backend == "s3" {
+		store, err := s3.New(ctx, s3.Config{
+			Endpoint: sc.S3Endpoint, Region: sc.S3Region, Bucket: sc.S3Bucket, Prefix: sc.S3Prefix,
+			PathStyle: sc.S3PathStyle, AccessKey: sc.S3AccessKey, SecretKey: sc.S3SecretKey, Logger: a.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		return store, nil
+	}
+	dir := sc.LocalDir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.Data.Dir, "objects")
+	}
+	secret, err := localSecret(a.cfg.Data.Dir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := local.New(local.Config{Root: dir, BaseURL: strings.TrimSuffix(a.cfg.HTTP.PublicURL, "/"), Secret: secret, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return store, nil
+}
+
+// prepareStorage does the start-up work on the object store that can wait for it: bucket
+// creation and the lifecycle rule.
+func (a *app) prepareStorage(ctx context.Context, store storage.Store) error {
+	s3store, ok := store.(*s3.Store)
+	if !ok {
+		return nil
+	}
+	if a.cfg.Storage.S3CreateBucket {
+		if err := s3store.EnsureBucket(ctx); err != nil {
+			return err
+		}
+	}
+	if a.cfg.Recordings.LifecycleRule {
+		return s3store.SetExpiration(ctx, s3.Expiration{Prefix: storage.RecordingsPrefix, Days: a.cfg.Recordings.RetentionDays})
+	}
+	return nil
+}
+
+// recorded attaches a finished recording to its broadcast.
+func (a *app) recorded(ctx context.Context, rec record.Recording) error {
+	doc := rooms.Recording{
+		Status: rooms.RecordingReady, Key: rec.Key, Prefix: path.Dir(rec.Key) + "/", ContentType: rec.ContentType,
+		Size: rec.Size, InitSize: rec.InitSize, DurationMS: rec.Duration.Milliseconds(),
+		Recovered: rec.Recovered, Completed: time.Now().UTC().Truncate(time.Millisecond),
+	}
+	for _, f := range rec.Fragments {
+		doc.Fragments = append(doc.Fragments, rooms.RecordingFragment{Offset: f.Offset, Size: f.Size, Start: f.Start, Duration: f.Duration, Key: f.Key})
+	}
+	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
+	if errors.Is(err, rooms.ErrNotFound) && time.Since(rec.EndedAt) > time.Minute {
+		// The broadcast document was never written (or its room was deleted): the object
+		// stays under the room's prefix for cleanup; retrying cannot help.
+		a.log.Warn("recording has no broadcast to attach to", "key", rec.Key, "run_id", rec.StreamID)
+		return nil
+	}
+	return err
+}
+
+func (a *app) systemMessage(r rooms.Room, text string) {
+	if a.chat == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.chat.System(ctx, chatRoomOf(r), text); err != nil {
+			a.log.Warn("chat notice not posted", "room", r.Slug, "err", err)
+		}
+	}()
+}
+
+func chatRoomOf(r rooms.Room) chat.Room {
+	c := chat.Room{ID: r.ID, Slug: r.Slug, OwnerID: r.Owner.ID}
+	for _, m := range r.Moderators {
+		c.Moderators = append(c.Moderators, m.ID)
+	}
+	return c
+}
+
+// pumpViewers reports HLS viewer estimates to rooms and chat until ctx ends.
+func (a *app) pumpViewers(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			for _, st := range a.hub.Streams() {
+				v := a.hls.Viewers(st.Name())
+				if a.rooms != nil && st.Route().Owner != "" {
+					a.rooms.SetViewers(st.Name(), v.Current)
+					a.chat.SetViewers(chat.Room{ID: st.Route().Owner, Slug: st.Name()}, v.Current)
+				}
+			}
+		}
+	}
+}
+
+// ensureIndexes retries until MongoDB answers, saying so clearly while it does not.
+func (a *app) ensureIndexes(ctx context.Context) {
+	wait := time.Second
+	for {
+		err := a.rooms.EnsureIndexes(ctx)
+		if err == nil {
+			err = a.chat.EnsureIndexes(ctx)
+		}
+		if err == nil {
+			a.log.Info("MongoDB ready", "uri", redactURI(a.cfg.Mongo.URI), "database", a.cfg.Mongo.Database)
+			return
+		}
+		a.log.Error("MongoDB is unreachable; accounts, rooms and chat answer 503 until it is back. Retrying.",
+			"uri", redactURI(a.cfg.Mongo.URI), "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// run starts every part and blocks until ctx ends and they have stopped.
+func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	runPart := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				stop()
+			}
+		}()
+	}
+	if a.rooms != nil {
+		go a.ensureIndexes(ctx)
+		if err := a.prepareStorage(ctx, a.store); err != nil {
+			a.log.Error("object storage not ready; recordings are spooled on disk until it is", "err", err)
+		}
+		if a.recorder != nil {
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			if err := a.recorder.Recover(rctx); err != nil {
+				a.log.Error("recordings left by a crash not recovered yet; next start tries again", "err", err)
+			}
+			cancel()
+			runPart("recorder", func(ctx context.Context) error { return a.recorder.Run(ctx, 30*time.Second) })
+		}
+		runPart("rooms", a.rooms.Run)
+		runPart("chat", a.chat.Run)
+	}
+	runPart("hub", a.hub.Run)
+	runPart("hls", a.hls.Run)
+	runPart("viewers", a.pumpViewers)
+	runPart("rtmp", func(ctx context.Context) error { return a.rtmp.Run(ctx, rtmpLn) })
+	runPart("http", func(ctx context.Context) error { return a.web.Run(ctx, httpLn) })
+
+	<-ctx.Done()
+	a.log.Info("shutting down")
+	wg.Wait()
+	if a.mongo != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.mongo.Disconnect(dctx)
+		cancel()
+	}
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// resolvers tries each key resolver in turn: the config's static streams, then rooms.
+type resolvers []media.KeyResolver
+
+func (rs resolvers) ResolveKey(ctx context.Context, key string) (media.Route, error) {
+	var firstErr error
+	for _, r := range rs {
+		route, err := r.ResolveKey(ctx, key)
+		if err == nil {
+			return route, nil
+		}
+		if !errors.Is(err, media.ErrUnknownKey) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return media.Route{}, firstErr
+	}
+	return media.Route{}, media.ErrUnknownKey
+}
+
+// nodeID is node.id, or one generated at first start and kept in data.dir, so that a
+// restarted node recognises the broadcasts it left open.
+func nodeID(cfg config) (string, error) {
+	if cfg.Node.ID != "" {
+		return cfg.Node.ID, nil
+	}
+	return persistentRandom(filepath.Join(cfg.Data.Dir, "node-id"), func(b []byte) string {
+		host, _ := os.Hostname()
+		return strings.ToLower(host) + "-" + hex.EncodeToString(b[:4])
+	})
+}
+
+// localSecret signs the local storage backend's URLs; it must survive restarts.
+func localSecret(dataDir string) ([]byte, error) {
+	s, err := persistentRandom(filepath.Join(dataDir, "storage-secret"), func(b []byte) string { return hex.EncodeToString(b) })
+	return []byte(s), err
+}
+
+// persistentRandom returns the value kept in path, or makes one from 32 random bytes.
+func persistentRandom(path string, format func([]byte) string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	v := format(raw)
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// redactURI drops the password from a MongoDB URI for logs and errors.
+func redactURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "(unparseable uri)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}

@@ -1,0 +1,301 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"onair/media"
+	"onair/storage"
+)
+
+// Recording describes a finished recording: one fMP4 object, its init segment at offset 0
+// and its fragments after it.
+type Recording struct {
+	StreamName, StreamID, Owner string
+	Key                         string
+	ContentType                 string
+	Size                        int64
+	InitSize                    int64
+	Duration                    time.Duration
+	VideoCodec, AudioCodec      string
+	Width, Height               int
+	StartedAt, EndedAt          time.Time
+	Fragments                   []Fragment
+	// Recovered is set when the recording was completed after a crash.
+	Recovered bool
+}
+
+// Config configures a Recorder.
+type Config struct {
+	Logger *slog.Logger
+	Store  storage.Store
+	// Dir keeps spools and fragment indexes; it must survive restarts so that a crash
+	// loses nothing.
+	Dir string
+	// MinFragment and MaxFragment bound fragment lengths (default 1 s and 4 s): fragments end
+	// at the first key frame after MinFragment, or at MaxFragment in long GOPs.
+	MinFragment, MaxFragment time.Duration
+	// PartSize and MaxDisk are the spool's (see storage.SpoolConfig).
+	PartSize, MaxDisk int64
+	// Recorded is told about every finished recording, including those completed after a
+	// crash. It is retried until it succeeds, so it must be idempotent.
+	Recorded func(ctx context.Context, rec Recording) error
+	// InUse, when set, reports uploads that must not be aborted as dangling at start, e.g.
+	// recordings of broadcasts live on another node.
+	InUse func(key string) bool
+}
+
+// Recorder is a media.Output that records every stream whose route asks for it.
+type Recorder struct {
+	cfg      Config
+	log      *slog.Logger
+	spoolDir string
+	indexDir string
+
+	base   context.Context // spools live as long as this; cancelling it freezes them for recovery
+	cancel context.CancelFunc
+	active sync.WaitGroup
+
+	mu    sync.Mutex
+	sinks map[*sink]struct{}
+}
+
+// New checks cfg and prepares cfg.Dir.
+func New(cfg Config) (*Recorder, error) {
+	if cfg.Store == nil || cfg.Dir == "" || cfg.Recorded == nil {
+		return nil, errors.New("record: Store, Dir and Recorded are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinFragment <= 0 {
+		cfg.MinFragment = time.Second
+	}
+	if cfg.MaxFragment <= 0 {
+		cfg.MaxFragment = 4 * time.Second
+	}
+	r := &Recorder{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "record"),
+		spoolDir: filepath.Join(cfg.Dir, "spool"),
+		indexDir: filepath.Join(cfg.Dir, "index"),
+		sinks:    map[*sink]struct{}{},
+	}
+	for _, d := range []string{r.spoolDir, r.indexDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("record: create %s: %w", d, err)
+		}
+	}
+	r.base, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Run waits for ctx to end, then gives recordings still finishing until finishBy to
+// complete their uploads; whatever is left is frozen on disk and completed at next start.
+func (r *Recorder) Run(ctx context.Context, finishBy time.Duration) error {
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() {
+		r.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(finishBy):
+		r.log.Warn("recordings still uploading at shutdown; they complete at next start")
+	}
+	r.cancel()
+	return nil
+}
+
+// Backlog is what recordings hold on local disk, waiting for the object store.
+type Backlog struct {
+	Recordings   int
+	BytesPending int64
+	PartsPending int
+}
+
+// Backlog sums the spools of the recordings in progress.
+func (r *Recorder) Backlog() Backlog {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := Backlog{Recordings: len(r.sinks)}
+	for k := range r.sinks {
+		st := k.spool.Stats()
+		b.BytesPending += st.Pending
+		b.PartsPending += st.PartsPending
+	}
+	return b
+}
+
+// OpenSink implements media.Output.
+func (r *Recorder) OpenSink(st *media.Stream) (media.Sink, error) {
+	route := st.Route()
+	if !route.Record {
+		return nil, nil
+	}
+	room := route.Owner
+	if room == "" {
+		room = route.Name
+	}
+	key, err := storage.RecordingKey(room, st.ID(), "recording.mp4")
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", st.Name(), err)
+	}
+	frag, init, err := newFragmenter(fragmenterConfig{MinFragment: r.cfg.MinFragment, MaxFragment: r.cfg.MaxFragment}, st.Tracks())
+	if err != nil {
+		return nil, err
+	}
+	rec := Recording{
+		StreamName: st.Name(), StreamID: st.ID(), Owner: route.Owner, Key: key,
+		ContentType: "video/mp4", InitSize: int64(len(init)),
+		VideoCodec: string(st.VideoCodec()), AudioCodec: string(st.AudioCodec()),
+		StartedAt: st.StartedAt(),
+	}
+	if v := st.Tracks().Video; v != nil {
+		rec.Width, rec.Height = v.Width, v.Height
+	}
+	idx, err := createIndex(r.indexDir, rec)
+	if err != nil {
+		return nil, err
+	}
+	spool, err := storage.OpenSpool(r.base, storage.SpoolConfig{
+		Dir: r.spoolDir, Store: r.cfg.Store, Key: key, ContentType: rec.ContentType,
+		PartSize: r.cfg.PartSize, MaxDisk: r.cfg.MaxDisk, Logger: r.log,
+	})
+	if err != nil {
+		idx.remove()
+		return nil, fmt.Errorf("record %q: %w", st.Name(), err)
+	}
+	k := &sink{r: r, rec: rec, frag: frag, spool: spool, idx: idx, log: r.log.With("stream", st.Name(), "id", st.ID())}
+	if err := k.append(init, nil); err != nil {
+		_ = spool.Abort(r.base)
+		idx.remove()
+		return nil, err
+	}
+	r.active.Add(1)
+	r.mu.Lock()
+	r.sinks[k] = struct{}{}
+	r.mu.Unlock()
+	k.log.Info("recording started", "key", key)
+	return k, nil
+}
+
+// deliver hands a finished recording to Recorded, retrying with backoff until it
+// succeeds or the recorder stops.
+func (r *Recorder) deliver(rec Recording) error {
+	wait := 200 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(r.base, 10*time.Second)
+		err := r.cfg.Recorded(ctx, rec)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		r.log.Warn("recording not yet registered; retrying", "key", rec.Key, "err", err, "retry_in", wait)
+		select {
+		case <-r.base.Done():
+			return fmt.Errorf("register recording %s: %w", rec.Key, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// sink records one stream.
+type sink struct {
+	r      *Recorder
+	rec    Recording
+	frag   *fragmenter
+	spool  *storage.Spool
+	idx    *index
+	log    *slog.Logger
+	failed error // once writing failed, the recording stops growing but keeps what it has
+}
+
+// append writes bytes to the spool, makes them durable, then records the fragment (when
+// given) in the index: the index never points past durable bytes.
+func (k *sink) append(b []byte, f *Fragment) error {
+	if _, err := k.spool.Write(b); err != nil {
+		return fmt.Errorf("record %s: spool: %w", k.rec.Key, err)
+	}
+	if err := k.spool.Sync(); err != nil {
+		return fmt.Errorf("record %s: sync spool: %w", k.rec.Key, err)
+	}
+	k.rec.Size += int64(len(b))
+	if f == nil {
+		return nil
+	}
+	f.Offset = k.rec.Size - int64(len(b))
+	if err := k.idx.add(*f); err != nil {
+		return err
+	}
+	k.rec.Fragments = append(k.rec.Fragments, *f)
+	k.rec.Duration = f.Start + f.Duration
+	return nil
+}
+
+func (k *sink) WriteAccessUnit(au *media.AccessUnit) error {
+	if k.failed != nil {
+		return nil
+	}
+	b, f, err := k.frag.write(au)
+	if err == nil && f != nil {
+		err = k.append(b, f)
+	}
+	if err != nil {
+		k.failed = err
+		k.log.Error("recording stopped growing; what was recorded is kept", "err", err)
+	}
+	return nil
+}
+
+func (k *sink) Close(reason error) {
+	defer k.r.active.Done()
+	defer func() {
+		k.r.mu.Lock()
+		delete(k.r.sinks, k)
+		k.r.mu.Unlock()
+	}()
+	if k.failed == nil {
+		if b, f, err := k.frag.finish(); err != nil {
+			k.log.Error("recording: last fragment lost", "err", err)
+		} else if f != nil {
+			if err := k.append(b, f); err != nil {
+				k.log.Error("recording: last fragment lost", "err", err)
+			}
+		}
+	}
+	if len(k.rec.Fragments) == 0 {
+		_ = k.spool.Abort(k.r.base)
+		k.idx.remove()
+		k.log.Info("recording dropped: nothing recorded")
+		return
+	}
+	// Close waits for the store as long as the recorder lives: an outage only delays the
+	// replay. If the process stops first, the spool stays for recovery.
+	if err := k.spool.Close(k.r.base); err != nil {
+		k.log.Warn("recording not completed; it will be at next start", "err", err)
+		return
+	}
+	k.rec.EndedAt = k.rec.StartedAt.Add(k.rec.Duration)
+	if err := k.r.deliver(k.rec); err != nil {
+		return // the index stays; the next start delivers it
+	}
+	k.idx.remove()
+	k.log.Info("recording complete", "key", k.rec.Key, "bytes", k.rec.Size,
+		"duration", k.rec.Duration.Round(time.Millisecond), "fragments", len(k.rec.Fragments), "stream_end", errString(reason))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "publisher left"
+	}
+	return err.Error()
+}

@@ -1,0 +1,546 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/media"
+)
+
+// Broadcast is one live run of a room's stream, from the first media to the publisher
+// leaving. Figures are final once Ended is set; while live, the heartbeat refreshes them
+// every HeartbeatInterval.
+type Broadcast struct {
+	ID       string `json:"id"`
+	RoomID   string `json:"room_id"`
+	RoomSlug string `json:"room_slug"`
+	// RunID is the media stream's id (media.Stream.ID), also in HLS playlist URLs.
+	RunID string `json:"run_id"`
+	// Node is the onair process that ingested it (Config.NodeID).
+	Node    string     `json:"node"`
+	Started time.Time  `json:"started"`
+	Ended   *time.Time `json:"ended"` // nil while live
+	// EndReason is "" for a publisher that left normally, else why it was ended.
+	EndReason  string     `json:"end_reason,omitempty"`
+	Codecs     Codecs     `json:"codecs"`
+	Resolution Resolution `json:"resolution"`
+	Bytes      int64      `json:"bytes"`
+	DurationMS int64      `json:"duration_ms"`
+	// Bitrate is the average in bits per second: Bytes over the wall-clock duration.
+	Bitrate int64 `json:"bitrate"`
+	// PeakViewers is the highest viewer estimate; TotalViewers adds up every rise of the
+	// estimate (viewers who joined), so it counts a viewer who left and came back twice.
+	PeakViewers  int `json:"peak_viewers"`
+	TotalViewers int `json:"total_viewers"`
+	// Recording is the recordings feature's sub-document, nil until it writes one.
+	Recording *Recording `json:"recording,omitempty"`
+}
+
+// Codecs names a broadcast's codecs ("" for a missing track).
+type Codecs struct {
+	Video string `json:"video" bson:"video"`
+	Audio string `json:"audio" bson:"audio"`
+}
+
+// Resolution is the video's size in pixels (0 without video).
+type Resolution struct {
+	Width  int `json:"width" bson:"width"`
+	Height int `json:"height" bson:"height"`
+}
+
+
+type broadcastDoc struct {
+	ID           bson.ObjectID `bson:"_id"`
+	RoomID       bson.ObjectID `bson:"room_id"`
+	RoomSlug     string        `bson:"room_slug"`
+	RunID        string        `bson:"run_id"`
+	Node         string        `bson:"node"`
+	Started      time.Time     `bson:"started"`
+	Ended        *time.Time    `bson:"ended"` // null while live
+	EndReason    string        `bson:"end_reason"`
+	Heartbeat    time.Time     `bson:"heartbeat"`
+	Codecs       Codecs        `bson:"codecs"`
+	Resolution   Resolution    `bson:"resolution"`
+	Bytes        int64         `bson:"bytes"`
+	DurationMS   int64         `bson:"duration_ms"`
+	Bitrate      int64         `bson:"bitrate"`
+	PeakViewers  int           `bson:"peak_viewers"`
+	TotalViewers int           `bson:"total_viewers"`
+	Recording    *Recording    `bson:"recording,omitempty"`
+}
+
+func (d *broadcastDoc) broadcast() Broadcast {
+	return Broadcast{
+		ID: d.ID.Hex(), RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, RunID: d.RunID, Node: d.Node,
+		Started: d.Started, Ended: d.Ended, EndReason: d.EndReason, Codecs: d.Codecs, Resolution: d.Resolution,
+		Bytes: d.Bytes, DurationMS: d.DurationMS, Bitrate: d.Bitrate,
+		PeakViewers: d.PeakViewers, TotalViewers: d.TotalViewers, Recording: d.Recording,
+	}
+}
+
+// liveBroadcast is a broadcast running on this node. Its goroutine (runBroadcast) is the
+// only writer of its document.
+type liveBroadcast struct {
+	doc    broadcastDoc // owned by the goroutine
+	stream *media.Stream
+
+	mu                   sync.Mutex
+	viewers, peak, total int
+	endedAt              time.Time // when the stream ended, zero while live
+}
+
+// watch notes when the stream ends, even while the writer is still retrying earlier
+// writes, so that the broadcast ends at the right time and viewer estimates stop counting.
+func (b *liveBroadcast) watch(now func() time.Time, live *liveSet) {
+	<-b.stream.Done()
+	b.mu.Lock()
+	b.endedAt = now()
+	b.mu.Unlock()
+	live.remove(b)
+}
+
+func (b *liveBroadcast) ended() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.endedAt
+}
+
+func (b *liveBroadcast) setViewers(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.viewers {
+		b.total += n - b.viewers
+	}
+	b.viewers = n
+	b.peak = max(b.peak, n)
+}
+
+func (b *liveBroadcast) figures() (viewers, peak, total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.viewers, b.peak, b.total
+}
+
+// liveSet indexes this node's live broadcasts.
+type liveSet struct {
+	mu     sync.Mutex
+	bySlug map[string]*liveBroadcast
+}
+
+func (l *liveSet) add(b *liveBroadcast) {
+	l.mu.Lock()
+	l.bySlug[b.doc.RoomSlug] = b // a newer run of the stream replaces the old one
+	l.mu.Unlock()
+}
+
+func (l *liveSet) remove(b *liveBroadcast) {
+	l.mu.Lock()
+	if l.bySlug[b.doc.RoomSlug] == b {
+		delete(l.bySlug, b.doc.RoomSlug)
+	}
+	l.mu.Unlock()
+}
+
+func (l *liveSet) get(slug string) *liveBroadcast {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bySlug[slug]
+}
+
+func (l *liveSet) has(id bson.ObjectID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.bySlug {
+		if b.doc.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// viewers is the current estimate of the live broadcast id, if it runs here.
+func (l *liveSet) viewers(id bson.ObjectID) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.bySlug {
+		if b.doc.ID == id {
+			n, _, _ := b.figures()
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+func (l *liveSet) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.bySlug)
+}
+
+// SetViewers records the HLS layer's viewer estimate for a live stream (by its public
+// name, the room's slug). It only touches memory: Room reads on this node reflect it at
+// once, the room document gets it every ViewersInterval, the broadcast's peak and total
+// follow it. Estimates for a stream that is not live here are ignored.
+func (s *Service) SetViewers(roomSlug string, n int) {
+	if b := s.live.get(roomSlug); b != nil {
+		b.setViewers(max(n, 0))
+	}
+}
+
+// OpenSink implements media.Output: it records the broadcast of a stream whose key
+// ResolveKey resolved (other streams are skipped). It returns at once, with no sink: a
+// goroutine writes the broadcast document and sets the room live, then, when the stream
+// ends, writes the final figures and sets the room offline. Writes that MongoDB refuses
+// are retried with backoff until they succeed or Run gives up at shutdown.
+func (s *Service) OpenSink(st *media.Stream) (media.Sink, error) {
+	roomID, err := bson.ObjectIDFromHex(st.Route().Owner)
+	if err != nil {
+		return nil, nil // not a room's stream (e.g. one from the config file)
+	}
+	tr := st.Tracks()
+	doc := broadcastDoc{
+		ID: bson.NewObjectID(), RoomID: roomID, RoomSlug: st.Name(), RunID: st.ID(), Node: s.cfg.NodeID,
+		Started: s.now(), Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},
+	}
+	doc.Heartbeat = doc.Started
+	if tr.Video != nil {
+		doc.Resolution = Resolution{Width: tr.Video.Width, Height: tr.Video.Height}
+	}
+	b := &liveBroadcast{doc: doc, stream: st}
+	s.live.add(b)
+	s.writers.Add(1)
+	go s.runBroadcast(b)
+	go b.watch(s.now, &s.live)
+	return nil, nil
+}
+
+func (s *Service) runBroadcast(b *liveBroadcast) {
+	defer s.writers.Done()
+	defer s.live.remove(b)
+	d := &b.doc
+	attrs := []any{"room_id", d.RoomID.Hex(), "slug", d.RoomSlug, "broadcast_id", d.ID.Hex(), "run_id", d.RunID}
+	log := s.log.With(attrs...)
+
+	err := s.retry("broadcast: insert", attrs, func(ctx context.Context) error {
+		_, err := s.broadcasts.InsertOne(ctx, d)
+		if isDup(err) { // an earlier attempt landed but its answer was lost
+			return nil
+		}
+		return dbError("insert broadcast", err)
+	})
+	if err != nil {
+		return
+	}
+
+	var room roomDoc
+	announced := false
+	err = s.retry("broadcast: set room live", attrs, func(ctx context.Context) error {
+		viewers, _, _ := b.figures()
+		r, err := s.updateRoomIf(ctx, d.RoomID,
+			// Only a broadcast newer than the room's latest may set it live.
+			bson.D{{Key: "live_started", Value: bson.D{{Key: "$lte", Value: d.Started}}}},
+			bson.D{{Key: "$set", Value: bson.D{
+				{Key: "live", Value: true}, {Key: "broadcast_id", Value: d.ID}, {Key: "live_started", Value: d.Started},
+				{Key: "live_node", Value: d.Node}, {Key: "viewers", Value: viewers}, {Key: "activity", Value: d.Started},
+			}}}, "set room live")
+		if errors.Is(err, ErrNotFound) {
+			return nil // the room was deleted, or a newer broadcast holds it
+		}
+		if err == nil {
+			room, announced = r, true
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	if announced {
+		log.Info("room live")
+		if s.cfg.OnLive != nil {
+			s.cfg.OnLive(s.room(&room), d.broadcast())
+		}
+	} else {
+		log.Warn("room not set live: deleted, or a newer broadcast holds it")
+	}
+
+	viewersTick := time.NewTicker(s.cfg.ViewersInterval)
+	defer viewersTick.Stop()
+	heartbeat := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	persisted := -1
+wait:
+	for {
+		select {
+		case <-b.stream.Done():
+			break wait
+		case <-s.bg.Done():
+			log.Warn("broadcast left open at shutdown")
+			return
+		case <-viewersTick.C:
+			if n, _, _ := b.figures(); n != persisted && announced {
+				if s.persistViewers(d, n) == nil {
+					persisted = n
+				}
+			}
+		case <-heartbeat.C:
+			s.heartbeat(b)
+		}
+	}
+
+	s.live.remove(b)
+	ended := b.ended()
+	if ended.IsZero() { // the watcher has not run yet
+		ended = s.now()
+	}
+	s.finalFigures(b, ended)
+	reason := b.stream.Err()
+	if reason != nil {
+		d.EndReason = reason.Error()
+	}
+	err = s.retry("broadcast: end", attrs, func(ctx context.Context) error {
+		_, err := s.broadcasts.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: bson.D{
+			{Key: "ended", Value: d.Ended}, {Key: "end_reason", Value: d.EndReason}, {Key: "heartbeat", Value: ended},
+			{Key: "bytes", Value: d.Bytes}, {Key: "duration_ms", Value: d.DurationMS}, {Key: "bitrate", Value: d.Bitrate},
+			{Key: "peak_viewers", Value: d.PeakViewers}, {Key: "total_viewers", Value: d.TotalViewers},
+		}}})
+		return dbError("end broadcast", err)
+	})
+	if err != nil {
+		return
+	}
+	if !announced {
+		return
+	}
+	err = s.retry("broadcast: set room offline", attrs, func(ctx context.Context) error {
+		r, err := s.setOffline(ctx, d.RoomID, d.ID, ended)
+		if errors.Is(err, ErrNotFound) {
+			// Deleted, or a newer broadcast holds the room: report it offline as far as
+			// this broadcast goes.
+			room.Live, room.BroadcastID, room.Viewers = false, nil, 0
+			return nil
+		}
+		if err == nil {
+			room = r
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	log.Info("room offline", "duration", time.Duration(d.DurationMS)*time.Millisecond, "bytes", d.Bytes,
+		"peak_viewers", d.PeakViewers, "reason", d.EndReason)
+	if s.cfg.OnEnded != nil {
+		s.cfg.OnEnded(s.room(&room), d.broadcast())
+	}
+}
+
+// finalFigures fills the document's statistics from the stream and the viewer figures.
+func (s *Service) finalFigures(b *liveBroadcast, ended time.Time) {
+	d := &b.doc
+	stats := b.stream.Stats()
+	dur := ended.Sub(d.Started)
+	d.Bytes = stats.Bytes
+	d.DurationMS = dur.Milliseconds()
+	if dur > 0 {
+		d.Bitrate = int64(float64(stats.Bytes*8) / dur.Seconds())
+	}
+	_, d.PeakViewers, d.TotalViewers = b.figures()
+	d.Ended = &ended
+}
+
+func (s *Service) setOffline(ctx context.Context, roomID, broadcastID bson.ObjectID, at time.Time) (roomDoc, error) {
+	return s.updateRoomIf(ctx, roomID, bson.D{{Key: "broadcast_id", Value: broadcastID}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "live", Value: false}, {Key: "broadcast_id", Value: nil}, {Key: "viewers", Value: 0}, {Key: "activity", Value: at},
+		}}}, "set room offline")
+}
+
+// persistViewers writes the room's viewer count (one attempt; the next tick retries).
+func (s *Service) persistViewers(d *broadcastDoc, n int) error {
+	ctx, cancel := s.op(s.bg)
+	defer cancel()
+	_, err := s.updateRoomIf(ctx, d.RoomID, bson.D{{Key: "broadcast_id", Value: d.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "viewers", Value: n}}}}, "write viewers")
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Debug("write viewers", "slug", d.RoomSlug, "err", err)
+		return err
+	}
+	return nil
+}
+
+// heartbeat refreshes a live broadcast's figures and heartbeat (one attempt).
+func (s *Service) heartbeat(b *liveBroadcast) {
+	d := &b.doc
+	now := s.now()
+	stats := b.stream.Stats()
+	_, peak, total := b.figures()
+	var bitrate int64
+	if dur := now.Sub(d.Started); dur > 0 {
+		bitrate = int64(float64(stats.Bytes*8) / dur.Seconds())
+	}
+	ctx, cancel := s.op(s.bg)
+	defer cancel()
+	_, err := s.broadcasts.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "heartbeat", Value: now}, {Key: "bytes", Value: stats.Bytes}, {Key: "duration_ms", Value: now.Sub(d.Started).Milliseconds()},
+		{Key: "bitrate", Value: bitrate}, {Key: "peak_viewers", Value: peak}, {Key: "total_viewers", Value: total},
+	}}})
+	if err != nil {
+		s.log.Debug("broadcast heartbeat", "broadcast_id", d.ID.Hex(), "err", dbError("heartbeat", err))
+	}
+}
+
+// EndStaleBroadcasts ends broadcasts whose node stopped sending heartbeats for
+// StaleAfter (it crashed or lost MongoDB for that long), and sets their rooms offline;
+// Run calls it periodically. It returns how many it ended.
+func (s *Service) EndStaleBroadcasts(ctx context.Context) (int, error) {
+	cutoff := s.now().Add(-s.cfg.StaleAfter)
+	return s.endOpenBroadcasts(ctx, bson.D{{Key: "heartbeat", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, "node stopped reporting")
+}
+
+// endOrphans ends the broadcasts this node (by NodeID) left open when it stopped without
+// closing them (a crash), so that its rooms do not show live until StaleAfter.
+func (s *Service) endOrphans(ctx context.Context) (int, error) {
+	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: s.cfg.NodeID}}, "node restarted")
+}
+
+// endOpenBroadcasts ends the open broadcasts matching cond that do not run in this
+// process, at their last heartbeat, and sets their rooms offline.
+func (s *Service) endOpenBroadcasts(ctx context.Context, cond bson.D, reason string) (int, error) {
+	filter := append(bson.D{{Key: "ended", Value: nil}}, cond...)
+	var docs []broadcastDoc
+	err := func() error {
+		octx, cancel := s.op(ctx)
+		defer cancel()
+		cur, err := s.broadcasts.Find(octx, filter, options.Find().SetLimit(100))
+		if err == nil {
+			err = cur.All(octx, &docs)
+		}
+		return err
+	}()
+	if err != nil {
+		return 0, dbError("find open broadcasts", err)
+	}
+	n := 0
+	for i := range docs {
+		d := &docs[i]
+		if s.live.has(d.ID) {
+			continue
+		}
+		ended := d.Heartbeat
+		d.Ended, d.EndReason = &ended, reason
+		octx, cancel := s.op(ctx)
+		res, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "ended", Value: ended}, {Key: "end_reason", Value: reason}}}})
+		cancel()
+		if err != nil {
+			return n, dbError("end open broadcast", err)
+		}
+		if res.ModifiedCount == 0 {
+			continue
+		}
+		n++
+		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "slug", d.RoomSlug, "node", d.Node)
+		room, err := s.setOffline(ctx, d.RoomID, d.ID, s.now())
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if s.cfg.OnEnded != nil {
+			s.cfg.OnEnded(s.room(&room), d.broadcast())
+		}
+	}
+	return n, nil
+}
+
+// GetBroadcast returns the broadcast with this id.
+func (s *Service) GetBroadcast(ctx context.Context, id string) (Broadcast, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return Broadcast{}, fmt.Errorf("broadcast %q: %w", id, ErrNotFound)
+	}
+	var d broadcastDoc
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.broadcasts.FindOne(octx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Broadcast{}, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Broadcast{}, dbError("find broadcast", err)
+	}
+	return d.broadcast(), nil
+}
+
+// BroadcastQuery pages through a room's broadcasts.
+type BroadcastQuery struct {
+	Limit  int    // default 20, at most 100
+	Cursor string // BroadcastPage.Next of the previous page
+}
+
+// BroadcastPage is one page of ListBroadcasts.
+type BroadcastPage struct {
+	Broadcasts []Broadcast `json:"broadcasts"`
+	Next       string      `json:"next,omitempty"`
+}
+
+type broadcastCursor struct {
+	Started time.Time     `json:"s"`
+	ID      bson.ObjectID `json:"i"`
+}
+
+// ListBroadcasts lists the room's broadcasts, newest first (a live one included).
+func (s *Service) ListBroadcasts(ctx context.Context, roomSlug string, q BroadcastQuery) (BroadcastPage, error) {
+	room, err := s.GetRoom(ctx, roomSlug)
+	if err != nil {
+		return BroadcastPage{}, err
+	}
+	roomID, _ := bson.ObjectIDFromHex(room.ID)
+	filter := bson.D{{Key: "room_id", Value: roomID}}
+	if q.Cursor != "" {
+		c, err := decodeCursor[broadcastCursor](q.Cursor)
+		if err != nil {
+			return BroadcastPage{}, err
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "started", Value: bson.D{{Key: "$lt", Value: c.Started}}}},
+			bson.D{{Key: "started", Value: c.Started}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
+		}})
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, 100)
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	// Lists leave out the fragment index: replay reads it through GetBroadcast.
+	cur, err := s.broadcasts.Find(octx, filter, options.Find().
+		SetSort(bson.D{{Key: "started", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit+1)).
+		SetProjection(bson.D{{Key: "recording.fragments", Value: 0}}))
+	if err != nil {
+		return BroadcastPage{}, dbError("list broadcasts", err)
+	}
+	var docs []broadcastDoc
+	if err := cur.All(octx, &docs); err != nil {
+		return BroadcastPage{}, dbError("list broadcasts", err)
+	}
+	page := BroadcastPage{Broadcasts: make([]Broadcast, 0, min(len(docs), limit))}
+	for i := range docs {
+		if i == limit {
+			last := docs[limit-1]
+			page.Next = encodeCursor(broadcastCursor{Started: last.Started, ID: last.ID})
+			break
+		}
+		page.Broadcasts = append(page.Broadcasts, docs[i].broadcast())
+	}
+	return page, nil
+}

@@ -1,0 +1,447 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"onair/media"
+)
+
+// testHub is a real media hub whose outputs include the Service, as cmd/onair wires it.
+type testHub struct {
+	e    *testEnv
+	hub  *media.Hub
+	mu   sync.Mutex
+	pubs map[string]*media.Publisher // by stream key
+}
+
+func newTestHub(e *testEnv) *testHub {
+	return newTestHubWith(e, e.svc, media.HubConfig{})
+}
+
+func newTestHubWith(e *testEnv, svc *Service, cfg media.HubConfig) *testHub {
+	cfg.Outputs = []media.Output{svc}
+	hub := media.NewHub(cfg)
+	e.stopper.setHub(hub)
+	h := &testHub{e: e, hub: hub, pubs: map[string]*media.Publisher{}}
+	e.t.Cleanup(func() { hub.StopAll(media.ErrStopped) })
+	return h
+}
+
+var testTracks = media.Tracks{
+	Video: &media.VideoTrack{Codec: media.CodecH264, SPS: []byte{0x67, 0x42}, PPS: []byte{0x68}, Width: 1280, Height: 720},
+	Audio: &media.AudioTrack{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2},
+}
+
+// goLive publishes with key as an RTMP connection would: resolve, claim, start, send a
+// key frame.
+func (h *testHub) goLive(key string) (*media.Publisher, *media.Stream) {
+	h.e.t.Helper()
+	route, err := h.e.svc.ResolveKey(h.e.ctx(), key)
+	if err != nil {
+		h.e.t.Fatalf("resolve key: %v", err)
+	}
+	return h.publish(key, route)
+}
+
+// publish claims route's stream, starts it and sends a key frame.
+func (h *testHub) publish(key string, route media.Route) (*media.Publisher, *media.Stream) {
+	h.e.t.Helper()
+	p, err := h.hub.Publish(route, "127.0.0.1:50000")
+	if err != nil {
+		h.e.t.Fatal(err)
+	}
+	st, err := p.Start(testTracks)
+	if err != nil {
+		h.e.t.Fatal(err)
+	}
+	p.Write(&media.AccessUnit{Video: true, Key: true, Payload: [][]byte{make([]byte, 1000)}, Received: time.Now()})
+	h.mu.Lock()
+	h.pubs[key] = p
+	h.mu.Unlock()
+	return p, st
+}
+
+// end ends the publish of key as a publisher leaving does.
+func (h *testHub) end(key string) {
+	h.mu.Lock()
+	p := h.pubs[key]
+	h.mu.Unlock()
+	p.Close()
+}
+
+// waitLive waits until the room shows live (or offline), at most 1 s: the requirement.
+func (e *testEnv) waitLive(slug string, live bool) Room {
+	e.t.Helper()
+	var r Room
+	took := eventually(e.t, time.Second, "room "+slug+" live="+map[bool]string{true: "true", false: "false"}[live], func() (bool, string) {
+		var err error
+		r, err = e.svc.GetRoom(context.Background(), slug)
+		if err != nil {
+			return false, err.Error()
+		}
+		return r.Live == live, "live is " + map[bool]string{true: "true", false: "false"}[r.Live]
+	})
+	e.t.Logf("room %s live=%v after %s", slug, live, took.Round(time.Millisecond))
+	return r
+}
+
+type hookCall struct {
+	room Room
+	b    Broadcast
+}
+
+func TestBroadcastLifecycle(t *testing.T) {
+	lives, ends := make(chan hookCall, 10), make(chan hookCall, 10)
+	e := newEnv(t, func(c *Config) {
+		c.OnLive = func(r Room, b Broadcast) { lives <- hookCall{r, b} }
+		c.OnEnded = func(r Room, b Broadcast) { ends <- hookCall{r, b} }
+		c.NodeID = "node-a"
+	})
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	h := newTestHub(e)
+
+	p, st := h.goLive(key)
+	r := e.waitLive(room.Slug, true)
+	if r.BroadcastID == "" || r.LiveSince.IsZero() || r.Viewers != 0 {
+		t.Fatalf("live room = %+v", r)
+	}
+	var live hookCall
+	select {
+	case live = <-lives:
+	case <-time.After(time.Second):
+		t.Fatal("OnLive not called")
+	}
+	if live.room.Slug != room.Slug || !live.room.Live || live.b.ID != r.BroadcastID || live.b.Ended != nil {
+		t.Errorf("OnLive(%+v, %+v)", live.room, live.b)
+	}
+
+	// Viewer estimates: reflected at once here, persisted shortly after, peak and total kept.
+	for _, n := range []int{3, 5, 2} {
+		e.svc.SetViewers(room.Slug, n)
+	}
+	e.svc.SetViewers("not-live", 7)
+	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); r.Viewers != 2 {
+		t.Errorf("viewers = %d, want 2", r.Viewers)
+	}
+	eventually(t, 2*time.Second, "viewer count persisted", func() (bool, string) {
+		var d roomDoc
+		err := e.db.Collection("rooms").FindOne(context.Background(), bson.D{{Key: "slug", Value: room.Slug}}).Decode(&d)
+		return err == nil && d.Viewers == 2, "not yet"
+	})
+	if page, err := e.svc.ListRooms(e.ctx(), User{}, RoomQuery{}); err != nil || len(page.Rooms) != 1 || page.Rooms[0].Viewers != 2 {
+		t.Errorf("listed: %+v %v", page.Rooms, err)
+	}
+
+	for range 9 {
+		p.Write(&media.AccessUnit{Video: true, Payload: [][]byte{make([]byte, 1000)}, Received: time.Now()})
+	}
+	time.Sleep(200 * time.Millisecond)
+	p.Close()
+	r = e.waitLive(room.Slug, false)
+	if r.Viewers != 0 || r.BroadcastID != "" {
+		t.Errorf("offline room = %+v", r)
+	}
+	var ended hookCall
+	select {
+	case ended = <-ends:
+	case <-time.After(time.Second):
+		t.Fatal("OnEnded not called")
+	}
+	if ended.room.Live || ended.b.Ended == nil || ended.b.ID != live.b.ID {
+		t.Errorf("OnEnded(%+v, %+v)", ended.room, ended.b)
+	}
+
+	b, err := e.svc.GetBroadcast(e.ctx(), live.b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Ended == nil || b.EndReason != "" || b.RoomID != room.ID || b.RoomSlug != room.Slug || b.RunID != st.ID() || b.Node != "node-a" {
+		t.Errorf("broadcast = %+v", b)
+	}
+	if b.Codecs != (Codecs{"h264", "aac"}) || b.Resolution != (Resolution{1280, 720}) {
+		t.Errorf("codecs %+v resolution %+v", b.Codecs, b.Resolution)
+	}
+	if b.Bytes != 10000 || b.PeakViewers != 5 || b.TotalViewers != 5 {
+		t.Errorf("bytes %d peak %d total %d, want 10000 5 5", b.Bytes, b.PeakViewers, b.TotalViewers)
+	}
+	dur := b.Ended.Sub(b.Started)
+	if dur < 200*time.Millisecond || b.DurationMS != dur.Milliseconds() {
+		t.Errorf("duration %s (%d ms)", dur, b.DurationMS)
+	}
+	if want := int64(float64(80000) / dur.Seconds()); b.Bitrate < want-want/100 || b.Bitrate > want+want/100 {
+		t.Errorf("bitrate %d, want about %d", b.Bitrate, want)
+	}
+	if fmtTime(ended.b.Started) != fmtTime(b.Started) || ended.b.Bytes != b.Bytes {
+		t.Errorf("OnEnded broadcast %+v differs from stored %+v", ended.b, b)
+	}
+	e.svc.SetViewers(room.Slug, 9) // after the end: ignored
+	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); r.Viewers != 0 {
+		t.Errorf("viewers after end = %d", r.Viewers)
+	}
+
+	// Two more broadcasts; the list is newest first and pages.
+	for range 2 {
+		e.clock.Advance(time.Second)
+		h.goLive(key)
+		e.waitLive(room.Slug, true)
+		h.end(key)
+		e.waitLive(room.Slug, false)
+	}
+	var ids []string
+	cursor := ""
+	for {
+		page, err := e.svc.ListBroadcasts(e.ctx(), room.Slug, BroadcastQuery{Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range page.Broadcasts {
+			ids = append(ids, b.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(ids) != 3 || ids[2] != live.b.ID {
+		t.Fatalf("broadcasts %v: want 3, oldest last", ids)
+	}
+	all, _ := e.svc.ListBroadcasts(e.ctx(), room.Slug, BroadcastQuery{})
+	for i := 1; i < len(all.Broadcasts); i++ {
+		if !all.Broadcasts[i-1].Started.After(all.Broadcasts[i].Started) {
+			t.Errorf("not newest first: %v", all.Broadcasts)
+		}
+	}
+	if _, err := e.svc.ListBroadcasts(e.ctx(), "no-such-room", BroadcastQuery{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing room: %v", err)
+	}
+	if _, err := e.svc.GetBroadcast(e.ctx(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing broadcast: %v", err)
+	}
+	e.assertNotLogged(key)
+}
+
+func mustOID(t *testing.T, hex string) bson.ObjectID {
+	id, err := bson.ObjectIDFromHex(hex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// TestBroadcastTakeover: OBS reconnecting takes the stream over; the newer broadcast
+// must hold the room whatever order the writes land in.
+func TestBroadcastTakeover(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	h := newTestHubWith(e, e.svc, media.HubConfig{TakeoverAfter: time.Nanosecond})
+
+	p1, _ := h.goLive(key)
+	first := e.waitLive(room.Slug, true)
+	p2, _ := h.goLive(key) // takes over at once
+	<-p1.Done()
+	if !errors.Is(p1.Err(), media.ErrTakenOver) {
+		t.Fatalf("first publisher ended with %v", p1.Err())
+	}
+	var r Room
+	eventually(t, 2*time.Second, "second broadcast holds the room", func() (bool, string) {
+		var err error
+		r, err = e.svc.GetRoom(context.Background(), room.Slug)
+		return err == nil && r.Live && r.BroadcastID != first.BroadcastID, "not yet"
+	})
+	eventually(t, 2*time.Second, "first broadcast ended", func() (bool, string) {
+		b, err := e.svc.GetBroadcast(context.Background(), first.BroadcastID)
+		return err == nil && b.Ended != nil && strings.Contains(b.EndReason, "replaced"), "not yet"
+	})
+	time.Sleep(100 * time.Millisecond) // the first's "offline" write must not have undone the second's "live"
+	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); !r.Live {
+		t.Fatal("room offline while the second publisher is live")
+	}
+	p2.Close()
+	e.waitLive(room.Slug, false)
+}
+
+// TestBroadcastSurvivesMongoRestart: while MongoDB is down, one publisher leaves and
+// another (whose key was resolved before, as OBS reconnecting) starts without the media
+// pipeline waiting; once MongoDB is back both broadcasts end up right.
+func TestBroadcastSurvivesMongoRestart(t *testing.T) {
+	ends := make(chan Broadcast, 4)
+	e := newEnv(t, func(c *Config) { c.OnEnded = func(_ Room, b Broadcast) { ends <- b } })
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	room2, key2 := e.createRoom(alice, "alice-second", "Alice again")
+	if _, err := e.svc.ResolveKey(e.ctx(), key2); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHub(e)
+	p, _ := h.goLive(key)
+	live := e.waitLive(room.Slug, true)
+	e.svc.SetViewers(room.Slug, 4)
+
+	e.mongo.Kill()
+	closedAt := e.clock.Now()
+	p.Close()
+	route2, err := e.svc.ResolveKey(e.ctx(), key2) // from the cache, after OpTimeout
+	if err != nil {
+		t.Fatalf("resolve during the outage: %v", err)
+	}
+	start := time.Now()
+	p2, _ := h.publish(key2, route2) // OpenSink must not wait for MongoDB
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("publishing took %s while MongoDB was down", took)
+	}
+	time.Sleep(500 * time.Millisecond) // a few failed attempts
+	e.mongo.Restart(t)
+
+	var b Broadcast
+	select {
+	case b = <-ends:
+	case <-time.After(10 * time.Second):
+		t.Fatal("broadcast not ended after MongoDB came back")
+	}
+	if b.ID != live.BroadcastID || b.Ended == nil {
+		t.Fatalf("ended %+v", b)
+	}
+	stored, err := e.svc.GetBroadcast(e.ctx(), b.ID)
+	if err != nil || stored.Ended == nil || stored.PeakViewers != 4 || stored.Bytes != 1000 {
+		t.Fatalf("stored broadcast %+v, %v", stored, err)
+	}
+	// It ended when the publisher left, not when MongoDB came back.
+	if stored.Ended.After(closedAt.Add(300 * time.Millisecond)) {
+		t.Errorf("ended %s after the publisher left", stored.Ended.Sub(closedAt))
+	}
+	if r, err := e.svc.GetRoom(e.ctx(), room.Slug); err != nil || r.Live {
+		t.Fatalf("room after restart: %+v %v", r, err)
+	}
+
+	// The broadcast that started during the outage shows live, then ends normally.
+	e.waitLive(room2.Slug, true)
+	p2.Close()
+	e.waitLive(room2.Slug, false)
+	page, err := e.svc.ListBroadcasts(e.ctx(), room2.Slug, BroadcastQuery{})
+	if err != nil || len(page.Broadcasts) != 1 || page.Broadcasts[0].Ended == nil {
+		t.Fatalf("second room's broadcasts %+v %v", page.Broadcasts, err)
+	}
+
+	// A broadcast that starts and ends within an outage is recorded with its own times.
+	e.mongo.Kill()
+	route2, err = e.svc.ResolveKey(e.ctx(), key2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3, _ := h.publish(key2, route2)
+	time.Sleep(100 * time.Millisecond)
+	closedAt = e.clock.Now()
+	p3.Close()
+	time.Sleep(400 * time.Millisecond)
+	e.mongo.Restart(t)
+	for range 2 {
+		select {
+		case b = <-ends:
+		case <-time.After(10 * time.Second):
+			t.Fatal("short broadcast not recorded after MongoDB came back")
+		}
+	}
+	stored, err = e.svc.GetBroadcast(e.ctx(), b.ID)
+	if err != nil || stored.Ended == nil || stored.RoomSlug != room2.Slug {
+		t.Fatalf("short broadcast %+v %v", stored, err)
+	}
+	if d := stored.Ended.Sub(closedAt); d < -50*time.Millisecond || d > 300*time.Millisecond {
+		t.Errorf("short broadcast ended %s from when its publisher left", d)
+	}
+	if r, _ := e.svc.GetRoom(e.ctx(), room2.Slug); r.Live {
+		t.Error("room live after a broadcast ended during the outage")
+	}
+}
+
+// TestEndStaleBroadcasts: a node that crashed leaves a broadcast open; another node's
+// janitor ends it once its heartbeat is StaleAfter old.
+func TestEndStaleBroadcasts(t *testing.T) {
+	ends := make(chan hookCall, 1)
+	e := newEnv(t, func(c *Config) {
+		c.HeartbeatInterval = time.Hour // only the crash matters here
+		c.StaleAfter = time.Minute
+		c.OnEnded = func(r Room, b Broadcast) { ends <- hookCall{r, b} }
+	})
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+
+	// Node B publishes, then crashes (its writers stop without ending anything).
+	nodeB, err := New(Config{DB: e.db, Now: e.clock.Now, NodeID: "node-b", Password: cheapPassword, Logger: e.svc.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHubWith(e, nodeB, media.HubConfig{})
+	h.goLive(key)
+	live := e.waitLive(room.Slug, true)
+	nodeB.bgCancel()
+	nodeB.writers.Wait()
+
+	if n, err := e.svc.EndStaleBroadcasts(e.ctx()); err != nil || n != 0 {
+		t.Fatalf("fresh broadcast ended: %d %v", n, err)
+	}
+	e.clock.Advance(61 * time.Second)
+	if n, err := e.svc.EndStaleBroadcasts(e.ctx()); err != nil || n != 1 {
+		t.Fatalf("ended %d, %v; want 1", n, err)
+	}
+	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); r.Live {
+		t.Error("room still live")
+	}
+	b, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
+	if err != nil || b.Ended == nil || b.EndReason != "node stopped reporting" || b.Node != "node-b" {
+		t.Errorf("broadcast %+v %v", b, err)
+	}
+	select {
+	case c := <-ends:
+		if c.b.ID != live.BroadcastID || c.room.Live {
+			t.Errorf("OnEnded %+v", c)
+		}
+	default:
+		t.Error("OnEnded not called")
+	}
+	if n, _ := e.svc.EndStaleBroadcasts(e.ctx()); n != 0 {
+		t.Errorf("ended again: %d", n)
+	}
+
+	// Node C publishes and crashes; when it starts again (same NodeID) it ends its own
+	// leftovers at once rather than after StaleAfter.
+	nodeC, err := New(Config{DB: e.db, Now: e.clock.Now, NodeID: "node-c", Password: cheapPassword, Logger: e.svc.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newTestHubWith(e, nodeC, media.HubConfig{}).goLive(key)
+	live = e.waitLive(room.Slug, true)
+	nodeC.bgCancel()
+	nodeC.writers.Wait()
+	restarted, err := New(Config{DB: e.db, Now: e.clock.Now, NodeID: "node-c", Password: cheapPassword, Logger: e.svc.log,
+		OnEnded: func(r Room, b Broadcast) { ends <- hookCall{r, b} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = restarted.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.waitLive(room.Slug, false)
+	if b, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID); err != nil || b.EndReason != "node restarted" {
+		t.Errorf("broadcast %+v %v", b, err)
+	}
+	select {
+	case c := <-ends:
+		if c.b.ID != live.BroadcastID || c.b.EndReason != "node restarted" {
+			t.Errorf("OnEnded %+v", c.b)
+		}
+	case <-time.After(time.Second):
+		t.Error("OnEnded not called for the orphan")
+	}
+}

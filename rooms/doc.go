@@ -1,0 +1,75 @@
+// Package rooms keeps onair's accounts, sessions, rooms, stream keys and broadcasts in
+// MongoDB, as a library: the web package serves it over HTTP, the chat package asks it
+// who may moderate, cmd/onair wires it to the media hub (it is a media.KeyResolver and a
+// media.Output).
+//
+// # Lifecycle
+//
+//	svc, err := rooms.New(rooms.Config{DB: client.Database("onair"), Logger: log,
+//		Stopper: rooms.StreamStopperFunc(func(n string, r error) bool { return hub.Stop(n, r) })})
+//	err = svc.EnsureIndexes(ctx) // idempotent, at every start
+//	go svc.Run(ctx)              // janitors; on shutdown waits for broadcasts to be closed
+//
+// # Collections
+//
+//	users       {_id ObjectId, email, handle, password (argon2id PHC string), admin, created}
+//	            unique email_unique {email}, unique handle_unique {handle}
+//	sessions    {_id: hex SHA-256 of the token, user_id, created, expires, csrf}
+//	            user {user_id}, expires {expires}
+//	rooms       {_id, slug, title, description, visibility, owner_id, owner_handle,
+//	             moderators [{id, handle}], recording, key_hash (hex SHA-256 of the stream key),
+//	             created, updated, activity, live, broadcast_id (null offline),
+//	             live_started, live_node, viewers}
+//	            unique slug_unique {slug}, unique key_hash_unique {key_hash},
+//	            owner {owner_id, activity -1}, listing {visibility, live -1, activity -1, _id -1}
+//	broadcasts  {_id, room_id, room_slug, run_id, node, started, ended (null while live),
+//	             end_reason, heartbeat, codecs {video, audio}, resolution {width, height},
+//	             bytes, duration_ms, bitrate, peak_viewers, total_viewers, recording {...}}
+//	            room_started {room_id, started -1}, open {ended, heartbeat}
+//	rooms_meta  {_id: "first_admin", user_id, created}
+//
+// # MongoDB and FerretDB
+//
+// The code is correct on MongoDB 7+ and on FerretDB 1.24 (used for tests and trials):
+//   - No transactions: every operation is a single-document write; the first admin is
+//     decided by the unique insert of the rooms_meta marker, not by counting users.
+//   - Concurrent updates of one document can lose writes on FerretDB: each broadcast
+//     document has one writer (its goroutine), and this process serialises its writes to a
+//     room document with a per-room lock. Conditional updates (live_started only grows,
+//     set offline only if broadcast_id is ours) keep delayed writes from undoing newer ones.
+//   - No TTL indexes: Run deletes expired sessions; Authenticate checks expiry itself.
+//   - $elemMatch and conditional $pull on arrays of sub-documents do not work: moderators
+//     are matched in Go and pulled as exact sub-documents.
+//   - No text indexes: title search is an escaped, case-insensitive $regex.
+//   - A duplicate key caused by an update is code 1 on FerretDB, 11000 on MongoDB: isDup
+//     accepts both.
+//
+// Running several onair nodes against one FerretDB is not supported (the per-room lock is
+// per process); against MongoDB it is.
+//
+// # Broadcasts
+//
+// OpenSink returns at once; a goroutine per broadcast inserts its document, sets the room
+// live, refreshes viewer counts and a heartbeat while live, and on the stream's end writes
+// the final figures and sets the room offline, retrying with backoff while MongoDB is
+// unreachable. A node that crashes leaves broadcasts open: it ends its own at its next
+// start (same NodeID), and any node's janitor ends those whose heartbeat is older than
+// StaleAfter.
+//
+// # Errors
+//
+// Methods return errors wrapping one of ErrNotFound, ErrForbidden, ErrUnauthorized,
+// ErrConflict (*ConflictError names the field), ErrInvalid (*ValidationError names the
+// field), ErrRateLimited (*RateLimitError says when to retry) or ErrUnavailable (MongoDB
+// unreachable: answer 503 and retry later). Code maps them to stable strings.
+//
+// Callers pass a request's context. Each MongoDB operation is also bounded by
+// Config.OpTimeout (3 s by default), so a method fails with ErrUnavailable within a few
+// seconds while MongoDB is down; nothing needs resetting when it is back. ResolveKey
+// answers from its cache after that timeout (below the RTMP handler's 5 s). SignUp and
+// LogIn also spend one argon2id hash (tens of milliseconds) on top, waiting for a free
+// slot when MaxConcurrentHashes are running.
+//
+// Secrets: passwords, session tokens and stream keys are never logged (media.KeyID
+// fingerprints keys); tokens and keys are stored only as SHA-256 hashes.
+package rooms

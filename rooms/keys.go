@@ -1,0 +1,202 @@
+package rooms
+
+import (
+	"container/list"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"onair/media"
+)
+
+// Stream keys are 128 random bits written as 32 hex digits: safe in RTMP URLs, easy to
+// copy into OBS. Only their SHA-256 is stored; a key is unguessable, so an unsalted
+// hash is enough (and lets the unique index find it).
+func newStreamKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// ResolveKey implements media.KeyResolver: the room whose stream key this is gives the
+// stream's route (Name: slug, Owner: room id, Record: the room's recording setting).
+// An unknown key gives media.ErrUnknownKey. While MongoDB is unreachable a key resolved
+// within KeyCacheTTL is answered from memory, so that OBS can reconnect; otherwise the
+// error wraps ErrUnavailable.
+func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, error) {
+	if len(key) == 0 || len(key) > 256 {
+		return media.Route{}, media.ErrUnknownKey
+	}
+	h := keyHash(key)
+	epoch := s.keys.currentEpoch()
+	d, err := s.roomDoc(ctx, bson.D{{Key: "key_hash", Value: h}}, "stream key")
+	switch {
+	case err == nil:
+		route := media.Route{Name: d.Slug, Owner: d.ID.Hex(), Record: d.Recording}
+		s.keys.put(h, route, s.now(), epoch)
+		return route, nil
+	case errors.Is(err, ErrNotFound):
+		s.keys.evict(h)
+		return media.Route{}, media.ErrUnknownKey
+	case errors.Is(err, ErrUnavailable):
+		if route, ok := s.keys.get(h, s.now()); ok {
+			s.log.Warn("stream key resolved from cache: database unavailable", "key_id", media.KeyID(key), "stream", route.Name)
+			return route, nil
+		}
+		return media.Route{}, fmt.Errorf("resolve %s: %w", media.KeyID(key), err)
+	default:
+		return media.Route{}, fmt.Errorf("resolve %s: %w", media.KeyID(key), err)
+	}
+}
+
+// RotateKey gives the room a new stream key and returns it (shown once). The old key
+// stops resolving at once and a live publish in the room is stopped (the streamer
+// reconnects with the new key). Only the owner or an admin may (ErrForbidden).
+func (s *Service) RotateKey(ctx context.Context, actor User, slug string) (string, error) {
+	d, err := s.editableRoom(ctx, actor, slug, "rotate the key of")
+	if err != nil {
+		return "", err
+	}
+	key := newStreamKey()
+	_, err = s.updateRoom(ctx, d.ID, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "key_hash", Value: keyHash(key)}, {Key: "updated", Value: s.now()},
+	}}}, "rotate key of "+slug)
+	// Evicted whatever happened: the write may have landed. A resolve that read the old
+	// key before the write cannot cache it afterwards (see keyCache.epoch).
+	s.keys.evictRoom(d.ID.Hex())
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key), "by", actor.ID)
+	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: stream key rotated", media.ErrStopped)) {
+		s.log.Info("live stream stopped: key rotated", "slug", d.Slug)
+	}
+	return key, nil
+}
+
+// keyCache remembers recently resolved keys (by hash, never the key itself), least
+// recently used first out.
+type keyCache struct {
+	size int
+	ttl  time.Duration
+
+	mu sync.Mutex
+	// epoch counts evictions; a resolve caches its result only if no eviction happened
+	// since it started reading, so a rotation racing with it cannot leave the old key in.
+	epoch  uint64
+	lru    *list.List // of *keyEntry, most recent at the front
+	byHash map[string]*list.Element
+	byRoom map[string]map[string]struct{} // room id -> hashes
+}
+
+type keyEntry struct {
+	hash  string
+	route media.Route
+	at    time.Time
+}
+
+func newKeyCache(size int, ttl time.Duration) *keyCache {
+	return &keyCache{size: size, ttl: ttl, lru: list.New(), byHash: map[string]*list.Element{}, byRoom: map[string]map[string]struct{}{}}
+}
+
+func (c *keyCache) currentEpoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+func (c *keyCache) put(hash string, route media.Route, now time.Time, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
+	if el, ok := c.byHash[hash]; ok {
+		c.removeLocked(el)
+	}
+	c.byHash[hash] = c.lru.PushFront(&keyEntry{hash: hash, route: route, at: now})
+	if c.byRoom[route.Owner] == nil {
+		c.byRoom[route.Owner] = map[string]struct{}{}
+	}
+	c.byRoom[route.Owner][hash] = struct{}{}
+	for c.lru.Len() > c.size {
+		c.removeLocked(c.lru.Back())
+	}
+}
+
+func (c *keyCache) get(hash string, now time.Time) (media.Route, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.byHash[hash]
+	if !ok {
+		return media.Route{}, false
+	}
+	e := el.Value.(*keyEntry)
+	if now.Sub(e.at) >= c.ttl {
+		c.removeLocked(el)
+		return media.Route{}, false
+	}
+	return e.route, true
+}
+
+func (c *keyCache) evict(hash string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byHash[hash]; ok {
+		c.epoch++
+		c.removeLocked(el)
+	}
+}
+
+func (c *keyCache) evictRoom(roomID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for h := range c.byRoom[roomID] {
+		if el, ok := c.byHash[h]; ok {
+			c.removeLocked(el)
+		}
+	}
+	delete(c.byRoom, roomID)
+}
+
+func (c *keyCache) prune(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for el := c.lru.Back(); el != nil; {
+		prev := el.Prev()
+		if now.Sub(el.Value.(*keyEntry).at) >= c.ttl {
+			c.removeLocked(el)
+		}
+		el = prev
+	}
+}
+
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+func (c *keyCache) removeLocked(el *list.Element) {
+	e := c.lru.Remove(el).(*keyEntry)
+	delete(c.byHash, e.hash)
+	if hs := c.byRoom[e.route.Owner]; hs != nil {
+		delete(hs, e.hash)
+		if len(hs) == 0 {
+			delete(c.byRoom, e.route.Owner)
+		}
+	}
+}

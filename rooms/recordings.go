@@ -1,0 +1,224 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// ObjectStore is what rooms needs of object storage: removing recordings.
+type ObjectStore interface {
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
+// maxRetentionDays bounds a room's retention setting (ten years).
+const maxRetentionDays = 3650
+
+// Recording states.
+const (
+	RecordingReady   = "ready"
+	RecordingExpired = "expired"
+)
+
+// ErrNotReady: the broadcast is still being written as ended; try again shortly.
+var ErrNotReady = errors.New("broadcast not ended yet")
+
+// Recording is a broadcast's recording: one fragmented MP4 object. It is written once the
+// broadcast has ended, so that a broadcast document has one writer at a time (FerretDB
+// loses one of two concurrent updates of a document).
+type Recording struct {
+	Status      string `json:"status" bson:"status"`
+	Key         string `json:"-" bson:"key"`
+	Prefix      string `json:"-" bson:"prefix"`
+	ContentType string `json:"content_type" bson:"content_type"`
+	Size        int64  `json:"size" bson:"size"`
+	// InitSize is the length of the init segment at the start of the object.
+	InitSize   int64 `json:"-" bson:"init_size"`
+	DurationMS int64 `json:"duration_ms" bson:"duration_ms"`
+	// Fragments index the object for replay without scanning it; lists leave them out.
+	Fragments []RecordingFragment `json:"-" bson:"fragments,omitempty"`
+	// Recovered is set when the recording was completed after a crash.
+	Recovered bool      `json:"recovered,omitempty" bson:"recovered,omitempty"`
+	Completed time.Time `json:"completed" bson:"completed"`
+}
+
+// RecordingFragment locates one fragment (moof+mdat) of a recording.
+type RecordingFragment struct {
+	Offset   int64         `bson:"o"`
+	Size     int64         `bson:"s"`
+	Start    time.Duration `bson:"t"`
+	Duration time.Duration `bson:"d"`
+	Key      bool          `bson:"k"`
+}
+
+// AttachRecording stores the recording of the broadcast with this stream run id. A normal
+// recording waits for the broadcast to be written as ended (ErrNotReady until then); a
+// recovered one also ends the broadcast at its last fragment, which is where the crash
+// cut it. Attaching twice is harmless.
+func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recording, endedAt time.Time) error {
+	var d broadcastDoc
+	octx, cancel := s.op(ctx)
+	err := s.broadcasts.FindOne(octx, bson.D{{Key: "run_id", Value: runID}}).Decode(&d)
+	cancel()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("broadcast of run %s: %w", runID, ErrNotFound)
+	}
+	if err != nil {
+		return dbError("find broadcast of run "+runID, err)
+	}
+	set := bson.D{{Key: "recording", Value: rec}}
+	switch {
+	case d.Ended == nil && !rec.Recovered:
+		return fmt.Errorf("attach recording to broadcast %s: %w", d.ID.Hex(), ErrNotReady)
+	case rec.Recovered:
+		end := endedAt.UTC().Truncate(time.Millisecond)
+		set = append(set, bson.E{Key: "ended", Value: end}, bson.E{Key: "end_reason", Value: "recovered after a crash"},
+			bson.E{Key: "duration_ms", Value: end.Sub(d.Started).Milliseconds()})
+	}
+	octx, cancel = s.op(ctx)
+	defer cancel()
+	if _, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+		return dbError("attach recording", err)
+	}
+	s.log.Info("recording attached", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex(), "bytes", rec.Size,
+		"duration_ms", rec.DurationMS, "recovered", rec.Recovered)
+	return nil
+}
+
+// DeleteBroadcast deletes a past broadcast and its recording; only the room's owner or an
+// admin may, and not while it is live.
+func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) error {
+	b, err := s.GetBroadcast(ctx, id)
+	if err != nil {
+		return err
+	}
+	room, err := s.RoomByID(ctx, b.RoomID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if !room.CanEdit(actor) && !actor.Admin {
+		return fmt.Errorf("delete broadcast %s: %w", id, ErrForbidden)
+	}
+	if b.Ended == nil {
+		return &ConflictError{Field: "broadcast", Message: "the broadcast is live; stop the stream first"}
+	}
+	if err := s.deleteRecording(ctx, b.Recording); err != nil {
+		return err
+	}
+	oid, _ := bson.ObjectIDFromHex(id)
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: oid}}); err != nil {
+		return dbError("delete broadcast "+id, err)
+	}
+	s.log.Info("broadcast deleted", "broadcast_id", id, "room_id", b.RoomID, "by", actor.ID)
+	return nil
+}
+
+func (s *Service) deleteRecording(ctx context.Context, rec *Recording) error {
+	if rec == nil || rec.Status != RecordingReady || rec.Prefix == "" {
+		return nil
+	}
+	if s.cfg.Objects == nil {
+		return fmt.Errorf("delete recording %s: no object storage configured", rec.Key)
+	}
+	if err := s.cfg.Objects.DeletePrefix(ctx, rec.Prefix); err != nil {
+		return fmt.Errorf("delete recording %s: %w: %w", rec.Prefix, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// ExpireRecordings deletes the recordings past their room's retention (or the default)
+// and marks them expired; the broadcasts stay as history. It returns how many it deleted.
+func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
+	if s.cfg.Objects == nil {
+		return 0, nil
+	}
+	overrides := map[bson.ObjectID]int{}
+	octx, cancel := s.op(ctx)
+	cur, err := s.rooms.Find(octx, bson.D{{Key: "retention_days", Value: bson.D{{Key: "$gt", Value: 0}}}},
+		options.Find().SetProjection(bson.D{{Key: "retention_days", Value: 1}}))
+	if err == nil {
+		var docs []roomDoc
+		if err = cur.All(octx, &docs); err == nil {
+			for _, d := range docs {
+				overrides[d.ID] = d.Retention
+			}
+		}
+	}
+	cancel()
+	if err != nil {
+		return 0, dbError("read retention settings", err)
+	}
+	shortest := s.cfg.RetentionDays
+	for _, days := range overrides {
+		if shortest == 0 || days < shortest {
+			shortest = days
+		}
+	}
+	if shortest == 0 {
+		return 0, nil // everything is kept forever
+	}
+	now := s.now()
+	cutoff := now.Add(-time.Duration(shortest) * 24 * time.Hour)
+	octx, cancel = s.op(ctx)
+	cur, err = s.broadcasts.Find(octx, bson.D{
+		{Key: "recording.status", Value: RecordingReady},
+		{Key: "ended", Value: bson.D{{Key: "$lt", Value: cutoff}}},
+	}, options.Find().SetProjection(bson.D{{Key: "recording.fragments", Value: 0}}).SetLimit(500))
+	var docs []broadcastDoc
+	if err == nil {
+		err = cur.All(octx, &docs)
+	}
+	cancel()
+	if err != nil {
+		return 0, dbError("find expired recordings", err)
+	}
+	n := 0
+	for _, d := range docs {
+		days, ok := overrides[d.RoomID]
+		if !ok {
+			days = s.cfg.RetentionDays
+		}
+		if days == 0 || d.Ended == nil || d.Ended.After(now.Add(-time.Duration(days)*24*time.Hour)) {
+			continue
+		}
+		if err := s.deleteRecording(ctx, d.Recording); err != nil {
+			return n, err
+		}
+		octx, cancel := s.op(ctx)
+		_, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{
+			{Key: "$set", Value: bson.D{{Key: "recording.status", Value: RecordingExpired}}},
+			{Key: "$unset", Value: bson.D{{Key: "recording.fragments", Value: ""}}},
+		})
+		cancel()
+		if err != nil {
+			return n, dbError("mark recording expired", err)
+		}
+		n++
+		s.log.Info("recording expired", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex(), "retention_days", days)
+	}
+	return n, nil
+}
+
+// forgetRoom removes a deleted room's broadcasts and recordings. It runs after the room
+// is gone, so failures are logged, not returned: the room's deletion stands.
+func (s *Service) forgetRoom(roomID bson.ObjectID) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if s.cfg.Objects != nil {
+		if err := s.cfg.Objects.DeletePrefix(ctx, s.cfg.RecordingsPrefix+roomID.Hex()+"/"); err != nil {
+			s.log.Error("recordings of a deleted room left in storage", "room_id", roomID.Hex(), "err", err)
+		}
+	}
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	if _, err := s.broadcasts.DeleteMany(octx, bson.D{{Key: "room_id", Value: roomID}, {Key: "ended", Value: bson.D{{Key: "$ne", Value: nil}}}}); err != nil {
+		s.log.Error("broadcasts of a deleted room left in the database", "room_id", roomID.Hex(), "err", err)
+	}
+}

@@ -1,0 +1,601 @@
+package rooms
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/media"
+)
+
+// Visibility says who finds a room: public rooms are listed, unlisted ones are reachable
+// by their URL only.
+type Visibility string
+
+// Visibilities.
+const (
+	Public   Visibility = "public"
+	Unlisted Visibility = "unlisted"
+)
+
+// UserRef names a user in a room: owner or moderator.
+type UserRef struct {
+	ID     string `json:"id"`
+	Handle string `json:"handle"`
+}
+
+// Room is a channel: a stream name (its slug), a stream key, chat moderators.
+type Room struct {
+	ID          string     `json:"id"`
+	Slug        string     `json:"slug"` // immutable: it is in HLS and page URLs
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	Visibility  Visibility `json:"visibility"`
+	Owner       UserRef    `json:"owner"`
+	Moderators  []UserRef  `json:"moderators"`
+	// Recording asks for every broadcast to be recorded (the stream's media.Route.Record).
+	Recording bool `json:"recording"`
+	// RetentionDays overrides Config.RetentionDays for this room's recordings (0: the default).
+	RetentionDays int       `json:"retention_days"`
+	Created       time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	// Activity is the latest of creation, edit, going live and going offline; lists sort by it.
+	Activity time.Time `json:"activity"`
+
+	Live bool `json:"live"`
+	// BroadcastID and LiveSince describe the current broadcast while Live.
+	BroadcastID string    `json:"broadcast_id,omitempty"`
+	LiveSince   time.Time `json:"live_since,omitzero"`
+	// Viewers is the current viewer estimate: this node's latest SetViewers while the
+	// room is live here, otherwise the count last written (at most ViewersInterval old).
+	Viewers int `json:"viewers"`
+}
+
+// IsOwner reports whether u owns the room.
+func (r Room) IsOwner(u User) bool { return u.ID != "" && u.ID == r.Owner.ID }
+
+// IsModerator reports whether u is one of the room's moderators.
+func (r Room) IsModerator(u User) bool {
+	for _, m := range r.Moderators {
+		if u.ID != "" && m.ID == u.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// CanEdit reports whether u may edit or delete the room, rotate its key and appoint
+// moderators: its owner or an admin.
+func (r Room) CanEdit(u User) bool { return r.IsOwner(u) || (u.ID != "" && u.Admin) }
+
+// CanModerate reports whether u may moderate the room's chat: its owner, a moderator, or
+// an admin.
+func (r Room) CanModerate(u User) bool { return r.CanEdit(u) || r.IsModerator(u) }
+
+// NewRoom is the input of CreateRoom.
+type NewRoom struct {
+	Slug        string
+	Title       string
+	Description string
+	Visibility  Visibility // default Public
+	Recording   *bool      // default true
+}
+
+// RoomUpdate changes the fields that are set; the slug cannot change.
+type RoomUpdate struct {
+	Title       *string
+	Description *string
+	Visibility  *Visibility
+	Recording   *bool
+	// RetentionDays: 0 falls back to the server's default.
+	RetentionDays *int
+}
+
+type userRefDoc struct {
+	ID     bson.ObjectID `bson:"id"`
+	Handle string        `bson:"handle"`
+}
+
+type roomDoc struct {
+	ID          bson.ObjectID `bson:"_id"`
+	Slug        string        `bson:"slug"`
+	Title       string        `bson:"title"`
+	Description string        `bson:"description"`
+	Visibility  Visibility    `bson:"visibility"`
+	OwnerID     bson.ObjectID `bson:"owner_id"`
+	OwnerHandle string        `bson:"owner_handle"`
+	Moderators  []userRefDoc  `bson:"moderators"`
+	Recording   bool          `bson:"recording"`
+	Retention   int           `bson:"retention_days"`
+	KeyHash     string        `bson:"key_hash"` // hex SHA-256 of the stream key
+	Created     time.Time     `bson:"created"`
+	Updated     time.Time     `bson:"updated"`
+	Activity    time.Time     `bson:"activity"`
+
+	Live        bool           `bson:"live"`
+	BroadcastID *bson.ObjectID `bson:"broadcast_id"` // null while offline
+	// LiveStarted is the start of the latest broadcast that set the room live (the Unix
+	// epoch before any): it only grows, so a delayed write of an older broadcast cannot
+	// overwrite a newer one.
+	LiveStarted time.Time `bson:"live_started"`
+	LiveNode    string    `bson:"live_node"`
+	Viewers     int       `bson:"viewers"`
+}
+
+func (s *Service) room(d *roomDoc) Room {
+	r := Room{
+		ID: d.ID.Hex(), Slug: d.Slug, Title: d.Title, Description: d.Description, Visibility: d.Visibility,
+		Owner:      UserRef{ID: d.OwnerID.Hex(), Handle: d.OwnerHandle},
+		Moderators: make([]UserRef, 0, len(d.Moderators)),
+		Recording:  d.Recording, RetentionDays: d.Retention, Created: d.Created, Updated: d.Updated, Activity: d.Activity,
+		Live: d.Live, Viewers: d.Viewers,
+	}
+	for _, m := range d.Moderators {
+		r.Moderators = append(r.Moderators, UserRef{ID: m.ID.Hex(), Handle: m.Handle})
+	}
+	if d.Live && d.BroadcastID != nil {
+		r.BroadcastID = d.BroadcastID.Hex()
+		r.LiveSince = d.LiveStarted
+		if n, ok := s.live.viewers(*d.BroadcastID); ok {
+			r.Viewers = n
+		}
+	}
+	if !d.Live {
+		r.Viewers = 0
+	}
+	return r
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{2,39}$`)
+
+const (
+	maxTitle       = 100
+	maxDescription = 2000
+	maxModerators  = 100
+)
+
+func validateSlug(slug string) error {
+	if !slugRE.MatchString(slug) {
+		return invalid("slug", "must be 3 to 40 characters: lowercase letters a-z, digits and -, not starting with -")
+	}
+	return nil
+}
+
+func cleanTitle(t string) (string, error) {
+	t = strings.TrimSpace(t)
+	if !utf8.ValidString(t) {
+		return "", invalid("title", "must be valid UTF-8 text")
+	}
+	if n := utf8.RuneCountInString(t); n < 1 || n > maxTitle {
+		return "", invalid("title", "must be 1 to %d characters", maxTitle)
+	}
+	if strings.ContainsFunc(t, isControl) {
+		return "", invalid("title", "must not contain control characters")
+	}
+	return t, nil
+}
+
+func cleanDescription(d string) (string, error) {
+	d = strings.TrimSpace(d)
+	if !utf8.ValidString(d) {
+		return "", invalid("description", "must be valid UTF-8 text")
+	}
+	if utf8.RuneCountInString(d) > maxDescription {
+		return "", invalid("description", "must be at most %d characters", maxDescription)
+	}
+	if strings.ContainsFunc(d, func(r rune) bool { return r != '\n' && r != '\t' && isControl(r) }) {
+		return "", invalid("description", "must not contain control characters")
+	}
+	return strings.ReplaceAll(d, "\r\n", "\n"), nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func validVisibility(v Visibility) error {
+	if v != Public && v != Unlisted {
+		return invalid("visibility", "must be %q or %q", Public, Unlisted)
+	}
+	return nil
+}
+
+// CreateRoom creates a room owned by actor and returns it with its stream key: the only
+// time the key is shown, besides RotateKey. The slug is lowercased. Errors: a
+// *ValidationError, a *ConflictError on "slug", ErrUnauthorized for an anonymous actor,
+// ErrUnavailable.
+func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room, string, error) {
+	owner, err := bson.ObjectIDFromHex(actor.ID)
+	if err != nil {
+		return Room{}, "", fmt.Errorf("create room: %w", ErrUnauthorized)
+	}
+	slug := strings.ToLower(strings.TrimSpace(in.Slug))
+	if err := validateSlug(slug); err != nil {
+		return Room{}, "", err
+	}
+	title, err := cleanTitle(in.Title)
+	if err != nil {
+		return Room{}, "", err
+	}
+	desc, err := cleanDescription(in.Description)
+	if err != nil {
+		return Room{}, "", err
+	}
+	if in.Visibility == "" {
+		in.Visibility = Public
+	}
+	if err := validVisibility(in.Visibility); err != nil {
+		return Room{}, "", err
+	}
+	recording := true
+	if in.Recording != nil {
+		recording = *in.Recording
+	}
+	key := newStreamKey()
+	now := s.now()
+	d := roomDoc{
+		ID: bson.NewObjectID(), Slug: slug, Title: title, Description: desc, Visibility: in.Visibility,
+		OwnerID: owner, OwnerHandle: actor.Handle, Moderators: []userRefDoc{}, Recording: recording,
+		KeyHash: keyHash(key), Created: now, Updated: now, Activity: now, LiveStarted: time.Unix(0, 0).UTC(),
+	}
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	_, err = s.rooms.InsertOne(octx, d)
+	if isDup(err) {
+		return Room{}, "", &ConflictError{Field: "slug", Message: "is already taken"}
+	}
+	if err != nil {
+		return Room{}, "", dbError("create room", err)
+	}
+	s.log.Info("room created", "room_id", d.ID.Hex(), "slug", slug, "owner_id", actor.ID, "key_id", media.KeyID(key))
+	return s.room(&d), key, nil
+}
+
+// GetRoom returns the room with this slug, whatever its visibility.
+func (s *Service) GetRoom(ctx context.Context, slug string) (Room, error) {
+	d, err := s.roomDoc(ctx, bson.D{{Key: "slug", Value: strings.ToLower(slug)}}, "room "+slug)
+	if err != nil {
+		return Room{}, err
+	}
+	return s.room(&d), nil
+}
+
+// RoomByID returns the room with this id.
+func (s *Service) RoomByID(ctx context.Context, id string) (Room, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return Room{}, fmt.Errorf("room %q: %w", id, ErrNotFound)
+	}
+	d, err := s.roomDoc(ctx, bson.D{{Key: "_id", Value: oid}}, "room "+id)
+	if err != nil {
+		return Room{}, err
+	}
+	return s.room(&d), nil
+}
+
+func (s *Service) roomDoc(ctx context.Context, filter bson.D, what string) (roomDoc, error) {
+	var d roomDoc
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	err := s.rooms.FindOne(octx, filter).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return d, dbError("find "+what, err)
+	}
+	return d, nil
+}
+
+// editableRoom finds the room and checks that actor may edit it.
+func (s *Service) editableRoom(ctx context.Context, actor User, slug, verb string) (roomDoc, error) {
+	if actor.ID == "" {
+		return roomDoc{}, fmt.Errorf("%s room %s: %w", verb, slug, ErrUnauthorized)
+	}
+	d, err := s.roomDoc(ctx, bson.D{{Key: "slug", Value: strings.ToLower(slug)}}, "room "+slug)
+	if err != nil {
+		return d, err
+	}
+	if !s.room(&d).CanEdit(actor) {
+		return d, fmt.Errorf("%s room %s: only its owner or an admin may: %w", verb, slug, ErrForbidden)
+	}
+	return d, nil
+}
+
+// UpdateRoom changes a room's title, description, visibility or recording; only its
+// owner or an admin may (ErrForbidden).
+func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in RoomUpdate) (Room, error) {
+	set := bson.D{}
+	if in.Title != nil {
+		t, err := cleanTitle(*in.Title)
+		if err != nil {
+			return Room{}, err
+		}
+		set = append(set, bson.E{Key: "title", Value: t})
+	}
+	if in.Description != nil {
+		d, err := cleanDescription(*in.Description)
+		if err != nil {
+			return Room{}, err
+		}
+		set = append(set, bson.E{Key: "description", Value: d})
+	}
+	if in.Visibility != nil {
+		if err := validVisibility(*in.Visibility); err != nil {
+			return Room{}, err
+		}
+		set = append(set, bson.E{Key: "visibility", Value: *in.Visibility})
+	}
+	if in.Recording != nil {
+		set = append(set, bson.E{Key: "recording", Value: *in.Recording})
+	}
+	if in.RetentionDays != nil {
+		if n := *in.RetentionDays; n < 0 || n > maxRetentionDays {
+			return Room{}, invalid("retention_days", "must be between 0 (server default) and %d, got %d", maxRetentionDays, n)
+		}
+		set = append(set, bson.E{Key: "retention_days", Value: *in.RetentionDays})
+	}
+	d, err := s.editableRoom(ctx, actor, slug, "update")
+	if err != nil {
+		return Room{}, err
+	}
+	if len(set) == 0 {
+		return s.room(&d), nil
+	}
+	now := s.now()
+	set = append(set, bson.E{Key: "updated", Value: now}, bson.E{Key: "activity", Value: now})
+	d, err = s.updateRoom(ctx, d.ID, bson.D{{Key: "$set", Value: set}}, "update room "+slug)
+	if err != nil {
+		return Room{}, err
+	}
+	if in.Recording != nil {
+		s.keys.evictRoom(d.ID.Hex()) // the key's route carries Record
+	}
+	s.log.Info("room updated", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
+	return s.room(&d), nil
+}
+
+// updateRoom applies update to one room document and returns it as written. This
+// process's writes to one room are serialised: FerretDB loses one of two concurrent
+// updates of a document (on MongoDB each update is atomic anyway).
+func (s *Service) updateRoom(ctx context.Context, id bson.ObjectID, update bson.D, what string) (roomDoc, error) {
+	return s.updateRoomIf(ctx, id, nil, update, what)
+}
+
+// updateRoomIf is updateRoom for a room that also matches cond; ErrNotFound otherwise.
+func (s *Service) updateRoomIf(ctx context.Context, id bson.ObjectID, cond bson.D, update bson.D, what string) (roomDoc, error) {
+	unlock := s.locks.lock(id.Hex())
+	defer unlock()
+	var d roomDoc
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	filter := append(bson.D{{Key: "_id", Value: id}}, cond...)
+	err := s.rooms.FindOneAndUpdate(octx, filter, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return d, dbError(what, err)
+	}
+	return d, nil
+}
+
+// DeleteRoom deletes a room; only its owner or an admin may (ErrForbidden). A live
+// stream in it is stopped, and its key no longer resolves. Its broadcast documents are
+// kept (recordings refer to them).
+func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error {
+	d, err := s.editableRoom(ctx, actor, slug, "delete")
+	if err != nil {
+		return err
+	}
+	unlock := s.locks.lock(d.ID.Hex())
+	octx, cancel := s.op(ctx)
+	res, err := s.rooms.DeleteOne(octx, bson.D{{Key: "_id", Value: d.ID}})
+	cancel()
+	unlock()
+	if err != nil {
+		return dbError("delete room "+slug, err)
+	}
+	s.keys.evictRoom(d.ID.Hex())
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("delete room %s: %w", slug, ErrNotFound)
+	}
+	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: room deleted", media.ErrStopped)) {
+		s.log.Info("live stream stopped: room deleted", "slug", d.Slug)
+	}
+	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
+	s.forgetRoom(d.ID)
+	return nil
+}
+
+// AddModerator lets the user with this handle moderate the room's chat; only the room's
+// owner or an admin may (ErrForbidden). Adding a moderator twice is not an error.
+func (s *Service) AddModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
+	d, err := s.editableRoom(ctx, actor, slug, "add a moderator to")
+	if err != nil {
+		return Room{}, err
+	}
+	u, err := s.UserByHandle(ctx, handle)
+	if errors.Is(err, ErrNotFound) {
+		return Room{}, invalid("handle", "no user is called @%s", normalizeHandle(handle))
+	}
+	if err != nil {
+		return Room{}, err
+	}
+	if u.ID == d.OwnerID.Hex() {
+		return Room{}, invalid("handle", "@%s owns the room already", u.Handle)
+	}
+	r := s.room(&d)
+	if r.IsModerator(u) {
+		return r, nil
+	}
+	if len(d.Moderators) >= maxModerators {
+		return Room{}, invalid("handle", "a room has at most %d moderators", maxModerators)
+	}
+	uid, _ := bson.ObjectIDFromHex(u.ID)
+	now := s.now()
+	d, err = s.updateRoom(ctx, d.ID, bson.D{
+		{Key: "$addToSet", Value: bson.D{{Key: "moderators", Value: userRefDoc{ID: uid, Handle: u.Handle}}}},
+		{Key: "$set", Value: bson.D{{Key: "updated", Value: now}}},
+	}, "add moderator to "+slug)
+	if err != nil {
+		return Room{}, err
+	}
+	s.log.Info("moderator added", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", u.ID, "by", actor.ID)
+	return s.room(&d), nil
+}
+
+// RemoveModerator takes away a moderator (by handle); only the room's owner or an admin
+// may. Removing someone who is not a moderator is not an error.
+func (s *Service) RemoveModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
+	d, err := s.editableRoom(ctx, actor, slug, "remove a moderator from")
+	if err != nil {
+		return Room{}, err
+	}
+	handle = normalizeHandle(handle)
+	for _, m := range d.Moderators {
+		if m.Handle != handle {
+			continue
+		}
+		// $pull of the exact sub-document: FerretDB ignores $pull with a condition.
+		d, err = s.updateRoom(ctx, d.ID, bson.D{
+			{Key: "$pull", Value: bson.D{{Key: "moderators", Value: m}}},
+			{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
+		}, "remove moderator from "+slug)
+		if err != nil {
+			return Room{}, err
+		}
+		s.log.Info("moderator removed", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", m.ID.Hex(), "by", actor.ID)
+		break
+	}
+	return s.room(&d), nil
+}
+
+// RoomQuery selects rooms for ListRooms.
+type RoomQuery struct {
+	// OwnerID lists one user's rooms. Unlisted ones are included only when the viewer
+	// passed to ListRooms is that user or an admin.
+	OwnerID string
+	// LiveOnly lists only live rooms.
+	LiveOnly bool
+	// Search keeps rooms whose title contains it, case-insensitively.
+	Search string
+	// Limit is the page size: default 20, at most 100.
+	Limit int
+	// Cursor is RoomPage.Next of the previous page ("" for the first).
+	Cursor string
+}
+
+// RoomPage is one page of ListRooms.
+type RoomPage struct {
+	Rooms []Room `json:"rooms"`
+	// Next is the cursor of the next page, "" on the last.
+	Next string `json:"next,omitempty"`
+}
+
+type roomCursor struct {
+	Live     bool          `json:"l"`
+	Activity time.Time     `json:"a"`
+	ID       bson.ObjectID `json:"i"`
+}
+
+// ListRooms lists rooms, live ones first, then by most recent activity. Only public
+// rooms are listed unless q.OwnerID is the viewer (or the viewer is an admin); pass the
+// zero User for an anonymous viewer.
+func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (RoomPage, error) {
+	filter := bson.D{}
+	if q.OwnerID != "" {
+		oid, err := bson.ObjectIDFromHex(q.OwnerID)
+		if err != nil {
+			return RoomPage{}, invalid("owner", "is not a user id")
+		}
+		filter = append(filter, bson.E{Key: "owner_id", Value: oid})
+		if viewer.ID != q.OwnerID && !viewer.Admin {
+			filter = append(filter, bson.E{Key: "visibility", Value: Public})
+		}
+	} else {
+		filter = append(filter, bson.E{Key: "visibility", Value: Public})
+	}
+	if q.LiveOnly {
+		filter = append(filter, bson.E{Key: "live", Value: true})
+	}
+	if search := strings.TrimSpace(q.Search); search != "" {
+		if utf8.RuneCountInString(search) > maxTitle {
+			return RoomPage{}, invalid("q", "must be at most %d characters", maxTitle)
+		}
+		// FerretDB has no text indexes: an escaped, case-insensitive regular expression.
+		filter = append(filter, bson.E{Key: "title", Value: bson.D{
+			{Key: "$regex", Value: regexp.QuoteMeta(search)}, {Key: "$options", Value: "i"}}})
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, 100)
+	if q.Cursor != "" {
+		c, err := decodeCursor[roomCursor](q.Cursor)
+		if err != nil {
+			return RoomPage{}, err
+		}
+		// Keyset pagination over (live desc, activity desc, _id desc).
+		after := bson.A{
+			bson.D{{Key: "live", Value: c.Live}, {Key: "activity", Value: bson.D{{Key: "$lt", Value: c.Activity}}}},
+			bson.D{{Key: "live", Value: c.Live}, {Key: "activity", Value: c.Activity}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
+		}
+		if c.Live {
+			after = append(after, bson.D{{Key: "live", Value: false}})
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: after})
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: "live", Value: -1}, {Key: "activity", Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(limit + 1))
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	cur, err := s.rooms.Find(octx, filter, opts)
+	if err != nil {
+		return RoomPage{}, dbError("list rooms", err)
+	}
+	var docs []roomDoc
+	if err := cur.All(octx, &docs); err != nil {
+		return RoomPage{}, dbError("list rooms", err)
+	}
+	page := RoomPage{Rooms: make([]Room, 0, min(len(docs), limit))}
+	for i := range docs {
+		if i == limit {
+			last := docs[limit-1]
+			page.Next = encodeCursor(roomCursor{Live: last.Live, Activity: last.Activity, ID: last.ID})
+			break
+		}
+		page.Rooms = append(page.Rooms, s.room(&docs[i]))
+	}
+	return page, nil
+}
+
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor[T any](s string) (T, error) {
+	var v T
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.DisallowUnknownFields()
+		err = d.Decode(&v)
+	}
+	if err != nil {
+		return v, invalid("cursor", "is not a cursor this server gave out")
+	}
+	return v, nil
+}

@@ -1,0 +1,417 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/media"
+)
+
+// Compile-time checks of the interfaces the wiring relies on.
+var (
+	_ media.KeyResolver = (*Service)(nil)
+	_ media.Output      = (*Service)(nil)
+	_ StreamStopper     = (*media.Hub)(nil)
+)
+
+// StreamStopper ends a live publish. *media.Hub satisfies it.
+type StreamStopper interface {
+	// Stop ends the stream called name, if it is live, and reports whether it was.
+	Stop(name string, reason error) bool
+}
+
+// StreamStopperFunc adapts a function to StreamStopper, e.g. to break the cycle between
+// the hub (whose outputs include the Service) and the Service (which stops the hub's
+// streams): Stopper: rooms.StreamStopperFunc(func(n string, r error) bool { return hub.Stop(n, r) }).
+type StreamStopperFunc func(name string, reason error) bool
+
+// Stop implements StreamStopper.
+func (f StreamStopperFunc) Stop(name string, reason error) bool { return f(name, reason) }
+
+// Config configures a Service. Only DB is required; zero values take the defaults given.
+type Config struct {
+	// DB is the database holding the collections users, sessions, rooms, broadcasts and
+	// rooms_meta. The client's own timeouts may be generous: every operation here is bounded
+	// by OpTimeout, which also bounds server selection.
+	DB *mongo.Database
+	// Logger receives structured logs; never passwords, session tokens or stream keys.
+	Logger *slog.Logger
+	// Stopper ends live publishes when a key is rotated or a room deleted (optional).
+	Stopper StreamStopper
+	// Now is the clock (default time.Now); tests inject one to check expiry.
+	Now func() time.Time
+	// NodeID names this process in broadcast documents (default: the host name). It must
+	// be unique among running processes: at start, Run ends the broadcasts that a previous
+	// process with this NodeID left open (it crashed).
+	NodeID string
+
+	// OpTimeout bounds each MongoDB operation (default 3 s), whatever the caller's context
+	// allows. Callers should pass a request's context; a shorter deadline wins, and a
+	// deadline reached while talking to MongoDB is reported as ErrUnavailable.
+	OpTimeout time.Duration
+
+	// SessionTTL is how long a session lasts after login (default 30 days; not sliding).
+	SessionTTL time.Duration
+	// Password sets argon2id's cost (default t=2, m=19 MiB, p=1: about 25-30 ms of one
+	// core per hash on a 2-core AMD EPYC server; BenchmarkHashPassword measures it).
+	Password PasswordParams
+	// MaxConcurrentHashes bounds argon2 hashes running at once, and with them memory
+	// (each takes Password.MemoryKiB). Default 2. Waiting callers honour their context.
+	MaxConcurrentHashes int
+	// AccountLimit bounds failed logins per account (default 5 per 15 min).
+	AccountLimit RateLimit
+	// IPLimit bounds failed logins per client IP (default 20 per 15 min).
+	IPLimit RateLimit
+
+	// KeyCacheSize and KeyCacheTTL bound the cache of resolved stream keys that lets
+	// publishers reconnect while MongoDB is briefly unreachable (defaults 10 000 and 1 h).
+	KeyCacheSize int
+	KeyCacheTTL  time.Duration
+
+	// JanitorInterval is how often Run deletes expired sessions, prunes in-memory state
+	// and ends broadcasts whose node stopped reporting (default 1 min).
+	JanitorInterval time.Duration
+	// ViewersInterval is how often a changed viewer count of a live room is written
+	// (default 5 s). Reads on this node see SetViewers at once.
+	ViewersInterval time.Duration
+	// HeartbeatInterval is how often a live broadcast's document is refreshed with its
+	// viewer figures and a heartbeat (default 30 s).
+	HeartbeatInterval time.Duration
+	// StaleAfter is how long without a heartbeat before the janitor of any node ends a
+	// broadcast (its node crashed). Default 4 × HeartbeatInterval.
+	StaleAfter time.Duration
+	// RetryMin and RetryMax bound the backoff of broadcast writes that MongoDB refused
+	// (defaults 100 ms and 3 s).
+	RetryMin, RetryMax time.Duration
+	// DrainTimeout is how long Run, once its context ends, waits for broadcasts to be
+	// written as ended before it gives up on them (default 10 s).
+	DrainTimeout time.Duration
+
+	// Objects deletes recordings from object storage (deleted broadcasts and rooms,
+	// retention). Without it recordings are never deleted.
+	Objects ObjectStore
+	// RecordingsPrefix is where recordings live in Objects, one folder per room
+	// ("recordings/" by default: <prefix><room id>/<run id>/...).
+	RecordingsPrefix string
+	// RetentionDays deletes recordings this many days after their broadcast ended, unless
+	// a room sets its own (0: keep forever).
+	RetentionDays int
+
+	// OnLive is called once a room shows live, OnEnded once it shows offline again (both
+	// after the documents are written), from the broadcast's own goroutine: return quickly.
+	// room is the room as written; b is the broadcast (Ended set for OnEnded).
+	OnLive  func(room Room, b Broadcast)
+	OnEnded func(room Room, b Broadcast)
+}
+
+// Service is the rooms library: accounts, sessions, rooms, stream keys and broadcasts.
+// It is safe for concurrent use. It implements media.KeyResolver and media.Output.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	users, sessions, rooms, broadcasts, meta *mongo.Collection
+
+	dummyHash string        // verified against for unknown accounts, to take the same time
+	hashSem   chan struct{} // bounds concurrent argon2 hashes
+
+	accountFails, ipFails *failureWindow
+	keys                  *keyCache
+	locks                 keyedMutex // serialises this process's writes to one room document
+
+	live liveSet // broadcasts running on this node
+
+	bg       context.Context // broadcast writers; cancelled when Run gives up draining
+	bgCancel context.CancelFunc
+	writers  sync.WaitGroup
+}
+
+// New checks cfg and returns a Service. It does not talk to MongoDB: call EnsureIndexes
+// at start (it is idempotent) and Run for the janitors.
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("rooms: Config.DB is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID, _ = os.Hostname()
+	}
+	if cfg.RecordingsPrefix == "" {
+		cfg.RecordingsPrefix = "recordings/"
+	}
+	if cfg.RetentionDays < 0 || cfg.RetentionDays > maxRetentionDays {
+		return nil, fmt.Errorf("rooms: RetentionDays must be between 0 and %d, got %d", maxRetentionDays, cfg.RetentionDays)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.OpTimeout, 3*time.Second)
+	def(&cfg.SessionTTL, 30*24*time.Hour)
+	def(&cfg.KeyCacheTTL, time.Hour)
+	def(&cfg.JanitorInterval, time.Minute)
+	def(&cfg.ViewersInterval, 5*time.Second)
+	def(&cfg.HeartbeatInterval, 30*time.Second)
+	def(&cfg.StaleAfter, 4*cfg.HeartbeatInterval)
+	def(&cfg.RetryMin, 100*time.Millisecond)
+	def(&cfg.RetryMax, 3*time.Second)
+	def(&cfg.DrainTimeout, 10*time.Second)
+	if cfg.Password == (PasswordParams{}) {
+		cfg.Password = defaultPasswordParams
+	}
+	if cfg.Password.Time < 1 || cfg.Password.MemoryKiB < 8 || cfg.Password.Threads < 1 ||
+		cfg.Password.Time > maxTime || cfg.Password.MemoryKiB > maxMemoryKiB {
+		return nil, fmt.Errorf("rooms: Config.Password out of range: %+v", cfg.Password)
+	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = 2
+	}
+	limit := func(l *RateLimit, n int) {
+		if l.Failures == 0 {
+			l.Failures = n
+		}
+		if l.Window <= 0 {
+			l.Window = 15 * time.Minute
+		}
+	}
+	limit(&cfg.AccountLimit, 5)
+	limit(&cfg.IPLimit, 20)
+	if cfg.KeyCacheSize <= 0 {
+		cfg.KeyCacheSize = 10000
+	}
+
+	dummy, err := hashPassword(randomToken(16), cfg.Password)
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "rooms"),
+		users:        cfg.DB.Collection("users"),
+		sessions:     cfg.DB.Collection("sessions"),
+		rooms:        cfg.DB.Collection("rooms"),
+		broadcasts:   cfg.DB.Collection("broadcasts"),
+		meta:         cfg.DB.Collection("rooms_meta"),
+		dummyHash:    dummy,
+		hashSem:      make(chan struct{}, cfg.MaxConcurrentHashes),
+		accountFails: newFailureWindow(cfg.AccountLimit, 100000),
+		ipFails:      newFailureWindow(cfg.IPLimit, 100000),
+		keys:         newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
+		live:         liveSet{bySlug: map[string]*liveBroadcast{}},
+		bg:           bg,
+		bgCancel:     cancel,
+	}
+	return s, nil
+}
+
+// EnsureIndexes creates the collections' indexes if they are missing (idempotent; works on
+// MongoDB and FerretDB) and repairs a first-admin grant interrupted by a crash.
+func (s *Service) EnsureIndexes(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*s.cfg.OpTimeout)
+	defer cancel()
+	type index struct {
+		name   string
+		unique bool
+		keys   bson.D
+	}
+	k := func(pairs ...any) bson.D {
+		d := bson.D{}
+		for i := 0; i < len(pairs); i += 2 {
+			d = append(d, bson.E{Key: pairs[i].(string), Value: pairs[i+1]})
+		}
+		return d
+	}
+	sets := []struct {
+		c       *mongo.Collection
+		indexes []index
+	}{
+		{s.users, []index{
+			{"email_unique", true, k("email", 1)},
+			{"handle_unique", true, k("handle", 1)},
+		}},
+		{s.sessions, []index{
+			{"user", false, k("user_id", 1)},
+			{"expires", false, k("expires", 1)},
+		}},
+		{s.rooms, []index{
+			{"slug_unique", true, k("slug", 1)},
+			{"key_hash_unique", true, k("key_hash", 1)},
+			{"owner", false, k("owner_id", 1, "activity", -1)},
+			{"listing", false, k("visibility", 1, "live", -1, "activity", -1, "_id", -1)},
+		}},
+		{s.broadcasts, []index{
+			{"room_started", false, k("room_id", 1, "started", -1)},
+			{"open", false, k("ended", 1, "heartbeat", 1)},
+			{"run", false, k("run_id", 1)},
+			{"recordings", false, k("recording.status", 1, "ended", 1)},
+		}},
+	}
+	for _, set := range sets {
+		// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
+		// indexes that all exist already.
+		for _, ix := range set.indexes {
+			o := options.Index().SetName(ix.name)
+			if ix.unique {
+				o.SetUnique(true)
+			}
+			if _, err := set.c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: o}); err != nil {
+				return dbError("create index "+set.c.Name()+"."+ix.name, err)
+			}
+		}
+	}
+	return s.repairFirstAdmin(ctx)
+}
+
+// Run runs the janitors until ctx ends: expired sessions are deleted (FerretDB has no TTL
+// indexes), in-memory limits and caches pruned, and broadcasts whose node stopped
+// reporting ended. Once ctx ends it waits up to DrainTimeout for live broadcasts to be
+// written as ended (stop the media hub at the same time), then returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.JanitorInterval)
+	defer t.Stop()
+	if n, err := s.endOrphans(ctx); err != nil {
+		s.log.Warn("end broadcasts left open by this node", "err", err)
+	} else if n > 0 {
+		s.log.Info("ended broadcasts left open by this node", "count", n, "node", s.cfg.NodeID)
+	}
+	s.janitor(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			s.drain()
+			return nil
+		case <-t.C:
+			s.janitor(ctx)
+		}
+	}
+}
+
+func (s *Service) janitor(ctx context.Context) {
+	now := s.now()
+	s.accountFails.prune(now)
+	s.ipFails.prune(now)
+	s.keys.prune(now)
+	if n, err := s.DeleteExpiredSessions(ctx); err != nil {
+		s.log.Warn("janitor: delete expired sessions", "err", err)
+	} else if n > 0 {
+		s.log.Info("janitor: deleted expired sessions", "count", n)
+	}
+	if n, err := s.EndStaleBroadcasts(ctx); err != nil {
+		s.log.Warn("janitor: end stale broadcasts", "err", err)
+	} else if n > 0 {
+		s.log.Info("janitor: ended broadcasts of lost nodes", "count", n)
+	}
+	if n, err := s.ExpireRecordings(ctx); err != nil {
+		s.log.Warn("janitor: expire recordings", "err", err)
+	} else if n > 0 {
+		s.log.Info("janitor: deleted expired recordings", "count", n)
+	}
+}
+
+func (s *Service) drain() {
+	done := make(chan struct{})
+	go func() {
+		s.writers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.DrainTimeout):
+		s.log.Warn("broadcast writes still pending at shutdown; giving up on them", "live", s.live.count())
+	}
+	s.bgCancel()
+}
+
+// now is the clock at MongoDB's precision (milliseconds), so that what is returned equals
+// what is read back.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// op bounds one MongoDB operation.
+func (s *Service) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.OpTimeout)
+}
+
+// retry runs f until it succeeds, with exponential backoff, for writes that must not be
+// lost (broadcast documents). It gives up only when s.bg is cancelled or after a few
+// attempts at an error that is not about MongoDB being unreachable.
+func (s *Service) retry(what string, attrs []any, f func(ctx context.Context) error) error {
+	wait := s.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := s.op(s.bg)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info(what+": succeeded after retries", append(attrs, "attempts", attempt)...)
+			}
+			return nil
+		}
+		if s.bg.Err() != nil {
+			s.log.Error(what+": given up at shutdown", append(attrs, "err", err)...)
+			return err
+		}
+		if !errors.Is(err, ErrUnavailable) && attempt >= 8 {
+			s.log.Error(what+": given up", append(attrs, "err", err, "attempts", attempt)...)
+			return err
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			s.log.Warn(what+": will retry", append(attrs, "err", err, "attempts", attempt)...)
+		}
+		select {
+		case <-s.bg.Done():
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, s.cfg.RetryMax)
+	}
+}
+
+// keyedMutex hands out one mutex per key, kept only while in use.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*refMutex{}
+	}
+	m := k.m[key]
+	if m == nil {
+		m = &refMutex{}
+		k.m[key] = m
+	}
+	m.refs++
+	k.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		k.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,256 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"onair/chat"
+	"onair/rooms"
+)
+
+// chatRooms remembers what chat needs of recently seen rooms, so that viewers can still
+// join a room's chat (and read it) while MongoDB is briefly away.
+type chatRooms struct {
+	mu    sync.Mutex
+	rooms map[string]chat.Room
+}
+
+const maxChatRooms = 10_000
+
+func (c *chatRooms) put(slug string, r chat.Room) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.rooms) >= maxChatRooms {
+		clear(c.rooms)
+	}
+	c.rooms[slug] = r
+}
+
+func (c *chatRooms) get(slug string) (chat.Room, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.rooms[slug]
+	return r, ok
+}
+
+func chatRoomOf(room rooms.Room) chat.Room {
+	r := chat.Room{ID: room.ID, Slug: room.Slug, OwnerID: room.Owner.ID}
+	for _, m := range room.Moderators {
+		r.Moderators = append(r.Moderators, m.ID)
+	}
+	return r
+}
+
+func chatUserOf(u *rooms.User) *chat.User {
+	if u == nil {
+		return nil
+	}
+	return &chat.User{ID: u.ID, Handle: u.Handle, Admin: u.Admin}
+}
+
+// chatRoom looks the room up, falling back to the cache when the database is away.
+func (s *Server) chatRoom(w http.ResponseWriter, r *http.Request) (rooms.Room, chat.Room, bool) {
+	slug := r.PathValue("slug")
+	room, err := s.cfg.Rooms.GetRoom(r.Context(), slug)
+	if err == nil {
+		info := chatRoomOf(room)
+		s.chatRooms.put(slug, info)
+		return room, info, true
+	}
+	if errors.Is(err, rooms.ErrUnavailable) {
+		if info, ok := s.chatRooms.get(slug); ok {
+			return rooms.Room{}, info, true
+		}
+	}
+	s.fail(w, r, err)
+	return rooms.Room{}, chat.Room{}, false
+}
+
+func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request) {
+	if !s.sameOrigin(r) && r.Header.Get("Origin") != "" {
+		writeAPIError(w, http.StatusForbidden, "csrf", "", "websocket from another site refused")
+		return
+	}
+	_, info, ok := s.chatRoom(w, r)
+	if !ok {
+		return
+	}
+	s.cfg.Chat.ServeWS(w, r, info, chatUserOf(userOf(r)))
+}
+
+func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) {
+	limit, ok := queryInt(w, r, "limit")
+	if !ok {
+		return
+	}
+	_, info, ok := s.chatRoom(w, r)
+	if !ok {
+		return
+	}
+	msgs, err := s.cfg.Chat.History(r.Context(), info, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Messages []chat.Message `json:"messages"`
+	}{msgs})
+}
+
+// moderator resolves the acting user and the room for a moderation request.
+func (s *Server) moderator(w http.ResponseWriter, r *http.Request) (chat.User, chat.Room, bool) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return chat.User{}, chat.Room{}, false
+	}
+	_, info, ok := s.chatRoom(w, r)
+	if !ok {
+		return chat.User{}, chat.Room{}, false
+	}
+	return *chatUserOf(&u), info, true
+}
+
+// target resolves the user a moderation request is about.
+func (s *Server) target(w http.ResponseWriter, r *http.Request, handle string) (chat.User, bool) {
+	t, err := s.cfg.Rooms.UserByHandle(r.Context(), strings.TrimPrefix(handle, "@"))
+	if errors.Is(err, rooms.ErrNotFound) {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "handle", "no user is called @"+handle)
+		return chat.User{}, false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return chat.User{}, false
+	}
+	return *chatUserOf(&t), true
+}
+
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Chat.DeleteMessage(r.Context(), info, actor, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) timeoutUser(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Handle  string `json:"handle"`
+		Seconds int    `json:"seconds"`
+		Reason  string `json:"reason"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Seconds < 1 || in.Seconds > 7*24*3600 {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", "seconds must be between 1 and 604800")
+		return
+	}
+	target, ok := s.target(w, r, in.Handle)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Chat.Timeout(r.Context(), info, actor, target, time.Duration(in.Seconds)*time.Second, in.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) banUser(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Handle string `json:"handle"`
+		Reason string `json:"reason"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	target, ok := s.target(w, r, in.Handle)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Chat.Ban(r.Context(), info, actor, target, in.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) unbanUser(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	target, ok := s.target(w, r, r.PathValue("handle"))
+	if !ok {
+		return
+	}
+	if err := s.cfg.Chat.Unban(r.Context(), info, actor, target); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) slowMode(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Seconds int `json:"seconds"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Seconds < 0 || in.Seconds > 3600 {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", "seconds must be between 0 (off) and 3600")
+		return
+	}
+	if err := s.cfg.Chat.SetSlowMode(r.Context(), info, actor, time.Duration(in.Seconds)*time.Second); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	room, info, ok := s.chatRoom(w, r)
+	if !ok {
+		return
+	}
+	if room.ID == "" || !room.CanModerate(u) {
+		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner and moderators see its moderation log")
+		return
+	}
+	limit, ok := queryInt(w, r, "limit")
+	if !ok {
+		return
+	}
+	actions, err := s.cfg.Chat.ModerationLog(r.Context(), info, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Actions []chat.Action `json:"actions"`
+	}{actions})
+}

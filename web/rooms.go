@@ -1,0 +1,194 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"onair/rooms"
+)
+
+// roomView is a room as the API shows it.
+type roomView struct {
+	rooms.Room
+	HLSURL string `json:"hls_url"`
+	// RTMPURL is where the owner points OBS; shown to those who may edit the room.
+	RTMPURL string `json:"rtmp_url,omitempty"`
+}
+
+func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
+	v := roomView{Room: room, HLSURL: "/live/" + room.Slug + "/index.m3u8"}
+	if u := userOf(r); u != nil && room.CanEdit(*u) {
+		v.RTMPURL = s.rtmpURL(r)
+	}
+	return v
+}
+
+// rtmpURL is the publish URL streamers paste into OBS's Server field.
+func (s *Server) rtmpURL(r *http.Request) string {
+	if s.cfg.RTMPURL != "" {
+		return s.cfg.RTMPURL
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if s.publicURL != nil {
+		host = s.publicURL.Hostname()
+	}
+	return "rtmp://" + net.JoinHostPort(host, s.cfg.RTMPPort) + "/" + s.cfg.RTMPApp
+}
+
+func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, ok := queryInt(w, r, "limit")
+	if !ok {
+		return
+	}
+	query := rooms.RoomQuery{Search: q.Get("q"), LiveOnly: q.Get("live") == "true", Limit: limit, Cursor: q.Get("cursor")}
+	var viewer rooms.User
+	if u := userOf(r); u != nil {
+		viewer = *u
+	}
+	if q.Get("owner") == "me" {
+		if _, ok := s.requireUser(w, r); !ok {
+			return
+		}
+		query.OwnerID = viewer.ID
+	}
+	page, err := s.cfg.Rooms.ListRooms(r.Context(), viewer, query)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Rooms []roomView `json:"rooms"`
+		Next  string     `json:"next,omitempty"`
+	}{Rooms: make([]roomView, 0, len(page.Rooms)), Next: page.Next}
+	for _, room := range page.Rooms {
+		out.Rooms = append(out.Rooms, s.roomView(r, room))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Slug        string           `json:"slug"`
+		Title       string           `json:"title"`
+		Description string           `json:"description"`
+		Visibility  rooms.Visibility `json:"visibility"`
+		Recording   *bool            `json:"recording"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	room, key, err := s.cfg.Rooms.CreateRoom(r.Context(), u, rooms.NewRoom{
+		Slug: in.Slug, Title: in.Title, Description: in.Description, Visibility: in.Visibility, Recording: in.Recording,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Room      roomView `json:"room"`
+		StreamKey string   `json:"stream_key"`
+	}{s.roomView(r, room), key})
+}
+
+func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
+	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.roomView(r, room))
+}
+
+func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Title         *string           `json:"title"`
+		Description   *string           `json:"description"`
+		Visibility    *rooms.Visibility `json:"visibility"`
+		Recording     *bool             `json:"recording"`
+		RetentionDays *int              `json:"retention_days"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	room, err := s.cfg.Rooms.UpdateRoom(r.Context(), u, r.PathValue("slug"), rooms.RoomUpdate{
+		Title: in.Title, Description: in.Description, Visibility: in.Visibility, Recording: in.Recording, RetentionDays: in.RetentionDays,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.roomView(r, room))
+}
+
+func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Rooms.DeleteRoom(r.Context(), u, r.PathValue("slug")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	key, err := s.cfg.Rooms.RotateKey(r.Context(), u, r.PathValue("slug"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		StreamKey string `json:"stream_key"`
+		RTMPURL   string `json:"rtmp_url"`
+	}{key, s.rtmpURL(r)})
+}
+
+func (s *Server) addModerator(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Handle string `json:"handle"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	room, err := s.cfg.Rooms.AddModerator(r.Context(), u, r.PathValue("slug"), strings.TrimPrefix(in.Handle, "@"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.roomView(r, room))
+}
+
+func (s *Server) removeModerator(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	room, err := s.cfg.Rooms.RemoveModerator(r.Context(), u, r.PathValue("slug"), r.PathValue("handle"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.roomView(r, room))
+}
