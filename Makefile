@@ -3,14 +3,17 @@ GO       ?= go
 BIN      := bin/onair
 UI_DIR   := web/ui
 UI_DEPS  := $(UI_DIR)/node_modules/.package-lock.json
-UI_OUT   := $(UI_DIR)/dist/watch.js
-UI_SRC   := $(wildcard $(UI_DIR)/src/*) $(UI_DIR)/build.mjs
+UI_OUT   := $(UI_DIR)/dist/manifest.json
+UI_SRC   := $(wildcard $(UI_DIR)/src/* $(UI_DIR)/src/lib/*) $(UI_DIR)/build.mjs
+# The browser tests' driver (playwright-core, run against Debian's Chromium).
+E2E_DIR  := $(UI_DIR)/e2e
+E2E_DEPS := $(E2E_DIR)/node_modules/.package-lock.json
 GO_SRC   := $(shell find . -name '*.go' -not -path './.tools/*' -not -path '*/node_modules/*') go.mod go.sum
 STATICCHECK := $(CURDIR)/.tools/bin/staticcheck-v0.8.2
 # Test timeouts: unit tests are quick; end-to-end tests publish real streams.
 TEST_FLAGS ?= -count=1 -timeout=30m
 
-.PHONY: all build run test unit e2e bench lint fmt ui deps tools clean
+.PHONY: all build run test unit e2e bench lint fmt ui e2e-deps deps tools clean
 
 all: build
 
@@ -28,6 +31,12 @@ $(UI_DEPS): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
 $(UI_OUT): $(UI_DEPS) $(UI_SRC)
 	cd $(UI_DIR) && npm run --silent build
 
+e2e-deps: $(E2E_DEPS)
+
+$(E2E_DEPS): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Starts onair with the documented default config, a local MongoDB-compatible server and
 # a demo stream, and prints where to point OBS and the browser.
 run: build
@@ -36,7 +45,7 @@ run: build
 # Everything CI checks: lint, unit tests, end-to-end tests with ffmpeg, real servers and
 # Chromium. Installs missing system packages (scripts/deps.sh) and builds the test servers
 # (scripts/tools.sh) first.
-test: deps tools build lint
+test: deps tools build e2e-deps lint
 	$(GO) test $(TEST_FLAGS) ./...
 
 deps:
@@ -64,7 +73,8 @@ $(STATICCHECK):
 bench: build
 	@scripts/deps.sh bench
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
-	$(GO) run ./scripts/bench -onair $(BIN)
+	$(GO) run ./scripts/bench live -onair $(BIN)
 
 clean:
-	rm -rf bin .artifacts $(UI_DIR)/dist/*.js $(UI_DIR)/dist/*.css
+	rm -rf bin .artifacts
+	find $(UI_DIR)/dist -type f ! -name README.md -delete

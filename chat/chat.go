@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"onair/rooms/audit"
 )
 
 // Sentinel errors; every error the package returns for these conditions wraps one of them.
@@ -86,6 +88,11 @@ type Config struct {
 	// CacheRefresh is how often a room's cached bans, slow mode and recent messages are
 	// reloaded from MongoDB as a safety net against missed events (default 1 min).
 	CacheRefresh time.Duration
+
+	// Audit, when set, is told of every moderation action once it took effect (actions
+	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode of rooms/audit), with
+	// the caller's context. It must return quickly (audit.Log queues).
+	Audit audit.Recorder
 }
 
 func (c *Config) setDefaults() error {
@@ -153,7 +160,8 @@ func (c *Config) setDefaults() error {
 // Room is what chat needs to know of a room.
 type Room struct {
 	ID      string
-	Slug    string // for logs only
+	Slug    string // for logs, audit entries and webhooks
+	Title   string // for audit entries and webhooks
 	OwnerID string
 	// Moderators are user IDs. A socket's privileges are fixed when it joins.
 	Moderators []string

@@ -18,8 +18,8 @@ import (
 // FerretDB/SQLite (one write lock per database, busy-waiting writers). The two goroutines
 // write to different databases (see Config.EventDB), so they do not contend either.
 //
-// Messages are requests: the poster waits for the outcome and nothing is retried (a post
-// is acknowledged only once stored). Events and log entries are queued, written in order
+// Messages are requests: each gets its outcome (a callback, in order) and nothing is
+// retried (a post is acknowledged only once stored; a failed one is refused). Events and log entries are queued, written in order
 // and retried with backoff until stored; they carry their _id, so a retry after an
 // unknown outcome skips what is stored already (duplicate key).
 type writer struct {

@@ -314,6 +314,7 @@ type Stream struct {
 	videoUnits atomic.Int64
 	audioUnits atomic.Int64
 	lastDTS    atomic.Int64
+	rate       rateWindow // guarded by mu
 }
 
 func newStream(p *Publisher, tracks Tracks) *Stream {
@@ -374,23 +375,69 @@ func (s *Stream) AudioCodec() Codec {
 	return s.tracks.Audio.Codec
 }
 
-// StreamStats are running totals of a stream.
+// StreamStats are running totals of a stream, and its recent rates.
 type StreamStats struct {
 	Bytes      int64
 	VideoUnits int64
 	AudioUnits int64
 	// Duration is the DTS of the latest access unit.
 	Duration time.Duration
+	// Bitrate (bits per second) and FPS over the last few seconds.
+	Bitrate int64
+	FPS     float64
 }
 
-// Stats returns the stream's running totals.
+// Stats returns the stream's running totals and recent rates.
 func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	bitrate, fps := s.rate.rates(time.Now())
+	s.mu.Unlock()
 	return StreamStats{
 		Bytes:      s.bytes.Load(),
 		VideoUnits: s.videoUnits.Load(),
 		AudioUnits: s.audioUnits.Load(),
 		Duration:   time.Duration(s.lastDTS.Load()),
+		Bitrate:    bitrate,
+		FPS:        fps,
 	}
+}
+
+// rateWindow keeps per-second byte and video frame counts of the last rateSeconds.
+type rateWindow struct {
+	sec    [rateSeconds]int64
+	bytes  [rateSeconds]int64
+	frames [rateSeconds]int64
+}
+
+const rateSeconds = 5
+
+func (w *rateWindow) add(now time.Time, bytes int, video bool) {
+	sec := now.Unix()
+	i := sec % rateSeconds
+	if w.sec[i] != sec {
+		w.sec[i], w.bytes[i], w.frames[i] = sec, 0, 0
+	}
+	w.bytes[i] += int64(bytes)
+	if video {
+		w.frames[i]++
+	}
+}
+
+// rates averages the complete seconds of the window, leaving out the current one.
+func (w *rateWindow) rates(now time.Time) (bitrate int64, fps float64) {
+	cur := now.Unix()
+	var bytes, frames, secs int64
+	for i := range rateSeconds {
+		if s := w.sec[i]; s < cur && s >= cur-rateSeconds {
+			bytes += w.bytes[i]
+			frames += w.frames[i]
+			secs++
+		}
+	}
+	if secs == 0 {
+		return 0, 0
+	}
+	return bytes * 8 / secs, float64(frames) / float64(secs)
 }
 
 func (s *Stream) addSink(sink Sink, size int) {
@@ -413,6 +460,7 @@ func (s *Stream) write(au *AccessUnit) {
 	if s.ended {
 		return
 	}
+	s.rate.add(au.Received, au.Size(), au.Video)
 	kept := s.sinks[:0]
 	for _, q := range s.sinks {
 		select {

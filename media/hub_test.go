@@ -235,3 +235,22 @@ func TestStaticKeys(t *testing.T) {
 		t.Errorf("KeyID gives %q", id)
 	}
 }
+
+func TestRateWindow(t *testing.T) {
+	var w rateWindow
+	t0 := time.Unix(1000, 0)
+	for sec := range 3 {
+		for f := range 30 {
+			w.add(t0.Add(time.Duration(sec)*time.Second+time.Duration(f)*33*time.Millisecond), 1000, true)
+		}
+	}
+	// Seconds 1000..1002 are complete once 1003 begins.
+	bitrate, fps := w.rates(t0.Add(3 * time.Second))
+	if bitrate != 240_000 || fps != 30 {
+		t.Fatalf("rates = %d b/s, %.1f fps; want 240000, 30", bitrate, fps)
+	}
+	// After a silence longer than the window, nothing is counted.
+	if b, f := w.rates(t0.Add(20 * time.Second)); b != 0 || f != 0 {
+		t.Fatalf("after silence: %d, %.1f", b, f)
+	}
+}

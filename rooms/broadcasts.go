@@ -55,7 +55,6 @@ type Resolution struct {
 	Height int `json:"height" bson:"height"`
 }
 
-
 type broadcastDoc struct {
 	ID           bson.ObjectID `bson:"_id"`
 	RoomID       bson.ObjectID `bson:"room_id"`

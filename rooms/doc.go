@@ -70,6 +70,13 @@
 // LogIn also spend one argon2id hash (tens of milliseconds) on top, waiting for a free
 // slot when MaxConcurrentHashes are running.
 //
+// # Audit trail and events
+//
+// Config.Audit (a rooms/audit.Recorder) is told of every owner and admin action once it
+// took effect: room create, update and delete, key rotation, moderators added and removed,
+// broadcast deletes. OnLive, OnEnded and OnRecording announce broadcasts; cmd/onair turns
+// them into webhooks (rooms/webhook).
+//
 // Secrets: passwords, session tokens and stream keys are never logged (media.KeyID
 // fingerprints keys); tokens and keys are stored only as SHA-256 hashes.
 package rooms

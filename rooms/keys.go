@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"onair/media"
+	"onair/rooms/audit"
 )
 
 // Stream keys are 128 random bits written as 32 hex digits: safe in RTMP URLs, easy to
@@ -80,9 +81,12 @@ func (s *Service) RotateKey(ctx context.Context, actor User, slug string) (strin
 		return "", err
 	}
 	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key), "by", actor.ID)
-	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: stream key rotated", media.ErrStopped)) {
+	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: stream key rotated", media.ErrStopped))
+	if stopped {
 		s.log.Info("live stream stopped: key rotated", "slug", d.Slug)
 	}
+	room := s.room(&d)
+	s.record(ctx, actor, audit.KeyRotate, &room, nil, map[string]any{"live_stopped": stopped})
 	return key, nil
 }
 

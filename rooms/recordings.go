@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/rooms/audit"
 )
 
 // ObjectStore is what rooms needs of object storage: removing recordings.
@@ -56,10 +58,12 @@ type RecordingFragment struct {
 	Key      bool          `bson:"k"`
 }
 
-// AttachRecording stores the recording of the broadcast with this stream run id. A normal
-// recording waits for the broadcast to be written as ended (ErrNotReady until then); a
-// recovered one also ends the broadcast at its last fragment, which is where the crash
-// cut it. Attaching twice is harmless.
+// AttachRecording stores the recording of the broadcast with this stream run id once the
+// broadcast has been written as ended (ErrNotReady until then): from then on nothing else
+// writes the document, and FerretDB loses one of two concurrent updates of a document. A
+// recording recovered after a crash also moves the broadcast's end, set from the node's
+// last heartbeat, to its last fragment, which is where the crash cut it. Attaching twice
+// is harmless.
 func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recording, endedAt time.Time) error {
 	var d broadcastDoc
 	octx, cancel := s.op(ctx)
@@ -73,7 +77,7 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	}
 	set := bson.D{{Key: "recording", Value: rec}}
 	switch {
-	case d.Ended == nil && !rec.Recovered:
+	case d.Ended == nil:
 		return fmt.Errorf("attach recording to broadcast %s: %w", d.ID.Hex(), ErrNotReady)
 	case rec.Recovered:
 		end := endedAt.UTC().Truncate(time.Millisecond)
@@ -85,9 +89,56 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	if _, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
 		return dbError("attach recording", err)
 	}
+	// An owner deleting the broadcast at this very moment could still race this write on
+	// FerretDB: check that the recording stuck, and let the caller retry when it did not.
+	var stored broadcastDoc
+	if err := s.broadcasts.FindOne(octx, bson.D{{Key: "_id", Value: d.ID}},
+		options.FindOne().SetProjection(bson.D{{Key: "recording.key", Value: 1}})).Decode(&stored); err != nil {
+		return dbError("check attached recording", err)
+	}
+	if stored.Recording == nil || stored.Recording.Key != rec.Key {
+		return fmt.Errorf("attach recording to broadcast %s: a concurrent update won: %w", d.ID.Hex(), ErrNotReady)
+	}
 	s.log.Info("recording attached", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex(), "bytes", rec.Size,
 		"duration_ms", rec.DurationMS, "recovered", rec.Recovered)
+	again := d.Recording != nil && d.Recording.Status == rec.Status && d.Recording.Key == rec.Key
+	if s.cfg.OnRecording != nil && rec.Status == RecordingReady && !again {
+		s.announceRecording(ctx, d, rec, set)
+	}
 	return nil
+}
+
+// announceRecording calls OnRecording with the broadcast as just written. A room deleted
+// meanwhile has nobody to tell; one that cannot be read now is described by what the
+// broadcast knows of it (id and slug).
+func (s *Service) announceRecording(ctx context.Context, d broadcastDoc, rec Recording, set bson.D) {
+	room, err := s.RoomByID(ctx, d.RoomID.Hex())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return
+	case err != nil:
+		s.log.Warn("recording ready: room not readable, announced without its title", "broadcast_id", d.ID.Hex(), "err", err)
+		room = Room{ID: d.RoomID.Hex(), Slug: d.RoomSlug}
+	}
+	for _, e := range set {
+		switch v := e.Value.(type) {
+		case time.Time:
+			if e.Key == "ended" {
+				d.Ended = &v
+			}
+		case string:
+			if e.Key == "end_reason" {
+				d.EndReason = v
+			}
+		case int64:
+			if e.Key == "duration_ms" {
+				d.DurationMS = v
+			}
+		}
+	}
+	rec.Fragments = nil
+	d.Recording = &rec
+	s.cfg.OnRecording(room, d.broadcast())
 }
 
 // DeleteBroadcast deletes a past broadcast and its recording; only the room's owner or an
@@ -117,6 +168,11 @@ func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) er
 		return dbError("delete broadcast "+id, err)
 	}
 	s.log.Info("broadcast deleted", "broadcast_id", id, "room_id", b.RoomID, "by", actor.ID)
+	if room.ID == "" {
+		room = Room{ID: b.RoomID, Slug: b.RoomSlug}
+	}
+	details := map[string]any{"started": b.Started.UTC().Format(time.RFC3339Nano), "recording": b.Recording != nil}
+	s.record(ctx, actor, audit.BroadcastDelete, &room, &audit.Target{Kind: audit.KindBroadcast, ID: id}, details)
 	return nil
 }
 

@@ -113,7 +113,7 @@ func TestAttachRecoveredRecording(t *testing.T) {
 	alice := e.signUp("alice").User
 	room, key := e.createRoom(alice, "alice-live", "Alice live")
 	h := newTestHub(e)
-	_, st := h.goLive(key)
+	p, st := h.goLive(key)
 	live := e.waitLive(room.Slug, true)
 
 	rec := putRecording(t, objects, room.ID, st.ID())
@@ -123,9 +123,17 @@ func TestAttachRecoveredRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := b.Started.Add(1500 * time.Millisecond)
-	if err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, end); err != nil {
-		t.Fatal(err)
+	// Until the broadcast is written as ended (after a crash: by the restarted node or a
+	// peer, from its last heartbeat), the recording waits.
+	if err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, end); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("attach to an open broadcast: %v", err)
 	}
+	p.Close()
+	e.waitLive(room.Slug, false)
+	eventually(t, 2*time.Second, "recovered recording attached", func() (bool, string) {
+		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, end)
+		return err == nil, errString(err)
+	})
 	b, err = e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
 	if err != nil {
 		t.Fatal(err)

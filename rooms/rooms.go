@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
+	"onair/rooms/audit"
 )
 
 // Visibility says who finds a room: public rooms are listed, unlisted ones are reachable
@@ -48,7 +49,7 @@ type Room struct {
 	// RetentionDays overrides Config.RetentionDays for this room's recordings (0: the default).
 	RetentionDays int       `json:"retention_days"`
 	Created       time.Time `json:"created"`
-	Updated   time.Time `json:"updated"`
+	Updated       time.Time `json:"updated"`
 	// Activity is the latest of creation, edit, going live and going offline; lists sort by it.
 	Activity time.Time `json:"activity"`
 
@@ -256,7 +257,9 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 		return Room{}, "", dbError("create room", err)
 	}
 	s.log.Info("room created", "room_id", d.ID.Hex(), "slug", slug, "owner_id", actor.ID, "key_id", media.KeyID(key))
-	return s.room(&d), key, nil
+	room := s.room(&d)
+	s.record(ctx, actor, audit.RoomCreate, &room, nil, map[string]any{"visibility": string(d.Visibility), "recording": d.Recording})
+	return room, key, nil
 }
 
 // GetRoom returns the room with this slug, whatever its visibility.
@@ -328,6 +331,16 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 		}
 		set = append(set, bson.E{Key: "description", Value: d})
 	}
+	changed := func() map[string]any { // the new settings, for the audit trail
+		m := map[string]any{}
+		for _, e := range set {
+			if v, ok := e.Value.(Visibility); ok {
+				e.Value = string(v)
+			}
+			m[e.Key] = e.Value
+		}
+		return m
+	}
 	if in.Visibility != nil {
 		if err := validVisibility(*in.Visibility); err != nil {
 			return Room{}, err
@@ -350,6 +363,7 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 	if len(set) == 0 {
 		return s.room(&d), nil
 	}
+	details := changed()
 	now := s.now()
 	set = append(set, bson.E{Key: "updated", Value: now}, bson.E{Key: "activity", Value: now})
 	d, err = s.updateRoom(ctx, d.ID, bson.D{{Key: "$set", Value: set}}, "update room "+slug)
@@ -360,7 +374,9 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 		s.keys.evictRoom(d.ID.Hex()) // the key's route carries Record
 	}
 	s.log.Info("room updated", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
-	return s.room(&d), nil
+	room := s.room(&d)
+	s.record(ctx, actor, audit.RoomUpdate, &room, nil, details)
+	return room, nil
 }
 
 // updateRoom applies update to one room document and returns it as written. This
@@ -413,6 +429,8 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 		s.log.Info("live stream stopped: room deleted", "slug", d.Slug)
 	}
 	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
+	room := s.room(&d)
+	s.record(ctx, actor, audit.RoomDelete, &room, nil, nil)
 	s.forgetRoom(d.ID)
 	return nil
 }
@@ -451,7 +469,9 @@ func (s *Service) AddModerator(ctx context.Context, actor User, slug, handle str
 		return Room{}, err
 	}
 	s.log.Info("moderator added", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", u.ID, "by", actor.ID)
-	return s.room(&d), nil
+	room := s.room(&d)
+	s.record(ctx, actor, audit.ModeratorAdd, &room, userTarget(UserRef{ID: u.ID, Handle: u.Handle}), nil)
+	return room, nil
 }
 
 // RemoveModerator takes away a moderator (by handle); only the room's owner or an admin
@@ -475,6 +495,8 @@ func (s *Service) RemoveModerator(ctx context.Context, actor User, slug, handle 
 			return Room{}, err
 		}
 		s.log.Info("moderator removed", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", m.ID.Hex(), "by", actor.ID)
+		room := s.room(&d)
+		s.record(ctx, actor, audit.ModeratorRemove, &room, userTarget(UserRef{ID: m.ID.Hex(), Handle: m.Handle}), nil)
 		break
 	}
 	return s.room(&d), nil

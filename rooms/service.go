@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
+	"onair/rooms/audit"
 )
 
 // Compile-time checks of the interfaces the wiring relies on.
@@ -84,11 +85,16 @@ type Config struct {
 	// (default 5 s). Reads on this node see SetViewers at once.
 	ViewersInterval time.Duration
 	// HeartbeatInterval is how often a live broadcast's document is refreshed with its
-	// viewer figures and a heartbeat (default 30 s).
+	// viewer figures and a heartbeat, and this node's entry in the nodes collection
+	// (default 4 s).
 	HeartbeatInterval time.Duration
-	// StaleAfter is how long without a heartbeat before the janitor of any node ends a
-	// broadcast (its node crashed). Default 4 × HeartbeatInterval.
+	// StaleAfter is how long without a heartbeat before any node ends a broadcast (its
+	// node died) and stops sending viewers to that node (default 11 s: with checks every
+	// HeartbeatInterval/2, a dead node's rooms show offline within 15 s).
 	StaleAfter time.Duration
+	// AdvertiseURL is how other nodes reach this node's HTTP port, to fetch the HLS of
+	// rooms live here ("" when they cannot).
+	AdvertiseURL string
 	// RetryMin and RetryMax bound the backoff of broadcast writes that MongoDB refused
 	// (defaults 100 ms and 3 s).
 	RetryMin, RetryMax time.Duration
@@ -111,6 +117,16 @@ type Config struct {
 	// room is the room as written; b is the broadcast (Ended set for OnEnded).
 	OnLive  func(room Room, b Broadcast)
 	OnEnded func(room Room, b Broadcast)
+	// OnRecording is called once a broadcast's recording is attached and ready
+	// (AttachRecording; not again when the same recording is attached twice), from the
+	// caller's goroutine: return quickly. b carries the Recording (without its fragments).
+	OnRecording func(room Room, b Broadcast)
+
+	// Audit, when set, is told of every owner and admin action once it took effect (room
+	// create, update and delete, key rotation, moderators added and removed, broadcast
+	// deletes: the room.* and broadcast.* actions of rooms/audit), with the caller's
+	// context. It must return quickly (audit.Log queues).
+	Audit audit.Recorder
 }
 
 // Service is the rooms library: accounts, sessions, rooms, stream keys and broadcasts.
@@ -119,7 +135,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	users, sessions, rooms, broadcasts, meta *mongo.Collection
+	users, sessions, rooms, broadcasts, meta, nodes *mongo.Collection
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
@@ -166,8 +182,8 @@ func New(cfg Config) (*Service, error) {
 	def(&cfg.KeyCacheTTL, time.Hour)
 	def(&cfg.JanitorInterval, time.Minute)
 	def(&cfg.ViewersInterval, 5*time.Second)
-	def(&cfg.HeartbeatInterval, 30*time.Second)
-	def(&cfg.StaleAfter, 4*cfg.HeartbeatInterval)
+	def(&cfg.HeartbeatInterval, 4*time.Second)
+	def(&cfg.StaleAfter, 11*time.Second)
 	def(&cfg.RetryMin, 100*time.Millisecond)
 	def(&cfg.RetryMax, 3*time.Second)
 	def(&cfg.DrainTimeout, 10*time.Second)
@@ -208,6 +224,7 @@ func New(cfg Config) (*Service, error) {
 		rooms:        cfg.DB.Collection("rooms"),
 		broadcasts:   cfg.DB.Collection("broadcasts"),
 		meta:         cfg.DB.Collection("rooms_meta"),
+		nodes:        cfg.DB.Collection("nodes"),
 		dummyHash:    dummy,
 		hashSem:      make(chan struct{}, cfg.MaxConcurrentHashes),
 		accountFails: newFailureWindow(cfg.AccountLimit, 100000),
@@ -285,6 +302,11 @@ func (s *Service) EnsureIndexes(ctx context.Context) error {
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()
+	// Nodes report themselves, and lost nodes' broadcasts end, at a faster pace than the
+	// janitor's: a room live on a node that died must show offline within seconds.
+	hb := time.NewTicker(s.cfg.HeartbeatInterval / 2)
+	defer hb.Stop()
+	s.nodeHeartbeat(ctx)
 	if n, err := s.endOrphans(ctx); err != nil {
 		s.log.Warn("end broadcasts left open by this node", "err", err)
 	} else if n > 0 {
@@ -298,6 +320,13 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			s.janitor(ctx)
+		case <-hb.C:
+			s.nodeHeartbeat(ctx)
+			if n, err := s.EndStaleBroadcasts(ctx); err != nil {
+				s.log.Warn("end stale broadcasts", "err", err)
+			} else if n > 0 {
+				s.log.Info("ended broadcasts of lost nodes", "count", n)
+			}
 		}
 	}
 }
@@ -311,11 +340,6 @@ func (s *Service) janitor(ctx context.Context) {
 		s.log.Warn("janitor: delete expired sessions", "err", err)
 	} else if n > 0 {
 		s.log.Info("janitor: deleted expired sessions", "count", n)
-	}
-	if n, err := s.EndStaleBroadcasts(ctx); err != nil {
-		s.log.Warn("janitor: end stale broadcasts", "err", err)
-	} else if n > 0 {
-		s.log.Info("janitor: ended broadcasts of lost nodes", "count", n)
 	}
 	if n, err := s.ExpireRecordings(ctx); err != nil {
 		s.log.Warn("janitor: expire recordings", "err", err)

@@ -37,7 +37,7 @@ func (c *chatRooms) get(slug string) (chat.Room, bool) {
 }
 
 func chatRoomOf(room rooms.Room) chat.Room {
-	r := chat.Room{ID: room.ID, Slug: room.Slug, OwnerID: room.Owner.ID}
+	r := chat.Room{ID: room.ID, Slug: room.Slug, Title: room.Title, OwnerID: room.Owner.ID}
 	for _, m := range room.Moderators {
 		r.Moderators = append(r.Moderators, m.ID)
 	}

@@ -5,31 +5,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"time"
 
 	"onair/chat"
 	"onair/media"
 	"onair/rooms"
+	"onair/rooms/audit"
+	"onair/rooms/webhook"
 )
 
 // Config configures a Server.
 type Config struct {
 	Logger *slog.Logger
-	// HLS serves /live/{name}/{file}.
-	HLS http.Handler
+	// HLS serves /live/{name}/{file} for the streams of this node.
+	HLS LocalHLS
+	// Origins, when set, lets this node serve streams live on other nodes by fetching
+	// their HLS from there; ProxyCacheBytes bounds the cache of their parts and segments.
+	Origins         Origins
+	ProxyCacheBytes int64
 	// Hub lists the live streams.
 	Hub *media.Hub
 	// Rooms serves accounts, rooms and broadcasts; nil without MongoDB (the API answers 503).
 	Rooms *rooms.Service
 	// Chat serves the rooms' chat; nil without MongoDB.
 	Chat *chat.Hub
+	// Audit lists the audit trail to admins (admin.go); Webhooks manages rooms' webhooks
+	// and their delivery log (webhooks.go). Both nil without MongoDB.
+	Audit    *audit.Log
+	Webhooks *webhook.Dispatcher
 	// Recordings presigns recording URLs; Storage, when set, is the local backend's
 	// handler, mounted at /storage/.
 	Recordings Recordings
@@ -43,6 +50,11 @@ type Config struct {
 	RTMPURL  string
 	RTMPPort string
 	RTMPApp  string
+	// Ready reports whether this node can serve: its dependencies answer (for /readyz).
+	Ready func(context.Context) error
+	// Metrics serves /metrics (Prometheus).
+	Metrics http.Handler
+
 	// TrustProxy believes X-Forwarded-For and X-Forwarded-Proto (onair behind a proxy).
 	TrustProxy bool
 	// AllowedOrigins may make state-changing requests besides onair's own origin.
@@ -60,10 +72,10 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	mux       *http.ServeMux
-	pages     *template.Template
-	assets    http.Handler
+	site      *site // pages and their assets (pages.go)
 	publicURL *url.URL
 	chatRooms chatRooms
+	proxy     *hlsProxy
 }
 
 // New builds the routes.
@@ -74,16 +86,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	pages, err := template.ParseFS(templateFS, "templates/*.html")
+	site, err := newSite(assetFS())
 	if err != nil {
-		return nil, fmt.Errorf("web: parse templates: %w", err)
+		return nil, err
 	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "web"),
 		mux:       http.NewServeMux(),
-		pages:     pages,
-		assets:    http.StripPrefix("/assets/", http.FileServerFS(assetFS())),
+		site:      site,
 		chatRooms: chatRooms{rooms: map[string]chat.Room{}},
 	}
 	if cfg.PublicURL != "" {
@@ -92,6 +103,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("web: public URL %q: want scheme://host", cfg.PublicURL)
 		}
 		s.publicURL = u
+	}
+	if cfg.Origins != nil {
+		if cfg.ProxyCacheBytes <= 0 {
+			cfg.ProxyCacheBytes = 64 << 20
+		}
+		s.proxy = newHLSProxy(cfg.Origins, cfg.ProxyCacheBytes)
 	}
 	if s.cfg.RTMPApp == "" {
 		s.cfg.RTMPApp = "live"
@@ -104,14 +121,16 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) routes() {
-	s.mux.Handle("/live/{name}/{file}", s.cfg.HLS)
-	s.mux.HandleFunc("GET /watch/{name}", s.watch)
-	s.mux.HandleFunc("GET /assets/", s.asset)
+	s.mux.HandleFunc("/live/{name}/{file}", s.liveHLS)
+	s.pageRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
 	if s.cfg.Storage != nil {
 		s.mux.Handle("/storage/", s.cfg.Storage)
 	}
@@ -142,6 +161,7 @@ func (s *Server) apiRoutes() {
 	h("POST /api/v1/rooms/{slug}/moderators", s.addModerator)
 	h("DELETE /api/v1/rooms/{slug}/moderators/{handle}", s.removeModerator)
 
+	h("GET /api/v1/rooms/{slug}/health", s.roomHealth)
 	h("GET /api/v1/rooms/{slug}/broadcasts", s.listBroadcasts)
 	h("GET /api/v1/broadcasts/{id}", s.getBroadcast)
 	h("DELETE /api/v1/broadcasts/{id}", s.deleteBroadcast)
@@ -156,10 +176,17 @@ func (s *Server) apiRoutes() {
 	h("DELETE /api/v1/rooms/{slug}/chat/bans/{handle}", s.unbanUser)
 	h("PUT /api/v1/rooms/{slug}/chat/slow-mode", s.slowMode)
 	h("GET /api/v1/rooms/{slug}/chat/moderation", s.moderationLog)
+
+	h("GET /api/v1/admin/audit", s.listAudit)
+	h("GET /api/v1/admin/webhooks/deliveries", s.adminDeliveries)
+	h("GET /api/v1/rooms/{slug}/webhooks", s.listWebhooks)
+	h("POST /api/v1/rooms/{slug}/webhooks", s.createWebhook)
+	h("DELETE /api/v1/rooms/{slug}/webhooks/{id}", s.deleteWebhook)
+	h("GET /api/v1/rooms/{slug}/webhooks/{id}/deliveries", s.webhookDeliveries)
 	api.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "not_found", "", "no such API route")
 	})
-	s.mux.Handle("/api/", s.withUser(s.guardUnsafe(api)))
+	s.mux.Handle("/api/", s.withClientIP(s.withUser(s.guardUnsafe(api))))
 }
 
 // Handler is the server's root handler, with the headers every response gets.
@@ -168,6 +195,7 @@ func (s *Server) Handler() http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		s.mux.ServeHTTP(w, r)
 	})
 }
@@ -199,53 +227,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// pageHeaders lock pages down: only onair's own scripts, styles and media run.
-func pageHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
-		"img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; "+
-		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-}
-
-var streamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if !streamNameRE.MatchString(name) {
-		http.Error(w, "no such stream", http.StatusNotFound)
-		return
+// readyz answers 200 while the node can serve, 503 with the reason otherwise, so that a
+// load balancer or Kubernetes routes around it.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
-	s.render(w, "watch.html", map[string]any{"Title": name, "Stream": name})
-}
-
-type liveEntry struct {
-	Name   string
-	Uptime string
-}
-
-func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
-	var live []liveEntry
-	for _, st := range s.cfg.Hub.Streams() {
-		live = append(live, liveEntry{Name: st.Name(), Uptime: time.Since(st.StartedAt()).Round(time.Second).String()})
-	}
-	s.render(w, "index.html", map[string]any{"Title": "Live now", "Live": live})
-}
-
-func (s *Server) render(w http.ResponseWriter, page string, data any) {
-	pageHeaders(w)
-	if err := s.pages.ExecuteTemplate(w, page, data); err != nil {
-		s.log.Error("render page", "page", page, "err", err)
-	}
-}
-
-func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
-	if _, err := fs.Stat(assetFS(), r.URL.Path[len("/assets/"):]); err != nil {
-		http.Error(w, "not found (was the UI built? run make ui)", http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	s.assets.ServeHTTP(w, r)
+	_, _ = w.Write([]byte("ready\n"))
 }

@@ -26,6 +26,8 @@ import (
 	"onair/media/record"
 	"onair/media/rtmp"
 	"onair/rooms"
+	"onair/rooms/audit"
+	"onair/rooms/webhook"
 	"onair/storage"
 	"onair/storage/local"
 	"onair/storage/s3"
@@ -40,16 +42,22 @@ type app struct {
 	mongo    *mongo.Client
 	hub      *media.Hub
 	hls      *hls.Server
-	rooms    *rooms.Service // nil without MongoDB
-	chat     *chat.Hub      // nil without MongoDB
+	rooms    *rooms.Service      // nil without MongoDB
+	chat     *chat.Hub           // nil without MongoDB
+	audit    *audit.Log          // nil without MongoDB (events.go)
+	webhooks *webhook.Dispatcher // nil without MongoDB (events.go)
 	recorder *record.Recorder
 	store    storage.Store // nil without MongoDB: recordings need broadcasts to attach to
 	rtmp     *rtmp.Server
 	web      *web.Server
+	metrics  *metrics
+	ready    *readiness
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.StaticKeys) (*app, error) {
 	a := &app{cfg: cfg, log: log}
+	a.metrics = newMetrics(a)
+	a.ready = &readiness{app: a}
 	var err error
 	if a.nodeID, err = nodeID(cfg); err != nil {
 		return nil, err
@@ -81,6 +89,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		RTMPApp:           cfg.RTMP.App,
 		TrustProxy:        cfg.HTTP.TrustProxy,
 		AllowedOrigins:    cfg.HTTP.AllowedOrigins,
+		Metrics:           a.metrics.Handler(),
+		Ready:             a.ready.check,
 	}
 	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		webCfg.RTMPPort = port
@@ -100,8 +110,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		if ls, ok := store.(*local.Store); ok {
 			webCfg.Storage = ls.Handler()
 		}
+		if err := a.newEvents(db); err != nil {
+			return nil, err
+		}
 		a.chat, err = chat.New(chat.Config{
-			Logger: log, DB: db, NodeID: a.nodeID,
+			Logger: log, DB: db, NodeID: a.nodeID, Audit: a.actions(),
 			// web checks the Origin of websocket upgrades against its own rules first.
 			CheckOrigin: func(*http.Request) bool { return true },
 			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,
@@ -112,11 +125,14 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		}
 		a.rooms, err = rooms.New(rooms.Config{
 			DB: db, Logger: log, NodeID: a.nodeID, SessionTTL: cfg.Auth.SessionTTL,
+			AdvertiseURL: cfg.Node.AdvertiseURL, DrainTimeout: cfg.Shutdown.Timeout * 4 / 5,
 			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return a.hub.Stop(name, reason) }),
 			Objects:       store,
 			RetentionDays: cfg.Recordings.RetentionDays,
-			OnLive:        func(r rooms.Room, _ rooms.Broadcast) { a.systemMessage(r, r.Title+" went live") },
-			OnEnded:       func(r rooms.Room, _ rooms.Broadcast) { a.systemMessage(r, "The stream has ended") },
+			OnLive:        a.streamStarted,
+			OnEnded:       a.streamEnded,
+			OnRecording:   a.recordingReady,
+			Audit:         a.actions(),
 		})
 		if err != nil {
 			return nil, err
@@ -133,7 +149,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			}
 			outputs = append(outputs, a.recorder)
 		}
-		webCfg.Rooms, webCfg.Chat = a.rooms, a.chat
+		webCfg.Rooms, webCfg.Chat, webCfg.Origins = a.rooms, a.chat, a.rooms
+		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
 	} else {
 		log.Warn("mongo.uri is not set: serving the configured streams only, without accounts, rooms or chat")
 	}
@@ -168,7 +185,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 // connectMongo creates the client; the driver connects lazily and reconnects by itself.
 func (a *app) connectMongo() error {
 	opts := options.Client().ApplyURI(a.cfg.Mongo.URI).SetAppName("onair").
-		SetServerSelectionTimeout(3 * time.Second).SetConnectTimeout(3 * time.Second)
+		SetServerSelectionTimeout(3 * time.Second).SetConnectTimeout(3 * time.Second).
+		SetMonitor(a.metrics.mongoMonitor())
 	c, err := mongo.Connect(opts)
 	if err != nil {
 		return fmt.Errorf("mongo.uri %s: %w", redactURI(a.cfg.Mongo.URI), err)
@@ -184,6 +202,7 @@ func (a *app) objectStore(ctx context.Context) (storage.Store, error) {
 		store, err := s3.New(ctx, s3.Config{
 			Endpoint: sc.S3Endpoint, Region: sc.S3Region, Bucket: sc.S3Bucket, Prefix: sc.S3Prefix,
 			PathStyle: sc.S3PathStyle, AccessKey: sc.S3AccessKey, SecretKey: sc.S3SecretKey, Logger: a.log,
+			Observe: a.metrics.observeStorage,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
@@ -257,7 +276,7 @@ func (a *app) systemMessage(r rooms.Room, text string) {
 }
 
 func chatRoomOf(r rooms.Room) chat.Room {
-	c := chat.Room{ID: r.ID, Slug: r.Slug, OwnerID: r.Owner.ID}
+	c := chat.Room{ID: r.ID, Slug: r.Slug, Title: r.Title, OwnerID: r.Owner.ID}
 	for _, m := range r.Moderators {
 		c.Moderators = append(c.Moderators, m.ID)
 	}
@@ -293,6 +312,12 @@ func (a *app) ensureIndexes(ctx context.Context) {
 			err = a.chat.EnsureIndexes(ctx)
 		}
 		if err == nil {
+			err = a.audit.EnsureIndexes(ctx)
+		}
+		if err == nil {
+			err = a.webhooks.EnsureIndexes(ctx)
+		}
+		if err == nil {
 			a.log.Info("MongoDB ready", "uri", redactURI(a.cfg.Mongo.URI), "database", a.cfg.Mongo.Database)
 			return
 		}
@@ -323,6 +348,7 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 			}
 		}()
 	}
+	stopEvents := func() {}
 	if a.rooms != nil {
 		go a.ensureIndexes(ctx)
 		if err := a.prepareStorage(ctx, a.store); err != nil {
@@ -334,9 +360,12 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 				a.log.Error("recordings left by a crash not recovered yet; next start tries again", "err", err)
 			}
 			cancel()
-			runPart("recorder", func(ctx context.Context) error { return a.recorder.Run(ctx, 30*time.Second) })
+			// Recordings may use most of the shutdown time to finish their uploads.
+			finishBy := a.cfg.Shutdown.Timeout * 4 / 5
+			runPart("recorder", func(ctx context.Context) error { return a.recorder.Run(ctx, finishBy) })
 		}
 		runPart("rooms", a.rooms.Run)
+		stopEvents = a.startEvents(ctx)
 		runPart("chat", a.chat.Run)
 	}
 	runPart("hub", a.hub.Run)
@@ -344,10 +373,24 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 	runPart("viewers", a.pumpViewers)
 	runPart("rtmp", func(ctx context.Context) error { return a.rtmp.Run(ctx, rtmpLn) })
 	runPart("http", func(ctx context.Context) error { return a.web.Run(ctx, httpLn) })
+	a.ready.listening.Store(true)
 
 	<-ctx.Done()
-	a.log.Info("shutting down")
-	wg.Wait()
+	a.ready.listening.Store(false)
+	a.log.Info("shutting down: no new publishers; ending streams, finishing recordings, closing sockets",
+		"deadline", a.cfg.Shutdown.Timeout)
+	stopped := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		a.log.Info("shut down cleanly")
+	case <-time.After(a.cfg.Shutdown.Timeout):
+		a.log.Warn("shutdown deadline passed; what is unfinished resumes at next start", "deadline", a.cfg.Shutdown.Timeout)
+	}
+	stopEvents() // after the parts, whose last actions and events it stores
 	if a.mongo != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.mongo.Disconnect(dctx)

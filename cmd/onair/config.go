@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"onair/rooms/webhook"
 )
 
 // config is onair's configuration: configs/onair.yaml documents every key. Each key can be
@@ -24,10 +26,13 @@ type config struct {
 	Mongo      mongoConfig      `yaml:"mongo"`
 	Auth       authConfig       `yaml:"auth"`
 	Chat       chatConfig       `yaml:"chat"`
+	Audit      auditConfig      `yaml:"audit"`
+	Webhooks   webhooksConfig   `yaml:"webhooks"`
 	Storage    storageConfig    `yaml:"storage"`
 	Recordings recordingsConfig `yaml:"recordings"`
 	Data       dataConfig       `yaml:"data"`
 	Node       nodeConfig       `yaml:"node"`
+	Shutdown   shutdownConfig   `yaml:"shutdown"`
 	Log        logConfig        `yaml:"log"`
 	Streams    []streamConfig   `yaml:"streams"`
 }
@@ -39,6 +44,23 @@ type mongoConfig struct {
 
 type authConfig struct {
 	SessionTTL time.Duration `yaml:"session_ttl"`
+}
+
+type auditConfig struct {
+	QueueSize int `yaml:"queue_size"`
+}
+
+type webhooksConfig struct {
+	URL          string        `yaml:"url"`
+	Secret       string        `yaml:"secret"`
+	Format       string        `yaml:"format"`
+	Events       []string      `yaml:"events"`
+	AllowPrivate bool          `yaml:"allow_private"`
+	Timeout      time.Duration `yaml:"timeout"`
+	BackoffMin   time.Duration `yaml:"backoff_min"`
+	BackoffMax   time.Duration `yaml:"backoff_max"`
+	GiveUpAfter  time.Duration `yaml:"give_up_after"`
+	LogRetention time.Duration `yaml:"log_retention"`
 }
 
 type chatConfig struct {
@@ -69,7 +91,12 @@ type recordingsConfig struct {
 }
 
 type nodeConfig struct {
-	ID string `yaml:"id"`
+	ID           string `yaml:"id"`
+	AdvertiseURL string `yaml:"advertise_url"`
+}
+
+type shutdownConfig struct {
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 type httpConfig struct {
@@ -149,12 +176,18 @@ func defaultConfig() config {
 		Mongo: mongoConfig{Database: "onair"},
 		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour},
 		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second},
+		Audit: auditConfig{QueueSize: 10000},
+		Webhooks: webhooksConfig{
+			Format: "json", Events: []string{}, Timeout: 10 * time.Second, BackoffMin: 5 * time.Second,
+			BackoffMax: 10 * time.Minute, GiveUpAfter: time.Hour, LogRetention: 7 * 24 * time.Hour,
+		},
 		Storage: storageConfig{
 			Backend:  "local",
 			S3Region: "us-east-1",
 		},
 		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30},
 		Data:       dataConfig{Dir: "./data"},
+		Shutdown:   shutdownConfig{Timeout: 25 * time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
 		Streams:    []streamConfig{},
 	}
@@ -416,6 +449,10 @@ func (c *config) validate() error {
 		bad("chat.rate_limit", "must be at least 1, got %d", c.Chat.RateLimit)
 	}
 	positive("chat.rate_per", c.Chat.RatePer)
+	if c.Audit.QueueSize < 100 || c.Audit.QueueSize > 1_000_000 {
+		bad("audit.queue_size", "must be between 100 and 1000000, got %d", c.Audit.QueueSize)
+	}
+	c.validateWebhooks(bad, checkURL)
 	switch c.Storage.Backend {
 	case "local":
 	case "s3":
@@ -440,6 +477,10 @@ func (c *config) validate() error {
 	}
 	for i, o := range c.HTTP.AllowedOrigins {
 		checkURL(fmt.Sprintf("http.allowed_origins[%d]", i), o, "http", "https")
+	}
+	checkURL("node.advertise_url", c.Node.AdvertiseURL, "http", "https")
+	if c.Shutdown.Timeout < time.Second || c.Shutdown.Timeout > 10*time.Minute {
+		bad("shutdown.timeout", "must be between 1s and 10m, got %s", c.Shutdown.Timeout)
 	}
 	if c.Node.ID != "" && !nodeIDRE.MatchString(c.Node.ID) {
 		bad("node.id", "must be 1-64 letters, digits, ., _ or -, got %q", c.Node.ID)
@@ -473,4 +514,44 @@ func (c *config) validate() error {
 		names[s.Name], keys[s.Key] = true, true
 	}
 	return errors.Join(errs...)
+}
+
+// validateWebhooks checks the webhooks section.
+func (c *config) validateWebhooks(bad func(key, format string, args ...any), checkURL func(key, u string, schemes ...string)) {
+	wh := &c.Webhooks
+	checkURL("webhooks.url", wh.URL, "http", "https")
+	switch wh.Format {
+	case string(webhook.FormatJSON), string(webhook.FormatSlack):
+	default:
+		bad("webhooks.format", "must be json or slack, got %q", wh.Format)
+	}
+	if wh.URL != "" && wh.Secret == "" && wh.Format == string(webhook.FormatJSON) {
+		bad("webhooks.secret", "is required with webhooks.url: it signs the deliveries (ONAIR_WEBHOOKS_SECRET_FILE reads it from a file)")
+	}
+	if wh.Secret != "" && len(wh.Secret) < 16 {
+		bad("webhooks.secret", "must be at least 16 characters")
+	}
+	for i, e := range wh.Events {
+		if !slices.Contains(webhook.EventTypes, e) {
+			bad(fmt.Sprintf("webhooks.events[%d]", i), "unknown event %q (known: %s)", e, strings.Join(webhook.EventTypes, ", "))
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"webhooks.timeout", wh.Timeout}, {"webhooks.backoff_min", wh.BackoffMin}, {"webhooks.backoff_max", wh.BackoffMax},
+		{"webhooks.give_up_after", wh.GiveUpAfter}} {
+		if d.v <= 0 {
+			bad(d.key, "must be a positive duration, got %s", d.v)
+		}
+	}
+	if wh.Timeout > 5*time.Minute {
+		bad("webhooks.timeout", "must be at most 5m, got %s", wh.Timeout)
+	}
+	if wh.BackoffMin > wh.BackoffMax {
+		bad("webhooks.backoff_min", "must not be longer than webhooks.backoff_max (%s), got %s", wh.BackoffMax, wh.BackoffMin)
+	}
+	if wh.LogRetention < time.Hour {
+		bad("webhooks.log_retention", "must be at least 1h, got %s", wh.LogRetention)
+	}
 }

@@ -47,6 +47,10 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte("s3cr3t\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	webhookSecretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(webhookSecretFile, []byte("whsec_from-a-kubernetes-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		file    string
@@ -97,6 +101,32 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{name: "missing secret file", env: []string{"ONAIR_STORAGE_S3_SECRET_KEY_FILE=/nonexistent/x"}, wantErr: "ONAIR_STORAGE_S3_SECRET_KEY_FILE (storage.s3_secret_key)"},
+		{
+			name: "webhook secret from a file",
+			file: "webhooks:\n  url: https://hooks.example.com/onair\n",
+			env:  []string{"ONAIR_WEBHOOKS_SECRET_FILE=" + webhookSecretFile, "ONAIR_WEBHOOKS_EVENTS=[stream.started, recording.ready]"},
+			check: func(t *testing.T, c config) {
+				if c.Webhooks.Secret != "whsec_from-a-kubernetes-secret" || c.Webhooks.URL != "https://hooks.example.com/onair" ||
+					len(c.Webhooks.Events) != 2 || c.Webhooks.Format != "json" {
+					t.Fatalf("webhooks = %+v", c.Webhooks)
+				}
+			},
+		},
+		{name: "webhook without secret", env: []string{"ONAIR_WEBHOOKS_URL=https://hooks.example.com/x"}, wantErr: "webhooks.secret: is required with webhooks.url"},
+		{name: "slack webhook without secret", env: []string{"ONAIR_WEBHOOKS_URL=https://hooks.slack.com/services/T/B/X", "ONAIR_WEBHOOKS_FORMAT=slack"},
+			check: func(t *testing.T, c config) {
+				if c.Webhooks.Format != "slack" {
+					t.Fatalf("webhooks = %+v", c.Webhooks)
+				}
+			}},
+		{name: "short webhook secret", env: []string{"ONAIR_WEBHOOKS_SECRET=short"}, wantErr: "webhooks.secret: must be at least 16 characters"},
+		{name: "webhook url scheme", env: []string{"ONAIR_WEBHOOKS_URL=ftp://x", "ONAIR_WEBHOOKS_SECRET=0123456789abcdef"}, wantErr: "webhooks.url: must be a http or https URL"},
+		{name: "webhook format", env: []string{"ONAIR_WEBHOOKS_FORMAT=xml"}, wantErr: `webhooks.format: must be json or slack, got "xml"`},
+		{name: "webhook event", file: "webhooks:\n  events: [stream.paused]\n", wantErr: `webhooks.events[0]: unknown event "stream.paused"`},
+		{name: "webhook backoff", env: []string{"ONAIR_WEBHOOKS_BACKOFF_MIN=1h"}, wantErr: "webhooks.backoff_min: must not be longer than webhooks.backoff_max"},
+		{name: "webhook timeout", env: []string{"ONAIR_WEBHOOKS_TIMEOUT=0s"}, wantErr: "webhooks.timeout: must be a positive duration"},
+		{name: "audit queue", env: []string{"ONAIR_AUDIT_QUEUE_SIZE=5"}, wantErr: "audit.queue_size: must be between 100 and 1000000"},
+		{name: "missing webhook secret file", env: []string{"ONAIR_WEBHOOKS_SECRET_FILE=/nonexistent/x"}, wantErr: "ONAIR_WEBHOOKS_SECRET_FILE (webhooks.secret)"},
 		{name: "s3 without bucket", env: []string{"ONAIR_STORAGE_BACKEND=s3"}, wantErr: "storage.s3_bucket: is required"},
 		{name: "bad mongo uri", env: []string{"ONAIR_MONGO_URI=http://x"}, wantErr: "mongo.uri: must start with mongodb://"},
 		{name: "allowed origins from env", env: []string{"ONAIR_HTTP_ALLOWED_ORIGINS=[https://a.example, https://b.example]"}, check: func(t *testing.T, c config) {

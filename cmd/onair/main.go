@@ -57,10 +57,6 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := newApp(ctx, cfg, log, keys)
-	if err != nil {
-		return err
-	}
 	rtmpLn, err := net.Listen("tcp", cfg.RTMP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen rtmp.addr %s: %w", cfg.RTMP.Addr, err)
@@ -69,6 +65,14 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		rtmpLn.Close()
 		return fmt.Errorf("listen http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	// With port 0 the system picked the ports: the URLs shown to streamers need them.
+	cfg.RTMP.Addr, cfg.HTTP.Addr = rtmpLn.Addr().String(), httpLn.Addr().String()
+	a, err := newApp(ctx, cfg, log, keys)
+	if err != nil {
+		rtmpLn.Close()
+		httpLn.Close()
+		return err
 	}
 	printBanner(stdout, cfg, rtmpLn.Addr(), httpLn.Addr(), demoKey)
 	return a.run(ctx, rtmpLn, httpLn)

@@ -9,6 +9,15 @@ import (
 
 // ServeHTTP serves /live/{name}/{file}; the router must set the two path values.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kind := classify(r.PathValue("file"))
+	cw := &countingWriter{ResponseWriter: w}
+	s.serve(cw, r, kind)
+	st := &s.stats[kind]
+	st.requests.Add(1)
+	st.bytes.Add(cw.n)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind fileKind) {
 	h := w.Header()
 	// Players on other origins (an embed, a CDN-hosted page) must be able to read the stream.
 	h.Set("Access-Control-Allow-Origin", "*")
@@ -27,7 +36,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	file := r.PathValue("file")
-	kind := classify(file)
 	sess := s.lookup(r.PathValue("name"))
 	if kind == kindUnknown || sess == nil {
 		writeError(w, http.StatusNotFound, "stream not found")
@@ -134,6 +142,40 @@ func serveMuxer(w http.ResponseWriter, r *http.Request, sess *session, kind file
 		writeError(w, http.StatusNotFound, "not found")
 	}
 }
+
+// countingWriter counts the body bytes sent, for the server's stats.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// KindStats counts the requests and body bytes of one kind of HLS file.
+type KindStats struct {
+	Requests, Bytes int64
+}
+
+// Stats reports requests and bytes served since start by kind: playlist, part, segment,
+// init, other (404s for unknown names).
+func (s *Server) Stats() map[string]KindStats {
+	out := map[string]KindStats{}
+	for k := range s.stats {
+		name := kindNames[k]
+		st := out[name]
+		st.Requests += s.stats[k].requests.Load()
+		st.Bytes += s.stats[k].bytes.Load()
+		out[name] = st
+	}
+	return out
+}
+
+var kindNames = [...]string{kindUnknown: "other", kindMultivariant: "playlist", kindMediaPlaylist: "playlist",
+	kindInit: "init", kindPart: "part", kindSegment: "segment"}
 
 // cacheWriter replaces the muxer's cache policy with ours.
 type cacheWriter struct {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
@@ -54,6 +55,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by stream name: the current or most recently ended run
+
+	stats [kindSegment + 1]struct{ requests, bytes atomic.Int64 }
 }
 
 // New checks cfg and prepares cfg.Directory.
@@ -234,6 +237,9 @@ func (s *Server) release(sess *session) {
 	s.mu.Unlock()
 	sess.close()
 }
+
+// Has reports whether this server has the stream called name, live or just ended.
+func (s *Server) Has(name string) bool { return s.lookup(name) != nil }
 
 // Live reports whether name has a session that has not ended.
 func (s *Server) Live(name string) bool {

@@ -84,7 +84,7 @@ func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
 		return stream.Write(6, ts, &rtmpmsg.VideoMessage{Payload: bytes.NewReader(body)})
 	}
 	// Sequence start: ExHeader bit, key frame type, packet type 0, FourCC, config record.
-	head := []byte{0x80 | 1<<4 | 0}
+	head := []byte{0x80 | 1<<4} // packet type 0
 	head = append(head, codec...)
 	if err := send(0, append(head, config...)); err != nil {
 		return fmt.Errorf("send sequence start: %w", err)

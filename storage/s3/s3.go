@@ -42,6 +42,9 @@ type Config struct {
 	// retry on top of them.
 	MaxAttempts int
 	Logger      *slog.Logger
+	// Observe, when set, is told of every S3 operation (its name, how long it took with
+	// the SDK's retries, and its error), for metrics.
+	Observe func(op string, took time.Duration, err error)
 }
 
 // String describes the config without its secrets.
@@ -128,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		o.UsePathStyle = cfg.PathStyle
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if cfg.Observe != nil {
+			o.APIOptions = append(o.APIOptions, observeMiddleware(cfg.Observe))
 		}
 	})
 	cfg.Logger.Debug("s3 store configured", "config", cfg)

@@ -140,3 +140,38 @@ func TestConfigNeverShowsSecrets(t *testing.T) {
 		t.Fatal("accepted an access key without a secret")
 	}
 }
+
+func TestObserveSeesEveryOperation(t *testing.T) {
+	srv := testenv.StartS3(t)
+	type call struct {
+		op  string
+		err error
+	}
+	var calls []call
+	ctx := context.Background()
+	st, err := New(ctx, Config{Endpoint: srv.Endpoint, Bucket: "observed", PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Observe: func(op string, took time.Duration, err error) {
+			if took <= 0 {
+				t.Errorf("%s took %s", op, took)
+			}
+			calls = append(calls, call{op, err})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		err := st.EnsureBucket(ctx)
+		return err == nil, fmt.Sprint(err)
+	})
+	calls = nil
+	if err := st.Put(ctx, "a", bytes.NewReader([]byte("x")), 1, "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0].op != "PutObject" || calls[0].err != nil || calls[1].op != "HeadObject" || calls[1].err == nil {
+		t.Fatalf("observed %+v, want PutObject (ok) then HeadObject (error)", calls)
+	}
+}

@@ -65,57 +65,92 @@ func (r *received) snapshot() (video, audio int, problems []string) {
 func readHLS(t *testing.T, url string) *received {
 	t.Helper()
 	r := &received{lastVideo: -1 << 62, lastAudio: -1 << 62}
-	c := &gohlslib.Client{URI: url}
-	c.OnTracks = func(tracks []*gohlslib.Track) error {
-		for _, track := range tracks {
-			switch track.Codec.(type) {
-			case *codecs.H264:
-				r.mu.Lock()
-				r.videoCodec = "h264"
-				r.mu.Unlock()
-				c.OnDataH26x(track, func(pts, dts int64, au [][]byte) {
+	var mu sync.Mutex
+	var current *gohlslib.Client
+	done := false
+	var start func() error
+	start = func() error {
+		c := &gohlslib.Client{URI: url}
+		c.OnTracks = func(tracks []*gohlslib.Track) error {
+			for _, track := range tracks {
+				switch track.Codec.(type) {
+				case *codecs.H264:
 					r.mu.Lock()
-					defer r.mu.Unlock()
-					if dts <= r.lastVideo {
-						r.problems = append(r.problems, fmt.Sprintf("video dts %d after %d", dts, r.lastVideo))
-					}
-					if len(au) == 0 {
-						r.problems = append(r.problems, "empty video access unit")
-					}
-					r.lastVideo = dts
-					r.video++
-				})
-			case *codecs.MPEG4Audio:
-				r.mu.Lock()
-				r.audioCodec = "aac"
-				r.mu.Unlock()
-				c.OnDataMPEG4Audio(track, func(pts int64, aus [][]byte) {
+					r.videoCodec = "h264"
+					r.mu.Unlock()
+					c.OnDataH26x(track, func(pts, dts int64, au [][]byte) {
+						r.mu.Lock()
+						defer r.mu.Unlock()
+						if dts <= r.lastVideo {
+							r.problems = append(r.problems, fmt.Sprintf("video dts %d after %d", dts, r.lastVideo))
+						}
+						if len(au) == 0 {
+							r.problems = append(r.problems, "empty video access unit")
+						}
+						r.lastVideo = dts
+						r.video++
+					})
+				case *codecs.MPEG4Audio:
 					r.mu.Lock()
-					defer r.mu.Unlock()
-					if pts <= r.lastAudio {
-						r.problems = append(r.problems, fmt.Sprintf("audio pts %d after %d", pts, r.lastAudio))
-					}
-					r.lastAudio = pts
-					r.audio += len(aus)
-				})
-			default:
-				r.mu.Lock()
-				r.problems = append(r.problems, fmt.Sprintf("unexpected codec %T", track.Codec))
-				r.mu.Unlock()
+					r.audioCodec = "aac"
+					r.mu.Unlock()
+					c.OnDataMPEG4Audio(track, func(pts int64, aus [][]byte) {
+						r.mu.Lock()
+						defer r.mu.Unlock()
+						if pts <= r.lastAudio {
+							r.problems = append(r.problems, fmt.Sprintf("audio pts %d after %d", pts, r.lastAudio))
+						}
+						r.lastAudio = pts
+						r.audio += len(aus)
+					})
+				default:
+					r.mu.Lock()
+					r.problems = append(r.problems, fmt.Sprintf("unexpected codec %T", track.Codec))
+					r.mu.Unlock()
+				}
 			}
+			return nil
 		}
+		if err := c.Start(); err != nil {
+			return err
+		}
+		mu.Lock()
+		current = c
+		mu.Unlock()
+		go func() {
+			err := c.Wait2()
+			mu.Lock()
+			stop := done
+			mu.Unlock()
+			if stop {
+				return
+			}
+			// gohlslib's client gives up on classic HLS when it reaches the live edge before
+			// the next segment is listed; a player reloads and carries on, so do the same.
+			if err != nil && strings.Contains(err.Error(), "not ready yet") {
+				r.mu.Lock()
+				r.lastVideo, r.lastAudio = -1<<62, -1<<62
+				r.mu.Unlock()
+				if start() == nil {
+					return
+				}
+			}
+			r.mu.Lock()
+			r.problems = append(r.problems, fmt.Sprintf("client stopped: %v", err))
+			r.mu.Unlock()
+		}()
 		return nil
 	}
-	if err := c.Start(); err != nil {
+	if err := start(); err != nil {
 		t.Fatalf("start HLS client: %v", err)
 	}
-	t.Cleanup(c.Close)
-	go func() {
-		err := c.Wait2()
-		r.mu.Lock()
-		r.problems = append(r.problems, fmt.Sprintf("client stopped: %v", err))
-		r.mu.Unlock()
-	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		done = true
+		c := current
+		mu.Unlock()
+		c.Close()
+	})
 	return r
 }
 
@@ -202,9 +237,7 @@ func mediaPlaylists(t *testing.T, o *testenv.Onair, index string) map[string][]b
 	base := strings.TrimSuffix(strings.TrimPrefix(index, o.HTTP), "index.m3u8")
 	out := map[string][]byte{}
 	uris := uriLine.FindAllSubmatch(mv, -1)
-	for _, m := range mediaURI.FindAllSubmatch(mv, -1) {
-		uris = append(uris, m)
-	}
+	uris = append(uris, mediaURI.FindAllSubmatch(mv, -1)...)
 	for _, m := range uris {
 		path := base + string(m[1])
 		code, media := o.Get(t, path)

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"onair/scripts/testenv"
+)
+
+// startNode starts one onair node on a known HTTP port, so that it can advertise itself
+// to the other nodes sharing mongo and s3.
+func startNode(t *testing.T, bin string, m *testenv.MongoDB, s3 *testenv.S3) *testenv.Onair {
+	t.Helper()
+	port := testenv.FreePort(t)
+	env := append([]string{
+		"ONAIR_MONGO_URI=" + m.URI,
+		fmt.Sprintf("ONAIR_HTTP_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("ONAIR_NODE_ADVERTISE_URL=http://127.0.0.1:%d", port),
+	}, s3Env(s3)...)
+	o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: env})
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) { return o.LogsContain("MongoDB ready"), "indexes" })
+	return o
+}
+
+// Two nodes share MongoDB and S3: a stream published to A plays through B, chat posted on
+// A reaches B, and when A dies the room shows offline on B within 15 s.
+func TestTwoNodes(t *testing.T) {
+	bin := testenv.OnairBinary(t)
+	m, s3 := testenv.StartMongoDB(t), testenv.StartS3(t)
+	a := startNode(t, bin, m, s3)
+	b := startNode(t, bin, m, s3)
+
+	annA := newClient(t, a.HTTP)
+	annA.signUp("ann")
+	_, key := annA.createRoom("ann-live")
+	testenv.Publish(t, a.RTMP+"/"+key, testenv.PublishOptions{})
+	waitIndex(t, a, "ann-live")
+
+	// HLS through the node that does not have the stream.
+	indexB := b.HTTP + "/live/ann-live/index.m3u8"
+	waitPlaylist(t, indexB, 15*time.Second)
+	r := readHLS(t, indexB)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		v, au, problems := r.snapshot()
+		return v >= 60 && au >= 60, fmt.Sprintf("via node B: %d video, %d audio; %v", v, au, problems)
+	})
+
+	// Chat across nodes, in order.
+	bobB := newClient(t, b.HTTP)
+	bobB.signUp("bob")
+	wsB := bobB.chat("ann-live")
+	wsB.next("history")
+	wsA := annA.chat("ann-live")
+	wsA.next("history")
+	sent := time.Now()
+	for i := range 5 {
+		if f := wsA.post(fmt.Sprint("from A ", i)); f.Type != "ack" {
+			t.Fatalf("post on A: %s", f.Raw)
+		}
+	}
+	for i := range 5 {
+		if m := wsB.next("message"); m.Text != fmt.Sprint("from A ", i) {
+			t.Fatalf("message %d on B = %q", i, m.Text)
+		}
+	}
+	t.Logf("5 messages crossed nodes in %s", time.Since(sent).Round(time.Millisecond))
+
+	// Node A dies: B shows the room offline within 15 s.
+	a.Signal(syscall.SIGKILL)
+	died := time.Now()
+	<-a.Done()
+	var room apiRoom
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		bobB.must(http.StatusOK, "GET", "/api/v1/rooms/ann-live", nil, &room)
+		return !room.Live, "still live on B"
+	})
+	took := time.Since(died)
+	t.Logf("room offline on B %s after node A died", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Fatalf("room went offline %s after its node died, want within 15 s", took)
+	}
+	if code, _ := b.Get(t, "/live/ann-live/index.m3u8"); code != http.StatusNotFound {
+		t.Fatalf("HLS of the dead node's room via B: %d, want 404", code)
+	}
+	if !strings.Contains(b.Logs(), "ended broadcasts of lost nodes") {
+		t.Fatal("B did not log ending the lost node's broadcast")
+	}
+}

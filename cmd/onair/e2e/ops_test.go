@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"onair/scripts/testenv"
+)
+
+// /metrics, /healthz and /readyz as an operator and Kubernetes see them.
+func TestHealthAndMetrics(t *testing.T) {
+	o, m := startWithMongo(t)
+	if code, _ := o.Get(t, "/healthz"); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		code, body := o.Get(t, "/readyz")
+		return code == 200, string(body)
+	})
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-live")
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
+	defer pub.Kill()
+	index := waitIndex(t, o, "ann-live")
+	r := readHLS(t, index)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		v, _, _ := r.snapshot()
+		return v >= 90, "waiting for three seconds of video"
+	})
+	testenv.Publish(t, o.RTMP+"/wrong-key-0123456789abcdef", testenv.PublishOptions{Duration: 10 * time.Second})
+
+	want := []string{
+		`onair_live_streams 1`,
+		`onair_publishers{audio_codec="aac",video_codec="h264"} 1`,
+		`onair_ingest_bitrate_bits_per_second{room="ann-live"}`,
+		`onair_viewers{room="ann-live"} 1`,
+		`onair_hls_requests_total{kind="part"}`,
+		`onair_hls_bytes_total{kind="segment"}`,
+		`onair_chat_sockets 0`,
+		`onair_recording_spool_bytes`,
+		`onair_rtmp_connections`,
+		`onair_rtmp_refused_total{reason="unknown_key"} 1`,
+		`onair_mongo_commands_total{result="ok"}`,
+		`onair_mongo_command_duration_seconds_bucket`,
+		`onair_sinks_dropped_total 0`,
+		`onair_webhook_deliveries_total{result="delivered"}`,
+		`process_resident_memory_bytes`,
+	}
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		code, body := o.Get(t, "/metrics")
+		if code != 200 {
+			return false, "metrics answered " + http.StatusText(code)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				return false, "metrics lack " + w
+			}
+		}
+		return true, ""
+	})
+
+	// MongoDB gone: not ready (live video is unaffected, tested elsewhere); back: ready.
+	m.Kill()
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		code, body := o.Get(t, "/readyz")
+		return code == 503 && strings.Contains(string(body), "mongodb"), string(body)
+	})
+	m.Restart(t)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		code, body := o.Get(t, "/readyz")
+		return code == 200, string(body)
+	})
+}
+
+// SIGTERM: publishers are let go, the recording is finished, chat sockets are told the
+// server is going away, and the process exits within the deadline.
+func TestGracefulShutdown(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	o, m := startWithMongo(t, append(s3Env(s3), "ONAIR_SHUTDOWN_TIMEOUT=20s")...)
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-live")
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
+	waitIndex(t, o, "ann-live")
+	ws := ann.chat("ann-live")
+	ws.next("history")
+	time.Sleep(4 * time.Second) // a few seconds of broadcast to record
+
+	o.Signal(syscall.SIGTERM)
+	sent := time.Now()
+	select {
+	case <-o.Done():
+	case <-time.After(25 * time.Second):
+		t.Fatal("onair did not exit within the 20 s shutdown deadline")
+	}
+	t.Logf("exited %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
+	select {
+	case <-pub.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publisher's connection outlived the server")
+	}
+	_ = ws.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ce *websocket.CloseError
+	for {
+		if _, _, err := ws.ws.ReadMessage(); err != nil {
+			if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+				t.Fatalf("chat socket ended with %v, want close 1001 (going away)", err)
+			}
+			break
+		}
+	}
+	for _, line := range []string{"shut down cleanly", "recording complete"} {
+		if !o.LogsContain(line) {
+			t.Errorf("logs lack %q", line)
+		}
+	}
+
+	// The next start finds the broadcast ended with its recording, nothing to recover.
+	o2 := testenv.StartOnair(t, testenv.OnairOptions{DataDir: o.DataDir, Env: append(s3Env(s3), "ONAIR_MONGO_URI="+m.URI)})
+	c := newClient(t, o2.HTTP)
+	b := waitReplay(t, c, "ann-live", 10*time.Second)
+	if b.Ended == nil || b.Recording == nil || b.Recording.Recovered || b.Recording.DurationMS < 3000 {
+		t.Fatalf("broadcast after a graceful shutdown = %+v %+v", b, b.Recording)
+	}
+}

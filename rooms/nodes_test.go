@@ -1,0 +1,53 @@
+package rooms
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// Two nodes on one database: the one without the stream learns where it is live, and
+// stops pointing there once that node stops reporting.
+func TestOriginURL(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.NodeID, c.AdvertiseURL = "node-a", "http://10.0.0.1:8080"
+		// One heartbeat at start, none after: the test ages it by hand.
+		c.HeartbeatInterval, c.StaleAfter = time.Hour, 2*time.Hour
+		c.Now = time.Now
+	})
+	other, err := New(Config{DB: e.db, NodeID: "node-b", AdvertiseURL: "http://10.0.0.2:8080", Password: cheapPassword,
+		StaleAfter: time.Minute, OpTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+
+	if _, err := other.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
+		t.Fatalf("offline room: %v", err)
+	}
+	if _, err := other.OriginURL(e.ctx(), "no-such-room"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown room: %v", err)
+	}
+	h := newTestHub(e)
+	h.goLive(key)
+	e.waitLive(room.Slug, true)
+	eventually(t, 2*time.Second, "origin known to node b", func() (bool, string) {
+		url, err := other.OriginURL(e.ctx(), room.Slug)
+		return url == "http://10.0.0.1:8080", errString(err)
+	})
+	// The node the room is live on serves it itself.
+	if _, err := e.svc.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
+		t.Fatalf("origin asked on the origin: %v", err)
+	}
+
+	// A node that stops reporting is not sent viewers any more (its broadcasts are ended
+	// by EndStaleBroadcasts, tested with the broadcasts).
+	if _, err := e.db.Collection("nodes").UpdateOne(e.ctx(), map[string]any{"_id": "node-a"},
+		map[string]any{"$set": map[string]any{"heartbeat": time.Now().Add(-time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
+		t.Fatalf("origin on a silent node: %v", err)
+	}
+}

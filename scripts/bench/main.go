@@ -1,0 +1,115 @@
+// Command bench measures onair against its peers on this machine and writes the figures
+// to BENCHMARKS.md (between its bench:<name> markers) and .artifacts/bench/<name>.json.
+//
+//	go run ./scripts/bench live -onair bin/onair
+//
+// Each benchmark is a subcommand; `bench help` lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// subcommand is one benchmark.
+type subcommand struct {
+	summary string
+	// run gets the arguments after the subcommand's name, the repository root and the
+	// command line to record with the results.
+	run func(ctx context.Context, args []string, root, command string, stdout, stderr io.Writer) error
+	// limit bounds the whole run, so that a hung server cannot keep it going.
+	limit time.Duration
+}
+
+// subcommands lists the benchmarks; chat, record, web and cluster join here.
+func subcommands() map[string]subcommand {
+	return map[string]subcommand{
+		"live": {
+			summary: "RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
+			run:     runLive,
+			limit:   20 * time.Minute,
+		},
+	}
+}
+
+func main() {
+	// go-rtmp's client logs every chunk size change on logrus's standard logger.
+	logrus.SetOutput(io.Discard)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := subcommands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		printUsage(stderr, cmds)
+		if len(args) == 0 {
+			return errors.New("no benchmark named")
+		}
+		return flag.ErrHelp
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		printUsage(stderr, cmds)
+		return fmt.Errorf("unknown benchmark %q", args[0])
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmd.limit)
+	defer cancel()
+	command := "go run ./scripts/bench " + strings.Join(args, " ")
+	return cmd.run(ctx, args[1:], root, command, stdout, stderr)
+}
+
+func printUsage(w io.Writer, cmds map[string]subcommand) {
+	fmt.Fprintln(w, "usage: go run ./scripts/bench <benchmark> [flags]   (go run ./scripts/bench <benchmark> -h for its flags)")
+	fmt.Fprintln(w, "benchmarks:")
+	names := make([]string, 0, len(cmds))
+	for name := range cmds {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
+	}
+}
+
+// repoRoot is the directory holding go.mod, from the working directory up.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("bench: run it inside the repository (no go.mod above the working directory)")
+		}
+		dir = parent
+	}
+}

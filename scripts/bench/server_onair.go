@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+)
+
+// onairServer is the onair binary with its shipped defaults (LL-HLS, 1 s segments, 200 ms
+// parts, 2 min DVR window on disk), on free loopback ports.
+type onairServer struct {
+	proc     *process
+	dir      string
+	rtmpAddr string // host:port
+	app      string
+	http     string // http://host:port
+}
+
+func onairKind(binary string) serverKind {
+	return serverKind{Name: "onair", Start: func(ctx context.Context, dir string, streams []string) (mediaServer, error) {
+		return startOnair(ctx, binary, dir, streams)
+	}}
+}
+
+// onairKey is the stream key of stream name (keys must be at least 16 characters).
+func onairKey(name string) string { return "bench-key-" + name + "-0123456789abcdef" }
+
+func startOnair(ctx context.Context, binary, dir string, streams []string) (*onairServer, error) {
+	var list []string
+	for _, name := range streams {
+		list = append(list, fmt.Sprintf("{key: %q, name: %q}", onairKey(name), name))
+	}
+	dataDir := filepath.Join(dir, "data")
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(),
+		"ONAIR_HTTP_ADDR=127.0.0.1:0",
+		"ONAIR_RTMP_ADDR=127.0.0.1:0",
+		"ONAIR_DATA_DIR="+dataDir,
+		"ONAIR_LOG_LEVEL=warn",
+		"ONAIR_STREAMS=["+strings.Join(list, ", ")+"]",
+	)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("onair: %w", err)
+	}
+	proc, err := startProcess("onair", cmd)
+	if err != nil {
+		return nil, err
+	}
+	s := &onairServer{proc: proc, dir: dir}
+	banner := make(chan [2]string, 1)
+	go readBanner(stdout, banner)
+	select {
+	case m := <-banner:
+		u, err := url.Parse(m[0])
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("onair: banner RTMP URL %q: %w", m[0], err)
+		}
+		s.rtmpAddr, s.app, s.http = u.Host, strings.Trim(u.Path, "/"), m[1]
+	case <-proc.Done():
+		return nil, fmt.Errorf("onair exited at start: %s", proc.Output())
+	case <-time.After(20 * time.Second):
+		s.Stop()
+		return nil, fmt.Errorf("onair printed no banner within 20 s: %s", proc.Output())
+	case <-ctx.Done():
+		s.Stop()
+		return nil, ctx.Err()
+	}
+	client := newHTTPClient()
+	defer client.CloseIdleConnections()
+	err = waitReady(ctx, proc, 10*time.Second, func() error {
+		code, err := httpStatus(ctx, client, s.http+"/healthz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("healthz: HTTP %d", code)
+		}
+		return err
+	})
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// readBanner finds the RTMP URL and HTTP origin in what onair prints at start (see
+// scripts/testenv/onair.go), then drains stdout.
+func readBanner(r io.Reader, out chan<- [2]string) {
+	re := regexp.MustCompile(`(?m)^OBS server: (\S+)\n(?:stream key: \S+\n)?watch: (https?://[^/\s]+)`)
+	var seen strings.Builder
+	sent := false
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if sent {
+			continue
+		}
+		seen.WriteString(sc.Text() + "\n")
+		if m := re.FindStringSubmatch(seen.String()); m != nil {
+			out <- [2]string{m[1], m[2]}
+			sent = true
+		}
+	}
+}
+
+func (s *onairServer) Target(name string) rtmpTarget {
+	return rtmpTarget{Addr: s.rtmpAddr, App: s.app, Name: onairKey(name)}
+}
+
+func (s *onairServer) Probe(client *http.Client, name string) hlsProbe {
+	return &llhlsProbe{client: client, url: s.http + "/live/" + name + "/index.m3u8", retry: 50 * time.Millisecond}
+}
+
+// LoadPaths returns the video media playlist (as a player first loads it, without
+// blocking parameters) and the newest complete video segment.
+func (s *onairServer) LoadPaths(ctx context.Context, client *http.Client, name string) ([]string, error) {
+	base := s.http + "/live/" + name + "/"
+	body, _, err := httpGet(ctx, client, base+"index.m3u8")
+	if err != nil {
+		return nil, fmt.Errorf("onair load paths: %w", err)
+	}
+	var mv playlist.Multivariant
+	if err := mv.Unmarshal(body); err != nil || len(mv.Variants) == 0 {
+		return nil, fmt.Errorf("onair load paths: multivariant playlist: %v", err)
+	}
+	mediaPath := "/live/" + name + "/" + mv.Variants[0].URI
+	body, _, err = httpGet(ctx, client, s.http+mediaPath)
+	if err != nil {
+		return nil, fmt.Errorf("onair load paths: %w", err)
+	}
+	var pl playlist.Media
+	if err := pl.Unmarshal(body); err != nil {
+		return nil, fmt.Errorf("onair load paths: media playlist: %w", err)
+	}
+	for i := len(pl.Segments) - 1; i >= 0; i-- {
+		if !pl.Segments[i].Gap {
+			return []string{mediaPath, "/live/" + name + "/" + pl.Segments[i].URI}, nil
+		}
+	}
+	return nil, errors.New("onair load paths: no complete segment yet")
+}
+
+func (s *onairServer) StreamReady(ctx context.Context, client *http.Client, name string) bool {
+	code, err := httpStatus(ctx, client, s.http+"/live/"+name+"/index.m3u8")
+	return err == nil && code == http.StatusOK
+}
+
+func (s *onairServer) HTTPBase() string { return s.http }
+func (s *onairServer) Pids() []int      { return []int{s.proc.Pid()} }
+func (s *onairServer) DataDir() string  { return filepath.Join(s.dir, "data") }
+
+func (s *onairServer) Alive() error {
+	if exited, err := s.proc.Exited(); exited {
+		return fmt.Errorf("onair exited (%v): %s", err, s.proc.Output())
+	}
+	return nil
+}
+
+func (s *onairServer) Logs() string { return s.proc.Output() }
+
+func (s *onairServer) Stop() {
+	s.proc.Stop(syscall.SIGTERM, 10*time.Second)
+	_ = os.RemoveAll(s.dir)
+}

@@ -1,0 +1,94 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"onair/media"
+)
+
+// roomHealth is the live health of a room's stream, for its owner's dashboard. Counters
+// are running totals of the current run: the dashboard derives the current bitrate and
+// frame rate from two readings (their difference over At's).
+type roomHealth struct {
+	Live bool `json:"live"`
+	// Here is false when the room is live on another onair node: only the room's own
+	// figures (viewers, since) are known then.
+	Here      bool      `json:"here"`
+	At        time.Time `json:"at"`
+	LiveSince time.Time `json:"live_since,omitzero"`
+	UptimeMS  int64     `json:"uptime_ms"`
+	Viewers   int       `json:"viewers"`
+	// Recording says whether this run is being recorded.
+	Recording bool `json:"recording"`
+
+	RunID       string       `json:"run_id,omitempty"`
+	Bytes       int64        `json:"bytes"`
+	VideoFrames int64        `json:"video_frames"`
+	AudioFrames int64        `json:"audio_frames"`
+	MediaMS     int64        `json:"media_ms"` // timestamp of the latest access unit
+	Bitrate     int64        `json:"bitrate"`  // average bits per second of the run
+	FPS         float64      `json:"fps"`      // average video frames per second of the run
+	Video       *videoHealth `json:"video,omitempty"`
+	Audio       *audioHealth `json:"audio,omitempty"`
+}
+
+type videoHealth struct {
+	Codec  media.Codec `json:"codec"`
+	Width  int         `json:"width"`
+	Height int         `json:"height"`
+}
+
+type audioHealth struct {
+	Codec      media.Codec `json:"codec"`
+	SampleRate int         `json:"sample_rate"`
+	Channels   int         `json:"channels"`
+}
+
+// roomHealth answers GET /api/v1/rooms/{slug}/health, for those who may edit the room.
+func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !room.CanEdit(u) {
+		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner sees its stream's health")
+		return
+	}
+	now := time.Now()
+	h := roomHealth{Live: room.Live, At: now, Viewers: room.Viewers, Recording: room.Live && room.Recording}
+	if room.Live {
+		h.LiveSince = room.LiveSince
+	}
+	if st := s.cfg.Hub.Stream(room.Slug); st != nil && st.Route().Owner == room.ID {
+		stats := st.Stats()
+		h.Live, h.Here = true, true
+		h.LiveSince = st.StartedAt()
+		h.Recording = st.Route().Record
+		h.RunID = st.ID()
+		h.Bytes, h.VideoFrames, h.AudioFrames = stats.Bytes, stats.VideoUnits, stats.AudioUnits
+		h.MediaMS = stats.Duration.Milliseconds()
+		if secs := now.Sub(st.StartedAt()).Seconds(); secs > 0 {
+			h.Bitrate = int64(float64(stats.Bytes*8) / secs)
+		}
+		if stats.Duration > 0 {
+			h.FPS = float64(stats.VideoUnits) / stats.Duration.Seconds()
+		}
+		tr := st.Tracks()
+		if v := tr.Video; v != nil {
+			h.Video = &videoHealth{Codec: v.Codec, Width: v.Width, Height: v.Height}
+		}
+		if a := tr.Audio; a != nil {
+			h.Audio = &audioHealth{Codec: a.Codec, SampleRate: a.SampleRate, Channels: a.Channels}
+		}
+	}
+	if h.Live && !h.LiveSince.IsZero() {
+		h.UptimeMS = now.Sub(h.LiveSince).Milliseconds()
+	}
+	writeJSON(w, http.StatusOK, h)
+}

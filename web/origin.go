@@ -1,0 +1,235 @@
+package web
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Origins finds the node a stream is live on when it is not this one.
+type Origins interface {
+	// OriginURL returns the base URL of the node serving name, or an error when no other
+	// node does.
+	OriginURL(ctx context.Context, name string) (string, error)
+}
+
+// LocalHLS is the HLS server of this node.
+type LocalHLS interface {
+	http.Handler
+	Has(name string) bool
+}
+
+// proxiedHeader marks a request one node sends another, so that it is never sent on.
+const proxiedHeader = "X-Onair-Proxied"
+
+// originTTL is how long a stream's origin is remembered; a publisher moving to another
+// node is picked up after at most this long.
+const originTTL = 2 * time.Second
+
+// maxShared bounds a response that concurrent viewers share; larger ones are streamed.
+const maxShared = 16 << 20
+
+// hlsProxy serves the HLS of streams live on other nodes: any node serves any room, so
+// viewers and a CDN can hit any node. Concurrent requests for one URL make one request to
+// the origin; parts, segments and init files, which never change, are cached.
+type hlsProxy struct {
+	origins Origins
+	client  *http.Client
+	flight  singleflight.Group
+	cache   *byteLRU
+
+	mu     sync.Mutex
+	lookup map[string]originEntry
+}
+
+type originEntry struct {
+	url string
+	at  time.Time
+}
+
+func newHLSProxy(origins Origins, cacheBytes int64) *hlsProxy {
+	return &hlsProxy{
+		origins: origins,
+		client: &http.Client{
+			Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 30 * time.Second},
+			// Blocking playlist requests wait at the origin; the viewer's context bounds them.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		cache:  newByteLRU(cacheBytes),
+		lookup: map[string]originEntry{},
+	}
+}
+
+func (p *hlsProxy) origin(ctx context.Context, name string) string {
+	p.mu.Lock()
+	e, ok := p.lookup[name]
+	p.mu.Unlock()
+	if ok && time.Since(e.at) < originTTL {
+		return e.url
+	}
+	url, err := p.origins.OriginURL(ctx, name)
+	if err != nil {
+		url = ""
+	}
+	p.mu.Lock()
+	if len(p.lookup) > 10_000 {
+		clear(p.lookup)
+	}
+	p.lookup[name] = originEntry{url: strings.TrimSuffix(url, "/"), at: time.Now()}
+	p.mu.Unlock()
+	return strings.TrimSuffix(url, "/")
+}
+
+// fetched is a response shared by the viewers who asked for it at the same time.
+type fetched struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+var errTooLarge = errors.New("response too large to share")
+
+func immutableFile(file string) bool {
+	return strings.HasSuffix(file, ".mp4") || strings.HasSuffix(file, ".ts")
+}
+
+// serve answers from the origin node; it reports false when the stream has no origin.
+func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	base := p.origin(r.Context(), r.PathValue("name"))
+	if base == "" {
+		return false
+	}
+	target := base + r.URL.Path
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	immutable := immutableFile(r.PathValue("file"))
+	if immutable {
+		if f, ok := p.cache.get(target); ok {
+			writeFetched(w, f)
+			return true
+		}
+	}
+	v, err, _ := p.flight.Do(target, func() (any, error) {
+		// Shared by every waiting viewer, so not bound to this one's context.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set(proxiedHeader, "1")
+		resp, err := p.client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxShared+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(body) > maxShared {
+			return nil, errTooLarge
+		}
+		f := &fetched{status: resp.StatusCode, header: http.Header{}, body: body}
+		for _, h := range []string{"Content-Type", "Cache-Control", "Access-Control-Allow-Origin", "Retry-After"} {
+			if v := resp.Header.Get(h); v != "" {
+				f.header.Set(h, v)
+			}
+		}
+		if immutable && resp.StatusCode == http.StatusOK {
+			p.cache.put(target, f)
+		}
+		return f, nil
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "origin node unreachable", http.StatusBadGateway)
+		}
+		return true
+	}
+	writeFetched(w, v.(*fetched))
+	return true
+}
+
+func writeFetched(w http.ResponseWriter, f *fetched) {
+	for k, v := range f.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.body)))
+	w.WriteHeader(f.status)
+	_, _ = w.Write(f.body)
+}
+
+// byteLRU caches fetched responses up to a total size.
+type byteLRU struct {
+	mu    sync.Mutex
+	max   int64
+	size  int64
+	order *list.List // front = most recent; values are *lruItem
+	items map[string]*list.Element
+}
+
+type lruItem struct {
+	key string
+	f   *fetched
+}
+
+func newByteLRU(max int64) *byteLRU {
+	return &byteLRU{max: max, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *byteLRU) get(key string) (*fetched, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[key]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*lruItem).f, true
+}
+
+func (c *byteLRU) put(key string, f *fetched) {
+	n := int64(len(f.body))
+	if n > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[key]; ok {
+		return
+	}
+	c.items[key] = c.order.PushFront(&lruItem{key: key, f: f})
+	c.size += n
+	for c.size > c.max {
+		e := c.order.Back()
+		it := e.Value.(*lruItem)
+		c.order.Remove(e)
+		delete(c.items, it.key)
+		c.size -= int64(len(it.f.body))
+	}
+}
+
+// liveHLS serves /live/{name}/{file}: from this node when the stream is here, else from
+// the node it is live on.
+func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
+	if s.proxy != nil && r.Header.Get(proxiedHeader) == "" && !s.cfg.HLS.Has(r.PathValue("name")) {
+		if s.proxy.serve(w, r) {
+			return
+		}
+	}
+	s.cfg.HLS.ServeHTTP(w, r)
+}

@@ -1,0 +1,400 @@
+// The player: live LL-HLS (with latency, rewind and jump-to-live) and recordings (with a
+// seekable timeline), on hls.js where the browser has Media Source Extensions and on the
+// browser's own HLS (Safari on iOS) where it has not. The page's markup (the "player"
+// template in web/templates/layout.html) holds the controls; this wires them.
+//
+// The root element's data- attributes mirror the state for tests and styling:
+// data-state (loading, live, behind, ended, offline, vod, error), data-latency (seconds
+// behind live), data-dvr (seconds of rewindable window), data-fatal-errors,
+// data-first-frame-ms (time from navigation to the first frame on screen).
+import Hls from './hls.js';
+import { $, h, clock } from './dom.js';
+
+const nativeHLS = () => {
+  const v = document.createElement('video');
+  return v.canPlayType('application/vnd.apple.mpegurl') !== '';
+};
+
+export class Player {
+  constructor(root, { onEnded, onOffline, onPlaying } = {}) {
+    this.root = root;
+    this.video = $('video', root);
+    this.overlay = $('[data-overlay]', root);
+    this.badge = $('[data-badge]', root);
+    this.latencyEl = $('[data-latency-text]', root);
+    this.latencyNum = h('span');
+    this.latencyEl.replaceChildren(this.latencyNum, h('span', { class: 'wide' }, ' behind live'));
+    this.timeEl = $('[data-time]', root);
+    this.durEl = $('[data-duration]', root);
+    this.seek = $('[data-seek]', root);
+    this.volume = $('[data-volume]', root);
+    this.cb = { onEnded: onEnded || (() => {}), onOffline: onOffline || (() => {}), onPlaying: onPlaying || (() => {}) };
+    this.hls = null;
+    this.mode = '';
+    this.ended = false;
+    this.played = false;
+    this.fatalErrors = 0;
+    this.mediaRecoveries = 0;
+    this.dragging = false;
+    this.bufferTimer = 0;
+    this.root.dataset.fatalErrors = '0';
+    this.wire();
+    this.watchFirstFrame();
+    setInterval(() => this.tick(), 250);
+  }
+
+  btn(name) { return $(`[data-act=${name}]`, this.root); }
+
+  wire() {
+    const v = this.video;
+    this.btn('play').addEventListener('click', () => (v.paused ? this.play() : v.pause()));
+    this.btn('back30').addEventListener('click', () => this.seekBy(-30));
+    this.btn('back60').addEventListener('click', () => this.seekBy(-60));
+    this.btn('live').addEventListener('click', () => this.goLive());
+    this.btn('mute').addEventListener('click', () => {
+      v.muted = !v.muted;
+      if (!v.muted && v.volume === 0) v.volume = 0.5;
+    });
+    this.btn('unmute').addEventListener('click', () => {
+      v.muted = false;
+      if (v.volume === 0) v.volume = 0.5;
+    });
+    this.btn('fullscreen').addEventListener('click', () => this.toggleFullscreen());
+    this.volume.addEventListener('input', () => {
+      v.volume = Number(this.volume.value);
+      v.muted = v.volume === 0;
+    });
+    v.addEventListener('volumechange', () => this.showVolume());
+    v.addEventListener('play', () => this.showPlaying());
+    v.addEventListener('pause', () => this.showPlaying());
+    v.addEventListener('playing', () => {
+      clearTimeout(this.bufferTimer);
+      this.played = true;
+      this.show('');
+      this.cb.onPlaying();
+    });
+    v.addEventListener('waiting', () => {
+      clearTimeout(this.bufferTimer);
+      this.bufferTimer = setTimeout(() => { if (!this.ended) this.show('Buffering…', true); }, 1200);
+    });
+    v.addEventListener('ended', () => this.mediaEnded());
+    v.addEventListener('click', () => (v.paused ? this.play() : v.pause()));
+    v.addEventListener('dblclick', () => this.toggleFullscreen());
+    this.overlay.addEventListener('click', () => { if (v.paused) this.play(); });
+    this.seek.addEventListener('input', () => {
+      this.dragging = true;
+      this.timeEl.textContent = clock(Number(this.seek.value));
+    });
+    this.seek.addEventListener('change', () => {
+      this.dragging = false;
+      v.currentTime = Number(this.seek.value);
+    });
+    this.root.addEventListener('keydown', (e) => {
+      const t = e.target;
+      const typing = t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement;
+      const onButton = t instanceof HTMLButtonElement;
+      if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      switch (e.key) {
+        case ' ': case 'k':
+          if (onButton && e.key === ' ') return; // the button's own action
+          e.preventDefault();
+          if (v.paused) this.play(); else v.pause();
+          break;
+        case 'f': e.preventDefault(); this.toggleFullscreen(); break;
+        case 'm': e.preventDefault(); v.muted = !v.muted; break;
+        case 'ArrowLeft': e.preventDefault(); this.seekBy(-5); break;
+        case 'ArrowRight': e.preventDefault(); this.seekBy(5); break;
+        default:
+      }
+    });
+    this.showVolume();
+    this.showPlaying();
+  }
+
+  // watchFirstFrame notes when the first frame is on screen (for the benchmark).
+  watchFirstFrame() {
+    const v = this.video;
+    const mark = (t) => {
+      if (this.root.dataset.firstFrameMs) return;
+      this.root.dataset.firstFrameMs = t.toFixed(1);
+      performance.mark('onair:first-frame');
+    };
+    if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) {
+      v.requestVideoFrameCallback((now, meta) => mark(meta.presentationTime || now));
+    } else {
+      v.addEventListener('playing', () => mark(performance.now()), { once: true });
+    }
+  }
+
+  show(text, busy = false) {
+    this.overlay.textContent = text;
+    this.overlay.hidden = !text;
+    this.overlay.classList.toggle('busy', busy);
+  }
+
+  setState(state) { this.root.dataset.state = state; }
+
+  showVolume() {
+    const v = this.video;
+    const muted = v.muted || v.volume === 0;
+    const mute = this.btn('mute');
+    mute.setAttribute('aria-label', muted ? 'Unmute' : 'Mute');
+    mute.setAttribute('aria-pressed', String(muted));
+    $('use', mute).setAttribute('href', muted ? '#i-mute' : '#i-vol');
+    this.volume.value = String(muted ? 0 : v.volume);
+    this.btn('unmute').hidden = !muted || !this.played;
+  }
+
+  showPlaying() {
+    const paused = this.video.paused;
+    const b = this.btn('play');
+    b.setAttribute('aria-label', paused ? 'Play' : 'Pause');
+    $('use', b).setAttribute('href', paused ? '#i-play' : '#i-pause');
+  }
+
+  // layout shows the controls of a mode: live (badge, latency, rewind, live) or vod
+  // (timeline and times).
+  layout(mode) {
+    const live = mode === 'live';
+    for (const el of [this.badge, this.latencyEl, this.btn('back30'), this.btn('back60'), this.btn('live')]) el.hidden = !live;
+    for (const el of [this.timeEl, this.seek, this.durEl]) el.hidden = live;
+  }
+
+  reset(mode) {
+    if (this.hls) {
+      this.hls.destroy();
+      this.hls = null;
+    }
+    clearTimeout(this.bufferTimer);
+    this.video.removeAttribute('src');
+    this.video.load();
+    this.mode = mode;
+    this.ended = false;
+    this.mediaRecoveries = 0;
+    this.layout(mode);
+    delete this.root.dataset.latency;
+  }
+
+  stop(message = '') {
+    this.reset(this.mode);
+    this.show(message);
+  }
+
+  // playLive plays a live LL-HLS stream from its multivariant playlist.
+  playLive(src) {
+    this.reset('live');
+    this.setState('loading');
+    this.show('Loading the stream…', true);
+    this.attach(src, {
+      lowLatencyMode: true,
+      liveDurationInfinity: true, // the rewindable window is video.seekable
+      backBufferLength: 150,
+      maxLiveSyncPlaybackRate: 1.5, // catch up after a stall instead of drifting behind
+    });
+  }
+
+  // playVod plays a recording (a VOD playlist).
+  playVod(src) {
+    this.reset('vod');
+    this.setState('loading');
+    this.show('Loading the recording…', true);
+    this.attach(src, { lowLatencyMode: false, maxBufferLength: 30 });
+  }
+
+  // attach plays src with hls.js wherever the browser has Media Source Extensions (or
+  // Safari's ManagedMediaSource), and with the browser's own HLS elsewhere (iPhones before
+  // iOS 17.1). hls.js comes first even where canPlayType claims HLS (Chrome now does): it
+  // is what gives low-latency catch-up, the latency figure and the same behaviour everywhere.
+  attach(src, config) {
+    const v = this.video;
+    if (Hls.isSupported()) {
+      const hls = new Hls({ enableWorker: false, ...config });
+      this.hls = hls;
+      hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
+      hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
+        if (this.mode === 'live' && data.details && !data.details.live) this.markEnded();
+      });
+      hls.on(Hls.Events.ERROR, (_, data) => this.hlsError(hls, data));
+      hls.loadSource(src);
+      hls.attachMedia(v);
+    } else if (nativeHLS()) {
+      v.src = src;
+      v.addEventListener('loadedmetadata', () => this.play(), { once: true });
+      v.addEventListener('error', () => this.nativeError(), { once: true });
+    } else {
+      this.setState('error');
+      this.show('This browser cannot play this video: it has neither HLS nor Media Source Extensions.');
+    }
+  }
+
+  hlsError(hls, data) {
+    if (!data.fatal || hls !== this.hls) return;
+    const code = data.response && data.response.code;
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR && this.mediaRecoveries < 2) {
+      // Decoding hiccups: hls.js's documented recovery, then once more swapping audio codecs.
+      if (this.mediaRecoveries++ === 1) hls.swapAudioCodec();
+      hls.recoverMediaError();
+      return;
+    }
+    hls.destroy();
+    this.hls = null;
+    if (this.mode === 'live' && (code === 404 || code === 410)) {
+      // The playlist is gone: the stream ended (a while ago) or never started.
+      if (this.played || this.ended) this.markEnded(true); else this.offline();
+      return;
+    }
+    this.fatalErrors++;
+    this.root.dataset.fatalErrors = String(this.fatalErrors);
+    this.root.dataset.lastError = data.details || String(data.type);
+    this.setState('error');
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      this.show(this.mode === 'live' ? 'Connection problem. Retrying…' : 'The recording cannot be loaded right now. Reload to try again.');
+      if (this.mode === 'live') this.cb.onOffline('error');
+    } else {
+      this.show('This video cannot be played in this browser.');
+    }
+  }
+
+  nativeError() {
+    if (this.mode === 'live') {
+      if (this.played) this.markEnded(true); else this.offline();
+    } else {
+      this.setState('error');
+      this.show('The recording cannot be played right now.');
+    }
+  }
+
+  offline() {
+    this.setState('offline');
+    this.show('This stream is offline. It starts playing here as soon as it goes live.');
+    this.cb.onOffline('offline');
+  }
+
+  // markEnded notes that the live stream ended: its playlist got its end tag (what is
+  // buffered still plays out), or it is gone (overlay: nothing more will play).
+  markEnded(gone = false) {
+    if (gone) this.show('The stream has ended. Thanks for watching!');
+    if (this.ended) return;
+    this.ended = true;
+    this.setState('ended');
+    this.cb.onEnded();
+  }
+
+  mediaEnded() {
+    if (this.mode === 'live') {
+      this.markEnded(true);
+    } else {
+      this.show('');
+    }
+    this.showPlaying();
+  }
+
+  play() {
+    const v = this.video;
+    const p = v.play();
+    if (!p) return;
+    p.catch((err) => {
+      if (err && err.name === 'NotAllowedError' && !v.muted) {
+        // Browsers allow autoplay with sound only after the viewer interacted: start
+        // muted and offer to unmute.
+        v.muted = true;
+        v.play().then(() => this.showVolume()).catch(() => this.show('Press play to start'));
+      } else if (err && err.name === 'NotAllowedError') {
+        this.show('Press play to start');
+      }
+    });
+  }
+
+  latency() {
+    if (this.mode !== 'live' || this.ended) return null;
+    if (this.hls) {
+      const l = this.hls.latency;
+      return Number.isFinite(l) && l > 0 ? l : null;
+    }
+    const r = this.video.seekable;
+    return r.length ? Math.max(0, r.end(r.length - 1) - this.video.currentTime) : null;
+  }
+
+  liveEdge() {
+    if (this.hls && Number.isFinite(this.hls.liveSyncPosition) && this.hls.liveSyncPosition > 0) {
+      return this.hls.liveSyncPosition;
+    }
+    const r = this.video.seekable;
+    return r.length ? Math.max(r.start(r.length - 1), r.end(r.length - 1) - 1) : this.video.currentTime;
+  }
+
+  // dvr is how far back the live window reaches, in seconds.
+  dvr() {
+    const r = this.video.seekable;
+    return r.length ? r.end(r.length - 1) - r.start(0) : 0;
+  }
+
+  seekBy(seconds) {
+    const v = this.video;
+    const r = v.seekable;
+    if (!r.length) return;
+    if (this.mode === 'live') {
+      // Keep clear of the window's oldest segment: it is about to slide out.
+      const start = Math.min(r.start(0) + 3, this.liveEdge());
+      v.currentTime = Math.max(start, Math.min(this.liveEdge(), v.currentTime + seconds));
+    } else {
+      v.currentTime = Math.max(0, Math.min(v.duration || 0, v.currentTime + seconds));
+    }
+    if (v.paused) this.play();
+  }
+
+  goLive() {
+    this.video.currentTime = this.liveEdge();
+    this.play();
+  }
+
+  toggleFullscreen() {
+    if (document.fullscreenElement) {
+      document.exitFullscreen().catch(() => {});
+    } else if (this.root.requestFullscreen) {
+      this.root.requestFullscreen().catch(() => {});
+    } else if (this.video.webkitEnterFullscreen) {
+      this.video.webkitEnterFullscreen(); // iPhone: the video element only
+    }
+  }
+
+  tick() {
+    const v = this.video;
+    if (this.mode === 'live') {
+      const lat = this.latency();
+      const dvr = this.dvr();
+      this.root.dataset.dvr = dvr.toFixed(1);
+      if (this.ended) {
+        this.badge.textContent = 'ENDED';
+        this.badge.className = 'badge';
+        this.latencyNum.textContent = '';
+        this.latencyEl.hidden = true;
+        return;
+      }
+      if (lat == null) return;
+      const target = (this.hls && this.hls.targetLatency) || 3;
+      const behind = lat > Math.max(4, target + 3);
+      this.root.dataset.latency = lat.toFixed(2);
+      this.latencyNum.textContent = `${lat.toFixed(1)} s`;
+      this.latencyEl.hidden = false;
+      this.badge.textContent = behind ? 'BEHIND' : 'LIVE';
+      this.badge.className = behind ? 'badge' : 'badge live';
+      this.btn('live').disabled = !behind;
+      this.btn('back30').disabled = dvr < 8;
+      this.btn('back60').disabled = dvr < 8;
+      if (this.played && this.root.dataset.state !== 'error') this.setState(behind ? 'behind' : 'live');
+    } else if (this.mode === 'vod') {
+      const d = Number.isFinite(v.duration) ? v.duration : 0;
+      if (d) {
+        this.seek.max = String(d);
+        this.durEl.textContent = clock(d);
+      }
+      if (!this.dragging) {
+        this.seek.value = String(v.currentTime);
+        this.timeEl.textContent = clock(v.currentTime);
+      }
+      this.seek.setAttribute('aria-valuetext', `${clock(v.currentTime)} of ${clock(d)}`);
+      if (this.played && this.root.dataset.state !== 'error') this.setState('vod');
+    }
+  }
+}

@@ -1,0 +1,182 @@
+// The pages with video: a room (live player, chat, past broadcasts), a stream of the config
+// file (/watch/<name>) and a replay.
+import { $, h, date, clock } from './lib/dom.js';
+import { api } from './lib/api.js';
+import { initSite } from './lib/site.js';
+import { Player } from './lib/player.js';
+import { Chat } from './lib/chat.js';
+
+initSite();
+const page = document.body.dataset.page;
+if (page === 'watch') watchPage();
+else if (page === 'room') roomPage();
+else if (page === 'replay') replayPage();
+
+function setStatus(text, kind = '') {
+  const el = $('[data-status]');
+  if (!el) return;
+  el.replaceChildren();
+  if (text instanceof Node) el.append(text); else el.textContent = text;
+  el.className = `status ${kind}`;
+  el.dataset.kind = kind;
+}
+
+function watchPage() {
+  const main = $('[data-watch]');
+  let retry = 0;
+  const player = new Player($('[data-player]', main), {
+    onEnded: () => setStatus('The stream has ended.', 'ended'),
+    onOffline: () => {
+      setStatus('Offline: waiting for the stream to start…', 'offline');
+      clearTimeout(retry);
+      retry = setTimeout(() => player.playLive(main.dataset.hls), 4000);
+    },
+    onPlaying: () => setStatus(''),
+  });
+  player.playLive(main.dataset.hls);
+}
+
+function roomPage() {
+  const main = $('[data-room]');
+  const slug = main.dataset.slug;
+  const body = document.body.dataset;
+  const me = body.userId ? { id: body.userId, handle: body.userHandle } : null;
+  const badge = $('[data-room-badge]', main);
+  const viewers = $('[data-viewer-count]', main);
+  let live = main.dataset.live === 'true';
+  let broadcastID = main.dataset.broadcastId || ''; // the live broadcast the page knows of
+  let watchingLive = false; // the player plays this room's live stream
+  let endedWhileWatching = false;
+  let latest = null; // newest broadcast
+  let pollTimer = 0;
+
+  const player = new Player($('[data-player]', main), {
+    onEnded: () => {
+      endedWhileWatching = true;
+      setStatus('The stream has ended. Its recording appears below once it is saved.', 'ended');
+      setBadge(false);
+      refreshBroadcasts();
+    },
+    onOffline: (why) => {
+      if (why === 'offline') {
+        watchingLive = false;
+        showOffline();
+      }
+    },
+    onPlaying: () => { if (watchingLive && !endedWhileWatching) setStatus(''); },
+  });
+
+  function setBadge(on) {
+    badge.textContent = on ? 'LIVE' : 'OFFLINE';
+    badge.className = on ? 'badge live' : 'badge';
+  }
+
+  function goLive() {
+    watchingLive = true;
+    endedWhileWatching = false;
+    setBadge(true);
+    setStatus('');
+    player.playLive(main.dataset.hls);
+  }
+
+  // showOffline plays the latest recording, if there is one, and says the room is offline.
+  async function showOffline() {
+    setBadge(false);
+    await refreshBroadcasts();
+    if (live || watchingLive) return;
+    const b = latest && latest.replay_url ? latest : null;
+    if (b) {
+      player.playVod(b.replay_url);
+      setStatus(h('span', null, `Offline. Playing the latest broadcast, from ${date(b.started)}. `,
+        h('a', { href: `/replay/${b.id}` }, 'Open it as a replay')), 'offline');
+    } else {
+      player.stop('This room is offline. The stream starts playing here as soon as it goes live.');
+      player.setState('offline');
+      setStatus('Offline.', 'offline');
+    }
+  }
+
+  async function poll() {
+    clearTimeout(pollTimer);
+    try {
+      const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(slug)}`);
+      viewers.textContent = String(room.viewers);
+      if (room.live) {
+        // Went live, a new broadcast began, or the player gave up on a stream that is live.
+        const fresh = room.broadcast_id !== broadcastID;
+        const stuck = !watchingLive || player.root.dataset.state === 'error';
+        live = true;
+        broadcastID = room.broadcast_id || '';
+        if (fresh || (stuck && !endedWhileWatching)) goLive();
+      } else if (live) {
+        live = false;
+        setBadge(false);
+        if (watchingLive && !endedWhileWatching) {
+          // The room went offline: the player notices the playlist's end on its own.
+          refreshBroadcasts();
+        }
+      }
+    } catch {
+      // Keep the page as it is; the next poll tries again.
+    }
+    pollTimer = setTimeout(poll, 5000);
+  }
+
+  // refreshBroadcasts lists past broadcasts; after a stream ended, it looks again every few
+  // seconds until the newest one's recording is ready.
+  let waitReplay = 0;
+  async function refreshBroadcasts() {
+    const list = $('[data-broadcasts]', main);
+    try {
+      const page = await api('GET', `/api/v1/rooms/${encodeURIComponent(slug)}/broadcasts?limit=20`);
+      const past = page.broadcasts.filter((b) => b.ended);
+      latest = past[0] || null;
+      list.replaceChildren(...(past.length ? past.map(broadcastItem) : [h('li', { class: 'muted' }, 'No past broadcasts yet.')]));
+      if (endedWhileWatching) {
+        if (latest && latest.replay_url && page.broadcasts[0] === latest) {
+          setStatus(h('span', null, 'The stream has ended. ', h('a', { href: `/replay/${latest.id}` }, 'Watch the replay')), 'ended');
+        } else if (waitReplay++ < 60) {
+          setTimeout(refreshBroadcasts, 3000);
+        }
+      }
+    } catch (e) {
+      list.replaceChildren(h('li', { class: 'error' }, `Past broadcasts cannot be listed: ${e.message}`));
+    }
+  }
+
+  new Chat($('[data-chat]', main), {
+    slug,
+    me,
+    canModerate: main.dataset.canModerate === 'true',
+    onViewers: (n) => { viewers.textContent = String(n); },
+    onSystem: () => poll(), // "went live", "ended": look at the room now
+  });
+
+  if (live) goLive(); else showOffline();
+  if (live) refreshBroadcasts();
+  pollTimer = setTimeout(poll, 5000);
+}
+
+function broadcastItem(b) {
+  const dur = clock((b.duration_ms || 0) / 1000);
+  const rec = b.recording;
+  let what;
+  if (b.replay_url) what = h('a', { href: `/replay/${b.id}`, class: 'button' }, 'Watch replay');
+  else if (!rec) what = h('span', { class: 'muted' }, 'not recorded, or saving…');
+  else what = h('span', { class: 'muted' }, rec.status === 'expired' ? 'recording expired' : 'recording being saved…');
+  return h('li', { class: 'broadcast', dataset: { id: b.id } },
+    h('span', null, h('strong', null, date(b.started)), ' ', h('span', { class: 'muted' }, `${dur} · peak ${b.peak_viewers} watching`)),
+    what);
+}
+
+function replayPage() {
+  const main = $('[data-replay]');
+  const root = $('[data-player]', main);
+  if (!root || !main.dataset.src) return;
+  const player = new Player(root, {
+    onPlaying: () => setStatus(''),
+  });
+  player.playVod(main.dataset.src);
+  const total = Number(main.dataset.durationMs) / 1000;
+  if (total) $('[data-duration]', root).textContent = clock(total);
+}
