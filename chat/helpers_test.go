@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/scripts/testenv"
 )
@@ -47,19 +45,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := testenv.StartMongoDB(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).
-		SetServerSelectionTimeout(3 * time.Second).
-		SetHeartbeatInterval(500 * time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = client.Disconnect(ctx)
-	})
-	name := "chat_" + regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "_")
-	return &env{t: t, mongo: m, client: client, db: client.Database(name)}
+	db := m.Database(t, "chat")
+	return &env{t: t, mongo: m, client: db.Client(), db: db}
 }
 
 // testHub is a running Hub behind an httptest server whose /ws route takes the room and

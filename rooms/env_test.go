@@ -2,17 +2,14 @@ package rooms
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/scripts/testenv"
 )
@@ -33,27 +30,11 @@ type testEnv struct {
 // the defaults.
 var cheapPassword = PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
-var dbSeq atomic.Int64
-
 // newEnv starts FerretDB and a Service with test-friendly settings; mod adjusts cfg.
 func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 	t.Helper()
 	m := testenv.StartMongoDB(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).
-		SetServerSelectionTimeout(2 * time.Second).SetConnectTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = client.Disconnect(ctx)
-	})
-	name := fmt.Sprintf("onair_%s_%d", strings.ReplaceAll(strings.ToLower(t.Name()), "/", "_"), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = name[:60]
-	}
-	e := &testEnv{t: t, mongo: m, db: client.Database(name), clock: &fakeClock{}, stopper: &fakeStopper{}}
+	e := &testEnv{t: t, mongo: m, db: m.Database(t, "rooms"), clock: &fakeClock{}, stopper: &fakeStopper{}}
 	var logger *slog.Logger
 	e.logs, logger = newLogRecorder(t)
 	cfg := Config{
@@ -71,6 +52,7 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 	if mod != nil {
 		mod(&cfg)
 	}
+	var err error
 	e.svc, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)

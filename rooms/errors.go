@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+	"onair/rooms/internal/mongoerr"
 )
 
 // Sentinel errors. Every error a method returns wraps at most one of them (test with
@@ -136,54 +134,6 @@ func dbError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// Server error codes that mean "try again later" rather than "your request is wrong":
-// host unreachable or not found, network timeout, shutdown, not primary, stepped down,
-// time limit exceeded.
-var unavailableCodes = []int{6, 7, 89, 91, 189, 262, 10107, 11600, 11602, 13435, 13436}
+func isUnavailable(err error) bool { return mongoerr.Unavailable(err) }
 
-func isUnavailable(err error) bool {
-	if errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
-		errors.Is(err, mongo.ErrClientDisconnected) {
-		return true
-	}
-	var sse topology.ServerSelectionError
-	if errors.As(err, &sse) {
-		return true
-	}
-	var ce topology.ConnectionError
-	if errors.As(err, &ce) {
-		return true
-	}
-	var se mongo.ServerError
-	if errors.As(err, &se) {
-		if se.HasErrorLabel("RetryableWriteError") || se.HasErrorLabel("NetworkError") {
-			return true
-		}
-		for _, c := range unavailableCodes {
-			if se.HasErrorCode(c) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isDup reports a duplicate key error. FerretDB reports one caused by an update as an
-// internal error (code 1) carrying SQLite's message instead of code 11000.
-func isDup(err error) bool {
-	if err == nil {
-		return false
-	}
-	if mongo.IsDuplicateKeyError(err) {
-		return true
-	}
-	var se mongo.ServerError
-	if errors.As(err, &se) && se.HasErrorCode(1) {
-		msg := err.Error()
-		return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key")
-	}
-	return false
-}
+func isDup(err error) bool { return mongoerr.IsDup(err) }

@@ -2,8 +2,6 @@ package rooms
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -17,6 +15,7 @@ import (
 
 	"onair/media"
 	"onair/rooms/audit"
+	"onair/rooms/internal/cursor"
 )
 
 // Visibility says who finds a room: public rooms are listed, unlisted ones are reachable
@@ -603,20 +602,11 @@ func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (Room
 	return page, nil
 }
 
-func encodeCursor(v any) string {
-	b, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func encodeCursor(v any) string { return cursor.Encode(v) }
 
 func decodeCursor[T any](s string) (T, error) {
-	var v T
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		d := json.NewDecoder(strings.NewReader(string(b)))
-		d.DisallowUnknownFields()
-		err = d.Decode(&v)
-	}
-	if err != nil {
+	v, ok := cursor.Decode[T](s)
+	if !ok {
 		return v, invalid("cursor", "is not a cursor this server gave out")
 	}
 	return v, nil

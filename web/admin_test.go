@@ -19,7 +19,6 @@ import (
 	"github.com/gorilla/websocket"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/chat"
 	"onair/media"
@@ -46,17 +45,7 @@ type eventsEnv struct {
 
 func newEventsEnv(t *testing.T) *eventsEnv {
 	t.Helper()
-	m := testenv.StartMongoDB(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).SetServerSelectionTimeout(2 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = client.Disconnect(ctx)
-	})
-	db := client.Database("web_events")
+	db := testenv.StartMongoDB(t).Database(t, "web")
 	level := slog.LevelError + 1
 	if testing.Verbose() {
 		level = slog.LevelDebug

@@ -2,6 +2,7 @@ package hls
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -75,14 +76,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind fileKind) {
 func (s *Server) serveWaiting(w http.ResponseWriter, r *http.Request, sess *session, file string, kind fileKind, blocking, pinned bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PlaylistWait)
 	defer cancel()
-	buf := newBufferedResponse()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sess.muxer.Handle(buf, r)
-	}()
+	shared, produce := sess.responses.get(file+"?"+r.URL.RawQuery, time.Now())
+	if produce {
+		// Shared by every viewer asking meanwhile: not bound to this one's request.
+		go func() {
+			sess.muxer.Handle(shared.buf, r)
+			sess.responses.done(shared, shareFor(kind, blocking))
+		}()
+	}
+	buf := shared.buf
 	select {
-	case <-done:
+	case <-shared.ready:
 	case <-sess.ended:
 		s.serveEnded(w, r, sess, file, kind, blocking, pinned)
 		return
@@ -136,6 +140,12 @@ func (s *Server) serveEnded(w http.ResponseWriter, r *http.Request, sess *sessio
 
 // serveMuxer streams what the muxer answers at once (init files and segments).
 func serveMuxer(w http.ResponseWriter, r *http.Request, sess *session, kind fileKind) {
+	if kind == kindSegment {
+		if f, ok := sess.openFinishedSegment(r.PathValue("file")); ok {
+			serveSegmentFile(w, r, f, r.PathValue("file"))
+			return
+		}
+	}
 	cw := &cacheWriter{ResponseWriter: w, cache: cacheControl(kind, false, true)}
 	sess.muxer.Handle(cw, r)
 	if !cw.wrote {
@@ -152,6 +162,13 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the server's sendfile path for files sent through the counter.
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(c.ResponseWriter, r)
+	c.n += n
 	return n, err
 }
 

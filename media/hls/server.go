@@ -167,12 +167,13 @@ func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
 	}
 
 	sess := &session{
-		id:      st.ID(),
-		name:    st.Name(),
-		dir:     dir,
-		log:     s.log.With("stream", st.Name(), "id", st.ID()),
-		ended:   make(chan struct{}),
-		viewers: newViewers(),
+		id:        st.ID(),
+		name:      st.Name(),
+		dir:       dir,
+		log:       s.log.With("stream", st.Name(), "id", st.ID()),
+		ended:     make(chan struct{}),
+		viewers:   newViewers(),
+		responses: responses{entries: map[string]*sharedResponse{}},
 	}
 	var muxTracks []*gohlslib.Track
 	if v := tracks.Video; v != nil {

@@ -28,6 +28,7 @@ type session struct {
 	videoCodec media.Codec
 	audio      *gohlslib.Track
 	viewers    *viewers
+	responses  responses
 
 	// ended is closed once final and finalFiles are set; they are read-only after that.
 	ended      chan struct{}

@@ -47,7 +47,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/rooms/internal/mongoutil"
+	"onair/rooms/internal/cursor"
+	"onair/rooms/internal/mongoerr"
 )
 
 // Collection is the name of the audit trail's collection.
@@ -398,7 +399,7 @@ func (l *Log) write(ctx context.Context, batch []entryDoc) []entryDoc {
 		if ctx.Err() != nil {
 			return batch
 		}
-		if !mongoutil.Unavailable(err) {
+		if !mongoerr.Unavailable(err) {
 			if refused++; refused >= 5 {
 				for _, d := range batch {
 					l.drop(d, err.Error())
@@ -431,7 +432,7 @@ func (l *Log) insert(ctx context.Context, docs []entryDoc) ([]entryDoc, error) {
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
 		var left []entryDoc
 		for _, we := range bwe.WriteErrors {
-			if we.Index >= 0 && we.Index < len(docs) && !mongoutil.IsDup(we) {
+			if we.Index >= 0 && we.Index < len(docs) && !mongoerr.IsDup(we) {
 				left = append(left, docs[we.Index])
 			}
 		}
@@ -484,7 +485,7 @@ type Page struct {
 	Next string `json:"next,omitempty"`
 }
 
-type cursor struct {
+type pagePos struct {
 	At time.Time     `json:"a"`
 	ID bson.ObjectID `json:"i"`
 }
@@ -521,7 +522,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 		}
 	}
 	if q.Cursor != "" {
-		c, ok := mongoutil.DecodeCursor[cursor](q.Cursor)
+		c, ok := cursor.Decode[pagePos](q.Cursor)
 		if !ok {
 			return Page{}, &InvalidError{Field: "cursor", Message: "is not a cursor this server gave out"}
 		}
@@ -554,7 +555,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	for i := range docs {
 		if i == limit {
 			last := docs[limit-1]
-			page.Next = mongoutil.EncodeCursor(cursor{At: last.At, ID: last.ID})
+			page.Next = cursor.Encode(pagePos{At: last.At, ID: last.ID})
 			break
 		}
 		page.Entries = append(page.Entries, docs[i].entry())
@@ -563,7 +564,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 }
 
 func dbError(op string, err error) error {
-	if mongoutil.Unavailable(err) {
+	if mongoerr.Unavailable(err) {
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

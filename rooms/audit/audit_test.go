@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/scripts/testenv"
 )
@@ -24,18 +22,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := testenv.StartMongoDB(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).
-		SetServerSelectionTimeout(time.Second).SetConnectTimeout(time.Second).SetHeartbeatInterval(500 * time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = client.Disconnect(ctx)
-	})
-	name := "audit_" + regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "_")
-	return &env{mongo: m, db: client.Database(name)}
+	return &env{mongo: m, db: m.Database(t, "audit")}
 }
 
 func logger() *slog.Logger {

@@ -21,7 +21,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/audit"
-	"onair/rooms/internal/mongoutil"
+	"onair/rooms/internal/cursor"
+	"onair/rooms/internal/mongoerr"
 )
 
 // Collections.
@@ -485,7 +486,7 @@ func (d *Dispatcher) persist(ctx context.Context, ev *event) ([]*deliveryDoc, er
 				octx, cancel := d.op(ctx)
 				_, err := d.deliveries.InsertOne(octx, docs[stored])
 				cancel()
-				if err != nil && !mongoutil.IsDup(err) { // a duplicate: an earlier attempt landed
+				if err != nil && !mongoerr.IsDup(err) { // a duplicate: an earlier attempt landed
 					return dbError("store delivery", err)
 				}
 			}
@@ -960,7 +961,7 @@ func (d *Dispatcher) adopt(ctx context.Context, dead string) (int, error) {
 			}
 		}
 		cancel()
-		if mongoutil.IsDup(err) {
+		if mongoerr.IsDup(err) {
 			continue // another node claimed it
 		}
 		if err != nil {
@@ -1072,7 +1073,7 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) (DeliveryP
 		return DeliveryPage{}, invalid("status", "must be %s, %s, %s or %s", StatusPending, StatusDelivered, StatusFailed, StatusCanceled)
 	}
 	if q.Cursor != "" {
-		c, ok := mongoutil.DecodeCursor[deliveryCursor](q.Cursor)
+		c, ok := cursor.Decode[deliveryCursor](q.Cursor)
 		if !ok {
 			return DeliveryPage{}, invalid("cursor", "is not a cursor this server gave out")
 		}
@@ -1104,7 +1105,7 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) (DeliveryP
 	for i := range docs {
 		if i == limit {
 			last := docs[limit-1]
-			page.Next = mongoutil.EncodeCursor(deliveryCursor{Queued: last.Queued, ID: last.ID})
+			page.Next = cursor.Encode(deliveryCursor{Queued: last.Queued, ID: last.ID})
 			break
 		}
 		page.Deliveries = append(page.Deliveries, docs[i].delivery(q.Bodies))

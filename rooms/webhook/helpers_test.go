@@ -9,13 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/scripts/testenv"
 )
@@ -32,21 +30,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := testenv.StartMongoDB(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).
-		SetServerSelectionTimeout(2 * time.Second).SetConnectTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = client.Disconnect(ctx)
-	})
-	name := "webhook_" + regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "_")
-	if len(name) > 60 {
-		name = name[:60]
-	}
-	return &env{t: t, mongo: m, db: client.Database(name)}
+	return &env{t: t, mongo: m, db: m.Database(t, "webhook")}
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -1,16 +1,21 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // tool returns a server binary built by scripts/tools.sh. Under `make test` it is always
@@ -203,4 +208,33 @@ func (s *S3) Restart(t testing.TB) {
 	t.Helper()
 	s.Server.Restart(t)
 	s.WaitReady(t)
+}
+
+// Client connects to the server for a test, with short timeouts so that tests of outages
+// see them quickly, and disconnects when the test ends.
+func (m *MongoDB) Client(t testing.TB) *mongo.Client {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).
+		SetServerSelectionTimeout(2 * time.Second).SetConnectTimeout(time.Second).SetHeartbeatInterval(500 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = client.Disconnect(ctx)
+	})
+	return client
+}
+
+var dbNameRE = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// Database is a database of its own for the test, named after it.
+func (m *MongoDB) Database(t testing.TB, prefix string) *mongo.Database {
+	t.Helper()
+	name := prefix + "_" + dbNameRE.ReplaceAllString(t.Name(), "_")
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	return m.Client(t).Database(name)
 }

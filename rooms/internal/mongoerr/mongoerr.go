@@ -1,11 +1,9 @@
-// Package mongoutil holds the few MongoDB helpers that rooms' sub-packages (audit,
-// webhook) share: classifying driver errors and keyset-pagination cursors.
-package mongoutil
+// Package mongoerr classifies MongoDB driver errors the way rooms and its sub-packages
+// need: MongoDB away (answer 503, retry) or a duplicate key (on MongoDB and FerretDB).
+package mongoerr
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -67,25 +65,4 @@ func IsDup(err error) bool {
 		return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key")
 	}
 	return false
-}
-
-// EncodeCursor turns a page position into an opaque string for APIs.
-func EncodeCursor(v any) string {
-	b, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// DecodeCursor reads a cursor made by EncodeCursor into a T; false if it is not one.
-func DecodeCursor[T any](s string) (T, bool) {
-	var v T
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return v, false
-	}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&v); err != nil {
-		return v, false
-	}
-	return v, true
 }
