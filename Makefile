@@ -68,12 +68,23 @@ $(STATICCHECK):
 	GOBIN=$(CURDIR)/.tools/bin/sc-tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	mv $(CURDIR)/.tools/bin/sc-tmp/staticcheck $@ && rmdir $(CURDIR)/.tools/bin/sc-tmp
 
-# Go benchmarks plus the load scripts that measure onair against its peers; writes the
-# figures to BENCHMARKS.md's source tables under .artifacts/bench.
-bench: build
+# Go benchmarks plus the load scripts that measure onair against its peers; each rewrites
+# its section of BENCHMARKS.md and writes .artifacts/bench/<name>.json. They run one after
+# the other (BENCHES=record make bench runs some); a failing one does not stop the next,
+# and the target fails at the end if any did.
+BENCH_BIN := bin/bench
+BENCHES   ?= live chat cluster-chat record cluster-hls web
+
+bench: build tools e2e-deps
 	@scripts/deps.sh bench
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
-	$(GO) run ./scripts/bench live -onair $(BIN)
+	CGO_ENABLED=0 $(GO) build -o $(BENCH_BIN) ./scripts/bench
+	@failed=""; \
+	$(GO) test -run='^$$' -bench=. -benchmem ./... || failed="$$failed go-test-bench"; \
+	for b in $(BENCHES); do \
+		echo "== bench $$b"; \
+		$(BENCH_BIN) $$b -onair $(BIN) || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
 
 clean:
 	rm -rf bin .artifacts

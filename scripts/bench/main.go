@@ -36,11 +36,16 @@ type subcommand struct {
 // subcommands lists the benchmarks; chat, record, web and cluster join here.
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
+		"chat":         {summary: "chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", run: runChat, limit: 8 * time.Minute},
+		"cluster-chat": {summary: "chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", run: runClusterChat, limit: 5 * time.Minute},
 		"live": {
 			summary: "RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
 			run:     runLive,
 			limit:   20 * time.Minute,
 		},
+		"record":      {summary: "recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", run: runRecord, limit: 10 * time.Minute},
+		"cluster-hls": {summary: "HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", run: runClusterHLS, limit: 8 * time.Minute},
+		"web":         {summary: "room page weight and time to the first video frame in headless Chromium", run: runWeb, limit: 8 * time.Minute},
 	}
 }
 

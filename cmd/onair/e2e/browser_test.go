@@ -20,7 +20,7 @@ import (
 // headless Chromium, driven by playwright-core, against onair with FerretDB and MinIO.
 // The browser side signs up, creates a room and copies its stream key from the dashboard;
 // this side then publishes with that key as OBS would, and stops when asked. Screenshots
-// go to .artifacts/screenshots, the page benchmark's figures to .artifacts/bench/web.json.
+// go to .artifacts/screenshots, the page benchmark's figures to .artifacts/browser-test/page.json.
 func TestBrowser(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	e2eDir := filepath.Join(root, "web", "ui", "e2e")
@@ -53,7 +53,7 @@ func TestBrowser(t *testing.T) {
 		"ONAIR_URL="+o.HTTP,
 		"CHROMIUM="+chromium,
 		"ONAIR_SCREENSHOTS="+filepath.Join(root, ".artifacts", "screenshots"),
-		"ONAIR_BENCH_OUT="+filepath.Join(root, ".artifacts", "bench", "web.json"),
+		"ONAIR_BENCH_OUT="+filepath.Join(root, ".artifacts", "browser-test", "page.json"),
 	)
 	// Its own process group, so that the browser it launched goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

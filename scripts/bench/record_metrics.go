@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// promValue returns the value of the unlabelled sample name in Prometheus' text format.
+func promValue(text, name string) (float64, bool) {
+	for line := range strings.SplitSeq(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || !strings.HasPrefix(rest, " ") {
+			continue // another metric, a longer name or a labelled sample
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// promSum adds up every sample of name, labelled or not, in Prometheus' text format.
+func promSum(text, name string) float64 {
+	var sum float64
+	for line := range strings.SplitSeq(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if rest[0] == '{' {
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			rest = rest[end+1:]
+		}
+		if f := strings.Fields(rest); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+// spoolState is onair's recording backlog as /metrics tells it.
+type spoolState struct {
+	Bytes float64 // onair_recording_spool_bytes: waiting on local disk for object storage
+	Parts float64 // onair_recording_parts_pending: chunk files on disk, the one being written included
+}
+
+func parseSpool(text string) (spoolState, error) {
+	b, ok1 := promValue(text, "onair_recording_spool_bytes")
+	p, ok2 := promValue(text, "onair_recording_parts_pending")
+	if !ok1 || !ok2 {
+		return spoolState{}, fmt.Errorf("metrics: no onair_recording_spool_bytes or onair_recording_parts_pending (is recording enabled?)")
+	}
+	return spoolState{Bytes: b, Parts: p}, nil
+}
+
+// spool reads the node's recording backlog.
+func (n *rigNode) spool(ctx context.Context, client *http.Client) (spoolState, error) {
+	text, err := n.Metrics(ctx, client)
+	if err != nil {
+		return spoolState{}, err
+	}
+	return parseSpool(text)
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// rigNode is an onair process using MongoDB (accounts, rooms, broadcasts), started with
+// the shipped defaults but for the ONAIR_* variables it is given.
+type rigNode struct {
+	proc    *process
+	dataDir string
+	HTTP    string // http://host:port
+	RTMP    string // rtmp://host:port/app, to which a stream key is appended
+}
+
+// rigNodeOptions configure startRigNode.
+type rigNodeOptions struct {
+	binary  string
+	dataDir string
+	mongo   string // MongoDB URI
+	// httpAddr is a fixed listen address (host:port) for nodes that advertise themselves
+	// to each other; empty picks a free port.
+	httpAddr string
+	env      []string // more ONAIR_* variables
+}
+
+// startRigNode starts onair and waits until it serves HTTP and its MongoDB indexes exist.
+func startRigNode(ctx context.Context, opts rigNodeOptions) (*rigNode, error) {
+	if opts.httpAddr == "" {
+		opts.httpAddr = "127.0.0.1:0"
+	}
+	cmd := exec.Command(opts.binary)
+	cmd.Env = append(os.Environ(),
+		"ONAIR_HTTP_ADDR="+opts.httpAddr,
+		"ONAIR_RTMP_ADDR=127.0.0.1:0",
+		"ONAIR_DATA_DIR="+opts.dataDir,
+		"ONAIR_LOG_LEVEL=info", // "MongoDB ready" is an info line
+		"ONAIR_MONGO_URI="+opts.mongo,
+		"ONAIR_MONGO_DATABASE=onair",
+	)
+	cmd.Env = append(cmd.Env, opts.env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("onair: %w", err)
+	}
+	proc, err := startProcess("onair", cmd)
+	if err != nil {
+		return nil, err
+	}
+	n := &rigNode{proc: proc, dataDir: opts.dataDir}
+	banner := make(chan [2]string, 1)
+	go readBanner(stdout, banner)
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	select {
+	case m := <-banner:
+		n.RTMP, n.HTTP = m[0], m[1]
+	case <-proc.Done():
+		return nil, fmt.Errorf("onair exited at start: %s", proc.Output())
+	case <-timer.C:
+		n.Stop()
+		return nil, fmt.Errorf("onair printed no banner within 20 s: %s", proc.Output())
+	case <-ctx.Done():
+		n.Stop()
+		return nil, fmt.Errorf("onair: %w", ctx.Err())
+	}
+	if err := waitHTTP200(ctx, proc, n.HTTP+"/healthz", 10*time.Second); err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("onair: %w", err)
+	}
+	err = waitReady(ctx, proc, 20*time.Second, func() error {
+		if !strings.Contains(proc.Output(), "MongoDB ready") {
+			return fmt.Errorf("no %q in its log yet", "MongoDB ready")
+		}
+		return nil
+	})
+	if err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("onair: %w", err)
+	}
+	return n, nil
+}
+
+// PublishURL is where a publisher with key sends.
+func (n *rigNode) PublishURL(key string) string { return strings.TrimSuffix(n.RTMP, "/") + "/" + key }
+
+// Pid is onair's process id.
+func (n *rigNode) Pid() int { return n.proc.Pid() }
+
+// Alive returns an error once onair has exited.
+func (n *rigNode) Alive() error {
+	if exited, err := n.proc.Exited(); exited {
+		return fmt.Errorf("onair exited (%v): %s", err, n.proc.Output())
+	}
+	return nil
+}
+
+// RecordingsDir holds the recording spools.
+func (n *rigNode) RecordingsDir() string { return filepath.Join(n.dataDir, "recordings") }
+
+// Metrics fetches /metrics.
+func (n *rigNode) Metrics(ctx context.Context, client *http.Client) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.HTTP+"/metrics", nil)
+	if err != nil {
+		return "", fmt.Errorf("metrics: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+	}
+	return string(b), nil
+}
+
+// Stop ends onair with SIGTERM (it ends its streams and finishes their recordings), then
+// SIGKILL after 30 s.
+func (n *rigNode) Stop() { n.proc.Stop(syscall.SIGTERM, 30*time.Second) }

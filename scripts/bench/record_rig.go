@@ -1,0 +1,154 @@
+package main
+
+// The servers behind the record, cluster-hls and web benchmarks: FerretDB (MongoDB's wire
+// protocol) and MinIO (S3), built by scripts/tools.sh into .tools/bin, started here on
+// free loopback ports with data directories of their own, and stopped (their process
+// groups only) when the benchmark ends.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// rigTool is the path of a server binary built by scripts/tools.sh.
+func rigTool(root, name string) (string, error) {
+	p := filepath.Join(root, ".tools", "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s is not built: run scripts/tools.sh (make tools): %w", name, err)
+	}
+	return p, nil
+}
+
+// rigMongo is a FerretDB server.
+type rigMongo struct {
+	proc *process
+	URI  string
+}
+
+// startRigMongo starts FerretDB with its SQLite files in dir and waits until it is ready.
+func startRigMongo(ctx context.Context, bin, dir string) (*rigMongo, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("ferretdb: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	debugPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin,
+		"--handler=sqlite", "--sqlite-url=file:"+dir+"/", "--state-dir="+dir,
+		"--listen-addr=127.0.0.1:"+strconv.Itoa(port),
+		"--debug-addr=127.0.0.1:"+strconv.Itoa(debugPort),
+		"--telemetry=disable", "--log-level=warn", "--test-capped-cleanup-interval=1s")
+	proc, err := startProcess("ferretdb", cmd)
+	if err != nil {
+		return nil, err
+	}
+	m := &rigMongo{proc: proc, URI: fmt.Sprintf("mongodb://127.0.0.1:%d/?directConnection=true", port)}
+	if err := waitHTTP200(ctx, proc, fmt.Sprintf("http://127.0.0.1:%d/debug/readyz", debugPort), 15*time.Second); err != nil {
+		m.Stop()
+		return nil, fmt.Errorf("ferretdb: %w", err)
+	}
+	return m, nil
+}
+
+// Stop ends FerretDB.
+func (m *rigMongo) Stop() { m.proc.Stop(syscall.SIGTERM, 5*time.Second) }
+
+// rigS3 is a MinIO server that can be killed and started again on the same port and data.
+type rigS3 struct {
+	bin, dir          string
+	port, consolePort int
+	proc              *process
+	Endpoint          string
+}
+
+const (
+	rigS3User   = "onairbench"
+	rigS3Secret = "onairbench-secret"
+	rigS3Bucket = "recordings"
+)
+
+// startRigS3 starts MinIO with its data in dir and waits until it is ready.
+func startRigS3(ctx context.Context, bin, dir string) (*rigS3, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("minio: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	consolePort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &rigS3{bin: bin, dir: dir, port: port, consolePort: consolePort,
+		Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *rigS3) start(ctx context.Context) error {
+	cmd := exec.Command(s.bin, "server", s.dir,
+		"--address", "127.0.0.1:"+strconv.Itoa(s.port),
+		"--console-address", "127.0.0.1:"+strconv.Itoa(s.consolePort), "--quiet")
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+rigS3User, "MINIO_ROOT_PASSWORD="+rigS3Secret,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	proc, err := startProcess("minio", cmd)
+	if err != nil {
+		return err
+	}
+	s.proc = proc
+	if err := waitHTTP200(ctx, proc, s.Endpoint+"/minio/health/ready", 30*time.Second); err != nil {
+		s.Kill()
+		return fmt.Errorf("minio: %w", err)
+	}
+	return nil
+}
+
+// Kill ends MinIO at once (its process group), as an outage would.
+func (s *rigS3) Kill() { s.proc.Stop(syscall.SIGKILL, 0) }
+
+// Restart starts MinIO again on the same port and data and waits until it is ready.
+func (s *rigS3) Restart(ctx context.Context) error {
+	s.Kill()
+	return s.start(ctx)
+}
+
+// Stop ends MinIO.
+func (s *rigS3) Stop() { s.proc.Stop(syscall.SIGTERM, 5*time.Second) }
+
+// Env configures onair to record into this MinIO.
+func (s *rigS3) Env() []string {
+	return []string{
+		"ONAIR_STORAGE_BACKEND=s3", "ONAIR_STORAGE_S3_ENDPOINT=" + s.Endpoint,
+		"ONAIR_STORAGE_S3_BUCKET=" + rigS3Bucket, "ONAIR_STORAGE_S3_PATH_STYLE=true",
+		"ONAIR_STORAGE_S3_CREATE_BUCKET=true",
+		"ONAIR_STORAGE_S3_ACCESS_KEY=" + rigS3User, "ONAIR_STORAGE_S3_SECRET_KEY=" + rigS3Secret,
+	}
+}
+
+// waitHTTP200 waits until url answers 200, the process exits or timeout passes.
+func waitHTTP200(ctx context.Context, p *process, url string, timeout time.Duration) error {
+	client := newHTTPClient()
+	defer client.CloseIdleConnections()
+	return waitReady(ctx, p, timeout, func() error {
+		code, err := httpStatus(ctx, client, url)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("GET %s: HTTP %d", url, code)
+		}
+		return err
+	})
+}
