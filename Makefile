@@ -45,8 +45,11 @@ run: build
 # Everything CI checks: lint, unit tests, end-to-end tests with ffmpeg, real servers and
 # Chromium. Installs missing system packages (scripts/deps.sh) and builds the test servers
 # (scripts/tools.sh) first.
+# End-to-end tests run after the others, on the binary just built, so that their real
+# servers and ffmpeg publishers do not compete with the unit tests for the CPU.
 test: deps tools build e2e-deps lint
-	$(GO) test $(TEST_FLAGS) ./...
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v /cmd/onair/e2e)
+	ONAIR_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./cmd/onair/e2e/
 
 deps:
 	@scripts/deps.sh
