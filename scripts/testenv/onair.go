@@ -96,7 +96,7 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 		opts.DataDir = t.TempDir()
 	}
 	cmd := exec.Command(opts.Binary, opts.Args...)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(hermeticEnv(),
 		"ONAIR_HTTP_ADDR=127.0.0.1:0",
 		"ONAIR_RTMP_ADDR=127.0.0.1:0",
 		"ONAIR_DATA_DIR="+opts.DataDir,
@@ -155,6 +155,19 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 		return resp.StatusCode == http.StatusOK, resp.Status
 	})
 	return o
+}
+
+// hermeticEnv is this process's environment without ONAIR_* variables: onair reads every
+// one as a config key (and refuses unknown ones, such as ONAIR_TEST_BIN), so the test's own
+// settings and a developer's shell must not reach it.
+func hermeticEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ONAIR_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Logs returns what onair has logged so far.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"onair/scripts/testenv"
 )
@@ -324,5 +325,72 @@ func probeSegments(t *testing.T, o *testenv.Onair, index string) {
 	sort.Strings(found)
 	if strings.Join(found, ",") != "aac,h264" {
 		t.Fatalf("ffprobe found streams %v in the segments, want aac and h264", found)
+	}
+}
+
+// TestDVRWindow: the playlists cover the whole DVR window, well beyond what a live player
+// needs; its oldest segment still plays, delta updates (_HLS_skip=YES) describe the same
+// window, and the window slides without leaving older segments on disk.
+func TestDVRWindow(t *testing.T) {
+	key := newKey(t)
+	const window = 11 // segments: a 10 s DVR window of 1 s segments
+	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{
+		streamsEnv(map[string]string{"cam": key}),
+		"ONAIR_HLS_DVR_WINDOW=10s",
+	}})
+	testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
+	index := o.HTTP + "/live/cam/index.m3u8"
+	waitPlaylist(t, index, 15*time.Second)
+	path, _ := mediaPlaylist(t, o, index)
+
+	// LL-HLS starts with 7 gaps (msn 0-6): once the window starts at msn 11, it has slid
+	// past four real segments as well.
+	var full playlist.Media
+	testenv.Eventually(t, 45*time.Second, func() (bool, string) {
+		_, body := o.Get(t, path)
+		full = playlist.Media{}
+		if err := full.Unmarshal(body); err != nil {
+			return false, err.Error()
+		}
+		return full.MediaSequence >= 11 && len(full.Segments) == window,
+			fmt.Sprintf("media sequence %d, %d segments:\n%s", full.MediaSequence, len(full.Segments), body)
+	})
+
+	base := path[:strings.LastIndex(path, "/")+1]
+	oldest := full.Segments[0].URI
+	code, seg := o.Get(t, base+oldest)
+	if code != http.StatusOK {
+		t.Fatalf("oldest segment %s: %d", oldest, code)
+	}
+	_, init := o.Get(t, base+full.Map.URI)
+	clip := filepath.Join(t.TempDir(), "oldest.mp4")
+	if err := os.WriteFile(clip, append(init, seg...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ffprobe(t, "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", clip); !strings.HasPrefix(got, "h264,") || strings.HasPrefix(got, "h264,0") {
+		t.Fatalf("ffprobe of the oldest segment: %q, want H.264 frames", got)
+	}
+
+	// A delta update ends where the full playlist ends and starts the same window.
+	_, body := o.Get(t, path+"&_HLS_skip=YES")
+	var delta playlist.Media
+	if err := delta.Unmarshal(body); err != nil {
+		t.Fatalf("delta update: %v\n%s", err, body)
+	}
+	if delta.Skip == nil {
+		t.Fatalf("delta update without EXT-X-SKIP:\n%s", body)
+	}
+	newestFull := full.MediaSequence + len(full.Segments)
+	newestDelta := delta.MediaSequence + delta.Skip.SkippedSegments + len(delta.Segments)
+	if moved := newestDelta - newestFull; moved < 0 || moved > 2 || delta.MediaSequence-full.MediaSequence != moved {
+		t.Fatalf("delta update (sequence %d, %d skipped, %d listed) does not match the full playlist (sequence %d, %d listed)",
+			delta.MediaSequence, delta.Skip.SkippedSegments, len(delta.Segments), full.MediaSequence, len(full.Segments))
+	}
+
+	// Segments that left the window are gone from disk: the window and the one being
+	// written (and one more if the window slid meanwhile) are all that is left.
+	files, _ := filepath.Glob(filepath.Join(o.DataDir, "hls", "live-cam-*", "*_video1_seg*.mp4"))
+	if len(files) < window || len(files) > window+2 {
+		t.Fatalf("%d video segments on disk for a window of %d: %v", len(files), window, files)
 	}
 }
