@@ -676,8 +676,9 @@ func TestEnsureIndexes(t *testing.T) {
 }
 
 func TestTLSSockets(t *testing.T) {
-	// Over TLS the flushers' short write deadlines would break the connection; such
-	// sockets have a writer of their own.
+	// The flushers write to the socket under the connection, or stop a write short at a
+	// deadline: either would break a TLS connection, so such sockets have a writer of
+	// their own.
 	e := newEnv(t)
 	th := e.hub("n1", nil)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

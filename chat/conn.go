@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,9 +22,10 @@ type conn struct {
 	h    *Hub
 	r    *room
 	ws   *websocket.Conn
-	nc   *sockConn // ws's connection; nil in benchmarks without a network
-	user *User     // nil: anonymous
-	priv bool      // owner, moderator or admin of the room when it joined
+	nc   *sockConn       // ws's connection; nil in benchmarks without a network
+	raw  syscall.RawConn // nc's socket, for the flushers; nil with an own writer
+	user *User           // nil: anonymous
+	priv bool            // owner, moderator or admin of the room when it joined
 	id   uint64
 
 	inflight chan struct{} // posts being stored
@@ -76,7 +78,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		inflight: make(chan struct{}, maxInflight),
 		gone:     make(chan struct{}),
 	}
-	if !partialWrites(hw.conn.Conn) {
+	if c.raw = rawSocket(hw.conn.Conn); c.raw == nil {
 		c.own = make(chan struct{}, 1)
 		go c.ownWriter()
 	}

@@ -3,12 +3,11 @@ package chat
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -19,12 +18,18 @@ import (
 // broadcast and shared by every socket they go to. Each socket has a bounded queue of
 // them; queuing never blocks. Queues are written by a small pool of flusher goroutines
 // (not one writer goroutine per socket): a flusher writes a socket's whole queue with one
-// writev and a short deadline. A socket whose TCP buffer is full gets a goroutine of its
-// own that finishes the write with the full write timeout; frames queue meanwhile, and a
-// socket whose queue overflows is closed (1013) instead of slowing anyone. A few flushers
-// rather than a writer per socket keep a broadcast to thousands of sockets from making
-// thousands of goroutines runnable at once, which would delay everything else (reading
-// posts, storing them) by milliseconds per scheduling hop.
+// writev that does not wait (frameWriter). A socket whose TCP buffer is full gets a
+// goroutine of its own that finishes the write with the full write timeout; frames queue
+// meanwhile, and a socket whose queue overflows is closed (1013) instead of slowing
+// anyone. A few flushers rather than a writer per socket keep a broadcast to thousands of
+// sockets from making thousands of goroutines runnable at once, which would delay
+// everything else (reading posts, storing them) by milliseconds per scheduling hop.
+//
+// With Config.FlushDelay the flushers linger before taking their work, so that the frames
+// of several broadcasts go out in the same writev: a write, not a frame, is what a
+// delivery costs (a syscall, and on loopback the peer's TCP receive path too), so in a
+// busy room this divides the server's CPU per delivery, at the price of up to FlushDelay
+// of latency.
 //
 // The websocket library still reads, answers pings and closes: its own writes (pongs,
 // close frames) go through sockConn, which queues a copy.
@@ -70,10 +75,6 @@ func closeFrame(code int, reason string) []byte {
 	copy(p[2:], reason)
 	return frame(opClose, p)
 }
-
-// flushStall is how long a flusher waits for a socket's TCP buffer before handing the
-// rest of the write to a goroutine of the socket's own.
-const flushStall = 2 * time.Millisecond
 
 // closeGrace bounds the wait for a socket's last frames (the close frame) to be written.
 const closeGrace = time.Second
@@ -139,19 +140,22 @@ func (c *conn) queue(f []byte, control bool) bool {
 	c.q = append(c.q, f)
 	schedule := !c.scheduled && !c.draining
 	c.scheduled = c.scheduled || schedule
+	closing := c.closing
 	c.mu.Unlock()
 	if schedule {
-		c.wakeWriter()
+		c.wakeWriter(closing)
 	}
 	return true
 }
 
 // wakeWriter has the socket's queue written: by the flushers, or by its own writer.
-func (c *conn) wakeWriter() {
+// urgent skips the flushers' linger: a closing socket has nothing to coalesce with, and
+// its peer, or a hub shutting down, waits for the close.
+func (c *conn) wakeWriter(urgent bool) {
 	if c.own != nil {
 		signal(c.own)
 	} else {
-		c.h.flush.add(c)
+		c.h.flush.add(c, urgent)
 	}
 }
 
@@ -179,7 +183,7 @@ func (c *conn) shutdown(code int, reason string) bool {
 		c.queue(closeFrame(code, reason), true)
 	}
 	if code == 0 {
-		c.wakeWriter() // writes what is queued, then closes
+		c.wakeWriter(true) // writes what is queued, then closes
 	}
 	if first {
 		time.AfterFunc(closeGrace, c.closeNow)
@@ -199,18 +203,32 @@ func (c *conn) closeNow() {
 
 // flushPool is the flusher goroutines and their work list: sockets with queued frames.
 type flushPool struct {
-	mu   sync.Mutex
-	list []*conn
-	wake chan struct{}
+	delay time.Duration // linger: Config.FlushDelay
+
+	mu    sync.Mutex
+	list  []*conn
+	since time.Time // when list last became non-empty; only with a delay
+	hurry bool      // list holds a closing socket: take it without lingering
+	wake  chan struct{}
+	rush  chan struct{} // ends a linger early, for hurry
 }
 
-func newFlushPool() *flushPool { return &flushPool{wake: make(chan struct{}, 1)} }
+func newFlushPool(delay time.Duration) *flushPool {
+	return &flushPool{delay: delay, wake: make(chan struct{}, 1), rush: make(chan struct{}, 1)}
+}
 
-func (p *flushPool) add(c *conn) {
+func (p *flushPool) add(c *conn, urgent bool) {
 	p.mu.Lock()
+	if len(p.list) == 0 && p.delay > 0 {
+		p.since = time.Now()
+	}
 	p.list = append(p.list, c)
+	p.hurry = p.hurry || urgent
 	p.mu.Unlock()
 	signal(p.wake)
+	if urgent && p.delay > 0 {
+		signal(p.rush)
+	}
 }
 
 func (p *flushPool) take(buf []*conn) []*conn {
@@ -219,12 +237,44 @@ func (p *flushPool) take(buf []*conn) []*conn {
 	buf = append(buf[:0], p.list...)
 	clear(p.list)
 	p.list = p.list[:0]
+	p.hurry = false
 	return buf
+}
+
+// linger waits until the work list is delay old (counted from its first socket, as
+// Kafka's linger.ms, so that a long flush does not add a delay of its own to what queued
+// meanwhile), or holds a closing socket. It reports false if stop was closed meanwhile.
+func (p *flushPool) linger(stop <-chan struct{}, t *time.Timer) bool {
+	if p.delay <= 0 {
+		return true
+	}
+	p.mu.Lock()
+	var wait time.Duration
+	if len(p.list) > 0 && !p.hurry {
+		wait = p.delay - time.Since(p.since)
+	}
+	p.mu.Unlock()
+	if wait <= 0 {
+		return true
+	}
+	t.Reset(wait)
+	select {
+	case <-stop:
+		t.Stop()
+		return false
+	case <-t.C:
+	case <-p.rush:
+		t.Stop()
+	}
+	return true
 }
 
 // run is one flusher; it returns when stop is closed.
 func (p *flushPool) run(stop <-chan struct{}) {
 	var batch []*conn
+	w := newFrameWriter()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	for {
 		select {
 		case <-stop:
@@ -232,21 +282,24 @@ func (p *flushPool) run(stop <-chan struct{}) {
 		case <-p.wake:
 		}
 		for {
+			if !p.linger(stop, t) {
+				return
+			}
 			batch = p.take(batch)
 			if len(batch) == 0 {
 				break
 			}
 			signal(p.wake) // let another flusher share the next batch
 			for i, c := range batch {
-				c.flush()
+				c.flush(w)
 				batch[i] = nil
 			}
 		}
 	}
 }
 
-// flush writes the socket's queue, in a flusher.
-func (c *conn) flush() {
+// flush writes the socket's queue, in a flusher, with w.
+func (c *conn) flush(w *frameWriter) {
 	c.mu.Lock()
 	c.scheduled = false
 	if c.draining {
@@ -259,13 +312,12 @@ func (c *conn) flush() {
 
 	var err error
 	if len(bufs) > 0 && c.nc != nil {
-		_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(flushStall))
-		nb := net.Buffers(bufs)
-		_, err = nb.WriteTo(c.nc.Conn)
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		var rest [][]byte
+		rest, err = w.write(c, bufs)
+		if err == nil && len(rest) > 0 {
 			c.mu.Lock()
 			c.draining = true
-			rest := append(append([][]byte(nil), nb...), c.q...)
+			rest = append(append([][]byte(nil), rest...), c.q...)
 			c.q = c.q[:0]
 			c.mu.Unlock()
 			go c.drain(rest)
@@ -303,6 +355,7 @@ func (c *conn) ownWriter() {
 		if len(bufs) > 0 {
 			_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
 			nb := net.Buffers(bufs)
+			c.h.stats.writes.Add(1)
 			if _, err := nb.WriteTo(c.nc.Conn); err != nil {
 				c.closed.Store(true)
 				c.closeNow()
@@ -319,14 +372,21 @@ func (c *conn) ownWriter() {
 	}
 }
 
-// partialWrites reports whether a write to nc that times out leaves the connection
-// usable, with what was written accounted for: true of TCP and Unix sockets, false of TLS.
-func partialWrites(nc net.Conn) bool {
-	switch nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
-		return true
+// rawSocket returns the socket under nc if a write to it that stops short (its buffer
+// full, or its deadline passed) leaves the connection usable, with what was written
+// accounted for: TCP and Unix sockets, not TLS. nil: nc needs a writer of its own.
+func rawSocket(nc net.Conn) syscall.RawConn {
+	switch nc := nc.(type) {
+	case *net.TCPConn:
+		if rc, err := nc.SyscallConn(); err == nil {
+			return rc
+		}
+	case *net.UnixConn:
+		if rc, err := nc.SyscallConn(); err == nil {
+			return rc
+		}
 	}
-	return false
+	return nil
 }
 
 // drain finishes a write that stalled, with the full write timeout, then writes what was
@@ -335,6 +395,7 @@ func (c *conn) drain(bufs [][]byte) {
 	for {
 		_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
 		nb := net.Buffers(bufs)
+		c.h.stats.writes.Add(1)
 		if _, err := nb.WriteTo(c.nc.Conn); err != nil {
 			c.closed.Store(true)
 			c.closeNow()
@@ -342,6 +403,8 @@ func (c *conn) drain(bufs [][]byte) {
 		}
 		c.mu.Lock()
 		if len(c.q) == 0 {
+			// The flushers' writes would fail once this deadline passed.
+			_ = c.nc.Conn.SetWriteDeadline(time.Time{})
 			c.draining = false
 			done := c.abort
 			c.mu.Unlock()

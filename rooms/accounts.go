@@ -171,9 +171,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 		return Login{}, err
 	}
 	d := userDoc{ID: bson.NewObjectID(), Email: email, Handle: handle, Password: hash, Created: s.now()}
-	octx, cancel := s.op(ctx)
-	_, err = s.users.InsertOne(octx, d)
-	cancel()
+	err = s.insertAccount(ctx, &d)
 	if isDup(err) {
 		if err := s.checkTaken(ctx, email, handle); err != nil {
 			return Login{}, err
@@ -181,9 +179,24 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 		return Login{}, &ConflictError{Field: "email", Message: "is already registered"}
 	}
 	if err != nil {
-		return Login{}, dbError("sign up", err)
+		return Login{}, err
 	}
-	log := s.log.With("user_id", d.ID.Hex(), "handle", handle)
+	return s.startSession(ctx, &d)
+}
+
+// insertAccount stores a new account and makes the first account ever the admin. A
+// duplicate email or handle is returned as the driver's error (see isDup).
+func (s *Service) insertAccount(ctx context.Context, d *userDoc) error {
+	octx, cancel := s.op(ctx)
+	_, err := s.users.InsertOne(octx, d)
+	cancel()
+	if isDup(err) {
+		return err
+	}
+	if err != nil {
+		return dbError("create account", err)
+	}
+	log := s.log.With("user_id", d.ID.Hex(), "handle", d.Handle)
 
 	// The marker's unique _id makes exactly one account the first, even when many sign up
 	// at once. A crash between the two writes is repaired by EnsureIndexes.
@@ -195,7 +208,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 		if err := s.grantAdmin(ctx, d.ID); err != nil {
 			// The account exists; EnsureIndexes at the next start finishes the grant.
 			log.Error("first account created but admin not yet granted", "err", err)
-			return Login{}, err
+			return err
 		}
 		d.Admin = true
 		log.Info("first account created: admin")
@@ -204,10 +217,10 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 		// The account exists (the user can log in); if the marker is still missing,
 		// EnsureIndexes at the next start gives it to the oldest account.
 		log.Warn("first-admin check failed", "err", err)
-		return Login{}, dbError("sign up: first-admin check", err)
+		return dbError("sign up: first-admin check", err)
 	}
 	log.Info("account created")
-	return s.startSession(ctx, &d)
+	return nil
 }
 
 func (s *Service) checkTaken(ctx context.Context, email, handle string) error {
@@ -312,8 +325,10 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 		s.log.Warn("login refused: account rate limited", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
 		return Login{}, &RateLimitError{Scope: "account", RetryAfter: wait}
 	}
+	// Accounts made by an external sign-in have no password: they cost the same work.
+	hasPassword := found && d.Password != ""
 	encoded := s.dummyHash
-	if found {
+	if hasPassword {
 		encoded = d.Password
 	}
 	ok, err := s.verify(ctx, encoded, in.Password)
@@ -324,7 +339,7 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 			return Login{}, err
 		}
 	}
-	if !ok || !found {
+	if !ok || !hasPassword {
 		s.accountFails.fail(acct, now)
 		s.ipFails.fail(in.IP, now)
 		s.log.Info("login failed", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))

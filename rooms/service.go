@@ -136,6 +136,7 @@ type Service struct {
 	log *slog.Logger
 
 	users, sessions, rooms, broadcasts, meta, nodes *mongo.Collection
+	identities                                      *mongo.Collection // external sign-ins (external.go)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
@@ -225,6 +226,7 @@ func New(cfg Config) (*Service, error) {
 		broadcasts:   cfg.DB.Collection("broadcasts"),
 		meta:         cfg.DB.Collection("rooms_meta"),
 		nodes:        cfg.DB.Collection("nodes"),
+		identities:   cfg.DB.Collection("identities"),
 		dummyHash:    dummy,
 		hashSem:      make(chan struct{}, cfg.MaxConcurrentHashes),
 		accountFails: newFailureWindow(cfg.AccountLimit, 100000),

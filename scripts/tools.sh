@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the real servers the tests run against (FerretDB for MongoDB, MinIO for S3) at
+# Builds the real servers the tests run against (FerretDB for MongoDB, MinIO for S3, the
+# OpenID Connect provider of zitadel/oidc, a certified OP library, for external sign-in) at
 # pinned versions into .tools/bin, which git ignores. Skips what is already built.
 set -euo pipefail
 
 FERRETDB_VERSION=v1.24.0
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+ZITADEL_OIDC_VERSION=v3.38.1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
@@ -16,7 +18,8 @@ build_ferretdb() {
 	echo "tools: building FerretDB $FERRETDB_VERSION (about 90 s the first time)" >&2
 	local work
 	work=$(mktemp -d)
-	trap 'rm -rf "$work"' RETURN
+	# Runs when this function returns, then removes itself (RETURN traps are global).
+	trap 'rm -rf "$work"; trap - RETURN' RETURN
 	(
 		cd "$work"
 		printf 'module ferretbuild\n\ngo 1.24\n\nrequire github.com/FerretDB/FerretDB %s\n' "$FERRETDB_VERSION" >go.mod
@@ -33,27 +36,40 @@ build_ferretdb() {
 	ln -sf "$(basename "$want")" "$bin/ferretdb"
 }
 
-build_minio() {
-	local want="$bin/minio-$MINIO_VERSION"
+# go_install_tool NAME PACKAGE VERSION BINARY MESSAGE: go install PACKAGE@VERSION into
+# .tools/bin as NAME-VERSION, linked as NAME.
+go_install_tool() {
+	local want="$bin/$1-$3"
 	[ -x "$want" ] && return 0
-	echo "tools: building MinIO (about 4 min the first time)" >&2
+	echo "tools: $5" >&2
 	local gobin
 	gobin=$(mktemp -d)
-	trap 'rm -rf "$gobin"' RETURN
-	CGO_ENABLED=0 GOBIN="$gobin" go install "github.com/minio/minio@$MINIO_VERSION"
-	mv "$gobin/minio" "$want"
-	ln -sf "$(basename "$want")" "$bin/minio"
+	trap 'rm -rf "$gobin"; trap - RETURN' RETURN
+	CGO_ENABLED=0 GOBIN="$gobin" go install "$2@$3"
+	mv "$gobin/$4" "$want"
+	ln -sf "$(basename "$want")" "$bin/$1"
+}
+
+build_minio() {
+	go_install_tool minio github.com/minio/minio "$MINIO_VERSION" minio "building MinIO (about 4 min the first time)"
+}
+
+build_oidc_provider() {
+	go_install_tool oidc-provider github.com/zitadel/oidc/v3/example/server "$ZITADEL_OIDC_VERSION" server \
+		"building the OpenID Connect test provider (about 30 s the first time)"
 }
 
 case "${1:-all}" in
 ferretdb) build_ferretdb ;;
 minio) build_minio ;;
+oidc-provider) build_oidc_provider ;;
 all)
 	build_ferretdb
 	build_minio
+	build_oidc_provider
 	;;
 *)
-	echo "usage: $0 [ferretdb|minio|all]" >&2
+	echo "usage: $0 [ferretdb|minio|oidc-provider|all]" >&2
 	exit 2
 	;;
 esac

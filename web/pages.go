@@ -139,7 +139,10 @@ type pageData struct {
 	User   *rooms.User
 	// Accounts is false without MongoDB: no sign-in, rooms or chat.
 	Accounts bool
-	Data     any
+	// SignInWith names the OpenID Connect provider offered on the login and sign-up
+	// pages; empty: none.
+	SignInWith string
+	Data       any
 }
 
 // pageHeaders lock a page down: only onair's own scripts and styles run; media and
@@ -428,7 +431,11 @@ func (s *Server) authPage(kind string) http.HandlerFunc {
 		if kind == "signup" {
 			title = "Sign up"
 		}
-		s.render(w, r, http.StatusOK, kind, pageData{Title: title, Page: kind, Data: next})
+		p := pageData{Title: title, Page: kind, Data: next}
+		if s.cfg.OIDC != nil {
+			p.SignInWith = s.cfg.OIDCName
+		}
+		s.render(w, r, http.StatusOK, kind, p)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"onair/media"
 	"onair/rooms"
 	"onair/rooms/audit"
+	"onair/rooms/oidc"
 	"onair/rooms/webhook"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	// and their delivery log (webhooks.go). Both nil without MongoDB.
 	Audit    *audit.Log
 	Webhooks *webhook.Dispatcher
+	// OIDC, when set, offers sign-in with that OpenID Connect provider next to local
+	// accounts (oidc.go); OIDCName is the provider's name on the login page.
+	OIDC     *oidc.Provider
+	OIDCName string
 	// Recordings presigns recording URLs; Storage, when set, is the local backend's
 	// handler, mounted at /storage/.
 	Recordings Recordings
@@ -151,6 +156,8 @@ func (s *Server) apiRoutes() {
 	h("POST /api/v1/auth/login", s.logIn)
 	h("POST /api/v1/auth/logout", s.logOut)
 	h("GET /api/v1/auth/me", s.whoAmI)
+	h("GET "+oidcCookiePath+"login", s.oidcLogin)
+	h("GET "+oidcCallbackPath, s.oidcCallback)
 
 	h("GET /api/v1/rooms", s.listRooms)
 	h("POST /api/v1/rooms", s.createRoom)

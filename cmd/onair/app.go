@@ -27,6 +27,7 @@ import (
 	"onair/media/rtmp"
 	"onair/rooms"
 	"onair/rooms/audit"
+	"onair/rooms/oidc"
 	"onair/rooms/webhook"
 	"onair/storage"
 	"onair/storage/local"
@@ -119,6 +120,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			CheckOrigin: func(*http.Request) bool { return true },
 			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,
 			RateLimit: cfg.Chat.RateLimit, RatePer: cfg.Chat.RatePer,
+			FlushDelay: cfg.Chat.FlushDelay,
 		})
 		if err != nil {
 			return nil, err
@@ -151,6 +153,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		}
 		webCfg.Rooms, webCfg.Chat, webCfg.Origins = a.rooms, a.chat, a.rooms
 		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
+		if cfg.Auth.OIDCIssuer != "" {
+			webCfg.OIDC, err = oidc.New(oidc.Config{
+				Issuer: cfg.Auth.OIDCIssuer, ClientID: cfg.Auth.OIDCClientID, ClientSecret: cfg.Auth.OIDCClientSecret,
+			})
+			if err != nil {
+				return nil, err
+			}
+			webCfg.OIDCName = cfg.Auth.OIDCName
+		}
 	} else {
 		log.Warn("mongo.uri is not set: serving the configured streams only, without accounts, rooms or chat")
 	}

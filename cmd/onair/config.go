@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -43,7 +44,11 @@ type mongoConfig struct {
 }
 
 type authConfig struct {
-	SessionTTL time.Duration `yaml:"session_ttl"`
+	SessionTTL       time.Duration `yaml:"session_ttl"`
+	OIDCIssuer       string        `yaml:"oidc_issuer"`
+	OIDCClientID     string        `yaml:"oidc_client_id"`
+	OIDCClientSecret string        `yaml:"oidc_client_secret"`
+	OIDCName         string        `yaml:"oidc_name"`
 }
 
 type auditConfig struct {
@@ -64,10 +69,11 @@ type webhooksConfig struct {
 }
 
 type chatConfig struct {
-	History   int           `yaml:"history"`
-	MaxLength int           `yaml:"max_length"`
-	RateLimit int           `yaml:"rate_limit"`
-	RatePer   time.Duration `yaml:"rate_per"`
+	History    int           `yaml:"history"`
+	MaxLength  int           `yaml:"max_length"`
+	RateLimit  int           `yaml:"rate_limit"`
+	RatePer    time.Duration `yaml:"rate_per"`
+	FlushDelay time.Duration `yaml:"flush_delay"`
 }
 
 type storageConfig struct {
@@ -174,8 +180,8 @@ func defaultConfig() config {
 			EndGrace:        30 * time.Second,
 		},
 		Mongo: mongoConfig{Database: "onair"},
-		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour},
-		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second},
+		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour, OIDCName: "SSO"},
+		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second, FlushDelay: 15 * time.Millisecond},
 		Audit: auditConfig{QueueSize: 10000},
 		Webhooks: webhooksConfig{
 			Format: "json", Events: []string{}, Timeout: 10 * time.Second, BackoffMin: 5 * time.Second,
@@ -439,6 +445,17 @@ func (c *config) validate() error {
 	if c.Auth.SessionTTL < time.Hour {
 		bad("auth.session_ttl", "must be at least 1h, got %s", c.Auth.SessionTTL)
 	}
+	if c.Auth.OIDCIssuer != "" {
+		if u, err := url.Parse(c.Auth.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("auth.oidc_issuer", "must be the provider's http(s) issuer URL, got %q", c.Auth.OIDCIssuer)
+		}
+		if c.Auth.OIDCClientID == "" {
+			bad("auth.oidc_client_id", "is required with auth.oidc_issuer")
+		}
+		if strings.TrimSpace(c.Auth.OIDCName) == "" {
+			bad("auth.oidc_name", "must not be empty: the login page says \"Sign in with\" it")
+		}
+	}
 	if c.Chat.History < 0 || c.Chat.History > 500 {
 		bad("chat.history", "must be between 0 and 500, got %d", c.Chat.History)
 	}
@@ -449,6 +466,9 @@ func (c *config) validate() error {
 		bad("chat.rate_limit", "must be at least 1, got %d", c.Chat.RateLimit)
 	}
 	positive("chat.rate_per", c.Chat.RatePer)
+	if c.Chat.FlushDelay < 0 || c.Chat.FlushDelay > 100*time.Millisecond {
+		bad("chat.flush_delay", "must be between 0 (no delay) and 100ms, got %s", c.Chat.FlushDelay)
+	}
 	if c.Audit.QueueSize < 100 || c.Audit.QueueSize > 1_000_000 {
 		bad("audit.queue_size", "must be between 100 and 1000000, got %d", c.Audit.QueueSize)
 	}

@@ -126,6 +126,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "webhook backoff", env: []string{"ONAIR_WEBHOOKS_BACKOFF_MIN=1h"}, wantErr: "webhooks.backoff_min: must not be longer than webhooks.backoff_max"},
 		{name: "webhook timeout", env: []string{"ONAIR_WEBHOOKS_TIMEOUT=0s"}, wantErr: "webhooks.timeout: must be a positive duration"},
 		{name: "audit queue", env: []string{"ONAIR_AUDIT_QUEUE_SIZE=5"}, wantErr: "audit.queue_size: must be between 100 and 1000000"},
+		{name: "chat flush delay too long", env: []string{"ONAIR_CHAT_FLUSH_DELAY=1s"}, wantErr: "chat.flush_delay: must be between 0 (no delay) and 100ms, got 1s"},
+		{name: "negative chat flush delay", env: []string{"ONAIR_CHAT_FLUSH_DELAY=-1ms"}, wantErr: "chat.flush_delay: must be between 0 (no delay) and 100ms"},
+		{name: "no chat flush delay", env: []string{"ONAIR_CHAT_FLUSH_DELAY=0s"}, check: func(t *testing.T, c config) {
+			if c.Chat.FlushDelay != 0 {
+				t.Fatalf("chat.flush_delay %s, want 0", c.Chat.FlushDelay)
+			}
+		}},
 		{name: "missing webhook secret file", env: []string{"ONAIR_WEBHOOKS_SECRET_FILE=/nonexistent/x"}, wantErr: "ONAIR_WEBHOOKS_SECRET_FILE (webhooks.secret)"},
 		{name: "s3 without bucket", env: []string{"ONAIR_STORAGE_BACKEND=s3"}, wantErr: "storage.s3_bucket: is required"},
 		{name: "bad mongo uri", env: []string{"ONAIR_MONGO_URI=http://x"}, wantErr: "mongo.uri: must start with mongodb://"},

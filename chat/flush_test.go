@@ -1,0 +1,208 @@
+package chat
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/scripts/testenv"
+)
+
+// TestFlushDelayCoalescesWrites: with a FlushDelay, frames queued to a socket within the
+// delay go out in one write; without one, each frame is written at once, on its own.
+func TestFlushDelayCoalescesWrites(t *testing.T) {
+	const n = 5
+	cases := []struct {
+		name     string
+		delay    time.Duration
+		oneByOne bool          // wait for each frame before publishing the next
+		gap      time.Duration // between the first frame and the others
+		writes   func(w uint64) bool
+		want     string
+	}{
+		// Nothing follows each frame, so a frame held back for company would never come.
+		{"no delay, one at a time", 0, true, 0, func(w uint64) bool { return w == n }, "one per frame"},
+		// Frames that queue while the flusher writes may share a write, as before.
+		{"no delay, back to back", 0, false, 0, func(w uint64) bool { return w >= 1 && w <= n }, "1 to 5"},
+		// Long after the flusher would have written the first frame on its own, it still
+		// waits for the others, well within the delay.
+		{"delay", time.Second, false, 100 * time.Millisecond, func(w uint64) bool { return w == 1 }, "1"},
+	}
+	e := newEnv(t)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			th := e.hub(fmt.Sprintf("n%d", i), func(c *Config) { c.FlushDelay = tc.delay })
+			room := fmt.Sprintf("coalesce%d", i)
+			cl := dial(t, th, room, "") // waits for the join frames: their writes are done
+			r := th.lookup(room)
+			before := th.stats.writes.Load()
+			for k := range n {
+				r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"})), nil)
+				if tc.oneByOne {
+					if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
+						t.Fatalf("frame %q, want %d", f.ID, k)
+					}
+				}
+				if k == 0 && tc.gap > 0 {
+					cl.quiet(tc.gap)
+				}
+			}
+			if !tc.oneByOne {
+				for k := range n {
+					if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
+						t.Fatalf("frame %q, want %d", f.ID, k)
+					}
+				}
+			}
+			if w := th.stats.writes.Load() - before; !tc.writes(w) {
+				t.Fatalf("%d frames took %d writes, want %s", n, w, tc.want)
+			}
+		})
+	}
+}
+
+// TestFlushDelayCloseAndStop: a closing socket is written without waiting out the
+// linger, along with the others waiting, and a stopping pool does not wait it out either.
+func TestFlushDelayCloseAndStop(t *testing.T) {
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never used
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{DB: client.Database("flush")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.flush = newFlushPool(time.Hour) // only urgency or stop can end a linger in the test
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { h.flush.run(stop) })
+	r := newRoom(h, Room{ID: "linger"})
+	newConn := func(id uint64) *conn { return &conn{h: h, r: r, id: id, gone: make(chan struct{})} }
+	written := func(c *conn) func() (bool, string) {
+		return func() (bool, string) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return len(c.q) == 0 && !c.scheduled, fmt.Sprintf("conn %d: %d frames queued", c.id, len(c.q))
+		}
+	}
+
+	held := func(c *conn) {
+		t.Helper()
+		time.Sleep(50 * time.Millisecond) // the flusher takes up its linger
+		if ok, _ := written(c)(); ok {
+			t.Fatal("written without lingering")
+		}
+	}
+
+	waiting, closing := newConn(1), newConn(2)
+	if !waiting.enqueue(textFrame([]byte(`{"type":"system"}`))) {
+		t.Fatal("not queued")
+	}
+	held(waiting)
+	closing.shutdown(websocket.CloseGoingAway, "bye") // queues a close frame: urgent
+	testenv.Eventually(t, 5*time.Second, written(closing))
+	testenv.Eventually(t, 5*time.Second, written(waiting))
+
+	// A flusher lingering for an hour returns as soon as stop is closed.
+	if !waiting.enqueue(textFrame([]byte(`{"type":"system"}`))) {
+		t.Fatal("not queued")
+	}
+	held(waiting)
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the flusher did not return when stopped")
+	}
+}
+
+// TestStalledSocketCatchesUp: a client that stops reading fills its socket's buffers,
+// which hands the socket to a goroutine of its own; once the client reads again it gets
+// every frame, in order, and the flushers write for it again.
+func TestStalledSocketCatchesUp(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.SendQueue = 1 << 14; c.WriteTimeout = 30 * time.Second })
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL(th, "r1", ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for range 2 { // history, viewers
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return th.Sockets() == 1, "not joined" })
+	r := th.lookup("r1")
+	r.mu.Lock()
+	c := r.subs[0]
+	r.mu.Unlock()
+	draining := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.draining
+	}
+
+	big := strings.Repeat("x", 32<<10)
+	sent := 0
+	publish := func() {
+		r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big})), nil)
+		sent++
+	}
+	for !draining() {
+		if sent == 8000 {
+			t.Fatal("the socket's buffers never filled")
+		}
+		publish()
+	}
+	for range 10 { // queued behind the stalled write
+		publish()
+	}
+	read := func(want int) {
+		t.Helper()
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for k := range want {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("after %d of %d frames: %v", k, want, err)
+			}
+			if id := fmt.Sprintf(`"id":"%d"`, k+(sent-want)); !strings.Contains(string(data[:min(len(data), 64)]), id) {
+				t.Fatalf("frame %.64s, want %s", data, id)
+			}
+		}
+	}
+	read(sent)
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return !draining(), "still draining" })
+	for range 3 {
+		publish()
+	}
+	read(3)
+	if s := th.Stats(); s.SlowClosed != 0 || s.MessagesDropped != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestFlushDelayBounds(t *testing.T) {
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never used
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{-time.Millisecond, time.Second + 1} {
+		if _, err := New(Config{DB: client.Database("flush"), FlushDelay: d}); err == nil {
+			t.Errorf("New with FlushDelay %s: no error", d)
+		}
+	}
+	for _, d := range []time.Duration{0, 20 * time.Millisecond, time.Second} {
+		if _, err := New(Config{DB: client.Database("flush"), FlushDelay: d}); err != nil {
+			t.Errorf("New with FlushDelay %s: %v", d, err)
+		}
+	}
+}
