@@ -97,12 +97,16 @@ func (b *chatBench) measureOnair(ctx context.Context) (chatServerResult, error) 
 		return chatServerResult{}, err
 	}
 	b.logf("onair: starting FerretDB and onair")
-	ferret, err := startChatFerret(ctx, b.root, filepath.Join(dir, "ferretdb"))
+	ferretBin, err := rigTool(b.root, "ferretdb")
+	if err != nil {
+		return chatServerResult{}, err
+	}
+	ferret, err := startRigMongo(ctx, ferretBin, filepath.Join(dir, "ferretdb"))
 	if err != nil {
 		return chatServerResult{}, err
 	}
 	defer ferret.Stop()
-	o, err := startChatOnair(ctx, nameOnair, b.bin, filepath.Join(dir, "data"), ferret.uri, chatRateEnv()...)
+	o, err := startChatOnair(ctx, nameOnair, b.bin, filepath.Join(dir, "data"), ferret.URI, chatRateEnv()...)
 	if err != nil {
 		return chatServerResult{}, err
 	}
@@ -115,7 +119,7 @@ func (b *chatBench) measureOnair(ctx context.Context) (chatServerResult, error) 
 	b.logf("onair: %d readers and %d senders joining", b.cfg.readers, b.cfg.senders)
 	run := chatRun{
 		root: b.root, spec: b.spec(chatProtoOnair, o.ChatURL(slug), senders), idle: b.cfg.idle, logf: b.logf,
-		procs: []chatProc{{Name: nameOnair, Pid: o.Pid()}, {Name: nameFerret, Pid: ferret.Pid()}},
+		procs: []chatProc{{Name: nameOnair, Pid: o.Pid()}, {Name: nameFerret, Pid: ferret.proc.Pid()}},
 		alive: o.Alive,
 	}
 	return run.run(ctx, nameOnair)

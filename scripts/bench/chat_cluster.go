@@ -81,7 +81,11 @@ func runClusterChat(ctx context.Context, args []string, root, command string, st
 
 func measureClusterChat(ctx context.Context, cfg clusterChatConfig, root, tmp, bin string, logf func(string, ...any)) (chatServerResult, error) {
 	logf("starting FerretDB and onair nodes A and B")
-	ferret, err := startChatFerret(ctx, root, filepath.Join(tmp, "ferretdb"))
+	ferretBin, err := rigTool(root, "ferretdb")
+	if err != nil {
+		return chatServerResult{}, err
+	}
+	ferret, err := startRigMongo(ctx, ferretBin, filepath.Join(tmp, "ferretdb"))
 	if err != nil {
 		return chatServerResult{}, err
 	}
@@ -89,7 +93,7 @@ func measureClusterChat(ctx context.Context, cfg clusterChatConfig, root, tmp, b
 	var nodes [2]*chatOnair
 	for i, name := range []string{"a", "b"} {
 		env := append(chatRateEnv(), "ONAIR_NODE_ID=bench-"+name)
-		nodes[i], err = startChatOnair(ctx, "onair-"+name, bin, filepath.Join(tmp, "data-"+name), ferret.uri, env...)
+		nodes[i], err = startChatOnair(ctx, "onair-"+name, bin, filepath.Join(tmp, "data-"+name), ferret.URI, env...)
 		if err != nil {
 			return chatServerResult{}, err
 		}
@@ -110,7 +114,7 @@ func measureClusterChat(ctx context.Context, cfg clusterChatConfig, root, tmp, b
 	logf("%d readers on node B, %d on node A, the sender on node A", cfg.remote, cfg.local)
 	run := chatRun{
 		root: root, spec: spec, idle: cfg.idle, logf: logf,
-		procs: []chatProc{{Name: "onair A", Pid: a.Pid()}, {Name: "onair B", Pid: b.Pid()}, {Name: nameFerret, Pid: ferret.Pid()}},
+		procs: []chatProc{{Name: "onair A", Pid: a.Pid()}, {Name: "onair B", Pid: b.Pid()}, {Name: nameFerret, Pid: ferret.proc.Pid()}},
 		alive: func() error { return errors.Join(a.Alive(), b.Alive()) },
 	}
 	return run.run(ctx, "onair cluster")

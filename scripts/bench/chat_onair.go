@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -27,49 +24,18 @@ func chatRateEnv() []string {
 // startChatOnair starts binary with MongoDB at mongoURI, its data in dataDir, and extra
 // ONAIR_* settings, and waits until it serves HTTP and reaches MongoDB.
 func startChatOnair(ctx context.Context, name, binary, dataDir, mongoURI string, extra ...string) (*chatOnair, error) {
-	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(),
-		"ONAIR_HTTP_ADDR=127.0.0.1:0",
-		"ONAIR_RTMP_ADDR=127.0.0.1:0",
-		"ONAIR_DATA_DIR="+dataDir,
+	env := append([]string{
+		"ONAIR_DATA_DIR=" + dataDir,
 		"ONAIR_LOG_LEVEL=warn",
-		"ONAIR_MONGO_URI="+mongoURI,
+		"ONAIR_MONGO_URI=" + mongoURI,
 		"ONAIR_MONGO_DATABASE=onair",
-	)
-	cmd.Env = append(cmd.Env, extra...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	proc, err := startProcess(name, cmd)
+	}, extra...)
+	proc, banner, err := launchOnair(ctx, name, binary, env...)
 	if err != nil {
 		return nil, err
 	}
-	o := &chatOnair{proc: proc}
-	banner := make(chan [2]string, 1)
-	go readBanner(stdout, banner)
-	select {
-	case m := <-banner:
-		o.http = m[1]
-	case <-proc.Done():
-		return nil, fmt.Errorf("%s exited at start: %s", name, proc.Output())
-	case <-time.After(20 * time.Second):
-		o.Stop()
-		return nil, fmt.Errorf("%s printed no banner within 20 s: %s", name, proc.Output())
-	case <-ctx.Done():
-		o.Stop()
-		return nil, ctx.Err()
-	}
-	client := newHTTPClient()
-	defer client.CloseIdleConnections()
-	err = waitReady(ctx, proc, 30*time.Second, func() error {
-		code, err := httpStatus(ctx, client, o.http+"/readyz") // MongoDB reachable
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("readyz: HTTP %d", code)
-		}
-		return err
-	})
-	if err != nil {
+	o := &chatOnair{proc: proc, http: banner.HTTP}
+	if err := waitHTTP200(ctx, proc, o.http+"/readyz", 30*time.Second); err != nil { // MongoDB reachable
 		o.Stop()
 		return nil, err
 	}

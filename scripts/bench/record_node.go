@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -38,41 +36,18 @@ func startRigNode(ctx context.Context, opts rigNodeOptions) (*rigNode, error) {
 	if opts.httpAddr == "" {
 		opts.httpAddr = "127.0.0.1:0"
 	}
-	cmd := exec.Command(opts.binary)
-	cmd.Env = append(os.Environ(),
-		"ONAIR_HTTP_ADDR="+opts.httpAddr,
-		"ONAIR_RTMP_ADDR=127.0.0.1:0",
-		"ONAIR_DATA_DIR="+opts.dataDir,
+	env := append([]string{
+		"ONAIR_HTTP_ADDR=" + opts.httpAddr,
+		"ONAIR_DATA_DIR=" + opts.dataDir,
 		"ONAIR_LOG_LEVEL=info", // "MongoDB ready" is an info line
-		"ONAIR_MONGO_URI="+opts.mongo,
+		"ONAIR_MONGO_URI=" + opts.mongo,
 		"ONAIR_MONGO_DATABASE=onair",
-	)
-	cmd.Env = append(cmd.Env, opts.env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("onair: %w", err)
-	}
-	proc, err := startProcess("onair", cmd)
+	}, opts.env...)
+	proc, banner, err := launchOnair(ctx, "onair", opts.binary, env...)
 	if err != nil {
 		return nil, err
 	}
-	n := &rigNode{proc: proc, dataDir: opts.dataDir}
-	banner := make(chan [2]string, 1)
-	go readBanner(stdout, banner)
-	timer := time.NewTimer(20 * time.Second)
-	defer timer.Stop()
-	select {
-	case m := <-banner:
-		n.RTMP, n.HTTP = m[0], m[1]
-	case <-proc.Done():
-		return nil, fmt.Errorf("onair exited at start: %s", proc.Output())
-	case <-timer.C:
-		n.Stop()
-		return nil, fmt.Errorf("onair printed no banner within 20 s: %s", proc.Output())
-	case <-ctx.Done():
-		n.Stop()
-		return nil, fmt.Errorf("onair: %w", ctx.Err())
-	}
+	n := &rigNode{proc: proc, dataDir: opts.dataDir, HTTP: banner.HTTP, RTMP: banner.RTMP}
 	if err := waitHTTP200(ctx, proc, n.HTTP+"/healthz", 10*time.Second); err != nil {
 		n.Stop()
 		return nil, fmt.Errorf("onair: %w", err)

@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,17 +137,4 @@ func (s *rigS3) Env() []string {
 		"ONAIR_STORAGE_S3_CREATE_BUCKET=true",
 		"ONAIR_STORAGE_S3_ACCESS_KEY=" + rigS3User, "ONAIR_STORAGE_S3_SECRET_KEY=" + rigS3Secret,
 	}
-}
-
-// waitHTTP200 waits until url answers 200, the process exits or timeout passes.
-func waitHTTP200(ctx context.Context, p *process, url string, timeout time.Duration) error {
-	client := newHTTPClient()
-	defer client.CloseIdleConnections()
-	return waitReady(ctx, p, timeout, func() error {
-		code, err := httpStatus(ctx, client, url)
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("GET %s: HTTP %d", url, code)
-		}
-		return err
-	})
 }

@@ -96,3 +96,16 @@ func httpStatus(ctx context.Context, client *http.Client, url string) (int, erro
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// waitHTTP200 waits until url answers 200, the process exits or timeout passes.
+func waitHTTP200(ctx context.Context, p *process, url string, timeout time.Duration) error {
+	client := newHTTPClient()
+	defer client.CloseIdleConnections()
+	return waitReady(ctx, p, timeout, func() error {
+		code, err := httpStatus(ctx, client, url)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("GET %s: HTTP %d", url, code)
+		}
+		return err
+	})
+}

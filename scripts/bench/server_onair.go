@@ -43,57 +43,63 @@ func startOnair(ctx context.Context, binary, dir string, streams []string) (*ona
 	for _, name := range streams {
 		list = append(list, fmt.Sprintf("{key: %q, name: %q}", onairKey(name), name))
 	}
-	dataDir := filepath.Join(dir, "data")
-	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(),
-		"ONAIR_HTTP_ADDR=127.0.0.1:0",
-		"ONAIR_RTMP_ADDR=127.0.0.1:0",
-		"ONAIR_DATA_DIR="+dataDir,
+	proc, banner, err := launchOnair(ctx, "onair", binary,
+		"ONAIR_DATA_DIR="+filepath.Join(dir, "data"),
 		"ONAIR_LOG_LEVEL=warn",
 		"ONAIR_STREAMS=["+strings.Join(list, ", ")+"]",
 	)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("onair: %w", err)
-	}
-	proc, err := startProcess("onair", cmd)
 	if err != nil {
 		return nil, err
 	}
-	s := &onairServer{proc: proc, dir: dir}
-	banner := make(chan [2]string, 1)
-	go readBanner(stdout, banner)
-	select {
-	case m := <-banner:
-		u, err := url.Parse(m[0])
-		if err != nil {
-			s.Stop()
-			return nil, fmt.Errorf("onair: banner RTMP URL %q: %w", m[0], err)
-		}
-		s.rtmpAddr, s.app, s.http = u.Host, strings.Trim(u.Path, "/"), m[1]
-	case <-proc.Done():
-		return nil, fmt.Errorf("onair exited at start: %s", proc.Output())
-	case <-time.After(20 * time.Second):
-		s.Stop()
-		return nil, fmt.Errorf("onair printed no banner within 20 s: %s", proc.Output())
-	case <-ctx.Done():
-		s.Stop()
-		return nil, ctx.Err()
-	}
-	client := newHTTPClient()
-	defer client.CloseIdleConnections()
-	err = waitReady(ctx, proc, 10*time.Second, func() error {
-		code, err := httpStatus(ctx, client, s.http+"/healthz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("healthz: HTTP %d", code)
-		}
-		return err
-	})
+	s := &onairServer{proc: proc, dir: dir, http: banner.HTTP}
+	u, err := url.Parse(banner.RTMP)
 	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("onair: banner RTMP URL %q: %w", banner.RTMP, err)
+	}
+	s.rtmpAddr, s.app = u.Host, strings.Trim(u.Path, "/")
+	if err := waitHTTP200(ctx, proc, s.http+"/healthz", 10*time.Second); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
+}
+
+// onairBanner is what onair prints at start: where to publish and where to watch.
+type onairBanner struct {
+	RTMP string // rtmp://host:port/app
+	HTTP string // http://host:port
+}
+
+// launchOnair starts binary with this process's environment, HTTP and RTMP on free
+// loopback ports, and env (later entries win), and waits for its banner.
+func launchOnair(ctx context.Context, name, binary string, env ...string) (*process, onairBanner, error) {
+	cmd := exec.Command(binary)
+	cmd.Env = append(append(os.Environ(), "ONAIR_HTTP_ADDR=127.0.0.1:0", "ONAIR_RTMP_ADDR=127.0.0.1:0"), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, onairBanner{}, fmt.Errorf("%s: %w", name, err)
+	}
+	proc, err := startProcess(name, cmd)
+	if err != nil {
+		return nil, onairBanner{}, err
+	}
+	banner := make(chan [2]string, 1)
+	go readBanner(stdout, banner)
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	select {
+	case m := <-banner:
+		return proc, onairBanner{RTMP: m[0], HTTP: m[1]}, nil
+	case <-proc.Done():
+		return nil, onairBanner{}, fmt.Errorf("%s exited at start: %s", name, proc.Output())
+	case <-timer.C:
+		proc.Stop(syscall.SIGTERM, 10*time.Second)
+		return nil, onairBanner{}, fmt.Errorf("%s printed no banner within 20 s: %s", name, proc.Output())
+	case <-ctx.Done():
+		proc.Stop(syscall.SIGTERM, 10*time.Second)
+		return nil, onairBanner{}, fmt.Errorf("%s: %w", name, ctx.Err())
+	}
 }
 
 // readBanner finds the RTMP URL and HTTP origin in what onair prints at start (see
