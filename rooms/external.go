@@ -98,21 +98,23 @@ func (s *Service) forgetIdentity(ctx context.Context, id string) error {
 func (s *Service) accountFor(ctx context.Context, in ExternalLogin) (*userDoc, error) {
 	email := normalizeEmail(in.Email)
 	if !in.EmailVerified || validateEmail(email) != nil {
-		// The provider does not vouch for an address: the account gets one that can never
-		// be delivered (RFC 2606 .invalid) and never matches a real one.
+		// The provider does not vouch for an address: the account gets one of this
+		// identity's own, which can never be delivered (RFC 2606 .invalid) nor match a
+		// real one.
 		sum := sha256.Sum256([]byte(in.Issuer + " " + in.Subject))
 		email = "oidc-" + hex.EncodeToString(sum[:6]) + "@" + issuerHost(in.Issuer) + ".invalid"
-	} else {
-		var d userDoc
-		octx, cancel := s.op(ctx)
-		err := s.users.FindOne(octx, bson.D{{Key: "email", Value: email}}).Decode(&d)
-		cancel()
-		if err == nil {
-			return &d, nil
-		}
-		if !errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, dbError("external login: find account by email", err)
-		}
+	}
+	// An account with the email is the identity's: a local account with the verified
+	// address, or one made for this identity by a sign-in that failed before linking it.
+	var found userDoc
+	octx, cancel := s.op(ctx)
+	err := s.users.FindOne(octx, bson.D{{Key: "email", Value: email}}).Decode(&found)
+	cancel()
+	if err == nil {
+		return &found, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, dbError("external login: find account by email", err)
 	}
 	base := handleFrom(in.PreferredHandle, in.Email)
 	for attempt := range 5 {
