@@ -58,6 +58,17 @@ func TestLogInExternal(t *testing.T) {
 		t.Fatalf("other issuer: %+v %v, want another account", other.User, err)
 	}
 
+	// A sign-in that made the account but failed before linking the identity (MongoDB
+	// gone between the two writes): the next sign-in finds that account.
+	orphan := ExternalLogin{Issuer: iss, Subject: "s-orphan", PreferredHandle: "orphan"}
+	made, err := e.svc.accountFor(e.ctx(), orphan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := e.svc.LogInExternal(e.ctx(), orphan); err != nil || l.User.ID != made.ID.Hex() {
+		t.Fatalf("after an unlinked first sign-in: %+v %v, want account %s", l.User, err, made.ID.Hex())
+	}
+
 	// Accounts made this way have no password to log in with.
 	if _, err := e.svc.LogIn(e.ctx(), LogIn{Login: mallory.User.Handle, Password: "", IP: "192.0.2.9"}); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("password login of an external account: %v, want ErrInvalidCredentials", err)
