@@ -322,3 +322,63 @@ func TestEventLogWrapResumesFromNewest(t *testing.T) {
 		t.Fatalf("gaps %d, want 1", s.EventLogGaps)
 	}
 }
+
+// TestRateLimitAcrossNodes: a user's posts through one node count against their rate
+// limit on every node, so that connecting to several nodes does not multiply it.
+func TestRateLimitAcrossNodes(t *testing.T) {
+	e := newEnv(t)
+	limit := func(c *Config) { c.RateLimit = 3; c.RatePer = time.Minute }
+	A := e.hub("node-a", limit)
+	B := e.hub("node-b", limit)
+	// bob opens the way: his probes show both tails are running.
+	awaitCrossNode(t, dial(t, A, "r1", bob.ID), dial(t, B, "r1", bob.ID), 10*time.Second)
+
+	onA := dial(t, A, "r1", alice.ID)
+	onB := dial(t, B, "r1", alice.ID)
+	var last inFrame
+	for i := range 3 {
+		last = onA.mustPost(fmt.Sprintf("through A %d", i))
+	}
+	// Once B has alice's third post, it refuses her fourth.
+	onB.waitFor(10*time.Second, "alice's last post on B", func(f inFrame) bool { return f.ID == last.ID })
+	onB.expectError("through B", codeRateLimited)
+}
+
+// TestNotePost: posts seen through other nodes are kept in order, within the window,
+// and never in the future of this node's clock.
+func TestNotePost(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	sec := func(s int) time.Time { return now.Add(time.Duration(s) * time.Second) }
+	tests := []struct {
+		name      string
+		have      []time.Time
+		at        time.Time
+		wantPosts []time.Time
+		wantLast  time.Time
+	}{
+		{"in order", []time.Time{sec(-5)}, sec(-2), []time.Time{sec(-5), sec(-2)}, sec(-2)},
+		{"late arrival goes in its place", []time.Time{sec(-5), sec(-1)}, sec(-3), []time.Time{sec(-5), sec(-3), sec(-1)}, sec(-1)},
+		{"older than the window: dropped", []time.Time{sec(-5)}, sec(-20), []time.Time{sec(-5)}, sec(-5)},
+		{"the window's old posts go", []time.Time{sec(-15), sec(-5)}, sec(-1), []time.Time{sec(-5), sec(-1)}, sec(-1)},
+		{"another clock ahead: now", nil, sec(3), []time.Time{now}, now},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &room{h: &Hub{cfg: Config{RateLimit: 5, RatePer: 10 * time.Second}}, users: map[string]*userState{}}
+			if tt.have != nil {
+				r.users["u"] = &userState{posts: slices.Clone(tt.have), last: tt.have[len(tt.have)-1]}
+			}
+			r.notePost("u", tt.at, now)
+			u := r.users["u"]
+			if u == nil {
+				if tt.wantPosts != nil {
+					t.Fatal("no state kept")
+				}
+				return
+			}
+			if !slices.Equal(u.posts, tt.wantPosts) || !u.last.Equal(tt.wantLast) {
+				t.Fatalf("posts %v last %v, want %v last %v", u.posts, u.last, tt.wantPosts, tt.wantLast)
+			}
+		})
+	}
+}

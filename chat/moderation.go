@@ -325,6 +325,10 @@ func (h *Hub) applyRemote(ev *event, node string) {
 	switch ev.Type {
 	case typeMessage, typeSystem:
 		m := Message{Type: f.Type, ID: f.ID, UserID: f.UserID, Handle: f.Handle, Text: f.Text, At: f.At}
+		if ev.Type == typeMessage && f.UserID != "" {
+			// A user's posts on every node count against their rate limit and slow mode.
+			r.notePost(f.UserID, f.At, time.Now())
+		}
 		change = func() bool { return r.addMessage(m) }
 	case typeDeleted:
 		change = func() bool { r.deleteMessage(f.ID); return true }

@@ -22,6 +22,15 @@ type userState struct {
 	last  time.Time   // last accepted post, for slow mode
 }
 
+// dropBefore forgets the posts at or before cut: they no longer count.
+func (u *userState) dropBefore(cut time.Time) {
+	i := 0
+	for i < len(u.posts) && !u.posts[i].After(cut) {
+		i++
+	}
+	u.posts = slices.Delete(u.posts, 0, i)
+}
+
 // room is a room's chat state on this node. It exists while sockets are joined or
 // operations are in flight (refs, guarded by Hub.mu).
 type room struct {
@@ -414,11 +423,7 @@ func (r *room) admit(user string, privileged bool, now time.Time) (verdict, rese
 		}
 	}
 	cut := now.Add(-r.h.cfg.RatePer)
-	i := 0
-	for i < len(u.posts) && !u.posts[i].After(cut) {
-		i++
-	}
-	u.posts = slices.Delete(u.posts, 0, i)
+	u.dropBefore(cut)
 	if len(u.posts) >= r.h.cfg.RateLimit {
 		return verdict{code: codeRateLimited, msg: "you are sending messages too fast", retry: u.posts[0].Sub(cut)}, reservation{}
 	}
@@ -426,6 +431,35 @@ func (r *room) admit(user string, privileged bool, now time.Time) (verdict, rese
 	u.posts = append(u.posts, now)
 	u.last = now
 	return verdict{}, res
+}
+
+// notePost counts a post that user made through another node at `at` (its clock; now if
+// that is ahead of ours) in this node's rate limit and slow mode.
+func (r *room) notePost(user string, at, now time.Time) {
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(at) >= max(r.h.cfg.RatePer, r.slowMode) {
+		return // too old to matter
+	}
+	u := r.users[user]
+	if u == nil {
+		u = &userState{}
+		r.users[user] = u
+	}
+	// Posts out of the window go here too, or a user who posts only elsewhere would pile
+	// them up.
+	cut := now.Add(-r.h.cfg.RatePer)
+	u.dropBefore(cut)
+	if at.After(cut) {
+		i, _ := slices.BinarySearchFunc(u.posts, at, func(p, t time.Time) int { return p.Compare(t) })
+		u.posts = slices.Insert(u.posts, i, at)
+	}
+	if at.After(u.last) {
+		u.last = at
+	}
 }
 
 // unreserve undoes admit for a post that was not stored.
