@@ -74,8 +74,9 @@
 //
 // Each user may post Config.RateLimit messages per Config.RatePer in a room (defaults 5 per
 // 10 s), moderators included. Slow mode allows one message per interval per user; the
-// room's owner, its moderators and admins are exempt. Limits are kept per node: a user
-// posting through sockets on two nodes gets each node's allowance.
+// room's owner, its moderators and admins are exempt. Each node counts a user's posts
+// through other nodes too, as their messages arrive from the event log: posting through
+// two nodes at once can exceed the limit only by what is in flight (about 100 ms).
 //
 // The owner, moderators and admins moderate; nobody moderates a user of the same or a
 // higher rank (admin > owner > moderator > user), so a moderator cannot ban the owner.
