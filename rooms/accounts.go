@@ -297,6 +297,16 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 		s.log.Warn("login refused: IP rate limited", "ip", in.IP)
 		return Login{}, &RateLimitError{Scope: "ip", RetryAfter: wait}
 	}
+	ipLimitKey := ""
+	if in.IP != "" {
+		ipLimitKey = "ip:" + in.IP
+	}
+	if wait, err := s.sharedWait(ctx, ipLimitKey, s.cfg.IPLimit, now); err != nil {
+		return Login{}, err
+	} else if wait > 0 {
+		s.log.Warn("login refused: IP rate limited across nodes", "ip", in.IP)
+		return Login{}, &RateLimitError{Scope: "ip", RetryAfter: wait}
+	}
 	login := strings.ToLower(strings.TrimSpace(in.Login))
 	field := "handle"
 	if strings.Contains(login, "@") {
@@ -321,7 +331,10 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 	if found {
 		acct = "user:" + d.ID.Hex()
 	}
-	if wait := s.accountFails.blocked(acct, now); wait > 0 {
+	// Only the stored failures count for an account: a success on any node clears them.
+	if wait, err := s.sharedWait(ctx, "acct:"+acct, s.cfg.AccountLimit, now); err != nil {
+		return Login{}, err
+	} else if wait > 0 {
 		s.log.Warn("login refused: account rate limited", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
 		return Login{}, &RateLimitError{Scope: "account", RetryAfter: wait}
 	}
@@ -340,12 +353,12 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 		}
 	}
 	if !ok || !hasPassword {
-		s.accountFails.fail(acct, now)
 		s.ipFails.fail(in.IP, now)
+		s.storeFailure(ctx, now, "acct:"+acct, ipLimitKey)
 		s.log.Info("login failed", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
 		return Login{}, ErrInvalidCredentials
 	}
-	s.accountFails.reset(acct)
+	s.forgetFailures(ctx, "acct:"+acct)
 	l, err := s.startSession(ctx, &d)
 	if err == nil {
 		s.log.Info("logged in", "user_id", d.ID.Hex(), "ip", in.IP)

@@ -404,3 +404,59 @@ func TestJanitorRunsPeriodically(t *testing.T) {
 		return err == nil && n == 0, "sessions left"
 	})
 }
+
+// TestLogInRateLimitsAcrossNodes: failed logins on one node count on every node sharing
+// the database, so spreading attempts over nodes gains nothing.
+func TestLogInRateLimitsAcrossNodes(t *testing.T) {
+	limits := func(c *Config) {
+		c.AccountLimit = RateLimit{Failures: 3, Window: time.Minute}
+		c.IPLimit = RateLimit{Failures: 5, Window: time.Minute}
+	}
+	e := newEnv(t, limits)
+	cfg := Config{DB: e.db, Now: e.clock.Now, Password: cheapPassword, OpTimeout: time.Second}
+	limits(&cfg)
+	other, err := New(cfg) // a second node
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "correct horse battery"
+	e.signUp("alice")
+	e.signUp("bob")
+	var rl *RateLimitError
+
+	for range 3 {
+		if _, err := e.svc.LogIn(e.ctx(), LogIn{Login: "alice", Password: "wrong", IP: "198.51.100.1"}); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("failed login on node 1: %v", err)
+		}
+	}
+	_, err = other.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.2"})
+	if !errors.As(err, &rl) || rl.Scope != "account" || rl.RetryAfter < 59*time.Second {
+		t.Fatalf("node 2 after 3 failures on node 1: %v, want the account limit for about a minute", err)
+	}
+
+	// Per IP: two more failures (other accounts) from the same address on node 1.
+	for _, name := range []string{"bob", "nobody"} {
+		_, _ = e.svc.LogIn(e.ctx(), LogIn{Login: name, Password: "wrong", IP: "198.51.100.1"})
+	}
+	if _, err := other.LogIn(e.ctx(), LogIn{Login: "bob", Password: pw, IP: "198.51.100.1"}); !errors.As(err, &rl) || rl.Scope != "ip" {
+		t.Fatalf("node 2, same IP after 5 failures on node 1: %v, want the IP limit", err)
+	}
+
+	// A success clears the account's failures on every node; the window's end clears all.
+	e.clock.Advance(time.Minute + time.Second)
+	if _, err := other.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.2"}); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	for range 2 {
+		_, _ = e.svc.LogIn(e.ctx(), LogIn{Login: "bob", Password: "wrong", IP: "198.51.100.3"})
+	}
+	if _, err := other.LogIn(e.ctx(), LogIn{Login: "bob", Password: pw, IP: "198.51.100.3"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, _ = e.svc.LogIn(e.ctx(), LogIn{Login: "bob", Password: "wrong", IP: "198.51.100.4"})
+	}
+	if _, err := other.LogIn(e.ctx(), LogIn{Login: "bob", Password: pw, IP: "198.51.100.4"}); err != nil {
+		t.Fatalf("2 failures after a success: %v, want them to be the only ones counted", err)
+	}
+}

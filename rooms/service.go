@@ -40,8 +40,8 @@ func (f StreamStopperFunc) Stop(name string, reason error) bool { return f(name,
 
 // Config configures a Service. Only DB is required; zero values take the defaults given.
 type Config struct {
-	// DB is the database holding the collections users, sessions, rooms, broadcasts and
-	// rooms_meta. The client's own timeouts may be generous: every operation here is bounded
+	// DB is the database holding the collections users, sessions, rooms, broadcasts,
+	// rooms_meta, nodes, identities and login_failures. The client's own timeouts may be generous: every operation here is bounded
 	// by OpTimeout, which also bounds server selection.
 	DB *mongo.Database
 	// Logger receives structured logs; never passwords, session tokens or stream keys.
@@ -137,13 +137,16 @@ type Service struct {
 
 	users, sessions, rooms, broadcasts, meta, nodes *mongo.Collection
 	identities                                      *mongo.Collection // external sign-ins (external.go)
+	loginFails                                      *mongo.Collection // failed logins of every node (loginfails.go)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
 
-	accountFails, ipFails *failureWindow
-	keys                  *keyCache
-	locks                 keyedMutex // serialises this process's writes to one room document
+	// ipFails counts this node's failed logins per address, a first line before the
+	// failures stored for every node (loginfails.go).
+	ipFails *failureWindow
+	keys    *keyCache
+	locks   keyedMutex // serialises this process's writes to one room document
 
 	live liveSet // broadcasts running on this node
 
@@ -218,23 +221,23 @@ func New(cfg Config) (*Service, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Service{
-		cfg:          cfg,
-		log:          cfg.Logger.With("component", "rooms"),
-		users:        cfg.DB.Collection("users"),
-		sessions:     cfg.DB.Collection("sessions"),
-		rooms:        cfg.DB.Collection("rooms"),
-		broadcasts:   cfg.DB.Collection("broadcasts"),
-		meta:         cfg.DB.Collection("rooms_meta"),
-		nodes:        cfg.DB.Collection("nodes"),
-		identities:   cfg.DB.Collection("identities"),
-		dummyHash:    dummy,
-		hashSem:      make(chan struct{}, cfg.MaxConcurrentHashes),
-		accountFails: newFailureWindow(cfg.AccountLimit, 100000),
-		ipFails:      newFailureWindow(cfg.IPLimit, 100000),
-		keys:         newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
-		live:         liveSet{bySlug: map[string]*liveBroadcast{}},
-		bg:           bg,
-		bgCancel:     cancel,
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "rooms"),
+		users:      cfg.DB.Collection("users"),
+		sessions:   cfg.DB.Collection("sessions"),
+		rooms:      cfg.DB.Collection("rooms"),
+		broadcasts: cfg.DB.Collection("broadcasts"),
+		meta:       cfg.DB.Collection("rooms_meta"),
+		nodes:      cfg.DB.Collection("nodes"),
+		identities: cfg.DB.Collection("identities"),
+		loginFails: cfg.DB.Collection("login_failures"),
+		dummyHash:  dummy,
+		hashSem:    make(chan struct{}, cfg.MaxConcurrentHashes),
+		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
+		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
+		live:       liveSet{bySlug: map[string]*liveBroadcast{}},
+		bg:         bg,
+		bgCancel:   cancel,
 	}
 	return s, nil
 }
@@ -273,6 +276,9 @@ func (s *Service) EnsureIndexes(ctx context.Context) error {
 			{"key_hash_unique", true, k("key_hash", 1)},
 			{"owner", false, k("owner_id", 1, "activity", -1)},
 			{"listing", false, k("visibility", 1, "live", -1, "activity", -1, "_id", -1)},
+		}},
+		{s.loginFails, []index{
+			{"key_at", false, k("key", 1, "at", -1)},
 		}},
 		{s.broadcasts, []index{
 			{"room_started", false, k("room_id", 1, "started", -1)},
@@ -335,8 +341,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) janitor(ctx context.Context) {
 	now := s.now()
-	s.accountFails.prune(now)
 	s.ipFails.prune(now)
+	if err := s.deleteOldFailures(ctx, now); err != nil {
+		s.log.Warn("janitor: delete old failed logins", "err", err)
+	}
 	s.keys.prune(now)
 	if n, err := s.DeleteExpiredSessions(ctx); err != nil {
 		s.log.Warn("janitor: delete expired sessions", "err", err)
