@@ -21,6 +21,8 @@ const (
 	oidcCookieMaxAge = 600 // seconds to sign in at the provider
 )
 
+const signInExpired = "This sign-in was not started from this browser, or took too long. Start again from the login page."
+
 type oidcPending struct {
 	oidc.Pending
 	Next string `json:"next"`
@@ -71,7 +73,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil || !localPath(pending.Next) {
-		s.message(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in was not started from this browser, or took too long. Start again from the login page.")
+		s.message(w, r, http.StatusBadRequest, "Sign-in expired", signInExpired)
 		return
 	}
 	id, err := s.cfg.OIDC.Finish(r.Context(), pending.Pending, r.URL.Query())
@@ -79,7 +81,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("oidc sign-in refused", "err", err)
 		switch {
 		case errors.Is(err, oidc.ErrState):
-			s.message(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in was not started from this browser, or took too long. Start again from the login page.")
+			s.message(w, r, http.StatusBadRequest, "Sign-in expired", signInExpired)
 		case errors.Is(err, oidc.ErrUnreachable):
 			s.message(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now. Try again in a moment.")
 		default:
