@@ -19,16 +19,7 @@ type chatBench struct {
 	tmp  string
 	bin  string // the copy of the onair binary that is measured
 	res  *chatResults
-	log  io.Writer
-}
-
-func (b *chatBench) logf(format string, a ...any) {
-	fmt.Fprintf(b.log, "%s bench chat: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
-}
-
-func (b *chatBench) fail(err error) {
-	b.logf("error: %v", err)
-	b.res.Errors = append(b.res.Errors, err.Error())
+	runLog
 }
 
 // runChat is `bench chat` (and, with -worker, its load generator).
@@ -40,12 +31,13 @@ func runChat(ctx context.Context, args []string, root, command string, stdout, s
 	if cfg.worker {
 		return runChatWorker(ctx, os.Stdin, stdout)
 	}
-	b := &chatBench{cfg: cfg, root: root, log: stderr, res: &chatResults{
+	b := &chatBench{cfg: cfg, root: root, res: &chatResults{
 		Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: describeMachine(ctx),
 		Node: nodeVersion(ctx),
 		Load: chatLoadParams{Readers: cfg.readers, Senders: cfg.senders, Rate: cfg.load.rate,
 			DurationS: cfg.load.duration.Seconds(), WarmupS: cfg.load.warmup.Seconds(), TextBytes: cfg.load.textBytes},
 	}}
+	b.runLog = runLog{name: "chat", out: stderr, errs: &b.res.Errors}
 	if b.tmp, err = os.MkdirTemp("", "onair-bench-chat-"); err != nil {
 		return fmt.Errorf("bench chat: %w", err)
 	}
@@ -148,7 +140,7 @@ func chatSenders(ctx context.Context, api *chatAPI, slug string, n int, chatURL 
 
 // measureSocketIO runs the load against the socket.io peer.
 func (b *chatBench) measureSocketIO(ctx context.Context) (chatServerResult, error) {
-	version, err := ensureSocketIO(ctx, b.root, b.log)
+	version, err := ensureSocketIO(ctx, b.root, b.out)
 	if err != nil {
 		return chatServerResult{}, err
 	}

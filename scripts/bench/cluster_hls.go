@@ -18,17 +18,13 @@ const clusterHLSRoom = "hls"
 
 // clusterHLSBench is one run of `bench cluster-hls`.
 type clusterHLSBench struct {
-	cfg      clusterHLSConfig
-	tmp      string
-	a, b     *rigNode
-	pub      *process
-	res      *clusterHLSResults
-	log      io.Writer
+	cfg  clusterHLSConfig
+	tmp  string
+	a, b *rigNode
+	pub  *process
+	res  *clusterHLSResults
+	runLog
 	cleanups []func()
-}
-
-func (c *clusterHLSBench) logf(format string, a ...any) {
-	fmt.Fprintf(c.log, "%s bench cluster-hls: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 }
 
 // runClusterHLS is `bench cluster-hls`: two onair nodes on one FerretDB and MinIO, a
@@ -38,7 +34,7 @@ func runClusterHLS(ctx context.Context, args []string, root, command string, std
 	if err != nil {
 		return err
 	}
-	c := &clusterHLSBench{cfg: cfg, log: stderr,
+	c := &clusterHLSBench{cfg: cfg, runLog: runLog{name: "cluster-hls", out: stderr},
 		res: &clusterHLSResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: describeMachine(ctx), Recording: cfg.recording}}
 	if c.tmp, err = os.MkdirTemp("", "onair-bench-cluster-hls-"); err != nil {
 		return fmt.Errorf("bench cluster-hls: %w", err)

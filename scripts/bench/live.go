@@ -22,17 +22,7 @@ type liveRun struct {
 	input string
 	tags  []flvTag
 	res   *liveResults
-	log   io.Writer
-}
-
-func (r *liveRun) logf(format string, a ...any) {
-	fmt.Fprintf(r.log, "%s bench live: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
-}
-
-// fail records a failed measurement; the run goes on with the next one.
-func (r *liveRun) fail(err error) {
-	r.logf("error: %v", err)
-	r.res.Errors = append(r.res.Errors, err.Error())
+	runLog
 }
 
 // runLive is `bench live`: onair and nginx-rtmp side by side on the same input.
@@ -45,8 +35,8 @@ func runLive(ctx context.Context, args []string, root, command string, stdout, s
 		cfg:   cfg,
 		input: filepath.Join(cfg.outDir, "input-720p30.flv"),
 		res:   &liveResults{Command: command, Started: time.Now().Format(time.RFC3339), Machine: describeMachine(ctx)},
-		log:   stderr,
 	}
+	r.runLog = runLog{name: "live", out: stderr, errs: &r.res.Errors}
 	if err := r.prepareInput(ctx, root); err != nil {
 		return err
 	}

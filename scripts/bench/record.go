@@ -23,23 +23,13 @@ type recordRun struct {
 	slugs []string          // the rooms of the load and outage phases
 	keys  map[string]string // stream key by room
 	res   *recordResults
-	log   io.Writer
+	runLog
 }
 
 const (
 	recordUser       = "bench"
 	recordReplayRoom = "rec-replay"
 )
-
-func (r *recordRun) logf(format string, a ...any) {
-	fmt.Fprintf(r.log, "%s bench record: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
-}
-
-// fail records a failed measurement; the run goes on with the next one.
-func (r *recordRun) fail(err error) {
-	r.logf("error: %v", err)
-	r.res.Errors = append(r.res.Errors, err.Error())
-}
 
 // runRecord is `bench record`: what recording costs, what an S3 outage does to memory,
 // and how soon a replay exists after the publisher leaves.
@@ -48,8 +38,9 @@ func runRecord(ctx context.Context, args []string, root, command string, stdout,
 	if err != nil {
 		return err
 	}
-	r := &recordRun{cfg: cfg, log: stderr, keys: map[string]string{},
+	r := &recordRun{cfg: cfg, keys: map[string]string{},
 		res: &recordResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: describeMachine(ctx), Streams: cfg.streams}}
+	r.runLog = runLog{name: "record", out: stderr, errs: &r.res.Errors}
 	if r.tmp, err = os.MkdirTemp("", "onair-bench-record-"); err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
