@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"testing"
 	"time"
+
+	"onair/scripts/testenv"
 )
 
 // TestConsume: what is left of a write's buffers after n bytes of them were written.
@@ -37,29 +38,7 @@ func TestConsume(t *testing.T) {
 // TestFrameWriter: more buffers than one writev takes go out in order, and a socket
 // whose buffers fill up gets a short write, not a wait, with the rest returned intact.
 func TestFrameWriter(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- nc
-	}()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	nc := <-accepted
-	if nc == nil {
-		t.FailNow()
-	}
-	defer nc.Close()
+	peer, nc := testenv.TCPPair(t)
 	c := &conn{h: &Hub{}, raw: rawSocket(nc)}
 	if c.raw == nil {
 		t.Fatal("no raw socket for a TCP connection")

@@ -182,6 +182,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		ReadTimeout:    cfg.RTMP.IdleTimeout,
 		MaxConnections: cfg.RTMP.MaxConnections,
 		MaxMessageSize: cfg.RTMP.MaxMessageSize,
+		ReadInterval:   cfg.RTMP.ReadInterval,
 	})
 	if err != nil {
 		return nil, err

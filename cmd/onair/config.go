@@ -126,6 +126,7 @@ type rtmpConfig struct {
 	TakeoverAfter  time.Duration `yaml:"takeover_after"`
 	MaxConnections int           `yaml:"max_connections"`
 	MaxMessageSize int           `yaml:"max_message_size"`
+	ReadInterval   time.Duration `yaml:"read_interval"`
 }
 
 type hlsConfig struct {
@@ -171,6 +172,7 @@ func defaultConfig() config {
 			TakeoverAfter:  5 * time.Second,
 			MaxConnections: 1000,
 			MaxMessageSize: 8 << 20,
+			ReadInterval:   20 * time.Millisecond,
 		},
 		HLS: hlsConfig{
 			Variant:         "lowlatency",
@@ -418,6 +420,9 @@ func (c *config) validate() error {
 	}
 	if c.RTMP.MaxMessageSize < 64<<10 || c.RTMP.MaxMessageSize > 16<<20 {
 		bad("rtmp.max_message_size", "must be between 65536 and 16777216 bytes, got %d", c.RTMP.MaxMessageSize)
+	}
+	if c.RTMP.ReadInterval < 0 || c.RTMP.ReadInterval > 100*time.Millisecond {
+		bad("rtmp.read_interval", "must be between 0 (read at once) and 100ms, got %s", c.RTMP.ReadInterval)
 	}
 	switch c.HLS.Variant {
 	case "lowlatency", "fmp4", "mpegts":

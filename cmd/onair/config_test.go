@@ -128,6 +128,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "audit queue", env: []string{"ONAIR_AUDIT_QUEUE_SIZE=5"}, wantErr: "audit.queue_size: must be between 100 and 1000000"},
 		{name: "chat flush delay too long", env: []string{"ONAIR_CHAT_FLUSH_DELAY=1s"}, wantErr: "chat.flush_delay: must be between 0 (no delay) and 100ms, got 1s"},
 		{name: "negative chat flush delay", env: []string{"ONAIR_CHAT_FLUSH_DELAY=-1ms"}, wantErr: "chat.flush_delay: must be between 0 (no delay) and 100ms"},
+		{name: "rtmp read interval too long", env: []string{"ONAIR_RTMP_READ_INTERVAL=1s"}, wantErr: "rtmp.read_interval: must be between 0 (read at once) and 100ms, got 1s"},
+		{name: "negative rtmp read interval", env: []string{"ONAIR_RTMP_READ_INTERVAL=-1ms"}, wantErr: "rtmp.read_interval: must be between 0 (read at once) and 100ms"},
 		{name: "no chat flush delay", env: []string{"ONAIR_CHAT_FLUSH_DELAY=0s"}, check: func(t *testing.T, c config) {
 			if c.Chat.FlushDelay != 0 {
 				t.Fatalf("chat.flush_delay %s, want 0", c.Chat.FlushDelay)

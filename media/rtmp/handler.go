@@ -102,7 +102,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	}
 	h.pub = pub
 	h.log = log.With("stream", route.Name)
-	h.conn.setupDeadline.Store(0)
+	h.conn.startPublishing()
 	h.log.Info("publisher accepted")
 
 	// The hub ends publishers on take-over, idleness and key rotation; closing the socket is

@@ -37,6 +37,14 @@ type Config struct {
 	MaxConnections int
 	// MaxMessageSize bounds one RTMP message (a video frame, typically).
 	MaxMessageSize int
+	// ReadInterval, when positive, paces publishing connections' reads while at least
+	// pacedFrom connections publish: at most one read per interval, at the multiples of
+	// the interval on the wall clock. ffmpeg and OBS send each frame as it is due, so
+	// reading at once means a read, a failed read and a thread wake-up per frame; paced,
+	// a read takes every frame that arrived meanwhile, and the publishers' reads fall on
+	// the same instants, so that one wake-up of the runtime serves them all. It adds up
+	// to the interval to the latency.
+	ReadInterval time.Duration
 }
 
 // Refusal reasons, as counted by RefusedByReason.
@@ -51,6 +59,12 @@ const (
 	RefusedResolverFailed = "resolver_error"
 )
 
+// pacedFrom is how many connections must be publishing for ReadInterval to apply. With
+// fewer there is little wake-up to share, and the timer wake-ups cost more than they save
+// (onair's CPU paced against unpaced, with `ffmpeg -re -c copy` publishers of 720p30 at
+// 2.6 Mbit/s: 2x with 1 publisher, 1.1x with 4, 0.72x with 10, 0.69x with 20).
+const pacedFrom = 8
+
 // Server is the RTMP ingest.
 type Server struct {
 	cfg Config
@@ -60,7 +74,8 @@ type Server struct {
 	conns   map[net.Conn]struct{}
 	refused map[string]int64
 
-	active atomic.Int64
+	active     atomic.Int64
+	publishing atomic.Int64 // connections past their publish command, open
 }
 
 // New checks cfg and returns a server; Run starts it.
@@ -227,9 +242,17 @@ type conn struct {
 	// once it publishes.
 	setupDeadline atomic.Int64
 	closeOnce     sync.Once
+	lastRead      time.Time // when a paced read last started; only Read uses it
+
+	mu         sync.Mutex
+	publishing bool // counted in server.publishing
+	closed     bool
 }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if iv := c.server.cfg.ReadInterval; iv > 0 && c.setupDeadline.Load() == 0 && c.server.publishing.Load() >= pacedFrom {
+		c.pace(iv)
+	}
 	dl := time.Now().Add(c.readTimeout)
 	if sd := c.setupDeadline.Load(); sd != 0 && sd < dl.UnixNano() {
 		dl = time.Unix(0, sd)
@@ -245,6 +268,29 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// startPublishing ends the setup deadline and counts the connection as publishing.
+func (c *conn) startPublishing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setupDeadline.Store(0)
+	if !c.closed && !c.publishing {
+		c.publishing = true
+		c.server.publishing.Add(1)
+	}
+}
+
+// pace waits, when the previous read started less than iv ago, for the next multiple of
+// iv on the wall clock (see Config.ReadInterval). Only a publishing connection is paced:
+// the handshake and commands before it go at once.
+func (c *conn) pace(iv time.Duration) {
+	now := time.Now()
+	if now.Sub(c.lastRead) < iv {
+		time.Sleep(now.Truncate(iv).Add(iv).Sub(now))
+		now = time.Now()
+	}
+	c.lastRead = now
 }
 
 // guardedReader is what go-rtmp reads: the connection's bytes after the chunk guard.
@@ -270,6 +316,12 @@ func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
 		c.server.track(c.Conn, false)
+		c.mu.Lock()
+		c.closed = true
+		if c.publishing {
+			c.server.publishing.Add(-1)
+		}
+		c.mu.Unlock()
 	})
 	return err
 }
