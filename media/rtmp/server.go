@@ -242,7 +242,10 @@ type conn struct {
 	// once it publishes.
 	setupDeadline atomic.Int64
 	closeOnce     sync.Once
-	lastRead      time.Time // when a paced read last started; only Read uses it
+	// Only Read uses these: when a paced read last started, and whether the last read
+	// filled its buffer.
+	lastRead time.Time
+	filled   bool
 
 	mu         sync.Mutex
 	publishing bool // counted in server.publishing
@@ -251,7 +254,12 @@ type conn struct {
 
 func (c *conn) Read(p []byte) (int, error) {
 	if iv := c.server.cfg.ReadInterval; iv > 0 && c.setupDeadline.Load() == 0 && c.server.publishing.Load() >= pacedFrom {
-		c.pace(iv)
+		now := time.Now()
+		if d := c.paceWait(now, iv); d > 0 {
+			time.Sleep(d)
+			now = time.Now()
+		}
+		c.lastRead = now
 	}
 	dl := time.Now().Add(c.readTimeout)
 	if sd := c.setupDeadline.Load(); sd != 0 && sd < dl.UnixNano() {
@@ -261,6 +269,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
+	c.filled = n == len(p)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -281,16 +290,15 @@ func (c *conn) startPublishing() {
 	}
 }
 
-// pace waits, when the previous read started less than iv ago, for the next multiple of
-// iv on the wall clock (see Config.ReadInterval). Only a publishing connection is paced:
-// the handshake and commands before it go at once.
-func (c *conn) pace(iv time.Duration) {
-	now := time.Now()
-	if now.Sub(c.lastRead) < iv {
-		time.Sleep(now.Truncate(iv).Add(iv).Sub(now))
-		now = time.Now()
+// paceWait is how long a paced read starting at now waits: until the next multiple of iv
+// on the wall clock when the previous read started less than iv ago (see
+// Config.ReadInterval), but not at all after a read that filled its buffer, since more may
+// be waiting: a publisher sending faster than a buffer per interval is not held back.
+func (c *conn) paceWait(now time.Time, iv time.Duration) time.Duration {
+	if c.filled || now.Sub(c.lastRead) >= iv {
+		return 0
 	}
-	c.lastRead = now
+	return now.Truncate(iv).Add(iv).Sub(now)
 }
 
 // guardedReader is what go-rtmp reads: the connection's bytes after the chunk guard.

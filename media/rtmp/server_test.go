@@ -66,6 +66,29 @@ func TestReadInterval(t *testing.T) {
 			if limit := int(span/tc.interval) + 2; reads > limit {
 				t.Errorf("%d reads over %s, want at most %d (one per %s)", reads, span.Round(time.Millisecond), limit, tc.interval)
 			}
+
+			// A burst larger than the buffer: every read that fills its buffer is marked so,
+			// and the read after it does not wait (TestPaceWait).
+			burst := bytes.Repeat([]byte{7}, 1<<20)
+			go func() { _, _ = client.Write(burst) }()
+			small := make([]byte, 4<<10)
+			full := 0
+			for got := 0; got < len(burst); {
+				n, err := c.Read(small)
+				if err != nil {
+					t.Fatalf("burst: read after %d bytes: %v", got, err)
+				}
+				if c.filled != (n == len(small)) {
+					t.Fatalf("burst: a read of %d bytes into %d left filled = %v", n, len(small), c.filled)
+				}
+				if c.filled {
+					full++
+				}
+				got += n
+			}
+			if full == 0 {
+				t.Error("burst: no read filled its buffer")
+			}
 		})
 	}
 }
@@ -129,5 +152,33 @@ func TestPublishingCount(t *testing.T) {
 	c.startPublishing()
 	if n := srv.publishing.Load(); n != 1 {
 		t.Fatalf("publishing %d after a publish command on a closed connection, want 1", n)
+	}
+}
+
+// TestPaceWait: a paced read waits for the next multiple of the interval only when the
+// previous one started less than an interval ago and did not fill its buffer.
+func TestPaceWait(t *testing.T) {
+	const iv = 20 * time.Millisecond
+	now := time.Unix(1_700_000_000, 5_000_000) // 5 ms past a multiple of 20 ms
+	for _, tc := range []struct {
+		name      string
+		sinceLast time.Duration
+		filled    bool
+		want      time.Duration
+	}{
+		{"just read", time.Millisecond, false, 15 * time.Millisecond},
+		{"read an interval ago", iv, false, 0},
+		{"first read", 0, false, 0}, // lastRead zero: long ago
+		{"buffer filled", time.Millisecond, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &conn{filled: tc.filled}
+			if tc.sinceLast > 0 {
+				c.lastRead = now.Add(-tc.sinceLast)
+			}
+			if got := c.paceWait(now, iv); got != tc.want {
+				t.Errorf("paceWait = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
