@@ -129,8 +129,7 @@ func clusterChatSection(r *clusterChatResults) string {
 	fmt.Fprintf(&b, "Machine: %d cores (`nproc`), %s, Linux %s (`uname -r`), %s. Load average (1, 5, 15 min) %s at "+
 		"the start, %s at the end; *machine busy* is the whole machine's CPU use during the window, in %% of all cores.\n\n",
 		m.CPUs, m.CPUModel, m.Kernel, m.Go, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(&b, "onair binary: `%s`, %.1f MB, modified %s, sha256 %.16s….\n\n",
-		r.Onair.Path, float64(r.Onair.Bytes)/mb, r.Onair.Modified, r.Onair.SHA256)
+	b.WriteString(r.Onair.line())
 	fmt.Fprintf(&b, "Two onair processes (nodes A and B: own data directories, HTTP and RTMP ports, node ids) on one "+
 		"FerretDB. One signed-in sender on node A posts %.0f messages/s for %.0f s (%d messages, %d bytes of text) "+
 		"after a warm-up (posting until node B's sockets receive, then %.0f s more); %d anonymous sockets read the "+
@@ -138,7 +137,7 @@ func clusterChatSection(r *clusterChatResults) string {
 		"batches of up to 50 ms); node B tails the log and delivers to its sockets. The load generator and the "+
 		"stamps are those of `bench chat` (see its section). %s\n\n",
 		l.Rate, l.DurationS, int(l.Rate*l.DurationS), l.TextBytes, l.WarmupS, groupClients(r.Result.Load, clusterRemoteName), localNote(r.Result.Load))
-	chatErrors(&b, r.Errors)
+	runErrors(&b, r.Errors)
 	b.WriteString("### Targets\n\n")
 	var rows [][]string
 	for _, v := range r.Verdicts {

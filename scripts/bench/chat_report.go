@@ -17,8 +17,7 @@ func chatSection(r *chatResults) string {
 		"Load average (1, 5, 15 min) %s at the start, %s at the end; *machine busy* below is the whole machine's "+
 		"CPU use during the window, in %% of all cores: the server's, FerretDB's and the load generator's included.\n\n",
 		m.CPUs, m.CPUModel, m.Kernel, m.Go, orNA(r.Node), orNA(r.SocketIO), m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(&b, "onair binary: `%s`, %.1f MB, modified %s, sha256 %.16s….\n\n",
-		r.Onair.Path, float64(r.Onair.Bytes)/mb, r.Onair.Modified, r.Onair.SHA256)
+	b.WriteString(r.Onair.line())
 	fmt.Fprintf(&b, "Load, the same for both servers: one room; %d anonymous reading sockets and %d signed-in "+
 		"sending sockets (extra, reading as well): %d receivers, every one measured. The senders post in turn, "+
 		"%.0f messages/s in all for %.0f s (%d messages, %d bytes of text each), after a warm-up at the same rate "+
@@ -40,7 +39,7 @@ func chatSection(r *chatResults) string {
 		"Nothing is stored, checked or rate limited.\n\n", orNA(r.SocketIO), orNA(r.Node))
 	b.WriteString("Deliveries per CPU second = messages received, summed over the sockets / the server's CPU " +
 		"seconds (utime + stime from `/proc/<pid>/stat`) over the window, from the first send to the last delivery.\n\n")
-	chatErrors(&b, r.Errors)
+	runErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
 	var rows [][]string
@@ -160,17 +159,6 @@ func groupClients(l chatLoadResult, name string) int {
 		return 0
 	}
 	return l.Groups[i].Clients
-}
-
-func chatErrors(b *strings.Builder, errs []string) {
-	if len(errs) == 0 {
-		return
-	}
-	b.WriteString("**This run had errors; the figures they affect are missing:**\n\n")
-	for _, e := range errs {
-		fmt.Fprintf(b, "- %s\n", strings.ReplaceAll(e, "\n", " "))
-	}
-	b.WriteString("\n")
 }
 
 func orNA(s string) string {

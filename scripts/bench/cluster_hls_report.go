@@ -27,7 +27,7 @@ func clusterHLSSection(r *clusterHLSResults) string {
 	if len(r.Paths) == 2 {
 		fmt.Fprintf(&b, "Load: `%s` with paths `%s` and `%s`.\n\n", r.WrkCommand, r.Paths[0], r.Paths[1])
 	}
-	rigErrors(&b, r.Errors)
+	runErrors(&b, r.Errors)
 
 	origin, proxy := clusterHLSTotals(r.Runs)
 	b.WriteString("### Summary\n\n")

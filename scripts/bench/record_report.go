@@ -27,20 +27,7 @@ func rigSectionHead(b *strings.Builder, title, command, started, finished string
 		"Load average (1, 5, 15 min) %s at the start, %s at the end; *machine busy* is the whole machine's "+
 		"CPU use during a measurement, in %% of all cores, the load's own included.\n\n",
 		m.CPUs, m.CPUModel, m.Kernel, m.Go, m.FFmpeg, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(b, "onair binary: `%s`, %.1f MB, modified %s, sha256 %.16s….\n\n",
-		bin.Path, float64(bin.Bytes)/mb, bin.Modified, bin.SHA256)
-}
-
-// rigErrors lists a run's errors, if any.
-func rigErrors(b *strings.Builder, errs []string) {
-	if len(errs) == 0 {
-		return
-	}
-	b.WriteString("**This run had errors; the figures they affect are missing:**\n\n")
-	for _, e := range errs {
-		fmt.Fprintf(b, "- %s\n", strings.ReplaceAll(e, "\n", " "))
-	}
-	b.WriteString("\n")
+	b.WriteString(bin.line())
 }
 
 // outageFlat applies the outage rule: how much RSS rose (median of the last 10 s −
@@ -88,7 +75,7 @@ func recordSection(r *recordResults) string {
 		"(started 25 ms apart). onair runs with the shipped defaults, MongoDB (FerretDB) and S3 (MinIO) on the same machine; each room is created "+
 		"through the API, and `PATCH /api/v1/rooms/{slug} {\"recording\": false}` switches its recording off. CPU and RSS are onair's own "+
 		"(/proc/<pid>/stat and VmRSS, sampled every second).\n\n", r.Input.File, r.Input.Seconds, r.Input.BitrateKbps)
-	rigErrors(&b, r.Errors)
+	runErrors(&b, r.Errors)
 	off, okOff := findRecordLoad(r.Load, false)
 	on, okOn := findRecordLoad(r.Load, true)
 

@@ -51,17 +51,10 @@ func liveSection(r *liveResults) string {
 		"machine's CPU use during a measurement, in %% of all cores, the server's and the load's included: "+
 		"anything well above what the benchmark itself explains means other work was running.\n\n",
 		m.CPUs, m.CPUModel, m.Kernel, m.Go, m.FFmpeg, m.Nginx, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(&b, "onair binary: `%s`, %.1f MB, modified %s, sha256 %.16s….\n\n",
-		r.Onair.Path, float64(r.Onair.Bytes)/mb, r.Onair.Modified, r.Onair.SHA256)
+	b.WriteString(r.Onair.line())
 	fmt.Fprintf(&b, "Input (the same file for both servers): `%s`, %.1f s, %.0f kbit/s overall, encoded once with\n`%s`.\n\n",
 		r.Input.File, r.Input.Seconds, r.Input.BitrateKbps, r.Input.Encode)
-	if len(r.Errors) > 0 {
-		b.WriteString("**This run had errors; the figures they affect are missing:**\n\n")
-		for _, e := range r.Errors {
-			fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(e, "\n", " "))
-		}
-		b.WriteString("\n")
-	}
+	runErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
 	var rows [][]string
@@ -217,4 +210,16 @@ func liveSection(r *liveResults) string {
 		vRow("machine busy", func(v viewerResult) string { return fnum(v.MachineBusy, 0) + " %" }, nil),
 	}))
 	return b.String()
+}
+
+// runErrors lists a benchmark run's errors, if any, ahead of its figures.
+func runErrors(b *strings.Builder, errs []string) {
+	if len(errs) == 0 {
+		return
+	}
+	b.WriteString("**This run had errors; the figures they affect are missing:**\n\n")
+	for _, e := range errs {
+		fmt.Fprintf(b, "- %s\n", strings.ReplaceAll(e, "\n", " "))
+	}
+	b.WriteString("\n")
 }

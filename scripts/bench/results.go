@@ -1,5 +1,7 @@
 package main
 
+import "fmt"
+
 // liveResults is everything `bench live` measured; it is written as JSON to
 // .artifacts/bench/live.json and summarised in BENCHMARKS.md.
 type liveResults struct {
@@ -33,6 +35,12 @@ type binaryInfo struct {
 	Bytes    int64  `json:"bytes"`
 	Modified string `json:"modified"`
 	SHA256   string `json:"sha256"`
+}
+
+// line is the Markdown line naming the measured binary.
+func (bin binaryInfo) line() string {
+	return fmt.Sprintf("onair binary: `%s`, %.1f MB, modified %s, sha256 %.16s….\n\n",
+		bin.Path, float64(bin.Bytes)/mb, bin.Modified, bin.SHA256)
 }
 
 type inputInfo struct {

@@ -19,7 +19,7 @@ func webSection(r *webResults) string {
 		"on the wire (compressed, headers included) of the document, scripts, styles, fonts and images of the first load; "+
 		"*first frame* is from the start of navigation to the first video frame presented (requestVideoFrameCallback, noted "+
 		"by the player).\n\n", r.Input.File, r.Input.BitrateKbps, r.PageCommand)
-	rigErrors(&b, r.Errors)
+	runErrors(&b, r.Errors)
 	p := r.Page
 	if p == nil {
 		return b.String()
