@@ -19,7 +19,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(Config{DB: client.Database("bench"), SendQueue: 4096})
+	h, err := New(Config{DB: client.Database("bench"), NodeID: "bench", SendQueue: 4096})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,13 +2,10 @@ package chat
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -45,8 +42,8 @@ type Config struct {
 	// its housekeeping every second, which would stall message inserts. On MongoDB any
 	// database will do (EventDB = DB is fine); the user needs readWrite on it.
 	EventDB *mongo.Database
-	// NodeID names this process in the shared event log; it must differ between the nodes
-	// sharing DB. Defaults to the host name plus a random suffix.
+	// NodeID names this process in the shared event log: the node id of the cluster, the
+	// same for every part of the process and different between nodes sharing DB. Required.
 	NodeID string
 	// CheckOrigin vets the Origin header of websocket upgrades. The default accepts requests
 	// without an Origin header and those whose Origin host equals the request's Host.
@@ -103,20 +100,14 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.DB == nil {
-		return errors.New("chat: Config.DB is required")
+	if c.DB == nil || c.NodeID == "" {
+		return errors.New("chat: Config.DB and Config.NodeID are required")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.EventDB == nil {
 		c.EventDB = c.DB.Client().Database(c.DB.Name() + "_events")
-	}
-	if c.NodeID == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		c.NodeID = host + "-" + hex.EncodeToString(b[:])
 	}
 	def := func(v *int, d int) {
 		if *v == 0 {

@@ -645,7 +645,7 @@ func TestPingKeepsReadersAndDropsTheSilent(t *testing.T) {
 
 func TestEnsureIndexes(t *testing.T) {
 	e := newEnv(t)
-	h, err := New(Config{DB: e.db})
+	h, err := New(Config{DB: e.db, NodeID: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +660,7 @@ func TestEnsureIndexes(t *testing.T) {
 	if _, err := other.Collection(collEvents).InsertOne(ctx, map[string]string{"type": "oops"}); err != nil {
 		t.Fatal(err)
 	}
-	h2, err := New(Config{DB: e.db, EventDB: other})
+	h2, err := New(Config{DB: e.db, NodeID: "a", EventDB: other})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +670,7 @@ func TestEnsureIndexes(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New without DB")
 	}
-	if _, err := New(Config{DB: e.db, SendQueue: 1}); err == nil {
+	if _, err := New(Config{DB: e.db, NodeID: "a", SendQueue: 1}); err == nil {
 		t.Fatal("New with SendQueue 1")
 	}
 }

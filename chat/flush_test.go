@@ -74,7 +74,7 @@ func TestFlushDelayCloseAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{DB: client.Database("flush")})
+	h, err := New(Config{DB: client.Database("flush"), NodeID: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,12 +196,12 @@ func TestFlushDelayBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []time.Duration{-time.Millisecond, time.Second + 1} {
-		if _, err := New(Config{DB: client.Database("flush"), FlushDelay: d}); err == nil {
+		if _, err := New(Config{DB: client.Database("flush"), NodeID: "a", FlushDelay: d}); err == nil {
 			t.Errorf("New with FlushDelay %s: no error", d)
 		}
 	}
 	for _, d := range []time.Duration{0, 20 * time.Millisecond, time.Second} {
-		if _, err := New(Config{DB: client.Database("flush"), FlushDelay: d}); err != nil {
+		if _, err := New(Config{DB: client.Database("flush"), NodeID: "a", FlushDelay: d}); err != nil {
 			t.Errorf("New with FlushDelay %s: %v", d, err)
 		}
 	}

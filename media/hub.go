@@ -53,6 +53,26 @@ type HubConfig struct {
 	TakeoverAfter time.Duration
 	// IdleTimeout drops a publisher that has sent nothing for this long.
 	IdleTimeout time.Duration
+	// Claims, when set, gives each stream one publisher across the nodes that share it.
+	Claims StreamClaims
+}
+
+// StreamClaims decides which node's publisher holds a stream when several nodes can
+// take publishers for it.
+type StreamClaims interface {
+	// Claim is asked before a publisher is accepted on a stream that has none on this
+	// node. It fails with ErrStreamBusy while a publisher on another node holds the stream
+	// and has sent data within quiet (or that node has not been given up for dead); else
+	// the stream is this node's until the Claim is released or lost.
+	Claim(ctx context.Context, name string, quiet time.Duration) (Claim, error)
+}
+
+// Claim is this node's hold on a stream.
+type Claim interface {
+	// Lost is closed when another node took the stream over.
+	Lost() <-chan struct{}
+	// Release gives the stream up; the hub calls it once its last publisher has ended.
+	Release()
 }
 
 // Hub knows every stream being published and gives each one publisher.
@@ -62,6 +82,7 @@ type Hub struct {
 
 	mu         sync.Mutex
 	publishers map[string]*Publisher
+	claiming   map[string]bool // streams whose claim is being made
 
 	sinksDropped atomic.Int64
 }
@@ -80,7 +101,7 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Second
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, publishers: map[string]*Publisher{}}
+	return &Hub{cfg: cfg, log: cfg.Logger, publishers: map[string]*Publisher{}, claiming: map[string]bool{}}
 }
 
 // Run drops idle publishers until ctx ends, then stops every stream.
@@ -113,8 +134,9 @@ func (h *Hub) snapshot() []*Publisher {
 }
 
 // Publish claims route.Name for a new publisher. It fails with ErrStreamBusy while another
-// publisher is live and sending, and replaces one that has been quiet for TakeoverAfter.
-func (h *Hub) Publish(route Route, remote string) (*Publisher, error) {
+// publisher is live and sending, here or (with Claims) on another node, and replaces one
+// that has been quiet for TakeoverAfter.
+func (h *Hub) Publish(ctx context.Context, route Route, remote string) (*Publisher, error) {
 	p := &Publisher{
 		hub:    h,
 		route:  route,
@@ -125,20 +147,58 @@ func (h *Hub) Publish(route Route, remote string) (*Publisher, error) {
 
 	h.mu.Lock()
 	old := h.publishers[route.Name]
-	if old != nil {
-		if idle := time.Since(old.lastActivity()); idle < h.cfg.TakeoverAfter {
-			h.mu.Unlock()
-			return nil, fmt.Errorf("publish %q: %w (last data %s ago)", route.Name, ErrStreamBusy, idle.Round(time.Millisecond))
-		}
+	if err := h.busy(old); err != nil {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("publish %q: %w", route.Name, err)
 	}
-	h.publishers[route.Name] = p
-	h.mu.Unlock()
-
 	if old != nil {
+		// A takeover on this node keeps the node's claim on the stream.
+		p.claim, old.claim = old.claim, nil
+		h.publishers[route.Name] = p
+		h.mu.Unlock()
 		h.log.Info("publisher taken over", "stream", route.Name, "old_remote", old.remote, "new_remote", remote)
 		old.end(ErrTakenOver)
+		go p.watchClaim()
+		return p, nil
 	}
+	if h.claiming[route.Name] {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("publish %q: %w (another connection is starting to publish)", route.Name, ErrStreamBusy)
+	}
+	// While the claim is made, other connections for the stream are refused, so that this
+	// node asks for it once.
+	h.claiming[route.Name] = true
+	h.mu.Unlock()
+
+	var claim Claim
+	var err error
+	if h.cfg.Claims != nil {
+		claim, err = h.cfg.Claims.Claim(ctx, route.Name, h.cfg.TakeoverAfter)
+	}
+	h.mu.Lock()
+	delete(h.claiming, route.Name)
+	if err == nil {
+		p.claim = claim
+		h.publishers[route.Name] = p
+	}
+	h.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("publish %q: %w", route.Name, err)
+	}
+	go p.watchClaim()
 	return p, nil
+}
+
+// busy says why old, the stream's publisher on this node, may not be replaced (nil: it
+// may, or there is none). Called with h.mu held.
+func (h *Hub) busy(old *Publisher) error {
+	if old == nil {
+		return nil
+	}
+	if idle := time.Since(old.lastActivity()); idle < h.cfg.TakeoverAfter {
+		return fmt.Errorf("%w (last data %s ago)", ErrStreamBusy, idle.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // Stop ends the stream called name, if it is live, and reports whether it was.
@@ -185,12 +245,27 @@ func (h *Hub) Streams() []*Stream {
 // SinksDropped counts sinks dropped for being too slow since the hub was made.
 func (h *Hub) SinksDropped() int64 { return h.sinksDropped.Load() }
 
+// Activity lists the streams published on this node and when each last received data.
+func (h *Hub) Activity() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, p := range h.snapshot() {
+		out[p.route.Name] = p.lastActivity()
+	}
+	return out
+}
+
+// release forgets p and gives up the stream's claim unless a successor took it over.
 func (h *Hub) release(p *Publisher) {
 	h.mu.Lock()
 	if h.publishers[p.route.Name] == p {
 		delete(h.publishers, p.route.Name)
 	}
+	claim := p.claim
+	p.claim = nil
 	h.mu.Unlock()
+	if claim != nil {
+		claim.Release()
+	}
 }
 
 // Publisher is one connection's claim on a stream. Its methods are called from the
@@ -202,6 +277,7 @@ type Publisher struct {
 
 	activity atomic.Int64 // unix nanoseconds of the last data received
 	stream   atomic.Pointer[Stream]
+	claim    Claim // guarded by hub.mu; moves to the successor of a takeover on this node
 
 	endOnce sync.Once
 	endErr  error
@@ -216,6 +292,22 @@ func (p *Publisher) Route() Route { return p.route }
 func (p *Publisher) Touch() { p.touch() }
 
 func (p *Publisher) touch() { p.activity.Store(time.Now().UnixNano()) }
+
+// watchClaim ends the publisher when another node takes its stream over.
+func (p *Publisher) watchClaim() {
+	p.hub.mu.Lock()
+	claim := p.claim
+	p.hub.mu.Unlock()
+	if claim == nil {
+		return
+	}
+	select {
+	case <-claim.Lost():
+		p.hub.log.Info("publisher taken over by another node", "stream", p.route.Name, "remote", p.remote)
+		p.end(ErrTakenOver)
+	case <-p.done:
+	}
+}
 
 func (p *Publisher) lastActivity() time.Time { return time.Unix(0, p.activity.Load()) }
 

@@ -70,7 +70,7 @@ func TestSlowSinkIsDroppedWithoutStallingOthers(t *testing.T) {
 			outputFunc(func(*Stream) (Sink, error) { return slow, nil }),
 		},
 	})
-	p, err := hub.Publish(Route{Name: "cam"}, "test")
+	p, err := hub.Publish(context.Background(), Route{Name: "cam"}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,24 +110,24 @@ func TestSlowSinkIsDroppedWithoutStallingOthers(t *testing.T) {
 func TestSecondPublisherRefusedThenTakesOverWhenQuiet(t *testing.T) {
 	const quiet = 200 * time.Millisecond
 	hub := NewHub(HubConfig{TakeoverAfter: quiet, IdleTimeout: time.Hour})
-	first, err := hub.Publish(Route{Name: "cam"}, "a")
+	first, err := hub.Publish(context.Background(), Route{Name: "cam"}, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	first.Touch()
 	lastData := time.Now()
-	if _, err := hub.Publish(Route{Name: "cam"}, "b"); !errors.Is(err, ErrStreamBusy) {
+	if _, err := hub.Publish(context.Background(), Route{Name: "cam"}, "b"); !errors.Is(err, ErrStreamBusy) {
 		t.Fatalf("second publisher: %v, want ErrStreamBusy", err)
 	}
 	// Another name is independent.
-	if _, err := hub.Publish(Route{Name: "other"}, "c"); err != nil {
+	if _, err := hub.Publish(context.Background(), Route{Name: "other"}, "c"); err != nil {
 		t.Fatalf("publisher on another stream: %v", err)
 	}
 
 	deadline := time.Now().Add(5 * time.Second)
 	var second *Publisher
 	for second == nil {
-		p, err := hub.Publish(Route{Name: "cam"}, "b")
+		p, err := hub.Publish(context.Background(), Route{Name: "cam"}, "b")
 		switch {
 		case err == nil:
 			second = p
@@ -152,11 +152,11 @@ func TestSecondPublisherRefusedThenTakesOverWhenQuiet(t *testing.T) {
 	}
 	// The replaced publisher leaving must not release the new one's claim.
 	first.Close()
-	if _, err := hub.Publish(Route{Name: "cam"}, "c"); !errors.Is(err, ErrStreamBusy) {
+	if _, err := hub.Publish(context.Background(), Route{Name: "cam"}, "c"); !errors.Is(err, ErrStreamBusy) {
 		t.Fatalf("after the old publisher closed: %v, want ErrStreamBusy", err)
 	}
 	second.Close()
-	if _, err := hub.Publish(Route{Name: "cam"}, "c"); err != nil {
+	if _, err := hub.Publish(context.Background(), Route{Name: "cam"}, "c"); err != nil {
 		t.Fatalf("after the publisher closed, the stream is free: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestIdlePublisherIsDropped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go hub.Run(ctx)
-	p, err := hub.Publish(Route{Name: "cam"}, "a")
+	p, err := hub.Publish(context.Background(), Route{Name: "cam"}, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestIdlePublisherIsDropped(t *testing.T) {
 func TestStopEndsStreamAndSinks(t *testing.T) {
 	sink := newRecordSink(false)
 	hub := NewHub(HubConfig{Outputs: []Output{outputFunc(func(*Stream) (Sink, error) { return sink, nil })}})
-	p, err := hub.Publish(Route{Name: "cam"}, "a")
+	p, err := hub.Publish(context.Background(), Route{Name: "cam"}, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,5 +252,83 @@ func TestRateWindow(t *testing.T) {
 	// After a silence longer than the window, nothing is counted.
 	if b, f := w.rates(t0.Add(20 * time.Second)); b != 0 || f != 0 {
 		t.Fatalf("after silence: %d, %.1f", b, f)
+	}
+}
+
+// fakeClaims stands in for the cluster: one holder per stream name across "nodes".
+type fakeClaims struct {
+	mu       sync.Mutex
+	held     map[string]*fakeClaim
+	busy     map[string]bool // held by a publisher on another node
+	released []string
+}
+
+type fakeClaim struct {
+	c    *fakeClaims
+	name string
+	lost chan struct{}
+}
+
+func (c *fakeClaims) Claim(_ context.Context, name string, _ time.Duration) (Claim, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.busy[name] || c.held[name] != nil {
+		return nil, ErrStreamBusy
+	}
+	cl := &fakeClaim{c: c, name: name, lost: make(chan struct{})}
+	c.held[name] = cl
+	return cl, nil
+}
+
+func (c *fakeClaim) Lost() <-chan struct{} { return c.lost }
+
+func (c *fakeClaim) Release() {
+	c.c.mu.Lock()
+	defer c.c.mu.Unlock()
+	delete(c.c.held, c.name)
+	c.c.released = append(c.c.released, c.name)
+}
+
+func (c *fakeClaims) holder(name string) *fakeClaim {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held[name]
+}
+
+func TestClaimsAcrossNodes(t *testing.T) {
+	claims := &fakeClaims{held: map[string]*fakeClaim{}, busy: map[string]bool{"remote": true}}
+	hub := NewHub(HubConfig{TakeoverAfter: time.Millisecond, IdleTimeout: time.Hour, Claims: claims})
+	ctx := context.Background()
+
+	if _, err := hub.Publish(ctx, Route{Name: "remote"}, "a"); !errors.Is(err, ErrStreamBusy) {
+		t.Fatalf("publish of a stream held on another node: %v, want ErrStreamBusy", err)
+	}
+	first, err := hub.Publish(ctx, Route{Name: "cam"}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := claims.holder("cam")
+	// A takeover on this node keeps the node's claim: no second claim, no release.
+	time.Sleep(2 * time.Millisecond) // first is quiet for TakeoverAfter
+	second, err := hub.Publish(ctx, Route{Name: "cam"}, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-first.Done()
+	if claims.holder("cam") != claim || len(claims.released) != 0 {
+		t.Fatalf("local takeover changed the claim: holder %v, released %v", claims.holder("cam"), claims.released)
+	}
+	// Another node taking the stream over ends the publisher here.
+	close(claim.lost)
+	select {
+	case <-second.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("publisher not ended when its claim was lost")
+	}
+	if !errors.Is(second.Err(), ErrTakenOver) {
+		t.Fatalf("publisher ended with %v, want ErrTakenOver", second.Err())
+	}
+	if claims.holder("cam") != nil || len(claims.released) != 1 {
+		t.Fatalf("claim not released once: released %v", claims.released)
 	}
 }

@@ -413,7 +413,7 @@ func TestLogInRateLimitsAcrossNodes(t *testing.T) {
 		c.IPLimit = RateLimit{Failures: 5, Window: time.Minute}
 	}
 	e := newEnv(t, limits)
-	cfg := Config{DB: e.db, Now: e.clock.Now, Password: cheapPassword, OpTimeout: time.Second}
+	cfg := Config{DB: e.db, Cluster: e.node("node-b", ""), Now: e.clock.Now, Password: cheapPassword, OpTimeout: time.Second}
 	limits(&cfg)
 	other, err := New(cfg) // a second node
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
+	"onair/rooms/cluster"
 )
 
 // Broadcast is one live run of a room's stream, from the first media to the publisher
@@ -23,7 +24,7 @@ type Broadcast struct {
 	RoomSlug string `json:"room_slug"`
 	// RunID is the media stream's id (media.Stream.ID), also in HLS playlist URLs.
 	RunID string `json:"run_id"`
-	// Node is the onair process that ingested it (Config.NodeID).
+	// Node is the onair node that ingested it (its cluster id).
 	Node    string     `json:"node"`
 	Started time.Time  `json:"started"`
 	Ended   *time.Time `json:"ended"` // nil while live
@@ -205,7 +206,7 @@ func (s *Service) OpenSink(st *media.Stream) (media.Sink, error) {
 	}
 	tr := st.Tracks()
 	doc := broadcastDoc{
-		ID: bson.NewObjectID(), RoomID: roomID, RoomSlug: st.Name(), RunID: st.ID(), Node: s.cfg.NodeID,
+		ID: bson.NewObjectID(), RoomID: roomID, RoomSlug: st.Name(), RunID: st.ID(), Node: s.node(),
 		Started: s.now(), Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},
 	}
 	doc.Heartbeat = doc.Started
@@ -317,20 +318,28 @@ wait:
 	if !announced {
 		return
 	}
+	offline := false
 	err = s.retry("broadcast: set room offline", attrs, func(ctx context.Context) error {
+		// Another node that took the stream over owns the room now, even before its own
+		// broadcast has set it live.
+		if elsewhere, err := s.heldElsewhere(ctx, d.RoomSlug); err != nil || elsewhere {
+			return err
+		}
 		r, err := s.setOffline(ctx, d.RoomID, d.ID, ended)
 		if errors.Is(err, ErrNotFound) {
-			// Deleted, or a newer broadcast holds the room: report it offline as far as
-			// this broadcast goes.
-			room.Live, room.BroadcastID, room.Viewers = false, nil, 0
-			return nil
+			return nil // deleted, or a newer broadcast holds the room: it did not go offline
 		}
 		if err == nil {
-			room = r
+			room, offline = r, true
 		}
 		return err
 	})
 	if err != nil {
+		return
+	}
+	if !offline {
+		log.Info("broadcast ended; the room stays with a newer broadcast", "duration", time.Duration(d.DurationMS)*time.Millisecond,
+			"reason", d.EndReason)
 		return
 	}
 	log.Info("room offline", "duration", time.Duration(d.DurationMS)*time.Millisecond, "bytes", d.Bytes,
@@ -395,22 +404,33 @@ func (s *Service) heartbeat(b *liveBroadcast) {
 	}
 }
 
-// EndStaleBroadcasts ends broadcasts whose node stopped sending heartbeats for
-// StaleAfter (it crashed or lost MongoDB for that long), and sets their rooms offline;
+// EndStaleBroadcasts ends the broadcasts of dead nodes (no heartbeat for the cluster's
+// StaleAfter: crashed, or cut off from MongoDB that long) and sets their rooms offline;
 // Run calls it periodically. It returns how many it ended.
 func (s *Service) EndStaleBroadcasts(ctx context.Context) (int, error) {
-	cutoff := s.now().Add(-s.cfg.StaleAfter)
-	return s.endOpenBroadcasts(ctx, bson.D{{Key: "heartbeat", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, "node stopped reporting")
+	octx, cancel := s.op(ctx)
+	nodes, err := s.cfg.Cluster.Nodes(octx)
+	cancel()
+	if err != nil {
+		return 0, dbError("list live nodes", err)
+	}
+	alive := bson.A{s.node()} // this node's own are ended by their goroutines, or by endOrphans
+	for _, n := range nodes {
+		alive = append(alive, n.ID)
+	}
+	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: bson.D{{Key: "$nin", Value: alive}}}}, "node stopped reporting")
 }
 
-// endOrphans ends the broadcasts this node (by NodeID) left open when it stopped without
-// closing them (a crash), so that its rooms do not show live until StaleAfter.
+// endOrphans ends the broadcasts this node left open when it stopped without closing
+// them (a crash), so that its rooms do not show live until it counts as dead.
 func (s *Service) endOrphans(ctx context.Context) (int, error) {
-	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: s.cfg.NodeID}}, "node restarted")
+	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: s.node()}}, "node restarted")
 }
 
 // endOpenBroadcasts ends the open broadcasts matching cond that do not run in this
-// process, at their last heartbeat, and sets their rooms offline.
+// process, at their last heartbeat. A broadcast's room is set offline, and its end
+// announced, only by the node that takes the stream's lease from the dead node: several
+// nodes may find the same broadcast, one of them speaks for it.
 func (s *Service) endOpenBroadcasts(ctx context.Context, cond bson.D, reason string) (int, error) {
 	filter := append(bson.D{{Key: "ended", Value: nil}}, cond...)
 	var docs []broadcastDoc
@@ -432,32 +452,74 @@ func (s *Service) endOpenBroadcasts(ctx context.Context, cond bson.D, reason str
 		if s.live.has(d.ID) {
 			continue
 		}
-		ended := d.Heartbeat
-		d.Ended, d.EndReason = &ended, reason
-		octx, cancel := s.op(ctx)
-		res, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "ended", Value: ended}, {Key: "end_reason", Value: reason}}}})
-		cancel()
-		if err != nil {
-			return n, dbError("end open broadcast", err)
-		}
-		if res.ModifiedCount == 0 {
-			continue
-		}
-		n++
-		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "slug", d.RoomSlug, "node", d.Node)
-		room, err := s.setOffline(ctx, d.RoomID, d.ID, s.now())
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
+		ended, err := s.endLost(ctx, d, reason)
 		if err != nil {
 			return n, err
 		}
-		if s.cfg.OnEnded != nil {
-			s.cfg.OnEnded(s.room(&room), d.broadcast())
+		if ended {
+			n++
 		}
 	}
 	return n, nil
+}
+
+// endLost ends one broadcast whose node is gone and reports whether it did.
+func (s *Service) endLost(ctx context.Context, d *broadcastDoc, reason string) (bool, error) {
+	unlock := s.streamLocks.lock(d.RoomSlug)
+	defer unlock()
+	// The stream's lease decides who speaks for the room. This node has it already when
+	// one of its own publishers took the stream over: then the room is that publisher's.
+	var lease cluster.Lease
+	speak := false
+	if !s.claimed(d.RoomSlug) {
+		octx, cancel := s.op(ctx)
+		l, err := s.cfg.Cluster.Acquire(octx, streamKind, streamResource(d.RoomSlug), cluster.IfDead)
+		cancel()
+		switch {
+		case err == nil:
+			lease, speak = l, true
+		case !errors.Is(err, cluster.ErrHeld):
+			return false, dbError("take the stream lease of "+d.RoomSlug, err)
+		}
+	}
+	release := func() {
+		if speak {
+			if err := s.cfg.Cluster.Release(ctx, lease); err != nil && !errors.Is(err, cluster.ErrLost) {
+				s.log.Warn("stream lease not released after ending a lost broadcast", "stream", d.RoomSlug, "err", err)
+			}
+		}
+	}
+	defer release()
+
+	ended := d.Heartbeat
+	d.Ended, d.EndReason = &ended, reason
+	octx, cancel := s.op(ctx)
+	res, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "ended", Value: ended}, {Key: "end_reason", Value: reason}}}})
+	cancel()
+	if err != nil {
+		return false, dbError("end open broadcast", err)
+	}
+	modified := res.ModifiedCount > 0
+	if modified {
+		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "slug", d.RoomSlug, "node", d.Node)
+	}
+	if !speak {
+		return modified, nil
+	}
+	// Whoever wrote the end, the lease holder sets the room offline, if this broadcast
+	// still holds it.
+	room, err := s.setOffline(ctx, d.RoomID, d.ID, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return modified, nil
+	}
+	if err != nil {
+		return modified, err
+	}
+	if s.cfg.OnEnded != nil {
+		s.cfg.OnEnded(s.room(&room), d.broadcast())
+	}
+	return true, nil
 }
 
 // GetBroadcast returns the broadcast with this id.

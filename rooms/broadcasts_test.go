@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"onair/media"
+	"onair/rooms/cluster"
 )
 
 // testHub is a real media hub whose outputs include the Service, as cmd/onair wires it.
@@ -53,7 +55,7 @@ func (h *testHub) goLive(key string) (*media.Publisher, *media.Stream) {
 // publish claims route's stream, starts it and sends a key frame.
 func (h *testHub) publish(key string, route media.Route) (*media.Publisher, *media.Stream) {
 	h.e.t.Helper()
-	p, err := h.hub.Publish(route, "127.0.0.1:50000")
+	p, err := h.hub.Publish(context.Background(), route, "127.0.0.1:50000")
 	if err != nil {
 		h.e.t.Fatal(err)
 	}
@@ -102,7 +104,6 @@ func TestBroadcastLifecycle(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		c.OnLive = func(r Room, b Broadcast) { lives <- hookCall{r, b} }
 		c.OnEnded = func(r Room, b Broadcast) { ends <- hookCall{r, b} }
-		c.NodeID = "node-a"
 	})
 	alice := e.signUp("alice").User
 	room, key := e.createRoom(alice, "alice-live", "Alice live")
@@ -365,24 +366,31 @@ func TestBroadcastSurvivesMongoRestart(t *testing.T) {
 	}
 }
 
-// TestEndStaleBroadcasts: a node that crashed leaves a broadcast open; another node's
-// janitor ends it once its heartbeat is StaleAfter old.
+// TestEndStaleBroadcasts: a node that crashed leaves a broadcast open; another node ends
+// it once the crashed node's heartbeat is StaleAfter old, and only one of the nodes that
+// find it sets the room offline and announces the end.
 func TestEndStaleBroadcasts(t *testing.T) {
-	ends := make(chan hookCall, 1)
+	ends := make(chan hookCall, 4)
+	onEnded := func(r Room, b Broadcast) { ends <- hookCall{r, b} }
 	e := newEnv(t, func(c *Config) {
 		c.HeartbeatInterval = time.Hour // only the crash matters here
-		c.StaleAfter = time.Minute
-		c.OnEnded = func(r Room, b Broadcast) { ends <- hookCall{r, b} }
+		c.OnEnded = onEnded
 	})
 	alice := e.signUp("alice").User
 	room, key := e.createRoom(alice, "alice-live", "Alice live")
-
-	// Node B publishes, then crashes (its writers stop without ending anything).
-	nodeB, err := New(Config{DB: e.db, Now: e.clock.Now, NodeID: "node-b", Password: cheapPassword, Logger: e.svc.log})
+	third, err := New(Config{DB: e.db, Now: e.clock.Now, Cluster: e.node("node-c", ""), Password: cheapPassword,
+		Logger: e.svc.log, OnEnded: onEnded})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newTestHubWith(e, nodeB, media.HubConfig{})
+
+	// Node B publishes, then crashes (its writers stop without ending anything).
+	crashed := e.node("node-b", "")
+	nodeB, err := New(Config{DB: e.db, Now: e.clock.Now, Cluster: crashed, Password: cheapPassword, Logger: e.svc.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHubWith(e, nodeB, media.HubConfig{Claims: nodeB})
 	h.goLive(key)
 	live := e.waitLive(room.Slug, true)
 	nodeB.bgCancel()
@@ -391,9 +399,27 @@ func TestEndStaleBroadcasts(t *testing.T) {
 	if n, err := e.svc.EndStaleBroadcasts(e.ctx()); err != nil || n != 0 {
 		t.Fatalf("fresh broadcast ended: %d %v", n, err)
 	}
-	e.clock.Advance(61 * time.Second)
-	if n, err := e.svc.EndStaleBroadcasts(e.ctx()); err != nil || n != 1 {
-		t.Fatalf("ended %d, %v; want 1", n, err)
+	e.clock.Advance(12 * time.Second)
+	for _, r := range []*cluster.Registry{e.svc.cfg.Cluster, third.cfg.Cluster} {
+		if err := r.Beat(e.ctx()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two nodes find the lost broadcast at once: one ends it and speaks for the room.
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	for i, svc := range []*Service{e.svc, third} {
+		wg.Go(func() {
+			n, err := svc.EndStaleBroadcasts(e.ctx())
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = n
+		})
+	}
+	wg.Wait()
+	if counts[0]+counts[1] < 1 {
+		t.Fatalf("ended %v; want the broadcast ended", counts)
 	}
 	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); r.Live {
 		t.Error("room still live")
@@ -410,22 +436,27 @@ func TestEndStaleBroadcasts(t *testing.T) {
 	default:
 		t.Error("OnEnded not called")
 	}
+	select {
+	case c := <-ends:
+		t.Errorf("OnEnded called twice: %+v", c.b)
+	default:
+	}
 	if n, _ := e.svc.EndStaleBroadcasts(e.ctx()); n != 0 {
 		t.Errorf("ended again: %d", n)
 	}
 
-	// Node C publishes and crashes; when it starts again (same NodeID) it ends its own
+	// Node C publishes and crashes; when it starts again (same node id) it ends its own
 	// leftovers at once rather than after StaleAfter.
-	nodeC, err := New(Config{DB: e.db, Now: e.clock.Now, NodeID: "node-c", Password: cheapPassword, Logger: e.svc.log})
+	nodeC, err := New(Config{DB: e.db, Now: e.clock.Now, Cluster: e.node("node-d", ""), Password: cheapPassword, Logger: e.svc.log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	newTestHubWith(e, nodeC, media.HubConfig{}).goLive(key)
+	newTestHubWith(e, nodeC, media.HubConfig{Claims: nodeC}).goLive(key)
 	live = e.waitLive(room.Slug, true)
 	nodeC.bgCancel()
 	nodeC.writers.Wait()
-	restarted, err := New(Config{DB: e.db, Now: e.clock.Now, NodeID: "node-c", Password: cheapPassword, Logger: e.svc.log,
-		OnEnded: func(r Room, b Broadcast) { ends <- hookCall{r, b} }})
+	restarted, err := New(Config{DB: e.db, Now: e.clock.Now, Cluster: e.node("node-d", ""), Password: cheapPassword, Logger: e.svc.log,
+		OnEnded: onEnded})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,5 +475,68 @@ func TestEndStaleBroadcasts(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Error("OnEnded not called for the orphan")
+	}
+}
+
+// TestStreamOwnedAcrossNodes: while a publisher on node A holds a stream, node B refuses
+// one; once A's publisher has been quiet for the takeover delay, B takes the stream over,
+// A's publisher is ended, and A's broadcast neither sets the room offline nor announces an
+// end: exactly one broadcast is live.
+func TestStreamOwnedAcrossNodes(t *testing.T) {
+	ends := make(chan hookCall, 4)
+	e := newEnv(t, func(c *Config) { c.OnEnded = func(r Room, b Broadcast) { ends <- hookCall{r, b} } })
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	regB := e.node("node-b", "")
+	nodeB, err := New(Config{DB: e.db, Now: e.clock.Now, Cluster: regB, Password: cheapPassword, Logger: e.svc.log,
+		OnEnded: func(r Room, b Broadcast) { ends <- hookCall{r, b} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const quiet = 5 * time.Second
+	hubA := newTestHubWith(e, e.svc, media.HubConfig{Claims: e.svc, TakeoverAfter: quiet})
+	hubB := newTestHubWith(e, nodeB, media.HubConfig{Claims: nodeB, TakeoverAfter: quiet})
+	pubA, _ := hubA.goLive(key)
+	first := e.waitLive(room.Slug, true)
+
+	route, err := nodeB.ResolveKey(e.ctx(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hubB.hub.Publish(e.ctx(), route, "b"); !errors.Is(err, media.ErrStreamBusy) {
+		t.Fatalf("second publisher on node B: %v, want ErrStreamBusy", err)
+	}
+	// A's publisher goes quiet (the clock moves; A reports its last data time).
+	e.svc.cfg.Cluster.Beat(e.ctx())
+	e.clock.Advance(quiet)
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = e.svc.cfg.Cluster.Run(runCtx) }()
+	p, _ := hubB.publish(key, route)
+	defer p.Close()
+	select {
+	case <-pubA.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node A's publisher not ended after node B took the stream over")
+	}
+	if !errors.Is(pubA.Err(), media.ErrTakenOver) {
+		t.Fatalf("A's publisher ended with %v", pubA.Err())
+	}
+	eventually(t, 10*time.Second, "B's broadcast holds the room", func() (bool, string) {
+		r, err := e.svc.GetRoom(e.ctx(), room.Slug)
+		return err == nil && r.Live && r.BroadcastID != first.BroadcastID, fmt.Sprintf("%+v %v", r, err)
+	})
+	eventually(t, 10*time.Second, "A's broadcast ended", func() (bool, string) {
+		b, err := e.svc.GetBroadcast(e.ctx(), first.BroadcastID)
+		return err == nil && b.Ended != nil, fmt.Sprintf("%+v %v", b, err)
+	})
+	open, err := e.db.Collection("broadcasts").CountDocuments(e.ctx(), bson.D{{Key: "ended", Value: nil}})
+	if err != nil || open != 1 {
+		t.Fatalf("%d open broadcasts, want 1 (%v)", open, err)
+	}
+	select {
+	case c := <-ends:
+		t.Fatalf("an end was announced while node B is live: %+v", c.b)
+	default:
 	}
 }

@@ -1,11 +1,11 @@
 // Package rooms keeps onair's accounts, sessions, rooms, stream keys and broadcasts in
 // MongoDB, as a library: the web package serves it over HTTP, the chat package asks it
-// who may moderate, cmd/onair wires it to the media hub (it is a media.KeyResolver and a
-// media.Output).
+// who may moderate, cmd/onair wires it to the media hub (it is a media.KeyResolver, a
+// media.StreamClaims and a media.Output).
 //
 // # Lifecycle
 //
-//	svc, err := rooms.New(rooms.Config{DB: client.Database("onair"), Logger: log,
+//	svc, err := rooms.New(rooms.Config{DB: client.Database("onair"), Logger: log, Cluster: registry,
 //		Stopper: rooms.StreamStopperFunc(func(n string, r error) bool { return hub.Stop(n, r) })})
 //	err = svc.EnsureIndexes(ctx) // idempotent, at every start
 //	go svc.Run(ctx)              // janitors; on shutdown waits for broadcasts to be closed
@@ -47,14 +47,22 @@
 // Running several onair nodes against one FerretDB is not supported (the per-room lock is
 // per process); against MongoDB it is.
 //
+// # Several nodes
+//
+// Config.Cluster (rooms/cluster) is the node registry shared by every part of the process.
+// A live stream is owned by one node through a lease on it (live.go): the hub asks Claim
+// before it accepts a publisher, so a second publisher on another node is refused while
+// the first sends, and OBS reconnecting to another node after the first went quiet takes
+// the stream over. Only the lease holder sets a room offline and announces its end.
+//
 // # Broadcasts
 //
 // OpenSink returns at once; a goroutine per broadcast inserts its document, sets the room
 // live, refreshes viewer counts and a heartbeat while live, and on the stream's end writes
 // the final figures and sets the room offline, retrying with backoff while MongoDB is
 // unreachable. A node that crashes leaves broadcasts open: it ends its own at its next
-// start (same NodeID), and any node's janitor ends those whose heartbeat is older than
-// StaleAfter.
+// start (same node id), and the other nodes end those of a node the registry counts as
+// dead; the one that takes the stream's lease sets the room offline and announces it.
 //
 // # Errors
 //

@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"onair/rooms/cluster"
 	"onair/scripts/testenv"
 )
 
@@ -39,6 +40,7 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 	e.logs, logger = newLogRecorder(t)
 	cfg := Config{
 		DB:              e.db,
+		Cluster:         e.node("node-a", "http://10.0.0.1:8080"),
 		Logger:          logger,
 		Now:             e.clock.Now,
 		Stopper:         e.stopper,
@@ -73,6 +75,24 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 		<-done
 	})
 	return e
+}
+
+// node is the cluster registry of a node of the test, on the test's clock, with one
+// heartbeat written: it stays alive until the clock moves past StaleAfter, unless the test
+// beats it again.
+func (e *testEnv) node(id, url string) *cluster.Registry {
+	e.t.Helper()
+	r, err := cluster.New(cluster.Config{DB: e.db, NodeID: id, AdvertiseURL: url, Now: e.clock.Now, OpTimeout: time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := r.EnsureIndexes(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := r.Beat(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
 }
 
 func (e *testEnv) ctx() context.Context {

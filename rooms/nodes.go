@@ -10,22 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Nodes are the onair processes sharing the database. Each one keeps its own document in
-// the nodes collection ({_id: node id, url, heartbeat}), the only writer of it; rooms say
-// which node they are live on (live_node), so any node can find where a room's HLS is.
-
-// nodeHeartbeat records this node as alive, with the URL other nodes reach it at.
-func (s *Service) nodeHeartbeat(ctx context.Context) {
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	_, err := s.nodes.UpdateOne(octx, bson.D{{Key: "_id", Value: s.cfg.NodeID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "url", Value: s.cfg.AdvertiseURL}, {Key: "heartbeat", Value: s.now()}}}},
-		options.UpdateOne().SetUpsert(true))
-	if err != nil {
-		s.log.Debug("node heartbeat", "err", dbError("node heartbeat", err))
-	}
-}
-
 // ErrNotLiveElsewhere: the room is not live on another reachable node.
 var ErrNotLiveElsewhere = errors.New("room is not live on another node")
 
@@ -43,21 +27,15 @@ func (s *Service) OriginURL(ctx context.Context, slug string) (string, error) {
 	if err != nil {
 		return "", dbError("find room "+slug, err)
 	}
-	if !room.Live || room.LiveNode == "" || room.LiveNode == s.cfg.NodeID {
+	if !room.Live || room.LiveNode == "" || room.LiveNode == s.node() {
 		return "", ErrNotLiveElsewhere
 	}
-	var node struct {
-		URL string `bson:"url"`
-	}
-	err = s.nodes.FindOne(octx, bson.D{
-		{Key: "_id", Value: room.LiveNode},
-		{Key: "heartbeat", Value: bson.D{{Key: "$gte", Value: s.now().Add(-s.cfg.StaleAfter)}}},
-	}).Decode(&node)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && node.URL == "") {
-		return "", ErrNotLiveElsewhere
-	}
+	node, alive, _, err := s.cfg.Cluster.Node(octx, room.LiveNode)
 	if err != nil {
 		return "", dbError("find node "+room.LiveNode, err)
+	}
+	if !alive || node.URL == "" {
+		return "", ErrNotLiveElsewhere
 	}
 	return node.URL, nil
 }

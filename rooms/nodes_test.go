@@ -9,14 +9,9 @@ import (
 // Two nodes on one database: the one without the stream learns where it is live, and
 // stops pointing there once that node stops reporting.
 func TestOriginURL(t *testing.T) {
-	e := newEnv(t, func(c *Config) {
-		c.NodeID, c.AdvertiseURL = "node-a", "http://10.0.0.1:8080"
-		// One heartbeat at start, none after: the test ages it by hand.
-		c.HeartbeatInterval, c.StaleAfter = time.Hour, 2*time.Hour
-		c.Now = time.Now
-	})
-	other, err := New(Config{DB: e.db, NodeID: "node-b", AdvertiseURL: "http://10.0.0.2:8080", Password: cheapPassword,
-		StaleAfter: time.Minute, OpTimeout: time.Second})
+	e := newEnv(t, func(c *Config) { c.HeartbeatInterval = time.Hour })
+	other, err := New(Config{DB: e.db, Cluster: e.node("node-b", "http://10.0.0.2:8080"), Now: e.clock.Now,
+		Password: cheapPassword, OpTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +38,7 @@ func TestOriginURL(t *testing.T) {
 
 	// A node that stops reporting is not sent viewers any more (its broadcasts are ended
 	// by EndStaleBroadcasts, tested with the broadcasts).
-	if _, err := e.db.Collection("nodes").UpdateOne(e.ctx(), map[string]any{"_id": "node-a"},
-		map[string]any{"$set": map[string]any{"heartbeat": time.Now().Add(-time.Hour)}}); err != nil {
-		t.Fatal(err)
-	}
+	e.clock.Advance(e.svc.cfg.Cluster.StaleAfter())
 	if _, err := other.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
 		t.Fatalf("origin on a silent node: %v", err)
 	}

@@ -109,7 +109,7 @@ func errString(err error) string {
 // A recording completed after a crash ends its broadcast at the last fragment.
 func TestAttachRecoveredRecording(t *testing.T) {
 	objects := newObjects(t)
-	e := newEnv(t, func(c *Config) { c.Objects = objects; c.NodeID = "node-a" })
+	e := newEnv(t, func(c *Config) { c.Objects = objects })
 	alice := e.signUp("alice").User
 	room, key := e.createRoom(alice, "alice-live", "Alice live")
 	h := newTestHub(e)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"onair/media"
 	"onair/rooms/audit"
+	"onair/rooms/cluster"
 )
 
 // Compile-time checks of the interfaces the wiring relies on.
@@ -41,7 +41,7 @@ func (f StreamStopperFunc) Stop(name string, reason error) bool { return f(name,
 // Config configures a Service. Only DB is required; zero values take the defaults given.
 type Config struct {
 	// DB is the database holding the collections users, sessions, rooms, broadcasts,
-	// rooms_meta, nodes, identities and login_failures. The client's own timeouts may be generous: every operation here is bounded
+	// rooms_meta, identities and login_failures. The client's own timeouts may be generous: every operation here is bounded
 	// by OpTimeout, which also bounds server selection.
 	DB *mongo.Database
 	// Logger receives structured logs; never passwords, session tokens or stream keys.
@@ -50,10 +50,10 @@ type Config struct {
 	Stopper StreamStopper
 	// Now is the clock (default time.Now); tests inject one to check expiry.
 	Now func() time.Time
-	// NodeID names this process in broadcast documents (default: the host name). It must
-	// be unique among running processes: at start, Run ends the broadcasts that a previous
-	// process with this NodeID left open (it crashed).
-	NodeID string
+	// Cluster is this node's place among the nodes sharing the database: its id (in
+	// broadcast documents), the other nodes (where a room's HLS is served), and the leases
+	// that give each live stream one owner. Required.
+	Cluster *cluster.Registry
 
 	// OpTimeout bounds each MongoDB operation (default 3 s), whatever the caller's context
 	// allows. Callers should pass a request's context; a shorter deadline wins, and a
@@ -85,16 +85,9 @@ type Config struct {
 	// (default 5 s). Reads on this node see SetViewers at once.
 	ViewersInterval time.Duration
 	// HeartbeatInterval is how often a live broadcast's document is refreshed with its
-	// viewer figures and a heartbeat, and this node's entry in the nodes collection
-	// (default 4 s).
+	// figures, and how often broadcasts left open by dead nodes are looked for (at twice
+	// that pace; default 4 s).
 	HeartbeatInterval time.Duration
-	// StaleAfter is how long without a heartbeat before any node ends a broadcast (its
-	// node died) and stops sending viewers to that node (default 11 s: with checks every
-	// HeartbeatInterval/2, a dead node's rooms show offline within 15 s).
-	StaleAfter time.Duration
-	// AdvertiseURL is how other nodes reach this node's HTTP port, to fetch the HLS of
-	// rooms live here ("" when they cannot).
-	AdvertiseURL string
 	// RetryMin and RetryMax bound the backoff of broadcast writes that MongoDB refused
 	// (defaults 100 ms and 3 s).
 	RetryMin, RetryMax time.Duration
@@ -135,7 +128,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	users, sessions, rooms, broadcasts, meta, nodes *mongo.Collection
+	users, sessions, rooms, broadcasts, meta *mongo.Collection
 	identities                                      *mongo.Collection // external sign-ins (external.go)
 	loginFails                                      *mongo.Collection // failed logins of every node (loginfails.go)
 
@@ -150,6 +143,10 @@ type Service struct {
 
 	live liveSet // broadcasts running on this node
 
+	streamLocks keyedMutex // serialises claiming a stream and ending its lost broadcasts
+	claimsMu    sync.Mutex
+	claims      map[string]*streamClaim // this node's claims on streams, by name
+
 	bg       context.Context // broadcast writers; cancelled when Run gives up draining
 	bgCancel context.CancelFunc
 	writers  sync.WaitGroup
@@ -158,17 +155,14 @@ type Service struct {
 // New checks cfg and returns a Service. It does not talk to MongoDB: call EnsureIndexes
 // at start (it is idempotent) and Run for the janitors.
 func New(cfg Config) (*Service, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("rooms: Config.DB is required")
+	if cfg.DB == nil || cfg.Cluster == nil {
+		return nil, errors.New("rooms: Config.DB and Config.Cluster are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.NodeID == "" {
-		cfg.NodeID, _ = os.Hostname()
 	}
 	if cfg.RecordingsPrefix == "" {
 		cfg.RecordingsPrefix = "recordings/"
@@ -187,7 +181,6 @@ func New(cfg Config) (*Service, error) {
 	def(&cfg.JanitorInterval, time.Minute)
 	def(&cfg.ViewersInterval, 5*time.Second)
 	def(&cfg.HeartbeatInterval, 4*time.Second)
-	def(&cfg.StaleAfter, 11*time.Second)
 	def(&cfg.RetryMin, 100*time.Millisecond)
 	def(&cfg.RetryMax, 3*time.Second)
 	def(&cfg.DrainTimeout, 10*time.Second)
@@ -228,7 +221,6 @@ func New(cfg Config) (*Service, error) {
 		rooms:      cfg.DB.Collection("rooms"),
 		broadcasts: cfg.DB.Collection("broadcasts"),
 		meta:       cfg.DB.Collection("rooms_meta"),
-		nodes:      cfg.DB.Collection("nodes"),
 		identities: cfg.DB.Collection("identities"),
 		loginFails: cfg.DB.Collection("login_failures"),
 		dummyHash:  dummy,
@@ -236,6 +228,7 @@ func New(cfg Config) (*Service, error) {
 		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
 		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
 		live:       liveSet{bySlug: map[string]*liveBroadcast{}},
+		claims:     map[string]*streamClaim{},
 		bg:         bg,
 		bgCancel:   cancel,
 	}
@@ -304,21 +297,20 @@ func (s *Service) EnsureIndexes(ctx context.Context) error {
 }
 
 // Run runs the janitors until ctx ends: expired sessions are deleted (FerretDB has no TTL
-// indexes), in-memory limits and caches pruned, and broadcasts whose node stopped
-// reporting ended. Once ctx ends it waits up to DrainTimeout for live broadcasts to be
-// written as ended (stop the media hub at the same time), then returns nil.
+// indexes), in-memory limits and caches pruned, and broadcasts left open by dead nodes (or
+// by this node before a crash) ended. Once ctx ends it waits up to DrainTimeout for live
+// broadcasts to be written as ended (stop the media hub at the same time), then returns nil.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()
-	// Nodes report themselves, and lost nodes' broadcasts end, at a faster pace than the
-	// janitor's: a room live on a node that died must show offline within seconds.
+	// Lost nodes' broadcasts end at a faster pace than the janitor's: a room live on a node
+	// that died must show offline within seconds.
 	hb := time.NewTicker(s.cfg.HeartbeatInterval / 2)
 	defer hb.Stop()
-	s.nodeHeartbeat(ctx)
 	if n, err := s.endOrphans(ctx); err != nil {
 		s.log.Warn("end broadcasts left open by this node", "err", err)
 	} else if n > 0 {
-		s.log.Info("ended broadcasts left open by this node", "count", n, "node", s.cfg.NodeID)
+		s.log.Info("ended broadcasts left open by this node", "count", n, "node", s.node())
 	}
 	s.janitor(ctx)
 	for {
@@ -329,7 +321,6 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 			s.janitor(ctx)
 		case <-hb.C:
-			s.nodeHeartbeat(ctx)
 			if n, err := s.EndStaleBroadcasts(ctx); err != nil {
 				s.log.Warn("end stale broadcasts", "err", err)
 			} else if n > 0 {

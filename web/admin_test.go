@@ -24,6 +24,7 @@ import (
 	"onair/media"
 	"onair/rooms"
 	"onair/rooms/audit"
+	"onair/rooms/cluster"
 	"onair/rooms/webhook"
 	"onair/scripts/testenv"
 )
@@ -56,7 +57,11 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wh, err := webhook.New(webhook.Config{DB: db, Logger: log, NodeID: "web-test", AllowPrivate: true, Audit: al,
+	nodes, err := cluster.New(cluster.Config{DB: db, NodeID: "web-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, err := webhook.New(webhook.Config{DB: db, Logger: log, Nodes: nodes, AllowPrivate: true, Audit: al,
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +71,7 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := rooms.New(rooms.Config{DB: db, Logger: log, NodeID: "web-test", Audit: al,
+	svc, err := rooms.New(rooms.Config{DB: db, Logger: log, Cluster: nodes, Audit: al,
 		Password: rooms.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)

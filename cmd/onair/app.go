@@ -27,6 +27,7 @@ import (
 	"onair/media/rtmp"
 	"onair/rooms"
 	"onair/rooms/audit"
+	"onair/rooms/cluster"
 	"onair/rooms/oidc"
 	"onair/rooms/webhook"
 	"onair/storage"
@@ -41,6 +42,7 @@ type app struct {
 	log      *slog.Logger
 	nodeID   string
 	mongo    *mongo.Client
+	cluster  *cluster.Registry // nil without MongoDB (cluster.go)
 	hub      *media.Hub
 	hls      *hls.Server
 	rooms    *rooms.Service      // nil without MongoDB
@@ -102,6 +104,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			return nil, err
 		}
 		db := a.mongo.Database(cfg.Mongo.Database)
+		if err := a.newCluster(db); err != nil {
+			return nil, err
+		}
 		store, err := a.objectStore(ctx)
 		if err != nil {
 			return nil, err
@@ -126,8 +131,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			return nil, err
 		}
 		a.rooms, err = rooms.New(rooms.Config{
-			DB: db, Logger: log, NodeID: a.nodeID, SessionTTL: cfg.Auth.SessionTTL,
-			AdvertiseURL: cfg.Node.AdvertiseURL, DrainTimeout: cfg.Shutdown.Timeout * 4 / 5,
+			DB: db, Logger: log, Cluster: a.cluster, SessionTTL: cfg.Auth.SessionTTL,
+			DrainTimeout: cfg.Shutdown.Timeout * 4 / 5,
 			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return a.hub.Stop(name, reason) }),
 			Objects:       store,
 			RetentionDays: cfg.Recordings.RetentionDays,
@@ -166,12 +171,16 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		log.Warn("mongo.uri is not set: serving the configured streams only, without accounts, rooms or chat")
 	}
 
-	a.hub = media.NewHub(media.HubConfig{
+	hubCfg := media.HubConfig{
 		Logger:        log,
 		Outputs:       outputs,
 		TakeoverAfter: cfg.RTMP.TakeoverAfter,
 		IdleTimeout:   cfg.RTMP.IdleTimeout,
-	})
+	}
+	if a.rooms != nil {
+		hubCfg.Claims = a.rooms // one publisher per stream across the nodes
+	}
+	a.hub = media.NewHub(hubCfg)
 	webCfg.Hub = a.hub
 	a.rtmp, err = rtmp.New(rtmp.Config{
 		Logger:         log,
@@ -319,7 +328,10 @@ func (a *app) pumpViewers(ctx context.Context) error {
 func (a *app) ensureIndexes(ctx context.Context) {
 	wait := time.Second
 	for {
-		err := a.rooms.EnsureIndexes(ctx)
+		err := a.cluster.EnsureIndexes(ctx)
+		if err == nil {
+			err = a.rooms.EnsureIndexes(ctx)
+		}
 		if err == nil {
 			err = a.chat.EnsureIndexes(ctx)
 		}
@@ -360,8 +372,9 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 			}
 		}()
 	}
-	stopEvents := func() {}
+	stopEvents, stopCluster := func() {}, func() {}
 	if a.rooms != nil {
+		stopCluster = a.startCluster(ctx)
 		go a.ensureIndexes(ctx)
 		if err := a.prepareStorage(ctx, a.store); err != nil {
 			a.log.Error("object storage not ready; recordings are spooled on disk until it is", "err", err)
@@ -403,6 +416,7 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 		a.log.Warn("shutdown deadline passed; what is unfinished resumes at next start", "deadline", a.cfg.Shutdown.Timeout)
 	}
 	stopEvents() // after the parts, whose last actions and events it stores
+	stopCluster()
 	if a.mongo != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.mongo.Disconnect(dctx)

@@ -22,7 +22,7 @@ func (a *app) newEvents(db *mongo.Database) error {
 	}
 	wh := a.cfg.Webhooks
 	a.webhooks, err = webhook.New(webhook.Config{
-		DB: db, Logger: a.log, NodeID: a.nodeID, PublicURL: strings.TrimSuffix(a.cfg.HTTP.PublicURL, "/"),
+		DB: db, Logger: a.log, Nodes: a.cluster, PublicURL: strings.TrimSuffix(a.cfg.HTTP.PublicURL, "/"),
 		Global:       webhook.Endpoint{URL: wh.URL, Secret: wh.Secret, Format: webhook.Format(wh.Format), Events: wh.Events},
 		AllowPrivate: wh.AllowPrivate, Timeout: wh.Timeout, BackoffMin: wh.BackoffMin, BackoffMax: wh.BackoffMax,
 		GiveUpAfter: wh.GiveUpAfter, LogRetention: wh.LogRetention,

@@ -56,7 +56,7 @@ func newStore(t *testing.T) storage.Store {
 func startStream(t *testing.T, r *Recorder, tracks media.Tracks) (*media.Publisher, *media.Hub) {
 	t.Helper()
 	hub := media.NewHub(media.HubConfig{Outputs: []media.Output{r}})
-	p, err := hub.Publish(media.Route{Name: "cam", Owner: "room1", Record: true}, "test")
+	p, err := hub.Publish(context.Background(), media.Route{Name: "cam", Owner: "room1", Record: true}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestRecorderSkipsStreamsNotAskingForIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	hub := media.NewHub(media.HubConfig{})
-	p, err := hub.Publish(media.Route{Name: "cam"}, "test")
+	p, err := hub.Publish(context.Background(), media.Route{Name: "cam"}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 	tracks, aus := fixtureUnits(t)
 	hub := media.NewHub(media.HubConfig{SinkQueue: 1024})
-	p, err := hub.Publish(media.Route{Name: "cam", Owner: "room1", Record: true}, "test")
+	p, err := hub.Publish(context.Background(), media.Route{Name: "cam", Owner: "room1", Record: true}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

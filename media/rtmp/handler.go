@@ -94,10 +94,14 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		return fmt.Errorf("stream key could not be checked: %w", err)
 	}
 
-	pub, err := h.server.cfg.Hub.Publish(route, h.conn.RemoteAddr().String())
+	pub, err := h.server.cfg.Hub.Publish(ctx, route, h.conn.RemoteAddr().String())
 	if err != nil {
 		h.log = log.With("stream", route.Name)
-		h.fail(RefusedBusy, err)
+		reason := RefusedBusy
+		if !errors.Is(err, media.ErrStreamBusy) {
+			reason = RefusedResolverFailed // the cluster could not be asked who holds the stream
+		}
+		h.fail(reason, err)
 		return err
 	}
 	h.pub = pub

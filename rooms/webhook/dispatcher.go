@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,7 +28,6 @@ import (
 const (
 	collWebhooks   = "webhooks"
 	collDeliveries = "webhook_deliveries"
-	collNodes      = "webhook_nodes"
 	collClaims     = "webhook_claims"
 )
 
@@ -40,6 +38,13 @@ const (
 	StatusFailed    = "failed"    // given up after GiveUpAfter
 	StatusCanceled  = "canceled"  // its webhook was deleted (or the global one removed)
 )
+
+// Nodes is the cluster's node registry as the dispatcher needs it; *cluster.Registry
+// satisfies it.
+type Nodes interface {
+	ID() string
+	IsAlive(ctx context.Context, id string) (bool, error)
+}
 
 // Endpoint is where the global webhook posts.
 type Endpoint struct {
@@ -52,13 +57,14 @@ type Endpoint struct {
 
 // Config configures a Dispatcher. Only DB is required; zero values take the defaults.
 type Config struct {
-	// DB holds webhooks, webhook_deliveries, webhook_nodes and webhook_claims.
+	// DB holds webhooks, webhook_deliveries and webhook_claims.
 	DB *mongo.Database
 	// Logger receives structured logs: never secrets or full URLs (hosts only).
 	Logger *slog.Logger
-	// NodeID names this process (default: the host name). Deliveries this node creates
-	// are written by it alone; at start it resumes the ones it left pending.
-	NodeID string
+	// Nodes is the cluster's node registry: this node's id (deliveries this node creates
+	// are written by it alone; at start it resumes the ones it left pending) and which
+	// nodes are alive (a dead node's pending deliveries are adopted). Required.
+	Nodes Nodes
 	// Global receives every room's events (URL "" for none).
 	Global Endpoint
 	// AllowPrivate lets webhooks reach loopback, private and link-local addresses
@@ -84,10 +90,6 @@ type Config struct {
 	QueueSize int
 	// OpTimeout bounds each MongoDB operation (default 3 s).
 	OpTimeout time.Duration
-	// HeartbeatInterval is how often this node says it is alive (default 15 s);
-	// StaleAfter is how long a silent node's pending deliveries wait before another node
-	// adopts them (default 2 min).
-	HeartbeatInterval, StaleAfter time.Duration
 	// JanitorInterval is how often dead nodes' deliveries are adopted and old log entries
 	// deleted (default 30 s).
 	JanitorInterval time.Duration
@@ -111,7 +113,7 @@ type Dispatcher struct {
 	log    *slog.Logger
 	client *http.Client
 
-	hooks, deliveries, nodes, claims *mongo.Collection
+	hooks, deliveries, claims *mongo.Collection
 
 	intake chan *event
 	sem    chan struct{}
@@ -162,14 +164,11 @@ type deliveryDoc struct {
 // New checks cfg and returns a Dispatcher. It does not talk to MongoDB: call
 // EnsureIndexes at start and Run.
 func New(cfg Config) (*Dispatcher, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("webhook: Config.DB is required")
+	if cfg.DB == nil || cfg.Nodes == nil {
+		return nil, errors.New("webhook: Config.DB and Config.Nodes are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.NodeID == "" {
-		cfg.NodeID, _ = os.Hostname()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -185,8 +184,6 @@ func New(cfg Config) (*Dispatcher, error) {
 	def(&cfg.GiveUpAfter, time.Hour)
 	def(&cfg.LogRetention, 7*24*time.Hour)
 	def(&cfg.OpTimeout, 3*time.Second)
-	def(&cfg.HeartbeatInterval, 15*time.Second)
-	def(&cfg.StaleAfter, 2*time.Minute)
 	def(&cfg.JanitorInterval, 30*time.Second)
 	def(&cfg.PollInterval, 2*time.Second)
 	def(&cfg.DrainTimeout, 5*time.Second)
@@ -198,9 +195,6 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.BackoffMin > cfg.BackoffMax {
 		return nil, fmt.Errorf("webhook: BackoffMin %s is longer than BackoffMax %s", cfg.BackoffMin, cfg.BackoffMax)
-	}
-	if cfg.StaleAfter < 2*cfg.HeartbeatInterval {
-		return nil, fmt.Errorf("webhook: StaleAfter %s must be at least twice HeartbeatInterval %s", cfg.StaleAfter, cfg.HeartbeatInterval)
 	}
 	if g := &cfg.Global; g.URL != "" {
 		u, err := url.Parse(g.URL)
@@ -223,7 +217,6 @@ func New(cfg Config) (*Dispatcher, error) {
 		client:     newClient(cfg.Timeout, cfg.AllowPrivate),
 		hooks:      cfg.DB.Collection(collWebhooks),
 		deliveries: cfg.DB.Collection(collDeliveries),
-		nodes:      cfg.DB.Collection(collNodes),
 		claims:     cfg.DB.Collection(collClaims),
 		intake:     make(chan *event, cfg.QueueSize),
 		sem:        make(chan struct{}, cfg.MaxConcurrent),
@@ -338,13 +331,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.started, d.runCtx = true, ctx
 	d.mu.Unlock()
 
-	d.heartbeat(ctx)
 	wait := d.cfg.BackoffMin / 10
 	for {
 		n, err := d.resume(ctx)
 		if err == nil {
 			if n > 0 {
-				d.log.Info("resumed pending webhook deliveries", "count", n, "node", d.cfg.NodeID)
+				d.log.Info("resumed pending webhook deliveries", "count", n, "node", d.node())
 			}
 			break
 		}
@@ -370,7 +362,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) resume(ctx context.Context) (int, error) {
 	octx, cancel := context.WithTimeout(ctx, 4*d.cfg.OpTimeout)
 	defer cancel()
-	cur, err := d.deliveries.Find(octx, bson.D{{Key: "node", Value: d.cfg.NodeID}, {Key: "status", Value: StatusPending}},
+	cur, err := d.deliveries.Find(octx, bson.D{{Key: "node", Value: d.node()}, {Key: "status", Value: StatusPending}},
 		options.Find().SetSort(bson.D{{Key: "queued", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
 		return 0, dbError("find pending deliveries", err)
@@ -530,7 +522,7 @@ func (d *Dispatcher) build(ev *event, ts []target) []*deliveryDoc {
 		docs = append(docs, &deliveryDoc{
 			ID: bson.NewObjectID(), EventID: ev.id, Type: ev.typ, WebhookID: t.id, RoomID: ev.room.ID, RoomSlug: ev.room.Slug,
 			Format: t.format, Body: string(ev.body(t.format, d.cfg.PublicURL)), Status: StatusPending,
-			Created: ev.created, Queued: queued, NextAttempt: queued, Node: d.cfg.NodeID,
+			Created: ev.created, Queued: queued, NextAttempt: queued, Node: d.node(),
 		})
 	}
 	return docs
@@ -775,7 +767,7 @@ func (d *Dispatcher) save(ctx context.Context, doc *deliveryDoc, log *slog.Logge
 	wait := min(d.cfg.BackoffMin, time.Second)
 	for attempt := 1; ; attempt++ {
 		octx, cancel := d.op(ctx)
-		res, err := d.deliveries.UpdateOne(octx, bson.D{{Key: "_id", Value: doc.ID}, {Key: "node", Value: d.cfg.NodeID}},
+		res, err := d.deliveries.UpdateOne(octx, bson.D{{Key: "_id", Value: doc.ID}, {Key: "node", Value: d.node()}},
 			bson.D{{Key: "$set", Value: set}})
 		cancel()
 		if err == nil {
@@ -805,7 +797,7 @@ func (d *Dispatcher) earlierElsewhere(ctx context.Context, doc *deliveryDoc) (bo
 	defer cancel()
 	n, err := d.deliveries.CountDocuments(octx, bson.D{
 		{Key: "webhook_id", Value: doc.WebhookID}, {Key: "room_id", Value: doc.RoomID},
-		{Key: "status", Value: StatusPending}, {Key: "node", Value: bson.D{{Key: "$ne", Value: d.cfg.NodeID}}},
+		{Key: "status", Value: StatusPending}, {Key: "node", Value: bson.D{{Key: "$ne", Value: d.node()}}},
 		{Key: "$or", Value: bson.A{
 			bson.D{{Key: "queued", Value: bson.D{{Key: "$lt", Value: doc.Queued}}}},
 			bson.D{{Key: "queued", Value: doc.Queued}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: doc.ID}}}},
@@ -817,11 +809,9 @@ func (d *Dispatcher) earlierElsewhere(ctx context.Context, doc *deliveryDoc) (bo
 	return n > 0, nil
 }
 
-// janitor says this node is alive, adopts dead nodes' pending deliveries and prunes the
-// delivery log, until ctx ends.
+// janitor adopts dead nodes' pending deliveries and prunes the delivery log until ctx
+// ends.
 func (d *Dispatcher) janitor(ctx context.Context) {
-	beat := time.NewTicker(d.cfg.HeartbeatInterval)
-	defer beat.Stop()
 	sweep := time.NewTicker(d.cfg.JanitorInterval)
 	defer sweep.Stop()
 	d.sweep(ctx)
@@ -829,22 +819,9 @@ func (d *Dispatcher) janitor(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-beat.C:
-			d.heartbeat(ctx)
 		case <-sweep.C:
 			d.sweep(ctx)
 		}
-	}
-}
-
-// heartbeat writes this node's document of webhook_nodes (its only writer).
-func (d *Dispatcher) heartbeat(ctx context.Context) {
-	octx, cancel := d.op(ctx)
-	defer cancel()
-	_, err := d.nodes.UpdateOne(octx, bson.D{{Key: "_id", Value: d.cfg.NodeID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "seen", Value: d.now()}}}}, options.UpdateOne().SetUpsert(true))
-	if err != nil && ctx.Err() == nil {
-		d.log.Debug("webhook: heartbeat not written", "err", err)
 	}
 }
 
@@ -875,8 +852,7 @@ func (d *Dispatcher) sweep(ctx context.Context) {
 	}
 }
 
-// adoptOrphans takes over the pending deliveries of nodes that stopped saying they are
-// alive (or never did) for StaleAfter. Each delivery is claimed by a unique insert into
+// adoptOrphans takes over the pending deliveries of nodes the registry counts as dead. Each delivery is claimed by a unique insert into
 // webhook_claims, so that exactly one node adopts it; only then is its node changed.
 func (d *Dispatcher) adoptOrphans(ctx context.Context) (int, error) {
 	// Not distinct: FerretDB 1.24 refuses it with a time limit.
@@ -884,7 +860,7 @@ func (d *Dispatcher) adoptOrphans(ctx context.Context) (int, error) {
 		Node string `bson:"node"`
 	}
 	octx, cancel := d.op(ctx)
-	cur, err := d.deliveries.Find(octx, bson.D{{Key: "status", Value: StatusPending}, {Key: "node", Value: bson.D{{Key: "$ne", Value: d.cfg.NodeID}}}},
+	cur, err := d.deliveries.Find(octx, bson.D{{Key: "status", Value: StatusPending}, {Key: "node", Value: bson.D{{Key: "$ne", Value: d.node()}}}},
 		options.Find().SetProjection(bson.D{{Key: "node", Value: 1}, {Key: "_id", Value: 0}}).SetLimit(10000))
 	if err == nil {
 		err = cur.All(octx, &docs)
@@ -916,20 +892,17 @@ func (d *Dispatcher) adoptOrphans(ctx context.Context) (int, error) {
 }
 
 func (d *Dispatcher) alive(ctx context.Context, node string) (bool, error) {
-	var doc struct {
-		Seen time.Time `bson:"seen"`
-	}
 	octx, cancel := d.op(ctx)
 	defer cancel()
-	err := d.nodes.FindOne(octx, bson.D{{Key: "_id", Value: node}}).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return false, nil
-	}
+	alive, err := d.cfg.Nodes.IsAlive(octx, node)
 	if err != nil {
 		return false, dbError("read node heartbeat", err)
 	}
-	return d.now().Sub(doc.Seen) < d.cfg.StaleAfter, nil
+	return alive, nil
 }
+
+// node is this node's id.
+func (d *Dispatcher) node() string { return d.cfg.Nodes.ID() }
 
 func (d *Dispatcher) adopt(ctx context.Context, dead string) (int, error) {
 	octx, cancel := context.WithTimeout(ctx, 4*d.cfg.OpTimeout)
@@ -948,14 +921,14 @@ func (d *Dispatcher) adopt(ctx context.Context, dead string) (int, error) {
 		doc := &docs[i]
 		octx, cancel := d.op(ctx)
 		_, err := d.claims.InsertOne(octx, bson.D{
-			{Key: "_id", Value: doc.ID.Hex() + "/" + dead}, {Key: "node", Value: d.cfg.NodeID}, {Key: "at", Value: d.now()},
+			{Key: "_id", Value: doc.ID.Hex() + "/" + dead}, {Key: "node", Value: d.node()}, {Key: "at", Value: d.now()},
 		})
 		if err == nil {
 			var res *mongo.UpdateResult
 			res, err = d.deliveries.UpdateOne(octx, bson.D{{Key: "_id", Value: doc.ID}, {Key: "node", Value: dead}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "node", Value: d.cfg.NodeID}}}})
+				bson.D{{Key: "$set", Value: bson.D{{Key: "node", Value: d.node()}}}})
 			if err == nil && res.MatchedCount == 1 {
-				doc.Node = d.cfg.NodeID
+				doc.Node = d.node()
 				d.enqueue(doc)
 				n++
 			}

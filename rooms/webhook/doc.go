@@ -69,7 +69,6 @@
 //	                    fifo {webhook_id, room_id, status, queued},
 //	                    log {webhook_id, queued -1, _id -1}, room_log {room_id, queued -1, _id -1},
 //	                    done {status, done}
-//	webhook_nodes       {_id: node id, seen}
 //	webhook_claims      {_id: "<delivery id>/<dead node>", node, at}   at {at}
 //
 // # Surviving restarts, and several nodes
@@ -78,8 +77,8 @@
 // webhook that wants it before anything is sent, and that document is the queue from then
 // on: at start a node resumes the deliveries it left pending (its node id is kept in
 // data.dir). Each delivery document has a single writer, the node in its node field: the
-// one that stored it. A node that stops saying it is alive (webhook_nodes) for StaleAfter
-// — e.g. a pod replaced with a new node id — has its pending deliveries adopted by
+// one that stored it. A node that the cluster's registry (rooms/cluster) counts as dead —
+// e.g. a pod replaced with a new node id — has its pending deliveries adopted by
 // another node, which first claims each with a unique insert into webhook_claims (so
 // exactly one node adopts it) and only then takes it over. Finished deliveries are
 // deleted after LogRetention by the janitor (FerretDB has no TTL indexes).

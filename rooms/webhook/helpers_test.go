@@ -15,6 +15,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"onair/rooms/cluster"
 	"onair/scripts/testenv"
 )
 
@@ -54,16 +55,28 @@ func (r *running) stop() {
 	<-r.done
 }
 
+// nodes is the cluster registry of a node of the test: quick heartbeats, dead soon after
+// they stop.
+func (e *env) nodes(id string) *cluster.Registry {
+	e.t.Helper()
+	reg, err := cluster.New(cluster.Config{DB: e.db, NodeID: id, HeartbeatInterval: 50 * time.Millisecond,
+		StaleAfter: 400 * time.Millisecond, OpTimeout: 2 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return reg
+}
+
 // dispatcher builds a Dispatcher with quick test settings (mod adjusts them) and runs it
 // until the test ends.
 func (e *env) dispatcher(node string, mod func(*Config)) *running {
 	t := e.t
 	t.Helper()
+	reg := e.nodes(node)
 	cfg := Config{
-		DB: e.db, Logger: testLogger(t), NodeID: node, AllowPrivate: true,
+		DB: e.db, Logger: testLogger(t), Nodes: reg, AllowPrivate: true,
 		Timeout: 2 * time.Second, BackoffMin: 40 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		GiveUpAfter: time.Minute, OpTimeout: 2 * time.Second,
-		HeartbeatInterval: 100 * time.Millisecond, StaleAfter: time.Minute, JanitorInterval: 100 * time.Millisecond,
+		GiveUpAfter: time.Minute, OpTimeout: 2 * time.Second, JanitorInterval: 100 * time.Millisecond,
 		PollInterval: 50 * time.Millisecond, DrainTimeout: 2 * time.Second,
 	}
 	if mod != nil {
@@ -80,8 +93,18 @@ func (e *env) dispatcher(node string, mod func(*Config)) *running {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	r := &running{Dispatcher: d, cancel: stop, done: make(chan struct{})}
+	// The node is alive while its dispatcher runs: both stop together.
+	if err := reg.Beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	beating := make(chan struct{})
+	go func() {
+		_ = reg.Run(runCtx)
+		close(beating)
+	}()
 	go func() {
 		_ = d.Run(runCtx)
+		<-beating
 		close(r.done)
 	}()
 	t.Cleanup(r.stop)

@@ -409,7 +409,6 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 	rcv := newReceiver(t, testSecret, func(hit, int) int { return http.StatusInternalServerError })
 	cfg := func(c *Config) {
 		c.Global = Endpoint{URL: rcv.URL, Secret: testSecret}
-		c.HeartbeatInterval, c.StaleAfter = 50*time.Millisecond, 400*time.Millisecond
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
 	}
 	dead := e.dispatcher("pod-old", cfg)
@@ -708,21 +707,21 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"backoff", Config{BackoffMin: time.Hour, BackoffMax: time.Minute}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.cfg.DB = e.db
+			tt.cfg.DB, tt.cfg.Nodes = e.db, e.nodes("a")
 			if _, err := New(tt.cfg); err == nil {
 				t.Fatal("accepted")
 			}
 		})
 	}
 	// Slack without a secret is fine.
-	if _, err := New(Config{DB: e.db, Global: Endpoint{URL: "https://hooks.slack.com/services/T/B/X", Format: FormatSlack}}); err != nil {
+	if _, err := New(Config{DB: e.db, Nodes: e.nodes("a"), Global: Endpoint{URL: "https://hooks.slack.com/services/T/B/X", Format: FormatSlack}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestPublishValidatesAndBounds(t *testing.T) {
 	e := newEnv(t)
-	d, err := New(Config{DB: e.db, QueueSize: 2})
+	d, err := New(Config{DB: e.db, Nodes: e.nodes("a"), QueueSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

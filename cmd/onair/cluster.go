@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"onair/rooms/cluster"
+)
+
+// newCluster builds this node's registry: the one node id and heartbeat that rooms,
+// chat, webhooks and the recorder share.
+func (a *app) newCluster(db *mongo.Database) error {
+	var err error
+	a.cluster, err = cluster.New(cluster.Config{
+		DB: db, NodeID: a.nodeID, AdvertiseURL: a.cfg.Node.AdvertiseURL, Logger: a.log, Report: a.clusterReport,
+	})
+	return err
+}
+
+// clusterReport is what this node tells the others at each heartbeat: when each of its
+// publishers last sent data (another node takes a stream over only from a quiet one) and
+// how many viewers watch each stream here.
+func (a *app) clusterReport() cluster.Report {
+	var r cluster.Report
+	for name, at := range a.hub.Activity() {
+		r.Publishing = append(r.Publishing, cluster.Activity{Name: name, Active: at})
+	}
+	for _, st := range a.hub.Streams() {
+		if n := a.hls.Viewers(st.Name()).Current; n > 0 {
+			r.Viewers = append(r.Viewers, cluster.Viewers{Name: st.Name(), N: n})
+		}
+	}
+	return r
+}
+
+// startCluster runs the heartbeat on a context of its own, so that this node stays alive
+// for the others while it finishes its recordings at shutdown. The returned stop ends it,
+// once the other parts have stopped.
+func (a *app) startCluster(ctx context.Context) (stop func()) {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.cluster.Run(cctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
