@@ -129,8 +129,8 @@ type Service struct {
 	log *slog.Logger
 
 	users, sessions, rooms, broadcasts, meta *mongo.Collection
-	identities                                      *mongo.Collection // external sign-ins (external.go)
-	loginFails                                      *mongo.Collection // failed logins of every node (loginfails.go)
+	identities                               *mongo.Collection // external sign-ins (external.go)
+	loginFails                               *mongo.Collection // failed logins of every node (loginfails.go)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
