@@ -32,7 +32,7 @@ import (
 // eventsHLS is an HLS server without streams.
 type eventsHLS struct{ http.Handler }
 
-func (eventsHLS) Has(string) bool { return false }
+func (eventsHLS) Live(string) bool { return false }
 
 // eventsEnv is the web server over real services (rooms, chat, audit trail, webhooks) on
 // a FerretDB of the test's own.

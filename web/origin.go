@@ -24,7 +24,8 @@ type Origins interface {
 // LocalHLS is the HLS server of this node.
 type LocalHLS interface {
 	http.Handler
-	Has(name string) bool
+	// Live reports whether the stream is being published here now.
+	Live(name string) bool
 }
 
 // proxiedHeader marks a request one node sends another, so that it is never sent on.
@@ -223,10 +224,11 @@ func (c *byteLRU) put(key string, f *fetched) {
 	}
 }
 
-// liveHLS serves /live/{name}/{file}: from this node when the stream is here, else from
-// the node it is live on.
+// liveHLS serves /live/{name}/{file}: from this node when the stream is live here, else
+// from the node it is live on; a run that ended here is served from here only while no
+// other node has taken the stream over.
 func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
-	if s.proxy != nil && r.Header.Get(proxiedHeader) == "" && !s.cfg.HLS.Has(r.PathValue("name")) {
+	if s.proxy != nil && r.Header.Get(proxiedHeader) == "" && !s.cfg.HLS.Live(r.PathValue("name")) {
 		if s.proxy.serve(w, r) {
 			return
 		}

@@ -27,7 +27,7 @@ func gz(t *testing.T, b []byte) []byte {
 // noHLS is an HLS server without streams.
 type noHLS struct{ http.Handler }
 
-func (noHLS) Has(string) bool { return false }
+func (noHLS) Live(string) bool { return false }
 
 // testServer is a Server without MongoDB whose bundle is dist.
 func testServer(t *testing.T, dist fstest.MapFS) *Server {

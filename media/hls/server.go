@@ -239,9 +239,6 @@ func (s *Server) release(sess *session) {
 	sess.close()
 }
 
-// Has reports whether this server has the stream called name, live or just ended.
-func (s *Server) Has(name string) bool { return s.lookup(name) != nil }
-
 // Live reports whether name has a session that has not ended.
 func (s *Server) Live(name string) bool {
 	sess := s.lookup(name)

@@ -90,3 +90,93 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal("B did not log ending the lost node's broadcast")
 	}
 }
+
+// One publisher per stream key in the cluster: a second publisher on another node is
+// refused while the first sends, and the room stays live; once the first goes quiet (OBS
+// after a network drop, reconnecting through the load balancer to another node), the new
+// connection takes the stream over on that node, the first node ends its side, and
+// exactly one broadcast is live.
+func TestOnePublisherAcrossNodes(t *testing.T) {
+	bin := testenv.OnairBinary(t)
+	m, s3 := testenv.StartMongoDB(t), testenv.StartS3(t)
+	a := startNode(t, bin, m, s3)
+	b := startNode(t, bin, m, s3)
+	ann := newClient(t, a.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-live")
+	first := testenv.Publish(t, a.RTMP+"/"+key, testenv.PublishOptions{})
+	waitIndex(t, a, "ann-live")
+
+	second := testenv.Publish(t, b.RTMP+"/"+key, testenv.PublishOptions{Duration: 30 * time.Second})
+	select {
+	case <-second.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("node B accepted a second publisher while node A's was sending")
+	}
+	if !b.LogsContain("reason=busy") {
+		t.Fatal("node B did not log the refusal as busy")
+	}
+	select {
+	case <-first.Done():
+		t.Fatalf("the first publisher was disconnected:\n%s", first.Stderr())
+	default:
+	}
+	var room apiRoom
+	ann.must(http.StatusOK, "GET", "/api/v1/rooms/ann-live", nil, &room)
+	if !room.Live {
+		t.Fatal("the room went offline after the refused publisher")
+	}
+
+	// A's publisher freezes without closing its connection, as on a network drop; OBS
+	// retries through the load balancer, which sends it to node B.
+	if err := first.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	defer first.Signal(syscall.SIGCONT)
+	var next *testenv.Publisher
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		if next != nil {
+			select {
+			case <-next.Done():
+				next = nil
+			default:
+				return b.LogsContain("publisher accepted"), "publisher connected to B, not accepted yet"
+			}
+		}
+		next = testenv.Publish(t, b.RTMP+"/"+key, testenv.PublishOptions{})
+		return false, "publishing to node B"
+	})
+	if took := time.Since(frozen); took < 5*time.Second {
+		t.Fatalf("node B took over after %s of silence, want at least rtmp.takeover_after (5 s)", took)
+	}
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		return a.LogsContain("publisher taken over by another node"), "node A has not ended its publisher"
+	})
+
+	// Exactly one live broadcast, B's, and the room plays through both nodes.
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		var page struct {
+			Broadcasts []apiBroadcast `json:"broadcasts"`
+		}
+		ann.must(http.StatusOK, "GET", "/api/v1/rooms/ann-live/broadcasts", nil, &page)
+		live := 0
+		for _, br := range page.Broadcasts {
+			if br.Ended == nil {
+				live++
+			}
+		}
+		return len(page.Broadcasts) == 2 && live == 1, fmt.Sprintf("%d broadcasts, %d live", len(page.Broadcasts), live)
+	})
+	ann.must(http.StatusOK, "GET", "/api/v1/rooms/ann-live", nil, &room)
+	if !room.Live {
+		t.Fatal("the room is offline after the takeover")
+	}
+	for _, n := range []*testenv.Onair{b, a} {
+		r := readHLS(t, n.HTTP+"/live/ann-live/index.m3u8")
+		testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+			v, au, problems := r.snapshot()
+			return v >= 30 && au >= 30, fmt.Sprintf("via %s: %d video, %d audio; %v", n, v, au, problems)
+		})
+	}
+}
