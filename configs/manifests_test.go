@@ -172,15 +172,29 @@ type podSpec struct {
 	Volumes    []volume       `yaml:"volumes"`
 }
 
-type deployment struct {
+type statefulSet struct {
 	Metadata meta `yaml:"metadata"`
 	Spec     struct {
-		Replicas *int          `yaml:"replicas"`
-		Selector labelSelector `yaml:"selector"`
+		Replicas            *int          `yaml:"replicas"`
+		ServiceName         string        `yaml:"serviceName"`
+		PodManagementPolicy string        `yaml:"podManagementPolicy"`
+		Selector            labelSelector `yaml:"selector"`
+		UpdateStrategy      struct {
+			Type string `yaml:"type"`
+		} `yaml:"updateStrategy"`
 		Template struct {
 			Metadata meta    `yaml:"metadata"`
 			Spec     podSpec `yaml:"spec"`
 		} `yaml:"template"`
+		VolumeClaimTemplates []struct {
+			Metadata meta `yaml:"metadata"`
+			Spec     struct {
+				AccessModes []string `yaml:"accessModes"`
+				Resources   struct {
+					Requests map[string]string `yaml:"requests"`
+				} `yaml:"resources"`
+			} `yaml:"spec"`
+		} `yaml:"volumeClaimTemplates"`
 	} `yaml:"spec"`
 }
 
@@ -188,6 +202,7 @@ type service struct {
 	Metadata meta `yaml:"metadata"`
 	Spec     struct {
 		Type                  string            `yaml:"type"`
+		ClusterIP             string            `yaml:"clusterIP"`
 		ExternalTrafficPolicy string            `yaml:"externalTrafficPolicy"`
 		Selector              map[string]string `yaml:"selector"`
 		Ports                 []struct {
@@ -274,7 +289,7 @@ type deploy struct {
 	configMap  object
 	secretKeys map[string]bool // keys of the Secret named by secretName
 	secretName string
-	deployment deployment
+	workload   statefulSet
 	container  container
 	services   []service
 	hpas       []hpa
@@ -297,14 +312,15 @@ func load(t *testing.T) *deploy {
 		}
 		d.objects = append(d.objects, objs...)
 	}
-	var deployments []object
+	var statefulSets []object
 	var configMaps []object
 	for _, o := range d.objects {
 		switch o.kind {
 		case "Kustomization":
 			d.kustomize = o
-		case "Deployment":
-			deployments = append(deployments, o)
+		case "StatefulSet", "Deployment":
+			// A Deployment's pods would lose their spool and their node id with the pod.
+			statefulSets = append(statefulSets, o)
 		case "ConfigMap":
 			configMaps = append(configMaps, o)
 		case "Service":
@@ -317,10 +333,10 @@ func load(t *testing.T) *deploy {
 			d.ingresses = append(d.ingresses, decode[ingress](t, o))
 		}
 	}
-	if len(deployments) != 1 || len(configMaps) != 1 {
-		t.Fatalf("want one Deployment and one ConfigMap, got %d and %d", len(deployments), len(configMaps))
+	if len(statefulSets) != 1 || statefulSets[0].kind != "StatefulSet" || len(configMaps) != 1 {
+		t.Fatalf("want one StatefulSet (and no Deployment) and one ConfigMap, got %v and %d ConfigMaps", statefulSets, len(configMaps))
 	}
-	d.deployment = decode[deployment](t, deployments[0])
+	d.workload = decode[statefulSet](t, statefulSets[0])
 	d.configMap = configMaps[0]
 	var cm struct {
 		Data map[string]string `yaml:"data"`
@@ -333,13 +349,13 @@ func load(t *testing.T) *deploy {
 		t.Fatalf("%s has no data key %q", d.configMap, configMapKey)
 	}
 	d.config = parseYAML(t, d.configMap.String()+" "+configMapKey, []byte(text))
-	for _, c := range d.deployment.Spec.Template.Spec.Containers {
+	for _, c := range d.workload.Spec.Template.Spec.Containers {
 		if c.Name == containerName {
 			d.container = c
 		}
 	}
 	if d.container.Name == "" {
-		t.Fatalf("the Deployment has no container named %q", containerName)
+		t.Fatalf("the StatefulSet has no container named %q", containerName)
 	}
 	d.secretName, d.secretKeys = readSecret(t, d.objects)
 	d.docker = readDockerfile(t, dockerfile)
@@ -479,12 +495,12 @@ type setting struct {
 	value, from string
 }
 
-// effective is the value a key has in the pod: the Deployment's env over the image's ENV
+// effective is the value a key has in the pod: the StatefulSet's env over the image's ENV
 // over the ConfigMap's file over configs/onair.yaml (onair's defaults).
 func (d *deploy) effective(key string) (setting, bool) {
 	for _, e := range d.container.Env {
 		if e.Name == envName(key) && e.ValueFrom == nil {
-			return setting{e.Value, "the Deployment's env " + e.Name}, true
+			return setting{e.Value, "the StatefulSet's env " + e.Name}, true
 		}
 	}
 	if v, ok := d.docker.env[envName(key)]; ok {
@@ -695,7 +711,7 @@ func TestConfigMapProductionValues(t *testing.T) {
 	}
 	for _, e := range d.container.Env {
 		if e.ValueFrom == nil {
-			overrides[e.Name] = setting{e.Value, "the Deployment's env " + e.Name}
+			overrides[e.Name] = setting{e.Value, "the StatefulSet's env " + e.Name}
 		}
 	}
 	for name, key := range envKeys(documentedKeys(d.defaults)) {
@@ -775,7 +791,7 @@ func orDefault(v, def string) string {
 
 func TestServices(t *testing.T) {
 	d := load(t)
-	pods := d.deployment.Spec.Template.Metadata.Labels
+	pods := d.workload.Spec.Template.Metadata.Labels
 	named := map[string]bool{}
 	for _, p := range d.container.Ports {
 		named[p.Name] = true
@@ -785,7 +801,7 @@ func TestServices(t *testing.T) {
 	}
 	for _, s := range d.services {
 		if len(s.Spec.Selector) == 0 || !selects(s.Spec.Selector, pods) {
-			t.Errorf("Service %s selector %v does not select the Deployment's pods %v", s.Metadata.Name, s.Spec.Selector, pods)
+			t.Errorf("Service %s selector %v does not select the StatefulSet's pods %v", s.Metadata.Name, s.Spec.Selector, pods)
 		}
 		for _, p := range s.Spec.Ports {
 			if !named[p.TargetPort] {
@@ -809,11 +825,11 @@ func selects(selector, labels map[string]string) bool {
 	return true
 }
 
-func TestDeploymentSelectsItsPods(t *testing.T) {
+func TestStatefulSetSelectsItsPods(t *testing.T) {
 	d := load(t)
-	sel := d.deployment.Spec.Selector.MatchLabels
-	if len(sel) == 0 || !selects(sel, d.deployment.Spec.Template.Metadata.Labels) {
-		t.Errorf("Deployment selector %v does not match its template's labels %v", sel, d.deployment.Spec.Template.Metadata.Labels)
+	sel := d.workload.Spec.Selector.MatchLabels
+	if len(sel) == 0 || !selects(sel, d.workload.Spec.Template.Metadata.Labels) {
+		t.Errorf("StatefulSet selector %v does not match its template's labels %v", sel, d.workload.Spec.Template.Metadata.Labels)
 	}
 }
 
@@ -917,7 +933,7 @@ func parseGoBytes(s string) (float64, error) {
 
 func TestGracefulShutdownFits(t *testing.T) {
 	d := load(t)
-	spec := d.deployment.Spec.Template.Spec
+	spec := d.workload.Spec.Template.Spec
 	if spec.TerminationGracePeriodSeconds == nil {
 		t.Fatal("terminationGracePeriodSeconds is not set (the default 30 s is too tight)")
 	}
@@ -935,7 +951,7 @@ func TestGracefulShutdownFits(t *testing.T) {
 
 func TestEnvironment(t *testing.T) {
 	d := load(t)
-	spec := d.deployment.Spec.Template.Spec
+	spec := d.workload.Spec.Template.Spec
 	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
 		t.Error("enableServiceLinks must be false: Services named onair-* would put ONAIR_* variables" +
 			" such as ONAIR_HTTP_SERVICE_HOST into the container, and onair refuses unknown ONAIR_* variables")
@@ -981,6 +997,8 @@ func TestEnvironment(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, fieldPath string }{
 		{"POD_IP", "status.podIP"},
+		// node.id: a StatefulSet's pod names are stable, like its volumes.
+		{envName("node.id"), "metadata.name"},
 	} {
 		found := false
 		for _, e := range d.container.Env {
@@ -1010,7 +1028,7 @@ func TestEnvironment(t *testing.T) {
 func secretMounts(t *testing.T, d *deploy) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, v := range d.deployment.Spec.Template.Spec.Volumes {
+	for _, v := range d.workload.Spec.Template.Spec.Volumes {
 		if v.Secret == nil {
 			continue
 		}
@@ -1040,7 +1058,7 @@ func secretMounts(t *testing.T, d *deploy) map[string]string {
 func TestVolumes(t *testing.T) {
 	d := load(t)
 	volumes := map[string]volume{}
-	for _, v := range d.deployment.Spec.Template.Spec.Volumes {
+	for _, v := range d.workload.Spec.Template.Spec.Volumes {
 		volumes[v.Name] = v
 	}
 	mountOf := func(dir string) (string, bool, bool) {
@@ -1063,12 +1081,13 @@ func TestVolumes(t *testing.T) {
 		if ro {
 			t.Errorf("data.dir %s is mounted read-only", s.value)
 		}
-		v := volumes[name]
-		if v.EmptyDir == nil && v.PersistentVolumeClaim == nil {
-			t.Errorf("data.dir's volume %s should be an emptyDir or a PersistentVolumeClaim", name)
+		// The recording spool must outlive the pod: its own volume, which the pod finds
+		// again under the same name after a restart or a reschedule.
+		if _, ok := volumes[name]; ok {
+			t.Errorf("data.dir's volume %s is a pod volume: it must come from the StatefulSet's volumeClaimTemplates", name)
 		}
-		if v.EmptyDir != nil && v.EmptyDir.Medium == "Memory" {
-			t.Errorf("data.dir's emptyDir is in memory: spools and DVR segments would count against the memory limit")
+		if claimTemplate(d, name) < 0 {
+			t.Errorf("data.dir's volume %s is not one of the StatefulSet's volumeClaimTemplates", name)
 		}
 	})
 	t.Run("config", func(t *testing.T) {
@@ -1100,9 +1119,99 @@ func TestVolumes(t *testing.T) {
 	})
 }
 
+// claimTemplate returns the index of the StatefulSet's volumeClaimTemplate called name, or -1.
+func claimTemplate(d *deploy, name string) int {
+	for i, c := range d.workload.Spec.VolumeClaimTemplates {
+		if c.Metadata.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// nodeIDRE reads node.id's pattern from cmd/onair/config.go, which checks it at start.
+func nodeIDRE(t *testing.T) *regexp.Regexp {
+	t.Helper()
+	file := filepath.Join(repoRoot, "cmd", "onair", "config.go")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("nodeIDRE\\s*=\\s*regexp\\.MustCompile\\(`([^`]+)`\\)").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s: no nodeIDRE = regexp.MustCompile(`...`)", file)
+	}
+	re, err := regexp.Compile(string(m[1]))
+	if err != nil {
+		t.Fatalf("%s: nodeIDRE: %v", file, err)
+	}
+	return re
+}
+
+func TestStatefulSet(t *testing.T) {
+	d := load(t)
+	ss := d.workload
+	pods := ss.Spec.Template.Metadata.Labels
+	// serviceName must name a headless Service over the pods: the StatefulSet's identity.
+	headless := false
+	for _, s := range d.services {
+		if s.Metadata.Name == ss.Spec.ServiceName && s.Spec.ClusterIP == "None" && selects(s.Spec.Selector, pods) {
+			headless = true
+		}
+	}
+	if ss.Spec.ServiceName == "" || !headless {
+		t.Errorf("serviceName %q: want a headless Service (clusterIP: None) of that name selecting the pods", ss.Spec.ServiceName)
+	}
+	if ss.Spec.PodManagementPolicy != "Parallel" {
+		t.Errorf("podManagementPolicy %q, want Parallel: the HPA's scale-ups should not wait pod by pod", ss.Spec.PodManagementPolicy)
+	}
+	if ss.Spec.UpdateStrategy.Type != "RollingUpdate" {
+		t.Errorf("updateStrategy.type %q, want RollingUpdate", ss.Spec.UpdateStrategy.Type)
+	}
+	// Pods are named <name>-<ordinal>, and that name is the node id onair checks at start.
+	re := nodeIDRE(t)
+	h := d.hpas
+	ordinal := 999
+	if len(h) == 1 {
+		ordinal = max(ordinal, h[0].Spec.MaxReplicas-1)
+	}
+	if pod := ss.Metadata.Name + "-" + strconv.Itoa(ordinal); !re.MatchString(pod) {
+		t.Errorf("pod name %q is no valid node.id (%s): onair would refuse to start", pod, re)
+	}
+
+	s, _ := d.effective("data.dir")
+	name := ""
+	for _, m := range d.container.VolumeMounts {
+		if m.MountPath == s.value {
+			name = m.Name
+		}
+	}
+	i := claimTemplate(d, name)
+	if i < 0 {
+		t.Fatalf("no volumeClaimTemplate for data.dir %s (volume %q)", s.value, name)
+	}
+	claim := ss.Spec.VolumeClaimTemplates[i]
+	if !slices.Contains(claim.Spec.AccessModes, "ReadWriteOnce") && !slices.Contains(claim.Spec.AccessModes, "ReadWriteOncePod") {
+		t.Errorf("volumeClaimTemplate %s: accessModes %v, want ReadWriteOnce (one pod's own volume)", name, claim.Spec.AccessModes)
+	}
+	size, err := parseQuantity(claim.Spec.Resources.Requests["storage"])
+	if err != nil {
+		t.Fatalf("volumeClaimTemplate %s: storage: %v", name, err)
+	}
+	if sp, ok := d.effective("recordings.spool_max_disk"); ok {
+		spool, err := strconv.ParseFloat(sp.value, 64)
+		if err != nil {
+			t.Fatalf("recordings.spool_max_disk %q (%s): %v", sp.value, sp.from, err)
+		}
+		if spool >= size {
+			t.Errorf("recordings.spool_max_disk %s (%s): one recording's spool does not fit in data.dir's volume of %s", sp.value, sp.from, claim.Spec.Resources.Requests["storage"])
+		}
+	}
+}
+
 func TestSecurityContext(t *testing.T) {
 	d := load(t)
-	pod := d.deployment.Spec.Template.Spec.SecurityContext
+	pod := d.workload.Spec.Template.Spec.SecurityContext
 	c := d.container.SecurityContext
 	if pod == nil || c == nil {
 		t.Fatal("the pod and the container both need a securityContext")
@@ -1131,8 +1240,8 @@ func TestSecurityContext(t *testing.T) {
 
 func TestPodSpreadAndScrape(t *testing.T) {
 	d := load(t)
-	spec := d.deployment.Spec.Template.Spec
-	pods := d.deployment.Spec.Template.Metadata.Labels
+	spec := d.workload.Spec.Template.Spec
+	pods := d.workload.Spec.Template.Metadata.Labels
 	spread := false
 	for _, c := range spec.TopologySpreadConstraints {
 		if c.TopologyKey == "kubernetes.io/hostname" && len(c.LabelSelector.MatchLabels) > 0 && selects(c.LabelSelector.MatchLabels, pods) {
@@ -1142,7 +1251,7 @@ func TestPodSpreadAndScrape(t *testing.T) {
 	if !spread && spec.Affinity["podAntiAffinity"] == nil {
 		t.Error("no topology spread over kubernetes.io/hostname selecting the pods, and no pod anti-affinity")
 	}
-	ann := d.deployment.Spec.Template.Metadata.Annotations
+	ann := d.workload.Spec.Template.Metadata.Annotations
 	want := map[string]string{
 		"prometheus.io/scrape": "true",
 		"prometheus.io/port":   strconv.Itoa(d.listenPort(t, "http.addr")),
@@ -1165,8 +1274,8 @@ func TestAutoscalerAndDisruptionBudget(t *testing.T) {
 	if h.APIVersion != "autoscaling/v2" {
 		t.Errorf("HPA apiVersion %s, want autoscaling/v2", h.APIVersion)
 	}
-	if ref.Kind != "Deployment" || ref.Name != d.deployment.Metadata.Name || ref.APIVersion != "apps/v1" {
-		t.Errorf("HPA targets %s %s (%s), want Deployment %s (apps/v1)", ref.Kind, ref.Name, ref.APIVersion, d.deployment.Metadata.Name)
+	if ref.Kind != "StatefulSet" || ref.Name != d.workload.Metadata.Name || ref.APIVersion != "apps/v1" {
+		t.Errorf("HPA targets %s %s (%s), want StatefulSet %s (apps/v1)", ref.Kind, ref.Name, ref.APIVersion, d.workload.Metadata.Name)
 	}
 	cpu := false
 	for _, m := range h.Spec.Metrics {
@@ -1187,17 +1296,17 @@ func TestAutoscalerAndDisruptionBudget(t *testing.T) {
 	if minReplicas < 2 || h.Spec.MaxReplicas < minReplicas {
 		t.Errorf("HPA replicas %d..%d: want at least 2, and max >= min", minReplicas, h.Spec.MaxReplicas)
 	}
-	if r := d.deployment.Spec.Replicas; r != nil {
-		t.Errorf("the Deployment sets replicas: %d: every kubectl apply would undo the HPA's scaling", *r)
+	if r := d.workload.Spec.Replicas; r != nil {
+		t.Errorf("the StatefulSet sets replicas: %d: every kubectl apply would undo the HPA's scaling", *r)
 	}
 
 	if len(d.pdbs) != 1 {
 		t.Fatalf("want one PodDisruptionBudget, got %d", len(d.pdbs))
 	}
 	p := d.pdbs[0]
-	pods := d.deployment.Spec.Template.Metadata.Labels
+	pods := d.workload.Spec.Template.Metadata.Labels
 	if len(p.Spec.Selector.MatchLabels) == 0 || !selects(p.Spec.Selector.MatchLabels, pods) {
-		t.Errorf("PDB selector %v does not select the Deployment's pods %v", p.Spec.Selector.MatchLabels, pods)
+		t.Errorf("PDB selector %v does not select the StatefulSet's pods %v", p.Spec.Selector.MatchLabels, pods)
 	}
 	if p.Spec.MinAvailable == nil || *p.Spec.MinAvailable != 1 {
 		got := "unset"

@@ -54,6 +54,7 @@ type received struct {
 	lastVideo  int64
 	lastAudio  int64
 	problems   []string
+	stop       func()
 }
 
 func (r *received) snapshot() (video, audio int, problems []string) {
@@ -65,13 +66,23 @@ func (r *received) snapshot() (video, audio int, problems []string) {
 // readHLS runs the gohlslib client on url until the test ends.
 func readHLS(t *testing.T, url string) *received {
 	t.Helper()
+	return readHLSWith(t, url, nil)
+}
+
+// readHLSWith runs the gohlslib client on url with httpClient (nil: its own) until the
+// test ends or Stop is called.
+func readHLSWith(t *testing.T, url string, httpClient *http.Client) *received {
+	t.Helper()
 	r := &received{lastVideo: -1 << 62, lastAudio: -1 << 62}
 	var mu sync.Mutex
 	var current *gohlslib.Client
 	done := false
 	var start func() error
 	start = func() error {
-		c := &gohlslib.Client{URI: url}
+		// Without these, the client logs every download: thousands of lines with many viewers.
+		quiet := func(string) {}
+		c := &gohlslib.Client{URI: url, HTTPClient: httpClient, OnDownloadPrimaryPlaylist: quiet,
+			OnDownloadStreamPlaylist: quiet, OnDownloadSegment: quiet, OnDownloadPart: quiet}
 		c.OnTracks = func(tracks []*gohlslib.Track) error {
 			for _, track := range tracks {
 				switch track.Codec.(type) {
@@ -145,15 +156,22 @@ func readHLS(t *testing.T, url string) *received {
 	if err := start(); err != nil {
 		t.Fatalf("start HLS client: %v", err)
 	}
-	t.Cleanup(func() {
+	r.stop = func() {
 		mu.Lock()
+		stopped := done
 		done = true
 		c := current
 		mu.Unlock()
-		c.Close()
-	})
+		if !stopped {
+			c.Close()
+		}
+	}
+	t.Cleanup(r.Stop)
 	return r
 }
+
+// Stop closes the client.
+func (r *received) Stop() { r.stop() }
 
 // waitPlaylist waits until url answers 200.
 func waitPlaylist(t *testing.T, url string, timeout time.Duration) []byte {
