@@ -104,6 +104,15 @@ func KeyID(key string) string {
 // StaticKeys resolves keys from a fixed table, e.g. streams listed in the config file.
 type StaticKeys map[string]Route
 
+// Names lists the stream names the table publishes to.
+func (k StaticKeys) Names() []string {
+	names := make([]string, 0, len(k))
+	for _, r := range k {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
 // ResolveKey implements KeyResolver.
 func (k StaticKeys) ResolveKey(_ context.Context, key string) (Route, error) {
 	if r, ok := k[key]; ok && key != "" {

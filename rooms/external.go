@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -17,8 +18,10 @@ import (
 type ExternalLogin struct {
 	Issuer  string
 	Subject string
-	// Email, when EmailVerified, links the sign-in to the local account with that email
-	// the first time, and is the new account's email otherwise.
+	// Email, when EmailVerified, is the new account's email. It never links the sign-in
+	// to an existing account with a password: onair never verified that account's
+	// address, so whoever signed up with it may not be the address's owner (LinkExternal
+	// links from inside the account instead).
 	Email         string
 	EmailVerified bool
 	// PreferredHandle seeds a new account's handle (e.g. preferred_username).
@@ -33,10 +36,16 @@ type identityDoc struct {
 	Created time.Time     `bson:"created"`
 }
 
-// LogInExternal signs in the account of an external identity, first linking it to the
-// local account with the same verified email or creating an account (which has no
-// password: it signs in through the provider only). The first account ever is the admin,
-// however it was made.
+// ErrLinkRequired: an external identity's verified email belongs to an account with a
+// password. Its owner logs in with the password and links the provider from there
+// (LinkExternal); signing in through the provider alone never opens that account, so that
+// someone who signed up with another person's address cannot pre-claim their sign-ins.
+var ErrLinkRequired = &ConflictError{Field: "email", Message: "an account with this email already exists: log in with its password, then link the identity provider to it"}
+
+// LogInExternal signs in the account of an external identity, first creating one (which
+// has no password: it signs in through the provider only) unless the verified email
+// belongs to an account with a password (ErrLinkRequired). The first account ever is the
+// admin, however it was made.
 func (s *Service) LogInExternal(ctx context.Context, in ExternalLogin) (Login, error) {
 	if in.Issuer == "" || in.Subject == "" {
 		return Login{}, &ValidationError{Field: "subject", Message: "the identity provider named no subject"}
@@ -87,6 +96,39 @@ func (s *Service) LogInExternal(ctx context.Context, in ExternalLogin) (Login, e
 	return Login{}, dbError("external login", errors.New("the identity kept changing"))
 }
 
+// LinkExternal links an external identity to user's account, so that signing in through
+// the provider opens it from then on. The caller has checked that user is signed in in
+// the browser that went through the provider. An identity linked to another account is a
+// conflict; linking it again to the same account is harmless.
+func (s *Service) LinkExternal(ctx context.Context, user User, in ExternalLogin) error {
+	if in.Issuer == "" || in.Subject == "" {
+		return &ValidationError{Field: "subject", Message: "the identity provider named no subject"}
+	}
+	uid, err := bson.ObjectIDFromHex(user.ID)
+	if err != nil {
+		return fmt.Errorf("link identity: %w", ErrUnauthorized)
+	}
+	id := in.Issuer + " " + in.Subject
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	_, err = s.identities.InsertOne(octx, identityDoc{ID: id, UserID: uid, Created: s.now()})
+	if isDup(err) {
+		var ident identityDoc
+		if err := s.identities.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&ident); err != nil {
+			return dbError("link identity: find it", err)
+		}
+		if ident.UserID != uid {
+			return &ConflictError{Field: "identity", Message: "this identity already signs in to another account"}
+		}
+		return nil
+	}
+	if err != nil {
+		return dbError("link identity", err)
+	}
+	s.log.Info("identity linked by its account", "user_id", user.ID, "issuer", in.Issuer)
+	return nil
+}
+
 func (s *Service) forgetIdentity(ctx context.Context, id string) error {
 	octx, cancel := s.op(ctx)
 	defer cancel()
@@ -104,12 +146,18 @@ func (s *Service) accountFor(ctx context.Context, in ExternalLogin) (*userDoc, e
 		sum := sha256.Sum256([]byte(in.Issuer + " " + in.Subject))
 		email = "oidc-" + hex.EncodeToString(sum[:6]) + "@" + issuerHost(in.Issuer) + ".invalid"
 	}
-	// An account with the email is the identity's: a local account with the verified
-	// address, or one made for this identity by a sign-in that failed before linking it.
+	// An account without a password that has the email was made for this identity by a
+	// sign-in that failed before linking it. One with a password is someone's local
+	// account, whose address onair never verified: it is linked only from inside it.
 	var found userDoc
 	octx, cancel := s.op(ctx)
 	err := s.users.FindOne(octx, bson.D{{Key: "email", Value: email}}).Decode(&found)
 	cancel()
+	if err == nil && found.Password != "" {
+		s.log.Warn("external sign-in refused: a local account has the email; it must link the provider itself",
+			"user_id", found.ID.Hex(), "issuer", in.Issuer)
+		return nil, ErrLinkRequired
+	}
 	if err == nil {
 		return &found, nil
 	}

@@ -31,10 +31,26 @@ func TestLogInExternal(t *testing.T) {
 	const iss = "https://idp.example.com/realms/main"
 	alice := e.signUp("alice") // the first account: admin
 
-	// A verified email of a local account links the identity to it.
-	l, err := e.svc.LogInExternal(e.ctx(), ExternalLogin{Issuer: iss, Subject: "s-alice", Email: "Alice@Example.com", EmailVerified: true, PreferredHandle: "alice"})
+	// A verified email of a local account does not open it: whoever signed up with the
+	// address may not own it (account pre-hijacking). Its owner links the identity from
+	// inside the account; from then on the provider signs in to it.
+	aliceIdP := ExternalLogin{Issuer: iss, Subject: "s-alice", Email: "Alice@Example.com", EmailVerified: true, PreferredHandle: "alice"}
+	if l, err := e.svc.LogInExternal(e.ctx(), aliceIdP); !errors.Is(err, ErrLinkRequired) || l.Token != "" {
+		t.Fatalf("verified email of a local account: %+v %v, want ErrLinkRequired", l.User, err)
+	}
+	if err := e.svc.LinkExternal(e.ctx(), alice.User, aliceIdP); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.svc.LogInExternal(e.ctx(), aliceIdP)
 	if err != nil || l.User.ID != alice.User.ID || !l.User.Admin {
-		t.Fatalf("verified email: %+v %v, want alice's account", l.User, err)
+		t.Fatalf("after linking: %+v %v, want alice's account", l.User, err)
+	}
+	if err := e.svc.LinkExternal(e.ctx(), alice.User, aliceIdP); err != nil {
+		t.Fatalf("linking again: %v", err)
+	}
+	bob := e.signUp("bob")
+	if err := e.svc.LinkExternal(e.ctx(), bob.User, aliceIdP); !errors.Is(err, ErrConflict) {
+		t.Fatalf("linking alice's identity to bob: %v, want ErrConflict", err)
 	}
 
 	// An unverified one does not: a new account, whose address can never be delivered,

@@ -44,6 +44,12 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, erro
 	epoch := s.keys.currentEpoch()
 	d, err := s.roomDoc(ctx, bson.D{{Key: "key_hash", Value: h}}, "stream key")
 	switch {
+	case err == nil && s.reserved(d.Slug):
+		// A room made before its slug was configured as a stream: the configured stream
+		// keeps its URLs.
+		s.log.Warn("publish refused: the room's slug is the name of a stream of the config file (streams, or -demo)",
+			"room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key))
+		return media.Route{}, media.ErrUnknownKey
 	case err == nil:
 		route := media.Route{Name: d.Slug, Owner: d.ID.Hex(), Record: d.Recording}
 		s.keys.put(h, route, s.now(), epoch)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -180,7 +181,7 @@ func cleanTitle(t string) (string, error) {
 		return "", invalid("title", "must be 1 to %d characters", maxTitle)
 	}
 	if strings.ContainsFunc(t, isControl) {
-		return "", invalid("title", "must not contain control characters")
+		return "", invalid("title", "must not contain control or bidirectional override characters")
 	}
 	return t, nil
 }
@@ -194,12 +195,18 @@ func cleanDescription(d string) (string, error) {
 		return "", invalid("description", "must be at most %d characters", maxDescription)
 	}
 	if strings.ContainsFunc(d, func(r rune) bool { return r != '\n' && r != '\t' && isControl(r) }) {
-		return "", invalid("description", "must not contain control characters")
+		return "", invalid("description", "must not contain control or bidirectional override characters")
 	}
 	return strings.ReplaceAll(d, "\r\n", "\n"), nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// isControl reports the characters titles and descriptions refuse: C0 and C1 controls,
+// and the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+// U+2066–U+2069) that make text display in another order than it reads (the same set
+// chat removes from messages).
+func isControl(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+}
 
 func validVisibility(v Visibility) error {
 	if v != Public && v != Unlisted {
@@ -220,6 +227,9 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 	slug := strings.ToLower(strings.TrimSpace(in.Slug))
 	if err := validateSlug(slug); err != nil {
 		return Room{}, "", err
+	}
+	if s.reserved(slug) {
+		return Room{}, "", &ConflictError{Field: "slug", Message: "is already taken"}
 	}
 	title, err := cleanTitle(in.Title)
 	if err != nil {
@@ -259,6 +269,11 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 	room := s.room(&d)
 	s.record(ctx, actor, audit.RoomCreate, &room, nil, map[string]any{"visibility": string(d.Visibility), "recording": d.Recording})
 	return room, key, nil
+}
+
+// reserved reports whether slug is the name of a stream configured outside rooms.
+func (s *Service) reserved(slug string) bool {
+	return slices.Contains(s.cfg.ReservedSlugs, slug)
 }
 
 // GetRoom returns the room with this slug, whatever its visibility.

@@ -3,13 +3,14 @@ package rooms
 import (
 	"errors"
 	"fmt"
+	"onair/media"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestCreateRoomValidation(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *Config) { c.ReservedSlugs = []string{"demo", "studio"} })
 	alice := e.signUp("alice").User
 	off := false
 	long := func(n int) string { return strings.Repeat("x", n) }
@@ -31,6 +32,11 @@ func TestCreateRoomValidation(t *testing.T) {
 		{"title empty after trim", NewRoom{Slug: "room-a", Title: "   "}, ErrInvalid, "title"},
 		{"title too long", NewRoom{Slug: "room-a", Title: long(101)}, ErrInvalid, "title"},
 		{"title with newline", NewRoom{Slug: "room-a", Title: "a\nb"}, ErrInvalid, "title"},
+		{"title with a right-to-left override", NewRoom{Slug: "room-a", Title: "gpj.\u202eexe"}, ErrInvalid, "title"},
+		{"title with a C1 control", NewRoom{Slug: "room-a", Title: "a\u0085b"}, ErrInvalid, "title"},
+		{"description with a bidi isolate", NewRoom{Slug: "room-a", Title: "t", Description: "a\u2066b"}, ErrInvalid, "description"},
+		{"slug of a configured stream", NewRoom{Slug: "demo", Title: "not the demo"}, ErrConflict, "slug"},
+		{"slug of a configured stream, other case", NewRoom{Slug: "Studio", Title: "t"}, ErrConflict, "slug"},
 		{"description too long", NewRoom{Slug: "room-a", Title: "t", Description: long(2001)}, ErrInvalid, "description"},
 		{"bad visibility", NewRoom{Slug: "room-a", Title: "t", Visibility: "private"}, ErrInvalid, "visibility"},
 		{"slug taken", NewRoom{Slug: "alice-live", Title: "again"}, ErrConflict, "slug"},
@@ -316,4 +322,20 @@ func TestListRooms(t *testing.T) {
 			t.Errorf("got %q", got)
 		}
 	})
+}
+
+// A room made before its slug was configured as a stream cannot publish over the
+// configured stream.
+func TestReservedSlugRefusesPublish(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.signUp("alice").User
+	_, key := e.createRoom(alice, "studio", "Made before the config named a studio stream")
+	later, err := New(Config{DB: e.db, Cluster: e.node("node-b", ""), Now: e.clock.Now, Password: cheapPassword,
+		ReservedSlugs: []string{"studio"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := later.ResolveKey(e.ctx(), key); !errors.Is(err, media.ErrUnknownKey) {
+		t.Fatalf("ResolveKey of a room named like a configured stream: %v, want ErrUnknownKey", err)
+	}
 }

@@ -115,6 +115,11 @@ type Config struct {
 	// caller's goroutine: return quickly. b carries the Recording (without its fragments).
 	OnRecording func(room Room, b Broadcast)
 
+	// ReservedSlugs are stream names taken outside rooms (the config file's streams, the
+	// demo stream): no room may have one, since a room's slug is its stream's name and the
+	// room would take over the configured stream's URLs.
+	ReservedSlugs []string
+
 	// Audit, when set, is told of every owner and admin action once it took effect (room
 	// create, update and delete, key rotation, moderators added and removed, broadcast
 	// deletes: the room.* and broadcast.* actions of rooms/audit), with the caller's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 
 	"onair/rooms"
 	"onair/rooms/oidc"
@@ -26,6 +27,9 @@ const signInExpired = "This sign-in was not started from this browser, or took t
 type oidcPending struct {
 	oidc.Pending
 	Next string `json:"next"`
+	// Link is the id of the signed-in account the identity is to be linked to, when the
+	// sign-in was started from inside an account (?link=1) rather than to log in.
+	Link string `json:"link,omitempty"`
 }
 
 func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
@@ -37,13 +41,22 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if !localPath(next) {
 		next = "/dashboard"
 	}
+	var link string
+	if r.URL.Query().Get("link") == "1" {
+		u := userOf(r)
+		if u == nil {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		link = u.ID
+	}
 	to, pending, err := s.cfg.OIDC.Start(r.Context(), s.ownOrigin(r)+oidcCallbackPath)
 	if err != nil {
 		s.log.Warn("oidc sign-in cannot start", "err", err)
 		s.message(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now. Try again in a moment, or log in with a password.")
 		return
 	}
-	value, err := json.Marshal(oidcPending{Pending: pending, Next: next})
+	value, err := json.Marshal(oidcPending{Pending: pending, Next: next, Link: link})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -89,19 +102,48 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	l, err := s.cfg.Rooms.LogInExternal(r.Context(), rooms.ExternalLogin{
+	ext := rooms.ExternalLogin{
 		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
 		PreferredHandle: id.PreferredUsername,
-	})
-	if err != nil {
-		if errors.Is(err, rooms.ErrUnavailable) {
-			s.message(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "Accounts are unavailable right now. Try again in a moment.")
-			return
-		}
+	}
+	if pending.Link != "" {
+		s.oidcLink(w, r, pending, ext)
+		return
+	}
+	l, err := s.cfg.Rooms.LogInExternal(r.Context(), ext)
+	switch {
+	case errors.Is(err, rooms.ErrLinkRequired):
+		s.message(w, r, http.StatusConflict, "Link your account first",
+			"An account with your email address already exists here. Log in with its password, then choose “Link "+s.cfg.OIDCName+"” on your dashboard: after that, this button signs you in.")
+		return
+	case errors.Is(err, rooms.ErrUnavailable):
+		s.message(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "Accounts are unavailable right now. Try again in a moment.")
+		return
+	case err != nil:
 		s.log.Warn("oidc sign-in: account", "err", err)
 		s.message(w, r, http.StatusConflict, "Sign-in failed", err.Error())
 		return
 	}
 	s.setSession(w, r, l)
+	http.Redirect(w, r, pending.Next, http.StatusSeeOther)
+}
+
+// oidcLink links the identity the provider vouched for to the account that started the
+// link, which must still be the one signed in in this browser.
+func (s *Server) oidcLink(w http.ResponseWriter, r *http.Request, pending oidcPending, ext rooms.ExternalLogin) {
+	u := userOf(r)
+	if u == nil || u.ID != pending.Link {
+		s.message(w, r, http.StatusForbidden, "Link refused", "Log in to the account you want to link, then start again from its dashboard.")
+		return
+	}
+	if err := s.cfg.Rooms.LinkExternal(r.Context(), *u, ext); err != nil {
+		if errors.Is(err, rooms.ErrUnavailable) {
+			s.message(w, r, http.StatusServiceUnavailable, "Link unavailable", "Accounts are unavailable right now. Try again in a moment.")
+			return
+		}
+		s.log.Warn("oidc link refused", "user_id", u.ID, "err", err)
+		s.message(w, r, http.StatusConflict, "Link refused", "This "+s.cfg.OIDCName+" account already signs in to another account here.")
+		return
+	}
 	http.Redirect(w, r, pending.Next, http.StatusSeeOther)
 }

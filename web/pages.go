@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"onair/rooms"
 	"onair/storage"
@@ -140,7 +141,7 @@ type pageData struct {
 	// Accounts is false without MongoDB: no sign-in, rooms or chat.
 	Accounts bool
 	// SignInWith names the OpenID Connect provider offered on the login and sign-up
-	// pages; empty: none.
+	// pages, and to link on the dashboard; empty: none.
 	SignInWith string
 	Data       any
 }
@@ -414,7 +415,11 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: "Dashboard", Page: "dashboard", Data: r.PathValue("slug")})
+	p := pageData{Title: "Dashboard", Page: "dashboard", Data: r.PathValue("slug")}
+	if s.cfg.OIDC != nil {
+		p.SignInWith = s.cfg.OIDCName
+	}
+	s.render(w, r, http.StatusOK, "dashboard", p)
 }
 
 func (s *Server) authPage(kind string) http.HandlerFunc {
@@ -440,8 +445,20 @@ func (s *Server) authPage(kind string) http.HandlerFunc {
 }
 
 // localPath reports whether p is a path on this site, safe to redirect to after login.
+// Browsers drop tabs and newlines from URLs and read a backslash as a slash, so any
+// control, white space or backslash is refused outright rather than reasoned about:
+// "/\t/evil.example" would otherwise reach the browser as "//evil.example".
 func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsAny(p, "\\\r\n") && len(p) < 512
+	if len(p) == 0 || len(p) >= 512 || p[0] != '/' || strings.HasPrefix(p, "//") {
+		return false
+	}
+	if strings.ContainsFunc(p, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == '\\' || unicode.IsSpace(r) || !unicode.IsPrint(r)
+	}) {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
 }
 
 // serveAsset serves a built file, pre-compressed with brotli or gzip when the browser

@@ -162,6 +162,11 @@ func TestLocalPath(t *testing.T) {
 	for p, want := range map[string]bool{
 		"/dashboard": true, "/rooms/a?b=c": true, "": false, "//evil.example": false,
 		"https://evil.example": false, "/\\evil.example": false, "/a\r\nSet-Cookie: x": false,
+		// Browsers strip tabs and newlines: each of these would become //evil.example.
+		"/\t/evil.example/x": false, "/\n/evil.example": false, "/\r/evil.example": false,
+		"/%2F/evil.example": false, // safe in a browser, but refused rather than reasoned about
+		"/ /evil.example": false, "/\u00a0/evil.example": false, "/\u2028/x": false,
+		"/watch/a room": false, "/watch/caf\u00e9": true,
 	} {
 		if got := localPath(p); got != want {
 			t.Errorf("localPath(%q) = %v, want %v", p, got, want)

@@ -139,6 +139,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			OnLive:        a.streamStarted,
 			OnEnded:       a.streamEnded,
 			OnRecording:   a.recordingReady,
+			ReservedSlugs: keys.Names(),
 			Audit:         a.actions(),
 		})
 		if err != nil {

@@ -33,21 +33,46 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Fatalf("login page (%d) does not offer the provider:\n%s", code, page)
 	}
 
-	// The provider's user already has a local account under the same (verified) email.
+	// Someone signed up locally with the provider user's email (onair never verified it:
+	// it may be an attacker pre-claiming the victim's sign-ins). Signing in through the
+	// provider does not open that account.
 	local := newClient(t, o.HTTP)
 	var ann meResponse
 	local.must(http.StatusCreated, "POST", "/api/v1/auth/signup",
 		map[string]string{"email": testenv.OIDCUserEmail, "handle": "ann", "password": "correct horse battery"}, &ann)
+	victim := oidcBrowser(t)
+	end, code, page := oidcFlow(t, victim, o.HTTP+"/api/v1/auth/oidc/login?next=/dashboard", op)
+	if code != http.StatusConflict || !strings.Contains(page, "Link your account first") {
+		t.Fatalf("sign-in with the email of a local account ended at %s (%d), want 409 asking to link:\n%s", end, code, page)
+	}
+	if resp, err := victim.Get(o.HTTP + "/api/v1/auth/me"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after the refused sign-in, who-am-I: %v %v, want 401", resp.Status, err)
+	}
 
+	// The account's owner logs in with its password and links the provider from inside;
+	// from then on the provider signs in to that account, which stays admin.
+	owner := oidcBrowser(t)
+	loginJSON(t, owner, o.HTTP, "ann", "correct horse battery")
+	if end, code, page := oidcFlow(t, owner, o.HTTP+"/api/v1/auth/oidc/login?link=1&next=/dashboard", op); code != http.StatusOK || end != o.HTTP+"/dashboard" {
+		t.Fatalf("linking ended at %s (%d):\n%s", end, code, page)
+	}
 	first := oidcSignIn(t, o.HTTP, op)
 	if first.User.ID != ann.User.ID || first.User.Handle != "ann" || !first.User.Admin {
-		t.Fatalf("signed in as %+v, want the local account %+v", first.User, ann.User)
-	}
-	if again := oidcSignIn(t, o.HTTP, op); again.User.ID != ann.User.ID {
-		t.Fatalf("second sign-in: %+v, want %+v", again.User, ann.User)
+		t.Fatalf("signed in as %+v, want the linked account %+v", first.User, ann.User)
 	}
 	// The local password still works.
 	newClient(t, o.HTTP).must(http.StatusOK, "POST", "/api/v1/auth/login", map[string]string{"login": "ann", "password": "correct horse battery"}, nil)
+
+	// An open redirect through next: browsers drop the tab and would go to
+	// //evil.example. The sign-in lands on the dashboard instead, and the login page
+	// does not carry the address.
+	evil := "/%09/evil.example/x"
+	if end, code, _ := oidcFlow(t, oidcBrowser(t), o.HTTP+"/api/v1/auth/oidc/login?next="+evil, op); code != http.StatusOK || end != o.HTTP+"/dashboard" {
+		t.Fatalf("sign-in with next=%s ended at %s (%d), want the dashboard", evil, end, code)
+	}
+	if code, page := o.Get(t, "/login?next="+evil); code != http.StatusOK || strings.Contains(string(page), "evil.example") {
+		t.Fatalf("login page with next=%s (%d) carries the address:\n%s", evil, code, page)
+	}
 
 	// A forged callback: this browser started a sign-in, but the state is not its own.
 	b := newClient(t, o.HTTP)
@@ -67,17 +92,43 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 }
 
-// oidcSignIn signs in as the provider's user in a fresh browser, as a person would: onair
-// sends the browser to the provider's login form, the form posts the password, the
-// provider sends the browser back to onair, which lands it on the dashboard.
-func oidcSignIn(t *testing.T, base string, op *testenv.OIDCProvider) meResponse {
+// oidcBrowser is a fresh browser: a client with its own cookies, following redirects.
+func oidcBrowser(t *testing.T) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	resp, err := hc.Get(base + "/api/v1/auth/oidc/login?next=/dashboard")
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// loginJSON logs hc in with a password through the API, as the login page's script does.
+func loginJSON(t *testing.T, hc *http.Client, base, login, password string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"login": login, "password": password})
+	req, err := http.NewRequest("POST", base+"/api/v1/auth/login", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", base)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("log in as %s: %d", login, resp.StatusCode)
+	}
+}
+
+// oidcFlow goes through the provider as a person would, from start (an onair URL that
+// sends the browser to the provider): the provider's login form posts the password and
+// sends the browser back to onair. It returns where the browser ended, with the status
+// and page there.
+func oidcFlow(t *testing.T, hc *http.Client, start string, op *testenv.OIDCProvider) (string, int, string) {
+	t.Helper()
+	resp, err := hc.Get(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +146,18 @@ func oidcSignIn(t *testing.T, base string, op *testenv.OIDCProvider) meResponse 
 	}
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != base+"/dashboard" {
-		t.Fatalf("sign-in ended at %s (%d), want %s/dashboard:\n%s", resp.Request.URL, resp.StatusCode, base, page)
+	return resp.Request.URL.String(), resp.StatusCode, string(page)
+}
+
+// oidcSignIn signs in as the provider's user in a fresh browser and checks that it lands
+// on the dashboard signed in.
+func oidcSignIn(t *testing.T, base string, op *testenv.OIDCProvider) meResponse {
+	t.Helper()
+	hc := oidcBrowser(t)
+	if end, code, page := oidcFlow(t, hc, base+"/api/v1/auth/oidc/login?next=/dashboard", op); code != http.StatusOK || end != base+"/dashboard" {
+		t.Fatalf("sign-in ended at %s (%d), want %s/dashboard:\n%s", end, code, base, page)
 	}
-	resp, err = hc.Get(base + "/api/v1/auth/me")
+	resp, err := hc.Get(base + "/api/v1/auth/me")
 	if err != nil {
 		t.Fatal(err)
 	}
