@@ -51,6 +51,9 @@ type Login struct {
 	User    User
 	Session Session
 	Token   string
+	// Device is the browser's device token to keep (see LogIn.Device), when a password
+	// login or sign-up made a new one.
+	Device string
 }
 
 // SignUp is the input of Service.SignUp.
@@ -58,6 +61,8 @@ type SignUp struct {
 	Email    string
 	Handle   string
 	Password string
+	// IP is the client's address, for SignUpLimit ("" skips it).
+	IP string
 }
 
 // LogIn is the input of Service.LogIn.
@@ -68,6 +73,9 @@ type LogIn struct {
 	// IP is the client's address, for the per-IP limit ("" skips that limit). IPv6
 	// addresses count per /64.
 	IP string
+	// Device is the token of a browser that signed in to the account before (Login.Device),
+	// if it has one: it exempts the login from AccountTotalLimit.
+	Device string
 }
 
 type userDoc struct {
@@ -166,7 +174,20 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 	if err := s.checkTaken(ctx, email, handle); err != nil {
 		return Login{}, err
 	}
-	hash, err := s.hash(ctx, in.Password)
+	now := s.now()
+	signUpKey := ""
+	if ip := ipKey(in.IP); ip != "" {
+		signUpKey = "signup:" + ip
+	}
+	if wait, err := s.sharedWait(ctx, signUpKey, s.cfg.SignUpLimit, now); err != nil {
+		return Login{}, err
+	} else if wait > 0 {
+		s.log.Warn("sign-up refused: address rate limited", "ip", ipKey(in.IP))
+		return Login{}, &RateLimitError{Scope: "signup", RetryAfter: wait}
+	}
+	// Every sign-up that costs a hash counts, whether or not the account is made.
+	s.storeFailure(ctx, now, "", signUpKey)
+	hash, err := s.hashSignUp(ctx, in.Password)
 	if err != nil {
 		return Login{}, err
 	}
@@ -181,7 +202,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 	if err != nil {
 		return Login{}, err
 	}
-	return s.startSession(ctx, &d)
+	l, err := s.startSession(ctx, &d)
+	if err == nil {
+		l.Device = s.newDevice(ctx, d.ID)
+	}
+	return l, err
 }
 
 // insertAccount stores a new account and makes the first account ever the admin. A
@@ -326,17 +351,34 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 		}
 	}
 	// Failures of an existing account count against it by id, whether it was named by
-	// email or handle; those of an unknown name against that name.
-	acct := "name:" + login
+	// email or handle; those of an unknown name against that name. Each counts against
+	// the account from this address and against the account from everywhere.
+	acct := "acct:name:" + login
 	if found {
-		acct = "user:" + d.ID.Hex()
+		acct = "acct:user:" + d.ID.Hex()
 	}
+	fromHere := acct + "|" + ipLimitKey
 	// Only the stored failures count for an account: a success on any node clears them.
-	if wait, err := s.sharedWait(ctx, "acct:"+acct, s.cfg.AccountLimit, now); err != nil {
+	if wait, err := s.sharedWait(ctx, fromHere, s.cfg.AccountLimit, now); err != nil {
 		return Login{}, err
 	} else if wait > 0 {
-		s.log.Warn("login refused: account rate limited", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
+		s.log.Warn("login refused: account rate limited from this address", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
 		return Login{}, &RateLimitError{Scope: "account", RetryAfter: wait}
+	}
+	device := false
+	if found && in.Device != "" {
+		var err error
+		if device, err = s.knownDevice(ctx, in.Device, d.ID); err != nil {
+			return Login{}, err
+		}
+	}
+	if !device {
+		if wait, err := s.sharedWait(ctx, acct, s.cfg.AccountTotalLimit, now); err != nil {
+			return Login{}, err
+		} else if wait > 0 {
+			s.log.Warn("login refused: account rate limited from all addresses", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
+			return Login{}, &RateLimitError{Scope: "account", RetryAfter: wait}
+		}
 	}
 	// Accounts made by an external sign-in have no password: they cost the same work.
 	hasPassword := found && d.Password != ""
@@ -354,16 +396,20 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 	}
 	if !ok || !hasPassword {
 		s.ipFails.fail(in.IP, now)
-		s.storeFailure(ctx, now, "acct:"+acct, ipLimitKey)
+		s.storeFailure(ctx, now, acct, acct, fromHere, ipLimitKey)
 		s.log.Info("login failed", "ip", in.IP, "user_id", idOrEmpty(found, d.ID))
 		return Login{}, ErrInvalidCredentials
 	}
-	s.forgetFailures(ctx, "acct:"+acct)
+	s.forgetFailures(ctx, acct)
 	l, err := s.startSession(ctx, &d)
-	if err == nil {
-		s.log.Info("logged in", "user_id", d.ID.Hex(), "ip", in.IP)
+	if err != nil {
+		return l, err
 	}
-	return l, err
+	s.log.Info("logged in", "user_id", d.ID.Hex(), "ip", in.IP, "known_device", device)
+	if !device {
+		l.Device = s.newDevice(ctx, d.ID)
+	}
+	return l, nil
 }
 
 // ipKey is the key of the per-IP limit: the address, or its /64 for IPv6, since one
@@ -404,6 +450,17 @@ func (s *Service) verify(ctx context.Context, encoded, password string) (bool, e
 	}
 	defer release()
 	return verifyPassword(encoded, password)
+}
+
+// hashSignUp hashes a new account's password within the sign-ups' share of the slots.
+func (s *Service) hashSignUp(ctx context.Context, password string) (string, error) {
+	select {
+	case s.signUpSem <- struct{}{}:
+		defer func() { <-s.signUpSem }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("wait for password hashing: %w", ctx.Err())
+	}
+	return s.hash(ctx, password)
 }
 
 func (s *Service) acquireHash(ctx context.Context) (func(), error) {

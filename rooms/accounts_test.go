@@ -233,7 +233,7 @@ func TestLogInRateLimits(t *testing.T) {
 		return err
 	}
 
-	t.Run("per account, by email and handle alike", func(t *testing.T) {
+	t.Run("per account and address, by email and handle alike", func(t *testing.T) {
 		for i := range 5 {
 			name := "alice"
 			if i%2 == 1 {
@@ -243,8 +243,8 @@ func TestLogInRateLimits(t *testing.T) {
 				t.Fatalf("attempt %d: %v", i+1, err)
 			}
 		}
-		// Even the right password is refused now, from any IP.
-		err := login("alice", pw, "198.51.100.2")
+		// Even the right password is refused now from that address.
+		err := login("alice", pw, "198.51.100.1")
 		var rl *RateLimitError
 		if !errors.As(err, &rl) || !errors.Is(err, ErrRateLimited) || rl.Scope != "account" {
 			t.Fatalf("6th attempt: %v, want account rate limit", err)
@@ -255,14 +255,17 @@ func TestLogInRateLimits(t *testing.T) {
 		if Code(err) != CodeRateLimited {
 			t.Errorf("Code = %s", Code(err))
 		}
-		// Another account is not affected.
+		// The owner, from elsewhere, is not locked out by whoever failed five times
+		// (handles are public), and another account is not affected.
+		if err := login("alice", pw, "198.51.100.2"); err != nil {
+			t.Fatalf("alice from another address: %v", err)
+		}
 		if err := login("bob", pw, "198.51.100.2"); err != nil {
 			t.Fatalf("bob: %v", err)
 		}
-		// Once the window has passed, the right password works again.
-		e.clock.Advance(15*time.Minute + time.Second)
-		if err := login("alice", pw, "198.51.100.2"); err != nil {
-			t.Fatalf("after the window: %v", err)
+		// The success cleared the account's failures, from that address too.
+		if err := login("alice", pw, "198.51.100.1"); err != nil {
+			t.Fatalf("after the owner's success: %v", err)
 		}
 	})
 
@@ -429,7 +432,7 @@ func TestLogInRateLimitsAcrossNodes(t *testing.T) {
 			t.Fatalf("failed login on node 1: %v", err)
 		}
 	}
-	_, err = other.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.2"})
+	_, err = other.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.1"})
 	if !errors.As(err, &rl) || rl.Scope != "account" || rl.RetryAfter < 59*time.Second {
 		t.Fatalf("node 2 after 3 failures on node 1: %v, want the account limit for about a minute", err)
 	}
@@ -458,5 +461,79 @@ func TestLogInRateLimitsAcrossNodes(t *testing.T) {
 	}
 	if _, err := other.LogIn(e.ctx(), LogIn{Login: "bob", Password: pw, IP: "198.51.100.4"}); err != nil {
 		t.Fatalf("2 failures after a success: %v, want them to be the only ones counted", err)
+	}
+}
+
+// TestAccountLockout: an attacker cannot lock an account's owner out. Failures from many
+// addresses together hit AccountTotalLimit, but a browser that signed in to the account
+// before (its device token) still gets in.
+func TestAccountLockout(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.AccountTotalLimit = RateLimit{Failures: 6, Window: time.Minute} })
+	const pw = "correct horse battery"
+	first, err := e.svc.LogIn(e.ctx(), LogIn{Login: e.signUp("alice").User.Handle, Password: pw, IP: "198.51.100.7"})
+	if err != nil || first.Device == "" {
+		t.Fatalf("first login: device %q, %v", first.Device, err)
+	}
+	// Two failures from each of three addresses: none hits its own limit of 5.
+	for i := range 6 {
+		ip := fmt.Sprintf("203.0.113.%d", i/2)
+		if _, err := e.svc.LogIn(e.ctx(), LogIn{Login: "alice", Password: "wrong password", IP: ip}); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	var rl *RateLimitError
+	if _, err := e.svc.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.8"}); !errors.As(err, &rl) || rl.Scope != "account" {
+		t.Fatalf("a new browser after failures from many addresses: %v, want the account limit", err)
+	}
+	// The owner's browser carries its device token: it is not locked out, and keeps it.
+	l, err := e.svc.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.8", Device: first.Device})
+	if err != nil || l.Device != "" {
+		t.Fatalf("the owner's known browser: device %q, %v", l.Device, err)
+	}
+	// Another account's device token is no pass.
+	bob, err := e.svc.LogIn(e.ctx(), LogIn{Login: e.signUp("bob").User.Handle, Password: pw, IP: "198.51.100.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		_, _ = e.svc.LogIn(e.ctx(), LogIn{Login: "alice", Password: "wrong password", IP: fmt.Sprintf("203.0.113.%d", 10+i/2)})
+	}
+	if _, err := e.svc.LogIn(e.ctx(), LogIn{Login: "alice", Password: pw, IP: "198.51.100.9", Device: bob.Device}); !errors.As(err, &rl) {
+		t.Fatalf("alice with bob's device token: %v, want the account limit", err)
+	}
+}
+
+// TestSignUpLimits: one address makes at most SignUpLimit accounts per window, and
+// sign-ups hold at most half of the hashing slots, so that a flood of them leaves logins
+// their share.
+func TestSignUpLimits(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxConcurrentHashes = 4 })
+	limit := e.svc.cfg.SignUpLimit
+	if limit.Failures != 5 || limit.Window != time.Hour {
+		t.Fatalf("default SignUpLimit = %+v, want 5 per hour", limit)
+	}
+	signUp := func(i int, ip string) error {
+		_, err := e.svc.SignUp(e.ctx(), SignUp{Email: fmt.Sprintf("u%d@example.com", i), Handle: fmt.Sprintf("user_%d", i),
+			Password: "correct horse battery", IP: ip})
+		return err
+	}
+	for i := range limit.Failures {
+		if err := signUp(i, "203.0.113.5"); err != nil {
+			t.Fatalf("sign-up %d: %v", i+1, err)
+		}
+	}
+	var rl *RateLimitError
+	if err := signUp(99, "203.0.113.5"); !errors.As(err, &rl) || rl.Scope != "signup" || Code(err) != CodeRateLimited {
+		t.Fatalf("sign-up past the limit: %v, want a signup rate limit", err)
+	}
+	if err := signUp(100, "203.0.113.6"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	e.clock.Advance(limit.Window + time.Second)
+	if err := signUp(101, "203.0.113.5"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	if got, want := cap(e.svc.signUpSem), cap(e.svc.hashSem)/2; got != want {
+		t.Fatalf("sign-ups may hold %d hashing slots of %d, want %d", got, cap(e.svc.hashSem), want)
 	}
 }

@@ -61,16 +61,19 @@ func (e *ConflictError) Error() string { return e.Field + ": " + e.Message }
 // Is makes errors.Is(err, ErrConflict) true.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
-// RateLimitError is returned while login attempts are blocked. errors.Is(err,
+// RateLimitError is returned while login attempts (or sign-ups) are blocked. errors.Is(err,
 // ErrRateLimited) holds for it.
 type RateLimitError struct {
-	// Scope is "account" or "ip": which limit was hit.
+	// Scope is "account", "ip" or "signup": which limit was hit.
 	Scope string
 	// RetryAfter is how long until one more attempt is allowed (at least one second).
 	RetryAfter time.Duration
 }
 
 func (e *RateLimitError) Error() string {
+	if e.Scope == "signup" {
+		return fmt.Sprintf("too many accounts made from this address; retry in %s", e.RetryAfter.Round(time.Second))
+	}
 	return fmt.Sprintf("too many failed logins for this %s; retry in %s", e.Scope, e.RetryAfter.Round(time.Second))
 }
 

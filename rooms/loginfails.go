@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -17,9 +18,14 @@ import (
 // before it costs a query.
 
 type loginFailureDoc struct {
-	ID  bson.ObjectID `bson:"_id"`
-	Key string        `bson:"key"` // "ip:<address or /64>" or "acct:<user:id or name:login>"
-	At  time.Time     `bson:"at"`
+	ID bson.ObjectID `bson:"_id"`
+	// Key is what the failure counts against: "ip:<address or /64>",
+	// "acct:<user:id or name:login>" (from everywhere), that followed by "|ip:..." (from
+	// one address), or "signup:<address>" (sign-ups, which count as attempts too).
+	Key string `bson:"key"`
+	// Acct is the account's key for its failures, so that a success clears them all.
+	Acct string    `bson:"acct,omitempty"`
+	At   time.Time `bson:"at"`
 }
 
 // sharedWait is how long until key may try again, by the failures every node stored
@@ -47,14 +53,22 @@ func (s *Service) sharedWait(ctx context.Context, key string, l RateLimit, now t
 	return max(docs[len(docs)-1].At.Add(l.Window).Sub(now), time.Second), nil
 }
 
-// storeFailure records a failed login against its keys, for every node to see. A failure
-// that cannot be stored is still counted by this node.
-func (s *Service) storeFailure(ctx context.Context, now time.Time, keys ...string) {
+// storeFailure records a failed login of acct (the account's key, "" for none) against
+// keys, for every node to see. A failure that cannot be stored is still counted by this node.
+func (s *Service) storeFailure(ctx context.Context, now time.Time, acct string, keys ...string) {
 	var docs []any
 	for _, k := range keys {
-		if k != "" {
-			docs = append(docs, loginFailureDoc{ID: bson.NewObjectID(), Key: k, At: now})
+		if k == "" {
+			continue
 		}
+		d := loginFailureDoc{ID: bson.NewObjectID(), Key: k, At: now}
+		if strings.HasPrefix(k, acct) { // the account's own keys, not the address's
+			d.Acct = acct
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) == 0 {
+		return
 	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
@@ -63,11 +77,12 @@ func (s *Service) storeFailure(ctx context.Context, now time.Time, keys ...strin
 	}
 }
 
-// forgetFailures drops key's stored failures (an account after a successful login).
-func (s *Service) forgetFailures(ctx context.Context, key string) {
+// forgetFailures drops an account's stored failures, from every address (after a
+// successful login).
+func (s *Service) forgetFailures(ctx context.Context, acct string) {
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	if _, err := s.loginFails.DeleteMany(octx, bson.D{{Key: "key", Value: key}}); err != nil {
+	if _, err := s.loginFails.DeleteMany(octx, bson.D{{Key: "acct", Value: acct}}); err != nil {
 		s.log.Warn("stored failed logins not cleared", "err", err)
 	}
 }
@@ -76,7 +91,7 @@ func (s *Service) forgetFailures(ctx context.Context, key string) {
 func (s *Service) deleteOldFailures(ctx context.Context, now time.Time) error {
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	cut := now.Add(-max(s.cfg.AccountLimit.Window, s.cfg.IPLimit.Window))
+	cut := now.Add(-max(s.cfg.AccountLimit.Window, s.cfg.AccountTotalLimit.Window, s.cfg.IPLimit.Window, s.cfg.SignUpLimit.Window))
 	_, err := s.loginFails.DeleteMany(octx, bson.D{{Key: "at", Value: bson.D{{Key: "$lte", Value: cut}}}})
 	return dbError("delete old failed logins", err)
 }

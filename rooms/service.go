@@ -68,10 +68,21 @@ type Config struct {
 	// MaxConcurrentHashes bounds argon2 hashes running at once, and with them memory
 	// (each takes Password.MemoryKiB). Default 2. Waiting callers honour their context.
 	MaxConcurrentHashes int
-	// AccountLimit bounds failed logins per account (default 5 per 15 min).
+	// AccountLimit bounds failed logins per account from one client address (default 5
+	// per 15 min). Past it that address may not try the account while its owner, from
+	// elsewhere, still can: a limit on the account alone would let anyone lock anyone out.
 	AccountLimit RateLimit
+	// AccountTotalLimit bounds failed logins per account from all addresses together
+	// (default 50 per 15 min), against guessing spread over many addresses. A browser that
+	// signed in to the account before (LogIn.Device) is exempt, so that such an attack
+	// cannot lock the owner out either.
+	AccountTotalLimit RateLimit
 	// IPLimit bounds failed logins per client IP (default 20 per 15 min).
 	IPLimit RateLimit
+	// SignUpLimit bounds the accounts made from one client IP (default 5 per hour).
+	// Sign-ups also get at most half of MaxConcurrentHashes, so that a flood of them
+	// never slows logins.
+	SignUpLimit RateLimit
 
 	// KeyCacheSize and KeyCacheTTL bound the cache of resolved stream keys that lets
 	// publishers reconnect while MongoDB is briefly unreachable (defaults 10 000 and 1 h).
@@ -128,7 +139,8 @@ type Config struct {
 }
 
 // Service is the rooms library: accounts, sessions, rooms, stream keys and broadcasts.
-// It is safe for concurrent use. It implements media.KeyResolver and media.Output.
+// It is safe for concurrent use. It implements media.KeyResolver, media.StreamClaims and
+// media.Output.
 type Service struct {
 	cfg Config
 	log *slog.Logger
@@ -136,9 +148,11 @@ type Service struct {
 	users, sessions, rooms, broadcasts, meta *mongo.Collection
 	identities                               *mongo.Collection // external sign-ins (external.go)
 	loginFails                               *mongo.Collection // failed logins of every node (loginfails.go)
+	devices                                  *mongo.Collection // browsers that signed in to an account (devices.go)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
+	signUpSem chan struct{} // bounds the share of hashSem that sign-ups may hold
 
 	// ipFails counts this node's failed logins per address, a first line before the
 	// failures stored for every node (loginfails.go).
@@ -199,16 +213,18 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = 2
 	}
-	limit := func(l *RateLimit, n int) {
+	limit := func(l *RateLimit, n int, window time.Duration) {
 		if l.Failures == 0 {
 			l.Failures = n
 		}
 		if l.Window <= 0 {
-			l.Window = 15 * time.Minute
+			l.Window = window
 		}
 	}
-	limit(&cfg.AccountLimit, 5)
-	limit(&cfg.IPLimit, 20)
+	limit(&cfg.AccountLimit, 5, 15*time.Minute)
+	limit(&cfg.AccountTotalLimit, 50, 15*time.Minute)
+	limit(&cfg.IPLimit, 20, 15*time.Minute)
+	limit(&cfg.SignUpLimit, 5, time.Hour)
 	if cfg.KeyCacheSize <= 0 {
 		cfg.KeyCacheSize = 10000
 	}
@@ -228,8 +244,10 @@ func New(cfg Config) (*Service, error) {
 		meta:       cfg.DB.Collection("rooms_meta"),
 		identities: cfg.DB.Collection("identities"),
 		loginFails: cfg.DB.Collection("login_failures"),
+		devices:    cfg.DB.Collection("devices"),
 		dummyHash:  dummy,
 		hashSem:    make(chan struct{}, cfg.MaxConcurrentHashes),
+		signUpSem:  make(chan struct{}, max(1, cfg.MaxConcurrentHashes/2)),
 		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
 		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
 		live:       liveSet{bySlug: map[string]*liveBroadcast{}},

@@ -162,6 +162,25 @@ func (s *Server) setSession(w http.ResponseWriter, r *http.Request, l rooms.Logi
 	})
 }
 
+// deviceCookie remembers a browser that signed in to an account with its password: its
+// logins are exempt from the limit that failures from many addresses put on the account,
+// so that nobody can lock an account's owner out. Only the auth API reads it.
+const (
+	deviceCookie     = "onair_device"
+	deviceCookiePath = "/api/v1/auth/"
+	deviceCookieAge  = 365 * 24 * 60 * 60
+)
+
+func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, l rooms.Login) {
+	if l.Device == "" {
+		return // the browser's own is still good, or none could be stored
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: deviceCookie, Value: l.Device, Path: deviceCookiePath, MaxAge: deviceCookieAge,
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode,
+	})
+}
+
 func (s *Server) clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
@@ -184,12 +203,13 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	l, err := s.cfg.Rooms.SignUp(r.Context(), rooms.SignUp{Email: in.Email, Handle: in.Handle, Password: in.Password})
+	l, err := s.cfg.Rooms.SignUp(r.Context(), rooms.SignUp{Email: in.Email, Handle: in.Handle, Password: in.Password, IP: s.clientIP(r)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.setSession(w, r, l)
+	s.setDevice(w, r, l)
 	writeJSON(w, http.StatusCreated, me{User: l.User, CSRFToken: l.Session.CSRFToken})
 }
 
@@ -201,12 +221,17 @@ func (s *Server) logIn(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	l, err := s.cfg.Rooms.LogIn(r.Context(), rooms.LogIn{Login: in.Login, Password: in.Password, IP: s.clientIP(r)})
+	var device string
+	if c, err := r.Cookie(deviceCookie); err == nil {
+		device = c.Value
+	}
+	l, err := s.cfg.Rooms.LogIn(r.Context(), rooms.LogIn{Login: in.Login, Password: in.Password, IP: s.clientIP(r), Device: device})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.setSession(w, r, l)
+	s.setDevice(w, r, l)
 	writeJSON(w, http.StatusOK, me{User: l.User, CSRFToken: l.Session.CSRFToken})
 }
 

@@ -236,13 +236,32 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 
 // readyz answers 200 while the node can serve, 503 with the reason otherwise, so that a
 // load balancer or Kubernetes routes around it.
+//
+// /readyz is public: it names the part that is down, never the error itself, which can
+// carry the database's address or credentials' user; the reason is in onair's logs.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			msg := "not ready"
+			var u *Unready
+			if errors.As(err, &u) {
+				msg += ": " + u.Part
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }
+
+// Unready is an error of Config.Ready naming the part of onair that is not ready
+// ("mongodb", "object storage", "listeners"), the only part /readyz shows.
+type Unready struct {
+	Part string
+	Err  error
+}
+
+func (u *Unready) Error() string { return u.Part + ": " + u.Err.Error() }
+
+func (u *Unready) Unwrap() error { return u.Err }

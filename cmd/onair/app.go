@@ -132,6 +132,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		}
 		a.rooms, err = rooms.New(rooms.Config{
 			DB: db, Logger: log, Cluster: a.cluster, SessionTTL: cfg.Auth.SessionTTL,
+			SignUpLimit:  rooms.RateLimit{Failures: signUpLimit(cfg.Auth.SignUpLimit), Window: cfg.Auth.SignUpWindow},
 			DrainTimeout:  cfg.Shutdown.Timeout * 4 / 5,
 			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return a.hub.Stop(name, reason) }),
 			Objects:       store,
@@ -429,6 +430,15 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// signUpLimit is auth.signup_limit as rooms takes it: there 0 means the default and a
+// negative number no limit.
+func signUpLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // resolvers tries each key resolver in turn: the config's static streams, then rooms.

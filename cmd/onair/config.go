@@ -45,6 +45,8 @@ type mongoConfig struct {
 
 type authConfig struct {
 	SessionTTL       time.Duration `yaml:"session_ttl"`
+	SignUpLimit      int           `yaml:"signup_limit"`
+	SignUpWindow     time.Duration `yaml:"signup_window"`
 	OIDCIssuer       string        `yaml:"oidc_issuer"`
 	OIDCClientID     string        `yaml:"oidc_client_id"`
 	OIDCClientSecret string        `yaml:"oidc_client_secret"`
@@ -182,7 +184,7 @@ func defaultConfig() config {
 			EndGrace:        30 * time.Second,
 		},
 		Mongo: mongoConfig{Database: "onair"},
-		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour, OIDCName: "SSO"},
+		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour, SignUpLimit: 5, SignUpWindow: time.Hour, OIDCName: "SSO"},
 		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second, FlushDelay: 15 * time.Millisecond},
 		Audit: auditConfig{QueueSize: 10000},
 		Webhooks: webhooksConfig{
@@ -450,6 +452,10 @@ func (c *config) validate() error {
 	if c.Auth.SessionTTL < time.Hour {
 		bad("auth.session_ttl", "must be at least 1h, got %s", c.Auth.SessionTTL)
 	}
+	if c.Auth.SignUpLimit < 0 {
+		bad("auth.signup_limit", "must be 0 (no limit) or more, got %d", c.Auth.SignUpLimit)
+	}
+	positive("auth.signup_window", c.Auth.SignUpWindow)
 	if c.Auth.OIDCIssuer != "" {
 		if u, err := url.Parse(c.Auth.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			bad("auth.oidc_issuer", "must be the provider's http(s) issuer URL, got %q", c.Auth.OIDCIssuer)

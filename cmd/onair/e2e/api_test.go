@@ -203,6 +203,16 @@ func TestAccounts(t *testing.T) {
 		t.Fatalf("unknown field: %d %+v", code, e)
 	}
 
+	// One address makes at most auth.signup_limit (5) accounts per hour: ann, bob and
+	// three more; the next is refused with a Retry-After.
+	for _, handle := range []string{"carol", "dave", "erin"} {
+		newClient(t, o.HTTP).signUp(handle)
+	}
+	code, hdr := anon.do("POST", "/api/v1/auth/signup", map[string]string{"email": "f@example.com", "handle": "frank", "password": "correct horse battery"}, &e)
+	if code != http.StatusTooManyRequests || e.Error.Code != "rate_limited" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("6th sign-up from one address: %d %+v (Retry-After %q), want 429", code, e, hdr.Get("Retry-After"))
+	}
+
 	// CSRF: a cross-site Origin, or a signed-in request without the token, is refused.
 	evil := *c
 	evil.origin = "https://evil.example"

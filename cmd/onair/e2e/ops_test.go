@@ -72,6 +72,10 @@ func TestHealthAndMetrics(t *testing.T) {
 		code, body := o.Get(t, "/readyz")
 		return code == 503 && strings.Contains(string(body), "mongodb"), string(body)
 	})
+	// The public answer names the part, not the error: no address, no driver message.
+	if _, body := o.Get(t, "/readyz"); strings.TrimSpace(string(body)) != "not ready: mongodb" {
+		t.Fatalf("/readyz tells anonymous clients %q, want only the part that is down", body)
+	}
 	m.Restart(t)
 	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
 		code, body := o.Get(t, "/readyz")
