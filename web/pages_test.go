@@ -165,7 +165,7 @@ func TestLocalPath(t *testing.T) {
 		// Browsers strip tabs and newlines: each of these would become //evil.example.
 		"/\t/evil.example/x": false, "/\n/evil.example": false, "/\r/evil.example": false,
 		"/%2F/evil.example": false, // safe in a browser, but refused rather than reasoned about
-		"/ /evil.example": false, "/\u00a0/evil.example": false, "/\u2028/x": false,
+		"/ /evil.example":   false, "/\u00a0/evil.example": false, "/\u2028/x": false,
 		"/watch/a room": false, "/watch/caf\u00e9": true,
 	} {
 		if got := localPath(p); got != want {

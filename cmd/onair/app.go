@@ -132,7 +132,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		}
 		a.rooms, err = rooms.New(rooms.Config{
 			DB: db, Logger: log, Cluster: a.cluster, SessionTTL: cfg.Auth.SessionTTL,
-			SignUpLimit:  rooms.RateLimit{Failures: signUpLimit(cfg.Auth.SignUpLimit), Window: cfg.Auth.SignUpWindow},
+			SignUpLimit:   rooms.RateLimit{Failures: signUpLimit(cfg.Auth.SignUpLimit), Window: cfg.Auth.SignUpWindow},
 			DrainTimeout:  cfg.Shutdown.Timeout * 4 / 5,
 			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return a.hub.Stop(name, reason) }),
 			Objects:       store,
