@@ -62,8 +62,8 @@ func (r *received) snapshot() (video, audio int, problems []string) {
 	return r.video, r.audio, append([]string(nil), r.problems...)
 }
 
-// readHLS runs the gohlslib client on url until the test ends.
-func readHLS(t *testing.T, url string) *received {
+// readHLS runs the gohlslib client on url until the test ends; opts adjust the client.
+func readHLS(t *testing.T, url string, opts ...func(*gohlslib.Client)) *received {
 	t.Helper()
 	r := &received{lastVideo: -1 << 62, lastAudio: -1 << 62}
 	var mu sync.Mutex
@@ -72,6 +72,9 @@ func readHLS(t *testing.T, url string) *received {
 	var start func() error
 	start = func() error {
 		c := &gohlslib.Client{URI: url}
+		for _, o := range opts {
+			o(c)
+		}
 		c.OnTracks = func(tracks []*gohlslib.Track) error {
 			for _, track := range tracks {
 				switch track.Codec.(type) {
