@@ -160,7 +160,7 @@ func (c *Config) setDefaults() error {
 // Room is what chat needs to know of a room.
 type Room struct {
 	ID      string
-	Slug    string // for logs, audit entries and webhooks
+	Slug    string // for logs, audit entries, webhooks and its viewer count
 	Title   string // for audit entries and webhooks
 	OwnerID string
 	// Moderators are user IDs. A socket's privileges are fixed when it joins.
@@ -241,7 +241,7 @@ type Hub struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*room
-	viewers  map[string]int
+	viewers  map[string]int // by room slug: the last SetViewerCounts
 	stopping bool
 	running  bool
 	conns    sync.WaitGroup // sockets being served
@@ -440,7 +440,7 @@ func (h *Hub) acquire(info Room) *room {
 	r := h.rooms[info.ID]
 	if r == nil {
 		r = newRoom(h, info)
-		r.viewers = h.viewers[info.ID]
+		r.viewers = h.viewers[info.Slug]
 		h.rooms[info.ID] = r
 	}
 	r.refs++
@@ -470,22 +470,21 @@ func (h *Hub) lookup(id string) *room {
 	return h.rooms[id]
 }
 
-// SetViewers records the room's viewer count and, when it changed, pushes a "viewers"
-// frame to the room's sockets on this node. n <= 0 forgets the room's count.
-func (h *Hub) SetViewers(info Room, n int) {
-	if n < 0 {
-		n = 0
+// SetViewerCounts sets the viewer count of every room, by slug (a room missing has none),
+// and pushes a "viewers" frame to the sockets on this node of each room whose count
+// changed. The counts are the whole cluster's, wherever the room is live.
+func (h *Hub) SetViewerCounts(bySlug map[string]int) {
+	counts := make(map[string]int, len(bySlug))
+	for slug, n := range bySlug {
+		if n > 0 {
+			counts[slug] = n
+		}
 	}
 	h.mu.Lock()
-	if n == 0 {
-		delete(h.viewers, info.ID)
-	} else {
-		h.viewers[info.ID] = n
-	}
-	r := h.rooms[info.ID]
+	h.viewers = counts
 	h.mu.Unlock()
-	if r != nil {
-		r.setViewers(n)
+	for _, r := range h.roomList() {
+		r.setViewers(counts[r.slug])
 	}
 }
 

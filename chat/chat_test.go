@@ -580,16 +580,20 @@ func TestViewersAndSystem(t *testing.T) {
 	e := newEnv(t)
 	th := e.hub("n1", nil)
 	room := testRoom("r1")
-	th.SetViewers(room, 7) // before anyone joined
+	th.SetViewerCounts(map[string]int{room.Slug: 7, "slug-r2": 3}) // before anyone joined
 	c := dialRaw(t, th, "r1", "", nil)
 	c.next(5 * time.Second)
 	if f := c.next(5 * time.Second); f.Type != typeViewers || f.Count != 7 {
 		t.Fatalf("join viewers %s", f.raw)
 	}
-	th.SetViewers(room, 7)
-	th.SetViewers(room, 9)
+	th.SetViewerCounts(map[string]int{room.Slug: 7, "slug-r2": 4})
+	th.SetViewerCounts(map[string]int{room.Slug: 9})
 	if f := c.next(5 * time.Second); f.Type != typeViewers || f.Count != 9 {
 		t.Fatalf("viewers %s", f.raw) // and no frame for the unchanged 7
+	}
+	th.SetViewerCounts(nil) // the room has no viewers any more
+	if f := c.next(5 * time.Second); f.Type != typeViewers || f.Count != 0 {
+		t.Fatalf("viewers %s", f.raw)
 	}
 	if err := th.System(ctxT(t), room, "went live"); err != nil {
 		t.Fatal(err)

@@ -36,8 +36,9 @@ type Broadcast struct {
 	DurationMS int64      `json:"duration_ms"`
 	// Bitrate is the average in bits per second: Bytes over the wall-clock duration.
 	Bitrate int64 `json:"bitrate"`
-	// PeakViewers is the highest viewer estimate; TotalViewers adds up every rise of the
-	// estimate (viewers who joined), so it counts a viewer who left and came back twice.
+	// PeakViewers is the highest viewer estimate over all nodes; TotalViewers adds up every
+	// rise of that estimate (viewers who joined), so it counts a viewer who left and came
+	// back twice.
 	PeakViewers  int `json:"peak_viewers"`
 	TotalViewers int `json:"total_viewers"`
 	// Recording is the recordings feature's sub-document, nil until it writes one.
@@ -148,12 +149,6 @@ func (l *liveSet) remove(b *liveBroadcast) {
 	l.mu.Unlock()
 }
 
-func (l *liveSet) get(slug string) *liveBroadcast {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.bySlug[slug]
-}
-
 func (l *liveSet) has(id bson.ObjectID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -182,16 +177,6 @@ func (l *liveSet) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.bySlug)
-}
-
-// SetViewers records the HLS layer's viewer estimate for a live stream (by its public
-// name, the room's slug). It only touches memory: Room reads on this node reflect it at
-// once, the room document gets it every ViewersInterval, the broadcast's peak and total
-// follow it. Estimates for a stream that is not live here are ignored.
-func (s *Service) SetViewers(roomSlug string, n int) {
-	if b := s.live.get(roomSlug); b != nil {
-		b.setViewers(max(n, 0))
-	}
 }
 
 // OpenSink implements media.Output: it records the broadcast of a stream whose key
@@ -284,6 +269,11 @@ wait:
 			log.Warn("broadcast left open at shutdown")
 			return
 		case <-viewersTick.C:
+			if n, err := s.clusterViewers(d.RoomSlug); err == nil {
+				b.setViewers(n)
+			} else {
+				log.Debug("viewers not summed", "err", err)
+			}
 			if n, _, _ := b.figures(); n != persisted && announced {
 				if s.persistViewers(d, n) == nil {
 					persisted = n

@@ -124,13 +124,12 @@ func TestBroadcastLifecycle(t *testing.T) {
 		t.Errorf("OnLive(%+v, %+v)", live.room, live.b)
 	}
 
-	// Viewer estimates: reflected at once here, persisted shortly after, peak and total kept.
+	// Viewer estimates, as this node reports them: reflected here, persisted shortly after,
+	// peak and total kept.
+	reports := e.reportingNode("node-a")
 	for _, n := range []int{3, 5, 2} {
-		e.svc.SetViewers(room.Slug, n)
-	}
-	e.svc.SetViewers("not-live", 7)
-	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); r.Viewers != 2 {
-		t.Errorf("viewers = %d, want 2", r.Viewers)
+		reports.report(map[string]int{room.Slug: n, "not-live": 7})
+		e.waitViewers(room.Slug, n)
 	}
 	eventually(t, 2*time.Second, "viewer count persisted", func() (bool, string) {
 		var d roomDoc
@@ -183,7 +182,7 @@ func TestBroadcastLifecycle(t *testing.T) {
 	if fmtTime(ended.b.Started) != fmtTime(b.Started) || ended.b.Bytes != b.Bytes {
 		t.Errorf("OnEnded broadcast %+v differs from stored %+v", ended.b, b)
 	}
-	e.svc.SetViewers(room.Slug, 9) // after the end: ignored
+	reports.report(map[string]int{room.Slug: 9}) // after the end: ignored
 	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); r.Viewers != 0 {
 		t.Errorf("viewers after end = %d", r.Viewers)
 	}
@@ -287,7 +286,8 @@ func TestBroadcastSurvivesMongoRestart(t *testing.T) {
 	h := newTestHub(e)
 	p, _ := h.goLive(key)
 	live := e.waitLive(room.Slug, true)
-	e.svc.SetViewers(room.Slug, 4)
+	e.reportingNode("node-a").report(map[string]int{room.Slug: 4})
+	e.waitViewers(room.Slug, 4)
 
 	e.mongo.Kill()
 	closedAt := e.clock.Now()

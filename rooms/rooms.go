@@ -57,8 +57,9 @@ type Room struct {
 	// BroadcastID and LiveSince describe the current broadcast while Live.
 	BroadcastID string    `json:"broadcast_id,omitempty"`
 	LiveSince   time.Time `json:"live_since,omitzero"`
-	// Viewers is the current viewer estimate: this node's latest SetViewers while the
-	// room is live here, otherwise the count last written (at most ViewersInterval old).
+	// Viewers is the current viewer estimate over all nodes: the live broadcast's latest
+	// sum of the nodes' reports on the node it runs on, elsewhere the count last written
+	// (at most about ViewersInterval old).
 	Viewers int `json:"viewers"`
 }
 

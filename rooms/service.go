@@ -92,8 +92,8 @@ type Config struct {
 	// JanitorInterval is how often Run deletes expired sessions, prunes in-memory state
 	// and ends broadcasts whose node stopped reporting (default 1 min).
 	JanitorInterval time.Duration
-	// ViewersInterval is how often a changed viewer count of a live room is written
-	// (default 5 s). Reads on this node see SetViewers at once.
+	// ViewersInterval is how often a live room's viewer count is summed over the nodes'
+	// reports (Cluster) and, when it changed, written (default 5 s).
 	ViewersInterval time.Duration
 	// HeartbeatInterval is how often a live broadcast's document is refreshed with its
 	// figures, and how often broadcasts left open by dead nodes are looked for (at twice
@@ -160,7 +160,8 @@ type Service struct {
 	keys    *keyCache
 	locks   keyedMutex // serialises this process's writes to one room document
 
-	live liveSet // broadcasts running on this node
+	live         liveSet      // broadcasts running on this node
+	viewerCounts viewerCounts // the cluster's, shared by the live broadcasts (viewers.go)
 
 	streamLocks keyedMutex // serialises claiming a stream and ending its lost broadcasts
 	claimsMu    sync.Mutex

@@ -138,7 +138,7 @@ func (s *Server) secure(r *http.Request) bool {
 	return s.publicURL != nil && s.publicURL.Scheme == "https"
 }
 
-// clientIP is the address a login attempt is counted against.
+// clientIP is the address a login attempt and an HLS viewer are counted against.
 func (s *Server) clientIP(r *http.Request) string {
 	if s.cfg.TrustProxy {
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {

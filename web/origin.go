@@ -69,6 +69,7 @@ func newHLSProxy(origins Origins, cacheBytes int64) *hlsProxy {
 	}
 }
 
+// origin is the base URL of the node name is live on, "" when no other node has it.
 func (p *hlsProxy) origin(ctx context.Context, name string) string {
 	p.mu.Lock()
 	e, ok := p.lookup[name]
@@ -80,13 +81,14 @@ func (p *hlsProxy) origin(ctx context.Context, name string) string {
 	if err != nil {
 		url = ""
 	}
+	url = strings.TrimSuffix(url, "/")
 	p.mu.Lock()
 	if len(p.lookup) > 10_000 {
 		clear(p.lookup)
 	}
-	p.lookup[name] = originEntry{url: strings.TrimSuffix(url, "/"), at: time.Now()}
+	p.lookup[name] = originEntry{url: url, at: time.Now()}
 	p.mu.Unlock()
-	return strings.TrimSuffix(url, "/")
+	return url
 }
 
 // fetched is a response shared by the viewers who asked for it at the same time.
@@ -102,15 +104,8 @@ func immutableFile(file string) bool {
 	return strings.HasSuffix(file, ".mp4") || strings.HasSuffix(file, ".ts")
 }
 
-// serve answers from the origin node; it reports false when the stream has no origin.
-func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	base := p.origin(r.Context(), r.PathValue("name"))
-	if base == "" {
-		return false
-	}
+// serve answers from the origin node at base.
+func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request, base string) {
 	target := base + r.URL.Path
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
@@ -119,7 +114,7 @@ func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request) bool {
 	if immutable {
 		if f, ok := p.cache.get(target); ok {
 			writeFetched(w, f)
-			return true
+			return
 		}
 	}
 	v, err, _ := p.flight.Do(target, func() (any, error) {
@@ -159,10 +154,9 @@ func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Error(w, "origin node unreachable", http.StatusBadGateway)
 		}
-		return true
+		return
 	}
 	writeFetched(w, v.(*fetched))
-	return true
 }
 
 func writeFetched(w http.ResponseWriter, f *fetched) {
@@ -226,12 +220,31 @@ func (c *byteLRU) put(key string, f *fetched) {
 
 // liveHLS serves /live/{name}/{file}: from this node when the stream is live here, else
 // from the node it is live on; a run that ended here is served from here only while no
-// other node has taken the stream over.
+// other node has taken the stream over. Viewers are counted here, on the node they reach,
+// whichever node has the stream; a request another node proxies is that node's viewer,
+// counted there.
 func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
-	if s.proxy != nil && r.Header.Get(proxiedHeader) == "" && !s.cfg.HLS.Live(r.PathValue("name")) {
-		if s.proxy.serve(w, r) {
+	name := r.PathValue("name")
+	switch {
+	case r.Header.Get(proxiedHeader) != "":
+		// Never sent on: the node that sent it found the stream here.
+	case s.cfg.HLS.Live(name):
+		s.countViewer(r, name)
+	case s.proxy != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		if base := s.proxy.origin(r.Context(), name); base != "" {
+			s.countViewer(r, name)
+			s.proxy.serve(w, r, base)
 			return
 		}
 	}
 	s.cfg.HLS.ServeHTTP(w, r)
 }
+
+// countViewer notes an HLS request of a stream this node serves in its viewer estimate.
+func (s *Server) countViewer(r *http.Request, name string) {
+	s.audience.Note(name, r.PathValue("file"), s.clientIP(r), r.UserAgent(), time.Now())
+}
+
+// Viewers is how many viewers watch each stream through this node now: its own streams and
+// those it fetches from other nodes.
+func (s *Server) Viewers() map[string]int { return s.audience.Counts(time.Now()) }

@@ -13,6 +13,7 @@ import (
 
 	"onair/chat"
 	"onair/media"
+	"onair/media/hls"
 	"onair/rooms"
 	"onair/rooms/audit"
 	"onair/rooms/oidc"
@@ -81,6 +82,7 @@ type Server struct {
 	publicURL *url.URL
 	chatRooms chatRooms
 	proxy     *hlsProxy
+	audience  *hls.Audience // viewers of the streams served here, local or proxied
 }
 
 // New builds the routes.
@@ -101,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		mux:       http.NewServeMux(),
 		site:      site,
 		chatRooms: chatRooms{rooms: map[string]chat.Room{}},
+		audience:  hls.NewAudience(),
 	}
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)

@@ -306,26 +306,6 @@ func chatRoomOf(r rooms.Room) chat.Room {
 	return c
 }
 
-// pumpViewers reports HLS viewer estimates to rooms and chat until ctx ends.
-func (a *app) pumpViewers(ctx context.Context) error {
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			for _, st := range a.hub.Streams() {
-				v := a.hls.Viewers(st.Name())
-				if a.rooms != nil && st.Route().Owner != "" {
-					a.rooms.SetViewers(st.Name(), v.Current)
-					a.chat.SetViewers(chat.Room{ID: st.Route().Owner, Slug: st.Name()}, v.Current)
-				}
-			}
-		}
-	}
-}
-
 // ensureIndexes retries until MongoDB answers, saying so clearly while it does not.
 func (a *app) ensureIndexes(ctx context.Context) {
 	wait := time.Second
@@ -394,10 +374,10 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 		runPart("rooms", a.rooms.Run)
 		stopEvents = a.startEvents(ctx)
 		runPart("chat", a.chat.Run)
+		runPart("viewers", a.pumpViewers)
 	}
 	runPart("hub", a.hub.Run)
 	runPart("hls", a.hls.Run)
-	runPart("viewers", a.pumpViewers)
 	runPart("rtmp", func(ctx context.Context) error { return a.rtmp.Run(ctx, rtmpLn) })
 	runPart("http", func(ctx context.Context) error { return a.web.Run(ctx, httpLn) })
 	a.ready.listening.Store(true)

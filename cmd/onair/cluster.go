@@ -21,16 +21,11 @@ func (a *app) newCluster(db *mongo.Database) error {
 
 // clusterReport is what this node tells the others at each heartbeat: when each of its
 // publishers last sent data (another node takes a stream over only from a quiet one) and
-// how many viewers watch each stream here.
+// how many viewers watch each stream through this node (viewers.go).
 func (a *app) clusterReport() cluster.Report {
-	var r cluster.Report
+	r := cluster.Report{Viewers: a.viewerReport()}
 	for name, at := range a.hub.Activity() {
 		r.Publishing = append(r.Publishing, cluster.Activity{Name: name, Active: at})
-	}
-	for _, st := range a.hub.Streams() {
-		if n := a.hls.Viewers(st.Name()).Current; n > 0 {
-			r.Viewers = append(r.Viewers, cluster.Viewers{Name: st.Name(), N: n})
-		}
 	}
 	return r
 }

@@ -53,7 +53,8 @@ func newMetrics(a *app) *metrics {
 	m.liveStreams = d("onair_live_streams", "Streams being published on this node.")
 	m.publishers = d("onair_publishers", "Live publishers by codec.", "video_codec", "audio_codec")
 	m.ingestBitrate = d("onair_ingest_bitrate_bits_per_second", "Ingest bitrate of each live room over the last seconds.", "room")
-	m.viewers = d("onair_viewers", "Estimated concurrent HLS viewers of each live room on this node.", "room")
+	m.viewers = d("onair_viewers", "Estimated concurrent HLS viewers of each live room served by this node, "+
+		"whether live here or fetched from another node; each viewer counts on one node only, so the sum over nodes is the room's total.", "room")
 	m.hlsRequests = d("onair_hls_requests_total", "HLS requests served, by kind of file.", "kind")
 	m.hlsBytes = d("onair_hls_bytes_total", "HLS body bytes served, by kind of file.", "kind")
 	m.chatSockets = d("onair_chat_sockets", "Open chat websockets.")
@@ -117,10 +118,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	streams := a.hub.Streams()
 	gauge(m.liveStreams, float64(len(streams)))
 	byCodec := map[[2]string]int{}
+	viewers := a.web.Viewers()
 	for _, st := range streams {
 		byCodec[[2]string{string(st.VideoCodec()), string(st.AudioCodec())}]++
 		gauge(m.ingestBitrate, float64(st.Stats().Bitrate), st.Name())
-		gauge(m.viewers, float64(a.hls.Viewers(st.Name()).Current), st.Name())
+		if _, ok := viewers[st.Name()]; !ok {
+			viewers[st.Name()] = 0 // live here, watched by none yet
+		}
+	}
+	for name, n := range viewers {
+		gauge(m.viewers, float64(n), name)
 	}
 	for k, n := range byCodec {
 		gauge(m.publishers, float64(n), k[0], k[1])

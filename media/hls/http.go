@@ -50,9 +50,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind fileKind) {
 	}
 	pinned := sid != ""
 	blocking := q.Has("_HLS_msn")
-	if kind == kindMediaPlaylist {
-		sess.viewers.note(r, time.Now())
-	}
 
 	if _, ended := sess.endedAt(); ended {
 		s.serveEnded(w, r, sess, file, kind, blocking, pinned)

@@ -172,7 +172,6 @@ func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
 		dir:       dir,
 		log:       s.log.With("stream", st.Name(), "id", st.ID()),
 		ended:     make(chan struct{}),
-		viewers:   newViewers(),
 		responses: responses{entries: map[string]*sharedResponse{}},
 	}
 	var muxTracks []*gohlslib.Track

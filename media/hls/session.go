@@ -27,7 +27,6 @@ type session struct {
 	video      *gohlslib.Track
 	videoCodec media.Codec
 	audio      *gohlslib.Track
-	viewers    *viewers
 	responses  responses
 
 	// ended is closed once final and finalFiles are set; they are read-only after that.

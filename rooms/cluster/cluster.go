@@ -70,7 +70,8 @@ type Activity struct {
 	Active time.Time `bson:"active"`
 }
 
-// Viewers is how many viewers watch a stream through a node.
+// Viewers is how many viewers watch a stream through a node: those of its own streams and
+// those of streams it fetches from other nodes for its viewers, never another node.
 type Viewers struct {
 	Name string `bson:"name"`
 	N    int    `bson:"n"`
@@ -231,6 +232,23 @@ func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
 		return nil, fmt.Errorf("cluster: list nodes: %w", err)
 	}
 	return out, nil
+}
+
+// ViewerCounts returns how many viewers watch each stream over the whole cluster: the sum
+// of the alive nodes' last reports, each node counting the viewers that reach it, whether
+// it has the stream or fetches it from the node that does.
+func (r *Registry) ViewerCounts(ctx context.Context) (map[string]int, error) {
+	nodes, err := r.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, n := range nodes {
+		for _, v := range n.Viewers {
+			counts[v.Name] += v.N
+		}
+	}
+	return counts, nil
 }
 
 // Node returns a node's document and whether it is alive; ok is false for a node that

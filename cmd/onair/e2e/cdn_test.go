@@ -131,7 +131,7 @@ func viewersOf(t *testing.T, index string, n int) ([]*received, []*llhlsPlayer) 
 	var ps []*llhlsPlayer
 	for range n {
 		p := &llhlsPlayer{next: &http.Transport{MaxIdleConnsPerHost: 8}, hint: map[string][2]int{}}
-		rs = append(rs, readHLSWith(t, index, &http.Client{Transport: p}))
+		rs = append(rs, readHLS(t, index, withHTTPClient(&http.Client{Transport: p})))
 		ps = append(ps, p)
 	}
 	return rs, ps

@@ -63,15 +63,14 @@ func (r *received) snapshot() (video, audio int, problems []string) {
 	return r.video, r.audio, append([]string(nil), r.problems...)
 }
 
-// readHLS runs the gohlslib client on url until the test ends.
-func readHLS(t *testing.T, url string) *received {
-	t.Helper()
-	return readHLSWith(t, url, nil)
+// withHTTPClient makes readHLS's client fetch through hc.
+func withHTTPClient(hc *http.Client) func(*gohlslib.Client) {
+	return func(c *gohlslib.Client) { c.HTTPClient = hc }
 }
 
-// readHLSWith runs the gohlslib client on url with httpClient (nil: its own) until the
-// test ends or Stop is called.
-func readHLSWith(t *testing.T, url string, httpClient *http.Client) *received {
+// readHLS runs the gohlslib client on url until the test ends or Stop is called; opts
+// adjust the client (its HTTP client, its User-Agent).
+func readHLS(t *testing.T, url string, opts ...func(*gohlslib.Client)) *received {
 	t.Helper()
 	r := &received{lastVideo: -1 << 62, lastAudio: -1 << 62}
 	var mu sync.Mutex
@@ -81,8 +80,11 @@ func readHLSWith(t *testing.T, url string, httpClient *http.Client) *received {
 	start = func() error {
 		// Without these, the client logs every download: thousands of lines with many viewers.
 		quiet := func(string) {}
-		c := &gohlslib.Client{URI: url, HTTPClient: httpClient, OnDownloadPrimaryPlaylist: quiet,
+		c := &gohlslib.Client{URI: url, OnDownloadPrimaryPlaylist: quiet,
 			OnDownloadStreamPlaylist: quiet, OnDownloadSegment: quiet, OnDownloadPart: quiet}
+		for _, o := range opts {
+			o(c)
+		}
 		c.OnTracks = func(tracks []*gohlslib.Track) error {
 			for _, track := range tracks {
 				switch track.Codec.(type) {
