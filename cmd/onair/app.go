@@ -185,15 +185,16 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	a.hub = media.NewHub(hubCfg)
 	webCfg.Hub = a.hub
 	a.rtmp, err = rtmp.New(rtmp.Config{
-		Logger:         log,
-		Hub:            a.hub,
-		Resolver:       resolver,
-		App:            cfg.RTMP.App,
-		SetupTimeout:   cfg.RTMP.SetupTimeout,
-		ReadTimeout:    cfg.RTMP.IdleTimeout,
-		MaxConnections: cfg.RTMP.MaxConnections,
-		MaxMessageSize: cfg.RTMP.MaxMessageSize,
-		ReadInterval:   cfg.RTMP.ReadInterval,
+		Logger:                   log,
+		Hub:                      a.hub,
+		Resolver:                 resolver,
+		App:                      cfg.RTMP.App,
+		SetupTimeout:             cfg.RTMP.SetupTimeout,
+		ReadTimeout:              cfg.RTMP.IdleTimeout,
+		MaxConnections:           cfg.RTMP.MaxConnections,
+		MaxConnectionsPerAddress: cfg.RTMP.MaxConnectionsPerAddress,
+		MaxMessageSize:           cfg.RTMP.MaxMessageSize,
+		ReadInterval:             cfg.RTMP.ReadInterval,
 	})
 	if err != nil {
 		return nil, err

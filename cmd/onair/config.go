@@ -120,15 +120,16 @@ type httpConfig struct {
 }
 
 type rtmpConfig struct {
-	Addr           string        `yaml:"addr"`
-	PublicURL      string        `yaml:"public_url"`
-	App            string        `yaml:"app"`
-	SetupTimeout   time.Duration `yaml:"setup_timeout"`
-	IdleTimeout    time.Duration `yaml:"idle_timeout"`
-	TakeoverAfter  time.Duration `yaml:"takeover_after"`
-	MaxConnections int           `yaml:"max_connections"`
-	MaxMessageSize int           `yaml:"max_message_size"`
-	ReadInterval   time.Duration `yaml:"read_interval"`
+	Addr                     string        `yaml:"addr"`
+	PublicURL                string        `yaml:"public_url"`
+	App                      string        `yaml:"app"`
+	SetupTimeout             time.Duration `yaml:"setup_timeout"`
+	IdleTimeout              time.Duration `yaml:"idle_timeout"`
+	TakeoverAfter            time.Duration `yaml:"takeover_after"`
+	MaxConnections           int           `yaml:"max_connections"`
+	MaxConnectionsPerAddress int           `yaml:"max_connections_per_address"`
+	MaxMessageSize           int           `yaml:"max_message_size"`
+	ReadInterval             time.Duration `yaml:"read_interval"`
 }
 
 type hlsConfig struct {
@@ -167,14 +168,15 @@ func defaultConfig() config {
 			AllowedOrigins:    []string{},
 		},
 		RTMP: rtmpConfig{
-			Addr:           ":1935",
-			App:            "live",
-			SetupTimeout:   10 * time.Second,
-			IdleTimeout:    10 * time.Second,
-			TakeoverAfter:  5 * time.Second,
-			MaxConnections: 1000,
-			MaxMessageSize: 8 << 20,
-			ReadInterval:   20 * time.Millisecond,
+			Addr:                     ":1935",
+			App:                      "live",
+			SetupTimeout:             10 * time.Second,
+			IdleTimeout:              10 * time.Second,
+			TakeoverAfter:            5 * time.Second,
+			MaxConnections:           1000,
+			MaxConnectionsPerAddress: 16,
+			MaxMessageSize:           8 << 20,
+			ReadInterval:             20 * time.Millisecond,
 		},
 		HLS: hlsConfig{
 			Variant:         "lowlatency",
@@ -419,6 +421,9 @@ func (c *config) validate() error {
 	}
 	if c.RTMP.MaxConnections < 1 {
 		bad("rtmp.max_connections", "must be at least 1, got %d", c.RTMP.MaxConnections)
+	}
+	if c.RTMP.MaxConnectionsPerAddress < 1 {
+		bad("rtmp.max_connections_per_address", "must be at least 1, got %d", c.RTMP.MaxConnectionsPerAddress)
 	}
 	if c.RTMP.MaxMessageSize < 64<<10 || c.RTMP.MaxMessageSize > 16<<20 {
 		bad("rtmp.max_message_size", "must be between 65536 and 16777216 bytes, got %d", c.RTMP.MaxMessageSize)

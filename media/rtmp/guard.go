@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // guardLimits bound what one connection may make the server hold.
@@ -14,7 +15,8 @@ type guardLimits struct {
 	// MaxPending bounds the message bytes go-rtmp buffers across all chunk streams (e.g.
 	// 16 MiB): the received part of every incomplete message and, because go-rtmp keeps a
 	// chunk stream's buffer after its message completes, the largest message seen on each
-	// chunk stream. go-rtmp's bytes.Buffer growth can make its memory up to twice this.
+	// chunk stream. go-rtmp's bytes.Buffer growth can make its memory up to twice this
+	// (ConnMemory).
 	MaxPending int64
 }
 
@@ -69,7 +71,9 @@ type chunkGuard struct {
 	handshakeLeft int // bytes of C0, C1, C2 still to pass through
 	chunkSize     uint32
 	streams       map[int]*chunkStream
-	held          int64 // sum of chunkStream.charged
+	// held is the sum of chunkStream.charged. Only the reading goroutine changes it; the
+	// server reads it from others to report what its connections hold.
+	held atomic.Int64
 
 	// buf[off:end] was read from r but not yet returned. Its first hdrOut bytes are the
 	// current chunk's header; any after them begin the payload, or even the next header
@@ -92,6 +96,10 @@ func newChunkGuard(r io.Reader, limits guardLimits) *chunkGuard {
 		streams:       make(map[int]*chunkStream),
 	}
 }
+
+// setLimits replaces the limits for the chunks after the current one; what is already
+// buffered stays charged. It must be called from the goroutine that reads.
+func (g *chunkGuard) setLimits(limits guardLimits) { g.limits = limits }
 
 // Read returns at most one chunk's header and the payload bytes one read of the
 // underlying reader yields, so it never waits for data beyond what go-rtmp needs next.
@@ -243,7 +251,7 @@ func (g *chunkGuard) readHeader() error {
 	var charge uint32
 	if want := next.received + chunk; want > next.charged {
 		charge = want - next.charged
-		if held := g.held + int64(charge); held > g.limits.MaxPending {
+		if held := g.held.Load() + int64(charge); held > g.limits.MaxPending {
 			return g.fail("rtmp chunk stream %d: buffered messages would reach %d bytes, limit %d", csid, held, g.limits.MaxPending)
 		}
 	}
@@ -275,7 +283,9 @@ func (g *chunkGuard) readHeader() error {
 	}
 	*cs = next
 	cs.charged += charge
-	g.held += int64(charge)
+	if charge > 0 {
+		g.held.Add(int64(charge))
+	}
 	if drop > 0 {
 		copy(g.buf[drop:drop+size], g.buf[:size])
 		g.off = drop

@@ -909,3 +909,84 @@ func BenchmarkChunkGuard(b *testing.B) {
 		})
 	}
 }
+
+// TestGuardBoundsBuffered: whatever mix of unfinished and finished messages a client
+// sends, the bytes the guard lets go-rtmp buffer never exceed MaxPending, before publish
+// (the server's setup limits) and after (its publish limits, here for 1 MiB messages),
+// and a message too large for the limits in force is refused at its header.
+func TestGuardBoundsBuffered(t *testing.T) {
+	srv := &Server{cfg: Config{MaxMessageSize: 1 << 20}}
+	setup, publish := srv.setupLimits(), srv.publishLimits()
+	if setup.MaxPending != SetupMaxBuffered || setup.MaxMessageSize != SetupMaxMessageSize || publish.MaxPending != 2<<20 || publish.MaxMessageSize != 1<<20 {
+		t.Fatalf("limits: setup %+v, publish %+v", setup, publish)
+	}
+	// fill sends per bytes of a message of the given length on each of 4 chunk streams.
+	fill := func(e *chunkEncoder, length, per int) {
+		e.setChunkSize(4096)
+		for csid := 3; csid < 7; csid++ {
+			e.begin(0, csid, 0, typeVideo, 1, testPayload(length, byte(csid)))
+			for sent := e.chunkSize; sent < per && !e.done(csid); sent += e.chunkSize {
+				e.next(csid)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		limits  guardLimits
+		build   func(e *chunkEncoder)
+		wantErr string
+	}{
+		{"setup: one 8 MiB message", setup, func(e *chunkEncoder) {
+			e.header(0, 4, 0, 8<<20, typeVideo, 1)
+		}, "rtmp chunk stream 4: message length 8388608 exceeds limit 32768"},
+		{"setup: unfinished messages on several chunk streams", setup, func(e *chunkEncoder) {
+			fill(e, SetupMaxMessageSize, SetupMaxMessageSize-1)
+		}, "buffered messages would reach"},
+		{"setup: finished messages on several chunk streams", setup, func(e *chunkEncoder) {
+			fill(e, SetupMaxMessageSize, SetupMaxMessageSize)
+		}, "buffered messages would reach"},
+		{"publish: unfinished 1 MiB messages on several chunk streams", publish, func(e *chunkEncoder) {
+			fill(e, 1<<20, 1<<20-1)
+		}, "buffered messages would reach"},
+		{"publish: a message over the limit", publish, func(e *chunkEncoder) {
+			e.msg(0, 4, 0, typeVideo, 1, testPayload(1<<20+1, 2))
+		}, "rtmp chunk stream 4: message length 1048577 exceeds limit 1048576"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newChunkEncoder()
+			tc.build(e)
+			g := newChunkGuard(bytes.NewReader(append(testHandshake(), e.wire...)), tc.limits)
+			buf := make([]byte, 16<<10)
+			var err error
+			for err == nil {
+				_, err = g.Read(buf)
+				if held := g.held.Load(); held > tc.limits.MaxPending {
+					t.Fatalf("the guard let %d bytes be buffered, limit %d", held, tc.limits.MaxPending)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+
+	t.Run("setup limits, then publish limits", func(t *testing.T) {
+		e := newChunkEncoder()
+		e.msg(0, 3, 0, typeCommandAMF0, 0, amf0Values("publish", 5, nil, "key", "live"))
+		at := len(e.clean)
+		e.msg(0, 6, 0, typeVideo, 1, testPayload(1<<20, 3))
+		g := newChunkGuard(bytes.NewReader(append(testHandshake(), e.wire...)), setup)
+		got, err := io.ReadAll(io.LimitReader(g, int64(handshakeSize+at)))
+		if err != nil || len(got) != handshakeSize+at {
+			t.Fatalf("read %d bytes of %d: %v", len(got), handshakeSize+at, err)
+		}
+		g.setLimits(publish)
+		rest, err := io.ReadAll(g)
+		if err != nil {
+			t.Fatalf("a 1 MiB message after publish: %v", err)
+		}
+		if want := e.clean[at:]; !bytes.Equal(rest, want) {
+			t.Fatalf("passed %d bytes, want %d", len(rest), len(want))
+		}
+	})
+}

@@ -104,9 +104,12 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		h.fail(reason, err)
 		return err
 	}
-	h.pub = pub
 	h.log = log.With("stream", route.Name)
-	h.conn.startPublishing()
+	if err := h.conn.startPublishing(); err != nil {
+		pub.Close() // evicted or dropped while the key was being checked
+		return err
+	}
+	h.pub = pub
 	h.log.Info("publisher accepted")
 
 	// The hub ends publishers on take-over, idleness and key rotation; closing the socket is

@@ -4,12 +4,14 @@ package rtmp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,15 +29,26 @@ type Config struct {
 	Resolver media.KeyResolver
 	// App is the application name in the publish URL: rtmp://host/<App>/<stream key>.
 	App string
-	// SetupTimeout bounds the time from accepting a connection to its publish command.
+	// SetupTimeout bounds the time from accepting a connection to its publish command
+	// being accepted: reads and writes fail at that deadline, however the client trickles
+	// bytes or leaves responses unread.
 	SetupTimeout time.Duration
 	// ReadTimeout drops a connection that sends no bytes for this long.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write to a client.
 	WriteTimeout time.Duration
-	// MaxConnections bounds concurrent connections; further ones are closed at once.
+	// MaxConnections bounds concurrent connections. When it is reached, a connection from
+	// an address that holds at least two fewer connections than the busiest address with
+	// connections that have not published yet takes the place of the oldest of those
+	// (RefusedEvicted); any other is closed at once (RefusedTooMany). So one address, or a
+	// few, cannot lock the others out by holding idle connections.
 	MaxConnections int
-	// MaxMessageSize bounds one RTMP message (a video frame, typically).
+	// MaxConnectionsPerAddress bounds concurrent connections from one client address (an
+	// IPv6 /64, which one subscriber usually has); further ones are closed at once
+	// (RefusedTooManyFromAddress).
+	MaxConnectionsPerAddress int
+	// MaxMessageSize bounds one RTMP message (a video frame, typically) once the publish
+	// command has been accepted; before, SetupMaxMessageSize does.
 	MaxMessageSize int
 	// ReadInterval, when positive, paces publishing connections' reads while at least
 	// pacedFrom connections publish: at most one read per interval, at the multiples of
@@ -49,15 +62,65 @@ type Config struct {
 
 // Refusal reasons, as counted by RefusedByReason.
 const (
-	RefusedUnknownKey     = "unknown_key"
-	RefusedBusy           = "busy"
-	RefusedBadApp         = "bad_app"
-	RefusedTooMany        = "too_many_connections"
-	RefusedProtocol       = "protocol_error"
-	RefusedTimeout        = "timeout"
-	RefusedUnsupported    = "unsupported"
-	RefusedResolverFailed = "resolver_error"
+	RefusedUnknownKey         = "unknown_key"
+	RefusedBusy               = "busy"
+	RefusedBadApp             = "bad_app"
+	RefusedTooMany            = "too_many_connections"
+	RefusedTooManyFromAddress = "too_many_from_address"
+	RefusedEvicted            = "evicted" // not yet publishing, closed to let another address in
+	RefusedProtocol           = "protocol_error"
+	RefusedTimeout            = "timeout"
+	RefusedUnsupported        = "unsupported"
+	RefusedResolverFailed     = "resolver_error"
 )
+
+// What a connection may make the server buffer before its publish command is accepted.
+// Until then a client needs only small messages (connect, releaseStream, FCPublish,
+// createStream, publish, Set Chunk Size, Window Acknowledgement Size: under 1 KiB each
+// from OBS, ffmpeg and GStreamer), and anyone who can open a TCP connection gets this
+// far, so it is a small fraction of what a publisher with a valid stream key may buffer.
+const (
+	// SetupMaxMessageSize bounds one message before publish.
+	SetupMaxMessageSize = 32 << 10
+	// SetupMaxBuffered bounds the message bytes buffered for a connection before publish,
+	// across all its chunk streams (guardLimits.MaxPending).
+	SetupMaxBuffered = 64 << 10
+)
+
+// bufferedMessages is how many messages of Config.MaxMessageSize a publishing connection
+// may have buffered across its chunk streams: the video frame being received, and room
+// for the rest (audio, metadata, and the buffers go-rtmp keeps for every chunk stream).
+const bufferedMessages = 2
+
+const (
+	maxChunkSize      = 1 << 20
+	maxChunkStreams   = 64
+	maxMessageStreams = 8
+)
+
+// What a connection costs beyond the message bytes its guard counts (ConnMemory).
+const (
+	// Buffers every connection has from its accept on.
+	guardReadBuffer   = 64 << 10 // under the guard, which reads headers a few bytes at a time
+	goRTMPReadBuffer  = 16 << 10 // ConnConfig.ReaderBufferSize
+	goRTMPWriteBuffer = 4 << 10  // ConnConfig.WriterBufferSize
+	goRTMPCopyBuffer  = 64 << 10 // go-rtmp's ChunkStreamer.cacheBuffer, fixed
+	connStacks        = 32 << 10 // go-rtmp's read loop and write loop
+	// Per chunk stream: go-rtmp's buffer gets room for bytes.MinRead before each read, so
+	// even a 1-byte message takes 1 KiB; and go-rtmp's and the guard's state for it.
+	chunkStreamCost = 2*bytes.MinRead + 1<<10
+)
+
+// ConnMemory bounds the memory a connection may make the server hold while its guard
+// lets it buffer up to buffered message bytes: go-rtmp keeps each chunk stream's message
+// in a bytes.Buffer, which grows by doubling and so may take up to twice what it holds,
+// each chunk stream has a floor cost, and every connection has its fixed buffers. A
+// publisher also has its handler's copy of the last message (up to twice
+// Config.MaxMessageSize, by the same growth).
+func ConnMemory(buffered int64) int64 {
+	return 2*buffered + maxChunkStreams*chunkStreamCost +
+		guardReadBuffer + goRTMPReadBuffer + goRTMPWriteBuffer + goRTMPCopyBuffer + connStacks
+}
 
 // pacedFrom is how many connections must be publishing for ReadInterval to apply. With
 // fewer there is little wake-up to share, and the timer wake-ups cost more than they save
@@ -71,7 +134,7 @@ type Server struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	conns   connTable
 	refused map[string]int64
 
 	active     atomic.Int64
@@ -101,13 +164,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 1000
 	}
+	if cfg.MaxConnectionsPerAddress <= 0 {
+		cfg.MaxConnectionsPerAddress = 16
+	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = 8 << 20
+	}
+	if cfg.MaxMessageSize < SetupMaxMessageSize {
+		return nil, fmt.Errorf("rtmp: MaxMessageSize %d is below the %d bytes allowed before publish", cfg.MaxMessageSize, SetupMaxMessageSize)
 	}
 	return &Server{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "rtmp"),
-		conns:   map[net.Conn]struct{}{},
+		conns:   newConnTable(cfg.MaxConnections, cfg.MaxConnectionsPerAddress),
 		refused: map[string]int64{},
 	}, nil
 }
@@ -126,8 +195,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	_ = srv.Close()
 	s.mu.Lock()
-	for c := range s.conns {
-		_ = c.Close()
+	for c := range s.conns.all {
+		_ = c.Conn.Close()
 	}
 	s.mu.Unlock()
 	<-errc
@@ -154,35 +223,87 @@ func (s *Server) refuse(reason string) {
 	s.mu.Unlock()
 }
 
-func (s *Server) track(c net.Conn, open bool) {
+// buffered is the message bytes buffered for all open connections, as their guards count.
+func (s *Server) buffered() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if open {
-		s.conns[c] = struct{}{}
-		s.active.Add(1)
-		return
+	var n int64
+	for c := range s.conns.all {
+		n += c.guard.held.Load()
 	}
-	if _, ok := s.conns[c]; ok {
-		delete(s.conns, c)
-		s.active.Add(-1)
+	return n
+}
+
+// setupLimits apply until the publish command is accepted; publishLimits after.
+func (s *Server) setupLimits() guardLimits {
+	return guardLimits{
+		MaxMessageSize:  SetupMaxMessageSize,
+		MaxChunkSize:    maxChunkSize,
+		MaxChunkStreams: maxChunkStreams,
+		MaxPending:      SetupMaxBuffered,
 	}
 }
 
-func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig) {
+func (s *Server) publishLimits() guardLimits {
+	return guardLimits{
+		MaxMessageSize:  uint32(s.cfg.MaxMessageSize),
+		MaxChunkSize:    maxChunkSize,
+		MaxChunkStreams: maxChunkStreams,
+		MaxPending:      bufferedMessages * int64(s.cfg.MaxMessageSize),
+	}
+}
+
+// admit decides whether nc may stay, and wraps it; its setup deadline starts now.
+func (s *Server) admit(nc net.Conn) (*conn, error) {
 	c := &conn{
 		Conn:         nc,
 		server:       s,
+		addr:         addrKey(nc.RemoteAddr()),
 		readTimeout:  s.cfg.ReadTimeout,
 		writeTimeout: s.cfg.WriteTimeout,
 	}
 	c.setupDeadline.Store(time.Now().Add(s.cfg.SetupTimeout).UnixNano())
-	c.guard = newChunkGuard(bufio.NewReaderSize(c, 64<<10), guardLimits{
-		MaxMessageSize:  uint32(s.cfg.MaxMessageSize),
-		MaxChunkSize:    1 << 20,
-		MaxChunkStreams: 64,
-		MaxPending:      2 * int64(s.cfg.MaxMessageSize),
-	})
 
+	s.mu.Lock()
+	evict, reason := s.conns.admit(c.addr)
+	var evicted int64
+	if reason == "" {
+		if evict != nil {
+			s.conns.remove(evict)
+			s.refused[RefusedEvicted]++
+			evicted = s.refused[RefusedEvicted]
+		}
+		c.guard = newChunkGuard(bufio.NewReaderSize(c, guardReadBuffer), s.setupLimits())
+		s.conns.add(c)
+		s.active.Store(int64(len(s.conns.all)))
+	} else {
+		s.refused[reason]++
+	}
+	refused := s.refused[reason]
+	s.mu.Unlock()
+
+	// An address that keeps reconnecting is refused or evicted thousands of times: the
+	// logs get a sample, the counters everything.
+	sampled := func(n int64) bool { return n == 1 || n%100 == 0 }
+	if evict != nil {
+		_ = evict.Conn.Close() // its read fails, and go-rtmp closes it
+		if sampled(evicted) {
+			s.log.Warn("rtmp connection dropped", "reason", RefusedEvicted, "remote", evict.RemoteAddr().String(),
+				"for", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnections, "refused_total", evicted)
+		}
+	}
+	if reason != "" {
+		if sampled(refused) {
+			s.log.Warn("rtmp connection refused", "reason", reason, "remote", nc.RemoteAddr().String(),
+				"limit", s.cfg.MaxConnections, "limit_per_address", s.cfg.MaxConnectionsPerAddress, "refused_total", refused)
+		}
+		return nil, fmt.Errorf("rtmp: connection from %s refused: %s", nc.RemoteAddr(), reason)
+	}
+	return c, nil
+}
+
+func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig) {
+	c := nc.(*conn) // what limitListener.Accept returns
 	h := &handler{server: s, conn: c, log: s.log.With("remote", nc.RemoteAddr().String())}
 	c.handler = h
 
@@ -196,17 +317,18 @@ func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig)
 	return rwc, &gortmp.ConnConfig{
 		Handler: h,
 		ControlState: gortmp.StreamControlStateConfig{
-			MaxChunkSize:      1 << 20,
-			MaxChunkStreams:   64,
+			MaxChunkSize:      maxChunkSize,
+			MaxChunkStreams:   maxChunkStreams,
 			MaxMessageSize:    uint32(s.cfg.MaxMessageSize),
-			MaxMessageStreams: 8,
+			MaxMessageStreams: maxMessageStreams,
 		},
-		ReaderBufferSize: 16 << 10,
+		ReaderBufferSize: goRTMPReadBuffer,
+		WriterBufferSize: goRTMPWriteBuffer,
 		Logger:           discard,
 	}
 }
 
-// limitListener refuses connections beyond MaxConnections by closing them right away.
+// limitListener admits connections (Server.admit) and closes the others right away.
 type limitListener struct {
 	net.Listener
 	s *Server
@@ -214,17 +336,15 @@ type limitListener struct {
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
-		c, err := l.Listener.Accept()
+		nc, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if l.s.active.Load() >= int64(l.s.cfg.MaxConnections) {
-			l.s.refuse(RefusedTooMany)
-			l.s.log.Warn("rtmp connection refused: too many connections", "remote", c.RemoteAddr().String(), "limit", l.s.cfg.MaxConnections)
-			_ = c.Close()
+		c, err := l.s.admit(nc)
+		if err != nil {
+			_ = nc.Close()
 			continue
 		}
-		l.s.track(c, true)
 		return c, nil
 	}
 }
@@ -234,12 +354,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 type conn struct {
 	net.Conn
 	server       *Server
+	addr         netip.Addr // what the per-address limit counts by (addrKey)
 	handler      *handler
 	guard        *chunkGuard
 	readTimeout  time.Duration
 	writeTimeout time.Duration
-	// setupDeadline is when a connection that has not started publishing is dropped; zero
-	// once it publishes.
+	// setupDeadline is when a connection that has not started publishing is dropped, its
+	// reads and writes failing; zero once it publishes.
 	setupDeadline atomic.Int64
 	closeOnce     sync.Once
 	// Only Read uses these: when a paced read last started, and whether the last read
@@ -247,9 +368,10 @@ type conn struct {
 	lastRead time.Time
 	filled   bool
 
-	mu         sync.Mutex
-	publishing bool // counted in server.publishing
-	closed     bool
+	// Guarded by server.mu.
+	publishing bool   // counted in server.publishing; not in its address's setup list
+	tracked    bool   // in server.conns: neither closed nor evicted
+	seq        uint64 // order of admission
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -271,23 +393,42 @@ func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.filled = n == len(p)
 	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.handler.fail(RefusedTimeout, fmt.Errorf("read: no data for %s or setup not finished in time", c.readTimeout))
-		}
+		c.timedOut(err, false)
 	}
 	return n, err
 }
 
-// startPublishing ends the setup deadline and counts the connection as publishing.
-func (c *conn) startPublishing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.setupDeadline.Store(0)
-	if !c.closed && !c.publishing {
-		c.publishing = true
-		c.server.publishing.Add(1)
+// timedOut records a read or write deadline that passed as the reason for dropping.
+func (c *conn) timedOut(err error, write bool) {
+	var ne net.Error
+	switch {
+	case !errors.As(err, &ne) || !ne.Timeout():
+	case c.setupDeadline.Load() != 0:
+		c.handler.fail(RefusedTimeout, fmt.Errorf("publish command not accepted within %s of connecting: %w", c.server.cfg.SetupTimeout, err))
+	case write:
+		c.handler.fail(RefusedTimeout, fmt.Errorf("client took no data for %s: %w", c.writeTimeout, err))
+	default:
+		c.handler.fail(RefusedTimeout, fmt.Errorf("no data for %s: %w", c.readTimeout, err))
 	}
+}
+
+// startPublishing ends the setup deadline and limits, and counts the connection as
+// publishing. It fails when the connection was closed or evicted meanwhile.
+func (c *conn) startPublishing() error {
+	s := c.server
+	s.mu.Lock()
+	if !c.tracked {
+		s.mu.Unlock()
+		return errors.New("connection closed before its publish command was accepted")
+	}
+	if !c.publishing {
+		s.conns.published(c)
+		s.publishing.Add(1)
+	}
+	s.mu.Unlock()
+	c.setupDeadline.Store(0)
+	c.guard.setLimits(s.publishLimits())
+	return nil
 }
 
 // paceWait is how long a paced read starting at now waits: until the next multiple of iv
@@ -313,23 +454,35 @@ func (g *guardedReader) Read(p []byte) (int, error) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+	// A client that does not read its responses must not outlast the setup deadline either.
+	dl := time.Now().Add(c.writeTimeout)
+	if sd := c.setupDeadline.Load(); sd != 0 && sd < dl.UnixNano() {
+		dl = time.Unix(0, sd)
+	}
+	if err := c.Conn.SetWriteDeadline(dl); err != nil {
 		return 0, err
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.timedOut(err, true)
+	}
+	return n, err
 }
 
 func (c *conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
-		c.server.track(c.Conn, false)
-		c.mu.Lock()
-		c.closed = true
-		if c.publishing {
-			c.server.publishing.Add(-1)
+		s := c.server
+		s.mu.Lock()
+		if c.tracked {
+			s.conns.remove(c)
+			s.active.Store(int64(len(s.conns.all)))
 		}
-		c.mu.Unlock()
+		if c.publishing {
+			s.publishing.Add(-1)
+		}
+		s.mu.Unlock()
 	})
 	return err
 }

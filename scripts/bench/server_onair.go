@@ -72,10 +72,13 @@ type onairBanner struct {
 }
 
 // launchOnair starts binary with this process's environment, HTTP and RTMP on free
-// loopback ports, and env (later entries win), and waits for its banner.
+// loopback ports, and env (later entries win), and waits for its banner. Every publisher
+// of a run dials from 127.0.0.1, so the per-address connection limit, meant for the
+// internet, is lifted to the global one.
 func launchOnair(ctx context.Context, name, binary string, env ...string) (*process, onairBanner, error) {
 	cmd := exec.Command(binary)
-	cmd.Env = append(append(os.Environ(), "ONAIR_HTTP_ADDR=127.0.0.1:0", "ONAIR_RTMP_ADDR=127.0.0.1:0"), env...)
+	cmd.Env = append(append(os.Environ(), "ONAIR_HTTP_ADDR=127.0.0.1:0", "ONAIR_RTMP_ADDR=127.0.0.1:0",
+		"ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=1000"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, onairBanner{}, fmt.Errorf("%s: %w", name, err)

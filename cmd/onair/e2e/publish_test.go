@@ -238,7 +238,11 @@ func TestManyPublishers(t *testing.T) {
 	for i := range n {
 		streams[fmt.Sprintf("cam%02d", i)] = newKey(t)
 	}
-	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{streamsEnv(streams)}})
+	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{
+		streamsEnv(streams),
+		// ffmpeg dials from 127.0.0.1: 20 publishers from one address, more than the default allows
+		fmt.Sprintf("ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=%d", n),
+	}})
 	clip := testClip(t, 10)
 	for _, key := range streams {
 		testenv.PublishFile(t, o.RTMP+"/"+key, clip, true)
