@@ -3,15 +3,11 @@ package chat
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -29,63 +25,10 @@ import (
 // protocol by hand as an attacker's would: after a real upgrade they write frames and
 // read nothing.
 
-// rawUpgrade dials th and upgrades to a websocket by hand. Nothing is read after the
-// response's headers: the join frames and whatever follows stay in the socket buffers.
+// rawUpgrade connects to th as a hand-made websocket client that reads nothing.
 func rawUpgrade(t *testing.T, th *testHub, room, user string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	u, err := url.Parse(wsURL(th, room, user))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nc.Close() })
-	key := make([]byte, 16)
-	_, _ = rand.Read(key)
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		u.RequestURI(), u.Host, base64.StdEncoding.EncodeToString(key)); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: HTTP %d", resp.StatusCode)
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return nc, br
-}
-
-// maskedFrame is a client frame (masked, as RFC 6455 requires of clients) with opcode op;
-// fin false makes it a fragment.
-func maskedFrame(op byte, payload []byte, fin bool) []byte {
-	var b []byte
-	first := op
-	if fin {
-		first |= 0x80
-	}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, first, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, first, 0x80|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, first, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	mask := [4]byte{0x5a, 0x17, 0xc3, 0x88}
-	b = append(b, mask[:]...)
-	for i, c := range payload {
-		b = append(b, c^mask[i%4])
-	}
-	return b
+	return testenv.RawWebsocket(t, wsURL(th, room, user), nil)
 }
 
 // readServerFrame reads one unmasked, unfragmented server frame.
@@ -178,7 +121,7 @@ func TestPingFloodHoldsBoundedMemory(t *testing.T) {
 			received := th.Stats().MessagesReceived
 			before := liveHeap()
 
-			ping := maskedFrame(opPing, bytes.Repeat([]byte("p"), 125), true)
+			ping := testenv.MaskedFrame(opPing, bytes.Repeat([]byte("p"), 125), true)
 			batch := bytes.Repeat(ping, 512)
 			maxHeld := 0
 			_ = nc.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -190,7 +133,7 @@ func TestPingFloodHoldsBoundedMemory(t *testing.T) {
 			}
 			// Frames are read in order: once the server has read this one, it has read
 			// every ping.
-			if _, err := nc.Write(maskedFrame(opText, []byte(`{"type":"message","text":"done"}`), true)); err != nil {
+			if _, err := nc.Write(testenv.MaskedFrame(opText, []byte(`{"type":"message","text":"done"}`), true)); err != nil {
 				t.Fatal(err)
 			}
 			testenv.Eventually(t, 30*time.Second, func() (bool, string) {
@@ -273,7 +216,7 @@ func TestNonReadingSocketIsClosedAtItsByteLimit(t *testing.T) {
 	nc, _ := rawUpgrade(t, th, "r1", "")
 	c := socketOf(t, th, "r1")
 	// About 3.9 KiB of error frame per 4 KiB frame sent.
-	bad := maskedFrame(opText, []byte(`{"`+strings.Repeat("x", int(th.cfg.ReadLimit)-16)+`":1}`), true)
+	bad := testenv.MaskedFrame(opText, []byte(`{"`+strings.Repeat("x", int(th.cfg.ReadLimit)-16)+`":1}`), true)
 	maxHeld := 0
 	_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	for sent := 0; th.Stats().SlowClosed == 0; sent++ {
@@ -310,11 +253,11 @@ func TestOversizeFramesClose(t *testing.T) {
 		frames [][]byte
 		code   int
 	}{
-		{"text over the read limit", [][]byte{maskedFrame(opText, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
-		{"binary over the read limit", [][]byte{maskedFrame(0x2, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
-		{"fragments over the read limit", [][]byte{maskedFrame(opText, half, false), maskedFrame(0x0, half, true)}, websocket.CloseMessageTooBig},
-		{"ping over 125 bytes", [][]byte{maskedFrame(opPing, bytes.Repeat([]byte("p"), 126), true)}, websocket.CloseProtocolError},
-		{"close over 125 bytes", [][]byte{maskedFrame(opClose, bytes.Repeat([]byte("c"), 126), true)}, websocket.CloseProtocolError},
+		{"text over the read limit", [][]byte{testenv.MaskedFrame(opText, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
+		{"binary over the read limit", [][]byte{testenv.MaskedFrame(0x2, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
+		{"fragments over the read limit", [][]byte{testenv.MaskedFrame(opText, half, false), testenv.MaskedFrame(0x0, half, true)}, websocket.CloseMessageTooBig},
+		{"ping over 125 bytes", [][]byte{testenv.MaskedFrame(opPing, bytes.Repeat([]byte("p"), 126), true)}, websocket.CloseProtocolError},
+		{"close over 125 bytes", [][]byte{testenv.MaskedFrame(opClose, bytes.Repeat([]byte("c"), 126), true)}, websocket.CloseProtocolError},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

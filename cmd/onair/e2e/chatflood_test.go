@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,53 +35,16 @@ func metric(t *testing.T, o *testenv.Onair, name string) float64 {
 	return 0
 }
 
-// chatUpgrade upgrades an anonymous chat socket by hand, as an attacker's client would,
-// and reads nothing after the response's headers. It stays open until the test ends: a
-// client closing a socket with unread data resets it, and the server would lose what it
-// had not read yet.
-func chatUpgrade(t *testing.T, o *testenv.Onair, slug string) net.Conn {
-	t.Helper()
-	u, err := url.Parse(o.HTTP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nc.Close() })
-	key := make([]byte, 16)
-	_, _ = rand.Read(key)
-	_ = nc.SetDeadline(time.Now().Add(time.Minute))
-	_, err = fmt.Fprintf(nc, "GET /api/v1/rooms/%s/chat HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nUpgrade: websocket\r\n"+
-		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		slug, u.Host, o.HTTP, base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: HTTP %d", resp.StatusCode)
-	}
-	return nc
-}
-
 // floodPings writes n bytes of pings on nc, then one message frame, which the server reads
 // after every ping.
 func floodPings(nc net.Conn, n int) error {
-	// Masked client frames; the mask is all zeroes, which leaves the payload as it is.
-	ping := append([]byte{0x89, 0x80 | 125, 0, 0, 0, 0}, bytes.Repeat([]byte("p"), 125)...)
-	batch := bytes.Repeat(ping, 512)
+	batch := bytes.Repeat(testenv.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
 	for sent := 0; sent < n; sent += len(batch) {
 		if _, err := nc.Write(batch); err != nil {
 			return fmt.Errorf("after %d bytes of pings: %w", sent, err)
 		}
 	}
-	msg := []byte(`{"type":"message","text":"done"}`)
-	_, err := nc.Write(append([]byte{0x81, 0x80 | byte(len(msg)), 0, 0, 0, 0}, msg...))
+	_, err := nc.Write(testenv.MaskedFrame(0x1, []byte(`{"type":"message","text":"done"}`), true))
 	return err
 }
 
@@ -113,7 +72,9 @@ func TestChatPingFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, sockets)
 	for range sockets {
-		nc := chatUpgrade(t, o, "flood")
+		// Anonymous, and reading nothing: the sockets stay open until the test ends.
+		nc, _ := testenv.RawWebsocket(t, "ws"+strings.TrimPrefix(o.HTTP, "http")+"/api/v1/rooms/flood/chat",
+			http.Header{"Origin": {o.HTTP}})
 		wg.Go(func() { errs <- floodPings(nc, flood) })
 	}
 	done := make(chan struct{})
