@@ -19,8 +19,8 @@ import (
 
 // Sentinel errors; every error the package returns for these conditions wraps one of them.
 var (
-	// ErrForbidden: the actor may not do this (not the owner, a moderator or an admin, or
-	// the target ranks as high as the actor).
+	// ErrForbidden: the actor may not do this (see "Limits and moderation" in the package
+	// documentation); the wrapping error says which rule refused it.
 	ErrForbidden = errors.New("chat: forbidden")
 	// ErrNotFound: no such message in this room.
 	ErrNotFound = errors.New("chat: not found")

@@ -218,7 +218,7 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 	e, oid, at := r.seqReserve()
 	doc := messageDoc{
 		ID: oid, Room: r.id, Kind: typeMessage, UserID: c.user.ID, Handle: c.user.Handle,
-		Text: text, At: at, Node: h.cfg.NodeID,
+		Admin: c.user.Admin, Text: text, At: at, Node: h.cfg.NodeID,
 	}
 	h.w.submit(&insertReq{doc: doc, deadline: time.Now().Add(h.cfg.OpTimeout), done: func(err error) {
 		defer func() {

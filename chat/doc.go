@@ -84,8 +84,24 @@
 // through other nodes too, as their messages arrive from the event log: posting through
 // two nodes at once can exceed the limit only by what is in flight (about 100 ms).
 //
-// The owner, moderators and admins moderate; nobody moderates a user of the same or a
-// higher rank (admin > owner > moderator > user), so a moderator cannot ban the owner.
+// The owner, moderators and admins moderate (through the HTTP API; the socket only posts),
+// and rank admin > owner > moderator > user:
+//   - nobody moderates themselves, nor a user of the same or a higher rank: a moderator
+//     cannot ban, time out or lift the ban of the owner, an admin or another moderator;
+//   - a ban or timeout in force is changed or lifted only by someone of at least the rank
+//     of who set it: a moderator cannot lift, shorten or take over a ban or timeout set by
+//     the owner or an admin (admins lift any but their own);
+//   - a message is deleted by its author or by someone who outranks its author: a
+//     moderator cannot delete the owner's, an admin's or another moderator's messages;
+//   - slow mode in force is changed only by someone of at least the rank of who set it;
+//   - a user banned or timed out in the room cannot moderate it, nor read its moderation
+//     log, while that holds, whatever their rank.
+//
+// A refused action changes nothing and fails with an error wrapping ErrForbidden that says
+// which rule refused it (the HTTP API answers 403 "forbidden" with that message). Ranks
+// are the room's as it is now; whether a user was an admin is recorded with their messages,
+// bans, timeouts and slow mode.
+//
 // Bans and timeouts are checked on every post against a per-room cache, loaded from
 // MongoDB when the room's first socket joins, kept current by moderation events of every
 // node and reloaded every Config.CacheRefresh. Every action is recorded in chat_moderation.
