@@ -351,3 +351,34 @@ func TestSendQueueBytesBounds(t *testing.T) {
 		t.Fatalf("controlRoom %d leaves too little of MinSendQueueBytes %d", controlRoom, MinSendQueueBytes)
 	}
 }
+
+// TestWriteLanesAreBounded: events and log entries waiting for MongoDB carry what clients
+// wrote; however long the wait, a lane holds at most its byte bound, the newest items.
+func TestWriteLanesAreBounded(t *testing.T) {
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never written: Run is not running
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{DB: client.Database("bound"), NodeID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := marshal(Message{Type: typeMessage, ID: "x", Text: strings.Repeat("\u2028", 10_000)})
+	reason := strings.Repeat("r", maxReason)
+	for i := range 2000 {
+		h.w.event(event{Room: "r", Type: typeMessage, Frame: frame})
+		h.w.action(actionDoc{Room: "r", Action: "ban", Reason: reason + fmt.Sprint(i)})
+	}
+	for l, limit := range map[*lane]int{h.w.lanes[0]: eventQueueBytes, h.w.lanes[1]: modlogQueueBytes} {
+		h.w.mu.Lock()
+		sum := 0
+		for _, it := range l.queue {
+			sum += itemSize(it)
+		}
+		bytes, n := l.bytes, len(l.queue)
+		h.w.mu.Unlock()
+		if sum != bytes || bytes > limit || n == 0 {
+			t.Fatalf("%s lane: %d items, %d bytes accounted, %d held, limit %d", l.what, n, bytes, sum, limit)
+		}
+	}
+}

@@ -92,17 +92,22 @@ func (h *Hub) checkNotRestricted(ctx context.Context, info Room, actor User) err
 
 // banOf reads user's ban document in the room; nil if there is none.
 func (h *Hub) banOf(ctx context.Context, roomID, user string) (*banDoc, error) {
+	return findByID[banDoc](ctx, h, h.bans, banID(roomID, user))
+}
+
+// findByID reads document id of coll; nil if there is none.
+func findByID[T any](ctx context.Context, h *Hub, coll *mongo.Collection, id string) (*T, error) {
 	ctx, cancel := h.opContext(ctx)
 	defer cancel()
-	var b banDoc
-	err := h.bans.FindOne(ctx, bson.D{{Key: "_id", Value: banID(roomID, user)}}).Decode(&b)
+	var d T
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return nil, nil
 	case err != nil:
-		return nil, unavailable("read ban", err)
+		return nil, unavailable("read "+coll.Name(), err)
 	}
-	return &b, nil
+	return &d, nil
 }
 
 // inForce reports whether the ban or timeout of b holds at now.
@@ -453,17 +458,7 @@ func (h *Hub) SetSlowMode(ctx context.Context, info Room, actor User, interval t
 
 // settingsOf reads the room's chat settings; nil if there are none.
 func (h *Hub) settingsOf(ctx context.Context, roomID string) (*settingsDoc, error) {
-	ctx, cancel := h.opContext(ctx)
-	defer cancel()
-	var d settingsDoc
-	err := h.settings.FindOne(ctx, bson.D{{Key: "_id", Value: roomID}}).Decode(&d)
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-		return nil, nil
-	case err != nil:
-		return nil, unavailable("read settings", err)
-	}
-	return &d, nil
+	return findByID[settingsDoc](ctx, h, h.settings, roomID)
 }
 
 // version is the filter that matches b only as it was read: nil for no document.
