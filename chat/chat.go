@@ -19,8 +19,8 @@ import (
 
 // Sentinel errors; every error the package returns for these conditions wraps one of them.
 var (
-	// ErrForbidden: the actor may not do this (not the owner, a moderator or an admin, or
-	// the target ranks as high as the actor).
+	// ErrForbidden: the actor may not do this (see "Limits and moderation" in the package
+	// documentation); the wrapping error says which rule refused it.
 	ErrForbidden = errors.New("chat: forbidden")
 	// ErrNotFound: no such message in this room.
 	ErrNotFound = errors.New("chat: not found")
@@ -61,6 +61,12 @@ type Config struct {
 	// SendQueue is each socket's outgoing queue, in frames (default 256). A socket whose
 	// queue is full is closed with code 1013 ("try again later").
 	SendQueue int
+	// SendQueueBytes bounds what a socket holds of its outgoing frames, queued or being
+	// written, control frames included, in bytes (default DefaultSendQueueBytes, at least
+	// MinSendQueueBytes). A socket that would hold more is closed with code 1013; pongs and
+	// pings are coalesced rather than queued, so a client that sends pings and never reads
+	// cannot make the server hold more. The history frame of a join is at most half of it.
+	SendQueueBytes int
 	// ReadLimit is the largest frame a client may send, in bytes (default 4096). A larger
 	// frame closes the socket with code 1009.
 	ReadLimit int64
@@ -123,6 +129,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxLength, 500)
 	def(&c.RateLimit, 5)
 	def(&c.SendQueue, 256)
+	def(&c.SendQueueBytes, DefaultSendQueueBytes)
 	defDur(&c.RatePer, 10*time.Second)
 	defDur(&c.PingInterval, 30*time.Second)
 	defDur(&c.PongTimeout, 10*time.Second)
@@ -145,6 +152,8 @@ func (c *Config) setDefaults() error {
 	case c.SendQueue < 4:
 		// the join frames (history, viewers) go through the queue.
 		return fmt.Errorf("chat: SendQueue %d must be at least 4", c.SendQueue)
+	case c.SendQueueBytes < MinSendQueueBytes:
+		return fmt.Errorf("chat: SendQueueBytes %d must be at least %d", c.SendQueueBytes, MinSendQueueBytes)
 	case c.ReadLimit < 256:
 		return fmt.Errorf("chat: ReadLimit %d must be at least 256", c.ReadLimit)
 	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.OpTimeout < 0 || c.CacheRefresh < 0 || c.FlushDelay < 0:
@@ -156,6 +165,16 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// Bounds of Config.SendQueueBytes.
+const (
+	// DefaultSendQueueBytes holds hundreds of typical frames: a reader some seconds behind
+	// a busy room catches up, a client that stops reading is closed.
+	DefaultSendQueueBytes = 256 << 10
+	// MinSendQueueBytes leaves room for a history frame and a few frames of the longest
+	// messages.
+	MinSendQueueBytes = 16 << 10
+)
 
 // Room is what chat needs to know of a room.
 type Room struct {
@@ -394,7 +413,7 @@ func (h *Hub) pinger(stop <-chan struct{}) {
 		for _, r := range h.roomList() {
 			r.mu.Lock()
 			for _, c := range r.subs {
-				c.queue(ping, true)
+				c.queue(ping, kindPing)
 			}
 			r.mu.Unlock()
 		}

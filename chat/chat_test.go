@@ -219,7 +219,7 @@ func TestBanTimeoutUnban(t *testing.T) {
 	})
 
 	// The moderation log has every action, newest first.
-	log, err := th.ModerationLog(ctx, room, 10)
+	log, err := th.ModerationLog(ctx, room, owner, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestDeleteForEveryone(t *testing.T) {
 	if f := c.next(5 * time.Second); len(f.Messages) != 1 || f.Messages[0].ID != keep.ID {
 		t.Fatalf("join history after delete: %s", f.raw)
 	}
-	log, err := th.ModerationLog(ctx, room, 0)
+	log, err := th.ModerationLog(ctx, room, owner, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,11 @@ func TestSlowMode(t *testing.T) {
 	if f := c.next(5 * time.Second); f.SlowModeMS != 800 {
 		t.Fatalf("history frame slow_mode_ms: %s", f.raw)
 	}
-	if err := th.SetSlowMode(ctx, room, mod, 0); err != nil {
+	// The owner's slow mode is the owner's to lift (see TestModerationRanks).
+	if err := th.SetSlowMode(ctx, room, mod, 0); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("moderator lifts the owner's slow mode: %v", err)
+	}
+	if err := th.SetSlowMode(ctx, room, owner, 0); err != nil {
 		t.Fatal(err)
 	}
 	a.waitType(typeSlowMode)

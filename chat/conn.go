@@ -34,14 +34,18 @@ type conn struct {
 	idx         int  // position in r.subs, guarded by r.mu
 	needHistory bool // joined while the room could not be loaded; guarded by r.mu
 
-	mu        sync.Mutex // guards the fields below
-	q         [][]byte   // queued frames
-	spare     [][]byte   // a recycled queue
-	scheduled bool       // in the flushers' work list
-	draining  bool       // a goroutine of its own is writing (its TCP buffer was full)
-	closing   bool       // shutdown was called: no more data frames
-	abort     bool       // close the connection once the queue is written
-	closeCode int
+	mu          sync.Mutex // guards the fields below
+	q           [][]byte   // queued frames
+	spare       [][]byte   // a recycled queue
+	held        int        // bytes of the frames queued or being written; at most Config.SendQueueBytes
+	pingAt      int        // 1 + the index in q of our ping, while no writer has taken it; 0: none
+	pongAt      int        // the same for the pong
+	scheduled   bool       // in the flushers' work list
+	draining    bool       // a goroutine of its own is writing (its TCP buffer was full)
+	closing     bool       // shutdown was called: no more data frames
+	closeQueued bool       // a close frame is queued (ours or the library's): nothing may follow it
+	abort       bool       // close the connection once the queue is written
+	closeCode   int
 
 	closed    atomic.Bool   // closing, or the connection failed
 	closeOnce sync.Once     // for closeNow
@@ -214,7 +218,7 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 	e, oid, at := r.seqReserve()
 	doc := messageDoc{
 		ID: oid, Room: r.id, Kind: typeMessage, UserID: c.user.ID, Handle: c.user.Handle,
-		Text: text, At: at, Node: h.cfg.NodeID,
+		Admin: c.user.Admin, Text: text, At: at, Node: h.cfg.NodeID,
 	}
 	h.w.submit(&insertReq{doc: doc, deadline: time.Now().Add(h.cfg.OpTimeout), done: func(err error) {
 		defer func() {

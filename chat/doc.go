@@ -19,11 +19,15 @@
 //	{"type":"message","text":"hello","nonce":"c-17"}
 //
 // Anything else (malformed JSON, unknown types or fields, trailing data, binary frames)
-// gets an error with code "bad_request"; the socket stays open. A frame larger than
-// Config.ReadLimit (4 KiB) closes the socket with code 1009.
+// gets an error with code "bad_request"; the socket stays open. A message larger than
+// Config.ReadLimit (4 KiB, fragments counted together) closes the socket with code 1009, a
+// control frame larger than 125 bytes (RFC 6455) with 1002. Pings are answered, but a
+// client that sends pings faster than it reads the pongs gets a pong for its latest ping
+// only (RFC 6455 section 5.5.3): pongs do not queue up.
 //
 // Server to client. On join, the history (last Config.HistorySize messages and notices,
-// oldest first, deleted ones excluded, and the room's slow mode), then the viewer count:
+// oldest first, deleted ones excluded, and the room's slow mode; older messages are left
+// out if it would be larger than half of Config.SendQueueBytes), then the viewer count:
 //
 //	{"type":"history","messages":[{"type":"message","id":"6650…","user_id":"u1","handle":"ann","text":"hi","at":"2026-05-01T20:00:00.123Z"}],"slow_mode_ms":0}
 //	{"type":"viewers","count":12}
@@ -57,8 +61,10 @@
 // text), too_long (more than Config.MaxLength runes), rate_limited, slow_mode, banned,
 // timed_out (with the time left), unavailable (MongoDB down: not stored, not broadcast;
 // send again). A socket is closed with 1001 when the server stops, 1013 when it cannot
-// keep up with its frames (its queue of Config.SendQueue frames is full), 1009 for an
-// oversize frame, and without a close frame when it stops answering pings.
+// keep up with its frames (it would hold more than Config.SendQueue frames or
+// Config.SendQueueBytes bytes, 256 KiB by default, not yet written to it, whether or not the
+// client has signed in), 1009 or 1002 for an oversize frame, and without a close frame when
+// it stops answering pings or a write to it stalls for Config.WriteTimeout.
 //
 // # Text
 //
@@ -78,8 +84,24 @@
 // through other nodes too, as their messages arrive from the event log: posting through
 // two nodes at once can exceed the limit only by what is in flight (about 100 ms).
 //
-// The owner, moderators and admins moderate; nobody moderates a user of the same or a
-// higher rank (admin > owner > moderator > user), so a moderator cannot ban the owner.
+// The owner, moderators and admins moderate (through the HTTP API; the socket only posts),
+// and rank admin > owner > moderator > user:
+//   - nobody moderates themselves, nor a user of the same or a higher rank: a moderator
+//     cannot ban, time out or lift the ban of the owner, an admin or another moderator;
+//   - a ban or timeout in force is changed or lifted only by someone of at least the rank
+//     of who set it: a moderator cannot lift, shorten or take over a ban or timeout set by
+//     the owner or an admin (admins lift any but their own);
+//   - a message is deleted by its author or by someone who outranks its author: a
+//     moderator cannot delete the owner's, an admin's or another moderator's messages;
+//   - slow mode in force is changed only by someone of at least the rank of who set it;
+//   - a user banned or timed out in the room cannot moderate it, nor read its moderation
+//     log, while that holds, whatever their rank.
+//
+// A refused action changes nothing and fails with an error wrapping ErrForbidden that says
+// which rule refused it (the HTTP API answers 403 "forbidden" with that message). Ranks
+// are the room's as it is now; whether a user was an admin is recorded with their messages,
+// bans, timeouts and slow mode.
+//
 // Bans and timeouts are checked on every post against a per-room cache, loaded from
 // MongoDB when the room's first socket joins, kept current by moderation events of every
 // node and reloaded every Config.CacheRefresh. Every action is recorded in chat_moderation.

@@ -129,7 +129,7 @@ func TestFlushDelayCloseAndStop(t *testing.T) {
 // every frame, in order, and the flushers write for it again.
 func TestStalledSocketCatchesUp(t *testing.T) {
 	e := newEnv(t)
-	th := e.hub("n1", func(c *Config) { c.SendQueue = 1 << 14; c.WriteTimeout = 30 * time.Second })
+	th := e.hub("n1", func(c *Config) { c.SendQueue, c.SendQueueBytes = 1<<14, 64<<20; c.WriteTimeout = 30 * time.Second })
 	ws, _, err := websocket.DefaultDialer.Dial(wsURL(th, "r1", ""), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -309,7 +309,8 @@ func (r *room) setSlowMode(d time.Duration) {
 	})
 }
 
-// historyFrameBytes is the history frame for joining sockets. Called with mu held.
+// historyFrameBytes is the history frame for joining sockets: the last HistorySize
+// messages, fewer if they would make it larger than maxHistoryFrame. Called with mu held.
 func (r *room) historyFrameBytes() []byte {
 	if r.histFrame == nil {
 		msgs := r.recent
@@ -319,10 +320,29 @@ func (r *room) historyFrameBytes() []byte {
 		if msgs == nil {
 			msgs = []Message{}
 		}
-		r.histFrame = textFrame(marshal(historyFrame{Type: typeHistory, Messages: msgs, SlowModeMS: r.slowMode.Milliseconds()}))
+		f := historyFrame{Type: typeHistory, Messages: msgs, SlowModeMS: r.slowMode.Milliseconds()}
+		limit := maxHistoryFrame(r.h.cfg.SendQueueBytes)
+		b := textFrame(marshal(f))
+		if len(b) > limit {
+			// Each message adds its own JSON and a comma: leave out the oldest until the
+			// rest fits.
+			over := len(b) - limit
+			drop := 0
+			for drop < len(msgs) && over > 0 {
+				over -= len(marshal(msgs[drop])) + 1
+				drop++
+			}
+			f.Messages = msgs[drop:]
+			b = textFrame(marshal(f))
+		}
+		r.histFrame = b
 	}
 	return r.histFrame
 }
+
+// maxHistoryFrame bounds the history frame, which every joining socket holds until it is
+// written, to half of a socket's byte limit, leaving the rest for live frames.
+func maxHistoryFrame(sendQueueBytes int) int { return sendQueueBytes / 2 }
 
 // viewersFrameBytes is the viewers frame. Called with mu held.
 func (r *room) viewersFrameBytes() []byte {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,6 +34,15 @@ import (
 //
 // The websocket library still reads, answers pings and closes: its own writes (pongs,
 // close frames) go through sockConn, which queues a copy.
+//
+// What a socket holds is bounded in bytes whether or not its client reads: the frames
+// queued for it and those taken by a write that has not finished count against
+// Config.SendQueueBytes (held). A data frame that would take the socket beyond it, less
+// controlRoom, closes the socket (1013) instead. Control frames are coalesced rather than
+// queued one per request, so a client cannot grow them by sending pings: a queued pong is
+// replaced by the answer to a later ping (RFC 6455 section 5.5.3 allows answering only the
+// most recent one), a queued ping of ours is not queued twice, and a socket sends one close
+// frame, after which it queues nothing more.
 
 // frame encodes an unmasked server frame (RFC 6455 section 5.2) with opcode op.
 func frame(op byte, payload []byte) []byte {
@@ -62,7 +72,43 @@ const (
 	opText  = 0x1
 	opClose = 0x8
 	opPing  = 0x9
+	opPong  = 0xa
 )
+
+// maxControlFrame is the largest control frame a server sends: a 2-byte header and the
+// most payload RFC 6455 allows a control frame (125 bytes).
+const maxControlFrame = 2 + 125
+
+// controlRoom is the part of Config.SendQueueBytes that data frames never take, so that
+// control frames always fit: at most a ping and a pong queued, a ping and a pong being
+// written, and the close frame.
+const controlRoom = 5 * maxControlFrame
+
+// frameKind tells the queue how to bound a frame.
+type frameKind uint8
+
+const (
+	kindData  frameKind = iota // bounded by Config.SendQueue and SendQueueBytes; a full queue closes the socket
+	kindPing                   // ours; at most one queued
+	kindPong                   // the answer to the client's latest ping; at most one queued
+	kindClose                  // at most one per socket, and the last frame it sends
+)
+
+// controlKind is the kind of a complete server frame f.
+func controlKind(f []byte) frameKind {
+	if len(f) < 2 || f[0]&0x80 == 0 {
+		return kindData
+	}
+	switch f[0] & 0x0f {
+	case opPing:
+		return kindPing
+	case opPong:
+		return kindPong
+	case opClose:
+		return kindClose
+	}
+	return kindData
+}
 
 func textFrame(payload []byte) []byte { return frame(opText, payload) }
 
@@ -87,9 +133,12 @@ type sockConn struct {
 	c atomic.Pointer[conn]
 }
 
+// Write queues a frame of the websocket library. Chat sends its data frames itself, so the
+// library writes only control frames (pongs, close frames), each whole in one Write; they
+// are coalesced by kind (see queue). Anything else is bounded as a data frame.
 func (s *sockConn) Write(p []byte) (int, error) {
 	if c := s.c.Load(); c != nil {
-		c.queue(append([]byte(nil), p...), true)
+		c.queue(append([]byte(nil), p...), controlKind(p))
 		return len(p), nil
 	}
 	return s.Conn.Write(p)
@@ -119,33 +168,121 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // queue adds f to the socket's queue without blocking and reports whether it was
-// queued. A full queue closes the socket (1013, too slow); control frames and the close
-// frame are never refused for space.
-func (c *conn) queue(f []byte, control bool) bool {
+// queued. A data frame that does not fit (Config.SendQueue frames, or Config.SendQueueBytes
+// less controlRoom) closes the socket (1013, too slow); see the top of this file for
+// control frames.
+func (c *conn) queue(f []byte, kind frameKind) bool {
 	c.mu.Lock()
-	if c.closing && !control {
-		c.mu.Unlock()
-		c.h.stats.dropped.Add(1)
-		return false
-	}
-	if !control && len(c.q) >= c.h.cfg.SendQueue {
-		c.mu.Unlock()
-		c.h.stats.dropped.Add(1)
-		if c.shutdown(1013, "too slow") {
-			c.h.stats.slowClosed.Add(1)
-			c.h.log.Info("chat: closing slow socket", "room", c.r.id, "conn", c.id, "queue", c.h.cfg.SendQueue)
+	switch kind {
+	case kindData:
+		if c.closing || c.closeQueued {
+			c.mu.Unlock()
+			c.h.stats.dropped.Add(1)
+			return false
 		}
+		if len(c.q) >= c.h.cfg.SendQueue || c.held+len(f) > c.h.cfg.SendQueueBytes-controlRoom {
+			queued, held := len(c.q), c.held
+			c.mu.Unlock()
+			c.h.stats.dropped.Add(1)
+			if c.shutdown(1013, "too slow") {
+				c.h.stats.slowClosed.Add(1)
+				c.h.log.Info("chat: closing slow socket", "room", c.r.id, "conn", c.id,
+					"queued_frames", queued, "held_bytes", held, "limit_bytes", c.h.cfg.SendQueueBytes)
+			}
+			return false
+		}
+	case kindClose:
+		if c.closeQueued {
+			c.mu.Unlock()
+			return false
+		}
+		c.closeQueued = true
+		// Pings and pongs still queued would follow the close frame: drop them.
+		c.unqueue(&c.pongAt)
+		c.unqueue(&c.pingAt)
+	case kindPing, kindPong:
+		at := &c.pingAt
+		if kind == kindPong {
+			at = &c.pongAt
+		}
+		switch {
+		case c.closeQueued:
+			c.mu.Unlock()
+			return false
+		case *at > 0 && kind == kindPing:
+			c.mu.Unlock()
+			return true // ours is queued already
+		case *at > 0:
+			i := *at - 1
+			c.held += len(f) - len(c.q[i])
+			c.q[i] = f // the newest ping is the one to answer
+			c.mu.Unlock()
+			return true
+		}
+		*at = len(c.q) + 1
+	}
+	if c.held+len(f) > c.h.cfg.SendQueueBytes {
+		// controlRoom makes this unreachable; should it happen, the bound wins.
+		c.unqueue(&c.pingAt)
+		c.unqueue(&c.pongAt)
+		c.mu.Unlock()
+		c.h.log.Error("chat: control frame over the socket's byte limit, closing it", "room", c.r.id, "conn", c.id)
+		c.closed.Store(true)
+		c.closeNow()
 		return false
 	}
 	c.q = append(c.q, f)
+	c.held += len(f)
 	schedule := !c.scheduled && !c.draining
 	c.scheduled = c.scheduled || schedule
-	closing := c.closing
+	closing := c.closing || c.closeQueued
 	c.mu.Unlock()
 	if schedule {
 		c.wakeWriter(closing)
 	}
 	return true
+}
+
+// unqueue removes the ping or pong whose position *at holds from the queue. Called with
+// mu held.
+func (c *conn) unqueue(at *int) {
+	i := *at - 1
+	*at = 0
+	if i < 0 || i >= len(c.q) {
+		return
+	}
+	c.held -= len(c.q[i])
+	c.q = slices.Delete(c.q, i, i+1)
+	for _, o := range []*int{&c.pingAt, &c.pongAt} {
+		if *o > i+1 {
+			*o--
+		}
+	}
+}
+
+// take empties the queue for a writer, leaving next (a recycled slice, or nil) in its
+// place. The frames stay counted in held until they are written. Called with mu held.
+func (c *conn) take(next [][]byte) [][]byte {
+	q := c.q
+	c.q = next
+	c.pingAt, c.pongAt = 0, 0
+	return q
+}
+
+// written uncounts n bytes that were written, or dropped with the connection.
+func (c *conn) written(n int) {
+	c.mu.Lock()
+	c.held -= n
+	c.mu.Unlock()
+}
+
+// size is the bytes in bufs.
+func size(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
 }
 
 // wakeWriter has the socket's queue written: by the flushers, or by its own writer.
@@ -160,7 +297,7 @@ func (c *conn) wakeWriter(urgent bool) {
 }
 
 // enqueue queues a data frame.
-func (c *conn) enqueue(f []byte) bool { return c.queue(f, false) }
+func (c *conn) enqueue(f []byte) bool { return c.queue(f, kindData) }
 
 // shutdown closes the socket. With a code, it queues a close frame after the frames
 // already queued and leaves the connection open for the client's reply (its reader then
@@ -180,7 +317,7 @@ func (c *conn) shutdown(code int, reason string) bool {
 	c.mu.Unlock()
 	c.closed.Store(true)
 	if first && code != 0 {
-		c.queue(closeFrame(code, reason), true)
+		c.queue(closeFrame(code, reason), kindClose)
 	}
 	if code == 0 {
 		c.wakeWriter(true) // writes what is queued, then closes
@@ -306,19 +443,20 @@ func (c *conn) flush(w *frameWriter) {
 		c.mu.Unlock()
 		return
 	}
-	bufs := c.q
-	c.q, c.spare = c.spare[:0], nil
+	bufs := c.take(c.spare[:0])
+	c.spare = nil
 	c.mu.Unlock()
 
+	total := size(bufs)
 	var err error
 	if len(bufs) > 0 && c.nc != nil {
 		var rest [][]byte
 		rest, err = w.write(c, bufs)
 		if err == nil && len(rest) > 0 {
 			c.mu.Lock()
+			c.held -= total - size(rest)
 			c.draining = true
-			rest = append(append([][]byte(nil), rest...), c.q...)
-			c.q = c.q[:0]
+			rest = append(append([][]byte(nil), rest...), c.take(nil)...)
 			c.mu.Unlock()
 			go c.drain(rest)
 			return
@@ -326,6 +464,7 @@ func (c *conn) flush(w *frameWriter) {
 	}
 	clear(bufs)
 	c.mu.Lock()
+	c.held -= total // written, or dropped with the connection
 	if c.spare == nil {
 		c.spare = bufs[:0]
 	}
@@ -349,14 +488,16 @@ func (c *conn) ownWriter() {
 		}
 		c.mu.Lock()
 		c.scheduled = false
-		bufs := c.q
-		c.q = nil
+		bufs := c.take(nil)
 		c.mu.Unlock()
 		if len(bufs) > 0 {
+			n := size(bufs)
 			_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
 			nb := net.Buffers(bufs)
 			c.h.stats.writes.Add(1)
-			if _, err := nb.WriteTo(c.nc.Conn); err != nil {
+			_, err := nb.WriteTo(c.nc.Conn)
+			c.written(n)
+			if err != nil {
 				c.closed.Store(true)
 				c.closeNow()
 				return
@@ -393,15 +534,19 @@ func rawSocket(nc net.Conn) syscall.RawConn {
 // queued meanwhile, until the queue is empty; then flushers take over again.
 func (c *conn) drain(bufs [][]byte) {
 	for {
+		n := size(bufs)
 		_ = c.nc.Conn.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
 		nb := net.Buffers(bufs)
 		c.h.stats.writes.Add(1)
-		if _, err := nb.WriteTo(c.nc.Conn); err != nil {
+		_, err := nb.WriteTo(c.nc.Conn)
+		c.mu.Lock()
+		c.held -= n // written, or dropped with the connection
+		if err != nil {
+			c.mu.Unlock()
 			c.closed.Store(true)
 			c.closeNow()
 			return
 		}
-		c.mu.Lock()
 		if len(c.q) == 0 {
 			// The flushers' writes would fail once this deadline passed.
 			_ = c.nc.Conn.SetWriteDeadline(time.Time{})
@@ -413,8 +558,7 @@ func (c *conn) drain(bufs [][]byte) {
 			}
 			return
 		}
-		bufs = c.q
-		c.q = nil
+		bufs = c.take(nil)
 		c.mu.Unlock()
 	}
 }

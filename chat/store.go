@@ -20,6 +20,7 @@ type messageDoc struct {
 	Kind      string        `bson:"kind"` // "message" or "system"
 	UserID    string        `bson:"user_id,omitempty"`
 	Handle    string        `bson:"handle,omitempty"`
+	Admin     bool          `bson:"admin,omitempty"` // the author was an admin: only admins delete it
 	Text      string        `bson:"text"`
 	At        time.Time     `bson:"at"`
 	Node      string        `bson:"node"`
@@ -58,7 +59,9 @@ type banDoc struct {
 	Until  time.Time `bson:"until,omitempty"` // end of a timeout
 	Reason string    `bson:"reason,omitempty"`
 	By     string    `bson:"by"`
-	At     time.Time `bson:"at"`
+	// ByAdmin: By was an admin when they set it, so only admins change or lift it.
+	ByAdmin bool      `bson:"by_admin,omitempty"`
+	At      time.Time `bson:"at"`
 }
 
 func banID(room, user string) string { return room + "/" + user }
@@ -68,6 +71,7 @@ type settingsDoc struct {
 	ID         string    `bson:"_id"` // room ID
 	SlowModeMS int64     `bson:"slow_mode_ms"`
 	By         string    `bson:"by"`
+	ByAdmin    bool      `bson:"by_admin,omitempty"` // as banDoc.ByAdmin
 	At         time.Time `bson:"at"`
 }
 
@@ -227,8 +231,14 @@ func (h *Hub) recentMessages(ctx context.Context, roomID string, n int) ([]messa
 }
 
 // ModerationLog returns the room's last limit moderation actions (default 50, at most
-// 500), newest first.
-func (h *Hub) ModerationLog(ctx context.Context, info Room, limit int) ([]Action, error) {
+// 500), newest first, to those who may moderate the room now (see authorize).
+func (h *Hub) ModerationLog(ctx context.Context, info Room, actor User, limit int) ([]Action, error) {
+	if _, err := authorize(info, actor, nil); err != nil {
+		return nil, err
+	}
+	if err := h.checkNotRestricted(ctx, info, actor); err != nil {
+		return nil, err
+	}
 	ctx, cancel := h.opContext(ctx)
 	defer cancel()
 	opts := options.Find().

@@ -44,24 +44,60 @@ type insertReq struct {
 // (written with InsertMany), or items packed into one document per write (pack set),
 // after lingering a little for more items to come.
 type lane struct {
-	coll    *mongo.Collection
-	what    string
-	max     int // queued items beyond this drop the oldest
-	linger  time.Duration
-	pack    func(items []any) any
-	queue   []any
-	since   time.Time // when the oldest queued item came
-	packed  any       // the packed document being written, kept across retries (its _id too)
-	npacked int       // items in packed
-	retryAt time.Time // after a failure, no attempt before this
-	backoff time.Duration
-	fails   int // consecutive refusals of the head document
+	coll *mongo.Collection
+	what string
+	max  int // queued items beyond this drop the oldest
+	// maxBytes bounds the queue in bytes (itemSize) too: its items carry what clients
+	// wrote (message text, reasons), and it grows while MongoDB refuses writes.
+	maxBytes int
+	bytes    int
+	linger   time.Duration
+	pack     func(items []any) any
+	queue    []any
+	since    time.Time // when the oldest queued item came
+	packed   any       // the packed document being written, kept across retries (its _id too)
+	npacked  int       // items in packed
+	retryAt  time.Time // after a failure, no attempt before this
+	backoff  time.Duration
+	fails    int // consecutive refusals of the head document
 }
 
 const (
 	writeBatch  = 256                   // documents per InsertMany, events per event document
 	eventLinger = 50 * time.Millisecond // events wait this long for others to share their document
+
+	// What the lanes may hold while MongoDB refuses their writes: seconds of a busy node's
+	// events, whatever the length of its messages; more is dropped, oldest first, as the
+	// other nodes' caches are reloaded every Config.CacheRefresh anyway.
+	eventQueueBytes  = 16 << 20
+	modlogQueueBytes = 4 << 20
+	// itemOverhead is what a queued item costs besides its strings.
+	itemOverhead = 128
 )
+
+// itemSize is what a queued lane item holds, in bytes.
+func itemSize(item any) int {
+	switch v := item.(type) {
+	case event:
+		return itemOverhead + len(v.Room) + len(v.Type) + len(v.Frame)
+	case actionDoc:
+		return itemOverhead + len(v.Room) + len(v.Action) + len(v.ActorID) + len(v.ActorHandle) +
+			len(v.TargetID) + len(v.TargetHandle) + len(v.MessageID) + len(v.Reason) + len(v.Node)
+	}
+	return itemOverhead
+}
+
+// drop removes the first n items of l's queue. Called with writer.mu held.
+func (l *lane) drop(n int) {
+	for _, it := range l.queue[:n] {
+		l.bytes -= itemSize(it)
+	}
+	clear(l.queue[:n])
+	l.queue = l.queue[n:]
+	if len(l.queue) == 0 {
+		l.queue = nil
+	}
+}
 
 func newWriter(h *Hub) *writer {
 	return &writer{
@@ -69,14 +105,14 @@ func newWriter(h *Hub) *writer {
 		wakeMsgs: make(chan struct{}, 1),
 		wake:     make(chan struct{}, 1),
 		lanes: [2]*lane{
-			{coll: h.events, what: "event", max: 20000, linger: eventLinger, pack: func(items []any) any {
+			{coll: h.events, what: "event", max: 20000, maxBytes: eventQueueBytes, linger: eventLinger, pack: func(items []any) any {
 				evs := make([]event, len(items))
 				for i, it := range items {
 					evs[i] = it.(event)
 				}
 				return eventDoc{ID: bson.NewObjectID(), Node: h.cfg.NodeID, Batch: marshal(evs)}
 			}},
-			{coll: h.modlog, what: "moderation log", max: 10000},
+			{coll: h.modlog, what: "moderation log", max: 10000, maxBytes: modlogQueueBytes},
 		},
 	}
 }
@@ -130,17 +166,22 @@ func (w *writer) event(ev event) { w.add(w.lanes[0], ev) }
 func (w *writer) action(doc actionDoc) { w.add(w.lanes[1], doc) }
 
 func (w *writer) add(l *lane, item any) {
+	size := itemSize(item)
 	w.mu.Lock()
-	if len(l.queue) >= l.max {
-		l.queue[0] = nil
-		l.queue = l.queue[1:]
-		w.h.log.Warn("chat: write queue full, dropping its oldest item", "queue", l.what)
+	dropped := 0
+	for len(l.queue) > 0 && (len(l.queue) >= l.max || l.bytes+size > l.maxBytes) {
+		l.drop(1)
+		dropped++
 	}
 	if len(l.queue) == 0 {
 		l.since = time.Now()
 	}
 	l.queue = append(l.queue, item)
+	l.bytes += size
 	w.mu.Unlock()
+	if dropped > 0 {
+		w.h.log.Warn("chat: write queue full, dropping its oldest items", "queue", l.what, "dropped", dropped)
+	}
 	signal(w.wake)
 }
 
@@ -305,11 +346,7 @@ func (w *writer) writeLane(ctx context.Context, l *lane) bool {
 	default:
 		n := min(len(l.queue), writeBatch)
 		l.packed, l.npacked = l.pack(l.queue[:n]), n
-		clear(l.queue[:n])
-		l.queue = l.queue[n:]
-		if len(l.queue) == 0 {
-			l.queue = nil
-		}
+		l.drop(n)
 		l.since = now
 	}
 	if l.packed != nil {
@@ -353,11 +390,7 @@ func (w *writer) writeLane(ctx context.Context, l *lane) bool {
 			l.packed, l.npacked = nil, 0
 		}
 	} else {
-		clear(l.queue[:done])
-		l.queue = l.queue[done:]
-		if len(l.queue) == 0 {
-			l.queue = nil
-		}
+		l.drop(done)
 	}
 	if err == nil {
 		l.backoff, l.retryAt = 0, time.Time{}

@@ -59,7 +59,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeAPIError(w, http.StatusBadRequest, "invalid", "", err.Error())
 	case errors.Is(err, rooms.ErrUnauthorized):
 		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "", "sign in first")
-	case errors.Is(err, rooms.ErrForbidden), errors.Is(err, chat.ErrForbidden):
+	case errors.Is(err, chat.ErrForbidden):
+		// chat says which rule refused the action, e.g. who set the ban a moderator tried to lift.
+		writeAPIError(w, http.StatusForbidden, "forbidden", "", strings.TrimPrefix(err.Error(), chat.ErrForbidden.Error()+": "))
+	case errors.Is(err, rooms.ErrForbidden):
 		writeAPIError(w, http.StatusForbidden, "forbidden", "", "you may not do that")
 	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, chat.ErrNotFound):
 		writeAPIError(w, http.StatusNotFound, "not_found", "", "not found")

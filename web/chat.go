@@ -229,23 +229,15 @@ func (s *Server) slowMode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
+	actor, info, ok := s.moderator(w, r)
 	if !ok {
-		return
-	}
-	room, info, ok := s.chatRoom(w, r)
-	if !ok {
-		return
-	}
-	if room.ID == "" || !room.CanModerate(u) {
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner and moderators see its moderation log")
 		return
 	}
 	limit, ok := queryInt(w, r, "limit")
 	if !ok {
 		return
 	}
-	actions, err := s.cfg.Chat.ModerationLog(r.Context(), info, limit)
+	actions, err := s.cfg.Chat.ModerationLog(r.Context(), info, actor, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
