@@ -199,10 +199,20 @@ func (s *certSource) rtmpsConfig() *tls.Config {
 // plainHandler is what the plain HTTP port serves while HTTPS is on: the ACME CA's
 // HTTP-01 challenges, and a redirect to HTTPS for everything else.
 func (s *certSource) plainHandler(redirect http.Handler) http.Handler {
-	if s.acme != nil {
-		return s.acme.HTTPHandler(redirect)
+	if s.acme == nil {
+		return redirect
 	}
-	return redirect
+	challenges := s.acme.HTTPHandler(redirect)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// autocert checks the Host header against tls.acme_domains as it is, and a Host
+		// with a port (live.example.com:80, or the port a CA was told to use) names the
+		// same host.
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			r = r.Clone(r.Context())
+			r.Host = host
+		}
+		challenges.ServeHTTP(w, r)
+	})
 }
 
 // httpsRedirect sends a plain HTTP request to the same path over HTTPS: to http.public_url

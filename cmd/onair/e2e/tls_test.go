@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -256,4 +257,73 @@ func TestTLSBrowser(t *testing.T) {
 		}
 		testenv.Publish(t, args[0]+"/"+args[1], testenv.PublishOptions{Size: "640x360"})
 	})
+}
+
+// TestACME: certificates from an ACME CA (Pebble) for a domain, obtained by onair at the
+// first handshake naming it, through TLS-ALPN-01 on the HTTPS listener, or through
+// HTTP-01 on the plain one when the CA finds nothing on the TLS port; kept in data.dir,
+// so that the next start serves them without the CA.
+func TestACME(t *testing.T) {
+	const domain = "live.onair.test" // Pebble's DNS answers 127.0.0.1 for every name
+	for _, challenge := range []string{"tls-alpn-01", "http-01"} {
+		t.Run(challenge, func(t *testing.T) {
+			tlsPort, httpPort := testenv.FreePort(t), testenv.FreePort(t)
+			caTLSPort := tlsPort
+			if challenge == "http-01" {
+				caTLSPort = testenv.FreePort(t) // nothing listens there: TLS-ALPN-01 fails
+			}
+			ca := testenv.StartACME(t, testenv.ACMEOptions{TLSPort: caTLSPort, HTTPPort: httpPort})
+			client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{ServerName: domain, RootCAs: ca.Roots, MinVersion: tls.VersionTLS12}}}
+			opts := testenv.OnairOptions{Client: client, Env: []string{
+				fmt.Sprintf("ONAIR_HTTP_ADDR=127.0.0.1:%d", httpPort), fmt.Sprintf("ONAIR_HTTP_TLS_ADDR=127.0.0.1:%d", tlsPort),
+				"ONAIR_TLS_ACME_DOMAINS=[" + domain + "]", "ONAIR_TLS_ACME_DIRECTORY=" + ca.Directory,
+				"ONAIR_TLS_ACME_EMAIL=ops@onair.test",
+				// onair reaches Pebble's API over TLS with a certificate of the test's CA.
+				"SSL_CERT_FILE=" + ca.CA.CAFile(t),
+			}}
+			// StartOnair's first request names the domain: onair gets the certificate then.
+			o := testenv.StartOnair(t, opts)
+			served := func() *x509.Certificate {
+				resp, err := client.Get(o.HTTP + "/healthz")
+				if err != nil {
+					t.Fatalf("HTTPS with the ACME certificate: %v", err)
+				}
+				resp.Body.Close()
+				if got := resp.Header.Get("Strict-Transport-Security"); got == "" {
+					t.Error("no HSTS")
+				}
+				return resp.TLS.PeerCertificates[0]
+			}
+			leaf := served()
+			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != domain {
+				t.Errorf("certificate for %v, want %s", leaf.DNSNames, domain)
+			}
+			if entries, err := os.ReadDir(filepath.Join(o.DataDir, "acme")); err != nil || len(entries) == 0 {
+				t.Errorf("nothing cached in data.dir/acme: %v", err)
+			}
+
+			// The plain port redirects to the domain's HTTPS.
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/watch/x", httpPort), nil)
+			req.Host = domain
+			plain := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := plain.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := fmt.Sprintf("https://%s:%d/watch/x", domain, tlsPort); resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+				t.Errorf("plain http: %d to %q, want 308 to %q", resp.StatusCode, resp.Header.Get("Location"), want)
+			}
+
+			// Without the CA, a restart serves the certificate kept in data.dir.
+			ca.Kill()
+			o.Stop(t)
+			opts.DataDir = o.DataDir
+			o = testenv.StartOnair(t, opts)
+			if again := served(); !again.Equal(leaf) {
+				t.Errorf("after a restart: certificate serial %s, want the cached %s", again.SerialNumber, leaf.SerialNumber)
+			}
+		})
+	}
 }
