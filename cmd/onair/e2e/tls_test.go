@@ -192,6 +192,10 @@ func TestTLS(t *testing.T) {
 	// The publisher holds one of the two connections; an RTMPS client that never starts
 	// its TLS handshake takes the other, and a third is turned away at once.
 	rtmpsAddr := hostOf(t, o.RTMPS)
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		_, body := o.GetMetrics(t)
+		return strings.Contains(string(body), "onair_rtmp_connections 1\n"), "waiting for the certificate probes' connections to close"
+	})
 	idle, err := net.Dial("tcp", rtmpsAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +203,7 @@ func TestTLS(t *testing.T) {
 	defer idle.Close()
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		_, body := o.GetMetrics(t)
-		return strings.Contains(string(body), "onair_rtmp_connections 2"), "waiting for 2 RTMP connections"
+		return strings.Contains(string(body), "onair_rtmp_connections 2\n"), "waiting for 2 RTMP connections"
 	})
 	third, err := net.Dial("tcp", rtmpsAddr)
 	if err != nil {
