@@ -722,21 +722,31 @@ func TestConfigMapProductionValues(t *testing.T) {
 	}
 }
 
-// TestPorts: the container, the image and both Services agree with rtmp.addr and http.addr.
+// TestPorts: the container, the image and both Services agree with rtmp.addr and http.addr;
+// the metrics port (metrics.addr) is the container's, and no Service or Ingress exposes it.
 func TestPorts(t *testing.T) {
 	d := load(t)
 	for _, tc := range []struct {
 		name, key   string
-		serviceType string
+		serviceType string // "": no Service may target the port
 	}{
 		{"rtmp", "rtmp.addr", "LoadBalancer"},
 		{"http", "http.addr", "ClusterIP"},
+		{"metrics", "metrics.addr", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := d.listenPort(t, tc.key)
-			if def, ok := scalar(d.defaults, tc.key); ok {
+			if def, ok := scalar(d.defaults, tc.key); ok && tc.serviceType != "" {
 				if _, p, _ := net.SplitHostPort(def); p != strconv.Itoa(want) {
 					t.Errorf("%s is %s in %s but port %d in the pod", tc.key, def, defaultsFile, want)
+				}
+			}
+			if tc.serviceType == "" {
+				// The default is loopback, unreachable from outside the pod: the pod must
+				// listen on its own address for Prometheus.
+				if s, _ := d.effective(tc.key); !strings.HasPrefix(s.value, ":") && !strings.HasPrefix(s.value, "0.0.0.0:") &&
+					!strings.HasPrefix(s.value, "[::]:") {
+					t.Errorf("%s is %q (%s): Prometheus cannot reach it from outside the pod", tc.key, s.value, s.from)
 				}
 			}
 			found := false
@@ -753,6 +763,16 @@ func TestPorts(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("the container has no port named %s", tc.name)
+			}
+			if tc.serviceType == "" {
+				for _, s := range d.services {
+					for _, p := range s.Spec.Ports {
+						if p.TargetPort == tc.name || p.TargetPort == strconv.Itoa(want) || (p.TargetPort == "" && p.Port == want) {
+							t.Errorf("Service %s exposes the %s port: keep it to Prometheus in the cluster", s.Metadata.Name, tc.name)
+						}
+					}
+				}
+				return
 			}
 			if !slices.Contains(d.docker.expose, want) {
 				t.Errorf("%s does not EXPOSE %d (%s)", dockerfile, want, tc.key)
@@ -1254,7 +1274,7 @@ func TestPodSpreadAndScrape(t *testing.T) {
 	ann := d.workload.Spec.Template.Metadata.Annotations
 	want := map[string]string{
 		"prometheus.io/scrape": "true",
-		"prometheus.io/port":   strconv.Itoa(d.listenPort(t, "http.addr")),
+		"prometheus.io/port":   strconv.Itoa(d.listenPort(t, "metrics.addr")),
 		"prometheus.io/path":   "/metrics",
 	}
 	for k, v := range want {

@@ -13,29 +13,29 @@ import (
 // ErrNotLiveElsewhere: the room is not live on another reachable node.
 var ErrNotLiveElsewhere = errors.New("room is not live on another node")
 
-// OriginURL is the base URL of the node a room is live on, when that is another node
-// that is alive and reachable: this node can fetch the room's HLS from there.
-func (s *Service) OriginURL(ctx context.Context, slug string) (string, error) {
+// Origin is the base URL of the node a room is live on, when that is another node that is
+// alive and reachable (this node can fetch the room's HLS from there), and the room's id.
+func (s *Service) Origin(ctx context.Context, slug string) (url, roomID string, err error) {
 	var room roomDoc
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	err := s.rooms.FindOne(octx, bson.D{{Key: "slug", Value: slug}},
+	err = s.rooms.FindOne(octx, bson.D{{Key: "slug", Value: slug}},
 		options.FindOne().SetProjection(bson.D{{Key: "live", Value: 1}, {Key: "live_node", Value: 1}})).Decode(&room)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", fmt.Errorf("room %s: %w", slug, ErrNotFound)
+		return "", "", fmt.Errorf("room %s: %w", slug, ErrNotFound)
 	}
 	if err != nil {
-		return "", dbError("find room "+slug, err)
+		return "", "", dbError("find room "+slug, err)
 	}
 	if !room.Live || room.LiveNode == "" || room.LiveNode == s.node() {
-		return "", ErrNotLiveElsewhere
+		return "", "", ErrNotLiveElsewhere
 	}
 	node, alive, _, err := s.cfg.Cluster.Node(octx, room.LiveNode)
 	if err != nil {
-		return "", dbError("find node "+room.LiveNode, err)
+		return "", "", dbError("find node "+room.LiveNode, err)
 	}
 	if !alive || node.URL == "" {
-		return "", ErrNotLiveElsewhere
+		return "", "", ErrNotLiveElsewhere
 	}
-	return node.URL, nil
+	return node.URL, room.ID.Hex(), nil
 }

@@ -18,28 +18,28 @@ func TestOriginURL(t *testing.T) {
 	alice := e.signUp("alice").User
 	room, key := e.createRoom(alice, "alice-live", "Alice live")
 
-	if _, err := other.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
+	if _, _, err := other.Origin(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
 		t.Fatalf("offline room: %v", err)
 	}
-	if _, err := other.OriginURL(e.ctx(), "no-such-room"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := other.Origin(e.ctx(), "no-such-room"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown room: %v", err)
 	}
 	h := newTestHub(e)
 	h.goLive(key)
 	e.waitLive(room.Slug, true)
 	eventually(t, 2*time.Second, "origin known to node b", func() (bool, string) {
-		url, err := other.OriginURL(e.ctx(), room.Slug)
-		return url == "http://10.0.0.1:8080", errString(err)
+		url, id, err := other.Origin(e.ctx(), room.Slug)
+		return url == "http://10.0.0.1:8080" && id == room.ID, errString(err)
 	})
 	// The node the room is live on serves it itself.
-	if _, err := e.svc.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
+	if _, _, err := e.svc.Origin(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
 		t.Fatalf("origin asked on the origin: %v", err)
 	}
 
 	// A node that stops reporting is not sent viewers any more (its broadcasts are ended
 	// by EndStaleBroadcasts, tested with the broadcasts).
 	e.clock.Advance(e.svc.cfg.Cluster.StaleAfter())
-	if _, err := other.OriginURL(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
+	if _, _, err := other.Origin(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {
 		t.Fatalf("origin on a silent node: %v", err)
 	}
 }

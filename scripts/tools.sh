@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the real servers the tests run against (FerretDB for MongoDB, MinIO for S3, the
-# OpenID Connect provider of zitadel/oidc, a certified OP library, for external sign-in) at
-# pinned versions into .tools/bin, which git ignores. Skips what is already built.
+# OpenID Connect provider of zitadel/oidc, a certified OP library, for external sign-in,
+# Let's Encrypt's Pebble ACME CA and its DNS stand-in for certificates from ACME) at pinned
+# versions into .tools/bin, which git ignores. Skips what is already built.
 set -euo pipefail
 
 FERRETDB_VERSION=v1.24.0
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 ZITADEL_OIDC_VERSION=v3.38.1
+PEBBLE_VERSION=v2.10.3
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
@@ -59,17 +61,26 @@ build_oidc_provider() {
 		"building the OpenID Connect test provider (about 30 s the first time)"
 }
 
+build_pebble() {
+	go_install_tool pebble github.com/letsencrypt/pebble/v2/cmd/pebble "$PEBBLE_VERSION" pebble \
+		"building the Pebble ACME test CA (about 15 s the first time)"
+	go_install_tool pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv "$PEBBLE_VERSION" \
+		pebble-challtestsrv "building Pebble's test DNS server"
+}
+
 case "${1:-all}" in
 ferretdb) build_ferretdb ;;
 minio) build_minio ;;
 oidc-provider) build_oidc_provider ;;
+pebble) build_pebble ;;
 all)
 	build_ferretdb
 	build_minio
 	build_oidc_provider
+	build_pebble
 	;;
 *)
-	echo "usage: $0 [ferretdb|minio|oidc-provider|all]" >&2
+	echo "usage: $0 [ferretdb|minio|oidc-provider|pebble|all]" >&2
 	exit 2
 	;;
 esac

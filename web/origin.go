@@ -16,9 +16,9 @@ import (
 
 // Origins finds the node a stream is live on when it is not this one.
 type Origins interface {
-	// OriginURL returns the base URL of the node serving name, or an error when no other
-	// node does.
-	OriginURL(ctx context.Context, name string) (string, error)
+	// Origin returns the base URL of the node serving name and the id of the room the
+	// stream belongs to, or an error when no other node serves it.
+	Origin(ctx context.Context, name string) (url, room string, err error)
 }
 
 // LocalHLS is the HLS server of this node.
@@ -52,8 +52,9 @@ type hlsProxy struct {
 }
 
 type originEntry struct {
-	url string
-	at  time.Time
+	url  string
+	room string
+	at   time.Time
 }
 
 func newHLSProxy(origins Origins, cacheBytes int64) *hlsProxy {
@@ -77,18 +78,25 @@ func (p *hlsProxy) origin(ctx context.Context, name string) string {
 	if ok && time.Since(e.at) < originTTL {
 		return e.url
 	}
-	url, err := p.origins.OriginURL(ctx, name)
+	url, room, err := p.origins.Origin(ctx, name)
 	if err != nil {
-		url = ""
+		url, room = "", ""
 	}
 	url = strings.TrimSuffix(url, "/")
 	p.mu.Lock()
 	if len(p.lookup) > 10_000 {
 		clear(p.lookup)
 	}
-	p.lookup[name] = originEntry{url: url, at: time.Now()}
+	p.lookup[name] = originEntry{url: url, room: room, at: time.Now()}
 	p.mu.Unlock()
 	return url
+}
+
+// room is the room id of a stream this node has fetched from another node lately.
+func (p *hlsProxy) room(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lookup[name].room
 }
 
 // fetched is a response shared by the viewers who asked for it at the same time.
@@ -243,6 +251,22 @@ func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
 // countViewer notes an HLS request of a stream this node serves in its viewer estimate.
 func (s *Server) countViewer(r *http.Request, name string) {
 	s.audience.Note(name, r.PathValue("file"), s.clientIP(r), r.UserAgent(), time.Now())
+}
+
+// RoomOf names the room of a stream this node serves, for metrics labels: its room id
+// (an unlisted room's slug must not appear there), or the stream's own name for a stream
+// of the config file. "" when this node does not know the stream.
+func (s *Server) RoomOf(name string) string {
+	if st := s.cfg.Hub.Stream(name); st != nil {
+		if r := st.Route(); r.Owner != "" {
+			return r.Owner
+		}
+		return name
+	}
+	if s.proxy != nil {
+		return s.proxy.room(name)
+	}
+	return ""
 }
 
 // Viewers is how many viewers watch each stream through this node now: its own streams and

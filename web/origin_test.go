@@ -35,11 +35,11 @@ func (f *fakeHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fixedOrigins knows one stream's origin.
 type fixedOrigins struct{ name, url string }
 
-func (o fixedOrigins) OriginURL(_ context.Context, name string) (string, error) {
+func (o fixedOrigins) Origin(_ context.Context, name string) (string, string, error) {
 	if name != o.name {
-		return "", errors.New("not live elsewhere")
+		return "", "", errors.New("not live elsewhere")
 	}
-	return o.url, nil
+	return o.url, "room-" + name, nil
 }
 
 func newTestNode(t *testing.T, hls *fakeHLS, origins Origins, trustProxy bool) *Server {

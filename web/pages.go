@@ -165,9 +165,6 @@ func (s *Server) pageHeaders(w http.ResponseWriter, r *http.Request, mediaOrigin
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	if s.secure(r) {
-		h.Set("Strict-Transport-Security", "max-age=31536000")
-	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Pages name the signed-in user: never shared by caches, always revalidated.
 	h.Set("Cache-Control", "private, no-cache")

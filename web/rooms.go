@@ -14,12 +14,14 @@ type roomView struct {
 	HLSURL string `json:"hls_url"`
 	// RTMPURL is where the owner points OBS; shown to those who may edit the room.
 	RTMPURL string `json:"rtmp_url,omitempty"`
+	// RTMPSURL is the same over TLS, when onair offers it.
+	RTMPSURL string `json:"rtmps_url,omitempty"`
 }
 
 func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
 	v := roomView{Room: room, HLSURL: "/live/" + room.Slug + "/index.m3u8"}
 	if u := userOf(r); u != nil && room.CanEdit(*u) {
-		v.RTMPURL = s.rtmpURL(r)
+		v.RTMPURL, v.RTMPSURL = s.rtmpURL(r), s.rtmpsURL(r)
 	}
 	return v
 }
@@ -29,14 +31,26 @@ func (s *Server) rtmpURL(r *http.Request) string {
 	if s.cfg.RTMPURL != "" {
 		return s.cfg.RTMPURL
 	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	return "rtmp://" + net.JoinHostPort(s.publicHost(r), s.cfg.RTMPPort) + "/" + s.cfg.RTMPApp
+}
+
+// rtmpsURL is the publish URL over TLS, "" when onair does not offer RTMPS.
+func (s *Server) rtmpsURL(r *http.Request) string {
+	if s.cfg.RTMPSURL != "" || s.cfg.RTMPSPort == "" {
+		return s.cfg.RTMPSURL
 	}
+	return "rtmps://" + net.JoinHostPort(s.publicHost(r), s.cfg.RTMPSPort) + "/" + s.cfg.RTMPApp
+}
+
+// publicHost is the host name browsers reach onair by, without a port.
+func (s *Server) publicHost(r *http.Request) string {
 	if s.publicURL != nil {
-		host = s.publicURL.Hostname()
+		return s.publicURL.Hostname()
 	}
-	return "rtmp://" + net.JoinHostPort(host, s.cfg.RTMPPort) + "/" + s.cfg.RTMPApp
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		return h
+	}
+	return r.Host
 }
 
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +172,8 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		StreamKey string `json:"stream_key"`
 		RTMPURL   string `json:"rtmp_url"`
-	}{key, s.rtmpURL(r)})
+		RTMPSURL  string `json:"rtmps_url,omitempty"`
+	}{key, s.rtmpURL(r), s.rtmpsURL(r)})
 }
 
 func (s *Server) addModerator(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"onair/chat"
@@ -56,13 +57,18 @@ type Config struct {
 	RTMPURL  string
 	RTMPPort string
 	RTMPApp  string
+	// RTMPSURL, or else RTMPSPort, offers streamers RTMP over TLS besides RTMPURL (built
+	// like it); both empty: no RTMPS.
+	RTMPSURL  string
+	RTMPSPort string
 	// Ready reports whether this node can serve: its dependencies answer (for /readyz).
 	Ready func(context.Context) error
-	// Metrics serves /metrics (Prometheus).
-	Metrics http.Handler
 
 	// TrustProxy believes X-Forwarded-For and X-Forwarded-Proto (onair behind a proxy).
 	TrustProxy bool
+	// HSTS is the max-age of the Strict-Transport-Security header on responses to
+	// browsers that came over HTTPS (see secure); 0 means a year, a negative value none.
+	HSTS time.Duration
 	// AllowedOrigins may make state-changing requests besides onair's own origin.
 	AllowedOrigins []string
 
@@ -80,6 +86,7 @@ type Server struct {
 	mux       *http.ServeMux
 	site      *site // pages and their assets (pages.go)
 	publicURL *url.URL
+	hsts      string // the Strict-Transport-Security header, "" for none
 	chatRooms chatRooms
 	proxy     *hlsProxy
 	audience  *hls.Audience // viewers of the streams served here, local or proxied
@@ -124,6 +131,12 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.RTMPPort == "" {
 		s.cfg.RTMPPort = "1935"
 	}
+	switch {
+	case cfg.HSTS == 0:
+		s.hsts = "max-age=31536000"
+	case cfg.HSTS > 0:
+		s.hsts = "max-age=" + strconv.FormatInt(int64(cfg.HSTS/time.Second), 10)
+	}
 	s.routes()
 	return s, nil
 }
@@ -136,9 +149,6 @@ func (s *Server) routes() {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	if s.cfg.Metrics != nil {
-		s.mux.Handle("GET /metrics", s.cfg.Metrics)
-	}
 	if s.cfg.Storage != nil {
 		s.mux.Handle("/storage/", s.cfg.Storage)
 	}
@@ -206,27 +216,53 @@ func (s *Server) Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if s.hsts != "" && s.secure(r) {
+			h.Set("Strict-Transport-Security", s.hsts)
+		}
 		s.mux.ServeHTTP(w, r)
 	})
 }
 
-// Run serves ln until ctx ends, then shuts down gracefully within a few seconds.
+// Run serves ln until ctx ends, then shuts down gracefully within a few seconds. A
+// crypto/tls listener makes it HTTPS (HTTP/2 too, when its config offers "h2").
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.Handler(),
+	return Serve(ctx, s.log, "http", ln, s.Handler(), Limits{
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	})
+}
+
+// Limits bound what one client of an HTTP listener may take.
+type Limits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// Serve serves h on ln within limits until ctx ends, then shuts down gracefully within a
+// few seconds. Every listener of onair that speaks HTTP goes through here, so that none
+// lacks the timeouts; name tells them apart in the logs.
+func Serve(ctx context.Context, log *slog.Logger, name string, ln net.Listener, h http.Handler, l Limits) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("http listening", "addr", ln.Addr().String())
+	log.Info(name+" listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http serve on %s: %w", ln.Addr(), err)
+		return fmt.Errorf("%s serve on %s: %w", name, ln.Addr(), err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -90,13 +90,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		PublicURL:         cfg.HTTP.PublicURL,
 		RTMPURL:           cfg.RTMP.PublicURL,
 		RTMPApp:           cfg.RTMP.App,
+		RTMPSURL:          cfg.RTMP.TLSPublicURL,
 		TrustProxy:        cfg.HTTP.TrustProxy,
+		HSTS:              hstsMaxAge(cfg.HTTP.HSTSMaxAge),
 		AllowedOrigins:    cfg.HTTP.AllowedOrigins,
-		Metrics:           a.metrics.Handler(),
 		Ready:             a.ready.check,
 	}
 	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		webCfg.RTMPPort = port
+	}
+	if _, port, err := net.SplitHostPort(cfg.RTMP.TLSAddr); err == nil {
+		webCfg.RTMPSPort = port
 	}
 
 	if cfg.Mongo.URI != "" {
@@ -340,7 +344,7 @@ func (a *app) ensureIndexes(ctx context.Context) {
 }
 
 // run starts every part and blocks until ctx ends and they have stopped.
-func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
+func (a *app) run(ctx context.Context, ls *listeners) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
 	ctx, stop := context.WithCancel(ctx)
@@ -379,8 +383,7 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 	}
 	runPart("hub", a.hub.Run)
 	runPart("hls", a.hls.Run)
-	runPart("rtmp", func(ctx context.Context) error { return a.rtmp.Run(ctx, rtmpLn) })
-	runPart("http", func(ctx context.Context) error { return a.web.Run(ctx, httpLn) })
+	a.serve(runPart, ls)
 	a.ready.listening.Store(true)
 
 	<-ctx.Done()
@@ -411,6 +414,15 @@ func (a *app) run(ctx context.Context, rtmpLn, httpLn net.Listener) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// hstsMaxAge is http.hsts_max_age as web takes it: there 0 means the default and a
+// negative duration no header.
+func hstsMaxAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // signUpLimit is auth.signup_limit as rooms takes it: there 0 means the default and a

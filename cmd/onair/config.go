@@ -23,6 +23,8 @@ import (
 type config struct {
 	HTTP       httpConfig       `yaml:"http"`
 	RTMP       rtmpConfig       `yaml:"rtmp"`
+	TLS        tlsConfig        `yaml:"tls"`
+	Metrics    metricsConfig    `yaml:"metrics"`
 	HLS        hlsConfig        `yaml:"hls"`
 	Mongo      mongoConfig      `yaml:"mongo"`
 	Auth       authConfig       `yaml:"auth"`
@@ -109,6 +111,8 @@ type shutdownConfig struct {
 
 type httpConfig struct {
 	Addr              string        `yaml:"addr"`
+	TLSAddr           string        `yaml:"tls_addr"`
+	HSTSMaxAge        time.Duration `yaml:"hsts_max_age"`
 	PublicURL         string        `yaml:"public_url"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
@@ -121,7 +125,9 @@ type httpConfig struct {
 
 type rtmpConfig struct {
 	Addr                     string        `yaml:"addr"`
+	TLSAddr                  string        `yaml:"tls_addr"`
 	PublicURL                string        `yaml:"public_url"`
+	TLSPublicURL             string        `yaml:"tls_public_url"`
 	App                      string        `yaml:"app"`
 	SetupTimeout             time.Duration `yaml:"setup_timeout"`
 	IdleTimeout              time.Duration `yaml:"idle_timeout"`
@@ -160,6 +166,7 @@ func defaultConfig() config {
 	return config{
 		HTTP: httpConfig{
 			Addr:              ":8080",
+			HSTSMaxAge:        365 * 24 * time.Hour,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      60 * time.Second,
@@ -178,6 +185,8 @@ func defaultConfig() config {
 			MaxMessageSize:           8 << 20,
 			ReadInterval:             20 * time.Millisecond,
 		},
+		TLS:     tlsConfig{ACMEDomains: []string{}},
+		Metrics: metricsConfig{Addr: "127.0.0.1:9935"},
 		HLS: hlsConfig{
 			Variant:         "lowlatency",
 			SegmentDuration: time.Second,
@@ -390,7 +399,9 @@ func (c *config) validate() error {
 			bad(key, "must be a positive duration, got %s", d)
 		}
 	}
-	checkAddr("http.addr", c.HTTP.Addr)
+	if c.HTTP.Addr != "" {
+		checkAddr("http.addr", c.HTTP.Addr) // empty: see validateListeners
+	}
 	checkAddr("rtmp.addr", c.RTMP.Addr)
 	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	positive("http.read_timeout", c.HTTP.ReadTimeout)
@@ -489,6 +500,7 @@ func (c *config) validate() error {
 		bad("audit.queue_size", "must be between 100 and 1000000, got %d", c.Audit.QueueSize)
 	}
 	c.validateWebhooks(bad, checkURL)
+	c.validateListeners(bad, checkAddr, checkURL)
 	switch c.Storage.Backend {
 	case "local":
 	case "s3":

@@ -57,25 +57,22 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rtmpLn, err := net.Listen("tcp", cfg.RTMP.Addr)
+	certs, err := newCertSource(cfg, log)
 	if err != nil {
-		return fmt.Errorf("listen rtmp.addr %s: %w", cfg.RTMP.Addr, err)
-	}
-	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		rtmpLn.Close()
-		return fmt.Errorf("listen http.addr %s: %w", cfg.HTTP.Addr, err)
-	}
-	// With port 0 the system picked the ports: the URLs shown to streamers need them.
-	cfg.RTMP.Addr, cfg.HTTP.Addr = rtmpLn.Addr().String(), httpLn.Addr().String()
-	a, err := newApp(ctx, cfg, log, keys)
-	if err != nil {
-		rtmpLn.Close()
-		httpLn.Close()
 		return err
 	}
-	printBanner(stdout, cfg, rtmpLn.Addr(), httpLn.Addr(), demoKey)
-	return a.run(ctx, rtmpLn, httpLn)
+	ls, err := openListeners(cfg, certs)
+	if err != nil {
+		return err
+	}
+	ls.resolve(&cfg)
+	a, err := newApp(ctx, cfg, log, keys)
+	if err != nil {
+		ls.close()
+		return err
+	}
+	printBanner(stdout, cfg, demoKey)
+	return a.run(ctx, ls)
 }
 
 func newLogger(cfg logConfig, w io.Writer) *slog.Logger {
@@ -95,31 +92,52 @@ func loadDemoKey(dir string) (string, error) {
 }
 
 // printBanner tells a person at the terminal where to point OBS and the browser. It goes to
-// stdout, not the log: the key is shown to the operator who owns it and nowhere else.
-func printBanner(w io.Writer, cfg config, rtmpAddr, httpAddr net.Addr, demoKey string) {
+// stdout, not the log: the key is shown to the operator who owns it and nowhere else. The
+// addresses in cfg are the listeners' own (see listeners.resolve).
+func printBanner(w io.Writer, cfg config, demoKey string) {
 	rtmpURL := cfg.RTMP.PublicURL
 	if rtmpURL == "" {
-		rtmpURL = fmt.Sprintf("rtmp://%s/%s", displayHostPort(rtmpAddr, "localhost"), cfg.RTMP.App)
+		rtmpURL = fmt.Sprintf("rtmp://%s/%s", displayHostPort(cfg.RTMP.Addr, "localhost"), cfg.RTMP.App)
 	}
+	rtmpsURL := cfg.RTMP.TLSPublicURL
+	if rtmpsURL == "" && cfg.RTMP.TLSAddr != "" {
+		rtmpsURL = fmt.Sprintf("rtmps://%s/%s", displayHostPort(cfg.RTMP.TLSAddr, "localhost"), cfg.RTMP.App)
+	}
+	plainURL := strings.TrimSuffix("http://"+displayHostPort(cfg.HTTP.Addr, "localhost"), ":80")
 	httpURL := cfg.HTTP.PublicURL
-	if httpURL == "" {
-		httpURL = "http://" + displayHostPort(httpAddr, "localhost")
+	switch {
+	case httpURL != "":
+	case cfg.HTTP.TLSAddr != "":
+		httpURL = strings.TrimSuffix("https://"+displayHostPort(cfg.HTTP.TLSAddr, "localhost"), ":443")
+	default:
+		httpURL = plainURL
 	}
 	httpURL = strings.TrimSuffix(httpURL, "/")
 	fmt.Fprintf(w, "onair is running\n")
 	fmt.Fprintf(w, "OBS server: %s\n", rtmpURL)
+	if rtmpsURL != "" {
+		fmt.Fprintf(w, "OBS server over TLS: %s\n", rtmpsURL)
+	}
 	if demoKey != "" {
 		fmt.Fprintf(w, "stream key: %s\n", demoKey)
 		fmt.Fprintf(w, "watch: %s/watch/demo\n", httpURL)
 	} else {
 		fmt.Fprintf(w, "watch: %s/\n", httpURL)
 	}
+	if cfg.HTTP.TLSAddr != "" && cfg.HTTP.Addr != "" {
+		fmt.Fprintf(w, "plain http: %s redirects to https\n", plainURL)
+	}
+	if cfg.Metrics.Addr != "" {
+		fmt.Fprintf(w, "metrics: http://%s/metrics\n", displayHostPort(cfg.Metrics.Addr, "localhost"))
+	} else {
+		fmt.Fprintf(w, "metrics: off\n")
+	}
 }
 
-func displayHostPort(a net.Addr, fallbackHost string) string {
-	host, port, err := net.SplitHostPort(a.String())
+func displayHostPort(addr, fallbackHost string) string {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return a.String()
+		return addr
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = fallbackHost

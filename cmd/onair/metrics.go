@@ -9,11 +9,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.mongodb.org/mongo-driver/v2/event"
+
+	"onair/media"
 )
 
 // metrics exposes onair's state to Prometheus. Most figures are read from the parts'
 // own counters when Prometheus scrapes (collect); latencies, which need every sample, are
-// histograms fed by hooks. No label is per viewer: rooms are the finest label.
+// histograms fed by hooks. No label is per viewer: rooms are the finest label, and they
+// are named by id (roomLabel), since a slug would reveal unlisted rooms to whoever reads
+// the metrics.
 type metrics struct {
 	reg *prometheus.Registry
 	app *app
@@ -52,8 +56,8 @@ func newMetrics(a *app) *metrics {
 	}
 	m.liveStreams = d("onair_live_streams", "Streams being published on this node.")
 	m.publishers = d("onair_publishers", "Live publishers by codec.", "video_codec", "audio_codec")
-	m.ingestBitrate = d("onair_ingest_bitrate_bits_per_second", "Ingest bitrate of each live room over the last seconds.", "room")
-	m.viewers = d("onair_viewers", "Estimated concurrent HLS viewers of each live room served by this node, "+
+	m.ingestBitrate = d("onair_ingest_bitrate_bits_per_second", "Ingest bitrate of each live room (by room id) over the last seconds.", "room")
+	m.viewers = d("onair_viewers", "Estimated concurrent HLS viewers of each live room (by room id) served by this node, "+
 		"whether live here or fetched from another node; each viewer counts on one node only, so the sum over nodes is the room's total.", "room")
 	m.hlsRequests = d("onair_hls_requests_total", "HLS requests served, by kind of file.", "kind")
 	m.hlsBytes = d("onair_hls_bytes_total", "HLS body bytes served, by kind of file.", "kind")
@@ -121,13 +125,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	viewers := a.web.Viewers()
 	for _, st := range streams {
 		byCodec[[2]string{string(st.VideoCodec()), string(st.AudioCodec())}]++
-		gauge(m.ingestBitrate, float64(st.Stats().Bitrate), st.Name())
+		gauge(m.ingestBitrate, float64(st.Stats().Bitrate), roomLabel(st.Route()))
 		if _, ok := viewers[st.Name()]; !ok {
 			viewers[st.Name()] = 0 // live here, watched by none yet
 		}
 	}
 	for name, n := range viewers {
-		gauge(m.viewers, float64(n), name)
+		if room := a.web.RoomOf(name); room != "" {
+			gauge(m.viewers, float64(n), room)
+		}
 	}
 	for k, n := range byCodec {
 		gauge(m.publishers, float64(n), k[0], k[1])
@@ -159,4 +165,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.webhookDeliveries, float64(st.Failed), "failed")
 		counter(m.webhookDeliveries, float64(st.Dropped), "dropped")
 	}
+}
+
+// roomLabel is a stream's room label: the room's id for rooms, whose slugs may be
+// unlisted, and the configured name, public anyway, for the config file's streams.
+func roomLabel(r media.Route) string {
+	if r.Owner != "" {
+		return r.Owner
+	}
+	return r.Name
 }

@@ -18,6 +18,7 @@ type rigNode struct {
 	dataDir string
 	HTTP    string // http://host:port
 	RTMP    string // rtmp://host:port/app, to which a stream key is appended
+	metrics string // http://host:port of the metrics listener
 }
 
 // rigNodeOptions configure startRigNode.
@@ -47,7 +48,7 @@ func startRigNode(ctx context.Context, opts rigNodeOptions) (*rigNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &rigNode{proc: proc, dataDir: opts.dataDir, HTTP: banner.HTTP, RTMP: banner.RTMP}
+	n := &rigNode{proc: proc, dataDir: opts.dataDir, HTTP: banner.HTTP, RTMP: banner.RTMP, metrics: banner.Metrics}
 	if err := waitHTTP200(ctx, proc, n.HTTP+"/healthz", 10*time.Second); err != nil {
 		n.Stop()
 		return nil, fmt.Errorf("onair: %w", err)
@@ -82,11 +83,11 @@ func (n *rigNode) Alive() error {
 // RecordingsDir holds the recording spools.
 func (n *rigNode) RecordingsDir() string { return filepath.Join(n.dataDir, "recordings") }
 
-// Metrics fetches /metrics.
+// Metrics fetches /metrics from the metrics listener.
 func (n *rigNode) Metrics(ctx context.Context, client *http.Client) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.HTTP+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.metrics+"/metrics", nil)
 	if err != nil {
 		return "", fmt.Errorf("metrics: %w", err)
 	}

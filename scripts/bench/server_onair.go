@@ -67,18 +67,19 @@ func startOnair(ctx context.Context, binary, dir string, streams []string) (*ona
 
 // onairBanner is what onair prints at start: where to publish and where to watch.
 type onairBanner struct {
-	RTMP string // rtmp://host:port/app
-	HTTP string // http://host:port
+	RTMP    string // rtmp://host:port/app
+	HTTP    string // http://host:port
+	Metrics string // http://host:port of the metrics listener, "" with metrics off
 }
 
-// launchOnair starts binary with this process's environment, HTTP and RTMP on free
-// loopback ports, and env (later entries win), and waits for its banner. Every publisher
-// of a run dials from 127.0.0.1, so the per-address connection limit, meant for the
-// internet, is lifted to the global one.
+// launchOnair starts binary with this process's environment, HTTP, RTMP and metrics on
+// free loopback ports, and env (later entries win), and waits for its banner. Every
+// publisher of a run dials from 127.0.0.1, so the per-address connection limit, meant for
+// the internet, is lifted to the global one.
 func launchOnair(ctx context.Context, name, binary string, env ...string) (*process, onairBanner, error) {
 	cmd := exec.Command(binary)
 	cmd.Env = append(append(os.Environ(), "ONAIR_HTTP_ADDR=127.0.0.1:0", "ONAIR_RTMP_ADDR=127.0.0.1:0",
-		"ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=1000"), env...)
+		"ONAIR_METRICS_ADDR=127.0.0.1:0", "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=1000"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, onairBanner{}, fmt.Errorf("%s: %w", name, err)
@@ -87,13 +88,13 @@ func launchOnair(ctx context.Context, name, binary string, env ...string) (*proc
 	if err != nil {
 		return nil, onairBanner{}, err
 	}
-	banner := make(chan [2]string, 1)
+	banner := make(chan onairBanner, 1)
 	go readBanner(stdout, banner)
 	timer := time.NewTimer(20 * time.Second)
 	defer timer.Stop()
 	select {
-	case m := <-banner:
-		return proc, onairBanner{RTMP: m[0], HTTP: m[1]}, nil
+	case b := <-banner:
+		return proc, b, nil
 	case <-proc.Done():
 		return nil, onairBanner{}, fmt.Errorf("%s exited at start: %s", name, proc.Output())
 	case <-timer.C:
@@ -105,10 +106,11 @@ func launchOnair(ctx context.Context, name, binary string, env ...string) (*proc
 	}
 }
 
-// readBanner finds the RTMP URL and HTTP origin in what onair prints at start (see
-// scripts/testenv/onair.go), then drains stdout.
-func readBanner(r io.Reader, out chan<- [2]string) {
-	re := regexp.MustCompile(`(?m)^OBS server: (\S+)\n(?:stream key: \S+\n)?watch: (https?://[^/\s]+)`)
+// readBanner finds the RTMP URL, the HTTP origin and the metrics listener in what onair
+// prints at start (cmd/onair/main.go: printBanner), then drains stdout.
+func readBanner(r io.Reader, out chan<- onairBanner) {
+	re := regexp.MustCompile(`(?m)^OBS server: (\S+)\n(?:OBS server over TLS: \S+\n)?(?:stream key: \S+\n)?` +
+		`watch: (https?://[^/\s]+)\S*\n(?:plain http: .*\n)?metrics: (\S+)\n`)
 	var seen strings.Builder
 	sent := false
 	sc := bufio.NewScanner(r)
@@ -118,7 +120,11 @@ func readBanner(r io.Reader, out chan<- [2]string) {
 		}
 		seen.WriteString(sc.Text() + "\n")
 		if m := re.FindStringSubmatch(seen.String()); m != nil {
-			out <- [2]string{m[1], m[2]}
+			b := onairBanner{RTMP: m[1], HTTP: m[2]}
+			if m[3] != "off" {
+				b.Metrics = strings.TrimSuffix(m[3], "/metrics")
+			}
+			out <- b
 			sent = true
 		}
 	}

@@ -59,12 +59,21 @@ func OnairBinary(t testing.TB) string {
 
 // Onair is a running onair process.
 type Onair struct {
-	// HTTP is the base URL, e.g. http://127.0.0.1:41234.
+	// HTTP is the base URL, e.g. http://127.0.0.1:41234 (https://... with http.tls_addr).
 	HTTP string
+	// Plain is the plain HTTP base URL while HTTPS is on (it redirects to HTTP), else "".
+	Plain string
 	// RTMP is the publish URL without the key, e.g. rtmp://127.0.0.1:41235/live.
 	RTMP string
+	// RTMPS is the same over TLS (rtmps://...) when rtmp.tls_addr is set, else "".
+	RTMPS string
+	// Metrics is the metrics listener's base URL (e.g. http://127.0.0.1:41236; /metrics
+	// is there), or "" with metrics off.
+	Metrics string
 	// DataDir is the process's data.dir.
 	DataDir string
+	// Client talks to HTTP: OnairOptions.Client, or a plain one.
+	Client *http.Client
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -82,9 +91,14 @@ type OnairOptions struct {
 	DataDir string
 	// Args are extra command-line arguments.
 	Args []string
+	// Client is what talks to onair's HTTP: set it to one trusting the test CA (TestCA.Client)
+	// when onair serves HTTPS. Nil: an HTTP/1.1 client of its own.
+	Client *http.Client
 }
 
-var bannerRE = regexp.MustCompile(`(?m)^OBS server: (\S+)\n(?:stream key: \S+\n)?watch: (https?://[^/\s]+)`)
+// bannerRE reads what onair prints at start (cmd/onair/main.go: printBanner).
+var bannerRE = regexp.MustCompile(`(?m)^OBS server: (\S+)\n(?:OBS server over TLS: (\S+)\n)?(?:stream key: \S+\n)?` +
+	`watch: (https?://[^/\s]+)\S*\n(?:plain http: (\S+) .*\n)?metrics: (\S+)\n`)
 
 // StartOnair starts onair on free loopback ports and waits until it listens.
 func StartOnair(t testing.TB, opts OnairOptions) *Onair {
@@ -99,6 +113,7 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 	cmd.Env = append(hermeticEnv(),
 		"ONAIR_HTTP_ADDR=127.0.0.1:0",
 		"ONAIR_RTMP_ADDR=127.0.0.1:0",
+		"ONAIR_METRICS_ADDR=127.0.0.1:0",
 		"ONAIR_DATA_DIR="+opts.DataDir,
 		"ONAIR_LOG_LEVEL=debug",
 	)
@@ -112,9 +127,12 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start onair: %v", err)
 	}
-	o := &Onair{cmd: cmd, logs: logs, done: make(chan struct{}), DataDir: opts.DataDir}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+	}
+	o := &Onair{cmd: cmd, logs: logs, done: make(chan struct{}), DataDir: opts.DataDir, Client: opts.Client}
 
-	banner := make(chan [2]string, 1)
+	banner := make(chan []string, 1)
 	go func() {
 		var seen bytes.Buffer
 		sc := bufio.NewScanner(stdout)
@@ -122,7 +140,7 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 		for sc.Scan() {
 			seen.WriteString(sc.Text() + "\n")
 			if m := bannerRE.FindStringSubmatch(seen.String()); m != nil && !sent {
-				banner <- [2]string{m[1], m[2]}
+				banner <- m
 				sent = true
 			}
 		}
@@ -140,14 +158,17 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 
 	select {
 	case m := <-banner:
-		o.RTMP, o.HTTP = m[0], m[1]
+		o.RTMP, o.RTMPS, o.HTTP, o.Plain = m[1], m[2], m[3], m[4]
+		if m[5] != "off" {
+			o.Metrics = strings.TrimSuffix(m[5], "/metrics")
+		}
 	case <-o.done:
 		t.Fatalf("onair exited at start: %v\n%s", o.err, logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("onair did not print its banner within 20 s\n%s", logs.String())
 	}
 	Eventually(t, 10*time.Second, func() (bool, string) {
-		resp, err := http.Get(o.HTTP + "/healthz")
+		resp, err := o.Client.Get(o.HTTP + "/healthz")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -202,20 +223,34 @@ func (o *Onair) Stop(t testing.TB) {
 // Get fetches path from onair's HTTP server and returns the status and body.
 func (o *Onair) Get(t testing.TB, path string) (int, []byte) {
 	t.Helper()
+	return o.get(t, o.HTTP+path)
+}
+
+// GetMetrics fetches /metrics from the metrics listener and returns the status and body.
+func (o *Onair) GetMetrics(t testing.TB) (int, []byte) {
+	t.Helper()
+	if o.Metrics == "" {
+		t.Fatal("onair runs without metrics (metrics.addr is empty)")
+	}
+	return o.get(t, o.Metrics+"/metrics")
+}
+
+func (o *Onair) get(t testing.TB, url string) (int, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HTTP+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := o.Client.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: read body: %v", path, err)
+		t.Fatalf("GET %s: read body: %v", url, err)
 	}
 	return resp.StatusCode, b
 }

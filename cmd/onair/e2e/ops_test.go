@@ -13,7 +13,8 @@ import (
 	"onair/scripts/testenv"
 )
 
-// /metrics, /healthz and /readyz as an operator and Kubernetes see them.
+// /metrics, /healthz and /readyz as an operator and Kubernetes see them. /metrics is on
+// a listener of its own, never on the public port, and names rooms by id, not by slug.
 func TestHealthAndMetrics(t *testing.T) {
 	o, m := startWithMongo(t)
 	if code, _ := o.Get(t, "/healthz"); code != 200 {
@@ -25,7 +26,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	})
 	ann := newClient(t, o.HTTP)
 	ann.signUp("ann")
-	_, key := ann.createRoom("ann-live")
+	room, key := ann.createRoom("ann-live")
 	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
 	defer pub.Kill()
 	index := waitIndex(t, o, "ann-live")
@@ -39,8 +40,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	want := []string{
 		`onair_live_streams 1`,
 		`onair_publishers{audio_codec="aac",video_codec="h264"} 1`,
-		`onair_ingest_bitrate_bits_per_second{room="ann-live"}`,
-		`onair_viewers{room="ann-live"} 1`,
+		`onair_ingest_bitrate_bits_per_second{room="` + room.ID + `"}`,
+		`onair_viewers{room="` + room.ID + `"} 1`,
 		`onair_hls_requests_total{kind="part"}`,
 		`onair_hls_bytes_total{kind="segment"}`,
 		`onair_chat_sockets 0`,
@@ -53,18 +54,29 @@ func TestHealthAndMetrics(t *testing.T) {
 		`onair_webhook_deliveries_total{result="delivered"}`,
 		`process_resident_memory_bytes`,
 	}
+	var metrics string
 	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
-		code, body := o.Get(t, "/metrics")
+		code, body := o.GetMetrics(t)
 		if code != 200 {
 			return false, "metrics answered " + http.StatusText(code)
 		}
+		metrics = string(body)
 		for _, w := range want {
-			if !strings.Contains(string(body), w) {
+			if !strings.Contains(metrics, w) {
 				return false, "metrics lack " + w
 			}
 		}
 		return true, ""
 	})
+	if strings.Contains(metrics, "ann-live") {
+		t.Error("the metrics name a room by its slug: unlisted rooms' slugs are secret")
+	}
+	if code, body := o.Get(t, "/metrics"); code != http.StatusNotFound || strings.Contains(string(body), "onair_") {
+		t.Errorf("the public port answers /metrics with %d, want 404", code)
+	}
+	if code, _ := o.Get(t, "/metrics/"); code != http.StatusNotFound {
+		t.Errorf("the public port answers /metrics/ with %d, want 404", code)
+	}
 
 	// MongoDB gone: not ready (live video is unaffected, tested elsewhere); back: ready.
 	m.Kill()

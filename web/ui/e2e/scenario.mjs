@@ -9,30 +9,16 @@
 //   "@publish <stream key>" -> Go starts ffmpeg publishing with that key, answers "ok"
 //   "@stop"                 -> Go stops ffmpeg as a streamer clicking Stop would, answers "ok"
 // Every other line is a log line. Exit status 0 means every check passed.
-import { createInterface } from 'node:readline';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { launch } from './browser.mjs';
 import { measure } from './bench.mjs';
+import { ask, check, log } from './steps.mjs';
 
 const base = process.env.ONAIR_URL;
 const shots = process.env.ONAIR_SCREENSHOTS || '.artifacts/screenshots';
 const benchOut = process.env.ONAIR_BENCH_OUT || '';
 if (!base) throw new Error('ONAIR_URL is not set');
-
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function ask(command) {
-  console.log(command);
-  const { value, done } = await lines.next();
-  if (done || value.trim() !== 'ok') throw new Error(`${command}: the test answered ${done ? 'nothing' : JSON.stringify(value)}`);
-}
-
-const started = Date.now();
-const log = (...a) => console.log(`# ${((Date.now() - started) / 1000).toFixed(1)}s`, ...a);
-
-function check(ok, message) {
-  if (!ok) throw new Error(`check failed: ${message}`);
-}
 
 // waitFor polls fn in the page until it returns a truthy value, with a deadline and the
 // last value in the error message.

@@ -169,10 +169,17 @@ export function dashboard(main) {
     render();
     const copyURL = h('button', { type: 'button', 'data-copy-url': '' }, 'Copy');
     copyURL.addEventListener('click', () => copyText(room.rtmp_url, copyURL));
+    const servers = [h('label', { for: 'rtmp-url' }, room.rtmps_url ? 'Server (unencrypted)' : 'Server'), h('div', { class: 'row' }, urlInput, copyURL)];
+    if (room.rtmps_url) {
+      // Encrypted ingest first: the stream key then never crosses the network in the clear.
+      const tlsInput = h('input', { id: 'rtmps-url', readonly: true, value: room.rtmps_url, 'data-rtmps-url': '' });
+      const copyTLS = h('button', { type: 'button', 'data-copy-rtmps-url': '' }, 'Copy');
+      copyTLS.addEventListener('click', () => copyText(room.rtmps_url, copyTLS));
+      servers.unshift(h('label', { for: 'rtmps-url' }, 'Server (encrypted, RTMPS)'), h('div', { class: 'row' }, tlsInput, copyTLS));
+    }
     return section('Stream with OBS', 'obs-h',
-      h('p', { class: 'muted' }, 'In OBS: Settings → Stream → Service “Custom…”, then paste these two. Set the keyframe interval to 1 s.'),
-      h('label', { for: 'rtmp-url' }, 'Server'),
-      h('div', { class: 'row' }, urlInput, copyURL),
+      h('p', { class: 'muted' }, 'In OBS: Settings → Stream → Service “Custom…”, then paste a server and the stream key. Set the keyframe interval to 1 s.'),
+      ...servers,
       body);
   }
 
