@@ -27,6 +27,8 @@
 //	             bytes, duration_ms, bitrate, peak_viewers, total_viewers, recording {...}}
 //	            room_started {room_id, started -1}, open {ended, heartbeat}
 //	rooms_meta  {_id: "first_admin", user_id, created}
+//	recording_uploads, recording_fragments: the recordings in progress, owned by lease
+//	            (ledger.go)
 //
 // # MongoDB and FerretDB
 //

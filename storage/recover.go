@@ -10,29 +10,31 @@ import (
 	"time"
 )
 
-// Recovered reports what RecoverSpools did with one spool left by a crash.
+// Recovered reports what recovery did with one spool left by a crash.
 type Recovered struct {
 	Key string
 	// Found is the bytes the store and the disk held together; Size is what the completed
 	// object kept after cutting a torn tail (0: nothing worth keeping, upload aborted).
 	Found, Size int64
+	// Elsewhere: the upload was gone and the disk no longer held all of its bytes, but the
+	// object exists: another writer completed it (a node that adopted the recording). The
+	// spool was removed without touching the store.
+	Elsewhere bool
 	// Err is why the spool could not be completed; its directory is left in place so that
-	// nothing is lost and a later start can try again.
+	// nothing is lost and a later attempt can try again.
 	Err error
 }
 
 // RecoverSpools completes every spool left in dir by a crash into a finished object: the
 // parts the store already has plus the chunks still on disk. Call it at start, before any
-// spool is opened in dir. Store operations are retried until ctx ends.
+// spool is opened in dir (RecoverSpool recovers one spool while others are in use).
+// Store operations are retried until ctx ends.
 //
 // truncate, when set, is told how many bytes were found for a key and returns how many to
 // keep: the recorder answers with the end of its last complete fragment, cutting a torn
 // tail. Without it, recovery keeps what the last Sync made durable. Bytes already uploaded
 // in a part whose chunk is gone cannot be cut: the cut moves to the end of that part.
 func RecoverSpools(ctx context.Context, dir string, store Store, truncate func(key string, written int64) int64, logger *slog.Logger) ([]Recovered, error) {
-	if logger == nil {
-		logger = slog.Default()
-	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -45,35 +47,132 @@ func RecoverSpools(ctx context.Context, dir string, store Store, truncate func(k
 		if !e.IsDir() {
 			continue
 		}
-		sdir := filepath.Join(dir, e.Name())
-		m, err := readManifest(sdir)
-		if errors.Is(err, os.ErrNotExist) {
-			// OpenSpool writes the manifest before any data: this is an empty shell.
-			logger.Warn("removing spool directory without a manifest", "dir", sdir)
-			if err := os.RemoveAll(sdir); err != nil {
-				return out, fmt.Errorf("remove spool %s: %w", sdir, err)
-			}
-			continue
+		rec, ok := recoverDir(ctx, filepath.Join(dir, e.Name()), store, truncate, logger)
+		if ok {
+			out = append(out, rec)
 		}
-		if err != nil {
-			out = append(out, Recovered{Err: err})
-			continue
-		}
-		r := recoverer{dir: sdir, m: m, store: store, truncate: truncate,
-			log: logger.With("key", m.Key, "dir", sdir)}
-		r.retry = retrier{min: 100 * time.Millisecond, max: 10 * time.Second, log: r.log}
-		rec := r.run(ctx)
-		if rec.Err != nil {
-			r.log.Error("spool recovery failed; directory kept", "err", rec.Err)
-		} else {
-			r.log.Info("spool recovered", "found", rec.Found, "size", rec.Size)
-		}
-		out = append(out, rec)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
 	}
 	return out, nil
+}
+
+// SpoolRecovery names one spool for RecoverSpool.
+type SpoolRecovery struct {
+	Dir   string // the spools' root, as given to OpenSpool
+	Store Store
+	Key   string
+	// Keep is told how many bytes were found and returns how many to keep (see
+	// RecoverSpools' truncate); nil keeps what the last Sync made durable.
+	Keep   func(found int64) int64
+	Logger *slog.Logger
+}
+
+// RecoverSpool completes the spool of one key, left by a crash, into a finished object,
+// as RecoverSpools does for all of them. It may run while other spools of the same root
+// are in use. ok is false when the key has no spool.
+func RecoverSpool(ctx context.Context, r SpoolRecovery) (rec Recovered, ok bool) {
+	var truncate func(string, int64) int64
+	if r.Keep != nil {
+		truncate = func(_ string, found int64) int64 { return r.Keep(found) }
+	}
+	dir := filepath.Join(r.Dir, spoolDirName(r.Key))
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return Recovered{Key: r.Key}, false
+	}
+	return recoverDir(ctx, dir, r.Store, truncate, r.Logger)
+}
+
+// recoverDir recovers the spool in sdir; ok is false when there was none to report (an
+// empty shell, removed).
+func recoverDir(ctx context.Context, sdir string, store Store, truncate func(string, int64) int64, logger *slog.Logger) (Recovered, bool) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	m, err := readManifest(sdir)
+	if errors.Is(err, os.ErrNotExist) {
+		// OpenSpool writes the manifest before any data: this is an empty shell.
+		logger.Warn("removing spool directory without a manifest", "dir", sdir)
+		if err := os.RemoveAll(sdir); err != nil {
+			return Recovered{Err: fmt.Errorf("remove spool %s: %w", sdir, err)}, true
+		}
+		return Recovered{}, false
+	}
+	if err != nil {
+		return Recovered{Err: err}, true
+	}
+	r := recoverer{dir: sdir, m: m, store: store, truncate: truncate,
+		log: logger.With("key", m.Key, "dir", sdir)}
+	r.retry = retrier{min: 100 * time.Millisecond, max: 10 * time.Second, log: r.log}
+	rec := r.run(ctx)
+	switch {
+	case rec.Err != nil:
+		r.log.Error("spool recovery failed; directory kept", "err", rec.Err)
+	case rec.Elsewhere:
+		r.log.Warn("spool dropped: its upload was completed by another writer")
+	default:
+		r.log.Info("spool recovered", "found", rec.Found, "size", rec.Size)
+	}
+	return rec, true
+}
+
+// PruneSpools removes the spool directories in dir that have no manifest: OpenSpool writes
+// the manifest before any data, so they hold nothing (a crash came in between). Call it
+// before any spool is opened in dir.
+func PruneSpools(dir string, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("list spools in %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		sdir := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(filepath.Join(sdir, manifestName)); !e.IsDir() || !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		logger.Warn("removing spool directory without a manifest", "dir", sdir)
+		if err := os.RemoveAll(sdir); err != nil {
+			return fmt.Errorf("remove spool %s: %w", sdir, err)
+		}
+	}
+	return nil
+}
+
+// SpoolInfo is a spool found on disk.
+type SpoolInfo struct {
+	Key, UploadID string // UploadID is "" until the store accepted CreateUpload
+}
+
+// ListSpools returns the spools in dir that have a manifest, live or left by a crash.
+func ListSpools(dir string) ([]SpoolInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list spools in %s: %w", dir, err)
+	}
+	var out []SpoolInfo
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		m, err := readManifest(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // no manifest, no data: recovery removes it
+		}
+		out = append(out, SpoolInfo{Key: m.Key, UploadID: m.UploadID})
+	}
+	return out, nil
+}
+
+// DropSpool removes the spool of key from dir without touching the store: the object is
+// another writer's now (a node that adopted it), and this spool must not complete it.
+func DropSpool(dir, key string) error {
+	if err := os.RemoveAll(filepath.Join(dir, spoolDirName(key))); err != nil {
+		return fmt.Errorf("drop spool of %q: %w", key, err)
+	}
+	return syncDir(dir)
 }
 
 // recoverer completes one spool.
@@ -122,6 +221,14 @@ func (r *recoverer) run(ctx context.Context) Recovered {
 		}
 	}
 	if _, first := chunks[1]; gone && len(r.m.Parts) > 0 && !first {
+		// Without the upload, the disk cannot rebuild the object. If the object exists,
+		// another writer completed it from the parts (a node adopted the recording while
+		// this one was away): it is theirs.
+		if _, err := r.store.Head(ctx, r.m.Key); err == nil {
+			rec.Elsewhere = true
+			rec.Err = r.removeDir()
+			return rec
+		}
 		rec.Err = fmt.Errorf("recover %q: upload %s is gone with parts the disk no longer holds: %w", r.m.Key, r.m.UploadID, ErrNotFound)
 		return rec
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,32 +195,110 @@ func TestAbortDanglingUploads(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) { return storage.SpoolUploadID(sp) != "", "no upload yet" })
 	crash()
 	claimedID := storage.SpoolUploadID(sp)
-	for _, k := range []string{"recordings/r/old1/video.mp4", "recordings/r/old2/video.mp4", "other/upload"} {
+	for _, k := range []string{"recordings/r/leased/video.mp4", "recordings/r/old1/video.mp4", "recordings/r/old2/video.mp4", "other/upload"} {
 		if _, err := st.CreateUpload(ctx, k, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	keep, err := storage.ClaimedUploads(dir)
+	claimed, err := storage.ClaimedUploads(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := storage.AbortDanglingUploads(ctx, st, storage.RecordingsPrefix, keep, logger(t))
-	if err != nil || n != 2 {
-		t.Fatalf("aborted %d, %v; want 2", n, err)
+	// What a node's leases account for: another node's live recording.
+	keep := func(_ context.Context, u storage.PendingUpload) (bool, error) {
+		return claimed(u.Key, u.UploadID) || u.Key == "recordings/r/leased/video.mp4", nil
 	}
-	ups, err := st.ListUploads(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	for _, u := range ups {
-		left = append(left, u.Key)
-		if u.Key == "recordings/r/claimed/video.mp4" && u.UploadID != claimedID {
-			t.Fatalf("claimed upload %+v, spool has %s", u, claimedID)
+	left := func() []string {
+		ups, err := st.ListUploads(ctx, "")
+		if err != nil {
+			t.Fatal(err)
 		}
+		var keys []string
+		for _, u := range ups {
+			keys = append(keys, u.Key)
+			if u.Key == "recordings/r/claimed/video.mp4" && u.UploadID != claimedID {
+				t.Fatalf("claimed upload %+v, spool has %s", u, claimedID)
+			}
+		}
+		slices.Sort(keys)
+		return keys
 	}
-	slices.Sort(left)
-	if want := []string{"other/upload", "recordings/r/claimed/video.mp4"}; !slices.Equal(left, want) {
-		t.Fatalf("uploads left: %q, want %q", left, want)
+	all := []string{"other/upload", "recordings/r/claimed/video.mp4", "recordings/r/leased/video.mp4",
+		"recordings/r/old1/video.mp4", "recordings/r/old2/video.mp4"}
+	for _, c := range []struct {
+		name    string
+		now     time.Time
+		aborted int
+		left    []string
+	}{
+		{"young uploads nobody accounts for are spared", time.Now(), 0, all},
+		{"old ones are aborted, never those accounted for", time.Now().Add(storage.DanglingAge + time.Hour), 2,
+			[]string{"other/upload", "recordings/r/claimed/video.mp4", "recordings/r/leased/video.mp4"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, err := storage.AbortDanglingUploads(ctx, storage.DanglingConfig{Store: st, Prefix: storage.RecordingsPrefix,
+				Keep: keep, OlderThan: storage.DanglingAge, Now: func() time.Time { return c.now }, Logger: logger(t)})
+			if err != nil || n != c.aborted {
+				t.Fatalf("aborted %d, %v; want %d", n, err, c.aborted)
+			}
+			if got := left(); !slices.Equal(got, c.left) {
+				t.Fatalf("uploads left: %q, want %q", got, c.left)
+			}
+		})
+	}
+	// An error accounting for an upload aborts nothing.
+	failing := func(context.Context, storage.PendingUpload) (bool, error) { return false, errors.New("database away") }
+	if n, err := storage.AbortDanglingUploads(ctx, storage.DanglingConfig{Store: st, Prefix: storage.RecordingsPrefix, Keep: failing,
+		Logger: logger(t)}); err == nil || n != 0 {
+		t.Fatalf("aborted %d, %v with Keep failing", n, err)
+	}
+}
+
+// A node came back with its spool after another node completed its upload from the parts
+// in the store: the spool is dropped, the other node's object stays.
+func TestRecoverSpoolCompletedElsewhere(t *testing.T) {
+	_, st := newS3(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := "recordings/studio/c7/video.mp4"
+	sp, crash := openSpool(t, storage.SpoolConfig{Dir: dir, Store: st, Key: key})
+	w := newWriter(t, sp)
+	w.fragments(2*partSize+(1<<20), true)
+	waitParts(t, sp, 2)
+	crash()
+	ups, err := st.ListUploads(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := storage.CompleteStored(ctx, storage.Adoption{Store: st, Key: key, Uploads: ups,
+		Keep: func(found int64) int64 { return found }, Logger: logger(t)})
+	if err != nil || done.Size != 2*partSize {
+		t.Fatalf("adopted %+v, %v", done, err)
+	}
+	// A directory a crash left before its manifest holds nothing: pruned, unlike spools.
+	shell := filepath.Join(dir, "0123456789abcdef0123456789abcdef")
+	if err := os.Mkdir(shell, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.PruneSpools(dir, logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shell); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("empty spool directory left: %v", err)
+	}
+	if spools, err := storage.ListSpools(dir); err != nil || len(spools) != 1 || spools[0].Key != key {
+		t.Fatalf("ListSpools = %+v, %v", spools, err)
+	}
+
+	rec, ok := storage.RecoverSpool(ctx, storage.SpoolRecovery{Dir: dir, Store: st, Key: key, Logger: logger(t)})
+	if !ok || rec.Err != nil || !rec.Elsewhere {
+		t.Fatalf("RecoverSpool = %+v, %v", rec, ok)
+	}
+	checkObject(t, st, key, w.data[:2*partSize])
+	if spools, _ := storage.ListSpools(dir); len(spools) != 0 {
+		t.Fatalf("spools left: %+v", spools)
+	}
+	if _, ok := storage.RecoverSpool(ctx, storage.SpoolRecovery{Dir: dir, Store: st, Key: key}); ok {
+		t.Fatal("RecoverSpool found a spool after dropping it")
 	}
 }

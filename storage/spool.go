@@ -38,6 +38,23 @@ type SpoolConfig struct {
 	// RetryMin and RetryMax bound the backoff between failed attempts (100 ms and 10 s).
 	RetryMin, RetryMax time.Duration
 	Logger             *slog.Logger
+	// BeforeUpload, when set, is called before the multipart upload is created, and
+	// retried like the store's operations until it succeeds: the owner records first that
+	// the key is its own (a lease shared by the nodes), so that no upload exists that no
+	// owner answers for. It must be idempotent.
+	BeforeUpload func(ctx context.Context) error
+	// Progress, when set, is told what the store holds: once the upload is created, then
+	// after every part the store acknowledged. It runs on the uploader's goroutine and
+	// must return at once.
+	Progress func(SpoolProgress)
+}
+
+// SpoolProgress is what the store holds of a spool's object: the first Uploaded bytes, in
+// Parts parts of the multipart upload UploadID.
+type SpoolProgress struct {
+	UploadID string
+	Parts    int
+	Uploaded int64
 }
 
 // SpoolStats is a snapshot of a spool's progress.

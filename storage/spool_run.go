@@ -75,6 +75,11 @@ func (s *Spool) ensureUpload(ctx context.Context, stop <-chan struct{}) error {
 	if id != "" {
 		return nil
 	}
+	if s.cfg.BeforeUpload != nil {
+		if err := s.retry.do(ctx, stop, fmt.Sprintf("prepare upload of %q", s.cfg.Key), s.cfg.BeforeUpload); err != nil {
+			return err
+		}
+	}
 	err := s.retry.do(ctx, stop, fmt.Sprintf("create upload of %q", s.cfg.Key), func(ctx context.Context) error {
 		var err error
 		id, err = s.cfg.Store.CreateUpload(ctx, s.cfg.Key, s.cfg.ContentType)
@@ -86,6 +91,7 @@ func (s *Spool) ensureUpload(ctx context.Context, stop <-chan struct{}) error {
 	s.mu.Lock()
 	s.man.UploadID = id
 	s.mu.Unlock()
+	s.progress()
 	if err := s.saveManifest(); err != nil {
 		// The upload is not lost for the live spool; after a crash, recovery starts a new
 		// one from the chunks and this one is aborted as dangling.
@@ -93,6 +99,17 @@ func (s *Spool) ensureUpload(ctx context.Context, stop <-chan struct{}) error {
 		s.setErr(err)
 	}
 	return nil
+}
+
+// progress tells the owner what the store holds now.
+func (s *Spool) progress() {
+	if s.cfg.Progress == nil {
+		return
+	}
+	s.mu.Lock()
+	p := SpoolProgress{UploadID: s.man.UploadID, Parts: len(s.man.Parts), Uploaded: s.man.uploadedBytes()}
+	s.mu.Unlock()
+	s.cfg.Progress(p)
 }
 
 // readyPart returns the next part to upload if its chunk is full and synced.
@@ -120,6 +137,7 @@ func (s *Spool) sendPart(ctx context.Context, stop <-chan struct{}, n int) error
 	s.man.Parts = append(s.man.Parts, manifestPart{Number: n, ETag: part.ETag, Size: part.Size,
 		Offset: int64(n-1) * s.cfg.PartSize})
 	s.mu.Unlock()
+	s.progress()
 	if err := s.saveManifest(); err != nil {
 		s.log.Error("record uploaded part in spool manifest; keeping its chunk", "part", n, "err", err)
 		s.setErr(err)

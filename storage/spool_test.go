@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -317,4 +318,45 @@ func (c *countingStore) UploadPart(ctx context.Context, key, id string, n int, b
 	c.parts = append(c.parts, n)
 	c.mu.Unlock()
 	return c.Store.UploadPart(ctx, key, id, n, body, size)
+}
+
+// The spool lets its owner take the key before the upload exists, and tells it what the
+// store holds after each part.
+func TestSpoolTellsItsOwner(t *testing.T) {
+	_, st := newS3(t)
+	key := "recordings/studio/b5/video.mp4"
+	var mu sync.Mutex
+	var seen []storage.SpoolProgress
+	prepared := 0
+	sp, _ := openSpool(t, storage.SpoolConfig{Dir: t.TempDir(), Store: st, Key: key,
+		BeforeUpload: func(ctx context.Context) error {
+			ups, err := st.ListUploads(ctx, key)
+			if err != nil || len(ups) != 0 {
+				t.Errorf("before the upload: uploads %+v, %v", ups, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if prepared++; prepared < 3 {
+				return errors.New("the database is away")
+			}
+			return nil
+		},
+		Progress: func(p storage.SpoolProgress) {
+			mu.Lock()
+			seen = append(seen, p)
+			mu.Unlock()
+		}, RetryMin: 10 * time.Millisecond})
+	w := newWriter(t, sp)
+	w.fragments(2*partSize+(1<<20), true)
+	waitParts(t, sp, 2)
+	closeSpool(t, sp)
+	checkObject(t, st, key, w.data)
+
+	mu.Lock()
+	defer mu.Unlock()
+	id := seen[0].UploadID
+	want := []storage.SpoolProgress{{id, 0, 0}, {id, 1, partSize}, {id, 2, 2 * partSize}, {id, 3, int64(len(w.data))}}
+	if prepared != 3 || id == "" || !slices.Equal(seen, want) {
+		t.Fatalf("prepared %d times; progress %+v, want %+v", prepared, seen, want)
+	}
 }

@@ -50,7 +50,8 @@ type app struct {
 	audit    *audit.Log          // nil without MongoDB (events.go)
 	webhooks *webhook.Dispatcher // nil without MongoDB (events.go)
 	recorder *record.Recorder
-	store    storage.Store // nil without MongoDB: recordings need broadcasts to attach to
+	ledger   *rooms.RecordingLedger // nil without recordings (recordings.go)
+	store    storage.Store          // nil without MongoDB: recordings need broadcasts to attach to
 	rtmp     *rtmp.Server
 	web      *web.Server
 	metrics  *metrics
@@ -153,11 +154,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		outputs = append(outputs, a.rooms)
 		resolver = append(resolver, a.rooms)
 		if cfg.Recordings.Enabled {
-			a.recorder, err = record.New(record.Config{
-				Logger: log, Store: store, Dir: filepath.Join(cfg.Data.Dir, "recordings"),
-				MaxDisk: cfg.Recordings.SpoolMaxDisk, Recorded: a.recorded,
-			})
-			if err != nil {
+			if err := a.newRecorder(db, store); err != nil {
 				return nil, err
 			}
 			outputs = append(outputs, a.recorder)
@@ -276,9 +273,7 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		Status: rooms.RecordingReady, Key: rec.Key, Prefix: path.Dir(rec.Key) + "/", ContentType: rec.ContentType,
 		Size: rec.Size, InitSize: rec.InitSize, DurationMS: rec.Duration.Milliseconds(),
 		Recovered: rec.Recovered, Completed: time.Now().UTC().Truncate(time.Millisecond),
-	}
-	for _, f := range rec.Fragments {
-		doc.Fragments = append(doc.Fragments, rooms.RecordingFragment{Offset: f.Offset, Size: f.Size, Start: f.Start, Duration: f.Duration, Key: f.Key})
+		Fragments: roomsFragments(rec.Fragments),
 	}
 	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
 	if errors.Is(err, rooms.ErrNotFound) && time.Since(rec.EndedAt) > time.Minute {
@@ -327,6 +322,9 @@ func (a *app) ensureIndexes(ctx context.Context) {
 		}
 		if err == nil {
 			err = a.webhooks.EnsureIndexes(ctx)
+		}
+		if err == nil && a.ledger != nil {
+			err = a.ledger.EnsureIndexes(ctx)
 		}
 		if err == nil {
 			a.log.Info("MongoDB ready", "uri", redactURI(a.cfg.Mongo.URI), "database", a.cfg.Mongo.Database)

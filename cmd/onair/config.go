@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"onair/rooms/cluster"
 	"onair/rooms/webhook"
 )
 
@@ -94,10 +95,11 @@ type storageConfig struct {
 }
 
 type recordingsConfig struct {
-	Enabled       bool  `yaml:"enabled"`
-	RetentionDays int   `yaml:"retention_days"`
-	LifecycleRule bool  `yaml:"lifecycle_rule"`
-	SpoolMaxDisk  int64 `yaml:"spool_max_disk"`
+	Enabled       bool          `yaml:"enabled"`
+	RetentionDays int           `yaml:"retention_days"`
+	LifecycleRule bool          `yaml:"lifecycle_rule"`
+	SpoolMaxDisk  int64         `yaml:"spool_max_disk"`
+	AdoptAfter    time.Duration `yaml:"adopt_after"`
 }
 
 type nodeConfig struct {
@@ -206,7 +208,7 @@ func defaultConfig() config {
 			Backend:  "local",
 			S3Region: "us-east-1",
 		},
-		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30},
+		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30, AdoptAfter: time.Minute},
 		Data:       dataConfig{Dir: "./data"},
 		Shutdown:   shutdownConfig{Timeout: 25 * time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
@@ -522,6 +524,10 @@ func (c *config) validate() error {
 	}
 	if c.Recordings.SpoolMaxDisk < 64<<20 {
 		bad("recordings.spool_max_disk", "must be at least 67108864 bytes, got %d", c.Recordings.SpoolMaxDisk)
+	}
+	if c.Recordings.AdoptAfter <= cluster.DefaultStaleAfter {
+		bad("recordings.adopt_after", "must be longer than the %s after which a silent node counts as dead, got %s",
+			cluster.DefaultStaleAfter, c.Recordings.AdoptAfter)
 	}
 	for i, o := range c.HTTP.AllowedOrigins {
 		checkURL(fmt.Sprintf("http.allowed_origins[%d]", i), o, "http", "https")

@@ -125,6 +125,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "webhook event", file: "webhooks:\n  events: [stream.paused]\n", wantErr: `webhooks.events[0]: unknown event "stream.paused"`},
 		{name: "webhook backoff", env: []string{"ONAIR_WEBHOOKS_BACKOFF_MIN=1h"}, wantErr: "webhooks.backoff_min: must not be longer than webhooks.backoff_max"},
 		{name: "webhook timeout", env: []string{"ONAIR_WEBHOOKS_TIMEOUT=0s"}, wantErr: "webhooks.timeout: must be a positive duration"},
+		{name: "adopting before a node counts as dead", env: []string{"ONAIR_RECORDINGS_ADOPT_AFTER=11s"}, wantErr: "recordings.adopt_after: must be longer than the 11s"},
 		{name: "audit queue", env: []string{"ONAIR_AUDIT_QUEUE_SIZE=5"}, wantErr: "audit.queue_size: must be between 100 and 1000000"},
 		{name: "chat flush delay too long", env: []string{"ONAIR_CHAT_FLUSH_DELAY=1s"}, wantErr: "chat.flush_delay: must be between 0 (no delay) and 100ms, got 1s"},
 		{name: "negative chat flush delay", env: []string{"ONAIR_CHAT_FLUSH_DELAY=-1ms"}, wantErr: "chat.flush_delay: must be between 0 (no delay) and 100ms"},

@@ -44,11 +44,15 @@ type Config struct {
 	// PartSize and MaxDisk are the spool's (see storage.SpoolConfig).
 	PartSize, MaxDisk int64
 	// Recorded is told about every finished recording, including those completed after a
-	// crash. It is retried until it succeeds, so it must be idempotent.
+	// crash or adopted from a lost node. It is retried until it succeeds, so it must be
+	// idempotent.
 	Recorded func(ctx context.Context, rec Recording) error
-	// InUse, when set, reports uploads that must not be aborted as dangling at start, e.g.
-	// recordings of broadcasts live on another node.
-	InUse func(key string) bool
+	// Ledger owns each recording for this node and keeps its fragment index, as its parts
+	// reach the store, where the other nodes find it.
+	Ledger Ledger
+	// AdoptEvery is how often the recorder asks the Ledger for recordings to adopt and
+	// retries recovering what its disk holds (default 30 s).
+	AdoptEvery time.Duration
 }
 
 // Recorder is a media.Output that records every stream whose route asks for it.
@@ -64,12 +68,16 @@ type Recorder struct {
 
 	mu    sync.Mutex
 	sinks map[*sink]struct{}
+	busy  map[string]bool // keys this process works on: recording, recovering, adopting
 }
 
 // New checks cfg and prepares cfg.Dir.
 func New(cfg Config) (*Recorder, error) {
-	if cfg.Store == nil || cfg.Dir == "" || cfg.Recorded == nil {
-		return nil, errors.New("record: Store, Dir and Recorded are required")
+	if cfg.Store == nil || cfg.Dir == "" || cfg.Recorded == nil || cfg.Ledger == nil {
+		return nil, errors.New("record: Store, Dir, Recorded and Ledger are required")
+	}
+	if cfg.AdoptEvery <= 0 {
+		cfg.AdoptEvery = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -86,6 +94,7 @@ func New(cfg Config) (*Recorder, error) {
 		spoolDir: filepath.Join(cfg.Dir, "spool"),
 		indexDir: filepath.Join(cfg.Dir, "index"),
 		sinks:    map[*sink]struct{}{},
+		busy:     map[string]bool{},
 	}
 	for _, d := range []string{r.spoolDir, r.indexDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -96,10 +105,23 @@ func New(cfg Config) (*Recorder, error) {
 	return r, nil
 }
 
-// Run waits for ctx to end, then gives recordings still finishing until finishBy to
-// complete their uploads; whatever is left is frozen on disk and completed at next start.
+// Run adopts the recordings of lost nodes and retries recovering what the disk holds, at
+// once and every AdoptEvery, until ctx ends; then it gives recordings still finishing
+// until finishBy to complete their uploads; whatever is left is frozen on disk and
+// completed at next start (or, if this node does not come back in time, by another).
 func (r *Recorder) Run(ctx context.Context, finishBy time.Duration) error {
-	<-ctx.Done()
+	tick := time.NewTicker(r.cfg.AdoptEvery)
+	defer tick.Stop()
+	for {
+		r.recoverLocal(ctx)
+		r.adopt(ctx)
+		select {
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	done := make(chan struct{})
 	go func() {
 		r.active.Wait()
@@ -161,22 +183,35 @@ func (r *Recorder) OpenSink(st *media.Stream) (media.Sink, error) {
 	if v := st.Tracks().Video; v != nil {
 		rec.Width, rec.Height = v.Width, v.Height
 	}
+	if !r.take(key) {
+		return nil, fmt.Errorf("record %q: %s is being recorded already", st.Name(), key)
+	}
 	idx, err := createIndex(r.indexDir, rec)
 	if err != nil {
+		r.release(key)
 		return nil, err
 	}
-	spool, err := storage.OpenSpool(r.base, storage.SpoolConfig{
+	k := &sink{r: r, rec: rec, frag: frag, idx: idx, log: r.log.With("stream", st.Name(), "id", st.ID())}
+	k.ledger = startLedgerWriter(r.base, r.cfg.Ledger, key, k.log, k.within)
+	k.spool, err = storage.OpenSpool(r.base, storage.SpoolConfig{
 		Dir: r.spoolDir, Store: r.cfg.Store, Key: key, ContentType: rec.ContentType,
 		PartSize: r.cfg.PartSize, MaxDisk: r.cfg.MaxDisk, Logger: r.log,
+		// The recording is this node's, in the ledger, before its upload exists.
+		BeforeUpload: func(ctx context.Context) error { return r.cfg.Ledger.Begin(ctx, rec.fixed()) },
+		Progress:     k.ledger.tell,
 	})
 	if err != nil {
+		k.ledger.close()
 		idx.remove()
+		r.release(key)
 		return nil, fmt.Errorf("record %q: %w", st.Name(), err)
 	}
-	k := &sink{r: r, rec: rec, frag: frag, spool: spool, idx: idx, log: r.log.With("stream", st.Name(), "id", st.ID())}
 	if err := k.append(init, nil); err != nil {
-		_ = spool.Abort(r.base)
+		// An ownership already taken is found unused and forgotten by the next pass.
+		_ = k.spool.Abort(r.base)
+		k.ledger.close()
 		idx.remove()
+		r.release(key)
 		return nil, err
 	}
 	r.active.Add(1)
@@ -190,33 +225,80 @@ func (r *Recorder) OpenSink(st *media.Stream) (media.Sink, error) {
 // deliver hands a finished recording to Recorded, retrying with backoff until it
 // succeeds or the recorder stops.
 func (r *Recorder) deliver(rec Recording) error {
+	return r.retry("register recording", rec.Key, func(ctx context.Context) error { return r.cfg.Recorded(ctx, rec) })
+}
+
+// retry runs op on the recording key until it succeeds or the recorder stops, with
+// backoff.
+func (r *Recorder) retry(what, key string, op func(ctx context.Context) error) error {
 	wait := 200 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(r.base, 10*time.Second)
-		err := r.cfg.Recorded(ctx, rec)
+		err := op(ctx)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		r.log.Warn("recording not yet registered; retrying", "key", rec.Key, "err", err, "retry_in", wait)
+		r.log.Warn(what+": failed; retrying", "key", key, "err", err, "retry_in", wait)
 		select {
 		case <-r.base.Done():
-			return fmt.Errorf("register recording %s: %w", rec.Key, err)
+			return fmt.Errorf("%s %s: %w", what, key, err)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
 }
 
+// take marks key as worked on by this process; false if it is already.
+func (r *Recorder) take(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.busy[key] {
+		return false
+	}
+	r.busy[key] = true
+	return true
+}
+
+func (r *Recorder) release(key string) {
+	r.mu.Lock()
+	delete(r.busy, key)
+	r.mu.Unlock()
+}
+
+// forget tells the ledger a recording is done with, retrying with backoff until it
+// succeeds or the recorder stops (then the ownership stays, and whoever finds the
+// recording next completes it again, which Recorded allows).
+func (r *Recorder) forget(key string) bool {
+	return r.retry("forget recording", key, func(ctx context.Context) error { return r.cfg.Ledger.Done(ctx, key) }) == nil
+}
+
 // sink records one stream.
 type sink struct {
 	r      *Recorder
-	rec    Recording
 	frag   *fragmenter
 	spool  *storage.Spool
+	ledger *ledgerWriter
 	idx    *index
 	log    *slog.Logger
 	failed error // once writing failed, the recording stops growing but keeps what it has
+
+	mu  sync.Mutex // guards rec.Fragments, which the ledger writer reads
+	rec Recording
+}
+
+// within returns the fragments from number first on that end within end bytes.
+func (k *sink) within(first int, end int64) []Fragment {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := first
+	for n < len(k.rec.Fragments) && k.rec.Fragments[n].Offset+k.rec.Fragments[n].Size <= end {
+		n++
+	}
+	if n <= first {
+		return nil
+	}
+	return append([]Fragment(nil), k.rec.Fragments[first:n]...)
 }
 
 // append writes bytes to the spool, makes them durable, then records the fragment (when
@@ -236,7 +318,9 @@ func (k *sink) append(b []byte, f *Fragment) error {
 	if err := k.idx.add(*f); err != nil {
 		return err
 	}
+	k.mu.Lock()
 	k.rec.Fragments = append(k.rec.Fragments, *f)
+	k.mu.Unlock()
 	k.rec.Duration = f.Start + f.Duration
 	return nil
 }
@@ -261,8 +345,10 @@ func (k *sink) Close(reason error) {
 	defer func() {
 		k.r.mu.Lock()
 		delete(k.r.sinks, k)
+		delete(k.r.busy, k.rec.Key)
 		k.r.mu.Unlock()
 	}()
+	defer k.ledger.close()
 	if k.failed == nil {
 		if b, f, err := k.frag.finish(); err != nil {
 			k.log.Error("recording: last fragment lost", "err", err)
@@ -274,6 +360,8 @@ func (k *sink) Close(reason error) {
 	}
 	if len(k.rec.Fragments) == 0 {
 		_ = k.spool.Abort(k.r.base)
+		k.ledger.close()
+		k.r.forget(k.rec.Key)
 		k.idx.remove()
 		k.log.Info("recording dropped: nothing recorded")
 		return
@@ -284,8 +372,9 @@ func (k *sink) Close(reason error) {
 		k.log.Warn("recording not completed; it will be at next start", "err", err)
 		return
 	}
+	k.ledger.close()
 	k.rec.EndedAt = k.rec.StartedAt.Add(k.rec.Duration)
-	if err := k.r.deliver(k.rec); err != nil {
+	if err := k.r.deliver(k.rec); err != nil || !k.r.forget(k.rec.Key) {
 		return // the index stays; the next start delivers it
 	}
 	k.idx.remove()

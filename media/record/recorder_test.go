@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"onair/media"
+	"onair/scripts/testenv"
 	"onair/storage"
 	"onair/storage/local"
 )
@@ -96,7 +97,8 @@ func checkObject(t *testing.T, store storage.Store, rec Recording) {
 func TestRecorderRecordsAStream(t *testing.T) {
 	store := newStore(t)
 	got := newCollected()
-	r, err := New(Config{Store: store, Dir: t.TempDir(), MinFragment: 60 * time.Millisecond, Recorded: got.recorded})
+	ledger := newLedgerDB()
+	r, err := New(Config{Store: store, Dir: t.TempDir(), MinFragment: 60 * time.Millisecond, Recorded: got.recorded, Ledger: ledger.node("a")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,10 +119,11 @@ func TestRecorderRecordsAStream(t *testing.T) {
 		t.Fatalf("%d fragments, %s", len(rec.Fragments), rec.Duration)
 	}
 	checkObject(t, store, rec)
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) { return ledger.empty(), "the ledger still has the recording" })
 }
 
 func TestRecorderSkipsStreamsNotAskingForIt(t *testing.T) {
-	r, err := New(Config{Store: newStore(t), Dir: t.TempDir(), Recorded: newCollected().recorded})
+	r, err := New(Config{Store: newStore(t), Dir: t.TempDir(), Recorded: newCollected().recorded, Ledger: newLedgerDB().node("a")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +145,8 @@ func TestRecorderSkipsStreamsNotAskingForIt(t *testing.T) {
 // start completes the recording at its last complete fragment.
 func TestRecoverAfterCrash(t *testing.T) {
 	store, dir := newStore(t), t.TempDir()
-	r, err := New(Config{Store: store, Dir: dir, MinFragment: 60 * time.Millisecond, Recorded: newCollected().recorded})
+	ledger := newLedgerDB()
+	r, err := New(Config{Store: store, Dir: dir, MinFragment: 60 * time.Millisecond, Recorded: newCollected().recorded, Ledger: ledger.node("a")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +177,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	r.cancel() // the process dies: spools freeze, nothing is closed
 
 	again := newCollected()
-	r2, err := New(Config{Store: store, Dir: dir, Recorded: again.recorded})
+	r2, err := New(Config{Store: store, Dir: dir, Recorded: again.recorded, Ledger: ledger.node("a")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +195,9 @@ func TestRecoverAfterCrash(t *testing.T) {
 	checkObject(t, store, rec)
 	// A second start has nothing left to do.
 	r2.active.Wait()
+	if !ledger.empty() {
+		t.Fatal("the ledger still has the recovered recording")
+	}
 	if err := r2.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

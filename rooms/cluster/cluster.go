@@ -35,6 +35,10 @@ import (
 	"onair/rooms/internal/mongoerr"
 )
 
+// DefaultStaleAfter is Config.StaleAfter's default: what other parts' delays that must
+// outlast a node's death (e.g. adopting a dead node's recordings) are checked against.
+const DefaultStaleAfter = 11 * time.Second
+
 // Config configures a Registry. DB and NodeID are required.
 type Config struct {
 	DB *mongo.Database
@@ -125,7 +129,7 @@ func New(cfg Config) (*Registry, error) {
 		cfg.HeartbeatInterval = 2 * time.Second
 	}
 	if cfg.StaleAfter <= 0 {
-		cfg.StaleAfter = 11 * time.Second
+		cfg.StaleAfter = DefaultStaleAfter
 	}
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 3 * time.Second

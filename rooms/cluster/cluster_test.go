@@ -138,6 +138,29 @@ func TestLeases(t *testing.T) {
 				t.Fatalf("%d nodes won the race: %v", won, results)
 			}
 		}},
+		{"a holder back under its id renews its lease, unless another node took it over first", func(t *testing.T, a, b *Registry, c *clock) {
+			l, err := a.Acquire(ctx, "k", "back", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			renewed, err := a.Renew(ctx, l)
+			if err != nil || renewed.Gen != 2 || renewed.Node != "a" {
+				t.Fatalf("Renew = %+v, %v", renewed, err)
+			}
+			if _, err := a.Renew(ctx, l); !errors.Is(err, ErrLost) {
+				t.Fatalf("Renew of a superseded generation = %v, want ErrLost", err)
+			}
+			c.add(a.StaleAfter())
+			if err := b.Beat(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Acquire(ctx, "k", "back", IfDead); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Renew(ctx, renewed); !errors.Is(err, ErrLost) {
+				t.Fatalf("Renew after a takeover = %v, want ErrLost", err)
+			}
+		}},
 		{"Finish forgets the resource; prune keeps only the newest generation", func(t *testing.T, a, b *Registry, c *clock) {
 			l, _ := a.Acquire(ctx, "k", "once", nil)
 			if err := a.Finish(ctx, l); err != nil {

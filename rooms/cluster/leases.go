@@ -141,20 +141,36 @@ func (r *Registry) Holds(ctx context.Context, l Lease) error {
 	return nil
 }
 
+// Renew begins a new generation of l for this node, its holder. A node that finds, on
+// restart, a lease it held before calls it before acting on the resource: a takeover
+// racing with it (another node deciding from this node's old heartbeat that it is dead)
+// then inserts the same generation, and the unique index lets only one of them act. It
+// fails with ErrLost when another node took the lease over first.
+func (r *Registry) Renew(ctx context.Context, l Lease) (Lease, error) {
+	return r.follow(ctx, l, r.cfg.NodeID)
+}
+
+// follow inserts the generation after l, held by node ("": released), if l is still the
+// newest.
+func (r *Registry) follow(ctx context.Context, l Lease, node string) (Lease, error) {
+	if err := r.Holds(ctx, l); err != nil {
+		return Lease{}, err
+	}
+	next := Lease{Resource: l.Resource, Kind: l.Kind, Gen: l.Gen + 1, Node: node, At: r.now()}
+	if err := r.insert(ctx, next); err != nil {
+		if mongoerr.IsDup(err) {
+			return Lease{}, fmt.Errorf("%s generation %d: %w", l.Resource, l.Gen, ErrLost)
+		}
+		return Lease{}, err
+	}
+	return next, nil
+}
+
 // Release gives l up, so that any node may take the resource at once. It fails with
 // ErrLost when another node took it over first (then it is theirs).
 func (r *Registry) Release(ctx context.Context, l Lease) error {
-	if err := r.Holds(ctx, l); err != nil {
-		return err
-	}
-	next := Lease{Resource: l.Resource, Kind: l.Kind, Gen: l.Gen + 1, At: r.now()}
-	if err := r.insert(ctx, next); err != nil {
-		if mongoerr.IsDup(err) {
-			return fmt.Errorf("%s generation %d: %w", l.Resource, l.Gen, ErrLost)
-		}
-		return err
-	}
-	return nil
+	_, err := r.follow(ctx, l, "")
+	return err
 }
 
 // Finish ends a resource that is never taken again (a recording completed): its lease

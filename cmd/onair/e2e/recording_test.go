@@ -360,6 +360,23 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	checkReplay(t, o, ann, b, seconds, seconds*30)
 }
 
+// waitRecovered waits for the newest broadcast's recording, recovered after a crash, and
+// checks that it holds what the server had served live when it died, to one fragment.
+func waitRecovered(t *testing.T, c *client, served float64, timeout time.Duration) (apiBroadcast, float64) {
+	t.Helper()
+	b := waitReplay(t, c, "ann-live", timeout)
+	if b.Recording == nil || !b.Recording.Recovered || b.Ended == nil {
+		t.Fatalf("recovered broadcast = %+v", b)
+	}
+	recorded := float64(b.Recording.DurationMS) / 1000
+	t.Logf("live playlist listed %.2f s at the kill; the recovered recording holds %.2f s", served, recorded)
+	// One fragment (1 s) may be torn off; the playlist itself trails by up to a part.
+	if recorded < served-1.3 || recorded > served+1.3 {
+		t.Fatalf("recovered recording holds %.2f s, the server had %.2f s: more than one fragment apart", recorded, served)
+	}
+	return b, recorded
+}
+
 // onair killed with SIGKILL mid-broadcast and restarted: the partial broadcast becomes a
 // playable recording ending within one fragment of the kill.
 func TestRecordingRecoveredAfterKill(t *testing.T) {
@@ -386,15 +403,6 @@ func TestRecordingRecoveredAfterKill(t *testing.T) {
 	o2 := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, DataDir: dataDir, Env: env})
 	ann2 := newClient(t, o2.HTTP)
 	ann2.must(200, "POST", "/api/v1/auth/login", map[string]string{"login": "ann", "password": "correct horse battery"}, nil)
-	b := waitReplay(t, ann2, "ann-live", 60*time.Second)
-	if b.Recording == nil || !b.Recording.Recovered || b.Ended == nil {
-		t.Fatalf("recovered broadcast = %+v", b)
-	}
-	recorded := float64(b.Recording.DurationMS) / 1000
-	t.Logf("live playlist listed %.2f s at the kill; the recovered recording holds %.2f s", served, recorded)
-	// One fragment (1 s) may be torn off; the playlist itself trails by up to a part.
-	if recorded < served-1.3 || recorded > served+1.3 {
-		t.Fatalf("recovered recording holds %.2f s, the server had %.2f s: more than one fragment apart", recorded, served)
-	}
-	checkReplay(t, o2, ann2, b, float64(b.Recording.DurationMS)/1000, 0)
+	b, recorded := waitRecovered(t, ann2, served, 60*time.Second)
+	checkReplay(t, o2, ann2, b, recorded, 0)
 }
