@@ -19,7 +19,7 @@ import (
 // `onair_chat_messages_total{event="received"}`.
 func metric(t *testing.T, o *testenv.Onair, name string) float64 {
 	t.Helper()
-	code, body := o.Get(t, "/metrics")
+	code, body := o.GetMetrics(t)
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}

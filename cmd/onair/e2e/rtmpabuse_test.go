@@ -293,7 +293,7 @@ func TestRTMPConnectionFlood(t *testing.T) {
 				fmt.Sprintf(`onair_rtmp_refused_total{reason=%q}`, tc.refusal),
 			}
 			testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-				_, body := o.Get(t, "/metrics")
+				_, body := o.GetMetrics(t)
 				for _, w := range want {
 					if !bytes.Contains(body, []byte(w)) {
 						return false, fmt.Sprintf("metrics lack %q (the flood counts %d open)", w, f.open.Load())
