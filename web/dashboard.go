@@ -51,9 +51,8 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.fail(w, r, err)
+	room, ok := s.admittedRoom(w, r)
+	if !ok {
 		return
 	}
 	if !room.CanEdit(u) {
@@ -65,7 +64,7 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 	if room.Live {
 		h.LiveSince = room.LiveSince
 	}
-	if st := s.cfg.Hub.Stream(room.Slug); st != nil && st.Route().Owner == room.ID {
+	if st := s.cfg.Hub.Stream(room.StreamName()); st != nil && st.Route().Owner == room.ID {
 		stats := st.Stats()
 		h.Live, h.Here = true, true
 		h.LiveSince = st.StartedAt()

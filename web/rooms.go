@@ -11,15 +11,33 @@ import (
 // roomView is a room as the API shows it.
 type roomView struct {
 	rooms.Room
+	// Ref names the room in URLs (its slug while public, its playback id otherwise), URL
+	// is its page.
+	Ref    string `json:"ref"`
+	URL    string `json:"url"`
 	HLSURL string `json:"hls_url"`
+	// PlaybackID is shown for rooms that are not public, and to those who may edit any.
+	PlaybackID string `json:"playback_id,omitempty"`
+	// Invited are a private room's invited viewers; shown to those who may edit the room.
+	Invited []rooms.UserRef `json:"invited,omitempty"`
 	// RTMPURL is where the owner points OBS; shown to those who may edit the room.
 	RTMPURL string `json:"rtmp_url,omitempty"`
 }
 
+// roomView shows room to the request's user, who may see it (admittedRoom, or a list).
+// A room that is not public hides its slug from all but those who may address it by slug.
 func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
-	v := roomView{Room: room, HLSURL: "/live/" + room.Slug + "/index.m3u8"}
-	if u := userOf(r); u != nil && room.CanEdit(*u) {
+	u := viewerOf(r)
+	v := roomView{Room: room, Ref: room.Ref(), URL: roomURL(room), HLSURL: "/live/" + room.StreamName() + "/index.m3u8"}
+	if room.Visibility != rooms.Public || room.CanEdit(u) {
+		v.PlaybackID = room.PlaybackID
+	}
+	if room.Visibility != rooms.Public && !room.CanModerate(u) {
+		v.Slug = ""
+	}
+	if room.CanEdit(u) {
 		v.RTMPURL = s.rtmpURL(r)
+		v.Invited = append([]rooms.UserRef{}, room.Invited...)
 	}
 	return v
 }
@@ -100,9 +118,8 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.fail(w, r, err)
+	room, ok := s.admittedRoom(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.roomView(r, room))
@@ -129,6 +146,9 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if in.Visibility != nil && *in.Visibility == rooms.Private {
+		s.cfg.Chat.Recheck() // uninvited readers leave its chat
 	}
 	writeJSON(w, http.StatusOK, s.roomView(r, room))
 }
