@@ -126,7 +126,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,
 			RateLimit: cfg.Chat.RateLimit, RatePer: cfg.Chat.RatePer,
 			FlushDelay: cfg.Chat.FlushDelay,
-			Admit:      a.chatAdmit,
+			Admit:      a.chatAdmit, AdmitInterval: cfg.Chat.AdmitInterval,
 		})
 		if err != nil {
 			return nil, err
