@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"onair/rooms"
 )
 
@@ -52,10 +54,12 @@ const gateTTL = 5 * time.Second
 // maxGateEntries bounds the remembered rules (names requested, including unknown ones).
 const maxGateEntries = 10_000
 
-// streamGate remembers what each stream name's media requires (rooms.StreamAccess).
+// streamGate remembers what each stream name's media requires (rooms.StreamAccess);
+// concurrent lookups of one name make one query.
 type streamGate struct {
-	mu sync.Mutex
-	m  map[string]gateEntry
+	flight singleflight.Group
+	mu     sync.Mutex
+	m      map[string]gateEntry
 }
 
 type gateEntry struct {
@@ -91,9 +95,15 @@ func (s *Server) streamAccess(ctx context.Context, name string) (rooms.StreamAcc
 	if cached && now.Sub(e.at) < gateTTL {
 		return e.acc, nil
 	}
-	acc, err := s.cfg.Rooms.StreamAccess(ctx, name)
+	v, err, _ := s.gate.flight.Do(name, func() (any, error) {
+		// Shared by the viewers asking meanwhile: not bound to this one's request.
+		return s.cfg.Rooms.StreamAccess(context.WithoutCancel(ctx), name)
+	})
 	if err != nil {
 		if cached {
+			// The last known rule holds for another gateTTL: viewers' requests must not
+			// each wait for MongoDB to time out.
+			s.gate.put(name, e.acc, now)
 			return e.acc, nil
 		}
 		if st := s.cfg.Hub.Stream(name); st != nil && st.Route().Owner == "" {
@@ -101,6 +111,7 @@ func (s *Server) streamAccess(ctx context.Context, name string) (rooms.StreamAcc
 		}
 		return rooms.StreamAccess{}, err
 	}
+	acc := v.(rooms.StreamAccess)
 	s.gate.put(name, acc, now)
 	return acc, nil
 }
