@@ -1,12 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,12 +19,12 @@ import (
 	"onair/scripts/testenv"
 )
 
-// A URL token's expiry stops a playing hls.js player in Chromium: the player plays a
-// private room with the token, and once the token has expired onair refuses its next
-// requests and the player stops (web/ui/e2e/token-expiry.mjs). The owner's API hands out
-// tokens of at least a minute; this test signs one of 20 s with the cluster's secret, as
-// read from MongoDB, to keep the wait short.
-func TestBrowserURLTokenExpires(t *testing.T) {
+// A private room in Chromium (web/ui/e2e/token-expiry.mjs): an invited viewer's page plays
+// on its httpOnly playback cookie; a URL token's expiry stops a playing hls.js player: once
+// the token has expired onair refuses the player's next requests and the player stops.
+// The owner's API hands out tokens of at least a minute; this test signs one of 15 s with
+// the cluster's secret, as read from MongoDB, to keep the wait short.
+func TestBrowserPrivateRoom(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	e2eDir := filepath.Join(root, "web", "ui", "e2e")
 	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
@@ -51,6 +52,8 @@ func TestBrowserURLTokenExpires(t *testing.T) {
 	}
 	ann.must(201, "POST", "/api/v1/rooms", map[string]any{"slug": "ann-private", "title": "Ann", "visibility": "private"}, &created)
 	pid := created.Room.PlaybackID
+	newClient(t, o.HTTP).signUp("ivy")
+	ann.must(200, "POST", "/api/v1/rooms/"+pid+"/viewers", map[string]string{"handle": "ivy"}, nil)
 	testenv.Publish(t, o.RTMP+"/"+created.StreamKey, testenv.PublishOptions{})
 
 	var meta struct {
@@ -65,27 +68,59 @@ func TestBrowserURLTokenExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expires := time.Now().Add(20 * time.Second).Truncate(time.Second)
-	tok, err := keys.Sign(rooms.Grant{Room: pid, Viewer: me.ID, Expires: expires})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hlsURL := o.HTTP + "/live/" + pid + "/index.m3u8?token=" + tok
-	waitPlaylist(t, hlsURL, 15*time.Second)
+	ann.must(200, "POST", "/api/v1/rooms/"+pid+"/playback", nil, nil)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		code, _, _ := ann.get("/live/" + pid + "/index.m3u8")
+		return code == 200, fmt.Sprintf("owner's playlist: %d", code)
+	})
 
 	cmdCtx, stop := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer stop()
 	cmd := exec.CommandContext(cmdCtx, node, filepath.Join(e2eDir, "token-expiry.mjs"))
 	cmd.Dir = e2eDir
-	cmd.Env = append(os.Environ(), "HLS_URL="+hlsURL, "EXPIRES_MS="+strconv.FormatInt(expires.UnixMilli(), 10),
+	cmd.Env = append(os.Environ(), "ONAIR_URL="+o.HTTP, "PAGE=/watch/"+pid, "LOGIN=ivy", "PASSWORD=correct horse battery",
 		"HLS_JS="+hlsJS, "CHROMIUM="+chromium)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.CombinedOutput()
-	t.Logf("player: %s", strings.TrimSpace(string(out)))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatalf("the player did not stop as it should once its token expired: %v", err)
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the browser script: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	var tok, hlsURL string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if line != "@token" {
+			t.Log(line)
+			continue
+		}
+		// Short-lived: long enough for the player to start, short for the test to wait.
+		expires := time.Now().Add(15 * time.Second).Truncate(time.Second)
+		if tok, err = keys.Sign(rooms.Grant{Room: pid, Viewer: me.ID, Expires: expires}); err != nil {
+			t.Fatal(err)
+		}
+		hlsURL = o.HTTP + "/live/" + pid + "/index.m3u8?token=" + tok
+		if _, err := fmt.Fprintf(stdin, "%s %d\n", hlsURL, expires.UnixMilli()); err != nil {
+			t.Fatalf("answer the browser script: %v", err)
+		}
+		_ = stdin.Close()
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("browser script: %v\n%s", err, stderr.String())
+	}
+	if tok == "" {
+		t.Fatal("the browser script never asked for the URL token")
 	}
 	if code, _ := o.Get(t, strings.TrimPrefix(hlsURL, o.HTTP)); code != http.StatusForbidden {
 		t.Fatalf("playlist with the expired token: %d, want %d", code, http.StatusForbidden)
