@@ -58,7 +58,9 @@
 // timed_out (with the time left), unavailable (MongoDB down: not stored, not broadcast;
 // send again). A socket is closed with 1001 when the server stops, 1013 when it cannot
 // keep up with its frames (its queue of Config.SendQueue frames is full), 1009 for an
-// oversize frame, and without a close frame when it stops answering pings.
+// oversize frame, 4403 when its user may no longer be in the room (a private room's
+// invitation revoked: see admit.go), and without a close frame when it stops answering
+// pings.
 //
 // # Text
 //
