@@ -179,72 +179,23 @@ func (s *Service) Admitted(ctx context.Context, seats []Seat) ([]bool, error) {
 	return out, nil
 }
 
+// invited are the viewers of a private room besides its owner, moderators and admins.
+var invited = memberList{field: "invited", max: maxInvited, name: "invited viewers",
+	added: audit.ViewerInvite, removed: audit.ViewerRevoke, verb: "invited viewer",
+	of: func(d *roomDoc) []userRefDoc { return d.Invited }}
+
 // InviteViewer lets the user with this handle watch the private room (ref: its slug or
 // playback id); only its owner or an admin may. The list is kept whatever the room's
 // visibility and counts while it is private. Inviting someone twice is not an error.
 func (s *Service) InviteViewer(ctx context.Context, actor User, ref, handle string) (Room, error) {
-	d, err := s.editableRoom(ctx, actor, ref, "invite a viewer to")
-	if err != nil {
-		return Room{}, err
-	}
-	u, err := s.UserByHandle(ctx, handle)
-	if errors.Is(err, ErrNotFound) {
-		return Room{}, invalid("handle", "no user is called @%s", normalizeHandle(handle))
-	}
-	if err != nil {
-		return Room{}, err
-	}
-	if u.ID == d.OwnerID.Hex() {
-		return Room{}, invalid("handle", "@%s owns the room already", u.Handle)
-	}
-	r := s.room(&d)
-	if r.IsInvited(u) {
-		return r, nil
-	}
-	if len(d.Invited) >= maxInvited {
-		return Room{}, invalid("handle", "a room has at most %d invited viewers", maxInvited)
-	}
-	uid, _ := bson.ObjectIDFromHex(u.ID)
-	d, err = s.updateRoom(ctx, d.ID, bson.D{
-		{Key: "$addToSet", Value: bson.D{{Key: "invited", Value: userRefDoc{ID: uid, Handle: u.Handle}}}},
-		{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
-	}, "invite viewer to "+d.Slug)
-	if err != nil {
-		return Room{}, err
-	}
-	s.log.Info("viewer invited", "room_id", d.ID.Hex(), "viewer_id", u.ID, "by", actor.ID)
-	room := s.room(&d)
-	s.record(ctx, actor, audit.ViewerInvite, &room, userTarget(UserRef{ID: u.ID, Handle: u.Handle}), nil)
-	return room, nil
+	return s.addMember(ctx, actor, ref, handle, invited)
 }
 
 // RevokeViewer takes back an invitation (by handle); only the room's owner or an admin
 // may. The viewer's playback tokens run out within CookieTokenTTL, and chat closes their
 // sockets (Admitted). Revoking someone who is not invited is not an error.
 func (s *Service) RevokeViewer(ctx context.Context, actor User, ref, handle string) (Room, error) {
-	d, err := s.editableRoom(ctx, actor, ref, "revoke a viewer of")
-	if err != nil {
-		return Room{}, err
-	}
-	handle = normalizeHandle(handle)
-	for _, v := range d.Invited {
-		if v.Handle != handle {
-			continue
-		}
-		// $pull of the exact sub-document: FerretDB ignores $pull with a condition.
-		d, err = s.updateRoom(ctx, d.ID, bson.D{
-			{Key: "$pull", Value: bson.D{{Key: "invited", Value: v}}},
-			{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
-		}, "revoke viewer of "+d.Slug)
-		if err != nil {
-			return Room{}, err
-		}
-		s.log.Info("viewer revoked", "room_id", d.ID.Hex(), "viewer_id", v.ID.Hex(), "by", actor.ID)
-		room := s.room(&d)
-		s.record(ctx, actor, audit.ViewerRevoke, &room, userTarget(UserRef{ID: v.ID.Hex(), Handle: v.Handle}), nil)
-		break
-	}
-	return s.room(&d), nil
+	return s.removeMember(ctx, actor, ref, handle, invited)
 }
 
 // errVisibilityChanged ends a live publish whose stream name changed with its room's

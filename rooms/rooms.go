@@ -482,7 +482,34 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 // AddModerator lets the user with this handle moderate the room's chat; only the room's
 // owner or an admin may (ErrForbidden). Adding a moderator twice is not an error.
 func (s *Service) AddModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
-	d, err := s.editableRoom(ctx, actor, slug, "add a moderator to")
+	return s.addMember(ctx, actor, slug, handle, moderators)
+}
+
+// RemoveModerator takes away a moderator (by handle); only the room's owner or an admin
+// may. Removing someone who is not a moderator is not an error.
+func (s *Service) RemoveModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
+	return s.removeMember(ctx, actor, slug, handle, moderators)
+}
+
+// memberList is a list of users kept in a room's document: its moderators, or the
+// viewers invited to it (access.go).
+type memberList struct {
+	field          string // in the room document
+	max            int
+	name           string // in messages: "moderators"
+	added, removed string // audit actions
+	verb           string // in logs: "moderator" added, removed
+	of             func(*roomDoc) []userRefDoc
+}
+
+var moderators = memberList{field: "moderators", max: maxModerators, name: "moderators",
+	added: audit.ModeratorAdd, removed: audit.ModeratorRemove, verb: "moderator",
+	of: func(d *roomDoc) []userRefDoc { return d.Moderators }}
+
+// addMember adds the user with this handle to the room's list; only the room's owner or
+// an admin may (ErrForbidden). Adding someone twice is not an error.
+func (s *Service) addMember(ctx context.Context, actor User, ref, handle string, l memberList) (Room, error) {
+	d, err := s.editableRoom(ctx, actor, ref, "add to the "+l.name+" of")
 	if err != nil {
 		return Room{}, err
 	}
@@ -496,51 +523,52 @@ func (s *Service) AddModerator(ctx context.Context, actor User, slug, handle str
 	if u.ID == d.OwnerID.Hex() {
 		return Room{}, invalid("handle", "@%s owns the room already", u.Handle)
 	}
-	r := s.room(&d)
-	if r.IsModerator(u) {
-		return r, nil
+	members := l.of(&d)
+	for _, m := range members {
+		if m.ID.Hex() == u.ID {
+			return s.room(&d), nil
+		}
 	}
-	if len(d.Moderators) >= maxModerators {
-		return Room{}, invalid("handle", "a room has at most %d moderators", maxModerators)
+	if len(members) >= l.max {
+		return Room{}, invalid("handle", "a room has at most %d %s", l.max, l.name)
 	}
 	uid, _ := bson.ObjectIDFromHex(u.ID)
-	now := s.now()
 	d, err = s.updateRoom(ctx, d.ID, bson.D{
-		{Key: "$addToSet", Value: bson.D{{Key: "moderators", Value: userRefDoc{ID: uid, Handle: u.Handle}}}},
-		{Key: "$set", Value: bson.D{{Key: "updated", Value: now}}},
-	}, "add moderator to "+slug)
+		{Key: "$addToSet", Value: bson.D{{Key: l.field, Value: userRefDoc{ID: uid, Handle: u.Handle}}}},
+		{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
+	}, "add to the "+l.name+" of "+d.Slug)
 	if err != nil {
 		return Room{}, err
 	}
-	s.log.Info("moderator added", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", u.ID, "by", actor.ID)
+	s.log.Info(l.verb+" added", "room_id", d.ID.Hex(), "slug", d.Slug, "user_id", u.ID, "by", actor.ID)
 	room := s.room(&d)
-	s.record(ctx, actor, audit.ModeratorAdd, &room, userTarget(UserRef{ID: u.ID, Handle: u.Handle}), nil)
+	s.record(ctx, actor, l.added, &room, userTarget(UserRef{ID: u.ID, Handle: u.Handle}), nil)
 	return room, nil
 }
 
-// RemoveModerator takes away a moderator (by handle); only the room's owner or an admin
-// may. Removing someone who is not a moderator is not an error.
-func (s *Service) RemoveModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
-	d, err := s.editableRoom(ctx, actor, slug, "remove a moderator from")
+// removeMember takes the user with this handle off the room's list; only the room's owner
+// or an admin may. Removing someone who is not on it is not an error.
+func (s *Service) removeMember(ctx context.Context, actor User, ref, handle string, l memberList) (Room, error) {
+	d, err := s.editableRoom(ctx, actor, ref, "remove from the "+l.name+" of")
 	if err != nil {
 		return Room{}, err
 	}
 	handle = normalizeHandle(handle)
-	for _, m := range d.Moderators {
+	for _, m := range l.of(&d) {
 		if m.Handle != handle {
 			continue
 		}
 		// $pull of the exact sub-document: FerretDB ignores $pull with a condition.
 		d, err = s.updateRoom(ctx, d.ID, bson.D{
-			{Key: "$pull", Value: bson.D{{Key: "moderators", Value: m}}},
+			{Key: "$pull", Value: bson.D{{Key: l.field, Value: m}}},
 			{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
-		}, "remove moderator from "+slug)
+		}, "remove from the "+l.name+" of "+d.Slug)
 		if err != nil {
 			return Room{}, err
 		}
-		s.log.Info("moderator removed", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", m.ID.Hex(), "by", actor.ID)
+		s.log.Info(l.verb+" removed", "room_id", d.ID.Hex(), "slug", d.Slug, "user_id", m.ID.Hex(), "by", actor.ID)
 		room := s.room(&d)
-		s.record(ctx, actor, audit.ModeratorRemove, &room, userTarget(UserRef{ID: m.ID.Hex(), Handle: m.Handle}), nil)
+		s.record(ctx, actor, l.removed, &room, userTarget(UserRef{ID: m.ID.Hex(), Handle: m.Handle}), nil)
 		break
 	}
 	return s.room(&d), nil

@@ -47,16 +47,8 @@ type audioHealth struct {
 
 // roomHealth answers GET /api/v1/rooms/{slug}/health, for those who may edit the room.
 func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
+	_, room, ok := s.editedRoom(w, r, "only the room's owner sees its stream's health")
 	if !ok {
-		return
-	}
-	room, ok := s.admittedRoom(w, r)
-	if !ok {
-		return
-	}
-	if !room.CanEdit(u) {
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner sees its stream's health")
 		return
 	}
 	now := time.Now()

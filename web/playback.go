@@ -374,22 +374,14 @@ func mediaPaths(playbackID string) []string {
 // room's owner or an admin: a token for external players (an embed, a TV app), valid for
 // MinURLTokenTTL to MaxURLTokenTTL, and the room's HLS URL carrying it.
 func (s *Server) urlToken(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return
-	}
 	var in struct {
 		TTLSeconds int64 `json:"ttl_seconds"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	room, ok := s.admittedRoom(w, r)
+	u, room, ok := s.editedRoom(w, r, "only the room's owner or an admin hands out playback tokens")
 	if !ok {
-		return
-	}
-	if !room.CanEdit(u) {
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner or an admin hands out playback tokens")
 		return
 	}
 	ttl := time.Duration(in.TTLSeconds) * time.Second

@@ -1,9 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"onair/rooms"
 )
@@ -53,19 +53,29 @@ func roomURL(room rooms.Room) string {
 	return "/watch/" + room.PlaybackID
 }
 
-// listInvited answers GET /api/v1/rooms/{slug}/viewers: the invited viewers, for those
-// who may edit the room.
-func (s *Server) listInvited(w http.ResponseWriter, r *http.Request) {
+// editedRoom is admittedRoom for those who may edit the room (its owner, an admin); it
+// answers 401 or 403 with why to others.
+func (s *Server) editedRoom(w http.ResponseWriter, r *http.Request, why string) (rooms.User, rooms.Room, bool) {
 	u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return u, rooms.Room{}, false
 	}
 	room, ok := s.admittedRoom(w, r)
 	if !ok {
-		return
+		return u, room, false
 	}
 	if !room.CanEdit(u) {
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner or an admin sees its invited viewers")
+		writeAPIError(w, http.StatusForbidden, "forbidden", "", why)
+		return u, room, false
+	}
+	return u, room, true
+}
+
+// listInvited answers GET /api/v1/rooms/{slug}/viewers: the invited viewers, for those
+// who may edit the room.
+func (s *Server) listInvited(w http.ResponseWriter, r *http.Request) {
+	_, room, ok := s.editedRoom(w, r, "only the room's owner or an admin sees its invited viewers")
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -76,37 +86,18 @@ func (s *Server) listInvited(w http.ResponseWriter, r *http.Request) {
 // inviteViewer answers POST /api/v1/rooms/{slug}/viewers {"handle"}: the room as its
 // owner sees it.
 func (s *Server) inviteViewer(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return
-	}
-	var in struct {
-		Handle string `json:"handle"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	room, err := s.cfg.Rooms.InviteViewer(r.Context(), u, r.PathValue("slug"), strings.TrimPrefix(in.Handle, "@"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.roomView(r, room))
+	s.editMembers(w, r, s.cfg.Rooms.InviteViewer)
 }
 
 // revokeViewer answers DELETE /api/v1/rooms/{slug}/viewers/{handle}. The viewer's chat
 // sockets on this node close at once, on the others within chat's admission interval;
 // playback stops when the viewer's token runs out.
 func (s *Server) revokeViewer(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return
-	}
-	room, err := s.cfg.Rooms.RevokeViewer(r.Context(), u, r.PathValue("slug"), r.PathValue("handle"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.cfg.Chat.Recheck()
-	writeJSON(w, http.StatusOK, s.roomView(r, room))
+	s.editMembers(w, r, func(ctx context.Context, actor rooms.User, ref, handle string) (rooms.Room, error) {
+		room, err := s.cfg.Rooms.RevokeViewer(ctx, actor, ref, handle)
+		if err == nil {
+			s.cfg.Chat.Recheck()
+		}
+		return room, err
+	})
 }

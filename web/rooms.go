@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -181,18 +182,27 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	}{key, s.rtmpURL(r)})
 }
 
-func (s *Server) addModerator(w http.ResponseWriter, r *http.Request) {
+// memberEdit changes one of a room's lists of users (moderators, invited viewers) with
+// edit, for the handle in the JSON body (adding) or the {handle} path value (removing),
+// and answers the room as its editor sees it.
+type memberEdit func(ctx context.Context, actor rooms.User, ref, handle string) (rooms.Room, error)
+
+func (s *Server) editMembers(w http.ResponseWriter, r *http.Request, edit memberEdit) {
 	u, ok := s.requireUser(w, r)
 	if !ok {
 		return
 	}
-	var in struct {
-		Handle string `json:"handle"`
+	handle := r.PathValue("handle")
+	if r.Method == http.MethodPost {
+		var in struct {
+			Handle string `json:"handle"`
+		}
+		if !decode(w, r, &in) {
+			return
+		}
+		handle = strings.TrimPrefix(in.Handle, "@")
 	}
-	if !decode(w, r, &in) {
-		return
-	}
-	room, err := s.cfg.Rooms.AddModerator(r.Context(), u, r.PathValue("slug"), strings.TrimPrefix(in.Handle, "@"))
+	room, err := edit(r.Context(), u, r.PathValue("slug"), handle)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -200,15 +210,10 @@ func (s *Server) addModerator(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.roomView(r, room))
 }
 
+func (s *Server) addModerator(w http.ResponseWriter, r *http.Request) {
+	s.editMembers(w, r, s.cfg.Rooms.AddModerator)
+}
+
 func (s *Server) removeModerator(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return
-	}
-	room, err := s.cfg.Rooms.RemoveModerator(r.Context(), u, r.PathValue("slug"), r.PathValue("handle"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.roomView(r, room))
+	s.editMembers(w, r, s.cfg.Rooms.RemoveModerator)
 }

@@ -279,33 +279,37 @@ export function dashboard(main) {
     return section('Room details', 'edit-h', form);
   }
 
-  function moderatorsSection(room) {
-    const list = h('ul', { class: 'plain', 'data-moderators': '' });
+  // membersSection lists one of a room's lists of users (moderators, invited viewers)
+  // with a button to remove each and a form to add one by handle.
+  function membersSection(room, { key, path, title, id, note, empty, add, remove, removeLabel, list: listAttr, form: formAttr, input: inputID }) {
+    const list = h('ul', { class: 'plain', [`data-${listAttr}`]: '' });
     const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const base = `/api/v1/rooms/${encodeURIComponent(room.slug)}/${path}`;
     const render = () => {
-      list.replaceChildren(...(room.moderators.length ? room.moderators.map((m) => h('li', { class: 'row' },
+      const members = room[key] || [];
+      list.replaceChildren(...(members.length ? members.map((m) => h('li', { class: 'row' },
         h('span', null, `@${m.handle}`),
         h('button', {
-          type: 'button', class: 'small', 'aria-label': `Remove @${m.handle} as moderator`,
+          type: 'button', class: 'small', 'aria-label': removeLabel(m.handle), 'data-remove': m.handle,
           onclick: async () => {
             try {
-              Object.assign(room, await api('DELETE', `/api/v1/rooms/${encodeURIComponent(room.slug)}/moderators/${encodeURIComponent(m.handle)}`));
+              Object.assign(room, { [key]: [] }, await api('DELETE', `${base}/${encodeURIComponent(m.handle)}`));
               render();
             } catch (ex) { showError(err, ex); }
           },
-        }, 'Remove'))) : [h('li', { class: 'muted' }, 'No moderators yet. You moderate your room yourself.')]));
+        }, remove))) : [h('li', { class: 'muted' }, empty)]));
     };
     render();
-    const input = h('input', { id: 'mod-handle', name: 'handle', required: true, placeholder: 'handle', autocapitalize: 'off', spellcheck: 'false' });
-    const form = h('form', { class: 'row', novalidate: true, 'data-add-moderator': '' },
-      h('label', { class: 'sr-only', for: 'mod-handle' }, 'Handle of the new moderator'), input,
-      h('button', { type: 'submit' }, 'Add moderator'));
+    const input = h('input', { id: inputID, name: 'handle', required: true, placeholder: 'handle', autocapitalize: 'off', spellcheck: 'false' });
+    const form = h('form', { class: 'row', novalidate: true, [`data-${formAttr}`]: '' },
+      h('label', { class: 'sr-only', for: inputID }, `Handle to add to the ${title.toLowerCase()}`), input,
+      h('button', { type: 'submit' }, add));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const handle = input.value.trim().replace(/^@/, '');
       if (!handle) return;
       try {
-        Object.assign(room, await api('POST', `/api/v1/rooms/${encodeURIComponent(room.slug)}/moderators`, { handle }));
+        Object.assign(room, { [key]: [] }, await api('POST', base, { handle }));
         input.value = '';
         err.hidden = true;
         render();
@@ -313,55 +317,32 @@ export function dashboard(main) {
         showError(err, ex, form);
       }
     });
-    return section('Moderators', 'mods-h',
-      h('p', { class: 'muted' }, 'Moderators delete messages, time out and ban people in the chat.'), list, form, err);
+    return section(title, id, h('p', { class: 'muted' }, note), list, form, err);
+  }
+
+  function moderatorsSection(room) {
+    return membersSection(room, {
+      key: 'moderators', path: 'moderators', title: 'Moderators', id: 'mods-h',
+      list: 'moderators', form: 'add-moderator', input: 'mod-handle',
+      note: 'Moderators delete messages, time out and ban people in the chat.',
+      empty: 'No moderators yet. You moderate your room yourself.', add: 'Add moderator',
+      remove: 'Remove', removeLabel: (handle) => `Remove @${handle} as moderator`,
+    });
   }
 
   // invitedSection lists who may watch the room while it is private, besides its owner,
   // moderators and admins. Revoking someone stops their player within minutes and closes
   // their chat.
   function invitedSection(room) {
-    const list = h('ul', { class: 'plain', 'data-invited': '' });
-    const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
-    const base = `/api/v1/rooms/${encodeURIComponent(room.slug)}/viewers`;
-    const render = () => {
-      const invited = room.invited || [];
-      list.replaceChildren(...(invited.length ? invited.map((v) => h('li', { class: 'row' },
-        h('span', null, `@${v.handle}`),
-        h('button', {
-          type: 'button', class: 'small', 'aria-label': `Revoke the invitation of @${v.handle}`, 'data-revoke': v.handle,
-          onclick: async () => {
-            try {
-              Object.assign(room, await api('DELETE', `${base}/${encodeURIComponent(v.handle)}`));
-              room.invited = room.invited || [];
-              render();
-            } catch (ex) { showError(err, ex); }
-          },
-        }, 'Revoke'))) : [h('li', { class: 'muted' }, 'Nobody is invited yet.')]));
-    };
-    render();
-    const input = h('input', { id: 'invite-handle', name: 'handle', required: true, placeholder: 'handle', autocapitalize: 'off', spellcheck: 'false' });
-    const form = h('form', { class: 'row', novalidate: true, 'data-invite': '' },
-      h('label', { class: 'sr-only', for: 'invite-handle' }, 'Handle of the viewer to invite'), input,
-      h('button', { type: 'submit' }, 'Invite'));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const handle = input.value.trim().replace(/^@/, '');
-      if (!handle) return;
-      try {
-        Object.assign(room, await api('POST', base, { handle }));
-        room.invited = room.invited || [];
-        input.value = '';
-        err.hidden = true;
-        render();
-      } catch (ex) {
-        showError(err, ex, form);
-      }
+    return membersSection(room, {
+      key: 'invited', path: 'viewers', title: 'Invited viewers', id: 'invited-h',
+      list: 'invited', form: 'invite', input: 'invite-handle',
+      note: room.visibility === 'private'
+        ? 'Only they, your moderators and admins can watch this room and read its chat. Revoking someone stops their player within five minutes.'
+        : 'These people can watch the room once you make it private. While it is not, they are not needed.',
+      empty: 'Nobody is invited yet.', add: 'Invite',
+      remove: 'Revoke', removeLabel: (handle) => `Revoke the invitation of @${handle}`,
     });
-    const note = room.visibility === 'private'
-      ? 'Only they, your moderators and admins can watch this room and read its chat. Revoking someone stops their player within five minutes.'
-      : 'These people can watch the room once you make it private. While it is not, they are not needed.';
-    return section('Invited viewers', 'invited-h', h('p', { class: 'muted' }, note), list, form, err);
   }
 
   // playerLinkSection makes links for players outside onair (an embed on your site, a TV
