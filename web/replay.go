@@ -29,12 +29,12 @@ type broadcastView struct {
 }
 
 // broadcastView shows b, a broadcast of room, to the request's user. The slug of a room
-// that is not public is its owner's handle, kept from everyone else (it addresses nothing
-// for them anyway). A private room's recordings are played from under its media path
-// (/vod/<playback id>/), where its viewers' playback cookie goes.
+// that is not public is its owner's handle, shown only to those who may edit the room
+// (it addresses nothing for others anyway). A private room's recordings are played from
+// under its media path (/vod/<playback id>/), where its viewers' playback cookie goes.
 func (s *Server) broadcastView(r *http.Request, room rooms.Room, b rooms.Broadcast) broadcastView {
 	v := broadcastView{Broadcast: b}
-	if room.Visibility != rooms.Public && !room.CanModerate(viewerOf(r)) {
+	if room.Visibility != rooms.Public && !room.CanEdit(viewerOf(r)) {
 		v.RoomSlug = ""
 	}
 	if b.Recording != nil && b.Recording.Status == rooms.RecordingReady {

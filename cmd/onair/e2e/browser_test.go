@@ -22,58 +22,17 @@ import (
 // this side then publishes with that key as OBS would, and stops when asked. Screenshots
 // go to .artifacts/screenshots, the page benchmark's figures to .artifacts/browser-test/page.json.
 func TestBrowser(t *testing.T) {
-	root := testenv.RepoRoot(t)
-	e2eDir := filepath.Join(root, "web", "ui", "e2e")
-	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("playwright-core is not installed: run make e2e-deps (make test does): %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "web", "ui", "dist", "manifest.json")); err != nil {
-		t.Fatalf("the browser bundle is not built: run make ui (make test does): %v", err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is required for the browser test: %v", err)
-	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("Chromium is required (scripts/deps.sh installs it): %v", err)
-	}
-
+	bt := newBrowserTools(t)
 	s3 := testenv.StartS3(t)
 	o, _ := startWithMongo(t, s3Env(s3)...)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(e2eDir, "scenario.mjs"))
-	cmd.Dir = e2eDir
-	cmd.Env = append(os.Environ(),
-		"ONAIR_URL="+o.HTTP,
-		"CHROMIUM="+chromium,
-		"ONAIR_SCREENSHOTS="+filepath.Join(root, ".artifacts", "screenshots"),
-		"ONAIR_BENCH_OUT="+filepath.Join(root, ".artifacts", "browser-test", "page.json"),
-	)
-	// Its own process group, so that the browser it launched goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the scenario: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	sc := bt.start(t, "scenario.mjs", 5*time.Minute,
+		"ONAIR_URL="+o.HTTP,
+		"ONAIR_SCREENSHOTS="+filepath.Join(bt.root, ".artifacts", "screenshots"),
+		"ONAIR_BENCH_OUT="+filepath.Join(bt.root, ".artifacts", "browser-test", "page.json"),
+	)
+	stdin := sc.stdin
 
 	answer := func() {
 		if _, err := io.WriteString(stdin, "ok\n"); err != nil {
@@ -81,9 +40,9 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	var pub *testenv.Publisher
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
+	lines := bufio.NewScanner(sc.stdout)
+	for lines.Scan() {
+		line := lines.Text()
 		switch {
 		case strings.HasPrefix(line, "@publish "):
 			key := strings.TrimSpace(strings.TrimPrefix(line, "@publish "))
@@ -102,10 +61,10 @@ func TestBrowser(t *testing.T) {
 			t.Log(line)
 		}
 	}
-	err = cmd.Wait()
+	err := sc.cmd.Wait()
 	t.Logf("browser scenario took %s", time.Since(start).Round(100*time.Millisecond))
 	if err != nil {
-		t.Fatalf("browser scenario failed: %v\n%s", err, stderr.String())
+		t.Fatalf("browser scenario failed: %v\n%s", err, sc.stderr.String())
 	}
 
 	// The live health the dashboard shows is for the room's owner only.
@@ -118,4 +77,70 @@ func TestBrowser(t *testing.T) {
 	if code, _ := carol.do("GET", "/api/v1/rooms/browser-test-room/health", nil, &e); code != 403 {
 		t.Errorf("health request of another user: %d, want 403", code)
 	}
+}
+
+// browserTools are what the browser tests need: playwright-core (make e2e-deps), the
+// browser bundle and hls.js (make ui), node and Chromium.
+type browserTools struct {
+	root, e2eDir, node, chromium string
+}
+
+func newBrowserTools(t *testing.T) browserTools {
+	t.Helper()
+	root := testenv.RepoRoot(t)
+	bt := browserTools{root: root, e2eDir: filepath.Join(root, "web", "ui", "e2e"), chromium: os.Getenv("CHROMIUM")}
+	if _, err := os.Stat(filepath.Join(bt.e2eDir, "node_modules", "playwright-core")); err != nil {
+		t.Fatalf("playwright-core is not installed: run make e2e-deps (make test does): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "web", "ui", "dist", "manifest.json")); err != nil {
+		t.Fatalf("the browser bundle is not built: run make ui (make test does): %v", err)
+	}
+	var err error
+	if bt.node, err = exec.LookPath("node"); err != nil {
+		t.Fatalf("node is required for the browser tests: %v", err)
+	}
+	if bt.chromium == "" {
+		bt.chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(bt.chromium); err != nil {
+		t.Fatalf("Chromium is required (scripts/deps.sh installs it): %v", err)
+	}
+	return bt
+}
+
+// browserScript is a browser script running, talking to the test on its stdin and stdout.
+type browserScript struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout io.Reader
+	stderr *strings.Builder
+}
+
+// start runs script (in web/ui/e2e) with env added, killed with the browser it launched
+// after timeout or when the test ends.
+func (bt browserTools) start(t *testing.T, script string, timeout time.Duration, env ...string) *browserScript {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bt.node, filepath.Join(bt.e2eDir, script))
+	cmd.Dir = bt.e2eDir
+	cmd.Env = append(append(os.Environ(), "CHROMIUM="+bt.chromium), env...)
+	// Its own process group, so that the browser it launched goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	sc := &browserScript{cmd: cmd, stderr: &strings.Builder{}}
+	cmd.Stderr = sc.stderr
+	var err error
+	if sc.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if sc.stdout, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", script, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	return sc
 }

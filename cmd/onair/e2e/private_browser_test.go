@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,22 +23,10 @@ import (
 // The owner's API hands out tokens of at least a minute; this test signs one of 15 s with
 // the cluster's secret, as read from MongoDB, to keep the wait short.
 func TestBrowserPrivateRoom(t *testing.T) {
-	root := testenv.RepoRoot(t)
-	e2eDir := filepath.Join(root, "web", "ui", "e2e")
-	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("playwright-core is not installed: run make e2e-deps (make test does): %v", err)
-	}
-	hlsJS := filepath.Join(root, "web", "ui", "node_modules", "hls.js", "dist", "hls.min.js")
+	bt := newBrowserTools(t)
+	hlsJS := filepath.Join(bt.root, "web", "ui", "node_modules", "hls.js", "dist", "hls.min.js")
 	if _, err := os.Stat(hlsJS); err != nil {
 		t.Fatalf("hls.js is not installed: run make ui (make test does): %v", err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is required for the browser test: %v", err)
-	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
 	}
 
 	o, m := startWithMongo(t)
@@ -74,33 +60,12 @@ func TestBrowserPrivateRoom(t *testing.T) {
 		return code == 200, fmt.Sprintf("owner's playlist: %d", code)
 	})
 
-	cmdCtx, stop := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer stop()
-	cmd := exec.CommandContext(cmdCtx, node, filepath.Join(e2eDir, "token-expiry.mjs"))
-	cmd.Dir = e2eDir
-	cmd.Env = append(os.Environ(), "ONAIR_URL="+o.HTTP, "PAGE=/watch/"+pid, "LOGIN=ivy", "PASSWORD=correct horse battery",
-		"HLS_JS="+hlsJS, "CHROMIUM="+chromium)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the browser script: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	sc := bt.start(t, "token-expiry.mjs", 3*time.Minute, "ONAIR_URL="+o.HTTP, "PAGE=/watch/"+pid,
+		"LOGIN=ivy", "PASSWORD=correct horse battery", "HLS_JS="+hlsJS)
 	var tok, hlsURL string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
+	lines := bufio.NewScanner(sc.stdout)
+	for lines.Scan() {
+		line := lines.Text()
 		if line != "@token" {
 			t.Log(line)
 			continue
@@ -111,13 +76,13 @@ func TestBrowserPrivateRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 		hlsURL = o.HTTP + "/live/" + pid + "/index.m3u8?token=" + tok
-		if _, err := fmt.Fprintf(stdin, "%s %d\n", hlsURL, expires.UnixMilli()); err != nil {
+		if _, err := fmt.Fprintf(sc.stdin, "%s %d\n", hlsURL, expires.UnixMilli()); err != nil {
 			t.Fatalf("answer the browser script: %v", err)
 		}
-		_ = stdin.Close()
+		_ = sc.stdin.Close()
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v\n%s", err, stderr.String())
+	if err := sc.cmd.Wait(); err != nil {
+		t.Fatalf("browser script: %v\n%s", err, sc.stderr.String())
 	}
 	if tok == "" {
 		t.Fatal("the browser script never asked for the URL token")

@@ -87,7 +87,7 @@ func TestUnlistedRoomsAreNotFound(t *testing.T) {
 	ann.must(201, "POST", "/api/v1/rooms", map[string]any{"slug": "ann-secret", "title": "Ann's secret show", "visibility": "unlisted"}, &created)
 	secret := created.Room
 	_, malloryKey := mallory.createRoom("mallory-room")
-	testenv.Publish(t, o.RTMP+"/"+created.StreamKey, testenv.PublishOptions{})
+	annPub := testenv.Publish(t, o.RTMP+"/"+created.StreamKey, testenv.PublishOptions{})
 	testenv.Publish(t, o.RTMP+"/"+malloryKey, testenv.PublishOptions{})
 	for _, c := range []struct {
 		who  *client
@@ -173,6 +173,18 @@ func TestUnlistedRoomsAreNotFound(t *testing.T) {
 	ann.must(200, "GET", "/api/v1/broadcasts/"+b.ID, nil, &b)
 	if b.RoomSlug != "ann-secret" {
 		t.Fatalf("the owner does not see the slug: %+v", b)
+	}
+
+	// Made public while live, the stream's name (its HLS URL) changes: the publish under
+	// the playback id ends, as after a key rotation, for OBS to reconnect under the slug.
+	ann.must(200, "PATCH", "/api/v1/rooms/ann-secret", map[string]any{"visibility": "public"}, nil)
+	select {
+	case <-annPub.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publish under the playback id survived the change to public")
+	}
+	if code, _, _ := anon.get("/api/v1/rooms/ann-secret"); code != 200 {
+		t.Fatalf("the room made public, by slug: %d", code)
 	}
 }
 
