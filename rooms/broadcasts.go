@@ -19,9 +19,14 @@ import (
 // leaving. Figures are final once Ended is set; while live, the heartbeat refreshes them
 // every HeartbeatInterval.
 type Broadcast struct {
+	// ID is the broadcast's public id (playback.go), never its ObjectID: broadcasts of
+	// rooms that are not public must not be found by enumerating ids.
 	ID       string `json:"id"`
 	RoomID   string `json:"room_id"`
 	RoomSlug string `json:"room_slug"`
+	// Stream is the name the room's stream had for this broadcast (media.Route.Name): its
+	// slug, or its playback id when it was not public.
+	Stream string `json:"-"`
 	// RunID is the media stream's id (media.Stream.ID), also in HLS playlist URLs.
 	RunID string `json:"run_id"`
 	// Node is the onair node that ingested it (its cluster id).
@@ -61,6 +66,7 @@ type broadcastDoc struct {
 	ID           bson.ObjectID `bson:"_id"`
 	RoomID       bson.ObjectID `bson:"room_id"`
 	RoomSlug     string        `bson:"room_slug"`
+	Stream       string        `bson:"stream,omitempty"` // absent before playback ids: the slug
 	RunID        string        `bson:"run_id"`
 	Node         string        `bson:"node"`
 	Started      time.Time     `bson:"started"`
@@ -77,9 +83,23 @@ type broadcastDoc struct {
 	Recording    *Recording    `bson:"recording,omitempty"`
 }
 
-func (d *broadcastDoc) broadcast() Broadcast {
+// stream is the name the stream had: broadcasts written before playback ids have none,
+// and their streams were named by slug.
+func (d *broadcastDoc) stream() string {
+	if d.Stream != "" {
+		return d.Stream
+	}
+	return d.RoomSlug
+}
+
+// broadcastOf is the broadcast as this package returns it, with its public id.
+func (s *Service) broadcastOf(d *broadcastDoc) Broadcast {
+	var id string
+	if k := s.pkeys(); k != nil {
+		id = k.BroadcastID(d.ID)
+	}
 	return Broadcast{
-		ID: d.ID.Hex(), RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, RunID: d.RunID, Node: d.Node,
+		ID: id, RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, Stream: d.stream(), RunID: d.RunID, Node: d.Node,
 		Started: d.Started, Ended: d.Ended, EndReason: d.EndReason, Codecs: d.Codecs, Resolution: d.Resolution,
 		Bytes: d.Bytes, DurationMS: d.DurationMS, Bitrate: d.Bitrate,
 		PeakViewers: d.PeakViewers, TotalViewers: d.TotalViewers, Recording: d.Recording,
@@ -129,22 +149,23 @@ func (b *liveBroadcast) figures() (viewers, peak, total int) {
 	return b.viewers, b.peak, b.total
 }
 
-// liveSet indexes this node's live broadcasts.
+// liveSet indexes this node's live broadcasts by stream name. It reads only their
+// documents' ID and Stream, which never change, while their goroutines write the rest.
 type liveSet struct {
-	mu     sync.Mutex
-	bySlug map[string]*liveBroadcast
+	mu       sync.Mutex
+	byStream map[string]*liveBroadcast
 }
 
 func (l *liveSet) add(b *liveBroadcast) {
 	l.mu.Lock()
-	l.bySlug[b.doc.RoomSlug] = b // a newer run of the stream replaces the old one
+	l.byStream[b.doc.Stream] = b // a newer run of the stream replaces the old one
 	l.mu.Unlock()
 }
 
 func (l *liveSet) remove(b *liveBroadcast) {
 	l.mu.Lock()
-	if l.bySlug[b.doc.RoomSlug] == b {
-		delete(l.bySlug, b.doc.RoomSlug)
+	if l.byStream[b.doc.Stream] == b {
+		delete(l.byStream, b.doc.Stream)
 	}
 	l.mu.Unlock()
 }
@@ -152,7 +173,7 @@ func (l *liveSet) remove(b *liveBroadcast) {
 func (l *liveSet) has(id bson.ObjectID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, b := range l.bySlug {
+	for _, b := range l.byStream {
 		if b.doc.ID == id {
 			return true
 		}
@@ -164,7 +185,7 @@ func (l *liveSet) has(id bson.ObjectID) bool {
 func (l *liveSet) viewers(id bson.ObjectID) (int, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, b := range l.bySlug {
+	for _, b := range l.byStream {
 		if b.doc.ID == id {
 			n, _, _ := b.figures()
 			return n, true
@@ -176,7 +197,7 @@ func (l *liveSet) viewers(id bson.ObjectID) (int, bool) {
 func (l *liveSet) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.bySlug)
+	return len(l.byStream)
 }
 
 // OpenSink implements media.Output: it records the broadcast of a stream whose key
@@ -190,8 +211,10 @@ func (s *Service) OpenSink(st *media.Stream) (media.Sink, error) {
 		return nil, nil // not a room's stream (e.g. one from the config file)
 	}
 	tr := st.Tracks()
+	// The room's slug is read by the broadcast's goroutine: the stream is named by slug
+	// only when the room is public.
 	doc := broadcastDoc{
-		ID: bson.NewObjectID(), RoomID: roomID, RoomSlug: st.Name(), RunID: st.ID(), Node: s.node(),
+		ID: bson.NewObjectID(), RoomID: roomID, Stream: st.Name(), RunID: st.ID(), Node: s.node(),
 		Started: s.now(), Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},
 	}
 	doc.Heartbeat = doc.Started
@@ -210,10 +233,21 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 	defer s.writers.Done()
 	defer s.live.remove(b)
 	d := &b.doc
-	attrs := []any{"room_id", d.RoomID.Hex(), "slug", d.RoomSlug, "broadcast_id", d.ID.Hex(), "run_id", d.RunID}
+	attrs := []any{"room_id", d.RoomID.Hex(), "stream", d.Stream, "broadcast_id", d.ID.Hex(), "run_id", d.RunID}
 	log := s.log.With(attrs...)
 
 	err := s.retry("broadcast: insert", attrs, func(ctx context.Context) error {
+		if d.RoomSlug == "" {
+			room, err := s.roomDoc(ctx, bson.D{{Key: "_id", Value: d.RoomID}}, "room of broadcast")
+			switch {
+			case errors.Is(err, ErrNotFound):
+				d.RoomSlug = d.Stream // deleted meanwhile: the broadcast is history at once
+			case err != nil:
+				return err
+			default:
+				d.RoomSlug = room.Slug
+			}
+		}
 		_, err := s.broadcasts.InsertOne(ctx, d)
 		if isDup(err) { // an earlier attempt landed but its answer was lost
 			return nil
@@ -249,7 +283,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 	if announced {
 		log.Info("room live")
 		if s.cfg.OnLive != nil {
-			s.cfg.OnLive(s.room(&room), d.broadcast())
+			s.cfg.OnLive(s.room(&room), s.broadcastOf(d))
 		}
 	} else {
 		log.Warn("room not set live: deleted, or a newer broadcast holds it")
@@ -269,7 +303,7 @@ wait:
 			log.Warn("broadcast left open at shutdown")
 			return
 		case <-viewersTick.C:
-			if n, err := s.clusterViewers(d.RoomSlug); err == nil {
+			if n, err := s.clusterViewers(d.Stream); err == nil {
 				b.setViewers(n)
 			} else {
 				log.Debug("viewers not summed", "err", err)
@@ -281,6 +315,9 @@ wait:
 			}
 		case <-heartbeat.C:
 			s.heartbeat(b)
+			if announced {
+				s.checkStreamName(b)
+			}
 		}
 	}
 
@@ -312,7 +349,7 @@ wait:
 	err = s.retry("broadcast: set room offline", attrs, func(ctx context.Context) error {
 		// Another node that took the stream over owns the room now, even before its own
 		// broadcast has set it live.
-		if elsewhere, err := s.heldElsewhere(ctx, d.RoomSlug); err != nil || elsewhere {
+		if elsewhere, err := s.heldElsewhere(ctx, d.Stream); err != nil || elsewhere {
 			return err
 		}
 		r, err := s.setOffline(ctx, d.RoomID, d.ID, ended)
@@ -335,7 +372,25 @@ wait:
 	log.Info("room offline", "duration", time.Duration(d.DurationMS)*time.Millisecond, "bytes", d.Bytes,
 		"peak_viewers", d.PeakViewers, "reason", d.EndReason)
 	if s.cfg.OnEnded != nil {
-		s.cfg.OnEnded(s.room(&room), d.broadcast())
+		s.cfg.OnEnded(s.room(&room), s.broadcastOf(d))
+	}
+}
+
+// checkStreamName stops the stream when its room's visibility changed its name, which
+// happens on whichever node the owner's request reached (renameStream); one read.
+func (s *Service) checkStreamName(b *liveBroadcast) {
+	ctx, cancel := s.op(s.bg)
+	defer cancel()
+	var d roomDoc
+	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
+		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}})).Decode(&d)
+	if err != nil {
+		return // deleted (DeleteRoom stops it) or unreachable: the next heartbeat looks again
+	}
+	if name := s.room(&d).StreamName(); name != "" && name != b.doc.Stream && s.cfg.Stopper != nil {
+		if s.cfg.Stopper.Stop(b.doc.Stream, errVisibilityChanged) {
+			s.log.Info("live stream stopped: the room's visibility changed its name", "room_id", b.doc.RoomID.Hex())
+		}
 	}
 }
 
@@ -455,27 +510,28 @@ func (s *Service) endOpenBroadcasts(ctx context.Context, cond bson.D, reason str
 
 // endLost ends one broadcast whose node is gone and reports whether it did.
 func (s *Service) endLost(ctx context.Context, d *broadcastDoc, reason string) (bool, error) {
-	unlock := s.streamLocks.lock(d.RoomSlug)
+	name := d.stream()
+	unlock := s.streamLocks.lock(name)
 	defer unlock()
 	// The stream's lease decides who speaks for the room. This node has it already when
 	// one of its own publishers took the stream over: then the room is that publisher's.
 	var lease cluster.Lease
 	speak := false
-	if !s.claimed(d.RoomSlug) {
+	if !s.claimed(name) {
 		octx, cancel := s.op(ctx)
-		l, err := s.cfg.Cluster.Acquire(octx, streamKind, streamResource(d.RoomSlug), cluster.IfDead)
+		l, err := s.cfg.Cluster.Acquire(octx, streamKind, streamResource(name), cluster.IfDead)
 		cancel()
 		switch {
 		case err == nil:
 			lease, speak = l, true
 		case !errors.Is(err, cluster.ErrHeld):
-			return false, dbError("take the stream lease of "+d.RoomSlug, err)
+			return false, dbError("take the stream lease of "+name, err)
 		}
 	}
 	release := func() {
 		if speak {
 			if err := s.cfg.Cluster.Release(ctx, lease); err != nil && !errors.Is(err, cluster.ErrLost) {
-				s.log.Warn("stream lease not released after ending a lost broadcast", "stream", d.RoomSlug, "err", err)
+				s.log.Warn("stream lease not released after ending a lost broadcast", "stream", name, "err", err)
 			}
 		}
 	}
@@ -492,7 +548,7 @@ func (s *Service) endLost(ctx context.Context, d *broadcastDoc, reason string) (
 	}
 	modified := res.ModifiedCount > 0
 	if modified {
-		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "slug", d.RoomSlug, "node", d.Node)
+		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "stream", name, "node", d.Node)
 	}
 	if !speak {
 		return modified, nil
@@ -507,28 +563,41 @@ func (s *Service) endLost(ctx context.Context, d *broadcastDoc, reason string) (
 		return modified, err
 	}
 	if s.cfg.OnEnded != nil {
-		s.cfg.OnEnded(s.room(&room), d.broadcast())
+		s.cfg.OnEnded(s.room(&room), s.broadcastOf(d))
 	}
 	return true, nil
 }
 
-// GetBroadcast returns the broadcast with this id.
+// GetBroadcast returns the broadcast with this public id (Broadcast.ID), whatever its
+// room's visibility; callers check the room's Admit.
 func (s *Service) GetBroadcast(ctx context.Context, id string) (Broadcast, error) {
-	oid, err := bson.ObjectIDFromHex(id)
+	d, err := s.broadcastDoc(ctx, id)
 	if err != nil {
-		return Broadcast{}, fmt.Errorf("broadcast %q: %w", id, ErrNotFound)
+		return Broadcast{}, err
 	}
+	return s.broadcastOf(&d), nil
+}
+
+func (s *Service) broadcastDoc(ctx context.Context, id string) (broadcastDoc, error) {
 	var d broadcastDoc
+	k, err := s.Playback(ctx)
+	if err != nil {
+		return d, err
+	}
+	oid, ok := k.broadcastOID(id)
+	if !ok {
+		return d, fmt.Errorf("broadcast %q: %w", id, ErrNotFound)
+	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	err = s.broadcasts.FindOne(octx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Broadcast{}, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+		return d, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Broadcast{}, dbError("find broadcast", err)
+		return d, dbError("find broadcast", err)
 	}
-	return d.broadcast(), nil
+	return d, nil
 }
 
 // BroadcastQuery pages through a room's broadcasts.
@@ -548,13 +617,25 @@ type broadcastCursor struct {
 	ID      bson.ObjectID `json:"i"`
 }
 
-// ListBroadcasts lists the room's broadcasts, newest first (a live one included).
-func (s *Service) ListBroadcasts(ctx context.Context, roomSlug string, q BroadcastQuery) (BroadcastPage, error) {
-	room, err := s.GetRoom(ctx, roomSlug)
+// ListBroadcasts lists the broadcasts of the room named ref (its slug or playback id),
+// newest first (a live one included), whatever its visibility.
+func (s *Service) ListBroadcasts(ctx context.Context, ref string, q BroadcastQuery) (BroadcastPage, error) {
+	room, _, err := s.FindRoom(ctx, ref)
 	if err != nil {
 		return BroadcastPage{}, err
 	}
-	roomID, _ := bson.ObjectIDFromHex(room.ID)
+	return s.RoomBroadcasts(ctx, room, q)
+}
+
+// RoomBroadcasts lists the room's broadcasts, newest first (a live one included).
+func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuery) (BroadcastPage, error) {
+	if _, err := s.Playback(ctx); err != nil {
+		return BroadcastPage{}, err
+	}
+	roomID, err := bson.ObjectIDFromHex(room.ID)
+	if err != nil {
+		return BroadcastPage{}, fmt.Errorf("room %q: %w", room.ID, ErrNotFound)
+	}
 	filter := bson.D{{Key: "room_id", Value: roomID}}
 	if q.Cursor != "" {
 		c, err := decodeCursor[broadcastCursor](q.Cursor)
@@ -591,7 +672,7 @@ func (s *Service) ListBroadcasts(ctx context.Context, roomSlug string, q Broadca
 			page.Next = encodeCursor(broadcastCursor{Started: last.Started, ID: last.ID})
 			break
 		}
-		page.Broadcasts = append(page.Broadcasts, docs[i].broadcast())
+		page.Broadcasts = append(page.Broadcasts, s.broadcastOf(&docs[i]))
 	}
 	return page, nil
 }

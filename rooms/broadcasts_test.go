@@ -228,12 +228,14 @@ func TestBroadcastLifecycle(t *testing.T) {
 	e.assertNotLogged(key)
 }
 
-func mustOID(t *testing.T, hex string) bson.ObjectID {
-	id, err := bson.ObjectIDFromHex(hex)
-	if err != nil {
-		t.Fatal(err)
+// broadcastOID is the ObjectID behind a broadcast's public id.
+func (e *testEnv) broadcastOID(id string) bson.ObjectID {
+	e.t.Helper()
+	oid, ok := e.svc.pkeys().broadcastOID(id)
+	if !ok {
+		e.t.Fatalf("%q is not a broadcast id", id)
 	}
-	return id
+	return oid
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

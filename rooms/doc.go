@@ -16,17 +16,20 @@
 //	            unique email_unique {email}, unique handle_unique {handle}
 //	sessions    {_id: hex SHA-256 of the token, user_id, created, expires, csrf}
 //	            user {user_id}, expires {expires}
-//	rooms       {_id, slug, title, description, visibility, owner_id, owner_handle,
-//	             moderators [{id, handle}], recording, key_hash (hex SHA-256 of the stream key),
+//	rooms       {_id, slug, title, description, visibility (public, unlisted, private),
+//	             owner_id, owner_handle, moderators [{id, handle}], invited [{id, handle}],
+//	             recording, key_hash (hex SHA-256 of the stream key),
 //	             created, updated, activity, live, broadcast_id (null offline),
 //	             live_started, live_node, viewers}
 //	            unique slug_unique {slug}, unique key_hash_unique {key_hash},
 //	            owner {owner_id, activity -1}, listing {visibility, live -1, activity -1, _id -1}
-//	broadcasts  {_id, room_id, room_slug, run_id, node, started, ended (null while live),
+//	broadcasts  {_id, room_id, room_slug, stream (the stream's name; absent: room_slug),
+//	             run_id, node, started, ended (null while live),
 //	             end_reason, heartbeat, codecs {video, audio}, resolution {width, height},
 //	             bytes, duration_ms, bitrate, peak_viewers, total_viewers, recording {...}}
 //	            room_started {room_id, started -1}, open {ended, heartbeat}
 //	rooms_meta  {_id: "first_admin", user_id, created}
+//	            {_id: "playback_secret", secret (32 random bytes), created}
 //	recording_uploads, recording_fragments: the recordings in progress, owned by lease
 //	            (ledger.go)
 //
@@ -48,6 +51,15 @@
 //
 // Running several onair nodes against one FerretDB is not supported (the per-room lock is
 // per process); against MongoDB it is.
+//
+// # Private rooms, playback ids and tokens
+//
+// access.go holds the access rule (Room.Admit) and invitations; playback.go the ids and
+// tokens. A room's playback id and a broadcast's public id are its ObjectID encrypted
+// under a key derived from the playback secret, so they exist for every document without
+// a write and decode back to the ObjectID. Broadcast.ID is the public id everywhere. The
+// stream of a room that is not public is named by its playback id (Room.StreamName).
+// Playback tokens are HMACs under the same secret: any node verifies them.
 //
 // # Several nodes
 //
@@ -87,6 +99,7 @@
 // broadcast deletes. OnLive, OnEnded and OnRecording announce broadcasts; cmd/onair turns
 // them into webhooks (rooms/webhook).
 //
-// Secrets: passwords, session tokens and stream keys are never logged (media.KeyID
-// fingerprints keys); tokens and keys are stored only as SHA-256 hashes.
+// Secrets: passwords, session tokens, stream keys, playback tokens and the playback
+// secret are never logged (media.KeyID and TokenFingerprint fingerprint keys and tokens);
+// session tokens and keys are stored only as SHA-256 hashes.
 package rooms

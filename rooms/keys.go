@@ -32,7 +32,8 @@ func keyHash(key string) string {
 }
 
 // ResolveKey implements media.KeyResolver: the room whose stream key this is gives the
-// stream's route (Name: slug, Owner: room id, Record: the room's recording setting).
+// stream's route (Name: Room.StreamName, the slug of a public room and the playback id of
+// any other; Owner: room id; Record: the room's recording setting).
 // An unknown key gives media.ErrUnknownKey. While MongoDB is unreachable a key resolved
 // within KeyCacheTTL is answered from memory, so that OBS can reconnect; otherwise the
 // error wraps ErrUnavailable.
@@ -51,7 +52,7 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, erro
 			"room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key))
 		return media.Route{}, media.ErrUnknownKey
 	case err == nil:
-		route := media.Route{Name: d.Slug, Owner: d.ID.Hex(), Record: d.Recording}
+		route := media.Route{Name: s.room(&d).StreamName(), Owner: d.ID.Hex(), Record: d.Recording}
 		s.keys.put(h, route, s.now(), epoch)
 		return route, nil
 	case errors.Is(err, ErrNotFound):
@@ -87,7 +88,7 @@ func (s *Service) RotateKey(ctx context.Context, actor User, slug string) (strin
 		return "", err
 	}
 	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key), "by", actor.ID)
-	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: stream key rotated", media.ErrStopped))
+	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(s.room(&d).StreamName(), fmt.Errorf("%w: stream key rotated", media.ErrStopped))
 	if stopped {
 		s.log.Info("live stream stopped: key rotated", "slug", d.Slug)
 	}

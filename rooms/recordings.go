@@ -138,16 +138,17 @@ func (s *Service) announceRecording(ctx context.Context, d broadcastDoc, rec Rec
 	}
 	rec.Fragments = nil
 	d.Recording = &rec
-	s.cfg.OnRecording(room, d.broadcast())
+	s.cfg.OnRecording(room, s.broadcastOf(&d))
 }
 
 // DeleteBroadcast deletes a past broadcast and its recording; only the room's owner or an
 // admin may, and not while it is live.
 func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) error {
-	b, err := s.GetBroadcast(ctx, id)
+	d, err := s.broadcastDoc(ctx, id)
 	if err != nil {
 		return err
 	}
+	b := s.broadcastOf(&d)
 	room, err := s.RoomByID(ctx, b.RoomID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -161,10 +162,9 @@ func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) er
 	if err := s.deleteRecording(ctx, b.Recording); err != nil {
 		return err
 	}
-	oid, _ := bson.ObjectIDFromHex(id)
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: oid}}); err != nil {
+	if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
 		return dbError("delete broadcast "+id, err)
 	}
 	s.log.Info("broadcast deleted", "broadcast_id", id, "room_id", b.RoomID, "by", actor.ID)

@@ -178,7 +178,7 @@ func TestExpireRecordings(t *testing.T) {
 			t.Fatal(err)
 		}
 		ended := b.Ended.Add(-age)
-		if _, err := e.db.Collection("broadcasts").UpdateOne(e.ctx(), map[string]any{"_id": mustOID(t, b.ID)},
+		if _, err := e.db.Collection("broadcasts").UpdateOne(e.ctx(), map[string]any{"_id": e.broadcastOID(b.ID)},
 			map[string]any{"$set": map[string]any{"ended": ended}}); err != nil {
 			t.Fatal(err)
 		}

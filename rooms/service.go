@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -163,6 +164,9 @@ type Service struct {
 	live         liveSet      // broadcasts running on this node
 	viewerCounts viewerCounts // the cluster's, shared by the live broadcasts (viewers.go)
 
+	playback   atomic.Pointer[PlaybackKeys] // nil until the secret is read (playback.go)
+	playbackMu sync.Mutex                   // one reader of the secret at a time
+
 	streamLocks keyedMutex // serialises claiming a stream and ending its lost broadcasts
 	claimsMu    sync.Mutex
 	claims      map[string]*streamClaim // this node's claims on streams, by name
@@ -251,7 +255,7 @@ func New(cfg Config) (*Service, error) {
 		signUpSem:  make(chan struct{}, max(1, cfg.MaxConcurrentHashes/2)),
 		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
 		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
-		live:       liveSet{bySlug: map[string]*liveBroadcast{}},
+		live:       liveSet{byStream: map[string]*liveBroadcast{}},
 		claims:     map[string]*streamClaim{},
 		bg:         bg,
 		bgCancel:   cancel,
@@ -304,6 +308,11 @@ func (s *Service) EnsureIndexes(ctx context.Context) error {
 			{"recordings", false, k("recording.status", 1, "ended", 1)},
 		}},
 	}
+	// Every node derives playback and broadcast ids from the same secret: read it (or
+	// create it) before anything else.
+	if _, err := s.Playback(ctx); err != nil {
+		return err
+	}
 	for _, set := range sets {
 		// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
 		// indexes that all exist already.
@@ -331,6 +340,9 @@ func (s *Service) Run(ctx context.Context) error {
 	// that died must show offline within seconds.
 	hb := time.NewTicker(s.cfg.HeartbeatInterval / 2)
 	defer hb.Stop()
+	if _, err := s.Playback(ctx); err != nil {
+		s.log.Warn("playback keys not read yet", "err", err)
+	}
 	if n, err := s.endOrphans(ctx); err != nil {
 		s.log.Warn("end broadcasts left open by this node", "err", err)
 	} else if n > 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestUnavailable: with MongoDB down every method fails quickly with ErrUnavailable, and
@@ -52,7 +54,7 @@ func TestUnavailable(t *testing.T) {
 			return err
 		}},
 		{"GetBroadcast", func(ctx context.Context) error {
-			_, err := e.svc.GetBroadcast(ctx, room.ID)
+			_, err := e.svc.GetBroadcast(ctx, e.svc.pkeys().BroadcastID(bson.NewObjectID()))
 			return err
 		}},
 		{"DeleteExpiredSessions", func(ctx context.Context) error { _, err := e.svc.DeleteExpiredSessions(ctx); return err }},

@@ -29,6 +29,12 @@ func (c *chatRooms) put(slug string, r chat.Room) {
 	c.rooms[slug] = r
 }
 
+func (c *chatRooms) forget(ref string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.rooms, ref)
+}
+
 func (c *chatRooms) get(slug string) (chat.Room, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -37,7 +43,7 @@ func (c *chatRooms) get(slug string) (chat.Room, bool) {
 }
 
 func chatRoomOf(room rooms.Room) chat.Room {
-	r := chat.Room{ID: room.ID, Slug: room.Slug, Title: room.Title, OwnerID: room.Owner.ID}
+	r := chat.Room{ID: room.ID, Slug: room.Slug, Title: room.Title, OwnerID: room.Owner.ID, Stream: room.StreamName()}
 	for _, m := range room.Moderators {
 		r.Moderators = append(r.Moderators, m.ID)
 	}
@@ -51,17 +57,27 @@ func chatUserOf(u *rooms.User) *chat.User {
 	return &chat.User{ID: u.ID, Handle: u.Handle, Admin: u.Admin}
 }
 
-// chatRoom looks the room up, falling back to the cache when the database is away.
+// chatRoom looks the room up (by slug or playback id) and checks that the user may be
+// in it, falling back to the cache when the database is away: never for a private room,
+// whose invitations cannot be checked then.
 func (s *Server) chatRoom(w http.ResponseWriter, r *http.Request) (rooms.Room, chat.Room, bool) {
-	slug := r.PathValue("slug")
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), slug)
+	ref := r.PathValue("slug")
+	room, via, err := s.cfg.Rooms.FindRoom(r.Context(), ref)
 	if err == nil {
+		if err := s.admit(r, room, via); err != nil {
+			s.fail(w, r, err)
+			return rooms.Room{}, chat.Room{}, false
+		}
 		info := chatRoomOf(room)
-		s.chatRooms.put(slug, info)
+		if room.Visibility == rooms.Private {
+			s.chatRooms.forget(ref)
+		} else {
+			s.chatRooms.put(ref, info)
+		}
 		return room, info, true
 	}
 	if errors.Is(err, rooms.ErrUnavailable) {
-		if info, ok := s.chatRooms.get(slug); ok {
+		if info, ok := s.chatRooms.get(ref); ok {
 			return rooms.Room{}, info, true
 		}
 	}

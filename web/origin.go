@@ -134,6 +134,10 @@ func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request, base string) {
 			return nil, err
 		}
 		req.Header.Set(proxiedHeader, "1")
+		// This node checked the viewer's token; the origin checks this node's.
+		if tok := r.Header.Get(playbackHeader); tok != "" {
+			req.Header.Set(playbackHeader, tok)
+		}
 		resp, err := p.client.Do(req)
 		if err != nil {
 			return nil, err
@@ -230,9 +234,18 @@ func (c *byteLRU) put(key string, f *fetched) {
 // from the node it is live on; a run that ended here is served from here only while no
 // other node has taken the stream over. Viewers are counted here, on the node they reach,
 // whichever node has the stream; a request another node proxies is that node's viewer,
-// counted there.
+// counted there. Every request passes the stream's access rule first (playback.go), on
+// every node, before the proxy's cache.
 func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	mw, r, ok := s.gateLive(w, r, name)
+	if !ok {
+		return
+	}
+	if mw != nil {
+		defer mw.finish()
+		w = mw
+	}
 	switch {
 	case r.Header.Get(proxiedHeader) != "":
 		// Never sent on: the node that sent it found the stream here.

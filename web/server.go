@@ -90,6 +90,7 @@ type Server struct {
 	chatRooms chatRooms
 	proxy     *hlsProxy
 	audience  *hls.Audience // viewers of the streams served here, local or proxied
+	gate      streamGate    // what each stream's media requires (playback.go)
 }
 
 // New builds the routes.
@@ -143,6 +144,10 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("/live/{name}/{file}", s.liveHLS)
+	// A private room's recordings, under its media path (replay.go, playback.go).
+	s.mux.HandleFunc("GET /vod/{ref}/{id}/index.m3u8", s.replayPlaylist)
+	s.mux.HandleFunc("GET /vod/{ref}/{id}/media.mp4", s.replayMedia)
+	s.mux.HandleFunc("GET /vod/{ref}/{id}/download", s.download)
 	s.pageRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -180,6 +185,11 @@ func (s *Server) apiRoutes() {
 	h("POST /api/v1/rooms/{slug}/stream-key", s.rotateKey)
 	h("POST /api/v1/rooms/{slug}/moderators", s.addModerator)
 	h("DELETE /api/v1/rooms/{slug}/moderators/{handle}", s.removeModerator)
+	h("GET /api/v1/rooms/{slug}/viewers", s.listInvited)
+	h("POST /api/v1/rooms/{slug}/viewers", s.inviteViewer)
+	h("DELETE /api/v1/rooms/{slug}/viewers/{handle}", s.revokeViewer)
+	h("POST /api/v1/rooms/{slug}/playback", s.playbackSession)
+	h("POST /api/v1/rooms/{slug}/playback-tokens", s.urlToken)
 
 	h("GET /api/v1/rooms/{slug}/health", s.roomHealth)
 	h("GET /api/v1/rooms/{slug}/broadcasts", s.listBroadcasts)

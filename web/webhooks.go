@@ -20,9 +20,8 @@ func (s *Server) webhookRoom(w http.ResponseWriter, r *http.Request) (audit.Acto
 		writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "", "webhooks are not configured")
 		return audit.Actor{}, webhook.Room{}, false
 	}
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.fail(w, r, err)
+	room, ok := s.admittedRoom(w, r)
+	if !ok {
 		return audit.Actor{}, webhook.Room{}, false
 	}
 	if !room.CanEdit(u) {

@@ -131,6 +131,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,
 			RateLimit: cfg.Chat.RateLimit, RatePer: cfg.Chat.RatePer,
 			FlushDelay: cfg.Chat.FlushDelay,
+			Admit:      a.chatAdmit, AdmitInterval: cfg.Chat.AdmitInterval,
 		})
 		if err != nil {
 			return nil, err
@@ -299,11 +300,21 @@ func (a *app) systemMessage(r rooms.Room, text string) {
 }
 
 func chatRoomOf(r rooms.Room) chat.Room {
-	c := chat.Room{ID: r.ID, Slug: r.Slug, Title: r.Title, OwnerID: r.Owner.ID}
+	c := chat.Room{ID: r.ID, Slug: r.Slug, Title: r.Title, OwnerID: r.Owner.ID, Stream: r.StreamName()}
 	for _, m := range r.Moderators {
 		c.Moderators = append(c.Moderators, m.ID)
 	}
 	return c
+}
+
+// chatAdmit tells chat which of its sockets' users may still be in their rooms (private
+// rooms' invitations).
+func (a *app) chatAdmit(ctx context.Context, seats []chat.Seat) ([]bool, error) {
+	in := make([]rooms.Seat, len(seats))
+	for i, st := range seats {
+		in[i] = rooms.Seat{RoomID: st.RoomID, UserID: st.UserID, Admin: st.Admin}
+	}
+	return a.rooms.Admitted(ctx, in)
 }
 
 // ensureIndexes retries until MongoDB answers, saying so clearly while it does not.

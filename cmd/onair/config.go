@@ -79,6 +79,9 @@ type chatConfig struct {
 	RateLimit  int           `yaml:"rate_limit"`
 	RatePer    time.Duration `yaml:"rate_per"`
 	FlushDelay time.Duration `yaml:"flush_delay"`
+	// AdmitInterval is how often each node re-checks that its chat sockets' users may
+	// still be in their rooms (private rooms' invitations).
+	AdmitInterval time.Duration `yaml:"admit_interval"`
 }
 
 type storageConfig struct {
@@ -198,7 +201,7 @@ func defaultConfig() config {
 		},
 		Mongo: mongoConfig{Database: "onair"},
 		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour, SignUpLimit: 5, SignUpWindow: time.Hour, OIDCName: "SSO"},
-		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second, FlushDelay: 15 * time.Millisecond},
+		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second, FlushDelay: 15 * time.Millisecond, AdmitInterval: 30 * time.Second},
 		Audit: auditConfig{QueueSize: 10000},
 		Webhooks: webhooksConfig{
 			Format: "json", Events: []string{}, Timeout: 10 * time.Second, BackoffMin: 5 * time.Second,
@@ -495,6 +498,10 @@ func (c *config) validate() error {
 		bad("chat.rate_limit", "must be at least 1, got %d", c.Chat.RateLimit)
 	}
 	positive("chat.rate_per", c.Chat.RatePer)
+	// At most a page's playback token's life, so that chat and playback end together.
+	if c.Chat.AdmitInterval < time.Second || c.Chat.AdmitInterval > 5*time.Minute {
+		bad("chat.admit_interval", "must be between 1s and 5m, got %s", c.Chat.AdmitInterval)
+	}
 	if c.Chat.FlushDelay < 0 || c.Chat.FlushDelay > 100*time.Millisecond {
 		bad("chat.flush_delay", "must be between 0 (no delay) and 100ms, got %s", c.Chat.FlushDelay)
 	}

@@ -54,8 +54,8 @@ import (
 // Collection is the name of the audit trail's collection.
 const Collection = "audit_log"
 
-// Action names. Room owners and admins: Room*, Key*, Moderator*, BroadcastDelete,
-// Webhook*; moderators, owners and admins: Chat*.
+// Action names. Room owners and admins: Room*, Key*, Moderator*, Viewer*,
+// BroadcastDelete, Webhook*; moderators, owners and admins: Chat*.
 const (
 	RoomCreate      = "room.create"
 	RoomUpdate      = "room.update" // details: the changed settings with their new values
@@ -63,6 +63,8 @@ const (
 	KeyRotate       = "room.key_rotate"
 	ModeratorAdd    = "room.moderator_add"
 	ModeratorRemove = "room.moderator_remove"
+	ViewerInvite    = "room.viewer_invite" // target: the viewer invited to a private room
+	ViewerRevoke    = "room.viewer_revoke" // target: the viewer whose invitation was revoked
 	BroadcastDelete = "broadcast.delete"
 	ChatDelete      = "chat.delete"    // target: the message; details: its author
 	ChatTimeout     = "chat.timeout"   // details: duration_ms, reason
