@@ -198,6 +198,13 @@ func (s *Service) RevokeViewer(ctx context.Context, actor User, ref, handle stri
 	return s.removeMember(ctx, actor, ref, handle, invited)
 }
 
+// Why the room ends a live publish: a deleted room, a rotated key (the streamer reconnects
+// with the new one), a new stream name.
+var (
+	errRoomDeleted = fmt.Errorf("%w: room deleted", media.ErrStopped)
+	errKeyRotated  = fmt.Errorf("%w: stream key rotated", media.ErrStopped)
+)
+
 // errVisibilityChanged ends a live publish whose stream name changed with its room's
 // visibility.
 var errVisibilityChanged = fmt.Errorf("%w: the room's visibility changed the stream's name", media.ErrStopped)

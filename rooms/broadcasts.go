@@ -109,8 +109,9 @@ func (s *Service) broadcastOf(d *broadcastDoc) Broadcast {
 // liveBroadcast is a broadcast running on this node. Its goroutine (runBroadcast) is the
 // only writer of its document.
 type liveBroadcast struct {
-	doc    broadcastDoc // owned by the goroutine
-	stream *media.Stream
+	doc     broadcastDoc // owned by the goroutine
+	stream  *media.Stream
+	keyHash string // the room's stream key when it went live, owned by the goroutine
 
 	mu                   sync.Mutex
 	viewers, peak, total int
@@ -273,7 +274,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 			return nil // the room was deleted, or a newer broadcast holds it
 		}
 		if err == nil {
-			room, announced = r, true
+			room, announced, b.keyHash = r, true, r.KeyHash
 		}
 		return err
 	})
@@ -316,7 +317,7 @@ wait:
 		case <-heartbeat.C:
 			s.heartbeat(b)
 			if announced {
-				s.checkStreamName(b)
+				s.checkRoom(b)
 			}
 		}
 	}
@@ -376,21 +377,34 @@ wait:
 	}
 }
 
-// checkStreamName stops the stream when its room's visibility changed its name, which
-// happens on whichever node the owner's request reached (renameStream); one read.
-func (s *Service) checkStreamName(b *liveBroadcast) {
+// checkRoom stops the stream when its room no longer lets it go on: the room was deleted,
+// its stream key rotated, or its visibility changed the stream's name. Those requests reach
+// any node, which stops the stream at once only when it runs there; on the node it runs
+// on, this one read at every heartbeat does.
+func (s *Service) checkRoom(b *liveBroadcast) {
+	if s.cfg.Stopper == nil {
+		return
+	}
 	ctx, cancel := s.op(s.bg)
 	defer cancel()
 	var d roomDoc
 	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
-		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}})).Decode(&d)
-	if err != nil {
-		return // deleted (DeleteRoom stops it) or unreachable: the next heartbeat looks again
+		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1}})).Decode(&d)
+	var reason error
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		reason = errRoomDeleted
+	case err != nil:
+		return // unreachable: the next heartbeat looks again
+	case d.KeyHash != b.keyHash:
+		reason = errKeyRotated
+	case s.room(&d).StreamName() != b.doc.Stream:
+		reason = errVisibilityChanged
+	default:
+		return
 	}
-	if name := s.room(&d).StreamName(); name != "" && name != b.doc.Stream && s.cfg.Stopper != nil {
-		if s.cfg.Stopper.Stop(b.doc.Stream, errVisibilityChanged) {
-			s.log.Info("live stream stopped: the room's visibility changed its name", "room_id", b.doc.RoomID.Hex())
-		}
+	if s.cfg.Stopper.Stop(b.doc.Stream, reason) {
+		s.log.Info("live stream stopped", "room_id", b.doc.RoomID.Hex(), "reason", reason)
 	}
 }
 

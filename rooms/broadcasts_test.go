@@ -542,3 +542,45 @@ func TestStreamOwnedAcrossNodes(t *testing.T) {
 	default:
 	}
 }
+
+// TestRoomChangesReachTheLiveNode: rotating a room's key or deleting the room on another
+// node (the owner's request went there) stops the publish on the node it runs on, within
+// a heartbeat, for the reason given.
+func TestRoomChangesReachTheLiveNode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(e *testEnv, other *Service, owner User, slug string) error
+		reason error
+	}{
+		{"key rotated", func(e *testEnv, other *Service, owner User, slug string) error {
+			_, err := other.RotateKey(e.ctx(), owner, slug)
+			return err
+		}, errKeyRotated},
+		{"room deleted", func(e *testEnv, other *Service, owner User, slug string) error {
+			return other.DeleteRoom(e.ctx(), owner, slug)
+		}, errRoomDeleted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.HeartbeatInterval = 50 * time.Millisecond })
+			alice := e.signUp("alice").User
+			room, key := e.createRoom(alice, "alice-live", "Alice live")
+			other, err := New(Config{DB: e.db, Cluster: e.node("node-b", ""), Now: e.clock.Now, Password: cheapPassword, OpTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, st := newTestHub(e).goLive(key)
+			e.waitLive(room.Slug, true)
+			if err := tc.change(e, other, alice, room.Slug); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-st.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the live stream was not stopped on its node")
+			}
+			if !errors.Is(st.Err(), tc.reason) {
+				t.Fatalf("stream ended with %v, want %v", st.Err(), tc.reason)
+			}
+		})
+	}
+}

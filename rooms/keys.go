@@ -88,7 +88,7 @@ func (s *Service) RotateKey(ctx context.Context, actor User, slug string) (strin
 		return "", err
 	}
 	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key), "by", actor.ID)
-	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(s.room(&d).StreamName(), fmt.Errorf("%w: stream key rotated", media.ErrStopped))
+	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(s.room(&d).StreamName(), errKeyRotated)
 	if stopped {
 		s.log.Info("live stream stopped: key rotated", "slug", d.Slug)
 	}

@@ -470,7 +470,7 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 		return fmt.Errorf("delete room %s: %w", slug, ErrNotFound)
 	}
 	room := s.room(&d)
-	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(room.StreamName(), fmt.Errorf("%w: room deleted", media.ErrStopped)) {
+	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(room.StreamName(), errRoomDeleted) {
 		s.log.Info("live stream stopped: room deleted", "slug", d.Slug)
 	}
 	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
