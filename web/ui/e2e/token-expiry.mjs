@@ -98,3 +98,5 @@ try {
 } finally {
   await browser.close();
 }
+// The Go side keeps stdin open until the script exits: do not wait for it.
+process.exit(0);
