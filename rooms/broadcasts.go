@@ -13,6 +13,7 @@ import (
 
 	"onair/media"
 	"onair/rooms/cluster"
+	"onair/rooms/mongodb"
 )
 
 // Broadcast is one live run of a room's stream, from the first media to the publisher
@@ -250,7 +251,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 			}
 		}
 		_, err := s.broadcasts.InsertOne(ctx, d)
-		if isDup(err) { // an earlier attempt landed but its answer was lost
+		if mongodb.IsDup(err) { // an earlier attempt landed but its answer was lost
 			return nil
 		}
 		return dbError("insert broadcast", err)

@@ -33,24 +33,31 @@
 //	recording_uploads, recording_fragments: the recordings in progress, owned by lease
 //	            (ledger.go)
 //
-// # MongoDB and FerretDB
+// # The embedded database
 //
-// The code is correct on MongoDB 7+ and on FerretDB 1.24 (used for tests and trials):
+// Production runs on MongoDB 7+ (or Atlas); `make run` and the tests run on an embedded
+// MongoDB-compatible server, FerretDB 1.24. The code takes no branch on which one it
+// talks to: it uses only what both do alike, and the few workarounds that need code are
+// in one package, rooms/mongodb (index creation, duplicate keys, distinct). The limits of
+// the embedded server that the design respects, here and in rooms/cluster, rooms/audit
+// and rooms/webhook:
 //   - No transactions: every operation is a single-document write; the first admin is
-//     decided by the unique insert of the rooms_meta marker, not by counting users.
-//   - Concurrent updates of one document can lose writes on FerretDB: each broadcast
-//     document has one writer (its goroutine), and this process serialises its writes to a
-//     room document with a per-room lock. Conditional updates (live_started only grows,
-//     set offline only if broadcast_id is ours) keep delayed writes from undoing newer ones.
-//   - No TTL indexes: Run deletes expired sessions; Authenticate checks expiry itself.
+//     decided by the unique insert of the rooms_meta marker, not by counting users, and a
+//     lease is a unique insert, never an update.
+//   - Concurrent updates of one document can be lost: each document that changes has one
+//     writer (a broadcast its goroutine, a webhook delivery its node, a recording upload
+//     its lease holder), login failures and audit entries are inserts, and this process
+//     serialises its writes to a room document with a per-room lock. Conditional updates
+//     (live_started only grows, set offline only if broadcast_id is ours) keep delayed
+//     writes from undoing newer ones. On MongoDB these rules are merely sufficient.
+//   - No TTL indexes: janitors delete expired sessions, login failures and finished
+//     webhook deliveries; Authenticate checks expiry itself.
 //   - $elemMatch and conditional $pull on arrays of sub-documents do not work: moderators
-//     are matched in Go and pulled as exact sub-documents.
+//     and invited viewers are matched in Go and pulled as exact sub-documents.
 //   - No text indexes: title search is an escaped, case-insensitive $regex.
-//   - A duplicate key caused by an update is code 1 on FerretDB, 11000 on MongoDB: isDup
-//     accepts both.
 //
-// Running several onair nodes against one FerretDB is not supported (the per-room lock is
-// per process); against MongoDB it is.
+// Running several onair nodes against one embedded server is not supported (the per-room
+// lock is per process); against MongoDB it is.
 //
 // # Private rooms, playback ids and tokens
 //

@@ -17,6 +17,7 @@ import (
 	"onair/media"
 	"onair/rooms/audit"
 	"onair/rooms/internal/cursor"
+	"onair/rooms/mongodb"
 )
 
 // Visibility says who finds and watches a room (access.go): public rooms are listed and
@@ -279,7 +280,7 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	_, err = s.rooms.InsertOne(octx, d)
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		return Room{}, "", &ConflictError{Field: "slug", Message: "is already taken"}
 	}
 	if err != nil {
@@ -424,8 +425,8 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 }
 
 // updateRoom applies update to one room document and returns it as written. This
-// process's writes to one room are serialised: FerretDB loses one of two concurrent
-// updates of a document (on MongoDB each update is atomic anyway).
+// process's writes to one room are serialised, so that no update depends on concurrent
+// updates of one document being atomic (doc.go, The embedded database).
 func (s *Service) updateRoom(ctx context.Context, id bson.ObjectID, update bson.D, what string) (roomDoc, error) {
 	return s.updateRoomIf(ctx, id, nil, update, what)
 }
@@ -558,7 +559,7 @@ func (s *Service) removeMember(ctx context.Context, actor User, ref, handle stri
 		if m.Handle != handle {
 			continue
 		}
-		// $pull of the exact sub-document: FerretDB ignores $pull with a condition.
+		// $pull of the exact sub-document, not with a condition (doc.go).
 		d, err = s.updateRoom(ctx, d.ID, bson.D{
 			{Key: "$pull", Value: bson.D{{Key: l.field, Value: m}}},
 			{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
@@ -626,7 +627,7 @@ func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (Room
 		if utf8.RuneCountInString(search) > maxTitle {
 			return RoomPage{}, invalid("q", "must be at most %d characters", maxTitle)
 		}
-		// FerretDB has no text indexes: an escaped, case-insensitive regular expression.
+		// No text index (doc.go): an escaped, case-insensitive regular expression.
 		filter = append(filter, bson.E{Key: "title", Value: bson.D{
 			{Key: "$regex", Value: regexp.QuoteMeta(search)}, {Key: "$options", Value: "i"}}})
 	}

@@ -28,14 +28,13 @@
 //	           time {at -1, _id -1}, room {room.id 1, at -1}, room_slug {room.slug 1, at -1},
 //	           actor {actor.id 1, at -1}
 //
-// It works unchanged on FerretDB 1.24 (no transactions, TTL or updates needed). Entries
-// are kept forever; delete old ones with a plain deleteMany on "at" if needed.
+// Entries are inserted, never updated, and kept forever (no TTL index: delete old ones
+// with a plain deleteMany on "at" if needed).
 package audit
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -48,7 +47,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/internal/cursor"
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Collection is the name of the audit trail's collection.
@@ -285,24 +284,12 @@ func New(cfg Config) (*Log, error) {
 func (l *Log) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*l.cfg.OpTimeout)
 	defer cancel()
-	indexes := []struct {
-		name string
-		keys bson.D
-	}{
-		{"time", bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
-		{"room", bson.D{{Key: "room.id", Value: 1}, {Key: "at", Value: -1}}},
-		{"room_slug", bson.D{{Key: "room.slug", Value: 1}, {Key: "at", Value: -1}}},
-		{"actor", bson.D{{Key: "actor.id", Value: 1}, {Key: "at", Value: -1}}},
-	}
-	// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
-	// indexes that all exist already.
-	for _, ix := range indexes {
-		_, err := l.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)})
-		if err != nil {
-			return dbError("create index "+Collection+"."+ix.name, err)
-		}
-	}
-	return nil
+	return dbError("audit indexes", mongodb.CreateIndexes(ctx, l.coll,
+		mongodb.Index{Name: "time", Keys: mongodb.Keys("at", -1, "_id", -1)},
+		mongodb.Index{Name: "room", Keys: mongodb.Keys("room.id", 1, "at", -1)},
+		mongodb.Index{Name: "room_slug", Keys: mongodb.Keys("room.slug", 1, "at", -1)},
+		mongodb.Index{Name: "actor", Keys: mongodb.Keys("actor.id", 1, "at", -1)},
+	))
 }
 
 // Record queues e for writing; it never blocks. ID, Node and (when zero) At are set
@@ -401,7 +388,7 @@ func (l *Log) write(ctx context.Context, batch []entryDoc) []entryDoc {
 		if ctx.Err() != nil {
 			return batch
 		}
-		if !mongoerr.Unavailable(err) {
+		if !mongodb.Unavailable(err) {
 			if refused++; refused >= 5 {
 				for _, d := range batch {
 					l.drop(d, err.Error())
@@ -434,7 +421,7 @@ func (l *Log) insert(ctx context.Context, docs []entryDoc) ([]entryDoc, error) {
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
 		var left []entryDoc
 		for _, we := range bwe.WriteErrors {
-			if we.Index >= 0 && we.Index < len(docs) && !mongoerr.IsDup(we) {
+			if we.Index >= 0 && we.Index < len(docs) && !mongodb.IsDup(we) {
 				left = append(left, docs[we.Index])
 			}
 		}
@@ -565,9 +552,4 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors; the package's errors wrap at most one of them.
@@ -34,9 +34,4 @@ func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }
