@@ -194,9 +194,35 @@ func (r *receiver) delivered() []hit {
 	return out
 }
 
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+// settled waits until the delivery log holds want deliveries matching q, none of them
+// pending, and none of the nodes holds an event or a delivery in memory: from then on
+// nothing more is sent, so what the receivers got is final.
+func settled(t *testing.T, q DeliveryQuery, want int, nodes ...*running) []Delivery {
 	t.Helper()
-	testenv.Eventually(t, timeout, cond)
+	q.Limit = 200
+	var page DeliveryPage
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		var err error
+		page, err = nodes[0].Deliveries(ctxT(t), q)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(page.Deliveries) != want {
+			return false, fmt.Sprintf("%d deliveries in the log, want %d", len(page.Deliveries), want)
+		}
+		for _, dl := range page.Deliveries {
+			if dl.Status == StatusPending {
+				return false, fmt.Sprintf("delivery %s of %s still pending", dl.ID, dl.EventID)
+			}
+		}
+		for _, n := range nodes {
+			if st := n.Stats(); st.Queued != 0 || st.Pending != 0 {
+				return false, fmt.Sprintf("a node still holds work: %+v", st)
+			}
+		}
+		return true, ""
+	})
+	return page.Deliveries
 }
 
 func ctxT(t *testing.T) context.Context {

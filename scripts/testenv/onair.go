@@ -255,25 +255,6 @@ func (o *Onair) get(t testing.TB, url string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// Eventually polls cond every 50 ms until it holds, failing the test with cond's last
-// explanation once timeout has passed.
-func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %s", timeout, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
