@@ -92,6 +92,11 @@
 // field), ErrRateLimited (*RateLimitError says when to retry) or ErrUnavailable (MongoDB
 // unreachable: answer 503 and retry later). Code maps them to stable strings.
 //
+// rooms/audit, rooms/webhook and rooms/cluster follow the same style: sentinel Err*
+// variables, wrapped with %w and context ("find webhook: webhook not found"), and a typed
+// error only where it carries fields (*ValidationError names the rejected field, and
+// errors.Is(err, ErrInvalid) holds for it; *cluster.HeldError names the holder).
+//
 // Callers pass a request's context. Each MongoDB operation is also bounded by
 // Config.OpTimeout (3 s by default), so a method fails with ErrUnavailable within a few
 // seconds while MongoDB is down; nothing needs resetting when it is back. ResolveKey

@@ -85,22 +85,22 @@ const (
 
 // Sentinel errors of List.
 var (
-	// ErrInvalid: a query parameter was rejected; see *InvalidError.
+	// ErrInvalid: a query parameter was rejected; see *ValidationError.
 	ErrInvalid = errors.New("invalid audit query")
 	// ErrUnavailable: MongoDB could not be reached in time.
 	ErrUnavailable = errors.New("audit log unavailable")
 )
 
-// InvalidError names the query field that was rejected. errors.Is(err, ErrInvalid) holds.
-type InvalidError struct {
+// ValidationError names the query field that was rejected. errors.Is(err, ErrInvalid) holds.
+type ValidationError struct {
 	Field   string
 	Message string
 }
 
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Is makes errors.Is(err, ErrInvalid) true.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // Actor is who acted.
 type Actor struct {
@@ -486,7 +486,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	var and bson.A
 	if v := strings.TrimSpace(q.Room); v != "" {
 		if len(v) > 100 {
-			return Page{}, &InvalidError{Field: "room", Message: "must be a room's slug or id"}
+			return Page{}, &ValidationError{Field: "room", Message: "must be a room's slug or id"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "room.slug", Value: strings.ToLower(v)}}, bson.D{{Key: "room.id", Value: v}},
@@ -494,7 +494,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	}
 	if v := strings.TrimSpace(q.Actor); v != "" {
 		if len(v) > 100 {
-			return Page{}, &InvalidError{Field: "actor", Message: "must be a user's handle or id"}
+			return Page{}, &ValidationError{Field: "actor", Message: "must be a user's handle or id"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "actor.handle", Value: strings.ToLower(strings.TrimPrefix(v, "@"))}}, bson.D{{Key: "actor.id", Value: v}},
@@ -502,7 +502,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	}
 	if v := strings.TrimSpace(q.Action); v != "" {
 		if len(v) > 64 || !actionRE.MatchString(v) {
-			return Page{}, &InvalidError{Field: "action", Message: `must be an action name such as "chat.ban", or a family such as "chat.*"`}
+			return Page{}, &ValidationError{Field: "action", Message: `must be an action name such as "chat.ban", or a family such as "chat.*"`}
 		}
 		if family, ok := strings.CutSuffix(v, ".*"); ok {
 			and = append(and, bson.D{{Key: "action", Value: bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(family) + `\.`}}}})
@@ -513,7 +513,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	if q.Cursor != "" {
 		c, ok := cursor.Decode[pagePos](q.Cursor)
 		if !ok {
-			return Page{}, &InvalidError{Field: "cursor", Message: "is not a cursor this server gave out"}
+			return Page{}, &ValidationError{Field: "cursor", Message: "is not a cursor this server gave out"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: c.At}}}},

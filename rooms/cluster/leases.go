@@ -33,7 +33,8 @@ var (
 	ErrLost = errors.New("lease taken over by another node")
 )
 
-// HeldError is the ErrHeld of Acquire, with the holder as last seen.
+// HeldError is the ErrHeld of Acquire, with the holder as last seen. errors.Is(err,
+// ErrHeld) holds for it.
 type HeldError struct {
 	Lease  Lease
 	Holder Node // zero when the holder never wrote a node document
@@ -44,7 +45,8 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("%s: %s by node %s", e.Lease.Resource, ErrHeld, e.Lease.Node)
 }
 
-func (e *HeldError) Unwrap() error { return ErrHeld }
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
 // Policy decides whether the current lease of a resource, held by another node, may be
 // taken over. holder is that node's document (zero if it has none) and alive whether

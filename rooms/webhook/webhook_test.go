@@ -537,7 +537,7 @@ func TestWebhookManagement(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := strict.CreateWebhook(ctxT(t), ann, roomA, tt.in)
-			var ie *InvalidError
+			var ie *ValidationError
 			if !errors.As(err, &ie) || ie.Field != tt.field {
 				t.Fatalf("error = %v, want an invalid %s", err, tt.field)
 			}
