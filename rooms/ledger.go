@@ -52,7 +52,7 @@ type RecordingLedgerConfig struct {
 	// restarts under its id finishes its own recordings from its spool first.
 	AdoptAfter time.Duration
 	OpTimeout  time.Duration // bounds each MongoDB operation (default 3 s)
-	Logger     *slog.Logger
+	Logger     *slog.Logger  // nil discards the logs
 }
 
 // LedgerRecording is what the ledger knows of a recording in progress.

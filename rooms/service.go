@@ -44,7 +44,8 @@ type Config struct {
 	// rooms_meta, identities and login_failures. The client's own timeouts may be generous: every operation here is bounded
 	// by OpTimeout, which also bounds server selection.
 	DB *mongo.Database
-	// Logger receives structured logs; never passwords, session tokens or stream keys.
+	// Logger receives structured logs (nil discards them); never passwords, session
+	// tokens or stream keys.
 	Logger *slog.Logger
 	// Stopper ends live publishes when a key is rotated or a room deleted (optional).
 	Stopper StreamStopper
@@ -351,18 +352,18 @@ func (s *Service) janitor(ctx context.Context) {
 	now := s.now()
 	s.ipFails.prune(now)
 	if err := s.deleteOldFailures(ctx, now); err != nil {
-		s.log.Warn("janitor: delete old failed logins", "err", err)
+		s.log.Warn("old failed logins not deleted", "err", err)
 	}
 	s.keys.prune(now)
 	if n, err := s.DeleteExpiredSessions(ctx); err != nil {
-		s.log.Warn("janitor: delete expired sessions", "err", err)
+		s.log.Warn("expired sessions not deleted", "err", err)
 	} else if n > 0 {
-		s.log.Info("janitor: deleted expired sessions", "count", n)
+		s.log.Info("deleted expired sessions", "count", n)
 	}
 	if n, err := s.ExpireRecordings(ctx); err != nil {
-		s.log.Warn("janitor: expire recordings", "err", err)
+		s.log.Warn("expired recordings not deleted", "err", err)
 	} else if n > 0 {
-		s.log.Info("janitor: deleted expired recordings", "count", n)
+		s.log.Info("deleted expired recordings", "count", n)
 	}
 }
 

@@ -287,7 +287,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 			d.Problem = "Rooms cannot be listed right now: the database is unreachable. Try again shortly."
 		default:
 			if r.Context().Err() == nil {
-				s.log.Error("home: list rooms", "err", err)
+				s.log.Error("home page: rooms not listed", "err", err)
 			}
 			d.Problem = "Rooms cannot be listed right now."
 		}

@@ -23,6 +23,7 @@ import (
 
 // Config configures a Server.
 type Config struct {
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// HLS serves /live/{name}/{file} for the streams of this node.
 	HLS LocalHLS

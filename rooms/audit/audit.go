@@ -219,7 +219,7 @@ func ClientIP(ctx context.Context) string {
 type Config struct {
 	// DB holds the collection audit_log.
 	DB *mongo.Database
-	// Logger receives structured logs (default: discard).
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// NodeID names this process in entries (default: the host name).
 	NodeID string

@@ -57,6 +57,7 @@ type Config struct {
 	// Report, when set, is asked at every heartbeat what this node publishes and how many
 	// viewers watch each stream through it; other nodes read it with Nodes.
 	Report func() Report
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time

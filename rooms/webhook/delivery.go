@@ -33,7 +33,7 @@ func (d *Dispatcher) deliver(ctx context.Context, doc *deliveryDoc) {
 			// and room held by another node goes first.
 			earlier, err := d.earlierElsewhere(ctx, doc)
 			if err != nil {
-				log.Debug("webhook: order check failed; retrying", "err", err)
+				log.Debug("delivery order not checked; retrying", "err", err)
 				if !sleep(ctx, dbWait) {
 					return
 				}
@@ -57,7 +57,7 @@ func (d *Dispatcher) deliver(ctx context.Context, doc *deliveryDoc) {
 			}
 			return
 		case err != nil:
-			log.Debug("webhook: endpoint lookup failed; retrying", "err", err)
+			log.Debug("webhook not looked up; retrying", "err", err)
 			if !sleep(ctx, dbWait) {
 				return
 			}

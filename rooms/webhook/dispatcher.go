@@ -44,7 +44,8 @@ type Endpoint struct {
 type Config struct {
 	// DB holds webhooks, webhook_deliveries and webhook_claims.
 	DB *mongo.Database
-	// Logger receives structured logs: never secrets or full URLs (hosts only).
+	// Logger receives structured logs (nil discards them): never secrets or full URLs
+	// (hosts only).
 	Logger *slog.Logger
 	// Nodes is the cluster's node registry: this node's id (deliveries this node creates
 	// are written by it alone; at start it resumes the ones it left pending) and which
