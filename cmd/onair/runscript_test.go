@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"onair/scripts/testenv"
 )
 
 // runSandbox is a copy of scripts/run.sh in a tree of its own where the programs it
@@ -63,16 +65,6 @@ func (s *runSandbox) run(t *testing.T, env ...string) (string, error) {
 	return string(out), err
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // make run's own advice works: when the local database's port is taken, scripts/run.sh
 // names what to set; onair's strict environment check accepts every variable it names,
 // and following the advice hands onair an environment it starts with.
@@ -101,7 +93,7 @@ func TestRunScriptAdvice(t *testing.T) {
 	}
 
 	// Follow the advice: another port for the local database.
-	free := freePort(t)
+	free := testenv.FreePort(t)
 	out, err = s.run(t, advice[2]+"="+strconv.Itoa(free))
 	if err != nil {
 		t.Fatalf("run.sh with %s=%d: %v\n%s", advice[2], free, err, out)

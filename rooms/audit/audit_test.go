@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -186,7 +184,7 @@ func TestRecordAndList(t *testing.T) {
 // is back.
 func TestWritesSurviveAnOutage(t *testing.T) {
 	e := newEnv(t)
-	var logs lines
+	var logs testenv.Buffer
 	l, _ := e.start(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	l.Record(context.Background(), Entry{Action: RoomCreate, Actor: Actor{ID: "a1", Handle: "ann"}})
 	waitEntries(t, l, 1)
@@ -201,7 +199,7 @@ func TestWritesSurviveAnOutage(t *testing.T) {
 		t.Fatalf("Record blocked for %s while MongoDB was down", d)
 	}
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		return logs.contains("not written yet; will retry"), "the writer has not met the outage yet"
+		return logs.Contains("not written yet; will retry"), "the writer has not met the outage yet"
 	})
 	e.mongo.Restart(t)
 	waitEntries(t, l, 21)
@@ -233,22 +231,4 @@ func TestQueueBoundAndDrain(t *testing.T) {
 	if len(p.Entries) != 3 || l.Written() != 3 || l.Queued() != 0 {
 		t.Fatalf("%d entries after the drain, written %d", len(p.Entries), l.Written())
 	}
-}
-
-// lines is a log destination that tests can search.
-type lines struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lines) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.buf.String(), s)
 }

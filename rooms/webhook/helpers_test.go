@@ -245,3 +245,20 @@ func publish(t *testing.T, d *running, typ string, room Room, data any) string {
 	}
 	return e.ID
 }
+
+// publishPending publishes three events of typ in room A on d, which the receiver keeps
+// refusing, and waits until their deliveries are stored, pending, and tried at least
+// tries times in all. It returns the events' ids in order.
+func publishPending(t *testing.T, d *running, rcv *receiver, typ string, tries int) []string {
+	t.Helper()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, publish(t, d, typ, roomA, map[string]any{"n": i}))
+	}
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		p, err := d.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
+		return err == nil && len(p.Deliveries) == 3 && len(rcv.all()) >= tries,
+			fmt.Sprintf("%d pending, %d requests, %v", len(p.Deliveries), len(rcv.all()), err)
+	})
+	return ids
+}

@@ -336,14 +336,7 @@ func TestResumeAfterRestart(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 300*time.Millisecond
 	}
 	d1 := e.dispatcher("node-1", cfg)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, publish(t, d1, StreamStarted, roomA, map[string]any{"n": i}))
-	}
-	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
-		p, err := d1.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
-		return err == nil && len(p.Deliveries) == 3 && len(rcv.all()) >= 2, fmt.Sprintf("%d pending, %d requests, %v", len(p.Deliveries), len(rcv.all()), err)
-	})
+	ids := publishPending(t, d1, rcv, StreamStarted, 2)
 	d1.stop()
 	before := len(rcv.all())
 	rcv.setAnswer(func(hit, int) int { return http.StatusOK })
@@ -414,14 +407,7 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
 	}
 	dead := e.dispatcher("pod-old", cfg)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, publish(t, dead, StreamEnded, roomA, map[string]any{"n": i}))
-	}
-	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
-		p, err := dead.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
-		return err == nil && len(p.Deliveries) == 3, fmt.Sprintf("%d pending", len(p.Deliveries))
-	})
+	ids := publishPending(t, dead, rcv, StreamEnded, 0)
 	dead.stop()
 	before := len(rcv.all())
 	rcv.setAnswer(func(hit, int) int { return http.StatusOK })
