@@ -36,11 +36,11 @@
 // # The embedded database
 //
 // Production runs on MongoDB 7+ (or Atlas); `make run` and the tests run on an embedded
-// MongoDB-compatible server, FerretDB 1.24. The code takes no branch on which one it
-// talks to: it uses only what both do alike, and the few workarounds that need code are
-// in one package, rooms/mongodb (index creation, duplicate keys, distinct). The limits of
-// the embedded server that the design respects, here and in rooms/cluster, rooms/audit
-// and rooms/webhook:
+// MongoDB-compatible server, FerretDB 1.24. rooms and its sub-packages take no branch on
+// which one they talk to: they use only what both do alike, and the few workarounds that
+// need code are in one package, rooms/mongodb (index creation, duplicate keys,
+// distinct). The limits of the embedded server that the design respects, here and in
+// rooms/cluster, rooms/audit and rooms/webhook:
 //   - No transactions: every operation is a single-document write; the first admin is
 //     decided by the unique insert of the rooms_meta marker, not by counting users, and a
 //     lease is a unique insert, never an update.
