@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
+	"onair/rooms/internal/cursor"
 	"onair/rooms/mongodb"
 )
 
@@ -560,14 +561,8 @@ func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuer
 	if err := cur.All(octx, &docs); err != nil {
 		return BroadcastPage{}, dbError("list broadcasts", err)
 	}
-	page := BroadcastPage{Broadcasts: make([]Broadcast, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = encodeCursor(broadcastCursor{Started: last.Started, ID: last.ID})
-			break
-		}
-		page.Broadcasts = append(page.Broadcasts, s.broadcastOf(&docs[i]))
-	}
+	var page BroadcastPage
+	page.Broadcasts, page.Next = cursor.Page(docs, limit, s.broadcastOf,
+		func(d *broadcastDoc) any { return broadcastCursor{Started: d.Started, ID: d.ID} })
 	return page, nil
 }

@@ -102,19 +102,11 @@ func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (Room
 	if err := cur.All(octx, &docs); err != nil {
 		return RoomPage{}, dbError("list rooms", err)
 	}
-	page := RoomPage{Rooms: make([]Room, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = encodeCursor(roomCursor{Live: last.Live, Activity: last.Activity, ID: last.ID})
-			break
-		}
-		page.Rooms = append(page.Rooms, s.room(&docs[i]))
-	}
+	var page RoomPage
+	page.Rooms, page.Next = cursor.Page(docs, limit, s.room,
+		func(d *roomDoc) any { return roomCursor{Live: d.Live, Activity: d.Activity, ID: d.ID} })
 	return page, nil
 }
-
-func encodeCursor(v any) string { return cursor.Encode(v) }
 
 func decodeCursor[T any](s string) (T, error) {
 	v, ok := cursor.Decode[T](s)

@@ -540,15 +540,9 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	if err := cur.All(octx, &docs); err != nil {
 		return Page{}, dbError("list audit entries", err)
 	}
-	page := Page{Entries: make([]Entry, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = cursor.Encode(pagePos{At: last.At, ID: last.ID})
-			break
-		}
-		page.Entries = append(page.Entries, docs[i].entry())
-	}
+	var page Page
+	page.Entries, page.Next = cursor.Page(docs, limit, (*entryDoc).entry,
+		func(d *entryDoc) any { return pagePos{At: d.At, ID: d.ID} })
 	return page, nil
 }
 

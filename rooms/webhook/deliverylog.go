@@ -167,15 +167,9 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) (DeliveryP
 	if err := cur.All(octx, &docs); err != nil {
 		return DeliveryPage{}, dbError("list deliveries", err)
 	}
-	page := DeliveryPage{Deliveries: make([]Delivery, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = cursor.Encode(deliveryCursor{Queued: last.Queued, ID: last.ID})
-			break
-		}
-		page.Deliveries = append(page.Deliveries, docs[i].delivery(q.Bodies))
-	}
+	var page DeliveryPage
+	page.Deliveries, page.Next = cursor.Page(docs, limit, func(d *deliveryDoc) Delivery { return d.delivery(q.Bodies) },
+		func(d *deliveryDoc) any { return deliveryCursor{Queued: d.Queued, ID: d.ID} })
 	return page, nil
 }
 
