@@ -16,6 +16,7 @@ import (
 	"onair/rooms"
 	"onair/rooms/audit"
 	"onair/rooms/webhook"
+	"onair/storage"
 )
 
 func TestDecode(t *testing.T) {
@@ -132,8 +133,8 @@ https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1
 	if d := presignTTL(10 * time.Hour); d != 21*time.Hour {
 		t.Fatalf("presign TTL for 10 h = %s", d)
 	}
-	if d := presignTTL(200 * time.Hour); d != maxPresign {
-		t.Fatalf("presign TTL is capped at %s, got %s", maxPresign, d)
+	if d := presignTTL(200 * time.Hour); d != storage.MaxPresignTTL {
+		t.Fatalf("presign TTL is capped at %s, got %s", storage.MaxPresignTTL, d)
 	}
 }
 
