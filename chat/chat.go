@@ -32,7 +32,7 @@ var (
 
 // Config configures a Hub. Zero values take the documented defaults.
 type Config struct {
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 	// DB holds the chat collections. Required.
 	DB *mongo.Database
@@ -117,7 +117,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("chat: Config.DB and Config.NodeID are required")
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.EventDB == nil {
 		c.EventDB = c.DB.Client().Database(c.DB.Name() + "_events")

@@ -19,6 +19,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/rooms/mongodb"
 )
 
 // User is an account as other packages see it: never its password hash.
@@ -105,7 +107,7 @@ func (d *sessionDoc) session() Session {
 
 // firstAdminID is the _id of the marker document whose unique insert decides which
 // account is the first, and so the admin: an insert either wins or fails with a duplicate
-// key, on FerretDB (no transactions, lossy concurrent updates) as on MongoDB.
+// key, without a transaction or a concurrent update (doc.go, The embedded database).
 const firstAdminID = "first_admin"
 
 var (
@@ -193,7 +195,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 	}
 	d := userDoc{ID: bson.NewObjectID(), Email: email, Handle: handle, Password: hash, Created: s.now()}
 	err = s.insertAccount(ctx, &d)
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		if err := s.checkTaken(ctx, email, handle); err != nil {
 			return Login{}, err
 		}
@@ -215,7 +217,7 @@ func (s *Service) insertAccount(ctx context.Context, d *userDoc) error {
 	octx, cancel := s.op(ctx)
 	_, err := s.users.InsertOne(octx, d)
 	cancel()
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		return err
 	}
 	if err != nil {
@@ -237,7 +239,7 @@ func (s *Service) insertAccount(ctx context.Context, d *userDoc) error {
 		}
 		d.Admin = true
 		log.Info("first account created: admin")
-	case isDup(err):
+	case mongodb.IsDup(err):
 	default:
 		// The account exists (the user can log in); if the marker is still missing,
 		// EnsureIndexes at the next start gives it to the oldest account.
@@ -292,7 +294,7 @@ func (s *Service) repairFirstAdmin(ctx context.Context) error {
 			return dbError("find first account", err)
 		}
 		_, err = s.meta.InsertOne(ctx, bson.D{{Key: "_id", Value: firstAdminID}, {Key: "user_id", Value: first.ID}, {Key: "created", Value: s.now()}})
-		if err != nil && !isDup(err) {
+		if err != nil && !mongodb.IsDup(err) {
 			return dbError("claim first-admin marker", err)
 		}
 		err = s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: firstAdminID}}).Decode(&m)
@@ -526,7 +528,7 @@ func (s *Service) LogOut(ctx context.Context, token string) error {
 }
 
 // DeleteExpiredSessions deletes every expired session and says how many; Run calls it
-// periodically, since FerretDB has no TTL indexes.
+// periodically instead of a TTL index (doc.go, The embedded database).
 func (s *Service) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 	octx, cancel := s.op(ctx)
 	defer cancel()

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors. Every error a method returns wraps at most one of them (test with
@@ -123,20 +123,8 @@ func Code(err error) string {
 	}
 }
 
-// dbError wraps an error from the driver with what was being done. Errors that mean
+// dbError says what was being done when the driver returned err; errors that mean
 // MongoDB could not be reached (network errors, server selection timeouts, deadlines
-// while talking to the server, a primary stepping down) also wrap ErrUnavailable.
-// A caller's cancellation stays a plain context.Canceled.
-func dbError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if isUnavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func isUnavailable(err error) bool { return mongoerr.Unavailable(err) }
-
-func isDup(err error) bool { return mongoerr.IsDup(err) }
+// while talking to the server, a primary stepping down) also wrap ErrUnavailable. A
+// caller's cancellation stays a plain context.Canceled.
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

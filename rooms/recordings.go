@@ -31,8 +31,8 @@ const (
 var ErrNotReady = errors.New("broadcast not ended yet")
 
 // Recording is a broadcast's recording: one fragmented MP4 object. It is written once the
-// broadcast has ended, so that a broadcast document has one writer at a time (FerretDB
-// loses one of two concurrent updates of a document).
+// broadcast has ended, so that a broadcast document has one writer at a time (doc.go,
+// The embedded database).
 type Recording struct {
 	Status      string `json:"status" bson:"status"`
 	Key         string `json:"-" bson:"key"`
@@ -60,7 +60,7 @@ type RecordingFragment struct {
 
 // AttachRecording stores the recording of the broadcast with this stream run id once the
 // broadcast has been written as ended (ErrNotReady until then): from then on nothing else
-// writes the document, and FerretDB loses one of two concurrent updates of a document. A
+// writes the document, which keeps it to one writer at a time (doc.go). A
 // recording recovered after a crash also moves the broadcast's end, set from the node's
 // last heartbeat, to its last fragment, which is where the crash cut it. Attaching twice
 // is harmless.
@@ -89,8 +89,8 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	if _, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
 		return dbError("attach recording", err)
 	}
-	// An owner deleting the broadcast at this very moment could still race this write on
-	// FerretDB: check that the recording stuck, and let the caller retry when it did not.
+	// An owner deleting the broadcast at this very moment races this write: check that the
+	// recording stuck, and let the caller retry when it did not.
 	var stored broadcastDoc
 	if err := s.broadcasts.FindOne(octx, bson.D{{Key: "_id", Value: d.ID}},
 		options.FindOne().SetProjection(bson.D{{Key: "recording.key", Value: 1}})).Decode(&stored); err != nil {

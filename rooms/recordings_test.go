@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"onair/scripts/testenv"
 	"onair/storage"
 	"onair/storage/local"
 )
@@ -61,9 +62,9 @@ func TestAttachRecording(t *testing.T) {
 	}
 	p.Close()
 	e.waitLive(room.Slug, false)
-	eventually(t, 2*time.Second, "recording attached", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
-		return err == nil, errString(err)
+		return err == nil, "recording attached: " + errString(err)
 	})
 	b, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
 	if err != nil {
@@ -130,9 +131,9 @@ func TestAttachRecoveredRecording(t *testing.T) {
 	}
 	p.Close()
 	e.waitLive(room.Slug, false)
-	eventually(t, 2*time.Second, "recovered recording attached", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, end)
-		return err == nil, errString(err)
+		return err == nil, "recovered recording attached: " + errString(err)
 	})
 	b, err = e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
 	if err != nil {
@@ -168,9 +169,9 @@ func TestExpireRecordings(t *testing.T) {
 		p.Close()
 		e.waitLive(slug, false)
 		rec := putRecording(t, objects, room.ID, st.ID())
-		eventually(t, 2*time.Second, "attach", func() (bool, string) {
+		testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 			err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
-			return err == nil, errString(err)
+			return err == nil, "attach: " + errString(err)
 		})
 		// Age the broadcast by moving its end back.
 		b, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID)

@@ -1,12 +1,10 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"onair/rooms"
 	"onair/rooms/audit"
-	"onair/rooms/webhook"
 )
 
 // withClientIP puts the client's address (clientIP: the peer, or X-Forwarded-For's last
@@ -50,27 +48,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		Room: q.Get("room"), Actor: q.Get("actor"), Action: q.Get("action"), Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
-		s.failEvents(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
-}
-
-// failEvents maps the errors of the audit and webhook packages, then defers to fail.
-func (s *Server) failEvents(w http.ResponseWriter, r *http.Request, err error) {
-	var ai *audit.InvalidError
-	var wi *webhook.InvalidError
-	switch {
-	case errors.As(err, &ai):
-		writeAPIError(w, http.StatusBadRequest, "invalid", ai.Field, ai.Error())
-	case errors.As(err, &wi):
-		writeAPIError(w, http.StatusBadRequest, "invalid", wi.Field, wi.Error())
-	case errors.Is(err, audit.ErrUnavailable), errors.Is(err, webhook.ErrUnavailable):
-		w.Header().Set("Retry-After", "5")
-		writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "", "the database is unreachable; try again shortly")
-	case errors.Is(err, webhook.ErrNotFound):
-		writeAPIError(w, http.StatusNotFound, "not_found", "", "no such webhook in this room")
-	default:
-		s.fail(w, r, err)
-	}
 }

@@ -107,7 +107,7 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	if origin == s.ownOrigin(r) {
 		return true
 	}
-	for _, o := range s.cfg.AllowedOrigins {
+	for _, o := range s.cfg.AllowedPageOrigins {
 		if origin == o {
 			return true
 		}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -168,8 +169,8 @@ func (s *Server) timeoutUser(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	if in.Seconds < 1 || in.Seconds > 7*24*3600 {
-		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", "seconds must be between 1 and 604800")
+	if maxSeconds := int(chat.MaxTimeout / time.Second); in.Seconds < 1 || in.Seconds > maxSeconds {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", fmt.Sprintf("seconds must be between 1 and %d", maxSeconds))
 		return
 	}
 	target, ok := s.target(w, r, in.Handle)
@@ -233,8 +234,8 @@ func (s *Server) slowMode(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	if in.Seconds < 0 || in.Seconds > 3600 {
-		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", "seconds must be between 0 (off) and 3600")
+	if maxSeconds := int(chat.MaxSlowMode / time.Second); in.Seconds < 0 || in.Seconds > maxSeconds {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", fmt.Sprintf("seconds must be between 0 (off) and %d", maxSeconds))
 		return
 	}
 	if err := s.cfg.Chat.SetSlowMode(r.Context(), info, actor, time.Duration(in.Seconds)*time.Second); err != nil {

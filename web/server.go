@@ -23,12 +23,13 @@ import (
 
 // Config configures a Server.
 type Config struct {
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// HLS serves /live/{name}/{file} for the streams of this node.
 	HLS LocalHLS
-	// Origins, when set, lets this node serve streams live on other nodes by fetching
-	// their HLS from there; ProxyCacheBytes bounds the cache of their parts and segments.
-	Origins         Origins
+	// OriginNodes, when set, lets this node serve streams live on other nodes by fetching
+	// their HLS from the node a stream is live on (its origin node); ProxyCacheBytes bounds the cache of their parts and segments.
+	OriginNodes     OriginNodes
 	ProxyCacheBytes int64
 	// Hub lists the live streams.
 	Hub *media.Hub
@@ -69,8 +70,9 @@ type Config struct {
 	// HSTS is the max-age of the Strict-Transport-Security header on responses to
 	// browsers that came over HTTPS (see secure); 0 means a year, a negative value none.
 	HSTS time.Duration
-	// AllowedOrigins may make state-changing requests besides onair's own origin.
-	AllowedOrigins []string
+	// AllowedPageOrigins are the origins (scheme://host) of other sites whose pages may
+	// make state-changing requests and open chat sockets, besides onair's own (CSRF).
+	AllowedPageOrigins []string
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -120,11 +122,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.publicURL = u
 	}
-	if cfg.Origins != nil {
+	if cfg.OriginNodes != nil {
 		if cfg.ProxyCacheBytes <= 0 {
 			cfg.ProxyCacheBytes = 64 << 20
 		}
-		s.proxy = newHLSProxy(cfg.Origins, cfg.ProxyCacheBytes)
+		s.proxy = newHLSProxy(cfg.OriginNodes, cfg.ProxyCacheBytes)
 	}
 	if s.cfg.RTMPApp == "" {
 		s.cfg.RTMPApp = "live"

@@ -40,7 +40,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	}
 	hooks, err := s.cfg.Webhooks.Webhooks(r.Context(), room.ID)
 	if err != nil {
-		s.failEvents(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -65,7 +65,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	hook, secret, err := s.cfg.Webhooks.CreateWebhook(r.Context(), actor, room, webhook.NewWebhook{URL: in.URL, Format: in.Format, Events: in.Events})
 	if err != nil {
-		s.failEvents(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, struct {
@@ -81,7 +81,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Webhooks.DeleteWebhook(r.Context(), actor, room, r.PathValue("id")); err != nil {
-		s.failEvents(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -97,7 +97,7 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	hook, err := s.cfg.Webhooks.GetWebhook(r.Context(), room.ID, r.PathValue("id"))
 	if err != nil {
-		s.failEvents(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.deliveries(w, r, webhook.DeliveryQuery{WebhookID: hook.ID, RoomID: room.ID})
@@ -139,7 +139,7 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request, q webhook.De
 	q.Status, q.Limit, q.Cursor, q.Bodies = v.Get("status"), limit, v.Get("cursor"), v.Get("bodies") == "true"
 	page, err := s.cfg.Webhooks.Deliveries(r.Context(), q)
 	if err != nil {
-		s.failEvents(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, page)

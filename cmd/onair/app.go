@@ -81,21 +81,21 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	outputs := []media.Output{a.hls}
 	resolver := resolvers{keys}
 	webCfg := web.Config{
-		Logger:            log,
-		HLS:               a.hls,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		PublicURL:         cfg.HTTP.PublicURL,
-		RTMPURL:           cfg.RTMP.PublicURL,
-		RTMPApp:           cfg.RTMP.App,
-		RTMPSURL:          cfg.RTMP.TLSPublicURL,
-		TrustProxy:        cfg.HTTP.TrustProxy,
-		HSTS:              hstsMaxAge(cfg.HTTP.HSTSMaxAge),
-		AllowedOrigins:    cfg.HTTP.AllowedOrigins,
-		Ready:             a.ready.check,
+		Logger:             log,
+		HLS:                a.hls,
+		ReadHeaderTimeout:  cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:        cfg.HTTP.ReadTimeout,
+		WriteTimeout:       cfg.HTTP.WriteTimeout,
+		IdleTimeout:        cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:     cfg.HTTP.MaxHeaderBytes,
+		PublicURL:          cfg.HTTP.PublicURL,
+		RTMPURL:            cfg.RTMP.PublicURL,
+		RTMPApp:            cfg.RTMP.App,
+		RTMPSURL:           cfg.RTMP.TLSPublicURL,
+		TrustProxy:         cfg.HTTP.TrustProxy,
+		HSTS:               hstsMaxAge(cfg.HTTP.HSTSMaxAge),
+		AllowedPageOrigins: cfg.HTTP.AllowedOrigins,
+		Ready:              a.ready.check,
 	}
 	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		webCfg.RTMPPort = port
@@ -160,7 +160,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			}
 			outputs = append(outputs, a.recorder)
 		}
-		webCfg.Rooms, webCfg.Chat, webCfg.Origins = a.rooms, a.chat, a.rooms
+		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
 		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
 		if cfg.Auth.OIDCIssuer != "" {
 			webCfg.OIDC, err = oidc.New(oidc.Config{

@@ -28,14 +28,13 @@
 //	           time {at -1, _id -1}, room {room.id 1, at -1}, room_slug {room.slug 1, at -1},
 //	           actor {actor.id 1, at -1}
 //
-// It works unchanged on FerretDB 1.24 (no transactions, TTL or updates needed). Entries
-// are kept forever; delete old ones with a plain deleteMany on "at" if needed.
+// Entries are inserted, never updated, and kept forever (no TTL index: delete old ones
+// with a plain deleteMany on "at" if needed).
 package audit
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -48,7 +47,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/internal/cursor"
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Collection is the name of the audit trail's collection.
@@ -86,22 +85,22 @@ const (
 
 // Sentinel errors of List.
 var (
-	// ErrInvalid: a query parameter was rejected; see *InvalidError.
+	// ErrInvalid: a query parameter was rejected; see *ValidationError.
 	ErrInvalid = errors.New("invalid audit query")
 	// ErrUnavailable: MongoDB could not be reached in time.
 	ErrUnavailable = errors.New("audit log unavailable")
 )
 
-// InvalidError names the query field that was rejected. errors.Is(err, ErrInvalid) holds.
-type InvalidError struct {
+// ValidationError names the query field that was rejected. errors.Is(err, ErrInvalid) holds.
+type ValidationError struct {
 	Field   string
 	Message string
 }
 
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Is makes errors.Is(err, ErrInvalid) true.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // Actor is who acted.
 type Actor struct {
@@ -220,7 +219,7 @@ func ClientIP(ctx context.Context) string {
 type Config struct {
 	// DB holds the collection audit_log.
 	DB *mongo.Database
-	// Logger receives structured logs (default: discard).
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// NodeID names this process in entries (default: the host name).
 	NodeID string
@@ -285,24 +284,12 @@ func New(cfg Config) (*Log, error) {
 func (l *Log) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*l.cfg.OpTimeout)
 	defer cancel()
-	indexes := []struct {
-		name string
-		keys bson.D
-	}{
-		{"time", bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
-		{"room", bson.D{{Key: "room.id", Value: 1}, {Key: "at", Value: -1}}},
-		{"room_slug", bson.D{{Key: "room.slug", Value: 1}, {Key: "at", Value: -1}}},
-		{"actor", bson.D{{Key: "actor.id", Value: 1}, {Key: "at", Value: -1}}},
-	}
-	// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
-	// indexes that all exist already.
-	for _, ix := range indexes {
-		_, err := l.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)})
-		if err != nil {
-			return dbError("create index "+Collection+"."+ix.name, err)
-		}
-	}
-	return nil
+	return dbError("audit indexes", mongodb.CreateIndexes(ctx, l.coll,
+		mongodb.Index{Name: "time", Keys: mongodb.Keys("at", -1, "_id", -1)},
+		mongodb.Index{Name: "room", Keys: mongodb.Keys("room.id", 1, "at", -1)},
+		mongodb.Index{Name: "room_slug", Keys: mongodb.Keys("room.slug", 1, "at", -1)},
+		mongodb.Index{Name: "actor", Keys: mongodb.Keys("actor.id", 1, "at", -1)},
+	))
 }
 
 // Record queues e for writing; it never blocks. ID, Node and (when zero) At are set
@@ -401,7 +388,7 @@ func (l *Log) write(ctx context.Context, batch []entryDoc) []entryDoc {
 		if ctx.Err() != nil {
 			return batch
 		}
-		if !mongoerr.Unavailable(err) {
+		if !mongodb.Unavailable(err) {
 			if refused++; refused >= 5 {
 				for _, d := range batch {
 					l.drop(d, err.Error())
@@ -434,7 +421,7 @@ func (l *Log) insert(ctx context.Context, docs []entryDoc) ([]entryDoc, error) {
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
 		var left []entryDoc
 		for _, we := range bwe.WriteErrors {
-			if we.Index >= 0 && we.Index < len(docs) && !mongoerr.IsDup(we) {
+			if we.Index >= 0 && we.Index < len(docs) && !mongodb.IsDup(we) {
 				left = append(left, docs[we.Index])
 			}
 		}
@@ -499,7 +486,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	var and bson.A
 	if v := strings.TrimSpace(q.Room); v != "" {
 		if len(v) > 100 {
-			return Page{}, &InvalidError{Field: "room", Message: "must be a room's slug or id"}
+			return Page{}, &ValidationError{Field: "room", Message: "must be a room's slug or id"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "room.slug", Value: strings.ToLower(v)}}, bson.D{{Key: "room.id", Value: v}},
@@ -507,7 +494,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	}
 	if v := strings.TrimSpace(q.Actor); v != "" {
 		if len(v) > 100 {
-			return Page{}, &InvalidError{Field: "actor", Message: "must be a user's handle or id"}
+			return Page{}, &ValidationError{Field: "actor", Message: "must be a user's handle or id"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "actor.handle", Value: strings.ToLower(strings.TrimPrefix(v, "@"))}}, bson.D{{Key: "actor.id", Value: v}},
@@ -515,7 +502,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	}
 	if v := strings.TrimSpace(q.Action); v != "" {
 		if len(v) > 64 || !actionRE.MatchString(v) {
-			return Page{}, &InvalidError{Field: "action", Message: `must be an action name such as "chat.ban", or a family such as "chat.*"`}
+			return Page{}, &ValidationError{Field: "action", Message: `must be an action name such as "chat.ban", or a family such as "chat.*"`}
 		}
 		if family, ok := strings.CutSuffix(v, ".*"); ok {
 			and = append(and, bson.D{{Key: "action", Value: bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(family) + `\.`}}}})
@@ -526,7 +513,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	if q.Cursor != "" {
 		c, ok := cursor.Decode[pagePos](q.Cursor)
 		if !ok {
-			return Page{}, &InvalidError{Field: "cursor", Message: "is not a cursor this server gave out"}
+			return Page{}, &ValidationError{Field: "cursor", Message: "is not a cursor this server gave out"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: c.At}}}},
@@ -553,21 +540,10 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	if err := cur.All(octx, &docs); err != nil {
 		return Page{}, dbError("list audit entries", err)
 	}
-	page := Page{Entries: make([]Entry, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = cursor.Encode(pagePos{At: last.At, ID: last.ID})
-			break
-		}
-		page.Entries = append(page.Entries, docs[i].entry())
-	}
+	var page Page
+	page.Entries, page.Next = cursor.Page(docs, limit, (*entryDoc).entry,
+		func(d *entryDoc) any { return pagePos{At: d.At, ID: d.ID} })
 	return page, nil
 }
 
-func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

@@ -81,9 +81,7 @@
 // e.g. a pod replaced with a new node id — has its pending deliveries adopted by
 // another node, which first claims each with a unique insert into webhook_claims (so
 // exactly one node adopts it) and only then takes it over. Finished deliveries are
-// deleted after LogRetention by the janitor (FerretDB has no TTL indexes).
-//
-// FerretDB 1.24 loses one of two concurrent updates of a document: the single-writer rule
-// above is what keeps delivery documents correct there; webhooks are inserted and deleted,
-// never updated.
+// deleted after LogRetention by the janitor, not by a TTL index; webhooks are inserted
+// and deleted, never updated. Both follow the rules of rooms/doc.go, The embedded
+// database.
 package webhook

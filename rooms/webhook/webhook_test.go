@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"onair/rooms/audit"
+	"onair/scripts/testenv"
 )
 
 func TestSignature(t *testing.T) {
@@ -112,11 +113,12 @@ func TestSlackDelivery(t *testing.T) {
 	rcv.setSecret(secret)
 	publish(t, d, ChatModeration, roomA, ModerationData{Action: "ban"}) // not subscribed
 	publish(t, d, StreamStarted, roomA, map[string]any{"broadcast": map[string]any{"id": "b1"}})
-	eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) == 1, fmt.Sprintf("%d requests", len(rcv.all())) })
-	time.Sleep(100 * time.Millisecond)
+	// The events are stored in the order published: once the second is delivered, the
+	// first has been passed over.
+	log := settled(t, DeliveryQuery{RoomID: roomA.ID}, 1, d)
 	hits := rcv.all()
-	if len(hits) != 1 {
-		t.Fatalf("%d requests, want only the subscribed event", len(hits))
+	if len(hits) != 1 || log[0].Type != StreamStarted || log[0].Status != StatusDelivered || log[0].Attempts != 1 {
+		t.Fatalf("%d requests, delivery log %+v; want only the subscribed event, once", len(hits), log)
 	}
 	h := hits[0]
 	var body map[string]string
@@ -126,9 +128,8 @@ func TestSlackDelivery(t *testing.T) {
 	if h.Signature != nil || h.Header.Get(EventHeader) != StreamStarted || h.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("headers %v, signature: %v", h.Header, h.Signature)
 	}
-	page, err := d.Deliveries(ctxT(t), DeliveryQuery{WebhookID: hook.ID})
-	if err != nil || len(page.Deliveries) != 1 || page.Deliveries[0].Format != FormatSlack {
-		t.Fatalf("deliveries = %+v, %v", page, err)
+	if log[0].WebhookID != hook.ID || log[0].Format != FormatSlack {
+		t.Fatalf("delivery = %+v", log[0])
 	}
 }
 
@@ -147,7 +148,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 50*time.Millisecond, 400*time.Millisecond
 	})
 	id := publish(t, d, StreamStarted, roomA, map[string]any{"broadcast": map[string]any{"id": "b1"}})
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 1, fmt.Sprintf("%d requests", len(rcv.all()))
 	})
 	hits := rcv.all()
@@ -174,7 +175,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 		}
 	}
 	var page DeliveryPage
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		var err error
 		page, err = d.Deliveries(ctxT(t), DeliveryQuery{WebhookID: GlobalID, Bodies: true})
 		return err == nil && len(page.Deliveries) == 1 && page.Deliveries[0].Status == StatusDelivered, fmt.Sprintf("%+v %v", page, err)
@@ -206,7 +207,7 @@ func TestGiveUpAndDeliveryLog(t *testing.T) {
 	})
 	publish(t, d, StreamStarted, roomA, nil)
 	publish(t, d, StreamEnded, roomA, nil)
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 1, fmt.Sprintf("%d requests", len(rcv.all()))
 	})
 	hits := rcv.all()
@@ -220,7 +221,7 @@ func TestGiveUpAndDeliveryLog(t *testing.T) {
 		}
 	}
 	var page DeliveryPage
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		var err error
 		page, err = d.Deliveries(ctxT(t), DeliveryQuery{RoomID: roomA.ID})
 		return err == nil && len(page.Deliveries) == 2 && page.Deliveries[0].Status == StatusDelivered, fmt.Sprintf("%+v %v", page, err)
@@ -294,7 +295,7 @@ func TestOrderPerRoomUnderRetries(t *testing.T) {
 		want = append(want, publish(t, d, ChatModeration, roomA, ModerationData{Action: "ban", Reason: fmt.Sprint(i)}))
 	}
 	b1 := publish(t, d, StreamStarted, roomB, nil)
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 6, fmt.Sprintf("%d delivered", len(rcv.delivered()))
 	})
 	var gotA []string
@@ -335,20 +336,13 @@ func TestResumeAfterRestart(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 300*time.Millisecond
 	}
 	d1 := e.dispatcher("node-1", cfg)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, publish(t, d1, StreamStarted, roomA, map[string]any{"n": i}))
-	}
-	eventually(t, 5*time.Second, func() (bool, string) {
-		p, err := d1.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
-		return err == nil && len(p.Deliveries) == 3 && len(rcv.all()) >= 2, fmt.Sprintf("%d pending, %d requests, %v", len(p.Deliveries), len(rcv.all()), err)
-	})
+	ids := publishPending(t, d1, rcv, StreamStarted, 2)
 	d1.stop()
 	before := len(rcv.all())
 	rcv.setAnswer(func(hit, int) int { return http.StatusOK })
 
 	d2 := e.dispatcher("node-1", cfg)
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 3, fmt.Sprintf("%d delivered", len(rcv.delivered()))
 	})
 	var got []string
@@ -361,7 +355,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	if !slices.Equal(got, ids) {
 		t.Fatalf("after the restart: %v, want %v in order", got, ids)
 	}
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		p, err := d2.Deliveries(ctxT(t), DeliveryQuery{Status: StatusDelivered})
 		return err == nil && len(p.Deliveries) == 3, fmt.Sprintf("%d delivered in the log", len(p.Deliveries))
 	})
@@ -388,13 +382,14 @@ func TestPublishedEventsSurviveShutdown(t *testing.T) {
 	if st := d1.Stats(); st.Queued != 0 || st.Dropped != 0 {
 		t.Fatalf("after the shutdown: %+v", st)
 	}
-	e.dispatcher("node-1", cfg)
-	eventually(t, 10*time.Second, func() (bool, string) {
-		return len(rcv.delivered()) >= 20, fmt.Sprintf("%d delivered", len(rcv.delivered()))
-	})
-	time.Sleep(200 * time.Millisecond)
+	d2 := e.dispatcher("node-1", cfg)
+	for _, dl := range settled(t, DeliveryQuery{}, 20, d2) {
+		if dl.Status != StatusDelivered || dl.Attempts != 1 {
+			t.Fatalf("delivery %+v", dl)
+		}
+	}
 	var got []string
-	for _, h := range rcv.delivered() {
+	for _, h := range rcv.all() {
 		got = append(got, h.Event.ID)
 	}
 	if !slices.Equal(got, ids) {
@@ -412,14 +407,7 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
 	}
 	dead := e.dispatcher("pod-old", cfg)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, publish(t, dead, StreamEnded, roomA, map[string]any{"n": i}))
-	}
-	eventually(t, 5*time.Second, func() (bool, string) {
-		p, err := dead.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
-		return err == nil && len(p.Deliveries) == 3, fmt.Sprintf("%d pending", len(p.Deliveries))
-	})
+	ids := publishPending(t, dead, rcv, StreamEnded, 0)
 	dead.stop()
 	before := len(rcv.all())
 	rcv.setAnswer(func(hit, int) int { return http.StatusOK })
@@ -427,10 +415,13 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 	// Two live nodes race to adopt; each delivery goes out once, in order.
 	a := e.dispatcher("pod-a", cfg)
 	b := e.dispatcher("pod-b", cfg)
-	eventually(t, 10*time.Second, func() (bool, string) {
-		return len(rcv.delivered()) >= 3, fmt.Sprintf("%d delivered", len(rcv.delivered()))
-	})
-	time.Sleep(500 * time.Millisecond)
+	// Settled: both live nodes hold nothing more, so a delivery adopted twice would have
+	// been sent twice by now.
+	for _, dl := range settled(t, DeliveryQuery{}, 3, a, b) {
+		if dl.Status != StatusDelivered || (dl.Node != "pod-a" && dl.Node != "pod-b") {
+			t.Fatalf("delivery %+v", dl)
+		}
+	}
 	var got []string
 	for _, h := range rcv.all()[before:] {
 		got = append(got, h.Event.ID)
@@ -438,16 +429,6 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 	if !slices.Equal(got, ids) {
 		t.Fatalf("adopted deliveries arrived as %v, want %v once each, in order", got, ids)
 	}
-	p, err := a.Deliveries(ctxT(t), DeliveryQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dl := range p.Deliveries {
-		if dl.Status != StatusDelivered || (dl.Node != "pod-a" && dl.Node != "pod-b") {
-			t.Fatalf("delivery %+v", dl)
-		}
-	}
-	_ = b
 }
 
 // Two nodes publishing events of one room: a delivery waits for an earlier pending one
@@ -471,9 +452,28 @@ func TestOrderAcrossNodes(t *testing.T) {
 	n1 := e.dispatcher("node-1", cfg)
 	n2 := e.dispatcher("node-2", cfg)
 	first := publish(t, n1, StreamStarted, roomA, nil)
-	eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "first event not tried yet" })
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "first event not tried yet" })
 	second := publish(t, n2, ChatModeration, roomA, ModerationData{Action: "ban"})
-	time.Sleep(400 * time.Millisecond)
+	// Node-2 has stored the second event's delivery; it must hold it back while node-1
+	// retries the first, attempt after attempt (node-2 checks every 50 ms).
+	attempts := -1
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		p, err := n1.Deliveries(ctxT(t), DeliveryQuery{RoomID: roomA.ID})
+		if err != nil || len(p.Deliveries) != 2 {
+			return false, fmt.Sprintf("%d deliveries, %v", len(p.Deliveries), err)
+		}
+		newer, older := p.Deliveries[0], p.Deliveries[1]
+		if newer.EventID != second || older.EventID != first {
+			t.Fatalf("the log, newest first: %s, %s", newer.EventID, older.EventID)
+		}
+		if newer.Attempts != 0 || newer.Node != "node-2" {
+			t.Fatalf("node-2 tried the room's second event while node-1's first was pending: %+v", newer)
+		}
+		if attempts < 0 {
+			attempts = older.Attempts
+		}
+		return older.Attempts >= attempts+3, fmt.Sprintf("node-1's first delivery: %d attempts", older.Attempts)
+	})
 	for _, h := range rcv.all() {
 		if h.Event.ID == second {
 			t.Fatal("node-2 sent the room's second event while node-1's first was pending")
@@ -482,7 +482,7 @@ func TestOrderAcrossNodes(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 2, fmt.Sprintf("%d delivered", len(rcv.delivered()))
 	})
 	if got := rcv.delivered(); got[0].Event.ID != first || got[1].Event.ID != second {
@@ -523,7 +523,7 @@ func TestWebhookManagement(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := strict.CreateWebhook(ctxT(t), ann, roomA, tt.in)
-			var ie *InvalidError
+			var ie *ValidationError
 			if !errors.As(err, &ie) || ie.Field != tt.field {
 				t.Fatalf("error = %v, want an invalid %s", err, tt.field)
 			}
@@ -613,18 +613,22 @@ func TestDeletedWebhookCancelsDeliveries(t *testing.T) {
 	}
 	publish(t, d, StreamStarted, roomA, nil)
 	publish(t, d, StreamEnded, roomA, nil)
-	eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "not tried" })
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "not tried" })
 	if err := d.DeleteWebhook(ctxT(t), ann, roomA, h.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		p, err := d.Deliveries(ctxT(t), DeliveryQuery{WebhookID: h.ID, Status: StatusCanceled})
 		return err == nil && len(p.Deliveries) == 2, fmt.Sprintf("%d canceled", len(p.Deliveries))
 	})
-	n := len(rcv.all())
-	time.Sleep(300 * time.Millisecond)
-	if len(rcv.all()) != n {
-		t.Fatal("requests after the webhook was deleted")
+	// Every request the receiver got is an attempt in the log, and nothing is left to send.
+	log := settled(t, DeliveryQuery{WebhookID: h.ID}, 2, d)
+	attempts := 0
+	for _, dl := range log {
+		attempts += dl.Attempts
+	}
+	if n := len(rcv.all()); n != attempts || log[0].Attempts != 0 {
+		t.Fatalf("%d requests, %d attempts in the log (%+v): requests after the webhook was deleted", n, attempts, log)
 	}
 }
 
@@ -673,7 +677,7 @@ func TestOutboundGuards(t *testing.T) {
 			room := Room{ID: fmt.Sprintf("665f0000000000000000%04d", i), Slug: "guard"}
 			publish(t, d, StreamStarted, room, nil)
 			var dl Delivery
-			eventually(t, 5*time.Second, func() (bool, string) {
+			testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 				p, err := d.Deliveries(ctxT(t), DeliveryQuery{RoomID: room.ID})
 				if err != nil || len(p.Deliveries) != 1 {
 					return false, fmt.Sprint(err)

@@ -105,10 +105,10 @@ func checkEvents(events []string) ([]string, error) {
 
 // CreateWebhook adds a webhook to room and returns it with its signing secret: the only
 // time the secret is shown. The caller has checked that actor may edit the room. Errors:
-// *InvalidError (url, format, events, or too many webhooks), ErrUnavailable.
+// *ValidationError (url, format, events, or too many webhooks), ErrUnavailable.
 func (d *Dispatcher) CreateWebhook(ctx context.Context, actor audit.Actor, room Room, in NewWebhook) (Webhook, string, error) {
 	if room.ID == "" {
-		return Webhook{}, "", errors.New("create webhook: no room")
+		return Webhook{}, "", fmt.Errorf("create webhook: %w: no room", ErrInvalid)
 	}
 	format, err := checkFormat(in.Format)
 	if err != nil {

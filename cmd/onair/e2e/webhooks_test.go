@@ -135,11 +135,30 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	if err := pub.Wait(30 * time.Second); err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
+	// The delivery logs settle: the global webhook's four deliveries and the room's two all
+	// delivered, so nothing more is sent and what the receivers got is final.
+	settled := func(path string, want int) (bool, string) {
+		var log webhook.DeliveryPage
+		ann.must(200, "GET", path, nil, &log)
+		if len(log.Deliveries) < want {
+			return false, fmt.Sprintf("%s: %d deliveries, want %d", path, len(log.Deliveries), want)
+		}
+		for _, d := range log.Deliveries {
+			if d.Status != webhook.StatusDelivered {
+				return false, fmt.Sprintf("%s: %s is %s", path, d.Type, d.Status)
+			}
+		}
+		return true, ""
+	}
 	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
-		got := global.types()
-		return len(got) >= 4, fmt.Sprintf("global webhook got %v", got)
+		if ok, why := settled("/api/v1/admin/webhooks/deliveries?webhook=global", 4); !ok {
+			return false, why
+		}
+		return settled("/api/v1/rooms/ann-live/webhooks/"+hook.Webhook.ID+"/deliveries", 2)
 	})
-	time.Sleep(500 * time.Millisecond)
+	if n := metric(t, o, `onair_webhook_deliveries_total{result="delivered"}`); n != 6 {
+		t.Fatalf("onair_webhook_deliveries_total{result=\"delivered\"} = %v, want the 6 deliveries made", n)
+	}
 	reqs := global.requests()
 	if got := global.types(); strings.Join(got, ",") != "chat.moderation,stream.started,stream.ended,recording.ready" {
 		t.Fatalf("global webhook got %v", got)
@@ -177,9 +196,9 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	}
 
 	// The room's Slack webhook: readable lines, signed with the secret shown once.
-	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		return len(slack.requests()) == 2, fmt.Sprintf("slack webhook got %v", slack.types())
-	})
+	if got := slack.types(); len(got) != 2 {
+		t.Fatalf("slack webhook got %v", got)
+	}
 	for i, want := range []string{"@ann banned @bob in *Room ann-live*: testing", "*Room ann-live* is live"} {
 		r := slack.requests()[i]
 		if r.event.Text != want || r.signature != nil {

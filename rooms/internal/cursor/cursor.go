@@ -28,3 +28,17 @@ func Decode[T any](s string) (T, bool) {
 	}
 	return v, true
 }
+
+// Page cuts the documents of a query that asked for limit+1 of them to at most limit
+// items, and when there were more it returns the next page's cursor: pos of the last
+// item's document, encoded.
+func Page[D, T any](docs []D, limit int, item func(*D) T, pos func(*D) any) (items []T, next string) {
+	items = make([]T, 0, min(len(docs), limit))
+	for i := range docs {
+		if i == limit {
+			return items, Encode(pos(&docs[limit-1]))
+		}
+		items = append(items, item(&docs[i]))
+	}
+	return items, ""
+}
