@@ -218,13 +218,14 @@ type Message struct {
 // Action is one recorded moderation action.
 type Action struct {
 	ID           string        `json:"id"`
-	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode
+	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode, purge
 	ActorID      string        `json:"actor_id"`
 	ActorHandle  string        `json:"actor_handle,omitempty"`
 	TargetID     string        `json:"target_id,omitempty"`
 	TargetHandle string        `json:"target_handle,omitempty"`
 	MessageID    string        `json:"message_id,omitempty"`
-	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length or slow-mode interval; marshals as milliseconds
+	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length, slow-mode interval or purge window; marshals as milliseconds
+	Count        int           `json:"count,omitempty"`       // messages a purge deleted
 	Reason       string        `json:"reason,omitempty"`
 	At           time.Time     `json:"at"`
 }

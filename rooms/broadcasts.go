@@ -379,9 +379,9 @@ wait:
 }
 
 // checkRoom stops the stream when its room no longer lets it go on: the room was deleted,
-// its stream key rotated, or its visibility changed the stream's name. Those requests reach
-// any node, which stops the stream at once only when it runs there; on the node it runs
-// on, this one read at every heartbeat does.
+// its stream key rotated, its visibility changed the stream's name, or its owner was
+// disabled. Those requests reach any node, which stops the stream at once only when it
+// runs there; on the node it runs on, these reads at every heartbeat do.
 func (s *Service) checkRoom(b *liveBroadcast) {
 	if s.cfg.Stopper == nil {
 		return
@@ -390,7 +390,8 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 	defer cancel()
 	var d roomDoc
 	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
-		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1}})).Decode(&d)
+		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1},
+			{Key: "owner_id", Value: 1}})).Decode(&d)
 	var reason error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
@@ -402,7 +403,10 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 	case s.room(&d).StreamName() != b.doc.Stream:
 		reason = errVisibilityChanged
 	default:
-		return
+		if disabled, err := s.ownerDisabled(ctx, d.OwnerID); err != nil || !disabled {
+			return
+		}
+		reason = errOwnerDisabled
 	}
 	if s.cfg.Stopper.Stop(b.doc.Stream, reason) {
 		s.log.Info("live stream stopped", "room_id", b.doc.RoomID.Hex(), "reason", reason)
