@@ -80,6 +80,10 @@ func adminOnly(s Scope) bool {
 	return slices.ContainsFunc(Scopes, func(i ScopeInfo) bool { return i.Scope == s && i.AdminOnly })
 }
 
+// ErrAdminScope: a token asked for an admin scope by someone who is not an admin. It wraps
+// ErrForbidden.
+var ErrAdminScope = fmt.Errorf("%w: admin scopes are for admins", ErrForbidden)
+
 // Limits of tokens.
 const (
 	// TokenPrefix starts every token, so that it is recognised in a leaked file.
@@ -147,7 +151,7 @@ func (s *Service) CreateToken(ctx context.Context, actor User, in NewToken) (Tok
 			return Token{}, "", invalid("scopes", "unknown scope %q", sc)
 		}
 		if adminOnly(sc) && !actor.Admin {
-			return Token{}, "", fmt.Errorf("create token with %s: only admins may: %w", sc, ErrForbidden)
+			return Token{}, "", fmt.Errorf("create token with %s: %w", sc, ErrAdminScope)
 		}
 		if !slices.Contains(scopes, sc) {
 			scopes = append(scopes, sc)

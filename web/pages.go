@@ -199,6 +199,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 
 func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("no such page", "method", r.Method, "path", r.URL.Path)
+	w.Header().Set(noRouteHeader, "1")
 	s.message(w, r, http.StatusNotFound, "Not found", "There is nothing at this address. It may have been deleted, or the link is mistyped.")
 }
 

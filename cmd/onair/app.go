@@ -161,7 +161,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			outputs = append(outputs, a.recorder)
 		}
 		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
-		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
+		webCfg.Audit, webCfg.Webhooks, webCfg.Cluster = a.audit, a.webhooks, a.cluster
 		if cfg.Auth.OIDCIssuer != "" {
 			webCfg.OIDC, err = oidc.New(oidc.Config{
 				Issuer: cfg.Auth.OIDCIssuer, ClientID: cfg.Auth.OIDCClientID, ClientSecret: cfg.Auth.OIDCClientSecret,

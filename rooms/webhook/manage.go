@@ -134,7 +134,7 @@ type Redelivery struct {
 func (d *Dispatcher) Redeliver(ctx context.Context, actor audit.Actor, in Redelivery) (Delivery, error) {
 	oid, err := bson.ObjectIDFromHex(in.DeliveryID)
 	if err != nil {
-		return Delivery{}, fmt.Errorf("delivery %q: %w", in.DeliveryID, ErrNotFound)
+		return Delivery{}, fmt.Errorf("delivery %q: %w", in.DeliveryID, ErrNoDelivery)
 	}
 	filter := bson.D{{Key: "_id", Value: oid}}
 	if in.RoomID != "" {
@@ -148,7 +148,7 @@ func (d *Dispatcher) Redeliver(ctx context.Context, actor audit.Actor, in Redeli
 	err = d.deliveries.FindOne(octx, filter).Decode(&old)
 	cancel()
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Delivery{}, fmt.Errorf("delivery %s: %w", in.DeliveryID, ErrNotFound)
+		return Delivery{}, fmt.Errorf("delivery %s: %w", in.DeliveryID, ErrNoDelivery)
 	}
 	if err != nil {
 		return Delivery{}, dbError("find delivery", err)
