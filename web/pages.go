@@ -124,6 +124,8 @@ func (s *Server) pageRoutes() {
 	page("GET /replay/{id}", s.replayPage)
 	page("GET /dashboard", s.dashboardPage)
 	page("GET /dashboard/{slug}", s.dashboardPage)
+	page("GET /settings", s.settingsPage)
+	page("GET /admin", s.adminPage)
 	page("GET /login", s.authPage("login"))
 	page("GET /signup", s.authPage("signup"))
 	page("/", s.notFoundPage)

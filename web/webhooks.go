@@ -43,12 +43,14 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, webhookList{hooks})
+	writeJSON(w, http.StatusOK, webhookList{Webhooks: hooks, Events: webhook.RoomEventTypes})
 }
 
 // webhookList is a room's webhooks, oldest first.
 type webhookList struct {
 	Webhooks []webhook.Webhook `json:"webhooks"`
+	// Events are the event types a room's webhook may subscribe to.
+	Events []string `json:"events"`
 }
 
 // createWebhookRequest is POST /api/v1/rooms/{slug}/webhooks.
