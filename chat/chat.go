@@ -100,7 +100,7 @@ type Config struct {
 	CacheRefresh time.Duration
 
 	// Audit, when set, is told of every moderation action once it took effect (actions
-	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode of rooms/audit), with
+	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode, chat.purge of rooms/audit), with
 	// the caller's context. It must return quickly (audit.Log queues).
 	Audit audit.Recorder
 

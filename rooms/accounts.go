@@ -500,30 +500,49 @@ func (s *Service) Authenticate(ctx context.Context, token string) (User, Session
 	if !wellFormedToken(token) {
 		return User{}, Session{}, fmt.Errorf("authenticate: %w", ErrUnauthorized)
 	}
-	var sd sessionDoc
-	octx, cancel := s.op(ctx)
-	err := s.sessions.FindOne(octx, bson.D{{Key: "_id", Value: tokenHash(token)}}).Decode(&sd)
-	cancel()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, Session{}, fmt.Errorf("authenticate: no such session: %w", ErrUnauthorized)
-	}
-	if err != nil {
-		return User{}, Session{}, dbError("authenticate", err)
-	}
-	if !s.now().Before(sd.Expires) {
-		return User{}, Session{}, fmt.Errorf("authenticate: session expired: %w", ErrUnauthorized)
-	}
-	u, err := s.userByID(ctx, sd.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return User{}, Session{}, fmt.Errorf("authenticate: account gone: %w", ErrUnauthorized)
-	}
+	sd, err := byHash[sessionDoc](ctx, s, s.sessions, token, "authenticate")
 	if err != nil {
 		return User{}, Session{}, err
 	}
-	if u.Disabled {
-		return User{}, Session{}, fmt.Errorf("authenticate: account disabled: %w", ErrUnauthorized)
+	u, err := s.holder(ctx, sd.UserID, sd.Expires, "authenticate")
+	if err != nil {
+		return User{}, Session{}, err
 	}
 	return u, sd.session(), nil
+}
+
+// byHash reads the document of coll whose _id is the hash of token (a session's or an API
+// token's): ErrUnauthorized when there is none (unknown, revoked or logged out).
+func byHash[D any](ctx context.Context, s *Service, coll *mongo.Collection, token, what string) (D, error) {
+	var d D
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	err := coll.FindOne(octx, bson.D{{Key: "_id", Value: tokenHash(token)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, fmt.Errorf("%s: unknown or revoked: %w", what, ErrUnauthorized)
+	}
+	if err != nil {
+		return d, dbError(what, err)
+	}
+	return d, nil
+}
+
+// holder is the account a session or API token (what, in errors) that lasts until expires
+// belongs to: ErrUnauthorized once it expired, or when the account is gone or disabled.
+func (s *Service) holder(ctx context.Context, uid bson.ObjectID, expires time.Time, what string) (User, error) {
+	if !s.now().Before(expires) {
+		return User{}, fmt.Errorf("%s: expired: %w", what, ErrUnauthorized)
+	}
+	u, err := s.userByID(ctx, uid)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return User{}, fmt.Errorf("%s: account gone: %w", what, ErrUnauthorized)
+	case err != nil:
+		return User{}, err
+	case u.Disabled:
+		return User{}, fmt.Errorf("%s: account disabled: %w", what, ErrUnauthorized)
+	}
+	return u, nil
 }
 
 // LogOut deletes the token's session. Logging out an unknown or expired session is not an

@@ -542,16 +542,9 @@ func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuer
 		if err != nil {
 			return BroadcastPage{}, err
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "started", Value: bson.D{{Key: "$lt", Value: c.Started}}}},
-			bson.D{{Key: "started", Value: c.Started}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+		filter = append(filter, cursor.Older("started", c.Started, c.ID)...)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
+	limit := cursor.Limit(q.Limit, 20, 100)
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	// Lists leave out the fragment index: replay reads it through GetBroadcast.

@@ -84,11 +84,7 @@ func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (Room
 			filter = append(filter, bson.E{Key: "title", Value: re})
 		}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
+	limit := cursor.Limit(q.Limit, 20, 100)
 	if q.Cursor != "" {
 		c, err := decodeCursor[roomCursor](q.Cursor)
 		if err != nil {

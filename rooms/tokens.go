@@ -203,16 +203,10 @@ func (s *Service) Tokens(ctx context.Context, actor User) ([]Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", ErrUnauthorized)
 	}
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.tokens.Find(octx, bson.D{{Key: "user_id", Value: uid}, {Key: "expires", Value: bson.D{{Key: "$gt", Value: s.now()}}}},
-		options.Find().SetSort(bson.D{{Key: "created", Value: -1}}).SetLimit(maxTokensPerUser))
+	docs, err := findAll[tokenDoc](ctx, s, s.tokens, bson.D{{Key: "user_id", Value: uid}, {Key: "expires", Value: bson.D{{Key: "$gt", Value: s.now()}}}},
+		options.Find().SetSort(bson.D{{Key: "created", Value: -1}}).SetLimit(maxTokensPerUser), "list tokens")
 	if err != nil {
-		return nil, dbError("list tokens", err)
-	}
-	var docs []tokenDoc
-	if err := cur.All(octx, &docs); err != nil {
-		return nil, dbError("list tokens", err)
+		return nil, err
 	}
 	out := make([]Token, len(docs))
 	for i := range docs {
@@ -250,28 +244,13 @@ func (s *Service) AuthenticateToken(ctx context.Context, secret string) (User, T
 	if !ok || !wellFormedToken(raw) {
 		return User{}, Token{}, fmt.Errorf("authenticate token: malformed: %w", ErrUnauthorized)
 	}
-	var d tokenDoc
-	octx, cancel := s.op(ctx)
-	err := s.tokens.FindOne(octx, bson.D{{Key: "_id", Value: tokenHash(secret)}}).Decode(&d)
-	cancel()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, Token{}, fmt.Errorf("authenticate token: unknown or revoked: %w", ErrUnauthorized)
-	}
-	if err != nil {
-		return User{}, Token{}, dbError("authenticate token", err)
-	}
-	if !s.now().Before(d.Expires) {
-		return User{}, Token{}, fmt.Errorf("authenticate token: expired: %w", ErrUnauthorized)
-	}
-	u, err := s.userByID(ctx, d.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return User{}, Token{}, fmt.Errorf("authenticate token: account gone: %w", ErrUnauthorized)
-	}
+	d, err := byHash[tokenDoc](ctx, s, s.tokens, secret, "authenticate token")
 	if err != nil {
 		return User{}, Token{}, err
 	}
-	if u.Disabled {
-		return User{}, Token{}, fmt.Errorf("authenticate token: account disabled: %w", ErrUnauthorized)
+	u, err := s.holder(ctx, d.UserID, d.Expires, "authenticate token")
+	if err != nil {
+		return User{}, Token{}, err
 	}
 	return u, d.token(), nil
 }

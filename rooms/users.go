@@ -123,27 +123,15 @@ func (s *Service) ListUsers(ctx context.Context, actor User, q UserQuery) (UserP
 		if err != nil {
 			return UserPage{}, err
 		}
-		filter = append(filter, bson.E{Key: "$and", Value: bson.A{bson.D{{Key: "$or", Value: bson.A{
-			bson.D{{Key: "created", Value: bson.D{{Key: "$lt", Value: c.Created}}}},
-			bson.D{{Key: "created", Value: c.Created}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}}}}})
+		// In an $and: the search above is an $or of its own.
+		filter = append(filter, bson.E{Key: "$and", Value: bson.A{cursor.Older("created", c.Created, c.ID)}})
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 200)
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.users.Find(octx, filter, options.Find().
+	limit := cursor.Limit(q.Limit, 50, 200)
+	docs, err := findAll[userDoc](ctx, s, s.users, filter, options.Find().
 		SetSort(bson.D{{Key: "created", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit+1)).
-		SetProjection(bson.D{{Key: "password", Value: 0}}))
+		SetProjection(bson.D{{Key: "password", Value: 0}}), "list users")
 	if err != nil {
-		return UserPage{}, dbError("list users", err)
-	}
-	var docs []userDoc
-	if err := cur.All(octx, &docs); err != nil {
-		return UserPage{}, dbError("list users", err)
+		return UserPage{}, err
 	}
 	var page UserPage
 	page.Users, page.Next = cursor.Page(docs, limit, (*userDoc).user,
@@ -263,16 +251,10 @@ func (s *Service) ownedRooms(ctx context.Context, uid bson.ObjectID) ([]Room, er
 	if _, err := s.Playback(ctx); err != nil {
 		return nil, err
 	}
-	octx, cancel := context.WithTimeout(ctx, 4*s.cfg.OpTimeout)
-	defer cancel()
-	cur, err := s.rooms.Find(octx, bson.D{{Key: "owner_id", Value: uid}},
-		options.Find().SetLimit(maxOwnedRooms).SetProjection(bson.D{{Key: "key_hash", Value: 0}}))
+	docs, err := findAll[roomDoc](ctx, s, s.rooms, bson.D{{Key: "owner_id", Value: uid}},
+		options.Find().SetLimit(maxOwnedRooms).SetProjection(bson.D{{Key: "key_hash", Value: 0}}), "list the account's rooms")
 	if err != nil {
-		return nil, dbError("list the account's rooms", err)
-	}
-	var docs []roomDoc
-	if err := cur.All(octx, &docs); err != nil {
-		return nil, dbError("list the account's rooms", err)
+		return nil, err
 	}
 	out := make([]Room, len(docs))
 	for i := range docs {
@@ -311,22 +293,29 @@ func (s *Service) disabledAmong(ctx context.Context, ids []bson.ObjectID) (map[b
 		in = append(in, id)
 		out[id] = true // gone unless found enabled
 	}
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.users.Find(octx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
-		options.Find().SetProjection(bson.D{{Key: "disabled", Value: 1}}))
+	docs, err := findAll[userDoc](ctx, s, s.users, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
+		options.Find().SetProjection(bson.D{{Key: "disabled", Value: 1}}), "read accounts")
 	if err != nil {
-		return nil, dbError("read accounts", err)
-	}
-	var docs []struct {
-		ID       bson.ObjectID `bson:"_id"`
-		Disabled bool          `bson:"disabled"`
-	}
-	if err := cur.All(octx, &docs); err != nil {
-		return nil, dbError("read accounts", err)
+		return nil, err
 	}
 	for _, d := range docs {
 		out[d.ID] = d.Disabled
 	}
 	return out, nil
+}
+
+// findAll reads every document of coll that filter matches (within opts) as Ds, within
+// one operation's time; what names the read in errors.
+func findAll[D any](ctx context.Context, s *Service, coll *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder, what string) ([]D, error) {
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	cur, err := coll.Find(octx, filter, opts)
+	if err != nil {
+		return nil, dbError(what, err)
+	}
+	var docs []D
+	if err := cur.All(octx, &docs); err != nil {
+		return nil, dbError(what, err)
+	}
+	return docs, nil
 }

@@ -70,11 +70,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	page, err := s.cfg.Rooms.ListUsers(r.Context(), viewerOf(r), rooms.UserQuery{
 		Search: q.Get("q"), Disabled: q.Get("disabled") == "true", Admins: q.Get("admins") == "true", Limit: limit, Cursor: q.Get("cursor"),
 	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
+	s.respond(w, r, http.StatusOK, page, err)
 }
 
 // updateUser serves PATCH /api/v1/admin/users/{user} (a handle or an id). A disabled

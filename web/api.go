@@ -155,6 +155,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// respond answers v with status, or err through fail.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 // queryInt reads an optional integer query parameter.
 func queryInt(w http.ResponseWriter, r *http.Request, name string) (int, bool) {
 	v := r.URL.Query().Get(name)

@@ -307,11 +307,7 @@ func (s *Server) listBans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bans, err := s.cfg.Chat.Bans(r.Context(), info, actor)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, banList{bans})
+	s.respond(w, r, http.StatusOK, banList{bans}, err)
 }
 
 func (s *Server) purgeUser(w http.ResponseWriter, r *http.Request) {
@@ -335,9 +331,5 @@ func (s *Server) purgeUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := s.cfg.Chat.Purge(r.Context(), info, actor, target, time.Duration(in.Minutes)*time.Minute)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, purgeResponse{n})
+	s.respond(w, r, http.StatusOK, purgeResponse{n}, err)
 }

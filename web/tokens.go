@@ -105,11 +105,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	tok, secret, err := s.cfg.Rooms.CreateToken(r.Context(), viewerOf(r), rooms.NewToken{
 		Name: in.Name, Scopes: in.Scopes, TTL: time.Duration(in.ExpiresInDays) * 24 * time.Hour,
 	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, createTokenResponse{Token: tok, Secret: secret})
+	s.respond(w, r, http.StatusCreated, createTokenResponse{Token: tok, Secret: secret}, err)
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {

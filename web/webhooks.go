@@ -112,11 +112,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hook, err := s.cfg.Webhooks.UpdateWebhook(r.Context(), actor, room, r.PathValue("id"), up)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, hook)
+	s.respond(w, r, http.StatusOK, hook, err)
 }
 
 // testWebhook serves POST /api/v1/rooms/{slug}/webhooks/{id}/test: 202 with the test
@@ -127,11 +123,7 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.cfg.Webhooks.SendTest(r.Context(), actor, room, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, d)
+	s.respond(w, r, http.StatusAccepted, d, err)
 }
 
 // redeliverRoomDelivery serves POST
@@ -145,11 +137,7 @@ func (s *Server) redeliverRoomDelivery(w http.ResponseWriter, r *http.Request) {
 	d, err := s.cfg.Webhooks.Redeliver(r.Context(), actor, webhook.Redelivery{
 		DeliveryID: r.PathValue("delivery"), RoomID: room.ID, WebhookID: r.PathValue("id"),
 	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, d)
+	s.respond(w, r, http.StatusAccepted, d, err)
 }
 
 // redeliverDelivery serves POST /api/v1/admin/webhooks/deliveries/{delivery}/redeliver
@@ -162,11 +150,7 @@ func (s *Server) redeliverDelivery(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.cfg.Webhooks.Redeliver(r.Context(), audit.Actor{ID: u.ID, Handle: u.Handle, Admin: u.Admin},
 		webhook.Redelivery{DeliveryID: r.PathValue("delivery")})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, d)
+	s.respond(w, r, http.StatusAccepted, d, err)
 }
 
 // deleteWebhook serves DELETE /api/v1/rooms/{slug}/webhooks/{id}: 204.

@@ -533,20 +533,13 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 		if !ok {
 			return Page{}, &ValidationError{Field: "cursor", Message: "is not a cursor this server gave out"}
 		}
-		and = append(and, bson.D{{Key: "$or", Value: bson.A{
-			bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: c.At}}}},
-			bson.D{{Key: "at", Value: c.At}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}}})
+		and = append(and, cursor.Older("at", c.At, c.ID))
 	}
 	filter := bson.D{}
 	if len(and) > 0 {
 		filter = bson.D{{Key: "$and", Value: and}}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 200)
+	limit := cursor.Limit(q.Limit, 50, 200)
 	octx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
 	defer cancel()
 	cur, err := l.coll.Find(octx, filter, options.Find().

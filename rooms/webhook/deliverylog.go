@@ -147,16 +147,9 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) (DeliveryP
 		if !ok {
 			return DeliveryPage{}, invalid("cursor", "is not a cursor this server gave out")
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "queued", Value: bson.D{{Key: "$lt", Value: c.Queued}}}},
-			bson.D{{Key: "queued", Value: c.Queued}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+		filter = append(filter, cursor.Older("queued", c.Queued, c.ID)...)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 200)
+	limit := cursor.Limit(q.Limit, 50, 200)
 	opts := options.Find().SetSort(bson.D{{Key: "queued", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit + 1))
 	if !q.Bodies {
 		opts.SetProjection(bson.D{{Key: "body", Value: 0}})

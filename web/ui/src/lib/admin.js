@@ -26,8 +26,9 @@ function searchForm(attr, fields, run) {
   return form;
 }
 
-const input = (name, label, placeholder) => [h('label', { class: 'sr-only', for: `f-${name}` }, label),
-  h('input', { id: `f-${name}`, name, placeholder, autocapitalize: 'off', spellcheck: 'false' })];
+// input is a filter field; ids are the section's (users-q, rooms-q).
+const input = (section, name, label, placeholder) => [h('label', { class: 'sr-only', for: `${section}-${name}` }, label),
+  h('input', { id: `${section}-${name}`, name, placeholder, autocapitalize: 'off', spellcheck: 'false' })];
 const check = (name, label) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name, value: 'true' }), ` ${label}`);
 
 function table(headers, rows, empty) {
@@ -87,7 +88,7 @@ function usersSection(me) {
     ['Handle', 'Email', 'Since', '', ''], 'No accounts match.');
   refresh(new URLSearchParams());
   return h('section', { id: 'users' }, section('Users', 'users-h',
-    searchForm('user-search', [...input('q', 'Handle or email', 'handle or email'), check('disabled', 'disabled'), check('admins', 'admins')], refresh),
+    searchForm('user-search', [...input('users', 'q', 'Handle or email', 'handle or email'), check('disabled', 'disabled'), check('admins', 'admins')], refresh),
     err, out));
 }
 
@@ -111,7 +112,7 @@ function roomsSection() {
     ['Title', 'Slug', 'Owner', 'Visibility', '', ''], 'No rooms match.');
   refresh(new URLSearchParams());
   return h('section', { id: 'rooms' }, section('Rooms', 'rooms-h',
-    searchForm('room-search', [...input('q', 'Title or slug', 'title or slug'), check('live', 'live')], refresh), out));
+    searchForm('room-search', [...input('rooms', 'q', 'Title or slug', 'title or slug'), check('live', 'live')], refresh), out));
 }
 
 function auditSection() {
@@ -125,8 +126,8 @@ function auditSection() {
     ['When', 'Action', 'Who', 'Room', 'On', 'Details'], 'Nothing recorded matches.');
   refresh(new URLSearchParams());
   return h('section', { id: 'audit' }, section('Audit trail', 'audit-h',
-    searchForm('audit-filter', [...input('action', 'Action', 'action, e.g. user.* or chat.ban'), ...input('actor', 'Who', 'who: handle'),
-      ...input('room', 'Room', 'room: slug or id')], refresh), out));
+    searchForm('audit-filter', [...input('audit', 'action', 'Action', 'action, e.g. user.* or chat.ban'),
+      ...input('audit', 'actor', 'Who', 'who: handle'), ...input('audit', 'room', 'Room', 'room: slug or id')], refresh), out));
 }
 
 function deliveriesSection() {
@@ -141,11 +142,12 @@ function deliveriesSection() {
   refresh = paged(out, (p) => api('GET', `/api/v1/admin/webhooks/deliveries?${p}`), (page) => page.deliveries.map(row),
     ['Webhook', 'Event', 'Status', 'Attempts', 'Answer', 'Queued', ''], 'No deliveries match.');
   refresh(new URLSearchParams());
-  const status = h('select', { id: 'f-status', name: 'status' }, ['', 'pending', 'delivered', 'failed', 'canceled']
+  const status = h('select', { id: 'deliveries-status', name: 'status' }, ['', 'pending', 'delivered', 'failed', 'canceled']
     .map((v) => h('option', { value: v }, v || 'any status')));
   return h('section', { id: 'deliveries' }, section('Webhook deliveries', 'deliveries-h',
-    searchForm('delivery-filter', [...input('room', 'Room', 'room: slug or id'), ...input('webhook', 'Webhook', 'webhook id or global'),
-      h('label', { class: 'sr-only', for: 'f-status' }, 'Status'), status], refresh), err, out));
+    searchForm('delivery-filter', [...input('deliveries', 'room', 'Room', 'room: slug or id'),
+      ...input('deliveries', 'webhook', 'Webhook', 'webhook id or global'),
+      h('label', { class: 'sr-only', for: 'deliveries-status' }, 'Status'), status], refresh), err, out));
 }
 
 function healthSection() {
@@ -176,5 +178,5 @@ function healthSection() {
   load();
   setInterval(load, 10000);
   return h('section', { id: 'health' }, section('Server health', 'health-h',
-    h('button', { type: 'button', class: 'small', onclick: load }, 'Refresh'), out));
+    h('div', { class: 'row' }, h('button', { type: 'button', class: 'small', onclick: load }, 'Refresh')), out));
 }

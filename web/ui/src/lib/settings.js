@@ -120,7 +120,7 @@ function tokensSection() {
         h('div', { class: 'row' }, input, copy),
         h('p', { class: 'notice' }, 'This token is shown only now: onair keeps only a hash of it. Send it as “Authorization: Bearer …”.'),
         done);
-      form.reset();
+      form.elements.namedItem('name').value = '';
       load();
     } catch (ex) {
       showError(err, ex, form);

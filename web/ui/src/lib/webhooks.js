@@ -127,9 +127,11 @@ export function webhooksSection(room) {
     } catch (ex) { showError(createErr, ex, createForm); }
   });
   load();
-  return section('Webhooks', 'hooks-h',
+  const card = section('Webhooks', 'hooks-h',
     h('p', { class: 'muted' }, 'onair posts this room’s events (live, ended, recordings, moderation, clips) to these URLs, signed, retried for an hour.'),
     list, err, secretOut, createForm);
+  card.classList.add('wide'); // the delivery log is a table: the whole width
+  return card;
 }
 
 // deliveryRow is one delivery in a log, with a button to send it again once it is done.
