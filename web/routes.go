@@ -194,6 +194,8 @@ func (s *Server) apiTable() []route {
 			access: adminOnly, scope: rooms.ScopeAdminWrite, in: userUpdateRequest{}, out: rooms.User{}, h: s.updateUser},
 		{method: "GET", path: "/api/v1/admin/rooms", tag: "admin", summary: "Every room, whatever its visibility, live first", access: adminOnly, scope: rooms.ScopeAdminRead,
 			query: []param{{"q", "string", "title or slug contains"}, {"live", "boolean", "live rooms only"}, pLimit, pCursor}, out: roomList{}, h: s.adminRooms},
+		{method: "DELETE", path: "/api/v1/admin/rooms/{slug}", tag: "admin", summary: "Take a room down: it is deleted with its broadcasts and recordings; what is live stops on every node",
+			access: adminOnly, scope: rooms.ScopeAdminWrite, h: s.deleteRoom},
 		{method: "GET", path: "/api/v1/admin/audit", tag: "admin", summary: "The audit trail, newest first", access: adminOnly, scope: rooms.ScopeAdminRead,
 			query: []param{{"room", "string", "a room's slug or id"}, {"actor", "string", "a user's handle or id"}, {"action", "string", `an action ("chat.ban") or a family ("chat.*")`}, pLimit, pCursor},
 			out:   audit.Page{}, h: s.listAudit},

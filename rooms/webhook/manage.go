@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/audit"
 )
@@ -182,11 +183,26 @@ func (d *Dispatcher) Redeliver(ctx context.Context, actor audit.Actor, in Redeli
 	return del.delivery(false), nil
 }
 
+// maxPendingOnRequest bounds the deliveries of a webhook waiting to be sent when a test or
+// a redelivery is asked for: clicking faster than a receiver answers does not grow its
+// queue without end.
+const maxPendingOnRequest = 20
+
 // store inserts a delivery made on request and queues it on this node, once Run runs
 // (before that, Run's resume picks it up).
 func (d *Dispatcher) store(ctx context.Context, del *deliveryDoc) error {
 	octx, cancel := d.op(ctx)
-	_, err := d.deliveries.InsertOne(octx, del)
+	n, err := d.deliveries.CountDocuments(octx, bson.D{{Key: "webhook_id", Value: del.WebhookID}, {Key: "status", Value: StatusPending}},
+		options.Count().SetLimit(maxPendingOnRequest))
+	cancel()
+	if err != nil {
+		return dbError("count pending deliveries", err)
+	}
+	if n >= maxPendingOnRequest {
+		return invalid("delivery", "the webhook has %d deliveries waiting already: let them go out first", n)
+	}
+	octx, cancel = d.op(ctx)
+	_, err = d.deliveries.InsertOne(octx, del)
 	cancel()
 	if err != nil {
 		return dbError("store delivery", err)

@@ -869,3 +869,23 @@ func TestEditTestAndRedeliver(t *testing.T) {
 		t.Fatalf("audit: %v, want %v", recorded, want)
 	}
 }
+
+// Tests and redeliveries asked faster than a receiver answers stop at a bound.
+func TestRequestedDeliveriesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t, "", func(hit, int) int { return http.StatusServiceUnavailable })
+	d := e.dispatcher("n1", func(c *Config) { c.BackoffMin, c.BackoffMax = time.Minute, time.Minute })
+	ann := audit.Actor{ID: "u1", Handle: "ann"}
+	h, _, err := d.CreateWebhook(ctxT(t), ann, roomA, NewWebhook{URL: rcv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxPendingOnRequest {
+		if _, err := d.SendTest(ctxT(t), ann, roomA, h.ID); err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+	}
+	if _, err := d.SendTest(ctxT(t), ann, roomA, h.ID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("test %d: %v, want invalid", maxPendingOnRequest+1, err)
+	}
+}

@@ -103,7 +103,7 @@ function roomsSection() {
         const ok = await confirmDialog(`Take down “${r.title}”?`, `The room of @${r.owner.handle} is deleted with its broadcasts and recordings; a live stream stops on every node.`, 'Take down');
         if (!ok) return;
         try {
-          await api('DELETE', `/api/v1/rooms/${encodeURIComponent(r.slug)}`);
+          await api('DELETE', `/api/v1/admin/rooms/${encodeURIComponent(r.slug)}`);
           refresh();
         } catch (e) { flash(`Not taken down: ${e.message}`); }
       },
