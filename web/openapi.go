@@ -23,6 +23,7 @@ import (
 func (s *Server) openAPIDocument() ([]byte, error) {
 	sc := newSchemas()
 	paths := map[string]map[string]any{}
+	ids := map[string]bool{}
 	for _, rt := range s.table {
 		path := docPath(rt.path)
 		if paths[path] == nil {
@@ -33,7 +34,14 @@ func (s *Server) openAPIDocument() ([]byte, error) {
 			methods = []string{"GET"} // a pattern for every method: documented by its main one
 		}
 		for _, m := range methods {
-			paths[path][strings.ToLower(m)] = operation(rt, sc)
+			op := operation(rt, sc)
+			// One handler may serve two routes (a room's delete, an admin's take-down):
+			// the second is named by its path, so that every operationId is unique.
+			if id := op["operationId"].(string); ids[id] {
+				op["operationId"] = pathID(m, rt.path)
+			}
+			ids[op["operationId"].(string)] = true
+			paths[path][strings.ToLower(m)] = op
 		}
 	}
 	var tagList []map[string]any
@@ -190,9 +198,14 @@ func operationID(rt route) string {
 	name := runtime.FuncForPC(reflect.ValueOf(rt.h).Pointer()).Name()
 	name = strings.TrimSuffix(name[strings.LastIndex(name, ".")+1:], "-fm")
 	if name == "" || strings.HasPrefix(name, "func") || name == "ServeHTTP" {
-		return strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_", "-", "_").Replace(rt.path)
+		return pathID(rt.method, rt.path)
 	}
 	return name
+}
+
+// pathID names an operation by its method and path: delete_api_v1_admin_rooms_slug.
+func pathID(method, path string) string {
+	return strings.ToLower(method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_", "-", "_").Replace(path)
 }
 
 // schemas turns Go types into JSON Schemas (draft 2020-12, as OpenAPI 3.1 takes them):

@@ -41,6 +41,16 @@ func TestOpenAPICoversTheRouter(t *testing.T) {
 		t.Errorf("token creation accepts API tokens: %s", sec)
 	}
 
+	ids := map[string]string{}
+	for path, methods := range doc.Paths {
+		for m, op := range methods {
+			id, _ := op["operationId"].(string)
+			if other, dup := ids[id]; dup || id == "" {
+				t.Errorf("operationId %q of %s %s is also %s's", id, m, path, other)
+			}
+			ids[id] = m + " " + path
+		}
+	}
 	ops, err := DocumentedOperations(body)
 	if err != nil {
 		t.Fatal(err)
