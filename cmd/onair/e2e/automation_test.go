@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -498,7 +500,7 @@ func TestWebhooksModerationAndAccount(t *testing.T) {
 	var me meResponse
 	dave.must(200, "POST", "/api/v1/auth/login", map[string]string{"login": "dave", "password": "a brand new password"}, &me)
 	dave.csrf = me.CSRFToken
-	_, key := dave.createRoom("dave-live")
+	daveRoom, key := dave.createRoom("dave-live")
 	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
 	waitIndex(t, o, "dave-live")
 	if code, _ := dave.do("POST", "/api/v1/auth/account/delete", map[string]string{"handle": "ann", "password": "a brand new password"}, &e); code != 400 || e.Error.Field != "handle" {
@@ -513,6 +515,18 @@ func TestWebhooksModerationAndAccount(t *testing.T) {
 	if code, _ := ann.do("GET", "/api/v1/rooms/dave-live", nil, &e); code != 404 {
 		t.Errorf("dave's room: %d", code)
 	}
+	// The recording of the broadcast stopped by the deletion goes too, once it completes.
+	recordings := filepath.Join(o.DataDir, "objects", "objects", "recordings", daveRoom.ID)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		var files []string
+		_ = filepath.WalkDir(recordings, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				files = append(files, p)
+			}
+			return nil
+		})
+		return len(files) == 0 && o.LogsContain("recording of a deleted room deleted"), fmt.Sprintf("dave's recordings left: %v", files)
+	})
 	if code, _ := newClient(t, o.HTTP).do("POST", "/api/v1/auth/login", map[string]string{"login": "dave", "password": "a brand new password"}, &e); code != 401 {
 		t.Errorf("dave logs in after deleting the account: %d", code)
 	}
