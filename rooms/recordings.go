@@ -274,7 +274,9 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 }
 
 // forgetRoom removes a deleted room's broadcasts and recordings. It runs after the room
-// is gone, so failures are logged, not returned: the room's deletion stands.
+// is gone, so failures are logged, not returned: the room's deletion stands. It is where
+// a room's clips must go too, once there are clips: deleting an account deletes its rooms
+// through here and promises its clips with them.
 func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
