@@ -100,7 +100,7 @@ type Config struct {
 	CacheRefresh time.Duration
 
 	// Audit, when set, is told of every moderation action once it took effect (actions
-	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode of rooms/audit), with
+	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode, chat.purge of rooms/audit), with
 	// the caller's context. It must return quickly (audit.Log queues).
 	Audit audit.Recorder
 
@@ -218,13 +218,14 @@ type Message struct {
 // Action is one recorded moderation action.
 type Action struct {
 	ID           string        `json:"id"`
-	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode
+	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode, purge
 	ActorID      string        `json:"actor_id"`
 	ActorHandle  string        `json:"actor_handle,omitempty"`
 	TargetID     string        `json:"target_id,omitempty"`
 	TargetHandle string        `json:"target_handle,omitempty"`
 	MessageID    string        `json:"message_id,omitempty"`
-	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length or slow-mode interval; marshals as milliseconds
+	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length, slow-mode interval or purge window; marshals as milliseconds
+	Count        int           `json:"count,omitempty"`       // messages a purge deleted
 	Reason       string        `json:"reason,omitempty"`
 	At           time.Time     `json:"at"`
 }

@@ -379,9 +379,9 @@ wait:
 }
 
 // checkRoom stops the stream when its room no longer lets it go on: the room was deleted,
-// its stream key rotated, or its visibility changed the stream's name. Those requests reach
-// any node, which stops the stream at once only when it runs there; on the node it runs
-// on, this one read at every heartbeat does.
+// its stream key rotated, its visibility changed the stream's name, or its owner was
+// disabled. Those requests reach any node, which stops the stream at once only when it
+// runs there; on the node it runs on, these reads at every heartbeat do.
 func (s *Service) checkRoom(b *liveBroadcast) {
 	if s.cfg.Stopper == nil {
 		return
@@ -390,7 +390,8 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 	defer cancel()
 	var d roomDoc
 	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
-		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1}})).Decode(&d)
+		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1},
+			{Key: "owner_id", Value: 1}})).Decode(&d)
 	var reason error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
@@ -402,7 +403,10 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 	case s.room(&d).StreamName() != b.doc.Stream:
 		reason = errVisibilityChanged
 	default:
-		return
+		if disabled, err := s.ownerDisabled(ctx, d.OwnerID); err != nil || !disabled {
+			return
+		}
+		reason = errOwnerDisabled
 	}
 	if s.cfg.Stopper.Stop(b.doc.Stream, reason) {
 		s.log.Info("live stream stopped", "room_id", b.doc.RoomID.Hex(), "reason", reason)
@@ -538,16 +542,9 @@ func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuer
 		if err != nil {
 			return BroadcastPage{}, err
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "started", Value: bson.D{{Key: "$lt", Value: c.Started}}}},
-			bson.D{{Key: "started", Value: c.Started}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+		filter = append(filter, cursor.Older("started", c.Started, c.ID)...)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
+	limit := cursor.Limit(q.Limit, 20, 100)
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	// Lists leave out the fragment index: replay reads it through GetBroadcast.

@@ -578,6 +578,17 @@ func TestRoomChangesReachTheLiveNode(t *testing.T) {
 		{"room deleted", func(e *testEnv, other *Service, owner User, slug string) error {
 			return other.DeleteRoom(e.ctx(), owner, slug)
 		}, errRoomDeleted},
+		{"owner disabled", func(e *testEnv, other *Service, owner User, slug string) error {
+			// The owner is the first account, an admin; another admin disables them.
+			root := e.signUp("root").User
+			yes := true
+			if _, err := other.UpdateUser(e.ctx(), owner, "root", UserUpdate{Admin: &yes}); err != nil {
+				return err
+			}
+			root.Admin = true
+			_, err := other.UpdateUser(e.ctx(), root, owner.Handle, UserUpdate{Disabled: &yes})
+			return err
+		}, errOwnerDisabled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, func(c *Config) { c.HeartbeatInterval = 50 * time.Millisecond })

@@ -12,7 +12,8 @@
 //
 // # Collections
 //
-//	users       {_id ObjectId, email, handle, password (argon2id PHC string), admin, created}
+//	users       {_id ObjectId, email, handle, password (argon2id PHC string), admin, created,
+//	             disabled (set by an admin, users.go)}
 //	            unique email_unique {email}, unique handle_unique {handle}
 //	sessions    {_id: hex SHA-256 of the token, user_id, created, expires, csrf}
 //	            user {user_id}, expires {expires}
@@ -28,6 +29,8 @@
 //	             end_reason, heartbeat, codecs {video, audio}, resolution {width, height},
 //	             bytes, duration_ms, bitrate, peak_viewers, total_viewers, recording {...}}
 //	            room_started {room_id, started -1}, open {ended, heartbeat}
+//	api_tokens  {_id: hex SHA-256 of the token, tid, user_id, name, scopes [], created,
+//	             expires} (tokens.go)
 //	rooms_meta  {_id: "first_admin", user_id, created}
 //	            {_id: "playback_secret", secret (32 random bytes), created}
 //	recording_uploads, recording_fragments: the recordings in progress, owned by lease
@@ -47,11 +50,12 @@
 //   - Concurrent updates of one document can be lost: each document that changes has one
 //     writer (a broadcast its goroutine, a webhook delivery its node, a recording upload
 //     its lease holder), login failures and audit entries are inserts, and this process
-//     serialises its writes to a room document with a per-room lock. Conditional updates
+//     serialises its writes to a room or user document with a per-document lock. Conditional updates
 //     (live_started only grows, set offline only if broadcast_id is ours) keep delayed
 //     writes from undoing newer ones. On MongoDB these rules are merely sufficient.
-//   - No TTL indexes: janitors delete expired sessions, login failures and finished
-//     webhook deliveries; Authenticate checks expiry itself.
+//   - No TTL indexes: janitors delete expired sessions, API tokens, login failures and
+//     finished webhook deliveries; Authenticate and AuthenticateToken check expiry
+//     themselves.
 //   - $elemMatch and conditional $pull on arrays of sub-documents do not work: moderators
 //     and invited viewers are matched in Go and pulled as exact sub-documents.
 //   - No text indexes: title search is an escaped, case-insensitive $regex.
@@ -111,7 +115,16 @@
 // broadcast deletes. OnLive, OnEnded and OnRecording announce broadcasts; cmd/onair turns
 // them into webhooks (rooms/webhook).
 //
-// Secrets: passwords, session tokens, stream keys, playback tokens and the playback
-// secret are never logged (media.KeyID and TokenFingerprint fingerprint keys and tokens);
-// session tokens and keys are stored only as SHA-256 hashes.
+// # Accounts
+//
+// users.go is what admins do to accounts (list, disable, make admin); account.go what
+// holders do to their own (change the password, sign out everywhere, delete it with
+// everything it owns); tokens.go personal API tokens with scopes. A disabled account is
+// refused everywhere: sessions, API tokens, new publishes (ResolveKey), the live
+// publishes of its rooms on every node (checkRoom, at the broadcast heartbeat) and its
+// chat sockets (Admitted).
+//
+// Secrets: passwords, session tokens, API tokens, stream keys, playback tokens and the
+// playback secret are never logged (media.KeyID and TokenFingerprint fingerprint keys and
+// tokens); session tokens, API tokens and keys are stored only as SHA-256 hashes.
 package rooms

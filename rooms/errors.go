@@ -33,6 +33,11 @@ var (
 // password alike. It wraps ErrUnauthorized.
 var ErrInvalidCredentials = fmt.Errorf("%w: wrong email, handle or password", ErrUnauthorized)
 
+// ErrAccountDisabled is what signing in to a disabled account returns, once the password
+// was right (so that it tells nothing to someone who does not know it). It wraps
+// ErrForbidden.
+var ErrAccountDisabled = fmt.Errorf("%w: this account is disabled", ErrForbidden)
+
 // ValidationError says which input field was rejected and why, in words fit for a user.
 // errors.Is(err, ErrInvalid) holds for it.
 type ValidationError struct {

@@ -74,6 +74,9 @@ func (s *Service) LogInExternal(ctx context.Context, in ExternalLogin) (Login, e
 			if err != nil {
 				return Login{}, dbError("external login: find account", err)
 			}
+			if d.Disabled {
+				return Login{}, fmt.Errorf("external login @%s: %w", d.Handle, ErrAccountDisabled)
+			}
 			s.log.Info("logged in through identity provider", "user_id", d.ID.Hex(), "issuer", in.Issuer)
 			return s.startSession(ctx, &d)
 		case !errors.Is(err, mongo.ErrNoDocuments):

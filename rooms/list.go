@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -20,8 +21,11 @@ type RoomQuery struct {
 	OwnerID string
 	// LiveOnly lists only live rooms.
 	LiveOnly bool
-	// Search keeps rooms whose title contains it, case-insensitively.
+	// Search keeps rooms whose title contains it, case-insensitively (with All, or the
+	// slug).
 	Search string
+	// All lists every room, whatever its visibility, to an admin (ErrForbidden for others).
+	All bool
 	// Limit is the page size: default 20, at most 100.
 	Limit int
 	// Cursor is RoomPage.Next of the previous page ("" for the first).
@@ -46,7 +50,12 @@ type roomCursor struct {
 // zero User for an anonymous viewer.
 func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (RoomPage, error) {
 	filter := bson.D{}
-	if q.OwnerID != "" {
+	if q.All && !viewer.Admin {
+		return RoomPage{}, fmt.Errorf("list every room: admins only: %w", ErrForbidden)
+	}
+	switch {
+	case q.All && q.OwnerID == "":
+	case q.OwnerID != "":
 		oid, err := bson.ObjectIDFromHex(q.OwnerID)
 		if err != nil {
 			return RoomPage{}, invalid("owner", "is not a user id")
@@ -55,7 +64,7 @@ func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (Room
 		if viewer.ID != q.OwnerID && !viewer.Admin {
 			filter = append(filter, bson.E{Key: "visibility", Value: Public})
 		}
-	} else {
+	default:
 		filter = append(filter, bson.E{Key: "visibility", Value: Public})
 	}
 	if q.LiveOnly {
@@ -66,14 +75,16 @@ func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (Room
 			return RoomPage{}, invalid("q", "must be at most %d characters", maxTitle)
 		}
 		// No text index (doc.go): an escaped, case-insensitive regular expression.
-		filter = append(filter, bson.E{Key: "title", Value: bson.D{
-			{Key: "$regex", Value: regexp.QuoteMeta(search)}, {Key: "$options", Value: "i"}}})
+		re := bson.D{{Key: "$regex", Value: regexp.QuoteMeta(search)}, {Key: "$options", Value: "i"}}
+		if q.All {
+			// In an $and: the cursor below adds an $or of its own.
+			filter = append(filter, bson.E{Key: "$and", Value: bson.A{bson.D{{Key: "$or", Value: bson.A{
+				bson.D{{Key: "title", Value: re}}, bson.D{{Key: "slug", Value: re}}}}}}})
+		} else {
+			filter = append(filter, bson.E{Key: "title", Value: re})
+		}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
+	limit := cursor.Limit(q.Limit, 20, 100)
 	if q.Cursor != "" {
 		c, err := decodeCursor[roomCursor](q.Cursor)
 		if err != nil {

@@ -63,7 +63,8 @@ type RecordingFragment struct {
 // writes the document, which keeps it to one writer at a time (doc.go). A
 // recording recovered after a crash also moves the broadcast's end, set from the node's
 // last heartbeat, to its last fragment, which is where the crash cut it. Attaching twice
-// is harmless.
+// is harmless. The broadcast of a room deleted meanwhile is deleted instead, and
+// ErrNotFound returned: its recording is to be deleted too.
 func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recording, endedAt time.Time) error {
 	var d broadcastDoc
 	octx, cancel := s.op(ctx)
@@ -98,6 +99,16 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	}
 	if stored.Recording == nil || stored.Recording.Key != rec.Key {
 		return fmt.Errorf("attach recording to broadcast %s: a concurrent update won: %w", d.ID.Hex(), ErrNotReady)
+	}
+	// A room deleted while it recorded (its owner's account with it) took its ended
+	// broadcasts and recordings along, but not this one, which ended after: it goes now,
+	// and the caller deletes the recording's object on ErrNotFound.
+	if n, err := s.rooms.CountDocuments(octx, bson.D{{Key: "_id", Value: d.RoomID}}, options.Count().SetLimit(1)); err == nil && n == 0 {
+		if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
+			return dbError("delete the broadcast of a deleted room", err)
+		}
+		s.log.Info("broadcast of a deleted room deleted with its recording", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex())
+		return fmt.Errorf("attach recording to broadcast %s: its room was deleted: %w", d.ID.Hex(), ErrNotFound)
 	}
 	s.log.Info("recording attached", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex(), "bytes", rec.Size,
 		"duration_ms", rec.DurationMS, "recovered", rec.Recovered)
@@ -263,7 +274,9 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 }
 
 // forgetRoom removes a deleted room's broadcasts and recordings. It runs after the room
-// is gone, so failures are logged, not returned: the room's deletion stands.
+// is gone, so failures are logged, not returned: the room's deletion stands. It is where
+// a room's clips must go too, once there are clips: deleting an account deletes its rooms
+// through here and promises its clips with them.
 func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -212,3 +212,27 @@ func TestExpireRecordings(t *testing.T) {
 		t.Fatalf("second pass expired %d (%v), want 0", n, err)
 	}
 }
+
+// A room deleted while it records (with its owner's account, or taken down) keeps none of
+// the broadcast that was live: its recording, attached once the broadcast has ended, goes
+// with the broadcast, and the caller learns to delete its object.
+func TestRecordingOfADeletedRoom(t *testing.T) {
+	objects := newObjects(t)
+	e := newEnv(t, func(c *Config) { c.Objects = objects })
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	_, st := newTestHub(e).goLive(key)
+	live := e.waitLive(room.Slug, true)
+	if err := e.svc.DeleteRoom(e.ctx(), alice, room.Slug); err != nil {
+		t.Fatal(err)
+	}
+	<-st.Done()
+	rec := putRecording(t, objects, room.ID, st.ID())
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
+		return errors.Is(err, ErrNotFound), "attach: " + errString(err)
+	})
+	if _, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the broadcast of the deleted room: %v", err)
+	}
+}

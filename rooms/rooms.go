@@ -474,7 +474,8 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 		s.log.Info("live stream stopped: room deleted", "slug", d.Slug)
 	}
 	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
-	s.record(ctx, actor, audit.RoomDelete, &room, nil, nil)
+	s.record(ctx, actor, audit.RoomDelete, &room, nil, map[string]any{
+		"owner_id": room.Owner.ID, "owner_handle": room.Owner.Handle, "visibility": string(room.Visibility)})
 	s.forgetRoom(d.ID)
 	return nil
 }

@@ -41,7 +41,7 @@ func (f StreamStopperFunc) Stop(name string, reason error) bool { return f(name,
 // Config configures a Service. Only DB is required; zero values take the defaults given.
 type Config struct {
 	// DB is the database holding the collections users, sessions, rooms, broadcasts,
-	// rooms_meta, identities and login_failures. The client's own timeouts may be generous: every operation here is bounded
+	// rooms_meta, identities, login_failures, devices and api_tokens. The client's own timeouts may be generous: every operation here is bounded
 	// by OpTimeout, which also bounds server selection.
 	DB *mongo.Database
 	// Logger receives structured logs (nil discards them); never passwords, session
@@ -150,6 +150,7 @@ type Service struct {
 	identities                               *mongo.Collection // external sign-ins (external.go)
 	loginFails                               *mongo.Collection // failed logins of every node (loginfails.go)
 	devices                                  *mongo.Collection // browsers that signed in to an account (devices.go)
+	tokens                                   *mongo.Collection // API tokens (tokens.go)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
@@ -250,6 +251,7 @@ func New(cfg Config) (*Service, error) {
 		identities: cfg.DB.Collection("identities"),
 		loginFails: cfg.DB.Collection("login_failures"),
 		devices:    cfg.DB.Collection("devices"),
+		tokens:     cfg.DB.Collection("api_tokens"),
 		dummyHash:  dummy,
 		hashSem:    make(chan struct{}, cfg.MaxConcurrentHashes),
 		signUpSem:  make(chan struct{}, max(1, cfg.MaxConcurrentHashes/2)),
@@ -288,6 +290,7 @@ func (s *Service) EnsureIndexes(ctx context.Context) error {
 			{Name: "owner", Keys: k("owner_id", 1, "activity", -1)},
 			{Name: "listing", Keys: k("visibility", 1, "live", -1, "activity", -1, "_id", -1)},
 		}},
+		{s.tokens, tokenIndexes()},
 		{s.loginFails, []ix{
 			{Name: "key_at", Keys: k("key", 1, "at", -1)},
 		}},
@@ -359,6 +362,11 @@ func (s *Service) janitor(ctx context.Context) {
 		s.log.Warn("expired sessions not deleted", "err", err)
 	} else if n > 0 {
 		s.log.Info("deleted expired sessions", "count", n)
+	}
+	if n, err := s.deleteExpiredTokens(ctx); err != nil {
+		s.log.Warn("expired api tokens not deleted", "err", err)
+	} else if n > 0 {
+		s.log.Info("deleted expired api tokens", "count", n)
 	}
 	if n, err := s.ExpireRecordings(ctx); err != nil {
 		s.log.Warn("expired recordings not deleted", "err", err)

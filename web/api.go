@@ -61,7 +61,10 @@ var apiErrors = []struct {
 	{[]error{chat.ErrForbidden}, http.StatusForbidden, "forbidden", func(err error) string {
 		return strings.TrimPrefix(err.Error(), chat.ErrForbidden.Error()+": ")
 	}},
+	{[]error{rooms.ErrAccountDisabled}, http.StatusForbidden, "forbidden", fixed("this account is disabled")},
+	{[]error{rooms.ErrAdminScope}, http.StatusForbidden, "forbidden", fixed("admin scopes are for admins")},
 	{[]error{rooms.ErrForbidden}, http.StatusForbidden, "forbidden", fixed("you may not do that")},
+	{[]error{webhook.ErrNoDelivery}, http.StatusNotFound, "not_found", fixed("no such delivery")},
 	{[]error{webhook.ErrNotFound}, http.StatusNotFound, "not_found", fixed("no such webhook in this room")},
 	{[]error{rooms.ErrNotFound, chat.ErrNotFound}, http.StatusNotFound, "not_found", fixed("not found")},
 }
@@ -150,6 +153,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// respond answers v with status, or err through fail.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
 }
 
 // queryInt reads an optional integer query parameter.

@@ -124,6 +124,8 @@ func (s *Server) pageRoutes() {
 	page("GET /replay/{id}", s.replayPage)
 	page("GET /dashboard", s.dashboardPage)
 	page("GET /dashboard/{slug}", s.dashboardPage)
+	page("GET /settings", s.settingsPage)
+	page("GET /admin", s.adminPage)
 	page("GET /login", s.authPage("login"))
 	page("GET /signup", s.authPage("signup"))
 	page("/", s.notFoundPage)
@@ -199,6 +201,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 
 func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("no such page", "method", r.Method, "path", r.URL.Path)
+	w.Header().Set(noRouteHeader, "1")
 	s.message(w, r, http.StatusNotFound, "Not found", "There is nothing at this address. It may have been deleted, or the link is mistyped.")
 }
 

@@ -47,6 +47,12 @@ func (s *Server) broadcastView(r *http.Request, room rooms.Room, b rooms.Broadca
 	return v
 }
 
+// broadcastList is a page of a room's broadcasts.
+type broadcastList struct {
+	Broadcasts []broadcastView `json:"broadcasts"`
+	Next       string          `json:"next,omitempty"`
+}
+
 // vodPath is the folder of a private room's broadcast's replay files.
 func vodPath(room rooms.Room, b rooms.Broadcast) string {
 	return "/vod/" + room.PlaybackID + "/" + b.ID + "/"
@@ -66,10 +72,7 @@ func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Broadcasts []broadcastView `json:"broadcasts"`
-		Next       string          `json:"next,omitempty"`
-	}{Broadcasts: make([]broadcastView, 0, len(page.Broadcasts)), Next: page.Next}
+	out := broadcastList{Broadcasts: make([]broadcastView, 0, len(page.Broadcasts)), Next: page.Next}
 	for _, b := range page.Broadcasts {
 		out.Broadcasts = append(out.Broadcasts, s.broadcastView(r, room, b))
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -161,7 +162,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			outputs = append(outputs, a.recorder)
 		}
 		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
-		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
+		webCfg.Audit, webCfg.Webhooks, webCfg.Cluster = a.audit, a.webhooks, a.cluster
 		if cfg.Auth.OIDCIssuer != "" {
 			webCfg.OIDC, err = oidc.New(oidc.Config{
 				Issuer: cfg.Auth.OIDCIssuer, ClientID: cfg.Auth.OIDCClientID, ClientSecret: cfg.Auth.OIDCClientSecret,
@@ -277,6 +278,15 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		Fragments: roomsFragments(rec.Fragments),
 	}
 	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
+	if errors.Is(err, rooms.ErrNotFound) && a.roomGone(ctx, rec.Owner) {
+		// The room was deleted while it recorded (by its owner, an admin's take-down, or
+		// with its account): its recordings went with it, and so does this one.
+		if err := a.store.Delete(ctx, rec.Key); err != nil {
+			return fmt.Errorf("delete the recording of a deleted room: %w", err)
+		}
+		a.log.Info("recording of a deleted room deleted", "key", rec.Key, "run_id", rec.StreamID)
+		return nil
+	}
 	if errors.Is(err, rooms.ErrNotFound) && time.Since(rec.EndedAt) > time.Minute {
 		// The broadcast document was never written (or its room was deleted): the object
 		// stays under the room's prefix for cleanup; retrying cannot help.
@@ -284,6 +294,16 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		return nil
 	}
 	return err
+}
+
+// roomGone reports whether owner names a room that no longer exists (false for a stream
+// of the config file, which has no room, and while the room cannot be read).
+func (a *app) roomGone(ctx context.Context, owner string) bool {
+	if _, err := bson.ObjectIDFromHex(owner); err != nil {
+		return false
+	}
+	_, err := a.rooms.RoomByID(ctx, owner)
+	return errors.Is(err, rooms.ErrNotFound)
 }
 
 func (a *app) systemMessage(r rooms.Room, text string) {

@@ -54,24 +54,41 @@ import (
 const Collection = "audit_log"
 
 // Action names. Room owners and admins: Room*, Key*, Moderator*, Viewer*,
-// BroadcastDelete, Webhook*; moderators, owners and admins: Chat*.
+// BroadcastDelete, Webhook*; moderators, owners and admins: Chat*; account holders and
+// admins: user.* and token.*.
 const (
-	RoomCreate      = "room.create"
-	RoomUpdate      = "room.update" // details: the changed settings with their new values
-	RoomDelete      = "room.delete"
-	KeyRotate       = "room.key_rotate"
-	ModeratorAdd    = "room.moderator_add"
-	ModeratorRemove = "room.moderator_remove"
-	ViewerInvite    = "room.viewer_invite" // target: the viewer invited to a private room
-	ViewerRevoke    = "room.viewer_revoke" // target: the viewer whose invitation was revoked
-	BroadcastDelete = "broadcast.delete"
-	ChatDelete      = "chat.delete"    // target: the message; details: its author
-	ChatTimeout     = "chat.timeout"   // details: duration_ms, reason
-	ChatBan         = "chat.ban"       // details: reason
-	ChatUnban       = "chat.unban"     //
-	ChatSlowMode    = "chat.slow_mode" // details: interval_ms (0: off)
-	WebhookCreate   = "webhook.create"
-	WebhookDelete   = "webhook.delete"
+	RoomCreate       = "room.create"
+	RoomUpdate       = "room.update" // details: the changed settings with their new values
+	RoomDelete       = "room.delete"
+	KeyRotate        = "room.key_rotate"
+	ModeratorAdd     = "room.moderator_add"
+	ModeratorRemove  = "room.moderator_remove"
+	ViewerInvite     = "room.viewer_invite" // target: the viewer invited to a private room
+	ViewerRevoke     = "room.viewer_revoke" // target: the viewer whose invitation was revoked
+	BroadcastDelete  = "broadcast.delete"
+	ChatDelete       = "chat.delete"    // target: the message; details: its author
+	ChatTimeout      = "chat.timeout"   // details: duration_ms, reason
+	ChatBan          = "chat.ban"       // details: reason
+	ChatUnban        = "chat.unban"     //
+	ChatSlowMode     = "chat.slow_mode" // details: interval_ms (0: off)
+	ChatPurge        = "chat.purge"     // target: the user; details: count, window_ms
+	WebhookCreate    = "webhook.create"
+	WebhookUpdate    = "webhook.update" // details: the changed settings
+	WebhookDelete    = "webhook.delete"
+	WebhookTest      = "webhook.test"      // target: the webhook sent a test event
+	WebhookRedeliver = "webhook.redeliver" // target: the webhook; details: delivery, new_delivery
+	// Accounts: the user themselves (PasswordChange, SessionsRevoke, UserDelete, Token*)
+	// or an admin (UserDisable, UserEnable, AdminGrant, AdminRevoke); the target is the
+	// account.
+	PasswordChange = "user.password_change"
+	SessionsRevoke = "user.sessions_revoke" // details: sessions (how many ended)
+	UserDelete     = "user.delete"          // details: rooms (how many were deleted with it)
+	UserDisable    = "user.disable"         // details: sessions, streams_stopped
+	UserEnable     = "user.enable"
+	AdminGrant     = "user.admin_grant"
+	AdminRevoke    = "user.admin_revoke"
+	TokenCreate    = "token.create" // target: the token (id, name); details: scopes, expires
+	TokenRevoke    = "token.revoke"
 )
 
 // Target kinds.
@@ -81,6 +98,7 @@ const (
 	KindMessage   = "message"
 	KindBroadcast = "broadcast"
 	KindWebhook   = "webhook"
+	KindToken     = "token"
 )
 
 // Sentinel errors of List.
@@ -515,20 +533,13 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 		if !ok {
 			return Page{}, &ValidationError{Field: "cursor", Message: "is not a cursor this server gave out"}
 		}
-		and = append(and, bson.D{{Key: "$or", Value: bson.A{
-			bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: c.At}}}},
-			bson.D{{Key: "at", Value: c.At}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}}})
+		and = append(and, cursor.Older("at", c.At, c.ID))
 	}
 	filter := bson.D{}
 	if len(and) > 0 {
 		filter = bson.D{{Key: "$and", Value: and}}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 200)
+	limit := cursor.Limit(q.Limit, 50, 200)
 	octx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
 	defer cancel()
 	cur, err := l.coll.Find(octx, filter, options.Find().

@@ -4,7 +4,8 @@
 //
 // Collections:
 //
-//	nodes   {_id: node id, url, started, heartbeat, publishing: [{name, active}], viewers: [{name, n}]}
+//	nodes   {_id: node id, url, started, heartbeat, publishing: [{name, active}], viewers: [{name, n}],
+//	         backlog {recordings, bytes_pending, parts_pending}}
 //	leases  {_id: "<resource>#<gen>", resource, kind, gen, node, at}
 //
 // Each node is the only writer of its nodes document, rewritten at every heartbeat with
@@ -67,6 +68,16 @@ type Config struct {
 type Report struct {
 	Publishing []Activity
 	Viewers    []Viewers
+	// Backlog is what its recordings hold on its disk, for the operators' view.
+	Backlog Backlog
+}
+
+// Backlog is what a node's recordings in progress hold on its local disk, not yet in the
+// object store.
+type Backlog struct {
+	Recordings   int   `bson:"recordings"`
+	BytesPending int64 `bson:"bytes_pending"`
+	PartsPending int   `bson:"parts_pending"`
 }
 
 // Activity is a stream published on a node and when its publisher last sent data.
@@ -90,6 +101,7 @@ type Node struct {
 	Heartbeat  time.Time  `bson:"heartbeat"`
 	Publishing []Activity `bson:"publishing"`
 	Viewers    []Viewers  `bson:"viewers"`
+	Backlog    Backlog    `bson:"backlog"`
 }
 
 // Active reports when the node's publisher of name last sent data (zero if it has none).
@@ -208,7 +220,7 @@ func (r *Registry) Beat(ctx context.Context) error {
 	defer cancel()
 	_, err := r.nodes.ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.cfg.NodeID}}, Node{
 		ID: r.cfg.NodeID, URL: r.cfg.AdvertiseURL, Started: r.started, Heartbeat: r.now(),
-		Publishing: rep.Publishing, Viewers: rep.Viewers,
+		Publishing: rep.Publishing, Viewers: rep.Viewers, Backlog: rep.Backlog,
 	}, options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("cluster: write heartbeat of %s: %w", r.cfg.NodeID, err)

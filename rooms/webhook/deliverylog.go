@@ -46,6 +46,8 @@ type deliveryDoc struct {
 	// Node is the process that writes this document: the one that created it, or the one
 	// that adopted it (by a unique insert into webhook_claims) after that one died.
 	Node string `bson:"node"`
+	// RedeliveryOf is the delivery this one sends again (manage.go), "" for a first one.
+	RedeliveryOf string `bson:"redelivery_of,omitempty"`
 }
 
 // Delivery is one event sent to one webhook, as the delivery log shows it.
@@ -70,6 +72,8 @@ type Delivery struct {
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
 	Done        *time.Time `json:"done,omitempty"`
 	Node        string     `json:"node"`
+	// RedeliveryOf is the id of the delivery this one sends again, on request.
+	RedeliveryOf string `json:"redelivery_of,omitempty"`
 	// Body is what is posted (Bodies in DeliveryQuery).
 	Body json.RawMessage `json:"body,omitempty"`
 }
@@ -86,7 +90,7 @@ func (doc *deliveryDoc) delivery(withBody bool) Delivery {
 		ID: doc.ID.Hex(), EventID: doc.EventID, Type: doc.Type, WebhookID: doc.WebhookID, RoomID: doc.RoomID,
 		RoomSlug: doc.RoomSlug, Format: doc.Format, Status: doc.Status, Attempts: doc.Attempts,
 		LastStatus: doc.LastStatus, LastError: doc.LastError, Created: doc.Created.UTC(), Queued: doc.Queued.UTC(),
-		LastAttempt: utc(doc.LastAttempt), Done: utc(doc.Done), Node: doc.Node,
+		LastAttempt: utc(doc.LastAttempt), Done: utc(doc.Done), Node: doc.Node, RedeliveryOf: doc.RedeliveryOf,
 	}
 	if doc.Status == StatusPending {
 		out.NextAttempt = utc(&doc.NextAttempt)
@@ -143,16 +147,9 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) (DeliveryP
 		if !ok {
 			return DeliveryPage{}, invalid("cursor", "is not a cursor this server gave out")
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "queued", Value: bson.D{{Key: "$lt", Value: c.Queued}}}},
-			bson.D{{Key: "queued", Value: c.Queued}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+		filter = append(filter, cursor.Older("queued", c.Queued, c.ID)...)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 200)
+	limit := cursor.Limit(q.Limit, 50, 200)
 	opts := options.Find().SetSort(bson.D{{Key: "queued", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit + 1))
 	if !q.Bodies {
 		opts.SetProjection(bson.D{{Key: "body", Value: 0}})

@@ -161,7 +161,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		if g.Format, err = checkFormat(g.Format); err != nil {
 			return nil, fmt.Errorf("webhook: global webhook: %w", err)
 		}
-		if g.Events, err = checkEvents(g.Events); err != nil {
+		if g.Events, err = checkEvents(g.Events, EventTypes); err != nil {
 			return nil, fmt.Errorf("webhook: global webhook: %w", err)
 		}
 		if g.Format == FormatJSON && g.Secret == "" {

@@ -19,6 +19,9 @@ var (
 	ErrQueueFull = errors.New("webhook event queue full")
 )
 
+// ErrNoDelivery: no such delivery (for whoever asked). It wraps ErrNotFound.
+var ErrNoDelivery = fmt.Errorf("%w: no such delivery", ErrNotFound)
+
 // ValidationError names the rejected field. errors.Is(err, ErrInvalid) holds for it.
 type ValidationError struct {
 	Field   string

@@ -90,6 +90,20 @@ func TestSlackText(t *testing.T) {
 			"@mod set slow mode to 30s in *Room &lt;A&gt; &amp; co*"},
 		{"slow mode off", ev(ChatModeration, ModerationData{Action: "slow_mode", Actor: UserRef{Handle: "mod"}}), "",
 			"@mod turned slow mode off in *Room &lt;A&gt; &amp; co*"},
+		{"purge", ev(ChatModeration, ModerationData{Action: "purge", Actor: UserRef{Handle: "mod"}, User: &UserRef{Handle: "troll"}, Count: 7}), "",
+			"@mod deleted 7 recent messages by @troll in *Room &lt;A&gt; &amp; co*"},
+		{"recording failed", ev(RecordingFailed, RecordingFailedData{Reason: "disk full"}), "",
+			"Recording of *Room &lt;A&gt; &amp; co* failed: disk full"},
+		{"recording cut", ev(RecordingFailed, RecordingFailedData{Reason: "disk full", Partial: true}), "",
+			"Recording of *Room &lt;A&gt; &amp; co* stopped early: disk full; what was recorded is kept"},
+		{"clip", ev(ClipCreated, ClipData{Clip: Clip{Title: "the <goal>", CreatedBy: UserRef{Handle: "fan"}}}), "",
+			"@fan clipped *Room &lt;A&gt; &amp; co*: the &lt;goal&gt;"},
+		{"room created", ev(RoomCreated, RoomData{Owner: UserRef{ID: "u1", Handle: "ann"}, Actor: UserRef{ID: "u1", Handle: "ann"}}), "",
+			"@ann created *Room &lt;A&gt; &amp; co*"},
+		{"room taken down", ev(RoomDeleted, RoomData{Owner: UserRef{ID: "u1", Handle: "ann"}, Actor: UserRef{ID: "u9", Handle: "root"}}), "",
+			"@root took down *Room &lt;A&gt; &amp; co* of @ann"},
+		{"test", ev(TestEvent, TestData{}), "",
+			"Test event for *Room &lt;A&gt; &amp; co* from onair: this webhook works"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -520,6 +534,7 @@ func TestWebhookManagement(t *testing.T) {
 		{"mapped loopback", NewWebhook{URL: "http://[::ffff:127.0.0.1]/x"}, "url"},
 		{"bad format", NewWebhook{URL: "https://93.184.215.14/x", Format: "xml"}, "format"},
 		{"bad event", NewWebhook{URL: "https://93.184.215.14/x", Events: []string{"stream.paused"}}, "events"},
+		{"global event", NewWebhook{URL: "https://93.184.215.14/x", Events: []string{RoomDeleted}}, "events"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := strict.CreateWebhook(ctxT(t), ann, roomA, tt.in)
@@ -539,7 +554,7 @@ func TestWebhookManagement(t *testing.T) {
 	if !strings.HasPrefix(secret, "whsec_") || len(secret) != len("whsec_")+64 {
 		t.Fatalf("secret %q", secret)
 	}
-	if h.Format != FormatJSON || !slices.Equal(h.Events, EventTypes) || h.RoomID != roomA.ID || h.CreatedBy != ann {
+	if h.Format != FormatJSON || !slices.Equal(h.Events, RoomEventTypes) || h.RoomID != roomA.ID || h.CreatedBy != ann {
 		t.Fatalf("webhook = %+v", h)
 	}
 	list, err := d.Webhooks(ctxT(t), roomA.ID)
@@ -745,5 +760,132 @@ func TestPublishValidatesAndBounds(t *testing.T) {
 	}
 	if st := d.Stats(); st.Dropped != 1 || st.Queued != 2 {
 		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// An owner edits a webhook, sends it a test event, and sends a failed delivery again: the
+// test and the redelivery are in the delivery log, signed and delivered like any other;
+// what is pending or canceled is not sent again.
+func TestEditTestAndRedeliver(t *testing.T) {
+	e := newEnv(t)
+	var recorded []string
+	var mu sync.Mutex
+	rec := audit.RecorderFunc(func(_ context.Context, en audit.Entry) {
+		mu.Lock()
+		recorded = append(recorded, en.Action)
+		mu.Unlock()
+	})
+	failing := true
+	var fmu sync.Mutex
+	var secret string
+	rcv := newReceiver(t, "", func(hit, int) int {
+		fmu.Lock()
+		defer fmu.Unlock()
+		if failing {
+			return http.StatusBadGateway
+		}
+		return http.StatusNoContent
+	})
+	d := e.dispatcher("n1", func(c *Config) { c.Audit = rec; c.GiveUpAfter = 300 * time.Millisecond })
+	ann := audit.Actor{ID: "u1", Handle: "ann"}
+	h, secret, err := d.CreateWebhook(ctxT(t), ann, roomA, NewWebhook{URL: "http://127.0.0.1:9/old", Events: []string{StreamStarted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.setSecret(secret)
+
+	// Edits: refused ones change nothing.
+	bad := "ftp://example.com/"
+	if _, err := d.UpdateWebhook(ctxT(t), ann, roomA, h.ID, WebhookUpdate{URL: &bad}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("edit to a bad URL: %v", err)
+	}
+	if _, err := d.UpdateWebhook(ctxT(t), ann, roomA, h.ID, WebhookUpdate{Events: []string{RoomCreated}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("edit to a global event: %v", err)
+	}
+	if _, err := d.UpdateWebhook(ctxT(t), ann, roomB, h.ID, WebhookUpdate{URL: &bad}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("edit through another room: %v", err)
+	}
+	url, slack := rcv.URL+"/new", FormatSlack
+	edited, err := d.UpdateWebhook(ctxT(t), ann, roomA, h.ID, WebhookUpdate{URL: &url, Format: &slack, Events: []string{StreamEnded, RecordingFailed}})
+	if err != nil || edited.URL != url || edited.Format != FormatSlack || !slices.Equal(edited.Events, []string{StreamEnded, RecordingFailed}) {
+		t.Fatalf("edited = %+v, %v", edited, err)
+	}
+	if got, _ := d.GetWebhook(ctxT(t), roomA.ID, h.ID); got.URL != url || got.ID != h.ID {
+		t.Fatalf("stored = %+v", got)
+	}
+
+	// A test event: fails, and is given up quickly here.
+	test, err := d.SendTest(ctxT(t), ann, roomA, h.ID)
+	if err != nil || test.Type != TestEvent || test.WebhookID != h.ID || test.Status != StatusPending {
+		t.Fatalf("test = %+v, %v", test, err)
+	}
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("redeliver a pending delivery: %v", err)
+	}
+	log := settled(t, DeliveryQuery{WebhookID: h.ID}, 1, d)
+	if log[0].ID != test.ID || log[0].Status != StatusFailed || log[0].LastStatus != http.StatusBadGateway {
+		t.Fatalf("log after the test = %+v", log)
+	}
+	first := rcv.all()[0]
+	if first.Signature != nil || first.Header.Get(EventHeader) != TestEvent || !strings.Contains(first.Event.Text, "this webhook works") {
+		t.Fatalf("test request: %v %s %s", first.Signature, first.Header.Get(EventHeader), first.Body)
+	}
+
+	// The receiver is fixed: the failed delivery is sent again, to a room B request it
+	// does not exist.
+	fmu.Lock()
+	failing = false
+	fmu.Unlock()
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID, RoomID: roomB.ID}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("redeliver through another room: %v", err)
+	}
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: "nope"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("redeliver an unknown delivery: %v", err)
+	}
+	again, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID, RoomID: roomA.ID, WebhookID: h.ID})
+	if err != nil || again.RedeliveryOf != test.ID || again.EventID != test.EventID || again.ID == test.ID {
+		t.Fatalf("redelivery = %+v, %v", again, err)
+	}
+	log = settled(t, DeliveryQuery{WebhookID: h.ID}, 2, d)
+	if log[0].ID != again.ID || log[0].Status != StatusDelivered || log[1].Status != StatusFailed {
+		t.Fatalf("log after the redelivery = %+v", log)
+	}
+	hits := rcv.delivered()
+	if len(hits) != 1 || hits[0].Header.Get(EventIDHeader) != test.EventID || hits[0].Header.Get(DeliveryHeader) != again.ID || hits[0].Signature != nil {
+		t.Fatalf("delivered: %+v", hits)
+	}
+
+	// Once its webhook is gone, nothing is sent again.
+	if err := d.DeleteWebhook(ctxT(t), ann, roomA, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("redeliver to a deleted webhook: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{audit.WebhookCreate, audit.WebhookUpdate, audit.WebhookTest, audit.WebhookRedeliver, audit.WebhookDelete}
+	if !slices.Equal(recorded, want) {
+		t.Fatalf("audit: %v, want %v", recorded, want)
+	}
+}
+
+// Tests and redeliveries asked faster than a receiver answers stop at a bound.
+func TestRequestedDeliveriesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t, "", func(hit, int) int { return http.StatusServiceUnavailable })
+	d := e.dispatcher("n1", func(c *Config) { c.BackoffMin, c.BackoffMax = time.Minute, time.Minute })
+	ann := audit.Actor{ID: "u1", Handle: "ann"}
+	h, _, err := d.CreateWebhook(ctxT(t), ann, roomA, NewWebhook{URL: rcv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxPendingOnRequest {
+		if _, err := d.SendTest(ctxT(t), ann, roomA, h.ID); err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+	}
+	if _, err := d.SendTest(ctxT(t), ann, roomA, h.ID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("test %d: %v, want invalid", maxPendingOnRequest+1, err)
 	}
 }
