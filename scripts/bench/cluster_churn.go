@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -290,18 +291,22 @@ func (c *churnRun) publish(stop <-chan struct{}, room *churnRoom, first int) {
 		k, n := c.lb.pick(first)
 		first = -1
 		s := churnSession{Node: nodeName(k), StartS: c.since(time.Now())}
-		p, err := startFFmpegPublisher(c.input, n.PublishURL(c.keys[room.Room]))
+		// ffmpeg's progress tells how much media it sent; the wall clock would count its
+		// start-up and any time it fell behind on a busy machine.
+		p, err := startProcess("ffmpeg", exec.Command("ffmpeg", append([]string{"-progress", "pipe:1", "-stats_period", "0.5"},
+			ffmpegPublishArgs(c.input, n.PublishURL(c.keys[room.Room]))...)...))
 		stopped := false
 		if err == nil {
 			select {
 			case <-p.Done():
 				if _, err = p.Exited(); err != nil {
-					err = fmt.Errorf("%w: %s", err, tail(p.Output(), 300))
+					err = fmt.Errorf("%w: %s", err, tail(ffmpegErrors(p.Output()), 300))
 				}
 			case <-stop:
 				stopped = true
 				p.Stop(syscall.SIGTERM, 5*time.Second)
 			}
+			s.SentS = ffmpegSentS(p.Output())
 		}
 		s.EndS = c.since(time.Now())
 		if err != nil {
@@ -320,6 +325,31 @@ func (c *churnRun) publish(stop <-chan struct{}, room *churnRoom, first int) {
 			}
 		}
 	}
+}
+
+// ffmpegSentS is the media an ffmpeg run with -progress wrote: its last out_time_us.
+func ffmpegSentS(output string) float64 {
+	output = "\n" + output
+	i := strings.LastIndex(output, "\nout_time_us=")
+	if i < 0 {
+		return 0
+	}
+	us, err := strconv.ParseInt(strings.TrimSpace(strings.SplitN(output[i+len("\nout_time_us="):], "\n", 2)[0]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return float64(max(us, 0)) / 1e6
+}
+
+// ffmpegErrors leaves out the key=value lines of -progress.
+func ffmpegErrors(output string) string {
+	var out []string
+	for _, l := range strings.Split(output, "\n") {
+		if k, _, ok := strings.Cut(l, "="); !ok || strings.Contains(k, " ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // churnLB routes publishers to the nodes that are up, as a least-connections TCP load
@@ -417,7 +447,8 @@ func (p *churnPlayer) arrivals(t0 time.Time) []float64 {
 }
 
 // countViewers reads every room's viewer count through every node's API, every 2 s for
-// the steady time, against the players that watch it.
+// the steady time, against the players that watch it. A read that fails three times in
+// a second (MongoDB overloaded: 503) is counted as unread.
 func (c *churnRun) countViewers(ctx context.Context, v *viewerSummary, players []*churnPlayer) error {
 	want := make([]int, c.cfg.publishers)
 	for _, p := range players {
@@ -425,18 +456,25 @@ func (c *churnRun) countViewers(ctx context.Context, v *viewerSummary, players [
 	}
 	for until := time.Now().Add(c.cfg.steady); time.Now().Before(until); {
 		next := time.Now().Add(2 * time.Second)
-		for _, addr := range c.addrs {
-			got := make([]int, len(want))
+		for k, addr := range c.addrs {
+			got, at := make([]int, len(want)), c.since(time.Now())
 			for i := range want {
 				var room struct {
 					Viewers int `json:"viewers"`
 				}
-				if err := c.api.at("http://"+addr).do(ctx, http.MethodGet, "/api/v1/rooms/"+churnRoomName(i), nil, &room, http.StatusOK); err != nil {
-					return fmt.Errorf("viewers: %w", err)
+				read := func() error {
+					return c.api.at("http://"+addr).do(ctx, http.MethodGet, "/api/v1/rooms/"+churnRoomName(i), nil, &room, http.StatusOK)
 				}
-				got[i] = room.Viewers
+				err := read()
+				for try := 1; err != nil && try < 3 && sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) == nil; try++ {
+					err = read()
+				}
+				if got[i] = room.Viewers; err != nil {
+					got[i] = -1
+					c.logf("viewers of %s through %s: %v", churnRoomName(i), nodeName(k), err)
+				}
 			}
-			v.add(got, want)
+			v.add(nodeName(k), at, got, want)
 		}
 		if err := sleepUntil(ctx, next); err != nil {
 			return err

@@ -11,9 +11,8 @@ import (
 
 // Targets of the cluster-churn benchmark.
 const (
-	// churnSlackS is how much a publisher session may seem to lack in the recordings:
-	// onair notes a broadcast's start after the publish command and ffmpeg notices the end
-	// of its connection late, each by a tenth of a second or so.
+	// churnSlackS is how much of what a publisher session sent its recording may lack:
+	// what was in flight (socket buffers) when its node cut it off.
 	churnSlackS = 0.5
 	// churnStallS bounds the wait for a new part of players that the restarting node's
 	// streams and connections do not concern: five 200 ms parts.
@@ -79,7 +78,9 @@ type churnSession struct {
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`
 	Exit   string  `json:"exit,omitempty"` // when it ended by itself: cut off, or refused
-	// LiveS is when its broadcast started (onair accepted it), 0 without a broadcast.
+	// SentS is the media ffmpeg sent (its progress report), LiveS when the session's
+	// broadcast started (0 without a broadcast: refused).
+	SentS float64 `json:"sent_s"`
 	LiveS float64 `json:"broadcast_start_s,omitempty"`
 }
 
@@ -155,27 +156,23 @@ func churnStalls(r *churnResults, watched []churnWatch) (baseline float64) {
 	return baseline
 }
 
-// media is what reached onair from the room's publishers (from each broadcast's start
-// to its ffmpeg's exit) in how many sessions, and the time between them (reconnects,
-// ffmpeg's start-up included). A session that ran 5 s without a broadcast was not
-// refused: its media was lost.
-func (r churnRoom) media() (published, gaps float64, sessions int) {
-	first := -1.0
+// media is what the room's publishers sent (by ffmpeg's count), in how many sessions, and
+// the time from each one's exit to the next broadcast's start (reconnects, the new
+// ffmpeg's start-up included).
+func (r churnRoom) media() (sent, gaps float64, sessions int) {
+	end := -1.0
 	for _, s := range r.Sessions {
-		switch {
-		case s.LiveS > 0:
-			published, sessions = published+s.EndS-s.LiveS, sessions+1
-			if first < 0 {
-				first = s.LiveS
+		if s.SentS > 0 {
+			sent, sessions = sent+s.SentS, sessions+1
+		}
+		if s.LiveS > 0 {
+			if end >= 0 {
+				gaps += s.LiveS - end
 			}
-		case s.EndS-s.StartS >= 5:
-			published, sessions = published+s.EndS-s.StartS, sessions+1
+			end = s.EndS
 		}
 	}
-	if first >= 0 {
-		gaps = r.Sessions[len(r.Sessions)-1].EndS - first - published
-	}
-	return published, gaps, sessions
+	return sent, gaps, sessions
 }
 
 // missingS is the media per session that the recordings lack.
@@ -191,24 +188,37 @@ func (r churnRoom) complete() bool {
 
 // viewerSummary compares the rooms' viewer counts with their players.
 type viewerSummary struct {
-	Samples int `json:"samples"` // a room's count, read from one node's API
-	Exact   int `json:"exact"`
-	MaxAbs  int `json:"max_abs_error"`
+	Samples int    `json:"samples"` // a room's count, read from one node's API
+	Exact   int    `json:"exact"`
+	MaxAbs  int    `json:"max_abs_error"`
+	Worst   string `json:"worst,omitempty"`
+	Unread  int    `json:"unread"` // rooms whose count the API did not give
 	// The sum over the rooms as one node's API told it at one moment, and the players'.
 	TotalMin int `json:"rooms_sum_min"`
 	TotalMax int `json:"rooms_sum_max"`
 	Want     int `json:"players"`
 }
 
-// add notes every room's count as one node's API told it at one moment.
-func (v *viewerSummary) add(reported, players []int) {
-	total, want := 0, 0
+// add notes every room's count as node's API told it at one moment (at, in seconds);
+// a count below 0 is one it did not give.
+func (v *viewerSummary) add(node string, at float64, reported, players []int) {
+	total, want, unread := 0, 0, 0
 	for i := range reported {
+		if reported[i] < 0 {
+			unread++
+			continue
+		}
 		d := reported[i] - players[i]
-		v.Samples, v.Exact, v.MaxAbs = v.Samples+1, v.Exact+boolInt(d == 0), max(v.MaxAbs, d, -d)
+		if max(d, -d) > v.MaxAbs {
+			v.MaxAbs, v.Worst = max(d, -d), fmt.Sprintf("%s through %s at %.0f s: %d for %d players", churnRoomName(i), node, at, reported[i], players[i])
+		}
+		v.Samples, v.Exact = v.Samples+1, v.Exact+boolInt(d == 0)
 		total, want = total+reported[i], want+players[i]
 	}
-	if v.Samples == len(reported) || total < v.TotalMin {
+	if v.Unread += unread; unread > 0 {
+		return // the sum would not be the rooms'
+	}
+	if v.Want == 0 || total < v.TotalMin {
 		v.TotalMin = total
 	}
 	v.TotalMax, v.Want = max(v.TotalMax, total), want
@@ -252,7 +262,7 @@ func churnSection(r *churnResults) string {
 		{"recordings complete: every broadcast has a replay, and a room's replays hold what its publisher sent",
 			fmt.Sprintf("%d/%d rooms (%d publisher sessions, %d broadcasts, %d recovered after a crash)", complete, len(r.Rooms), sessions, broadcasts, recovered),
 			fmt.Sprintf("%d/%d", len(r.Rooms), len(r.Rooms)), verdict(complete == len(r.Rooms), measured)},
-		{"media missing (published − recorded) per publisher session, worst room",
+		{"media missing (sent − recorded) per publisher session, worst room",
 			fmt.Sprintf("%s s (%s, %d sessions)", fnum(worst.missingS(), 2), worst.Room, worstSessions),
 			fmt.Sprintf("≤ %.1f s", churnSlackS), verdict(worst.missingS() <= churnSlackS, measured)},
 	}
@@ -260,9 +270,13 @@ func churnSection(r *churnResults) string {
 		phase string
 		v     viewerSummary
 	}{{"before", r.ViewersBefore}, {"after", r.ViewersAfter}} {
-		v := x.v
+		v, worst := x.v, ""
+		if v.MaxAbs > 0 {
+			worst = "; worst: " + v.Worst
+		}
 		rows = append(rows, []string{"viewer count error " + x.phase + " the restarts: room's `viewers` − its players, worst",
-			fmt.Sprintf("%d (%d of %d samples exact; rooms' sum %d–%d for %d players)", v.MaxAbs, v.Exact, v.Samples, v.TotalMin, v.TotalMax, v.Want),
+			fmt.Sprintf("%d (%d of %d samples exact, %d unread; rooms' sum %d–%d for %d players%s)", v.MaxAbs, v.Exact, v.Samples, v.Unread,
+				v.TotalMin, v.TotalMax, v.Want, worst),
 			"0", verdict(v.MaxAbs == 0, v.Samples > 0)})
 	}
 	other := churnRestart{}
@@ -306,11 +320,11 @@ func churnSection(r *churnResults) string {
 		rooms = append(rooms, []string{x.Room, strings.Join(nodes, " → "), fnum(gaps, 1), fnum(p, 1), fnum(x.RecordedS, 1),
 			fnum(x.missingS(), 2), fmt.Sprintf("%d/%d (%d)", x.Ready, x.Broadcasts, x.Recovered)})
 	}
-	b.WriteString(table([]string{"room", "publisher sessions on", "reconnect gaps (s)", "published (s)", "recorded (s)",
+	b.WriteString(table([]string{"room", "publisher sessions on", "reconnect gaps (s)", "sent (s)", "recorded (s)",
 		"missing per session (s)", "replays / broadcasts (recovered)"}, rooms))
-	b.WriteString("\nA session's media is published from its broadcast's start (the API's `started`: onair accepted the publisher) to " +
-		"its ffmpeg's exit; the reconnect gaps, from an ffmpeg's exit to the next broadcast's start, include the new ffmpeg's " +
-		"start-up. Recorded is the sum of the broadcasts' recording durations.\n")
+	b.WriteString("\n*Sent* is the media the room's ffmpeg runs wrote (their `-progress` report, `out_time`); *recorded* the sum of " +
+		"its broadcasts' recording durations (the API's `recording.duration_ms`). A reconnect gap runs from an ffmpeg's exit to " +
+		"the next broadcast's start (the API's `started`), the new ffmpeg's start-up included.\n")
 
 	if len(r.CDN) > 0 {
 		fmt.Fprintf(&b, "\n### CDN stand-in\n\nOne more node (same FerretDB and MinIO, recording off) with one looping ffmpeg publisher, behind "+

@@ -38,12 +38,12 @@ func churnFixture() (*churnResults, []churnWatch) {
 		SteadyFromS: 5, EndS: 40,
 		Restarts: []churnRestart{{Node: "A", AtS: 10}, {Node: "B", AtS: 20}, {Node: "C", AtS: 30}},
 		Rooms: []churnRoom{
-			{Room: "churn-0", Sessions: []churnSession{{Node: "A", StartS: 0, EndS: 10.1, LiveS: 0.5},
-				{Node: "B", StartS: 10.1, EndS: 20.1, LiveS: 10.6}, {Node: "A", StartS: 20.1, EndS: 40, LiveS: 20.6}},
+			{Room: "churn-0", Sessions: []churnSession{{Node: "A", StartS: 0, EndS: 10.1, LiveS: 0.5, SentS: 9.6},
+				{Node: "B", StartS: 10.1, EndS: 20.1, LiveS: 10.6, SentS: 9.5}, {Node: "A", StartS: 20.1, EndS: 40, LiveS: 20.6, SentS: 19.4}},
 				Broadcasts: 3, Ready: 3, RecordedS: 38.5},
 			// A refused attempt on B between its sessions on C and A.
-			{Room: "churn-1", Sessions: []churnSession{{Node: "C", StartS: 0, EndS: 30.2, LiveS: 0.5},
-				{Node: "B", StartS: 30.2, EndS: 30.4}, {Node: "A", StartS: 31.4, EndS: 40, LiveS: 31.7}},
+			{Room: "churn-1", Sessions: []churnSession{{Node: "C", StartS: 0, EndS: 30.2, LiveS: 0.5, SentS: 29.7},
+				{Node: "B", StartS: 30.2, EndS: 30.4}, {Node: "A", StartS: 31.4, EndS: 40, LiveS: 31.7, SentS: 8.3}},
 				Broadcasts: 2, Ready: 2, RecordedS: 36},
 		},
 	}
@@ -94,19 +94,22 @@ func TestChurnRooms(t *testing.T) {
 	if r1.complete() {
 		t.Error("a broadcast without a replay, yet complete")
 	}
-	// A session of 5 s or more without a broadcast lost its media.
-	r1.Sessions[1].EndS, r1.Ready = 35.2, 2
+	// Media sent in a session without a broadcast is lost.
+	r1.Sessions[1].SentS, r1.Ready = 5, 2
 	if p, _, n := r1.media(); !near(p, 43) || n != 3 || r1.complete() {
-		t.Errorf("a lost session: published %v in %d sessions", p, n)
+		t.Errorf("a lost session: sent %v in %d sessions", p, n)
 	}
 }
 
 func TestViewerSummary(t *testing.T) {
 	var v viewerSummary
-	v.add([]int{8, 9}, []int{8, 8}) // node A
-	v.add([]int{6, 8}, []int{8, 8}) // node B
-	if v != (viewerSummary{Samples: 4, Exact: 2, MaxAbs: 2, TotalMin: 14, TotalMax: 17, Want: 16}) {
-		t.Errorf("viewerSummary = %+v", v)
+	v.add("A", 1, []int{8, 9}, []int{8, 8})
+	v.add("B", 1, []int{6, 8}, []int{8, 8})
+	v.add("C", 1, []int{-1, 0}, []int{8, 8}) // one unread: no sum
+	want := viewerSummary{Samples: 5, Exact: 2, MaxAbs: 8, Worst: "churn-1 through C at 1 s: 0 for 8 players", Unread: 1,
+		TotalMin: 14, TotalMax: 17, Want: 16}
+	if v != want {
+		t.Errorf("viewerSummary = %+v\nwant %+v", v, want)
 	}
 }
 
@@ -152,7 +155,7 @@ func TestChurnLB(t *testing.T) {
 func TestChurnSection(t *testing.T) {
 	r, watched := churnFixture()
 	r.BaselineStallS = churnStalls(r, watched)
-	r.ViewersBefore.add([]int{1, 2}, []int{1, 2})
+	r.ViewersBefore.add("A", 9, []int{1, 2}, []int{1, 2})
 	r.Publishers, r.Input.BitrateKbps = 2, 2648
 	r.CDN = []churnCDNRun{{Players: 10, Requests: 200, Seconds: 20, ByKind: map[string]float64{`kind="part"`: 100, `kind="init"`: 0}},
 		{Players: 500, Requests: 260, Seconds: 20}}
@@ -161,8 +164,8 @@ func TestChurnSection(t *testing.T) {
 		"(2648 kbit/s), room r first to node r mod 3", "watch room i mod 2 through node (room + i div 2) mod 3",
 		"| 1/2 rooms (6 publisher sessions, 5 broadcasts, 0 recovered after a crash) | 2/2 | **not met** |",
 		"| 1.00 s (churn-1, 2 sessions) | ≤ 0.5 s | **not met** |",
-		"| 0 (2 of 2 samples exact; rooms' sum 3–3 for 3 players) | 0 | met |",
-		"| viewer count error after the restarts: room's `viewers` − its players, worst | 0 (0 of 0 samples exact; rooms' sum 0–0 for 0 players) | 0 | not measured |",
+		"| 0 (2 of 2 samples exact, 0 unread; rooms' sum 3–3 for 3 players) | 0 | met |",
+		"| viewer count error after the restarts: room's `viewers` − its players, worst | 0 (0 of 0 samples exact, 0 unread; rooms' sum 0–0 for 0 players) | 0 | not measured |",
 		"| 1.00 s (player 2: churn-1 on C, through B); before the restarts, any player: 0.25 s | ≤ 1 s | met |",
 		"| CDN: origin requests/s at 500 players / at 10 | 1.30x (10.0 → 13.0 requests/s) | ≤ 1.5x | met |",
 		"| 10 | 10.0 | 1.00x | part 100 |",
@@ -172,5 +175,19 @@ func TestChurnSection(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("section lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+func TestFFmpegProgress(t *testing.T) {
+	out := "out_time_us=N/A\nprogress=continue\nout_time_us=4671000\nout_time=00:00:04.671000\n" +
+		"av_interleaved_write_frame(): Broken pipe\nprogress=end\nError writing trailer of rtmp://h/live/k: Broken pipe"
+	if got := ffmpegSentS(out); got != 4.671 {
+		t.Errorf("ffmpegSentS = %v", got)
+	}
+	if got := ffmpegSentS("out_time_us=N/A\n"); got != 0 {
+		t.Errorf("ffmpegSentS before any media = %v", got)
+	}
+	if got := ffmpegErrors(out); got != "av_interleaved_write_frame(): Broken pipe\nError writing trailer of rtmp://h/live/k: Broken pipe" {
+		t.Errorf("ffmpegErrors = %q", got)
 	}
 }
