@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,6 +185,7 @@ func (c *churnRun) nodeOptions(k int) rigNodeOptions {
 func (c *churnRun) churn(ctx context.Context) error {
 	c.start = time.Now()
 	busy0, _ := readCPUTimes()
+	ferret0, _ := cpuSeconds([]int{c.mongo.proc.Pid()})
 	stop := make(chan struct{})
 	var pubs sync.WaitGroup
 	c.res.Rooms = make([]churnRoom, c.cfg.publishers)
@@ -232,9 +234,12 @@ func (c *churnRun) churn(ctx context.Context) error {
 	stopPubs()
 	stopPlay()
 	c.res.MachineBusy = busySince(busy0)
+	if ferret1, err := cpuSeconds([]int{c.mongo.proc.Pid()}); err == nil {
+		c.res.FerretCPU = 100 * (ferret1 - ferret0) / time.Since(c.start).Seconds()
+	}
 	var watched []churnWatch
 	for _, p := range players {
-		watched = append(watched, churnWatch{node: nodeName(p.node), room: p.room, arrivals: p.arrivals(c.start)})
+		watched = append(watched, p.watch(c.start))
 		c.res.Rejoins += int(p.rejoins.Load())
 	}
 	c.res.BaselineStallS = churnStalls(c.res, watched)
@@ -398,6 +403,13 @@ type churnPlayer struct {
 	node, room int
 	rec        fetchLog
 	rejoins    atomic.Int64
+	mu         sync.Mutex
+	errs       []churnError // why it joined again
+}
+
+type churnError struct {
+	at  time.Time
+	err error
 }
 
 // startPlayers starts n players, each from a loopback address of its own, as viewers in
@@ -418,7 +430,11 @@ func startPlayers(ctx context.Context, n int, at func(i int) (node, room int, ur
 		wg.Go(func() {
 			defer client.CloseIdleConnections()
 			for {
-				_ = probe.Run(ctx, &p.rec)
+				if err := probe.Run(ctx, &p.rec); err != nil && ctx.Err() == nil {
+					p.mu.Lock()
+					p.errs = append(p.errs, churnError{time.Now(), err})
+					p.mu.Unlock()
+				}
 				if sleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
 					return
 				}
@@ -445,6 +461,22 @@ func (p *churnPlayer) arrivals(t0 time.Time) []float64 {
 	slices.Sort(out)
 	return out
 }
+
+// watch is what the player saw, in seconds since t0; errors lose their URLs.
+func (p *churnPlayer) watch(t0 time.Time) churnWatch {
+	w := churnWatch{node: nodeName(p.node), room: p.room, arrivals: p.arrivals(t0)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.errs {
+		w.errs = append(w.errs, churnNote{e.at.Sub(t0).Seconds(), shortError(e.err)})
+	}
+	return w
+}
+
+// shortError leaves the URLs out of an HTTP client's error.
+func shortError(err error) string { return urlRE.ReplaceAllString(err.Error(), "") }
+
+var urlRE = regexp.MustCompile(`(GET |Get ")?https?://\S+ ?`)
 
 // countViewers reads every room's viewer count through every node's API, every 2 s for
 // the steady time, against the players that watch it. A read that fails three times in

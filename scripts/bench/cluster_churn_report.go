@@ -36,6 +36,7 @@ type churnResults struct {
 	SteadyFromS    float64        `json:"steady_from_s"`
 	EndS           float64        `json:"end_s"`
 	MachineBusy    float64        `json:"machine_busy_pct"`
+	FerretCPU      float64        `json:"ferretdb_cpu_pct_of_core"`
 	Rejoins        int            `json:"player_rejoins"`
 	Restarts       []churnRestart `json:"restarts"`
 	Rooms          []churnRoom    `json:"rooms"`
@@ -96,26 +97,39 @@ type churnCDNRun struct {
 
 func (r churnCDNRun) RPS() float64 { return ratio(r.Requests, r.Seconds) }
 
-// churnWatch is what one player saw: when each part arrived (sorted, seconds).
+// churnWatch is what one player saw: when each part arrived (sorted), and the errors
+// after which it joined again (seconds).
 type churnWatch struct {
 	node     string
 	room     int
 	arrivals []float64
+	errs     []churnNote
 }
 
-// longestGap is the longest time in [from, to) without an arrival: between two, or from
-// from to the first, or from the last to to.
-func longestGap(arrivals []float64, from, to float64) float64 {
-	last, gap := from, 0.0
+type churnNote struct {
+	at  float64
+	msg string
+}
+
+// longestGap is the longest time in [from, to) without an arrival (between two, or from
+// from to the first, or from the last to to), and when it began.
+func longestGap(arrivals []float64, from, to float64) (gap, at float64) {
+	last := from
 	for _, a := range arrivals {
 		if a >= to {
 			break
 		}
 		if a >= from {
-			gap, last = max(gap, a-last), a
+			if a-last > gap {
+				gap, at = a-last, last
+			}
+			last = a
 		}
 	}
-	return max(gap, to-last)
+	if to-last > gap {
+		gap, at = to-last, last
+	}
+	return gap, at
 }
 
 // nodeAt is the node room's publisher sent to at t, "" between sessions.
@@ -137,23 +151,44 @@ func churnStalls(r *churnResults, watched []churnWatch) (baseline float64) {
 			to = r.Restarts[i+1].AtS
 		}
 		for j, w := range watched {
-			g := longestGap(w.arrivals, x.AtS, to)
+			g, at := longestGap(w.arrivals, x.AtS, to)
 			switch on := r.Rooms[w.room].nodeAt(x.AtS); {
 			case w.node == x.Node:
 				x.ThroughS = max(x.ThroughS, g)
 			case on == x.Node:
 				x.MovedS = max(x.MovedS, g)
 			case g > x.OtherS:
-				x.OtherS, x.OtherWho = g, fmt.Sprintf("player %d: %s on %s, through %s", j, r.Rooms[w.room].Room, on, w.node)
+				x.OtherS, x.OtherWho = g, fmt.Sprintf("player %d: %s on %s, through %s, from %.1f s", j, r.Rooms[w.room].Room, on, w.node, at)
+				if notes := w.errsIn(at, at+g); len(notes) > 0 {
+					x.OtherWho += "; it joined again after: " + strings.Join(notes, "; ")
+				}
 			}
 		}
 	}
 	for _, w := range watched {
 		if len(r.Restarts) > 0 {
-			baseline = max(baseline, longestGap(w.arrivals, r.SteadyFromS, r.Restarts[0].AtS))
+			g, _ := longestGap(w.arrivals, r.SteadyFromS, r.Restarts[0].AtS)
+			baseline = max(baseline, g)
 		}
 	}
 	return baseline
+}
+
+// errsIn lists the distinct errors the player met in [from, to], with how many times.
+func (w churnWatch) errsIn(from, to float64) []string {
+	var msgs []string
+	n := map[string]int{}
+	for _, e := range w.errs {
+		if e.at >= from && e.at <= to {
+			if n[e.msg]++; n[e.msg] == 1 {
+				msgs = append(msgs, e.msg)
+			}
+		}
+	}
+	for i, m := range msgs {
+		msgs[i] = fmt.Sprintf("%s (×%d)", m, n[m])
+	}
+	return msgs
 }
 
 // media is what the room's publishers sent (by ffmpeg's count), in how many sessions, and
@@ -299,8 +334,8 @@ func churnSection(r *churnResults) string {
 	fmt.Fprintf(&b, "\n### Restarts\n\nPlayers joined at 0 s; viewers were counted from %.0f s on and again before the end, at %.0f s. "+
 		"Longest stalls (time without a new part) from the node's SIGTERM to the next restart (or the end), by player: of streams on other "+
 		"nodes through other nodes; of the streams that were on it (their publisher's next session is a new run, which players join again); "+
-		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%.\n\n",
-		r.SteadyFromS, r.EndS, r.Rejoins, fnum(r.MachineBusy, 0))
+		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%; FerretDB used %s %% of a core.\n\n",
+		r.SteadyFromS, r.EndS, r.Rejoins, fnum(r.MachineBusy, 0), fnum(r.FerretCPU, 0))
 	var rr [][]string
 	for _, x := range r.Restarts {
 		rr = append(rr, []string{x.Node, fnum(x.AtS, 1), fnum(x.StopS, 1), cmp.Or(x.Exit, "status 0"), fnum(x.StartS, 1),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -9,17 +10,17 @@ import (
 
 func TestLongestGap(t *testing.T) {
 	arr := []float64{0.5, 1.0, 1.2, 3.0, 3.1, 9.0}
-	for _, c := range []struct{ from, to, want float64 }{
-		{1.0, 3.1, 1.8},  // 1.2 → 3.0
-		{0, 1.1, 0.5},    // from → 0.5, then 0.5 → 1.0
-		{3.05, 8, 4.9},   // 3.1 → the end
-		{4, 6, 2},        // nothing arrives
-		{-1, 0.2, 1.2},   // the window ends before the first
-		{0.5, 0.5, 0.0},  // empty window
-		{0.9, 1.25, 0.2}, // 1.0 → 1.2
+	for _, c := range []struct{ from, to, want, at float64 }{
+		{1.0, 3.1, 1.8, 1.2},  // 1.2 → 3.0
+		{0, 1.1, 0.5, 0},      // from → 0.5, then 0.5 → 1.0
+		{3.05, 8, 4.9, 3.1},   // 3.1 → the end
+		{4, 6, 2, 4},          // nothing arrives
+		{-1, 0.2, 1.2, -1},    // the window ends before the first
+		{0.5, 0.5, 0.0, 0},    // empty window
+		{0.9, 1.25, 0.2, 1.0}, // 1.0 → 1.2
 	} {
-		if got := longestGap(arr, c.from, c.to); math.Abs(got-c.want) > 1e-9 {
-			t.Errorf("longestGap(%v, %v) = %v, want %v", c.from, c.to, got, c.want)
+		if got, at := longestGap(arr, c.from, c.to); math.Abs(got-c.want) > 1e-9 || math.Abs(at-c.at) > 1e-9 {
+			t.Errorf("longestGap(%v, %v) = %v from %v, want %v from %v", c.from, c.to, got, at, c.want, c.at)
 		}
 	}
 }
@@ -53,7 +54,8 @@ func churnFixture() (*churnResults, []churnWatch) {
 		// Room 0 through C: 1.5 s while its publisher moves away from A, 0.75 s at 25 s.
 		{node: "C", room: 0, arrivals: slices.Concat(every(0, 10), every(11.5, 25), every(25.5, 30), every(32, 40))},
 		// Room 1 through B: 1 s at 15 s, while A restarts.
-		{node: "B", room: 1, arrivals: slices.Concat(every(0, 15), every(15.75, 40))},
+		{node: "B", room: 1, arrivals: slices.Concat(every(0, 15), every(15.75, 40)),
+			errs: []churnNote{{15, "media playlist: HTTP 404"}, {15.5, "media playlist: HTTP 404"}, {16, "EOF"}}},
 	}
 }
 
@@ -63,9 +65,9 @@ func TestChurnStalls(t *testing.T) {
 		t.Errorf("baseline %v", baseline)
 	}
 	want := []churnRestart{
-		{Node: "A", AtS: 10, OtherS: 1, OtherWho: "player 2: churn-1 on C, through B", MovedS: 1.5, ThroughS: 2},
+		{Node: "A", AtS: 10, OtherS: 1, OtherWho: "player 2: churn-1 on C, through B, from 14.8 s; it joined again after: media playlist: HTTP 404 (×2)", MovedS: 1.5, ThroughS: 2},
 		// Room 0 was on B at 20 s, so its player through C is in the moved group.
-		{Node: "B", AtS: 20, OtherS: 0.25, OtherWho: "player 0: churn-1 on C, through A", MovedS: 0.75, ThroughS: 0.25},
+		{Node: "B", AtS: 20, OtherS: 0.25, OtherWho: "player 0: churn-1 on C, through A, from 20.0 s", MovedS: 0.75, ThroughS: 0.25},
 		{Node: "C", AtS: 30, MovedS: 0.25, ThroughS: 2}, // until the end, 40 s
 	}
 	if !slices.Equal(r.Restarts, want) {
@@ -166,7 +168,7 @@ func TestChurnSection(t *testing.T) {
 		"| 1.00 s (churn-1, 2 sessions) | ≤ 0.5 s | **not met** |",
 		"| 0 (2 of 2 samples exact, 0 unread; rooms' sum 3–3 for 3 players) | 0 | met |",
 		"| viewer count error after the restarts: room's `viewers` − its players, worst | 0 (0 of 0 samples exact, 0 unread; rooms' sum 0–0 for 0 players) | 0 | not measured |",
-		"| 1.00 s (player 2: churn-1 on C, through B); before the restarts, any player: 0.25 s | ≤ 1 s | met |",
+		"| 1.00 s (player 2: churn-1 on C, through B, from 14.8 s; it joined again after: media playlist: HTTP 404 (×2)); before the restarts, any player: 0.25 s | ≤ 1 s | met |",
 		"| CDN: origin requests/s at 500 players / at 10 | 1.30x (10.0 → 13.0 requests/s) | ≤ 1.5x | met |",
 		"| 10 | 10.0 | 1.00x | part 100 |",
 		"| churn-1 | C → B → A | 1.5 | 38.0 | 36.0 | 1.00 | 2/2 (0) |",
@@ -189,5 +191,16 @@ func TestFFmpegProgress(t *testing.T) {
 	}
 	if got := ffmpegErrors(out); got != "av_interleaved_write_frame(): Broken pipe\nError writing trailer of rtmp://h/live/k: Broken pipe" {
 		t.Errorf("ffmpegErrors = %q", got)
+	}
+}
+
+func TestShortError(t *testing.T) {
+	for in, want := range map[string]string{
+		"ll-hls probe: media playlist: GET http://127.0.0.1:9/live/c/v_stream.m3u8?s=1&_HLS_msn=3: HTTP 404":                                                    "ll-hls probe: media playlist: HTTP 404",
+		`ll-hls probe: GET http://127.0.0.1:9/live/c/index.m3u8: Get "http://127.0.0.1:9/live/c/index.m3u8": dial tcp 127.0.0.1:9: connect: connection refused`: "ll-hls probe: dial tcp 127.0.0.1:9: connect: connection refused",
+	} {
+		if got := shortError(errors.New(in)); got != want {
+			t.Errorf("shortError(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
