@@ -177,7 +177,7 @@ func (c *churnRun) setup(ctx context.Context, root string) error {
 // HTTP address, which it advertises to the other nodes.
 func (c *churnRun) nodeOptions(k int) rigNodeOptions {
 	return rigNodeOptions{binary: c.bin, dataDir: filepath.Join(c.tmp, "node-"+nodeName(k)), mongo: c.mongo.URI, httpAddr: c.addrs[k],
-		env: append(c.s3.Env(), "ONAIR_NODE_ID=churn-"+nodeName(k), "ONAIR_NODE_ADVERTISE_URL=http://"+c.addrs[k])}
+		env: append(c.s3.Env(), "ONAIR_NODE_ID=churn-"+nodeName(k), "ONAIR_NODE_ADVERTISE_URL=http://"+c.addrs[k]), readyTimeout: time.Minute}
 }
 
 // churn publishes and plays on the three nodes, counts viewers, restarts each node in
@@ -227,9 +227,7 @@ func (c *churnRun) churn(ctx context.Context) error {
 	if err == nil {
 		err = c.countViewers(ctx, &c.res.ViewersAfter, players)
 	}
-	if err != nil {
-		return err
-	}
+	// What was measured until an error is still worth reading.
 	c.res.EndS = c.since(time.Now())
 	stopPubs()
 	stopPlay()
@@ -243,7 +241,16 @@ func (c *churnRun) churn(ctx context.Context) error {
 		c.res.Rejoins += int(p.rejoins.Load())
 	}
 	c.res.BaselineStallS = churnStalls(c.res, watched)
-	return c.checkRecordings(ctx)
+	if rerr := c.checkRecordings(ctx); err == nil {
+		err = rerr
+	} else if rerr != nil {
+		c.fail(rerr)
+	}
+	// The CDN phase has a node of its own: leave it the machine.
+	for k := range churnNodes {
+		c.stopNode(k)
+	}
+	return err
 }
 
 // restart stops node k with SIGTERM, as a rolling update does, and starts it again under
