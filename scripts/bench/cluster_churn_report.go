@@ -25,28 +25,32 @@ const (
 // .artifacts/bench/cluster-churn.json and summarised in BENCHMARKS.md. Times in seconds
 // (…_s) count from the start of the churn phase.
 type churnResults struct {
-	Command        string         `json:"command"`
-	Started        string         `json:"started"`
-	Finished       string         `json:"finished"`
-	Machine        machineInfo    `json:"machine"`
-	Onair          binaryInfo     `json:"onair"`
-	Input          inputInfo      `json:"input"`
-	Publishers     int            `json:"publishers"`
-	Players        int            `json:"players"`
-	SteadyFromS    float64        `json:"steady_from_s"`
-	EndS           float64        `json:"end_s"`
-	MachineBusy    float64        `json:"machine_busy_pct"`
-	FerretCPU      float64        `json:"ferretdb_cpu_pct_of_core"`
-	Rejoins        int            `json:"player_rejoins"`
-	Restarts       []churnRestart `json:"restarts"`
-	Rooms          []churnRoom    `json:"rooms"`
-	ViewersBefore  viewerSummary  `json:"viewers_before_restarts"`
-	ViewersAfter   viewerSummary  `json:"viewers_after_restarts"`
-	BaselineStallS float64        `json:"baseline_stall_s"`
-	CDNWarmupS     float64        `json:"cdn_warmup_s"`
-	CDNWindowS     float64        `json:"cdn_window_s"`
-	CDN            []churnCDNRun  `json:"cdn"`
-	Errors         []string       `json:"errors,omitempty"`
+	Command     string      `json:"command"`
+	Started     string      `json:"started"`
+	Finished    string      `json:"finished"`
+	Machine     machineInfo `json:"machine"`
+	Onair       binaryInfo  `json:"onair"`
+	Input       inputInfo   `json:"input"`
+	Publishers  int         `json:"publishers"`
+	Players     int         `json:"players"`
+	SteadyFromS float64     `json:"steady_from_s"`
+	EndS        float64     `json:"end_s"`
+	MachineBusy float64     `json:"machine_busy_pct"`
+	FerretCPU   float64     `json:"ferretdb_cpu_pct_of_core"`
+	// From the nodes' logs: heartbeats MongoDB did not take in time, and live broadcasts
+	// of other nodes ended because those nodes' heartbeats had gone stale.
+	HeartbeatsFailed int            `json:"heartbeats_not_written"`
+	EndedAsSilent    int            `json:"broadcasts_ended_node_silent"`
+	Rejoins          int            `json:"player_rejoins"`
+	Restarts         []churnRestart `json:"restarts"`
+	Rooms            []churnRoom    `json:"rooms"`
+	ViewersBefore    viewerSummary  `json:"viewers_before_restarts"`
+	ViewersAfter     viewerSummary  `json:"viewers_after_restarts"`
+	BaselineStallS   float64        `json:"baseline_stall_s"`
+	CDNWarmupS       float64        `json:"cdn_warmup_s"`
+	CDNWindowS       float64        `json:"cdn_window_s"`
+	CDN              []churnCDNRun  `json:"cdn"`
+	Errors           []string       `json:"errors,omitempty"`
 }
 
 // churnRestart is one node's restart, and the longest wait for a new part from its
@@ -334,8 +338,9 @@ func churnSection(r *churnResults) string {
 	fmt.Fprintf(&b, "\n### Restarts\n\nPlayers joined at 0 s; viewers were counted from %.0f s on and again before the end, at %.0f s. "+
 		"Longest stalls (time without a new part) from the node's SIGTERM to the next restart (or the end), by player: of streams on other "+
 		"nodes through other nodes; of the streams that were on it (their publisher's next session is a new run, which players join again); "+
-		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%; FerretDB used %s %% of a core.\n\n",
-		r.SteadyFromS, r.EndS, r.Rejoins, fnum(r.MachineBusy, 0), fnum(r.FerretCPU, 0))
+		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%; FerretDB used %s %% of a core; "+
+		"the nodes logged %d heartbeats not written in time and %d broadcasts of live nodes ended as \"node stopped reporting\".\n\n",
+		r.SteadyFromS, r.EndS, r.Rejoins, fnum(r.MachineBusy, 0), fnum(r.FerretCPU, 0), r.HeartbeatsFailed, r.EndedAsSilent)
 	var rr [][]string
 	for _, x := range r.Restarts {
 		rr = append(rr, []string{x.Node, fnum(x.AtS, 1), fnum(x.StopS, 1), cmp.Or(x.Exit, "status 0"), fnum(x.StartS, 1),
