@@ -186,6 +186,7 @@ func (c *churnRun) churn(ctx context.Context) error {
 	c.start = time.Now()
 	busy0, _ := readCPUTimes()
 	ferret0, _ := cpuSeconds([]int{c.mongo.proc.Pid()})
+	self0, _ := cpuSeconds([]int{os.Getpid()})
 	stop := make(chan struct{})
 	var pubs sync.WaitGroup
 	c.res.Rooms = make([]churnRoom, c.cfg.publishers)
@@ -232,9 +233,10 @@ func (c *churnRun) churn(ctx context.Context) error {
 	stopPubs()
 	stopPlay()
 	c.res.MachineBusy = busySince(busy0)
-	if ferret1, err := cpuSeconds([]int{c.mongo.proc.Pid()}); err == nil {
-		c.res.FerretCPU = 100 * (ferret1 - ferret0) / time.Since(c.start).Seconds()
-	}
+	ferret1, _ := cpuSeconds([]int{c.mongo.proc.Pid()})
+	self1, _ := cpuSeconds([]int{os.Getpid()})
+	wall := time.Since(c.start).Seconds()
+	c.res.FerretCPU, c.res.BenchCPU = 100*(ferret1-ferret0)/wall, 100*(self1-self0)/wall
 	var watched []churnWatch
 	for _, p := range players {
 		watched = append(watched, p.watch(c.start))

@@ -37,6 +37,7 @@ type churnResults struct {
 	EndS        float64     `json:"end_s"`
 	MachineBusy float64     `json:"machine_busy_pct"`
 	FerretCPU   float64     `json:"ferretdb_cpu_pct_of_core"`
+	BenchCPU    float64     `json:"players_cpu_pct_of_core"` // this process: the players
 	// From the nodes' logs: heartbeats MongoDB did not take in time, and live broadcasts
 	// of other nodes ended because those nodes' heartbeats had gone stale.
 	HeartbeatsFailed int            `json:"heartbeats_not_written"`
@@ -338,9 +339,9 @@ func churnSection(r *churnResults) string {
 	fmt.Fprintf(&b, "\n### Restarts\n\nPlayers joined at 0 s; viewers were counted from %.0f s on and again before the end, at %.0f s. "+
 		"Longest stalls (time without a new part) from the node's SIGTERM to the next restart (or the end), by player: of streams on other "+
 		"nodes through other nodes; of the streams that were on it (their publisher's next session is a new run, which players join again); "+
-		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%; FerretDB used %s %% of a core; "+
+		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%; the players (this process) used %s %% of a core, FerretDB %s %%; "+
 		"the nodes logged %d heartbeats not written in time and %d broadcasts of live nodes ended as \"node stopped reporting\".\n\n",
-		r.SteadyFromS, r.EndS, r.Rejoins, fnum(r.MachineBusy, 0), fnum(r.FerretCPU, 0), r.HeartbeatsFailed, r.EndedAsSilent)
+		r.SteadyFromS, r.EndS, r.Rejoins, fnum(r.MachineBusy, 0), fnum(r.BenchCPU, 0), fnum(r.FerretCPU, 0), r.HeartbeatsFailed, r.EndedAsSilent)
 	var rr [][]string
 	for _, x := range r.Restarts {
 		rr = append(rr, []string{x.Node, fnum(x.AtS, 1), fnum(x.StopS, 1), cmp.Or(x.Exit, "status 0"), fnum(x.StartS, 1),
