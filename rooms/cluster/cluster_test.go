@@ -245,16 +245,7 @@ func TestNodesAndWatch(t *testing.T) {
 	if _, err := b.Acquire(ctx, "k", "w", IfDead); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		_ = a.Run(runCtx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runInBackground(t, a)
 	select {
 	case <-lost:
 	case <-time.After(10 * time.Second):
@@ -290,16 +281,7 @@ func TestHeartbeatDoesNotWaitForLeaseChecks(t *testing.T) {
 		<-ctx.Done() // a check that outlasts the test
 		return ctx.Err()
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		_ = a.Run(runCtx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runInBackground(t, a)
 	<-checking
 	b := newNode(t, db, "b", &clock{t: time.Now()})
 	first, _, ok, err := b.Node(ctx, "a")
@@ -317,4 +299,18 @@ func TestHeartbeatDoesNotWaitForLeaseChecks(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// runInBackground runs r until the test ends.
+func runInBackground(t *testing.T, r *Registry) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = r.Run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
