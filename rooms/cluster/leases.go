@@ -277,7 +277,7 @@ func (r *Registry) checkWatched(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, w := range ws {
-		err := r.Holds(ctx, w.lease)
+		err := r.holds(ctx, w.lease)
 		if !errors.Is(err, ErrLost) {
 			continue // held, or unknown while MongoDB is away: keep acting as the holder
 		}
