@@ -159,7 +159,7 @@ func (o *switchingOrigins) fail(err error) {
 // does not answer the lookup, instead of telling its viewers that the stream is gone; it
 // stops once MongoDB says that no other node has the stream.
 func TestProxyKeepsItsOriginWhileMongoDBIsAway(t *testing.T) {
-	originSrv := httptest.NewServer(newTestNode(t, &fakeHLS{streams: map[string]bool{"cam": true}}, fixedOrigins{}, false).Handler())
+	originSrv := httptest.NewServer(newTestNode(t, &fakeHLS{streams: map[string]bool{"cam": true}}, fixedOriginNodes{}, false).Handler())
 	t.Cleanup(originSrv.Close)
 	origins := &switchingOrigins{url: originSrv.URL}
 	edge := newTestNode(t, &fakeHLS{}, origins, false)
