@@ -125,8 +125,9 @@ type Registry struct {
 
 	mu      sync.Mutex
 	watched map[*watch]struct{}
-	// holds is Holds, which a test makes as slow as a MongoDB under load.
-	holds func(context.Context, Lease) error
+	// lookup is generations, the read of the watched leases' state, which a test makes as
+	// slow as a MongoDB under load.
+	lookup func(context.Context, bson.D) (map[string][]Lease, error)
 }
 
 // New checks cfg. It does not talk to MongoDB: call EnsureIndexes and Run.
@@ -160,7 +161,7 @@ func New(cfg Config) (*Registry, error) {
 		watched: map[*watch]struct{}{},
 	}
 	r.started = r.now()
-	r.holds = r.Holds
+	r.lookup = r.generations
 	return r, nil
 }
 

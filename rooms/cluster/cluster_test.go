@@ -273,13 +273,13 @@ func TestHeartbeatDoesNotWaitForLeaseChecks(t *testing.T) {
 	_, stop := a.Watch(l)
 	defer stop()
 	checking := make(chan struct{}, 1)
-	a.holds = func(ctx context.Context, _ Lease) error {
+	a.lookup = func(ctx context.Context, _ bson.D) (map[string][]Lease, error) {
 		select {
 		case checking <- struct{}{}:
 		default:
 		}
 		<-ctx.Done() // a check that outlasts the test
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	runInBackground(t, a)
 	<-checking
