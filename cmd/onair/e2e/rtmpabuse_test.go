@@ -244,6 +244,10 @@ func TestRTMPConnectionFlood(t *testing.T) {
 		// Without it, the flood fills max_connections; the publisher takes the place of
 		// one of its idle connections.
 		{"one address fills the server", []string{"ONAIR_RTMP_MAX_CONNECTIONS=20", "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=20"}, 30, 19, rtmp.RefusedEvicted},
+		// Connections that never publish fill rtmp.max_setup_connections, under both other
+		// limits (from many addresses they would, too: media/rtmp's connTable tests); the
+		// publisher takes the place of one.
+		{"the setup limit", []string{"ONAIR_RTMP_MAX_SETUP_CONNECTIONS=10"}, 30, 9, rtmp.RefusedTooManyInSetup},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := newKey(t)
