@@ -348,8 +348,8 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	if c.slot != nil {
 		waitLoad = load.start(abuseCtx, c.n, c.slot(n))
 	}
-	peaks := make(chan [2]float64, 1)
-	go func() { peaks <- peakConnections(abuseCtx, n, client) }()
+	peaks := make(chan map[string]float64, 1)
+	go func() { peaks <- peakMetrics(abuseCtx, n, client) }()
 	busy0, _ := readCPUTimes()
 	u, err := measureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
 	r.MachineBusy = busySince(busy0)
@@ -361,7 +361,8 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	if err != nil {
 		return r, err
 	}
-	r.PeakChatSockets, r.PeakRTMPConnections = p[0], p[1]
+	r.PeakChatSockets, r.PeakRTMPConnections, r.PeakGoroutines = p["onair_chat_sockets"], p["onair_rtmp_connections"], p["go_goroutines"]
+	r.PeakHeapMB, r.PeakStacksMB = p["go_memstats_heap_inuse_bytes"]/mb, p["go_memstats_stack_inuse_bytes"]/mb
 	r.PeakOpen, r.Dials, r.ClosedByServer, r.Failed, r.FirstError = load.peak.Load(), load.dials.Load(), load.closed.Load(), load.failed.Load(), load.firstErr
 	r.RSSBaseMB, r.RSSPeakMB, r.CPUPercent = float64(base.RSSMean)/mb, float64(u.RSSMax)/mb, u.CPUPercent
 	if m1, err := n.Metrics(ctx, client); err == nil {
@@ -404,14 +405,20 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	return r, nil
 }
 
-// peakConnections samples onair's chat sockets and RTMP connections every second until
-// ctx ends and returns the highest of each.
-func peakConnections(ctx context.Context, n *rigNode, client *http.Client) (peak [2]float64) {
+// peakGauges are the gauges of onair's metrics whose highest value during an abuse the
+// results keep: what it held open, and where its memory went (the Go runtime's).
+var peakGauges = []string{"onair_chat_sockets", "onair_rtmp_connections", "go_goroutines",
+	"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"}
+
+// peakMetrics samples peakGauges every second until ctx ends and returns the highest of
+// each.
+func peakMetrics(ctx context.Context, n *rigNode, client *http.Client) map[string]float64 {
+	peak := map[string]float64{}
 	for ctx.Err() == nil {
 		if text, err := n.Metrics(ctx, client); err == nil {
-			for i, name := range []string{"onair_chat_sockets", "onair_rtmp_connections"} {
+			for _, name := range peakGauges {
 				if v, ok := promValue(text, name); ok {
-					peak[i] = max(peak[i], v)
+					peak[name] = max(peak[name], v)
 				}
 			}
 		}

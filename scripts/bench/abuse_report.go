@@ -70,6 +70,11 @@ type abuseCaseResult struct {
 	PeakChatSockets     float64            `json:"peak_chat_sockets"`
 	PeakRTMPConnections float64            `json:"peak_rtmp_connections"`
 	Refused             map[string]float64 `json:"rtmp_refused,omitempty"`
+	// The Go runtime's, at their highest: goroutines, heap spans in use (live objects and
+	// garbage not yet swept) and goroutine stacks.
+	PeakGoroutines float64 `json:"peak_goroutines"`
+	PeakHeapMB     float64 `json:"peak_heap_inuse_mb"`
+	PeakStacksMB   float64 `json:"peak_stack_inuse_mb"`
 	// RSS: mean before, highest during, and once the abuse had ended.
 	RSSBaseMB   float64 `json:"rss_base_mb"`
 	RSSPeakMB   float64 `json:"rss_peak_mb"`
@@ -155,14 +160,23 @@ func abuseSection(r *abuseResults) string {
 	runErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
+	control := 0.0
+	for _, c := range r.Cases {
+		if c.Name == caseControl {
+			control = c.GrowthMB()
+		}
+	}
+	fmt.Fprintf(&b, "A node's RSS grows without any abuse too (the control case: +%s MB over the same window, the stream's "+
+		"DVR window and recording filling up); an abuse case's growth is its own less the control's.\n\n", fnum(control, 1))
 	var rows [][]string
 	for _, c := range r.Cases {
 		if c.Name == caseControl {
 			continue
 		}
+		growth := c.GrowthMB() - control
 		rows = append(rows, []string{fmt.Sprintf("RSS growth, %s (%d connections)", c.Name, c.Connections),
-			fmt.Sprintf("%s MB; %s", fnum(c.GrowthMB(), 1), servedCell(c)),
-			fmt.Sprintf("≤ %d MB, publisher and player served", abuseTargetMB), verdict(c.GrowthMB() <= abuseTargetMB && c.Served(), true)})
+			fmt.Sprintf("%s MB (%s less the control's %s); %s", fnum(growth, 1), fnum(c.GrowthMB(), 1), fnum(control, 1), servedCell(c)),
+			fmt.Sprintf("≤ %d MB, publisher and player served", abuseTargetMB), verdict(growth <= abuseTargetMB && c.Served(), true)})
 	}
 	totals := tokenTotals(r.TokenRuns)
 	for _, v := range []string{tokenURL, tokenCookie} {
@@ -180,10 +194,11 @@ func abuseSection(r *abuseResults) string {
 			fmt.Sprintf("%d; %d / %d / %d", c.PeakOpen, c.Dials, c.ClosedByServer, c.Failed),
 			fmt.Sprintf("%.0f / %.0f", c.PeakChatSockets, c.PeakRTMPConnections), refusedCell(c.Refused),
 			fmt.Sprintf("%s → %s (+%s) → %s", fnum(c.RSSBaseMB, 1), fnum(c.RSSPeakMB, 1), fnum(c.GrowthMB(), 1), fnum(c.RSSAfterMB, 1)),
-			fnum(c.CPUPercent, 0), fmt.Sprintf("%d, %s s", c.Parts, fnum(c.LongestGapS, 2)), publisherCell(c), fnum(c.MachineBusy, 0)})
+			fmt.Sprintf("%.0f; %s; %s", c.PeakGoroutines, fnum(c.PeakHeapMB, 1), fnum(c.PeakStacksMB, 1)), fnum(c.CPUPercent, 0), fmt.Sprintf("%d, %s s", c.Parts, fnum(c.LongestGapS, 2)), publisherCell(c), fnum(c.MachineBusy, 0)})
 	}
 	b.WriteString(table([]string{"case", "connections", "held at most; dials / ended by onair / failed", "onair's chat sockets / RTMP connections, peak",
-		"RTMP refused (reason: count)", "RSS before → peak (growth) → after (MB)", "onair CPU % of a core", "player: parts, longest gap",
+		"RTMP refused (reason: count)", "RSS before → peak (growth) → after (MB)",
+		"Go runtime, peak: goroutines; heap in use; stacks (MB)", "onair CPU % of a core", "player: parts, longest gap",
 		"publisher", "machine busy %"}, rows))
 	for _, c := range r.Cases {
 		if c.FirstError != "" || len(c.PlayerErrors) > 0 {
