@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,21 +198,19 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 		s.refuseMedia(w, r, err)
 		return nil, nil, false
 	}
-	r = withoutToken(r)
-	keys, _ := s.cfg.Rooms.Playback(r.Context()) // loaded by playbackGrant
-	if tok, err := keys.Sign(rooms.Grant{Room: g.Room, Viewer: nodeViewer, Expires: time.Now().Add(nodeTokenTTL)}); err == nil {
-		r.Header.Set(playbackHeader, tok)
-	}
-	return &mediaWriter{ResponseWriter: w, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}, r, true
+	return &mediaWriter{ResponseWriter: w, room: g.Room, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")},
+		withoutToken(r), true
 }
 
-// withoutToken is r without the viewer's token in its query (nor a token header of its
-// own): what the HLS server, the origin node and the caches see is the same for every
-// viewer.
+// withoutToken is r without a token in its query (valid or not) nor a token header:
+// what the HLS server, the origin node and the caches see is the same for every viewer.
+// r itself when it has neither, as most requests (cookies) do.
 func withoutToken(r *http.Request) *http.Request {
+	if !strings.Contains(r.URL.RawQuery, tokenParam+"=") && r.Header.Get(playbackHeader) == "" {
+		return r
+	}
 	r = r.Clone(r.Context())
-	q := r.URL.Query()
-	if q.Has(tokenParam) {
+	if q := r.URL.Query(); q.Has(tokenParam) {
 		q.Del(tokenParam)
 		r.URL.RawQuery = q.Encode()
 	}
@@ -221,10 +218,27 @@ func withoutToken(r *http.Request) *http.Request {
 	return r
 }
 
+// withNodeToken is r with this node's token for the room in its header, for the origin
+// node it is proxied to: signed only then, since most requests are served here.
+func (s *Server) withNodeToken(r *http.Request, room string) *http.Request {
+	keys, err := s.cfg.Rooms.Playback(r.Context()) // loaded by playbackGrant
+	if err != nil {
+		return r
+	}
+	tok, err := keys.Sign(rooms.Grant{Room: room, Viewer: nodeViewer, Expires: time.Now().Add(nodeTokenTTL)})
+	if err != nil {
+		return r
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set(playbackHeader, tok)
+	return r
+}
+
 // mediaWriter serves a private room's media: answers are private to the viewer, and a
 // playlist fetched with a URL token lists every URI with that token.
 type mediaWriter struct {
 	http.ResponseWriter
+	room     string // the playback id the viewer's token grants
 	token    string // URL token to add to a playlist's URIs; "" for none
 	playlist bool
 
@@ -293,37 +307,60 @@ func (m *mediaWriter) finish() {
 	_, _ = m.ResponseWriter.Write(body)
 }
 
-var uriAttr = regexp.MustCompile(`URI="([^"]*)"`)
-
 // withToken lists every URI of an HLS playlist with the token: URI lines (variants,
 // segments) and URI="..." attributes (parts, preload hints, rendition reports, maps,
 // renditions). Players request what the playlist lists, and resolve blocking reloads from
-// the playlist's own URL, which carries the token already.
+// the playlist's own URL, which carries the token already. Every playlist request of an
+// external player passes here, so it is one pass over the bytes.
 func withToken(playlist []byte, token string) []byte {
-	add := func(uri string) string {
-		if uri == "" {
-			return uri
+	param := tokenParam + "=" + url.QueryEscape(token)
+	out := make([]byte, 0, len(playlist)+len(playlist)/4)
+	add := func(uri []byte) {
+		out = append(out, uri...)
+		if len(uri) == 0 {
+			return
 		}
-		sep := "?"
-		if strings.Contains(uri, "?") {
-			sep = "&"
+		if bytes.IndexByte(uri, '?') >= 0 {
+			out = append(out, '&')
+		} else {
+			out = append(out, '?')
 		}
-		return uri + sep + tokenParam + "=" + url.QueryEscape(token)
+		out = append(out, param...)
 	}
-	lines := strings.Split(string(playlist), "\n")
-	for i, line := range lines {
-		text := strings.TrimRight(line, "\r")
+	attr := []byte(`URI="`)
+	for len(playlist) > 0 {
+		line, rest, newline := bytes.Cut(playlist, []byte{'\n'})
+		text := bytes.TrimRight(line, "\r")
 		switch {
-		case text == "":
-		case strings.HasPrefix(text, "#"):
-			lines[i] = uriAttr.ReplaceAllStringFunc(line, func(m string) string {
-				return `URI="` + add(m[len(`URI="`):len(m)-1]) + `"`
-			})
+		case len(text) == 0:
+			out = append(out, line...)
+		case text[0] == '#':
+			for {
+				i := bytes.Index(line, attr)
+				if i < 0 {
+					break
+				}
+				start := i + len(attr)
+				end := bytes.IndexByte(line[start:], '"')
+				if end < 0 {
+					break
+				}
+				out = append(out, line[:start]...)
+				add(line[start : start+end])
+				out = append(out, '"')
+				line = line[start+end+1:]
+			}
+			out = append(out, line...)
 		default:
-			lines[i] = add(text) + line[len(text):]
+			add(text)
+			out = append(out, line[len(text):]...)
 		}
+		if newline {
+			out = append(out, '\n')
+		}
+		playlist = rest
 	}
-	return []byte(strings.Join(lines, "\n"))
+	return out
 }
 
 // playbackSession answers POST /api/v1/rooms/{slug}/playback for the room's page: for a
