@@ -150,7 +150,8 @@ func abuseSection(r *abuseResults) string {
 	fmt.Fprintf(&b, "- **pre-auth RTMP**: connections that complete the RTMP handshake, then send unfinished video messages of the "+
 		"largest size allowed before publish up to what onair buffers before publish (`rtmp.SetupMaxMessageSize`, "+
 		"`rtmp.SetupMaxBuffered`), and never connect or publish; %d per loopback address (127.2.0.1 and up), under the "+
-		"per-address limit of 16, so that they reach onair rather than being refused at once.\n", abusePerAddress)
+		"per-address limit of 16, so that they reach onair rather than being refused at once (onair then holds at most "+
+		"`rtmp.max_setup_connections` of them, 64 by default, evicting and refusing the others).\n", abusePerAddress)
 	b.WriteString("- **chat sockets**: anonymous websockets (gorilla/websocket) joined to the room's chat, reading and answering " +
 		"pings, sending nothing.\n")
 	fmt.Fprintf(&b, "- **idle TCP**: connections that send nothing, alternately to the HTTP and the RTMP port, %d per loopback "+
