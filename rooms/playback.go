@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
@@ -214,18 +215,20 @@ func (k *PlaybackKeys) Verify(token, room string, now time.Time) (Grant, error) 
 	if len(token) > MaxTokenLen || !IsPlaybackID(room) {
 		return Grant{}, ErrBadToken
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 4 || parts[0] != tokenVersion || !validViewer(parts[1]) {
+	version, rest, _ := strings.Cut(token, ".")
+	viewer, rest, _ := strings.Cut(rest, ".")
+	expText, mac, ok := strings.Cut(rest, ".")
+	if !ok || version != tokenVersion || !validViewer(viewer) || strings.Contains(mac, ".") {
 		return Grant{}, ErrBadToken
 	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || exp <= 0 || strconv.FormatInt(exp, 10) != parts[2] {
+	exp, err := strconv.ParseInt(expText, 10, 64)
+	if err != nil || exp <= 0 || strconv.FormatInt(exp, 10) != expText {
 		return Grant{}, ErrBadToken
 	}
-	if !hmac.Equal([]byte(parts[3]), []byte(k.tokenMAC(room, parts[1], parts[2]))) {
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(k.tokenMAC(room, viewer, expText))) != 1 {
 		return Grant{}, ErrBadToken
 	}
-	g := Grant{Room: room, Viewer: parts[1], Expires: time.Unix(exp, 0)}
+	g := Grant{Room: room, Viewer: viewer, Expires: time.Unix(exp, 0)}
 	if !now.Before(g.Expires) {
 		return g, ErrTokenExpired
 	}

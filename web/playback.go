@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,16 +137,18 @@ func (s *Server) playbackGrant(r *http.Request, room string) (g rooms.Grant, url
 		}
 		return false
 	}
-	if tok := r.URL.Query().Get(tokenParam); tok != "" && try(tok) {
-		return g, tok, nil
+	// Most requests carry a cookie, and no query to parse for a token.
+	if strings.Contains(r.URL.RawQuery, tokenParam+"=") {
+		if tok := r.URL.Query().Get(tokenParam); tok != "" && try(tok) {
+			return g, tok, nil
+		}
 	}
-	tried := 0
-	for _, c := range r.Cookies() {
-		if c.Name == playbackCookie && tried < 4 {
-			tried++
-			if try(c.Value) {
-				return g, "", nil
-			}
+	for i, c := range r.CookiesNamed(playbackCookie) {
+		if i == 4 {
+			break
+		}
+		if try(c.Value) {
+			return g, "", nil
 		}
 	}
 	if tok := r.Header.Get(playbackHeader); tok != "" && try(tok) {
@@ -198,7 +201,7 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 		s.refuseMedia(w, r, err)
 		return nil, nil, false
 	}
-	return &mediaWriter{ResponseWriter: w, room: g.Room, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")},
+	return &mediaWriter{ResponseWriter: w, bufs: &s.rewrites, room: g.Room, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")},
 		withoutToken(r), true
 }
 
@@ -238,12 +241,13 @@ func (s *Server) withNodeToken(r *http.Request, room string) *http.Request {
 // playlist fetched with a URL token lists every URI with that token.
 type mediaWriter struct {
 	http.ResponseWriter
-	room     string // the playback id the viewer's token grants
-	token    string // URL token to add to a playlist's URIs; "" for none
+	bufs     *sync.Pool // of *[]byte, for the held playlist and its rewrite
+	room     string     // the playback id the viewer's token grants
+	token    string     // URL token to add to a playlist's URIs; "" for none
 	playlist bool
 
-	status   int // held back while a playlist is rewritten
-	held     bytes.Buffer
+	status   int     // held back while a playlist is rewritten
+	held     *[]byte // the playlist, while status is set
 	overflow bool
 	wrote    bool
 }
@@ -259,7 +263,10 @@ func (m *mediaWriter) WriteHeader(code int) {
 		h.Set("Cache-Control", strings.ReplaceAll(cc, "public", "private"))
 	}
 	if m.rewriting() && code == http.StatusOK {
-		m.status = code
+		m.status, m.held = code, m.buf()
+		if n, err := strconv.Atoi(h.Get("Content-Length")); err == nil && n <= maxRewrite {
+			*m.held = slices.Grow(*m.held, n)
+		}
 		return
 	}
 	m.wrote = true
@@ -273,11 +280,29 @@ func (m *mediaWriter) Write(p []byte) (int, error) {
 	if m.status == 0 {
 		return m.ResponseWriter.Write(p)
 	}
-	if m.held.Len()+len(p) > maxRewrite {
+	if len(*m.held)+len(p) > maxRewrite {
 		m.overflow = true
 		return 0, errors.New("playlist too large to rewrite")
 	}
-	return m.held.Write(p)
+	*m.held = append(*m.held, p...)
+	return len(p), nil
+}
+
+// buf is an empty buffer, recycled if possible.
+func (m *mediaWriter) buf() *[]byte {
+	if b, ok := m.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	return new([]byte)
+}
+
+// recycle gives b back for another playlist, unless it grew large: a rare huge playlist
+// does not stay held.
+func (m *mediaWriter) recycle(b *[]byte) {
+	if cap(*b) <= 256<<10 {
+		m.bufs.Put(b)
+	}
 }
 
 // ReadFrom keeps the server's sendfile path for segments.
@@ -296,25 +321,30 @@ func (m *mediaWriter) finish() {
 	if m.status == 0 {
 		return
 	}
+	defer m.recycle(m.held)
 	if m.overflow {
 		m.ResponseWriter.Header().Set("Cache-Control", "no-store")
 		http.Error(m.ResponseWriter, "playlist too large", http.StatusBadGateway)
 		return
 	}
-	body := withToken(m.held.Bytes(), m.token)
-	m.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	body := m.buf()
+	defer m.recycle(body)
+	*body = withToken(*body, *m.held, m.token)
+	m.Header().Set("Content-Length", strconv.Itoa(len(*body)))
 	m.ResponseWriter.WriteHeader(m.status)
-	_, _ = m.ResponseWriter.Write(body)
+	_, _ = m.ResponseWriter.Write(*body)
 }
 
 // withToken lists every URI of an HLS playlist with the token: URI lines (variants,
 // segments) and URI="..." attributes (parts, preload hints, rendition reports, maps,
 // renditions). Players request what the playlist lists, and resolve blocking reloads from
 // the playlist's own URL, which carries the token already. Every playlist request of an
-// external player passes here, so it is one pass over the bytes.
-func withToken(playlist []byte, token string) []byte {
+// external player passes here, so it is one pass over the bytes, appended to dst.
+func withToken(dst, playlist []byte, token string) []byte {
 	param := tokenParam + "=" + url.QueryEscape(token)
-	out := make([]byte, 0, len(playlist)+len(playlist)/4)
+	attr := []byte(`URI="`)
+	// Room for the token on every line and attribute, so that out grows at most once.
+	out := slices.Grow(dst, len(playlist)+(1+bytes.Count(playlist, []byte{'\n'})+bytes.Count(playlist, attr))*(1+len(param)))
 	add := func(uri []byte) {
 		out = append(out, uri...)
 		if len(uri) == 0 {
@@ -327,7 +357,6 @@ func withToken(playlist []byte, token string) []byte {
 		}
 		out = append(out, param...)
 	}
-	attr := []byte(`URI="`)
 	for len(playlist) > 0 {
 		line, rest, newline := bytes.Cut(playlist, []byte{'\n'})
 		text := bytes.TrimRight(line, "\r")

@@ -36,7 +36,7 @@ func TestWithToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(withToken([]byte(tt.in), "T.1")); got != tt.want {
+			if got := string(withToken(nil, []byte(tt.in), "T.1")); got != tt.want {
 				t.Fatalf("got:\n%q\nwant:\n%q", got, tt.want)
 			}
 		})
