@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// conn is one chat socket. Its reader is the goroutine ServeWS starts (Hub.read); its
-// frames are written by the flushers (see socket.go).
+// conn is one chat socket. Its reader is the ServeWS goroutine; its frames are written by
+// the flushers (see socket.go).
 type conn struct {
 	h    *Hub
 	r    *room
@@ -52,13 +52,10 @@ type conn struct {
 	gone      chan struct{} // closed when the network connection is closed
 }
 
-// ServeWS upgrades the request to a chat websocket for room, joins it to the room, and
-// returns while a goroutine of its own serves it until it closes: the upgrade and the
-// room's loading grow the request's goroutine's stack, which an idle socket would hold
-// for its whole life (tens of KiB each, for thousands of sockets), while a fresh
-// goroutine that only reads needs a few. user nil is an anonymous reader. The caller has
-// authenticated the user and resolved the room; the Origin header is checked here
-// (Config.CheckOrigin). Until Run runs, and once it is stopping, requests get 503.
+// ServeWS upgrades the request to a chat websocket for room and serves it until it
+// closes. user nil is an anonymous reader. The caller has authenticated the user and
+// resolved the room; the Origin header is checked here (Config.CheckOrigin). Until Run
+// runs, and once it is stopping, requests get 503.
 func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user *User) {
 	h.mu.Lock()
 	if h.stopping || !h.live.Load() {
@@ -68,11 +65,11 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	}
 	h.conns.Add(1)
 	h.mu.Unlock()
+	defer h.conns.Done()
 
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := h.upgrader.Upgrade(hw, req, nil) // writes the error response itself
 	if err != nil {
-		h.conns.Done()
 		h.log.Debug("chat: websocket upgrade refused", "room", info.ID, "err", err)
 		return
 	}
@@ -93,6 +90,11 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	r := h.acquire(info)
 	c.r = r
 	h.sockets.Add(1)
+	defer func() {
+		r.leave(c)
+		h.release(r)
+		h.sockets.Add(-1)
+	}()
 
 	ws.SetReadLimit(h.cfg.ReadLimit)
 	idle := h.cfg.PingInterval + h.cfg.PongTimeout
@@ -110,20 +112,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
 	h.log.Debug("chat: socket joined", "room", r.id, "conn", c.id, "signed_in", user != nil)
-	go func() {
-		defer h.conns.Done()
-		defer func() {
-			r.leave(c)
-			h.release(r)
-			h.sockets.Add(-1)
-		}()
-		h.read(c, idle)
-	}()
-}
 
-// read reads c's frames until the socket fails or closes, then closes it.
-func (h *Hub) read(c *conn, idle time.Duration) {
-	ws, r := c.ws, c.r
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
