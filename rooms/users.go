@@ -26,15 +26,6 @@ import (
 // errOwnerDisabled ends the live publishes of a disabled account's rooms.
 var errOwnerDisabled = fmt.Errorf("%w: the room's owner was disabled", media.ErrStopped)
 
-// GetUser returns the account with this id.
-func (s *Service) GetUser(ctx context.Context, id string) (User, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
-	}
-	return s.userByID(ctx, oid)
-}
-
 // UserByHandle returns the account with this handle (case-insensitive).
 func (s *Service) UserByHandle(ctx context.Context, handle string) (User, error) {
 	handle = normalizeHandle(handle)

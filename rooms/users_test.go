@@ -180,7 +180,7 @@ func TestAccountSelfService(t *testing.T) {
 	if _, err := e.svc.GetRoom(e.ctx(), room.Slug); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob's room: %v, want not found", err)
 	}
-	if _, err := e.svc.GetUser(e.ctx(), bob.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.FindUser(e.ctx(), bob.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob's account: %v, want not found", err)
 	}
 	if _, _, err := e.svc.AuthenticateToken(e.ctx(), secret); !errors.Is(err, ErrUnauthorized) {
