@@ -52,8 +52,8 @@ type StreamStopper interface {
 }
 
 // StreamStopperFunc adapts a function to StreamStopper, e.g. to break the cycle between
-// the hub (whose outputs include the Service) and the Service (which stops the hub's
-// streams).
+// the hub (whose outputs include the Service's wiring) and the Service (which stops the
+// hub's streams).
 type StreamStopperFunc func(name string, reason error) bool
 
 // Stop implements StreamStopper.
