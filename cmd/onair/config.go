@@ -139,6 +139,7 @@ type rtmpConfig struct {
 	TakeoverAfter            time.Duration `yaml:"takeover_after"`
 	MaxConnections           int           `yaml:"max_connections"`
 	MaxConnectionsPerAddress int           `yaml:"max_connections_per_address"`
+	MaxSetupConnections      int           `yaml:"max_setup_connections"`
 	MaxMessageSize           int           `yaml:"max_message_size"`
 	ReadInterval             time.Duration `yaml:"read_interval"`
 }
@@ -187,6 +188,7 @@ func defaultConfig() config {
 			TakeoverAfter:            5 * time.Second,
 			MaxConnections:           1000,
 			MaxConnectionsPerAddress: 16,
+			MaxSetupConnections:      64,
 			MaxMessageSize:           8 << 20,
 			ReadInterval:             20 * time.Millisecond,
 		},
@@ -440,6 +442,9 @@ func (c *config) validate() error {
 	}
 	if c.RTMP.MaxConnectionsPerAddress < 1 {
 		bad("rtmp.max_connections_per_address", "must be at least 1, got %d", c.RTMP.MaxConnectionsPerAddress)
+	}
+	if c.RTMP.MaxSetupConnections < 1 {
+		bad("rtmp.max_setup_connections", "must be at least 1, got %d", c.RTMP.MaxSetupConnections)
 	}
 	if c.RTMP.MaxMessageSize < 64<<10 || c.RTMP.MaxMessageSize > 16<<20 {
 		bad("rtmp.max_message_size", "must be between 65536 and 16777216 bytes, got %d", c.RTMP.MaxMessageSize)
