@@ -126,6 +126,7 @@ func (s *Server) pageRoutes() {
 	page("GET /dashboard/{slug}", s.dashboardPage)
 	page("GET /settings", s.settingsPage)
 	page("GET /admin", s.adminPage)
+	s.embedRoutes()
 	page("GET /login", s.authPage("login"))
 	page("GET /signup", s.authPage("signup"))
 	page("/", s.notFoundPage)

@@ -16,6 +16,7 @@ import (
 
 	"onair/rooms/cluster"
 	"onair/rooms/webhook"
+	"onair/web"
 )
 
 // config is onair's configuration: configs/onair.yaml documents every key. Each key can be
@@ -126,6 +127,8 @@ type httpConfig struct {
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 	TrustProxy        bool          `yaml:"trust_proxy"`
 	AllowedOrigins    []string      `yaml:"allowed_origins"`
+	// EmbedFrameAncestors may frame the embed pages (CSP frame-ancestors sources).
+	EmbedFrameAncestors []string `yaml:"embed_frame_ancestors"`
 }
 
 type rtmpConfig struct {
@@ -171,14 +174,15 @@ type streamConfig struct {
 func defaultConfig() config {
 	return config{
 		HTTP: httpConfig{
-			Addr:              ":8080",
-			HSTSMaxAge:        365 * 24 * time.Hour,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    16 << 10,
-			AllowedOrigins:    []string{},
+			Addr:                ":8080",
+			HSTSMaxAge:          365 * 24 * time.Hour,
+			ReadHeaderTimeout:   5 * time.Second,
+			ReadTimeout:         30 * time.Second,
+			WriteTimeout:        60 * time.Second,
+			IdleTimeout:         120 * time.Second,
+			MaxHeaderBytes:      16 << 10,
+			AllowedOrigins:      []string{},
+			EmbedFrameAncestors: []string{"*"},
 		},
 		RTMP: rtmpConfig{
 			Addr:                     ":1935",
@@ -543,6 +547,9 @@ func (c *config) validate() error {
 	}
 	for i, o := range c.HTTP.AllowedOrigins {
 		checkURL(fmt.Sprintf("http.allowed_origins[%d]", i), o, "http", "https")
+	}
+	if _, err := web.FrameAncestors(c.HTTP.EmbedFrameAncestors); err != nil {
+		bad("http.embed_frame_ancestors", "%v", err)
 	}
 	checkURL("node.advertise_url", c.Node.AdvertiseURL, "http", "https")
 	if c.Shutdown.Timeout < time.Second || c.Shutdown.Timeout > 10*time.Minute {
