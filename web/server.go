@@ -105,10 +105,10 @@ type Server struct {
 	hsts      string // the Strict-Transport-Security header, "" for none
 	// frameAncestors is the CSP frame-ancestors of the embed pages (embed.go).
 	frameAncestors string
-	chatRooms chatRooms
-	proxy     *hlsProxy
-	audience  *hls.Audience // viewers of the streams served here, local or proxied
-	gate      streamGate    // what each stream's media requires (playback.go)
+	chatRooms      chatRooms
+	proxy          *hlsProxy
+	audience       *hls.Audience // viewers of the streams served here, local or proxied
+	gate           streamGate    // what each stream's media requires (playback.go)
 	// rewrites recycles the buffers of playlists held and rewritten with a URL token
 	// (*[]byte, mediaWriter): an external player of a private room makes one of each with
 	// every playlist request.
