@@ -71,3 +71,29 @@ func TestEmbedPages(t *testing.T) {
 		t.Fatalf("private playlist without a playback cookie: %d", code)
 	}
 }
+
+// Open Graph tags: a public room's page says its title and live state in the HTML; a
+// private room's says nothing of it, even to its owner's browser.
+func TestOpenGraphTags(t *testing.T) {
+	o, _ := startWithMongo(t)
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	ann.createRoom("ann-og")
+	var priv struct {
+		Room privateRoom `json:"room"`
+	}
+	ann.must(201, "POST", "/api/v1/rooms", map[string]any{"slug": "ann-hidden", "title": "Ann hidden", "visibility": "private"}, &priv)
+
+	_, _, body := newClient(t, o.HTTP).get("/rooms/ann-og")
+	for _, want := range []string{`<meta property="og:title" content="Room ann-og">`, `<meta property="og:description" content="Offline · @ann">`,
+		`<meta property="og:url" content="` + o.HTTP + `/rooms/ann-og">`, `<meta name="twitter:card" content="summary">`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("room page lacks %s", want)
+		}
+	}
+	_, _, body = ann.get("/watch/" + priv.Room.PlaybackID)
+	if !strings.Contains(string(body), `<meta property="og:title" content="A room on onair">`) || strings.Contains(string(body), `content="Ann hidden`) ||
+		strings.Contains(string(body), `content="Offline`) {
+		t.Errorf("private room's tags:\n%s", body)
+	}
+}
