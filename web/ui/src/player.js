@@ -6,6 +6,7 @@ import { initSite } from './lib/site.js';
 import { Player } from './lib/player.js';
 import { Chat } from './lib/chat.js';
 import { moderationPanel } from './lib/moderation.js';
+import { shareButton, timeParam } from './lib/share.js';
 
 initSite();
 const page = document.body.dataset.page;
@@ -62,6 +63,7 @@ function watchPage() {
     onPlaying: () => setStatus(''),
   });
   player.playLive(main.dataset.hls);
+  shareButton(main, () => location.origin + location.pathname);
 }
 
 function roomPage() {
@@ -183,6 +185,7 @@ function roomPage() {
   });
   const panel = $('[data-mod-panel]', main);
   if (panel && me) moderationPanel(panel, ref);
+  shareButton(main, () => location.origin + location.pathname);
 
   const start = () => {
     if (live) goLive(); else showOffline();
@@ -221,14 +224,21 @@ function replayPage() {
   const player = new Player(root, {
     onPlaying: () => setStatus(''),
   });
+  // A shared link's ?t= starts the replay there.
+  const startAt = timeParam();
   if (main.dataset.private === 'true') {
     keepPlaybackAccess(main.dataset.ref, () => {
       player.stop('You may not watch this recording any more.');
       player.setState('error');
-    }).then((ok) => { if (ok) player.playVod(main.dataset.src); });
+    }).then((ok) => { if (ok) player.playVod(main.dataset.src, startAt); });
   } else {
-    player.playVod(main.dataset.src);
+    player.playVod(main.dataset.src, startAt);
   }
+  // The link shared is to the moment being watched.
+  shareButton(main, () => {
+    const t = Math.floor(player.video.currentTime || 0);
+    return `${location.origin}${location.pathname}${t > 0 ? `?t=${t}` : ''}`;
+  });
   const total = Number(main.dataset.durationMs) / 1000;
   if (total) $('[data-duration]', root).textContent = clock(total);
 }
