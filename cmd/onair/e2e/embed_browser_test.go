@@ -17,7 +17,7 @@ import (
 // Embeds and sharing in Chromium (web/ui/e2e/embed.mjs), with the local storage backend:
 // a page of another origin, served here by a second server, frames an offline room's
 // embed, which plays the room's latest recording; the same replay plays in that origin's
-// own hls.js; the replay page's share link carries the moment (?t=) and opens there.
+// own hls.js; the chat embed connects; the replay page's share link carries the moment (?t=) and opens there.
 func TestBrowserEmbedAndShare(t *testing.T) {
 	chromium := browserDeps(t)
 	hlsJS := filepath.Join(testenv.RepoRoot(t), "web", "ui", "node_modules", "hls.js", "dist", "hls.min.js")
@@ -48,7 +48,8 @@ func TestBrowserEmbedAndShare(t *testing.T) {
 		switch r.URL.Path {
 		case "/embed.html":
 			fmt.Fprintf(w, `<!doctype html><title>a blog</title><h1>My blog</h1>
-<iframe src="%s/embed/ann-embed" width="640" height="400" allow="autoplay; fullscreen"></iframe>`, html.EscapeString(o.HTTP))
+<iframe src="%[1]s/embed/ann-embed" width="640" height="400" allow="autoplay; fullscreen"></iframe>
+<iframe src="%[1]s/embed/ann-embed/chat" width="320" height="400"></iframe>`, html.EscapeString(o.HTTP))
 		case "/player.html":
 			fmt.Fprintf(w, `<!doctype html><title>a player</title><video muted playsinline></video>
 <script src="/hls.min.js"></script>

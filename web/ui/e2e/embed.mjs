@@ -3,6 +3,7 @@
 //  1. A page of another origin (OTHER_URL, a second server) frames /embed/<room> of an
 //     offline room: the embed renders in the iframe and plays the room's latest recording,
 //     stored by the local storage backend.
+//     The chat embed, framed beside it, connects to the room's chat.
 //  2. A page of that other origin plays the same replay with its own hls.js: the local
 //     backend's /storage/ answers it (CORS), as S3 would.
 //  3. The replay page's share button gives a link to the moment being watched (?t=), and
@@ -38,9 +39,11 @@ try {
   const refused = [];
   host.on('console', (m) => { if (/refused|blocked/i.test(m.text())) refused.push(m.text()); });
   await host.goto(`${other}/embed.html`);
-  const frameEl = await host.waitForSelector('iframe');
+  const frameEl = await host.waitForSelector('iframe[src$="/embed/ann-embed"]');
   const frame = await frameEl.contentFrame();
   check(frame, 'the iframe has no frame');
+  const chatFrame = await (await host.waitForSelector('iframe[src$="/chat"]')).contentFrame();
+  await chatFrame.waitForFunction(() => document.querySelector('[data-chat]').dataset.chatState === 'connected', null, { timeout: 15000, polling: 200 });
   await frame.waitForFunction(playing, 1, { timeout: 30000, polling: 200 });
   const embed = await frame.evaluate(() => ({
     origin: location.origin, state: document.querySelector('[data-player]').dataset.state,
