@@ -13,8 +13,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-
-	"onair/rooms/audit"
 )
 
 // Sentinel errors; every error the package returns for these conditions wraps one of them.
@@ -99,10 +97,8 @@ type Config struct {
 	// reloaded from MongoDB as a safety net against missed events (default 1 min).
 	CacheRefresh time.Duration
 
-	// Audit, when set, is told of every moderation action once it took effect (actions
-	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode of rooms/audit), with
-	// the caller's context. It must return quickly (audit.Log queues).
-	Audit audit.Recorder
+	// Actions, when set, is told of every moderation action once it took effect.
+	Actions Actions
 
 	// Admit, when set, is asked every AdmitInterval (default 30 s), and after Recheck,
 	// whether the users of this node's sockets may still be in their rooms (admit.go):
@@ -215,10 +211,23 @@ type Message struct {
 	At     time.Time `json:"at"`
 }
 
-// Action is one recorded moderation action.
+// ActionKind names a moderation action.
+type ActionKind string
+
+// Moderation actions.
+const (
+	ActionDelete   ActionKind = "delete"
+	ActionTimeout  ActionKind = "timeout"
+	ActionBan      ActionKind = "ban"
+	ActionUnban    ActionKind = "unban"
+	ActionSlowMode ActionKind = "slow_mode"
+)
+
+// Action is one recorded moderation action. For a delete, the target is the message's
+// author.
 type Action struct {
 	ID           string        `json:"id"`
-	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode
+	Action       ActionKind    `json:"action"`
 	ActorID      string        `json:"actor_id"`
 	ActorHandle  string        `json:"actor_handle,omitempty"`
 	TargetID     string        `json:"target_id,omitempty"`
@@ -227,6 +236,14 @@ type Action struct {
 	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length or slow-mode interval; marshals as milliseconds
 	Reason       string        `json:"reason,omitempty"`
 	At           time.Time     `json:"at"`
+}
+
+// Actions is what chat tells of the moderation actions that took effect (Config.Actions):
+// cmd/onair records them in the audit trail and sends them to webhooks.
+type Actions interface {
+	// Moderated gets the context of the call that acted (who asked, from where) and must
+	// return quickly.
+	Moderated(ctx context.Context, room Room, actor User, a Action)
 }
 
 // Stats are counters for metrics. All but Sockets and Rooms only grow.

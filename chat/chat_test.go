@@ -225,7 +225,7 @@ func TestBanTimeoutUnban(t *testing.T) {
 	}
 	var got []string
 	for _, a := range log {
-		got = append(got, a.Action+":"+a.ActorID+">"+a.TargetID)
+		got = append(got, string(a.Action)+":"+a.ActorID+">"+a.TargetID)
 	}
 	want := []string{"timeout:admin>troll", "unban:owner>troll", "ban:mod>troll"}
 	if !slices.Equal(got, want) {
@@ -307,7 +307,7 @@ func TestDeleteForEveryone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(log) != 1 || log[0].Action != "delete" || log[0].MessageID != gone.ID || log[0].TargetID != alice.ID {
+	if len(log) != 1 || log[0].Action != ActionDelete || log[0].MessageID != gone.ID || log[0].TargetID != alice.ID {
 		t.Fatalf("moderation log %+v", log)
 	}
 }

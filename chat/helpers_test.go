@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,9 +54,10 @@ func newEnv(t *testing.T) *env {
 // the user from the query: ?room=r1&user=alice (no user: anonymous).
 type testHub struct {
 	*Hub
-	srv    *httptest.Server
-	cancel context.CancelFunc
-	done   chan error
+	actions *actionLog // what the hub reported (Config.Actions)
+	srv     *httptest.Server
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func (e *env) hub(node string, tweak func(*Config)) *testHub {
@@ -67,6 +69,7 @@ func (e *env) hub(node string, tweak func(*Config)) *testHub {
 		NodeID:       node,
 		OpTimeout:    2 * time.Second,
 		CacheRefresh: 5 * time.Second,
+		Actions:      &actionLog{},
 	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
@@ -88,6 +91,7 @@ func (e *env) hub(node string, tweak func(*Config)) *testHub {
 		users[u.ID] = u
 	}
 	th := &testHub{Hub: h, done: make(chan error, 1)}
+	th.actions, _ = cfg.Actions.(*actionLog)
 	th.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var u *User
 		if id := r.URL.Query().Get("user"); id != "" {
@@ -342,4 +346,28 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// actionLog is a Config.Actions that keeps what it is told.
+type actionLog struct {
+	mu  sync.Mutex
+	got []reported
+}
+
+type reported struct {
+	room   Room
+	actor  User
+	action Action
+}
+
+func (l *actionLog) Moderated(_ context.Context, room Room, actor User, a Action) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, reported{room, actor, a})
+}
+
+func (l *actionLog) all() []reported {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.got)
 }

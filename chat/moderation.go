@@ -10,8 +10,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-
-	"onair/rooms/audit"
 )
 
 // Limits of moderation arguments.
@@ -153,9 +151,9 @@ func (h *Hub) publishEvent(r *room, typ string, frame any, change func()) {
 	h.w.event(event{Room: r.id, Type: typ, Frame: data})
 }
 
-// recordAction writes a moderation log entry and tells Config.Audit. The action has taken
-// effect already, so a failed write is queued and retried in the background rather than
-// reported.
+// recordAction writes a moderation log entry and tells Config.Actions. The action has
+// taken effect already, so a failed write is queued and retried in the background rather
+// than reported.
 func (h *Hub) recordAction(ctx context.Context, info Room, actor User, a actionDoc) {
 	a.ID, a.Room, a.Node = bson.NewObjectID(), info.ID, h.cfg.NodeID
 	octx, cancel := h.opContext(ctx)
@@ -166,41 +164,9 @@ func (h *Hub) recordAction(ctx context.Context, info Room, actor User, a actionD
 	}
 	h.log.Info("chat: moderation", "room", info.ID, "slug", info.Slug, "action", a.Action,
 		"actor", a.ActorID, "target", a.TargetID, "message_id", a.MessageID, "duration_ms", a.DurationMS)
-	if h.cfg.Audit != nil {
-		h.cfg.Audit.Record(ctx, auditEntry(info, actor, a))
+	if h.cfg.Actions != nil {
+		h.cfg.Actions.Moderated(ctx, info, actor, a.action())
 	}
-}
-
-// auditEntry describes a moderation action for the audit trail.
-func auditEntry(info Room, actor User, a actionDoc) audit.Entry {
-	e := audit.Entry{
-		At: a.At, Action: "chat." + a.Action,
-		Actor: audit.Actor{ID: actor.ID, Handle: actor.Handle, Admin: actor.Admin},
-		Room:  &audit.Room{ID: info.ID, Slug: info.Slug, Title: info.Title},
-	}
-	details := map[string]any{}
-	switch {
-	case a.MessageID != "":
-		e.Target = &audit.Target{Kind: audit.KindMessage, ID: a.MessageID}
-		if a.TargetID != "" {
-			details["author_id"], details["author_handle"] = a.TargetID, a.TargetHandle
-		}
-	case a.TargetID != "":
-		e.Target = &audit.Target{Kind: audit.KindUser, ID: a.TargetID, Name: a.TargetHandle}
-	}
-	switch a.Action {
-	case "timeout":
-		details["duration_ms"] = a.DurationMS
-	case "slow_mode":
-		details["interval_ms"] = a.DurationMS
-	}
-	if a.Reason != "" {
-		details["reason"] = a.Reason
-	}
-	if len(details) > 0 {
-		e.Details = details
-	}
-	return e
 }
 
 // DeleteMessage deletes a message of the room for everyone: it leaves the history and a
@@ -252,7 +218,7 @@ func (h *Hub) DeleteMessage(ctx context.Context, info Room, actor User, messageI
 	defer h.release(r)
 	h.publishEvent(r, typeDeleted, deletedFrame{Type: typeDeleted, ID: messageID}, func() { r.deleteMessage(messageID) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "delete", ActorID: actor.ID, ActorHandle: actor.Handle,
+		Action: ActionDelete, ActorID: actor.ID, ActorHandle: actor.Handle,
 		TargetID: doc.UserID, TargetHandle: doc.Handle, MessageID: messageID, At: now,
 	})
 	return nil
@@ -285,7 +251,7 @@ func (h *Hub) Timeout(ctx context.Context, info Room, actor, target User, d time
 		userFrame{Type: typeUserTimeout, UserID: target.ID, Handle: target.Handle, Until: &until, DurationMS: d.Milliseconds(), Reason: reason},
 		func() { r.setBan(target.ID, false, until, false) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "timeout", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
+		Action: ActionTimeout, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
 		TargetHandle: target.Handle, DurationMS: d.Milliseconds(), Reason: reason, At: now,
 	})
 	return nil
@@ -314,7 +280,7 @@ func (h *Hub) Ban(ctx context.Context, info Room, actor, target User, reason str
 		userFrame{Type: typeUserBanned, UserID: target.ID, Handle: target.Handle, Reason: reason},
 		func() { r.setBan(target.ID, true, time.Time{}, false) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "ban", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
+		Action: ActionBan, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
 		TargetHandle: target.Handle, Reason: reason, At: now,
 	})
 	return nil
@@ -396,7 +362,7 @@ func (h *Hub) Unban(ctx context.Context, info Room, actor, target User) error {
 		userFrame{Type: typeUserUnbanned, UserID: target.ID, Handle: target.Handle},
 		func() { r.setBan(target.ID, false, time.Time{}, true) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "unban", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
+		Action: ActionUnban, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
 		TargetHandle: target.Handle, At: nowMS(),
 	})
 	return nil
@@ -451,7 +417,7 @@ func (h *Hub) SetSlowMode(ctx context.Context, info Room, actor User, interval t
 	h.publishEvent(r, typeSlowMode, slowModeFrame{Type: typeSlowMode, IntervalMS: interval.Milliseconds()},
 		func() { r.setSlowMode(interval) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "slow_mode", ActorID: actor.ID, ActorHandle: actor.Handle, DurationMS: interval.Milliseconds(), At: now,
+		Action: ActionSlowMode, ActorID: actor.ID, ActorHandle: actor.Handle, DurationMS: interval.Milliseconds(), At: now,
 	})
 	return nil
 }

@@ -37,7 +37,7 @@ func (d *messageDoc) message() Message {
 type actionDoc struct {
 	ID           bson.ObjectID `bson:"_id"`
 	Room         string        `bson:"room"`
-	Action       string        `bson:"action"`
+	Action       ActionKind    `bson:"action"`
 	ActorID      string        `bson:"actor_id"`
 	ActorHandle  string        `bson:"actor_handle,omitempty"`
 	TargetID     string        `bson:"target_id,omitempty"`
@@ -47,6 +47,14 @@ type actionDoc struct {
 	Reason       string        `bson:"reason,omitempty"`
 	At           time.Time     `bson:"at"`
 	Node         string        `bson:"node"`
+}
+
+func (d *actionDoc) action() Action {
+	return Action{
+		ID: d.ID.Hex(), Action: d.Action, ActorID: d.ActorID, ActorHandle: d.ActorHandle,
+		TargetID: d.TargetID, TargetHandle: d.TargetHandle, MessageID: d.MessageID,
+		Duration: time.Duration(d.DurationMS) * time.Millisecond, Reason: d.Reason, At: d.At.UTC(),
+	}
 }
 
 // banDoc is a document of chat_bans: a user's ban and/or timeout in a room.
@@ -254,11 +262,7 @@ func (h *Hub) ModerationLog(ctx context.Context, info Room, actor User, limit in
 	}
 	out := make([]Action, len(docs))
 	for i, d := range docs {
-		out[i] = Action{
-			ID: d.ID.Hex(), Action: d.Action, ActorID: d.ActorID, ActorHandle: d.ActorHandle,
-			TargetID: d.TargetID, TargetHandle: d.TargetHandle, MessageID: d.MessageID,
-			Duration: time.Duration(d.DurationMS) * time.Millisecond, Reason: d.Reason, At: d.At.UTC(),
-		}
+		out[i] = d.action()
 	}
 	return out, nil
 }
