@@ -37,8 +37,8 @@ type Config struct {
 	// EventDB holds the capped event collection chat_events shared by the nodes. It
 	// defaults to the database named DB's name + "_events" on DB's client: FerretDB keeps
 	// each database in its own SQLite file and locks a capped collection's whole file for
-	// its housekeeping every second, which would stall message inserts. On MongoDB any
-	// database will do (EventDB = DB is fine); the user needs readWrite on it.
+	// its housekeeping every second, which would stall message inserts (ferretdb.go). On
+	// MongoDB any database will do (EventDB = DB is fine); the user needs readWrite on it.
 	EventDB *mongo.Database
 	// NodeID names this process in the shared event log: the node id of the cluster, the
 	// same for every part of the process and different between nodes sharing DB. Required.
@@ -88,9 +88,9 @@ type Config struct {
 	// EventLogBytes and EventLogMaxDocs size the capped collection chat_events that carries
 	// events between nodes, when it is created (the first node to start creates it). Each
 	// document is a batch of one node's events of up to 50 ms. Defaults: 8 MiB, and no
-	// document limit on MongoDB but 24 documents on FerretDB, whose tailable cursors
-	// rescan the whole collection every 10 ms. The log only needs to hold a few seconds;
-	// more lets a node that lost its connection for longer catch up.
+	// document limit on MongoDB but 24 documents on FerretDB (ferretdb.go). The log only
+	// needs to hold a few seconds; more lets a node that lost its connection for longer
+	// catch up.
 	EventLogBytes   int64
 	EventLogMaxDocs int64
 	// CacheRefresh is how often a room's cached bans, slow mode and recent messages are

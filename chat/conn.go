@@ -70,7 +70,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := h.upgrader.Upgrade(hw, req, nil) // writes the error response itself
 	if err != nil {
-		h.log.Debug("chat: websocket upgrade refused", "room", info.ID, "err", err)
+		h.log.Debug("websocket upgrade refused", "room", info.ID, "err", err)
 		return
 	}
 	if user != nil && user.ID == "" {
@@ -111,13 +111,13 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	if stopping { // Run's shutdown may have missed this socket
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
-	h.log.Debug("chat: socket joined", "room", r.id, "conn", c.id, "signed_in", user != nil)
+	h.log.Debug("socket joined", "room", r.id, "conn", c.id, "signed_in", user != nil)
 
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
 			if !c.closed.Load() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-				h.log.Debug("chat: socket read ended", "room", r.id, "conn", c.id, "err", err)
+				h.log.Debug("socket read ended", "room", r.id, "conn", c.id, "err", err)
 			}
 			break
 		}
@@ -129,7 +129,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	}
 	c.shutdown(0, "") // after a close frame from the client, the library queued the reply
 	<-c.gone
-	h.log.Debug("chat: socket left", "room", r.id, "conn", c.id, "close_code", c.closeCode)
+	h.log.Debug("socket left", "room", r.id, "conn", c.id, "close_code", c.closeCode)
 }
 
 // handleFrame handles one client frame.
@@ -228,7 +228,7 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 		if err != nil {
 			r.seqComplete(e, nil)
 			r.unreserve(res)
-			h.log.Warn("chat: store message failed", "room", r.id, "user", c.user.ID, "err", err)
+			h.log.Warn("store message failed", "room", r.id, "user", c.user.ID, "err", err)
 			reject(codeUnavailable, "message not sent: chat storage is unavailable, try again", 0)
 			return
 		}

@@ -67,7 +67,7 @@ func (h *Hub) tail(ctx context.Context) {
 		}
 		failures++
 		if failures <= 3 || failures%20 == 0 {
-			h.log.Warn("chat: event log tail interrupted, reopening", "err", err, "retry_in", backoff, "failures", failures)
+			h.log.Warn("event log tail interrupted, reopening", "err", err, "retry_in", backoff, "failures", failures)
 		}
 		select {
 		case <-ctx.Done():
@@ -102,7 +102,7 @@ func (t *tailer) follow(ctx context.Context) error {
 	case t.lastRID == 0:
 		t.lastRID, t.lastTime = markerRID, marker.ID.Timestamp() // start at the end
 	case markerRID < t.lastRID: // positions went back: the collection was recreated
-		h.log.Warn("chat: event log was recreated; resuming from its end")
+		h.log.Warn("event log was recreated; resuming from its end")
 		t.gap(markerRID, marker)
 	default:
 		oldest, err := t.recordID(opCtx, bson.D{}, bson.D{{Key: "$natural", Value: 1}})
@@ -110,7 +110,7 @@ func (t *tailer) follow(ctx context.Context) error {
 			return err
 		}
 		if oldest > t.lastRID {
-			h.log.Warn("chat: event log wrapped past the last event seen; resuming from its end",
+			h.log.Warn("event log wrapped past the last event seen; resuming from its end",
 				"last_seen", t.lastTime)
 			t.gap(markerRID, marker)
 		}
@@ -157,7 +157,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		}
 		var doc tailedEvents
 		if err := cur.Decode(&doc); err != nil {
-			h.log.Warn("chat: undecodable event log document", "err", err)
+			h.log.Warn("undecodable event log document", "err", err)
 			continue
 		}
 		if doc.RecordID <= t.lastRID {
@@ -172,7 +172,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		}
 		var evs []event
 		if err := json.Unmarshal(doc.Batch, &evs); err != nil {
-			h.log.Warn("chat: undecodable event batch", "node", doc.Node, "err", err)
+			h.log.Warn("undecodable event batch", "node", doc.Node, "err", err)
 			continue
 		}
 		for i := range evs {

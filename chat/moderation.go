@@ -159,10 +159,10 @@ func (h *Hub) recordAction(ctx context.Context, info Room, actor User, a actionD
 	octx, cancel := h.opContext(ctx)
 	defer cancel()
 	if _, err := h.modlog.InsertOne(octx, a); err != nil {
-		h.log.Warn("chat: moderation log write failed, queued for retry", "room", info.ID, "action", a.Action, "err", err)
+		h.log.Warn("moderation log write failed, queued for retry", "room", info.ID, "action", a.Action, "err", err)
 		h.w.action(a)
 	}
-	h.log.Info("chat: moderation", "room", info.ID, "slug", info.Slug, "action", a.Action,
+	h.log.Info("moderation", "room", info.ID, "slug", info.Slug, "action", a.Action,
 		"actor", a.ActorID, "target", a.TargetID, "message_id", a.MessageID, "duration_ms", a.DurationMS)
 	if h.cfg.Actions != nil {
 		h.cfg.Actions.Moderated(ctx, info, actor, a.action())
@@ -491,7 +491,7 @@ func (h *Hub) applyRemote(ev *event, node string) {
 	}
 	var f remoteFrame
 	if err := json.Unmarshal(ev.Frame, &f); err != nil {
-		h.log.Warn("chat: undecodable event", "node", node, "type", ev.Type, "err", err)
+		h.log.Warn("undecodable event", "node", node, "type", ev.Type, "err", err)
 		return
 	}
 	h.stats.remote.Add(1)

@@ -161,7 +161,7 @@ func (r *room) runLoad() error {
 		if first {
 			level = slog.LevelWarn
 		}
-		r.h.log.Log(context.Background(), level, "chat: load room failed", "room", r.id, "slug", r.slug, "err", err)
+		r.h.log.Log(context.Background(), level, "load room failed", "room", r.id, "slug", r.slug, "err", err)
 		return err
 	}
 	wasLoaded := r.loaded

@@ -186,7 +186,7 @@ func (c *conn) queue(f []byte, kind frameKind) bool {
 			c.h.stats.dropped.Add(1)
 			if c.shutdown(1013, "too slow") {
 				c.h.stats.slowClosed.Add(1)
-				c.h.log.Info("chat: closing slow socket", "room", c.r.id, "conn", c.id,
+				c.h.log.Info("closing slow socket", "room", c.r.id, "conn", c.id,
 					"queued_frames", queued, "held_bytes", held, "limit_bytes", c.h.cfg.SendQueueBytes)
 			}
 			return false
@@ -226,7 +226,7 @@ func (c *conn) queue(f []byte, kind frameKind) bool {
 		c.unqueue(&c.pingAt)
 		c.unqueue(&c.pongAt)
 		c.mu.Unlock()
-		c.h.log.Error("chat: control frame over the socket's byte limit, closing it", "room", c.r.id, "conn", c.id)
+		c.h.log.Error("control frame over the socket's byte limit, closing it", "room", c.r.id, "conn", c.id)
 		c.closed.Store(true)
 		c.closeNow()
 		return false

@@ -162,14 +162,14 @@ func (h *Hub) ensureEventLog(ctx context.Context) error {
 		return nil
 	}
 	maxDocs := h.cfg.EventLogMaxDocs
-	if maxDocs == 0 && h.isFerretDB(ctx) {
-		maxDocs = ferretEventLogDocs
+	if maxDocs == 0 {
+		maxDocs = h.defaultEventLogDocs(ctx)
 	}
 	opts := options.CreateCollection().SetCapped(true).SetSizeInBytes(h.cfg.EventLogBytes)
 	if maxDocs > 0 {
 		opts.SetMaxDocuments(maxDocs)
 	}
-	h.log.Info("chat: creating the event log", "db", h.eventDB.Name(), "collection", collEvents,
+	h.log.Info("creating the event log", "db", h.eventDB.Name(), "collection", collEvents,
 		"bytes", h.cfg.EventLogBytes, "max_docs", maxDocs)
 	err = h.eventDB.CreateCollection(ctx, collEvents, opts)
 	var ce mongo.CommandError
@@ -180,19 +180,6 @@ func (h *Hub) ensureEventLog(ctx context.Context) error {
 		return unavailable("create "+collEvents, err)
 	}
 	return nil
-}
-
-// ferretEventLogDocs is the default size of the event log on FerretDB, in documents
-// (batches of about eventLinger): enough for a second or two of busy chat, small enough
-// for FerretDB's tailable cursors, whose cost grows with the collection.
-const ferretEventLogDocs = 24
-
-// isFerretDB reports whether the server is FerretDB (its buildInfo says so).
-func (h *Hub) isFerretDB(ctx context.Context) bool {
-	var info bson.M
-	err := h.eventDB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info)
-	_, ok := info["ferretdbVersion"]
-	return err == nil && ok
 }
 
 func clampLimit(limit, def int) int {
@@ -325,11 +312,11 @@ func (h *Hub) purgeExpiredTimeouts(ctx context.Context) {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			h.log.Debug("chat: purge expired timeouts failed", "err", err)
+			h.log.Debug("purge expired timeouts failed", "err", err)
 		}
 		return
 	}
 	if res.DeletedCount > 0 {
-		h.log.Debug("chat: purged expired timeouts", "count", res.DeletedCount)
+		h.log.Debug("purged expired timeouts", "count", res.DeletedCount)
 	}
 }
