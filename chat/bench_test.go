@@ -53,7 +53,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	for i := range b.N {
 		m.ID = strconv.Itoa(i)
 		data := marshal(m)
-		r.publish(textFrame(data), func() bool { return r.addMessage(m) })
+		r.publish(data, func() bool { return r.addMessage(m) })
 		if i%1024 == 1023 {
 			for !drained() {
 				time.Sleep(10 * time.Microsecond)

@@ -74,12 +74,12 @@ type Config struct {
 	PongTimeout  time.Duration
 	// WriteTimeout bounds each frame write (default 10 s).
 	WriteTimeout time.Duration
-	// FlushDelay is how long frames may wait to be written together with the frames that
-	// follow them to the same socket (0, the default: written at once). Every write is a
-	// syscall whatever its size, so at a few messages a second per room a delay of tens of
-	// milliseconds sends several messages per write and cuts the server's CPU per delivery,
-	// adding up to FlushDelay to the delivery latency. At most 1 s. Close frames are not
-	// delayed.
+	// FlushDelay is how long an event may wait to go to a room's sockets in one message
+	// with the events that follow it (a "batch" frame; 0, the default: each at once).
+	// Every message costs each socket a write (a syscall) whatever its size, so at a few
+	// events a second per room a delay of tens of milliseconds sends several per write and
+	// cuts the server's CPU per delivery, adding up to FlushDelay to the delivery latency.
+	// At most 1 s. Frames for one socket (acks, errors, history, close) are not delayed.
 	FlushDelay time.Duration
 	// OpTimeout bounds each MongoDB operation made on behalf of a socket or in the
 	// background (default 5 s). Calls with a context use that context as well.
@@ -343,7 +343,7 @@ func New(cfg Config) (*Hub, error) {
 		CheckOrigin:      cfg.CheckOrigin, // nil: gorilla's same-host check
 	}
 	h.w = newWriter(h)
-	h.flush = newFlushPool(cfg.FlushDelay)
+	h.flush = newFlushPool(0) // rooms batch their events (Config.FlushDelay)
 	return h, nil
 }
 

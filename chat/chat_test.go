@@ -517,7 +517,7 @@ func TestSlowReaderIsClosed(t *testing.T) {
 		if sent == 5000 {
 			t.Fatal("the slow reader was never closed")
 		}
-		r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big})), nil)
+		r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big}), nil)
 		sent++
 		// The fast client keeps up; the hub never waits for the slow one.
 		f := fast.next(5 * time.Second)

@@ -246,7 +246,7 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 // publishMessage broadcasts a stored message or notice of this node and queues it for the
 // other nodes. Called in the room's publication order (under seqMu).
 func (h *Hub) publishMessage(r *room, m Message, data []byte) {
-	r.publish(textFrame(data), func() bool { return r.addMessage(m) })
+	r.publish(data, func() bool { return r.addMessage(m) })
 	h.w.event(event{Room: r.id, Type: m.Type, Frame: data})
 }
 

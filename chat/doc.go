@@ -48,6 +48,12 @@
 //	{"type":"slow_mode","interval_ms":10000}
 //	{"type":"viewers","count":13}
 //
+// Live events come one per websocket message, or several in one "batch" message: those
+// that came within Config.FlushDelay of each other, in order. A batch holds live events
+// only (never history, ack or error frames, nor another batch):
+//
+//	{"type":"batch","events":[{"type":"message","id":"6650…",…},{"type":"viewers","count":14}]}
+//
 // To the sender of a message, once it is stored (before or with its broadcast):
 //
 //	{"type":"ack","nonce":"c-17","id":"6650…","at":"…"}

@@ -14,8 +14,8 @@ import (
 	"onair/scripts/testenv"
 )
 
-// TestFlushDelayCoalescesWrites: with a FlushDelay, frames queued to a socket within the
-// delay go out in one write; without one, each frame is written at once, on its own.
+// TestFlushDelayCoalescesWrites: with a FlushDelay, events of a room within the delay go
+// out in one batch message, one write; without one, each is written at once, on its own.
 func TestFlushDelayCoalescesWrites(t *testing.T) {
 	const n = 5
 	cases := []struct {
@@ -43,7 +43,7 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 			r := th.lookup(room)
 			before := th.stats.writes.Load()
 			for k := range n {
-				r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"})), nil)
+				r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"}), nil)
 				if tc.oneByOne {
 					if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
 						t.Fatalf("frame %q, want %d", f.ID, k)
@@ -55,8 +55,12 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 			}
 			if !tc.oneByOne {
 				for k := range n {
-					if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
+					f := cl.next(5 * time.Second)
+					if f.ID != fmt.Sprint(k) {
 						t.Fatalf("frame %q, want %d", f.ID, k)
+					}
+					if tc.delay > 0 && f.batch != n {
+						t.Fatalf("frame %d came in a message of %d events, want one batch of %d", k, f.batch, n)
 					}
 				}
 			}
@@ -154,7 +158,7 @@ func TestStalledSocketCatchesUp(t *testing.T) {
 	big := strings.Repeat("x", 32<<10)
 	sent := 0
 	publish := func() {
-		r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big})), nil)
+		r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big}), nil)
 		sent++
 	}
 	for !draining() {
@@ -204,5 +208,50 @@ func TestFlushDelayBounds(t *testing.T) {
 		if _, err := New(Config{DB: client.Database("flush"), NodeID: "a", FlushDelay: d}); err != nil {
 			t.Errorf("New with FlushDelay %s: %v", d, err)
 		}
+	}
+}
+
+// TestBatchesAreBounded: however many events come within the delay, a room holds at most
+// batchBytes of them (and the one that crossed it) before sending them.
+func TestBatchesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.FlushDelay = time.Second })
+	cl := dial(t, th, "r1", "")
+	r := th.lookup("r1")
+	limit := batchBytes(th.cfg.SendQueueBytes)
+	ev := marshal(Message{Type: typeSystem, ID: "x", Text: strings.Repeat("\u2028", th.cfg.MaxLength)})
+	n := th.cfg.SendQueueBytes / 2 / len(ev) // a burst the socket holds, however slowly it is written
+	for range n {
+		r.publish(ev, nil)
+		r.mu.Lock()
+		held := r.pendingBytes
+		r.mu.Unlock()
+		if held >= limit {
+			t.Fatalf("the room holds %d bytes of events, over batchBytes %d", held, limit)
+		}
+	}
+	for k := range n {
+		if f := cl.next(5 * time.Second); f.Type != typeSystem || f.batch > limit/len(ev)+1 {
+			t.Fatalf("event %d: %s in a batch of %d", k, f.Type, f.batch)
+		}
+	}
+}
+
+// TestJoinDuringDelay: a socket that joins while events wait for the delay finds them in
+// its history and does not get them again; the sockets there before get them once.
+func TestJoinDuringDelay(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.FlushDelay = time.Second })
+	a := dial(t, th, "r1", alice.ID)
+	ack := a.mustPost("before the join")
+	b := dialRaw(t, th, "r1", "", nil)
+	if f := b.next(5 * time.Second); f.Type != typeHistory || len(f.Messages) != 1 || f.Messages[0].ID != ack.ID {
+		t.Fatalf("history %s, want the message", f.raw)
+	}
+	b.waitType(typeViewers)
+	a.waitFor(5*time.Second, "the message", func(f inFrame) bool { return f.ID == ack.ID })
+	second := a.mustPost("after the join")
+	if f := b.waitType(typeMessage); f.ID != second.ID {
+		t.Fatalf("the joined socket got %s, want only the second message", f.raw)
 	}
 }

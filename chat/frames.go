@@ -19,6 +19,7 @@ const (
 	typeSlowMode     = "slow_mode"
 	typeViewers      = "viewers"
 	typeHistory      = "history"
+	typeBatch        = "batch"
 	typeAck          = "ack"
 	typeError        = "error"
 )
@@ -116,6 +117,24 @@ func marshal(v any) []byte {
 		panic("chat: marshal frame: " + err.Error())
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// batchPayload is a batch frame of events (JSON frames), in order.
+func batchPayload(events [][]byte) []byte {
+	const head, tail = `{"type":"` + typeBatch + `","events":[`, `]}`
+	n := len(head) + len(tail) + len(events) - 1
+	for _, ev := range events {
+		n += len(ev)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, head...)
+	for i, ev := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev...)
+	}
+	return append(b, tail...)
 }
 
 // errorMsg is an error frame.

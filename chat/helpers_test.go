@@ -147,8 +147,11 @@ type inFrame struct {
 	DurationMS   int64     `json:"duration_ms"`
 	Reason       string    `json:"reason"`
 
+	Events []json.RawMessage `json:"events"`
+
 	raw      []byte
 	received time.Time
+	batch    int // events in the websocket message that brought it
 }
 
 // client is a websocket client that reads every frame into a channel.
@@ -214,11 +217,25 @@ func (c *client) read() {
 			c.errMu.Unlock()
 			return
 		}
-		f := inFrame{raw: data, received: time.Now()}
+		now := time.Now()
+		var f inFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			c.t.Errorf("%s: undecodable frame %q: %v", c.name, data, err)
 		}
-		c.frames <- f
+		events := []json.RawMessage{data}
+		if f.Type == typeBatch {
+			events = f.Events
+			if len(events) < 2 {
+				c.t.Errorf("%s: batch of %d events", c.name, len(events))
+			}
+		}
+		for _, ev := range events {
+			f := inFrame{raw: ev, received: now, batch: len(events)}
+			if err := json.Unmarshal(ev, &f); err != nil || f.Type == typeBatch {
+				c.t.Errorf("%s: undecodable or nested event %q: %v", c.name, ev, err)
+			}
+			c.frames <- f
+		}
 	}
 }
 

@@ -142,7 +142,7 @@ func nowMS() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 // change to the room's cached state first, and queues it for the other nodes.
 func (h *Hub) publishEvent(r *room, typ string, frame any, change func()) {
 	data := marshal(frame)
-	r.publish(textFrame(data), func() bool {
+	r.publish(data, func() bool {
 		if change != nil {
 			change()
 		}
@@ -517,5 +517,5 @@ func (h *Hub) applyRemote(ev *event, node string) {
 	default:
 		return // a type of a newer version: ignore
 	}
-	r.publish(textFrame(ev.Frame), change)
+	r.publish(ev.Frame, change)
 }

@@ -62,6 +62,12 @@ type room struct {
 	histFrame []byte // cached history frame, nil when stale
 	viewFrame []byte // cached viewers frame, nil when stale
 
+	// Events broadcast within Config.FlushDelay of the first of them go to the sockets as
+	// one batch message, when the delay is up or they reach batchBytes.
+	pending      [][]byte    // the events' JSON, in order
+	pendingBytes int         // their total length
+	flushTimer   *time.Timer // ends the delay
+
 	// seqMu orders this node's posts: ids and times are assigned in order and messages
 	// are published (acked, broadcast, sent to the event log) in that order, whatever
 	// order their inserts complete in.
@@ -218,26 +224,72 @@ func (r *room) housekeeping(now time.Time) {
 	}
 }
 
-// fanout queues pm to every socket of the room without blocking. Called with mu held.
-func (r *room) fanout(f []byte) {
+// broadcast sends an event (its JSON frame) to every socket of the room: at once without
+// Config.FlushDelay, else with the events that follow within the delay, in one message.
+// Called with mu held.
+func (r *room) broadcast(ev []byte) {
+	if len(r.subs) == 0 {
+		return
+	}
+	r.pending = append(r.pending, ev)
+	r.pendingBytes += len(ev)
+	delay := r.h.cfg.FlushDelay
+	switch {
+	case delay == 0 || r.pendingBytes >= batchBytes(r.h.cfg.SendQueueBytes):
+		r.flush()
+	case len(r.pending) > 1:
+	case r.flushTimer == nil:
+		r.flushTimer = time.AfterFunc(delay, r.flushLater)
+	default:
+		r.flushTimer.Reset(delay)
+	}
+}
+
+// batchBytes is about the most a batch message holds, so that one fits in every socket's
+// queue with room to spare.
+func batchBytes(sendQueueBytes int) int { return sendQueueBytes / 8 }
+
+func (r *room) flushLater() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flush()
+}
+
+// flush sends the pending events to the room's sockets: the event itself when there is
+// one, else a batch. Called with mu held.
+func (r *room) flush() {
+	n := len(r.pending)
+	if n == 0 {
+		return
+	}
+	if r.flushTimer != nil {
+		r.flushTimer.Stop()
+	}
+	f := r.pending[0]
+	if n > 1 {
+		f = batchPayload(r.pending)
+	}
+	clear(r.pending)
+	r.pending, r.pendingBytes = r.pending[:0], 0
+	f = textFrame(f)
 	sent := 0
 	for _, c := range r.subs {
 		if c.enqueue(f) {
-			sent++
+			sent += n
 		}
 	}
 	r.h.stats.sent.Add(uint64(sent))
 }
 
-// publish applies a state change (nil for none; returning false suppresses the frame)
-// and broadcasts pm to the room's sockets, atomically with respect to joins.
-func (r *room) publish(pm []byte, change func() bool) {
+// publish applies a state change (nil for none; returning false suppresses the event)
+// and broadcasts ev to the room's sockets, atomically with respect to joins.
+func (r *room) publish(ev []byte, change func() bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if change != nil && !change() {
 		return
 	}
-	r.fanout(pm)
+	r.broadcast(ev)
 }
 
 // addMessage puts m into the recent cache unless it is there or was deleted; false when
@@ -364,9 +416,7 @@ func (r *room) setViewers(n int) {
 	}
 	r.viewers = n
 	r.viewFrame = nil
-	if len(r.subs) > 0 {
-		r.fanout(r.viewersFrameBytes())
-	}
+	r.broadcast(marshal(viewersFrame{Type: typeViewers, Count: n}))
 }
 
 // join subscribes c and queues its join frames: the history (or an error when the room
@@ -375,6 +425,7 @@ func (r *room) setViewers(n int) {
 func (r *room) join(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.flush() // its events are in the history already
 	if r.loaded {
 		c.enqueue(r.historyFrameBytes())
 	} else {
@@ -404,6 +455,7 @@ func (r *room) leave(c *conn) {
 func (r *room) closeAll(code int, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.flush()
 	for _, c := range r.subs {
 		c.shutdown(code, reason)
 	}
