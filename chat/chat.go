@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,10 +55,10 @@ type Config struct {
 	RateLimit int
 	RatePer   time.Duration
 
-	// SendQueue is each socket's outgoing queue, in frames (default 256). A socket whose
-	// queue is full is closed with code 1013 ("try again later").
+	// SendQueue is each socket's outgoing queue, in websocket messages (default 256). A
+	// socket whose queue is full is closed with code 1013 ("try again later").
 	SendQueue int
-	// SendQueueBytes bounds what a socket holds of its outgoing frames, queued or being
+	// SendQueueBytes bounds what a socket holds of its outgoing messages, queued or being
 	// written, control frames included, in bytes (default DefaultSendQueueBytes, at least
 	// MinSendQueueBytes). A socket that would hold more is closed with code 1013; pongs and
 	// pings are coalesced rather than queued, so a client that sends pings and never reads
@@ -154,7 +153,7 @@ func (c *Config) setDefaults() error {
 	case c.RateLimit < 1 || c.RatePer < 0:
 		return fmt.Errorf("chat: RateLimit %d per %s is invalid", c.RateLimit, c.RatePer)
 	case c.SendQueue < 4:
-		// the join frames (history, viewers) go through the queue.
+		// the join messages (history, viewers) go through the queue.
 		return fmt.Errorf("chat: SendQueue %d must be at least 4", c.SendQueue)
 	case c.SendQueueBytes < MinSendQueueBytes:
 		return fmt.Errorf("chat: SendQueueBytes %d must be at least %d", c.SendQueueBytes, MinSendQueueBytes)
@@ -285,7 +284,6 @@ type Hub struct {
 	upgrader websocket.Upgrader
 
 	w       *writer       // this node's messages, events and queued moderation log entries
-	flush   *flushPool    // writes the sockets' frames
 	recheck chan struct{} // asks for an admission pass now (admit.go)
 
 	mu       sync.Mutex
@@ -304,7 +302,7 @@ type Hub struct {
 type counters struct {
 	received, stored, rejected, sent, dropped, slowClosed atomic.Uint64
 	published, remote, tailRestarts, gaps                 atomic.Uint64
-	writes                                                atomic.Uint64 // socket writes: sent/writes is the coalescing
+	writes                                                atomic.Uint64 // messages written to sockets
 }
 
 // Collection names.
@@ -343,7 +341,6 @@ func New(cfg Config) (*Hub, error) {
 		CheckOrigin:      cfg.CheckOrigin, // nil: gorilla's same-host check
 	}
 	h.w = newWriter(h)
-	h.flush = newFlushPool(0) // rooms batch their events (Config.FlushDelay)
 	return h, nil
 }
 
@@ -389,14 +386,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.mu.Unlock()
 	h.log.Info("chat hub running")
 
-	// Flushers and the pinger serve the sockets, so they stop after them.
-	stopSockets := make(chan struct{})
-	var sockWG sync.WaitGroup
-	for range max(1, runtime.GOMAXPROCS(0)/2) {
-		sockWG.Go(func() { h.flush.run(stopSockets) })
-	}
-	sockWG.Go(func() { h.pinger(stopSockets) })
 	var wg sync.WaitGroup
+	wg.Go(func() { h.pinger(ctx) })
 	wg.Go(func() { h.tail(ctx) })
 	wg.Go(func() { h.w.runMessages(ctx) })
 	wg.Go(func() { h.w.runLanes(ctx) })
@@ -424,28 +415,25 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-time.After(5 * time.Second):
 		h.log.Warn("chat sockets still open after shutdown", "sockets", h.Sockets())
 	}
-	close(stopSockets)
-	sockWG.Wait()
 	h.log.Info("chat hub stopped")
 	return nil
 }
 
 // pinger pings every socket every PingInterval; a socket whose client does not answer
 // (nor send anything) within PingInterval+PongTimeout is closed by its reader.
-func (h *Hub) pinger(stop <-chan struct{}) {
+func (h *Hub) pinger(ctx context.Context) {
 	tick := time.NewTicker(h.cfg.PingInterval)
 	defer tick.Stop()
-	ping := frame(opPing, nil)
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 		for _, r := range h.roomList() {
 			r.mu.Lock()
 			for _, c := range r.subs {
-				c.queue(ping, kindPing)
+				c.queuePing()
 			}
 			r.mu.Unlock()
 		}

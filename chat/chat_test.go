@@ -684,9 +684,7 @@ func TestEnsureIndexes(t *testing.T) {
 }
 
 func TestTLSSockets(t *testing.T) {
-	// The flushers write to the socket under the connection, or stop a write short at a
-	// deadline: either would break a TLS connection, so such sockets have a writer of
-	// their own.
+	// Chat over TLS: what a socket's writer sends goes through the TLS connection.
 	e := newEnv(t)
 	th := e.hub("n1", nil)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -67,9 +67,9 @@
 // text), too_long (more than Config.MaxLength runes), rate_limited, slow_mode, banned,
 // timed_out (with the time left), unavailable (MongoDB down: not stored, not broadcast;
 // send again). A socket is closed with 1001 when the server stops, 1013 when it cannot
-// keep up with its frames (it would hold more than Config.SendQueue frames or
-// Config.SendQueueBytes bytes, 256 KiB by default, not yet written to it, whether or not the
-// client has signed in), 1009 or 1002 for an oversize frame, 4403 when its user may no longer
+// keep up (it would hold more than Config.SendQueue messages or Config.SendQueueBytes
+// bytes, 256 KiB by default, not yet written to it, whether or not the client has signed
+// in), 1009 or 1002 for an oversize frame, 4403 when its user may no longer
 // be in the room (a private room's invitation revoked: see admit.go), and without a close
 // frame when it stops answering pings or a write to it stalls for Config.WriteTimeout.
 //

@@ -143,7 +143,7 @@ func errorMsg(code, msg, nonce string, retry time.Duration) []byte {
 	if retry > 0 {
 		f.RetryAfterMS = (retry + time.Millisecond - 1).Milliseconds()
 	}
-	return textFrame(marshal(f))
+	return marshal(f)
 }
 
 // dropRune reports whether cleanText removes r.
