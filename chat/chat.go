@@ -95,6 +95,10 @@ type Config struct {
 	// CacheRefresh is how often a room's cached bans, slow mode and recent messages are
 	// reloaded from MongoDB as a safety net against missed events (default 1 min).
 	CacheRefresh time.Duration
+	// TailLinger is how long a node goes on following the event log after its last room
+	// (socket or operation in flight) went (default 15 s): an idle node asks MongoDB for
+	// nothing, and sockets that reconnect at once do not reopen the tail.
+	TailLinger time.Duration
 
 	// Actions, when set, is told of every moderation action once it took effect.
 	Actions Actions
@@ -139,6 +143,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.OpTimeout, 5*time.Second)
 	defDur(&c.CacheRefresh, time.Minute)
 	defDur(&c.AdmitInterval, 30*time.Second)
+	defDur(&c.TailLinger, 15*time.Second)
 	if c.ReadLimit == 0 {
 		c.ReadLimit = 4096
 	}
@@ -160,7 +165,7 @@ func (c *Config) setDefaults() error {
 	case c.ReadLimit < 256:
 		return fmt.Errorf("chat: ReadLimit %d must be at least 256", c.ReadLimit)
 	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.OpTimeout < 0 || c.CacheRefresh < 0 || c.FlushDelay < 0 ||
-		c.AdmitInterval < 0:
+		c.AdmitInterval < 0 || c.TailLinger < 0:
 		return errors.New("chat: durations must not be negative")
 	case c.FlushDelay > time.Second:
 		return fmt.Errorf("chat: FlushDelay %s is over 1s", c.FlushDelay)
@@ -283,17 +288,21 @@ type Hub struct {
 	settings *mongo.Collection
 	upgrader websocket.Upgrader
 
-	w       *writer       // this node's messages, events and queued moderation log entries
-	recheck chan struct{} // asks for an admission pass now (admit.go)
+	w        *writer       // this node's messages, events and queued moderation log entries
+	recheck  chan struct{} // asks for an admission pass now (admit.go)
+	tailWake chan struct{} // a room came: the event log's tail may be needed (events.go)
 
-	mu       sync.Mutex
-	rooms    map[string]*room
-	viewers  map[string]int // by room slug: the last SetViewerCounts
-	stopping bool
-	running  bool
-	conns    sync.WaitGroup // sockets being served
+	mu        sync.Mutex
+	rooms     map[string]*room
+	roomsGone time.Time      // when the last room went
+	tailReady chan struct{}  // closed once the tail has a position in the event log
+	viewers   map[string]int // by room slug: the last SetViewerCounts
+	stopping  bool
+	running   bool
+	conns     sync.WaitGroup // sockets being served
 
 	live    atomic.Bool // Run is running
+	tailing atomic.Bool // the event log is being followed
 	sockets atomic.Int64
 	connSeq atomic.Uint64
 	stats   counters
@@ -320,18 +329,20 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "chat", "node", cfg.NodeID),
-		db:       cfg.DB,
-		eventDB:  cfg.EventDB,
-		messages: cfg.DB.Collection(collMessages),
-		events:   cfg.EventDB.Collection(collEvents),
-		modlog:   cfg.DB.Collection(collModlog),
-		bans:     cfg.DB.Collection(collBans),
-		settings: cfg.DB.Collection(collSettings),
-		rooms:    make(map[string]*room),
-		viewers:  make(map[string]int),
-		recheck:  make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "chat", "node", cfg.NodeID),
+		db:        cfg.DB,
+		eventDB:   cfg.EventDB,
+		messages:  cfg.DB.Collection(collMessages),
+		events:    cfg.EventDB.Collection(collEvents),
+		modlog:    cfg.DB.Collection(collModlog),
+		bans:      cfg.DB.Collection(collBans),
+		settings:  cfg.DB.Collection(collSettings),
+		rooms:     make(map[string]*room),
+		viewers:   make(map[string]int),
+		recheck:   make(chan struct{}, 1),
+		tailWake:  make(chan struct{}, 1),
+		tailReady: make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -481,6 +492,7 @@ func (h *Hub) acquire(info Room) *room {
 		r = newRoom(h, info)
 		r.viewers = h.viewers[r.stream]
 		h.rooms[info.ID] = r
+		signal(h.tailWake)
 	} else if info.Stream != "" {
 		r.stream = info.Stream // renamed by a change of visibility
 	}
@@ -501,6 +513,9 @@ func (h *Hub) release(r *room) {
 	r.refs--
 	if r.refs == 0 && h.rooms[r.id] == r {
 		delete(h.rooms, r.id)
+		if len(h.rooms) == 0 {
+			h.roomsGone = time.Now()
+		}
 	}
 }
 

@@ -135,7 +135,11 @@ func (r *room) beginLoad() {
 // observed meanwhile.
 func (r *room) runLoad() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.h.cfg.OpTimeout)
-	snap, err := r.h.loadSnapshot(ctx, r.id)
+	var snap *snapshot
+	err := r.h.awaitTail(ctx) // events after the snapshot must reach the room
+	if err == nil {
+		snap, err = r.h.loadSnapshot(ctx, r.id)
+	}
 	cancel()
 
 	r.mu.Lock()
