@@ -365,7 +365,7 @@ func TestWriteLanesAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame := marshal(Message{Type: typeMessage, ID: "x", Text: strings.Repeat("\u2028", 10_000)})
-	reason := strings.Repeat("r", maxReason)
+	reason := strings.Repeat("r", MaxReason)
 	for i := range 2000 {
 		h.w.event(event{Room: "r", Type: typeMessage, Frame: frame})
 		h.w.action(actionDoc{Room: "r", Action: "ban", Reason: reason + fmt.Sprint(i)})

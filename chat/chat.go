@@ -12,6 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors; every error the package returns for these conditions wraps one of them.
@@ -48,7 +50,8 @@ type Config struct {
 
 	// HistorySize is how many messages a socket gets on join (default 50).
 	HistorySize int
-	// MaxLength is the longest message text in runes after cleaning (default 500).
+	// MaxLength is the longest message text in runes after cleaning (default
+	// DefaultMaxLength; Hub.MaxLength tells the one in use).
 	MaxLength int
 	// RateLimit messages per RatePer per user and room (defaults 5 per 10 s). Applies to
 	// everyone, moderators included; slow mode is what moderators are exempt from.
@@ -132,7 +135,7 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.HistorySize, 50)
-	def(&c.MaxLength, 500)
+	def(&c.MaxLength, DefaultMaxLength)
 	def(&c.RateLimit, 5)
 	def(&c.SendQueue, 256)
 	def(&c.SendQueueBytes, DefaultSendQueueBytes)
@@ -174,6 +177,12 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// DefaultMaxLength is Config.MaxLength's default, in runes.
+const DefaultMaxLength = 500
+
+// MaxLength is the longest message text this hub accepts, in runes (Config.MaxLength).
+func (h *Hub) MaxLength() int { return h.cfg.MaxLength }
 
 // Bounds of Config.SendQueueBytes.
 const (
@@ -557,7 +566,12 @@ func (h *Hub) opContext(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, h.cfg.OpTimeout)
 }
 
-// unavailable wraps a MongoDB error.
+// unavailable is an error of op that a retry may not have: chat is stopping, a wait for
+// MongoDB ran out, or other moderators kept changing what op depends on.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 }
+
+// dbError is a MongoDB error of op: ErrUnavailable when MongoDB could not be reached in
+// time (retry later), else the request MongoDB refused, which a retry does not change.
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"onair/scripts/testenv"
 )
@@ -733,5 +735,26 @@ func TestActionJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"duration_ms":90000`) || strings.Count(string(b), "duration_ms") != 1 {
 		t.Fatalf("%s", b)
+	}
+}
+
+// TestDBErrors: a MongoDB error says whether MongoDB was away (ErrUnavailable: retry) or
+// refused the request (neither ErrUnavailable nor hidden: a retry does not help).
+func TestDBErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		err         error
+		unavailable bool
+	}{
+		{"deadline", context.DeadlineExceeded, true},
+		{"network", mongo.CommandError{Code: 6, Message: "host unreachable", Labels: []string{"NetworkError"}}, true},
+		{"not primary", mongo.CommandError{Code: 10107, Message: "not primary"}, true},
+		{"bad request", mongo.CommandError{Code: 2, Message: "BadValue"}, false},
+		{"duplicate key", mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000, Message: "E11000"}}}, false},
+	} {
+		err := dbError("read history", tc.err)
+		if errors.Is(err, ErrUnavailable) != tc.unavailable || !strings.HasSuffix(err.Error(), tc.err.Error()) {
+			t.Errorf("%s: %v (unavailable %v), want unavailable %v, wrapping the driver's error", tc.name, err, errors.Is(err, ErrUnavailable), tc.unavailable)
+		}
 	}
 }

@@ -231,7 +231,11 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 			r.seqComplete(e, nil)
 			r.unreserve(res)
 			h.log.Warn("store message failed", "room", r.id, "user", c.user.ID, "err", err)
-			reject(codeUnavailable, "message not sent: chat storage is unavailable, try again", 0)
+			if errors.Is(err, ErrUnavailable) {
+				reject(codeUnavailable, "message not sent: chat storage is unavailable, try again", 0)
+			} else {
+				reject(codeInternal, "message not sent: the server could not store it", 0)
+			}
 			return
 		}
 		h.stats.stored.Add(1)

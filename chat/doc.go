@@ -66,7 +66,7 @@
 // Error codes: bad_request, unauthorized (anonymous sockets read only), invalid (empty
 // text), too_long (more than Config.MaxLength runes), rate_limited, slow_mode, banned,
 // timed_out (with the time left), unavailable (MongoDB down: not stored, not broadcast;
-// send again). A socket is closed with 1001 when the server stops, 1013 when it cannot
+// send again), internal (MongoDB refused to store it: sending again does not help). A socket is closed with 1001 when the server stops, 1013 when it cannot
 // keep up (it would hold more than Config.SendQueue messages or Config.SendQueueBytes
 // bytes, 256 KiB by default, not yet written to it, whether or not the client has signed
 // in), 1009 or 1002 for an oversize frame, 4403 when its user may no longer

@@ -113,7 +113,7 @@ func (t *tailer) follow(ctx context.Context) error {
 
 	marker := eventDoc{ID: bson.NewObjectID(), Node: h.cfg.NodeID}
 	if _, err := h.events.InsertOne(opCtx, marker); err != nil {
-		return unavailable("insert event log marker", err)
+		return dbError("insert event log marker", err)
 	}
 	markerRID, err := t.recordID(opCtx, bson.D{{Key: "_id", Value: marker.ID}}, nil)
 	if err != nil {
@@ -147,7 +147,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		SetShowRecordID(true)
 	cur, err := h.events.Find(opCtx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: bson.NewObjectIDFromTimestamp(from)}}}}, opts)
 	if err != nil {
-		return unavailable("open event log cursor", err)
+		return dbError("open event log cursor", err)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -168,7 +168,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		cancel()
 		if !ok {
 			if err := cur.Err(); err != nil {
-				return unavailable("follow event log", err)
+				return dbError("follow event log", err)
 			}
 			if cur.ID() == 0 {
 				return errors.New("event log cursor closed by the server")
@@ -291,7 +291,7 @@ func (t *tailer) recordID(ctx context.Context, filter, sort bson.D) (int64, erro
 		RecordID int64 `bson:"$recordId"`
 	}
 	if err := t.h.events.FindOne(ctx, filter, opts).Decode(&doc); err != nil {
-		return 0, unavailable("read event log position", err)
+		return 0, dbError("read event log position", err)
 	}
 	if doc.RecordID == 0 {
 		return 0, errors.New("chat: the event log does not report $recordId")

@@ -35,6 +35,7 @@ const (
 	codeBanned       = "banned"
 	codeTimedOut     = "timed_out"
 	codeUnavailable  = "unavailable"
+	codeInternal     = "internal"
 )
 
 const (

@@ -10,13 +10,15 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"onair/rooms/mongodb"
 )
 
-// Limits of moderation arguments.
+// Limits of moderation arguments, for the HTTP API to check and show too.
 const (
-	MaxTimeout  = 14 * 24 * time.Hour
-	MaxSlowMode = time.Hour
-	maxReason   = 200 // runes
+	MaxTimeout  = 14 * 24 * time.Hour // longest timeout
+	MaxSlowMode = time.Hour           // longest slow-mode interval
+	MaxReason   = 200                 // longest reason of a timeout or ban, in runes
 )
 
 // Who may moderate what is the package documentation's "Limits and moderation". Each
@@ -103,7 +105,7 @@ func findByID[T any](ctx context.Context, h *Hub, coll *mongo.Collection, id str
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return nil, nil
 	case err != nil:
-		return nil, unavailable("read "+coll.Name(), err)
+		return nil, dbError("read "+coll.Name(), err)
 	}
 	return &d, nil
 }
@@ -130,8 +132,8 @@ var errRace = errors.New("the user's ban or the room's settings kept changing me
 
 func cleanReason(s string) (string, error) {
 	s = cleanText(s)
-	if utf8.RuneCountInString(s) > maxReason {
-		return "", fmt.Errorf("%w: reason longer than %d characters", ErrInvalid, maxReason)
+	if utf8.RuneCountInString(s) > MaxReason {
+		return "", fmt.Errorf("%w: reason longer than %d characters", ErrInvalid, MaxReason)
 	}
 	return s, nil
 }
@@ -192,7 +194,7 @@ func (h *Hub) DeleteMessage(ctx context.Context, info Room, actor User, messageI
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return fmt.Errorf("%w: message %s", ErrNotFound, messageID)
 	case err != nil:
-		return unavailable("read message", err)
+		return dbError("read message", err)
 	}
 	if doc.UserID != actor.ID {
 		if tr := rank(info, User{ID: doc.UserID, Admin: doc.Admin}); tr >= ar {
@@ -209,7 +211,7 @@ func (h *Hub) DeleteMessage(ctx context.Context, info Room, actor User, messageI
 			{Key: "deleted", Value: true}, {Key: "deleted_by", Value: actor.ID}, {Key: "deleted_at", Value: now},
 		}}})
 	if err != nil {
-		return unavailable("delete message", err)
+		return dbError("delete message", err)
 	}
 	if res.MatchedCount == 0 {
 		return nil // deleted meanwhile
@@ -350,7 +352,7 @@ func (h *Hub) Unban(ctx context.Context, info Room, actor, target User) error {
 		res, err := h.bans.DeleteOne(opCtx, old.version())
 		cancel()
 		if err != nil {
-			return unavailable("lift ban", err)
+			return dbError("lift ban", err)
 		}
 		if res.DeletedCount == 1 {
 			break
@@ -444,16 +446,16 @@ func (h *Hub) casWrite(ctx context.Context, coll *mongo.Collection, id string, v
 	if version == nil {
 		_, err := coll.InsertOne(ctx, append(bson.D{{Key: "_id", Value: id}}, set...))
 		switch {
-		case mongo.IsDuplicateKeyError(err):
+		case mongodb.IsDup(err):
 			return false, nil
 		case err != nil:
-			return false, unavailable("store "+coll.Name(), err)
+			return false, dbError("store "+coll.Name(), err)
 		}
 		return true, nil
 	}
 	res, err := coll.UpdateOne(ctx, version, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
-		return false, unavailable("store "+coll.Name(), err)
+		return false, dbError("store "+coll.Name(), err)
 	}
 	return res.MatchedCount == 1, nil
 }

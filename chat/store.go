@@ -122,7 +122,7 @@ func (a Action) MarshalJSON() ([]byte, error) {
 func (h *Hub) EnsureIndexes(ctx context.Context) error {
 	idx := func(c *mongo.Collection, models ...mongo.IndexModel) error {
 		if _, err := c.Indexes().CreateMany(ctx, models); err != nil {
-			return unavailable("create indexes on "+c.Name(), err)
+			return dbError("create indexes on "+c.Name(), err)
 		}
 		return nil
 	}
@@ -152,7 +152,7 @@ func (h *Hub) EnsureIndexes(ctx context.Context) error {
 func (h *Hub) ensureEventLog(ctx context.Context) error {
 	specs, err := h.eventDB.ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: collEvents}})
 	if err != nil {
-		return unavailable("list collections", err)
+		return dbError("list collections", err)
 	}
 	if len(specs) > 0 {
 		if capped, ok := specs[0].Options.Lookup("capped").BooleanOK(); !ok || !capped {
@@ -177,7 +177,7 @@ func (h *Hub) ensureEventLog(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return unavailable("create "+collEvents, err)
+		return dbError("create "+collEvents, err)
 	}
 	return nil
 }
@@ -215,11 +215,11 @@ func (h *Hub) recentMessages(ctx context.Context, roomID string, n int) ([]messa
 		SetLimit(int64(n))
 	cur, err := h.messages.Find(ctx, bson.D{{Key: "room", Value: roomID}, {Key: "deleted", Value: false}}, opts)
 	if err != nil {
-		return nil, unavailable("read history", err)
+		return nil, dbError("read history", err)
 	}
 	var docs []messageDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, unavailable("read history", err)
+		return nil, dbError("read history", err)
 	}
 	slices.Reverse(docs)
 	return docs, nil
@@ -241,11 +241,11 @@ func (h *Hub) ModerationLog(ctx context.Context, info Room, actor User, limit in
 		SetLimit(int64(clampLimit(limit, 50)))
 	cur, err := h.modlog.Find(ctx, bson.D{{Key: "room", Value: info.ID}}, opts)
 	if err != nil {
-		return nil, unavailable("read moderation log", err)
+		return nil, dbError("read moderation log", err)
 	}
 	var docs []actionDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, unavailable("read moderation log", err)
+		return nil, dbError("read moderation log", err)
 	}
 	out := make([]Action, len(docs))
 	for i, d := range docs {
@@ -267,11 +267,11 @@ func (h *Hub) loadSnapshot(ctx context.Context, roomID string) (*snapshot, error
 	s := &snapshot{bans: make(map[string]banState)}
 	cur, err := h.bans.Find(ctx, bson.D{{Key: "room", Value: roomID}})
 	if err != nil {
-		return nil, unavailable("read bans", err)
+		return nil, dbError("read bans", err)
 	}
 	var bans []banDoc
 	if err := cur.All(ctx, &bans); err != nil {
-		return nil, unavailable("read bans", err)
+		return nil, dbError("read bans", err)
 	}
 	for _, b := range bans {
 		s.bans[b.UserID] = banState{banned: b.Banned, until: b.Until}
@@ -281,7 +281,7 @@ func (h *Hub) loadSnapshot(ctx context.Context, roomID string) (*snapshot, error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 	case err != nil:
-		return nil, unavailable("read settings", err)
+		return nil, dbError("read settings", err)
 	default:
 		s.slowMode = time.Duration(set.SlowModeMS) * time.Millisecond
 	}

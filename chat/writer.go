@@ -321,7 +321,7 @@ func (w *writer) writeMessages(ctx context.Context) bool {
 		if i < stored {
 			req.done(nil)
 		} else {
-			req.done(unavailable("store message", err))
+			req.done(dbError("store message", err))
 		}
 	}
 	return true

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors. Every error a method returns wraps at most one of them (test with
@@ -137,6 +137,6 @@ func dbError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func isUnavailable(err error) bool { return mongoerr.Unavailable(err) }
+func isUnavailable(err error) bool { return mongodb.Unavailable(err) }
 
-func isDup(err error) bool { return mongoerr.IsDup(err) }
+func isDup(err error) bool { return mongodb.IsDup(err) }

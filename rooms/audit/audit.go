@@ -48,7 +48,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/internal/cursor"
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Collection is the name of the audit trail's collection.
@@ -401,7 +401,7 @@ func (l *Log) write(ctx context.Context, batch []entryDoc) []entryDoc {
 		if ctx.Err() != nil {
 			return batch
 		}
-		if !mongoerr.Unavailable(err) {
+		if !mongodb.Unavailable(err) {
 			if refused++; refused >= 5 {
 				for _, d := range batch {
 					l.drop(d, err.Error())
@@ -434,7 +434,7 @@ func (l *Log) insert(ctx context.Context, docs []entryDoc) ([]entryDoc, error) {
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
 		var left []entryDoc
 		for _, we := range bwe.WriteErrors {
-			if we.Index >= 0 && we.Index < len(docs) && !mongoerr.IsDup(we) {
+			if we.Index >= 0 && we.Index < len(docs) && !mongodb.IsDup(we) {
 				left = append(left, docs[we.Index])
 			}
 		}
@@ -566,7 +566,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 }
 
 func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
+	if mongodb.Unavailable(err) {
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -32,7 +32,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // DefaultStaleAfter is Config.StaleAfter's default: what other parts' delays that must
@@ -283,4 +283,4 @@ func (r *Registry) op(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // Unavailable reports whether err means MongoDB could not be reached in time.
-func Unavailable(err error) bool { return mongoerr.Unavailable(err) }
+func Unavailable(err error) bool { return mongodb.Unavailable(err) }

@@ -10,7 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Lease is one generation of a resource's ownership.
@@ -88,7 +88,7 @@ func (r *Registry) Acquire(ctx context.Context, kind, resource string, takeOver 
 	}
 	next := Lease{Resource: resource, Kind: kind, Gen: cur.Gen + 1, Node: r.cfg.NodeID, At: r.now()}
 	if err := r.insert(ctx, next); err != nil {
-		if mongoerr.IsDup(err) {
+		if mongodb.IsDup(err) {
 			won, _, rerr := r.Current(ctx, resource)
 			if rerr != nil {
 				return Lease{}, rerr
@@ -158,7 +158,7 @@ func (r *Registry) follow(ctx context.Context, l Lease, node string) (Lease, err
 	}
 	next := Lease{Resource: l.Resource, Kind: l.Kind, Gen: l.Gen + 1, Node: node, At: r.now()}
 	if err := r.insert(ctx, next); err != nil {
-		if mongoerr.IsDup(err) {
+		if mongodb.IsDup(err) {
 			return Lease{}, fmt.Errorf("%s generation %d: %w", l.Resource, l.Gen, ErrLost)
 		}
 		return Lease{}, err

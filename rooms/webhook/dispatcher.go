@@ -21,7 +21,7 @@ import (
 
 	"onair/rooms/audit"
 	"onair/rooms/internal/cursor"
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Collections.
@@ -478,7 +478,7 @@ func (d *Dispatcher) persist(ctx context.Context, ev *event) ([]*deliveryDoc, er
 				octx, cancel := d.op(ctx)
 				_, err := d.deliveries.InsertOne(octx, docs[stored])
 				cancel()
-				if err != nil && !mongoerr.IsDup(err) { // a duplicate: an earlier attempt landed
+				if err != nil && !mongodb.IsDup(err) { // a duplicate: an earlier attempt landed
 					return dbError("store delivery", err)
 				}
 			}
@@ -934,7 +934,7 @@ func (d *Dispatcher) adopt(ctx context.Context, dead string) (int, error) {
 			}
 		}
 		cancel()
-		if mongoerr.IsDup(err) {
+		if mongodb.IsDup(err) {
 			continue // another node claimed it
 		}
 		if err != nil {

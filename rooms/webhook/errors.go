@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors; the package's errors wrap at most one of them.
@@ -35,7 +35,7 @@ func invalid(field, format string, args ...any) error {
 }
 
 func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
+	if mongodb.Unavailable(err) {
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
