@@ -26,6 +26,7 @@ type idleResults struct {
 	Onair    binaryInfo  `json:"onair"`
 	SettleS  float64     `json:"settle_s"`
 	Procs    []idleProc  `json:"procs"`
+	Busy     float64     `json:"machine_busy_pct"`
 	Errors   []string    `json:"errors,omitempty"`
 }
 
@@ -39,14 +40,14 @@ type idleProc struct {
 func runIdle(ctx context.Context, args []string, root, command string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench idle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var out chatOutFlags
-	out.register(fs, root, "idle")
+	out := rigFlags{name: "idle"}
+	out.register(fs, root)
 	settle := fs.Duration("settle", 10*time.Second, "wait this long after onair is ready before measuring (its start-up work)")
 	window := fs.Duration("window", time.Minute, "measure CPU this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := out.check("idle"); err != nil {
+	if err := out.check(fs); err != nil {
 		return err
 	}
 	logf := func(format string, a ...any) {
@@ -63,7 +64,7 @@ func runIdle(ctx context.Context, args []string, root, command string, stdout, s
 		return fmt.Errorf("bench idle: %w", err)
 	}
 	res.Onair.Path, _ = filepath.Rel(root, out.onair)
-	if res.Procs, err = measureIdle(ctx, root, tmp, bin, *settle, *window, logf); err != nil {
+	if res.Procs, res.Busy, err = measureIdle(ctx, root, tmp, bin, *settle, *window, logf); err != nil {
 		logf("error: %v", err)
 		res.Errors = append(res.Errors, err.Error())
 	}
@@ -71,64 +72,58 @@ func runIdle(ctx context.Context, args []string, root, command string, stdout, s
 	res.Finished = time.Now().UTC().Format(time.RFC3339)
 	section := idleSection(res)
 	fmt.Fprintln(stdout, section)
-	if err := writeJSONFile(filepath.Join(out.outDir, "idle.json"), res); err != nil {
-		return fmt.Errorf("bench idle: %w", err)
-	}
-	switch {
-	case len(res.Errors) > 0:
-		return fmt.Errorf("bench idle: the measurement failed; %s left unchanged", out.markdown)
-	case out.writeMD:
-		return updateSection(out.markdown, "idle", benchmarksIntro, section)
-	}
-	return nil
+	return rigWrite(out, res, len(res.Errors), section, logf)
 }
 
-func measureIdle(ctx context.Context, root, tmp, bin string, settle, window time.Duration, logf func(string, ...any)) ([]idleProc, error) {
+func measureIdle(ctx context.Context, root, tmp, bin string, settle, window time.Duration, logf func(string, ...any)) ([]idleProc, float64, error) {
 	ferretBin, err := rigTool(root, "ferretdb")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ferret, err := startFerretDB(ctx, ferretBin, filepath.Join(tmp, "ferretdb"), "--log-level=error") // scripts/run.sh's flags
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer ferret.Stop()
 	cmd := exec.Command(bin, "-config", filepath.Join(root, "configs", "onair.yaml"), "-demo")
-	proc, _, err := launchOnairCmd(ctx, "onair", cmd, "ONAIR_DATA_DIR="+filepath.Join(tmp, "data"), "ONAIR_MONGO_URI="+ferret.URI)
+	proc, banner, err := launchOnairCmd(ctx, "onair", cmd, "ONAIR_DATA_DIR="+filepath.Join(tmp, "data"), "ONAIR_MONGO_URI="+ferret.URI)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	o := &chatOnair{proc: proc}
 	defer o.Stop()
+	if err := waitHTTP200(ctx, proc, banner.HTTP+"/readyz", 30*time.Second); err != nil {
+		return nil, 0, err
+	}
 	logf("onair and FerretDB started; measuring after %s, for %s", settle, window)
 	if err := sleepUntil(ctx, time.Now().Add(settle)); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	procs := []idleProc{{Name: "onair"}, {Name: nameFerret}}
 	pids := []int{proc.Pid(), ferret.proc.Pid()}
 	errs := make([]error, len(procs))
+	t0, err := readCPUTimes()
+	if err != nil {
+		return nil, 0, err
+	}
 	var wg sync.WaitGroup
 	for i := range procs {
 		wg.Go(func() { procs[i].usage, errs[i] = measureUsage(ctx, pids[i:i+1], window, time.Second) })
 	}
 	wg.Wait()
+	busy := busySince(t0)
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return procs, o.Alive()
+	return procs, busy, o.Alive()
 }
 
 // idleSection renders the bench:idle section of BENCHMARKS.md.
 func idleSection(r *idleResults) string {
 	var b strings.Builder
-	m := r.Machine
-	b.WriteString("## Idle: onair and its embedded database with nobody connected\n\n")
-	fmt.Fprintf(&b, "Produced by `%s` on %s (finished %s).\n\n", r.Command, r.Started, r.Finished)
-	fmt.Fprintf(&b, "Machine: %d cores (`nproc`), %s, Linux %s (`uname -r`), %s. Load average (1, 5, 15 min) %s at "+
-		"the start, %s at the end.\n\n", m.CPUs, m.CPUModel, m.Kernel, m.Go, m.LoadStart, m.LoadEnd)
-	b.WriteString(r.Onair.line())
+	rigSectionHead(&b, "Idle: onair and its embedded database with nobody connected", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
 	fmt.Fprintf(&b, "FerretDB and onair as `make run` starts them (`scripts/run.sh`: FerretDB's flags, "+
 		"`onair -config configs/onair.yaml -demo`), on free loopback ports: no publisher, no viewer, no chat socket. "+
 		"After %.0f s for their start-up work, the CPU time of each (utime + stime from `/proc/<pid>/stat`) over the window.\n\n", r.SettleS)
@@ -142,11 +137,11 @@ func idleSection(r *idleResults) string {
 	if len(r.Procs) > 0 {
 		verdict := "met"
 		if total > idleTargetPct {
-			verdict = "**not met**"
+			verdict = "not met"
 		}
 		rows = append(rows, []string{"**both**", fnum(total, 2), "", ""})
-		fmt.Fprintf(&b, "Target: onair and FerretDB together at most %.0f %% of a core: **%s** (%.2f %% over %.0f s).\n\n",
-			idleTargetPct, verdict, total, r.Procs[0].Wall.Seconds())
+		fmt.Fprintf(&b, "Target: onair and FerretDB together at most %.0f %% of a core: **%s** (%.2f %% over %.0f s; "+
+			"machine busy %.0f %%).\n\n", idleTargetPct, verdict, total, r.Procs[0].Wall.Seconds(), r.Busy)
 	}
 	b.WriteString(table([]string{"process", "CPU, % of a core", "CPU s", "RSS mean (MB)"}, rows))
 	return b.String()
