@@ -34,7 +34,7 @@ type conn struct {
 	mu        sync.Mutex // guards the fields below
 	q         []outMsg   // messages to write, oldest first
 	held      int        // bytes queued or being written, control frames included; at most Config.SendQueueBytes
-	pong      []byte     // the payload of the latest ping not answered yet; nil: none
+	pong      []byte     // the payload of the latest ping not answered yet; nil: none to answer
 	ping      bool       // our ping is due
 	closing   bool       // shutdown was called: nothing more is queued
 	closeDue  bool       // our close frame (closeMsg) follows the queue

@@ -99,7 +99,7 @@ func (c *conn) queuePong(payload string) error {
 	if c.pong != nil {
 		c.held -= len(c.pong) + 2
 	}
-	c.pong = []byte(payload) // the library refuses pings over 125 bytes
+	c.pong = []byte(payload) // never nil, even empty; at most 125 bytes, as the library checks
 	c.held += len(c.pong) + 2
 	c.mu.Unlock()
 	signal(c.wake)
