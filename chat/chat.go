@@ -31,7 +31,7 @@ var (
 
 // Config configures a Hub. Zero values take the documented defaults.
 type Config struct {
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 	// DB holds the chat collections. Required.
 	DB *mongo.Database
@@ -119,7 +119,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("chat: Config.DB and Config.NodeID are required")
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.EventDB == nil {
 		c.EventDB = c.DB.Client().Database(c.DB.Name() + "_events")
@@ -234,6 +234,7 @@ const (
 	ActionBan      ActionKind = "ban"
 	ActionUnban    ActionKind = "unban"
 	ActionSlowMode ActionKind = "slow_mode"
+	ActionPurge    ActionKind = "purge"
 )
 
 // Action is one recorded moderation action. For a delete, the target is the message's
@@ -246,7 +247,8 @@ type Action struct {
 	TargetID     string        `json:"target_id,omitempty"`
 	TargetHandle string        `json:"target_handle,omitempty"`
 	MessageID    string        `json:"message_id,omitempty"`
-	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length or slow-mode interval; marshals as milliseconds
+	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length, slow-mode interval or purge window; marshals as milliseconds
+	Count        int           `json:"count,omitempty"`       // messages a purge deleted
 	Reason       string        `json:"reason,omitempty"`
 	At           time.Time     `json:"at"`
 }

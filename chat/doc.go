@@ -100,6 +100,8 @@
 //     the owner or an admin (admins lift any but their own);
 //   - a message is deleted by its author or by someone who outranks its author: a
 //     moderator cannot delete the owner's, an admin's or another moderator's messages;
+//   - a purge (Purge: a user's messages of up to the last day, typically with a ban)
+//     deletes them as DeleteMessage would, and only someone who outranks the user purges;
 //   - slow mode in force is changed only by someone of at least the rank of who set it;
 //   - a user banned or timed out in the room cannot moderate it, nor read its moderation
 //     log, while that holds, whatever their rank.
@@ -108,6 +110,8 @@
 // which rule refused it (the HTTP API answers 403 "forbidden" with that message). Ranks
 // are the room's as it is now; whether a user was an admin is recorded with their messages,
 // bans, timeouts and slow mode.
+//
+// Bans lists the bans and timeouts in force, for the moderators' unban list.
 //
 // Bans and timeouts are checked on every post against a per-room cache, loaded from
 // MongoDB when the room's first socket joins, kept current by moderation events of every

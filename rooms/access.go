@@ -143,8 +143,8 @@ type Seat struct {
 
 // Admitted reports, for each seat, whether its user may still be in the room (Admit by
 // playback id): chat asks it now and then to close the sockets of viewers whose
-// invitation was revoked, or of rooms made private. A deleted room admits nobody. One
-// query whatever the number of seats.
+// invitation was revoked, of rooms made private and of disabled accounts. A deleted room
+// admits nobody. Two queries whatever the number of seats.
 func (s *Service) Admitted(ctx context.Context, seats []Seat) ([]bool, error) {
 	ids := bson.A{}
 	seen := map[string]bool{}
@@ -171,10 +171,24 @@ func (s *Service) Admitted(ctx context.Context, seats []Seat) ([]bool, error) {
 			found[docs[i].ID.Hex()] = s.room(&docs[i])
 		}
 	}
+	// A disabled account leaves every chat it is in, whatever the room.
+	var users []bson.ObjectID
+	seenUser := map[string]bool{}
+	for _, st := range seats {
+		if oid, err := bson.ObjectIDFromHex(st.UserID); err == nil && !seenUser[st.UserID] {
+			seenUser[st.UserID] = true
+			users = append(users, oid)
+		}
+	}
+	disabled, err := s.disabledAmong(ctx, users)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]bool, len(seats))
 	for i, st := range seats {
 		r, ok := found[st.RoomID]
-		out[i] = ok && r.Admit(User{ID: st.UserID, Admin: st.Admin}, ViaPlaybackID) == nil
+		uid, _ := bson.ObjectIDFromHex(st.UserID)
+		out[i] = ok && r.Admit(User{ID: st.UserID, Admin: st.Admin}, ViaPlaybackID) == nil && (st.UserID == "" || !disabled[uid])
 	}
 	return out, nil
 }

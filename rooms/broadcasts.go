@@ -12,7 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
-	"onair/rooms/cluster"
+	"onair/rooms/internal/cursor"
+	"onair/rooms/mongodb"
 )
 
 // Broadcast is one live run of a room's stream, from the first media to the publisher
@@ -250,7 +251,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 			}
 		}
 		_, err := s.broadcasts.InsertOne(ctx, d)
-		if isDup(err) { // an earlier attempt landed but its answer was lost
+		if mongodb.IsDup(err) { // an earlier attempt landed but its answer was lost
 			return nil
 		}
 		return dbError("insert broadcast", err)
@@ -378,9 +379,9 @@ wait:
 }
 
 // checkRoom stops the stream when its room no longer lets it go on: the room was deleted,
-// its stream key rotated, or its visibility changed the stream's name. Those requests reach
-// any node, which stops the stream at once only when it runs there; on the node it runs
-// on, this one read at every heartbeat does.
+// its stream key rotated, its visibility changed the stream's name, or its owner was
+// disabled. Those requests reach any node, which stops the stream at once only when it
+// runs there; on the node it runs on, these reads at every heartbeat do.
 func (s *Service) checkRoom(b *liveBroadcast) {
 	if s.cfg.Stopper == nil {
 		return
@@ -389,7 +390,8 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 	defer cancel()
 	var d roomDoc
 	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
-		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1}})).Decode(&d)
+		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1},
+			{Key: "owner_id", Value: 1}})).Decode(&d)
 	var reason error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
@@ -401,7 +403,10 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 	case s.room(&d).StreamName() != b.doc.Stream:
 		reason = errVisibilityChanged
 	default:
-		return
+		if disabled, err := s.ownerDisabled(ctx, d.OwnerID); err != nil || !disabled {
+			return
+		}
+		reason = errOwnerDisabled
 	}
 	if s.cfg.Stopper.Stop(b.doc.Stream, reason) {
 		s.log.Info("live stream stopped", "room_id", b.doc.RoomID.Hex(), "reason", reason)
@@ -461,125 +466,6 @@ func (s *Service) heartbeat(b *liveBroadcast) {
 	if err != nil {
 		s.log.Debug("broadcast heartbeat", "broadcast_id", d.ID.Hex(), "err", dbError("heartbeat", err))
 	}
-}
-
-// EndStaleBroadcasts ends the broadcasts of dead nodes (no heartbeat for the cluster's
-// StaleAfter: crashed, or cut off from MongoDB that long) and sets their rooms offline;
-// Run calls it periodically. It returns how many it ended.
-func (s *Service) EndStaleBroadcasts(ctx context.Context) (int, error) {
-	octx, cancel := s.op(ctx)
-	nodes, err := s.cfg.Cluster.Nodes(octx)
-	cancel()
-	if err != nil {
-		return 0, dbError("list live nodes", err)
-	}
-	alive := bson.A{s.node()} // this node's own are ended by their goroutines, or by endOrphans
-	for _, n := range nodes {
-		alive = append(alive, n.ID)
-	}
-	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: bson.D{{Key: "$nin", Value: alive}}}}, "node stopped reporting")
-}
-
-// endOrphans ends the broadcasts this node left open when it stopped without closing
-// them (a crash), so that its rooms do not show live until it counts as dead.
-func (s *Service) endOrphans(ctx context.Context) (int, error) {
-	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: s.node()}}, "node restarted")
-}
-
-// endOpenBroadcasts ends the open broadcasts matching cond that do not run in this
-// process, at their last heartbeat. A broadcast's room is set offline, and its end
-// announced, only by the node that takes the stream's lease from the dead node: several
-// nodes may find the same broadcast, one of them speaks for it.
-func (s *Service) endOpenBroadcasts(ctx context.Context, cond bson.D, reason string) (int, error) {
-	filter := append(bson.D{{Key: "ended", Value: nil}}, cond...)
-	var docs []broadcastDoc
-	err := func() error {
-		octx, cancel := s.op(ctx)
-		defer cancel()
-		cur, err := s.broadcasts.Find(octx, filter, options.Find().SetLimit(100))
-		if err == nil {
-			err = cur.All(octx, &docs)
-		}
-		return err
-	}()
-	if err != nil {
-		return 0, dbError("find open broadcasts", err)
-	}
-	n := 0
-	for i := range docs {
-		d := &docs[i]
-		if s.live.has(d.ID) {
-			continue
-		}
-		ended, err := s.endLost(ctx, d, reason)
-		if err != nil {
-			return n, err
-		}
-		if ended {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// endLost ends one broadcast whose node is gone and reports whether it did.
-func (s *Service) endLost(ctx context.Context, d *broadcastDoc, reason string) (bool, error) {
-	name := d.stream()
-	unlock := s.streamLocks.lock(name)
-	defer unlock()
-	// The stream's lease decides who speaks for the room. This node has it already when
-	// one of its own publishers took the stream over: then the room is that publisher's.
-	var lease cluster.Lease
-	speak := false
-	if !s.claimed(name) {
-		octx, cancel := s.op(ctx)
-		l, err := s.cfg.Cluster.Acquire(octx, streamKind, streamResource(name), cluster.IfDead)
-		cancel()
-		switch {
-		case err == nil:
-			lease, speak = l, true
-		case !errors.Is(err, cluster.ErrHeld):
-			return false, dbError("take the stream lease of "+name, err)
-		}
-	}
-	release := func() {
-		if speak {
-			if err := s.cfg.Cluster.Release(ctx, lease); err != nil && !errors.Is(err, cluster.ErrLost) {
-				s.log.Warn("stream lease not released after ending a lost broadcast", "stream", name, "err", err)
-			}
-		}
-	}
-	defer release()
-
-	ended := d.Heartbeat
-	d.Ended, d.EndReason = &ended, reason
-	octx, cancel := s.op(ctx)
-	res, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "ended", Value: ended}, {Key: "end_reason", Value: reason}}}})
-	cancel()
-	if err != nil {
-		return false, dbError("end open broadcast", err)
-	}
-	modified := res.ModifiedCount > 0
-	if modified {
-		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "stream", name, "node", d.Node)
-	}
-	if !speak {
-		return modified, nil
-	}
-	// Whoever wrote the end, the lease holder sets the room offline, if this broadcast
-	// still holds it.
-	room, err := s.setOffline(ctx, d.RoomID, d.ID, s.now())
-	if errors.Is(err, ErrNotFound) {
-		return modified, nil
-	}
-	if err != nil {
-		return modified, err
-	}
-	if s.cfg.OnEnded != nil {
-		s.cfg.OnEnded(s.room(&room), s.broadcastOf(d))
-	}
-	return true, nil
 }
 
 // GetBroadcast returns the broadcast with this public id (Broadcast.ID), whatever its
@@ -656,16 +542,9 @@ func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuer
 		if err != nil {
 			return BroadcastPage{}, err
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "started", Value: bson.D{{Key: "$lt", Value: c.Started}}}},
-			bson.D{{Key: "started", Value: c.Started}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+		filter = append(filter, cursor.Older("started", c.Started, c.ID)...)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
+	limit := cursor.Limit(q.Limit, 20, 100)
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	// Lists leave out the fragment index: replay reads it through GetBroadcast.
@@ -679,14 +558,8 @@ func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuer
 	if err := cur.All(octx, &docs); err != nil {
 		return BroadcastPage{}, dbError("list broadcasts", err)
 	}
-	page := BroadcastPage{Broadcasts: make([]Broadcast, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = encodeCursor(broadcastCursor{Started: last.Started, ID: last.ID})
-			break
-		}
-		page.Broadcasts = append(page.Broadcasts, s.broadcastOf(&docs[i]))
-	}
+	var page BroadcastPage
+	page.Broadcasts, page.Next = cursor.Page(docs, limit, s.broadcastOf,
+		func(d *broadcastDoc) any { return broadcastCursor{Started: d.Started, ID: d.ID} })
 	return page, nil
 }

@@ -19,6 +19,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"onair/rooms/mongodb"
 )
 
 // Unlisted and private rooms, and every broadcast, are addressed by ids nobody can guess
@@ -262,7 +264,7 @@ func (s *Service) playbackSecret(ctx context.Context) ([]byte, error) {
 		case err == nil:
 			s.log.Info("playback secret created")
 			return secret, nil
-		case !isDup(err):
+		case !mongodb.IsDup(err):
 			return nil, dbError("store playback secret", err)
 		}
 		err = find() // another node stored one first

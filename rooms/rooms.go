@@ -16,7 +16,7 @@ import (
 
 	"onair/media"
 	"onair/rooms/audit"
-	"onair/rooms/internal/cursor"
+	"onair/rooms/mongodb"
 )
 
 // Visibility says who finds and watches a room (access.go): public rooms are listed and
@@ -279,7 +279,7 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	_, err = s.rooms.InsertOne(octx, d)
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		return Room{}, "", &ConflictError{Field: "slug", Message: "is already taken"}
 	}
 	if err != nil {
@@ -424,8 +424,8 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 }
 
 // updateRoom applies update to one room document and returns it as written. This
-// process's writes to one room are serialised: FerretDB loses one of two concurrent
-// updates of a document (on MongoDB each update is atomic anyway).
+// process's writes to one room are serialised, so that no update depends on concurrent
+// updates of one document being atomic (doc.go, The embedded database).
 func (s *Service) updateRoom(ctx context.Context, id bson.ObjectID, update bson.D, what string) (roomDoc, error) {
 	return s.updateRoomIf(ctx, id, nil, update, what)
 }
@@ -474,7 +474,8 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 		s.log.Info("live stream stopped: room deleted", "slug", d.Slug)
 	}
 	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
-	s.record(ctx, actor, audit.RoomDelete, &room, nil, nil)
+	s.record(ctx, actor, audit.RoomDelete, &room, nil, map[string]any{
+		"owner_id": room.Owner.ID, "owner_handle": room.Owner.Handle, "visibility": string(room.Visibility)})
 	s.forgetRoom(d.ID)
 	return nil
 }
@@ -558,7 +559,7 @@ func (s *Service) removeMember(ctx context.Context, actor User, ref, handle stri
 		if m.Handle != handle {
 			continue
 		}
-		// $pull of the exact sub-document: FerretDB ignores $pull with a condition.
+		// $pull of the exact sub-document, not with a condition (doc.go).
 		d, err = s.updateRoom(ctx, d.ID, bson.D{
 			{Key: "$pull", Value: bson.D{{Key: l.field, Value: m}}},
 			{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
@@ -572,115 +573,4 @@ func (s *Service) removeMember(ctx context.Context, actor User, ref, handle stri
 		break
 	}
 	return s.room(&d), nil
-}
-
-// RoomQuery selects rooms for ListRooms.
-type RoomQuery struct {
-	// OwnerID lists one user's rooms. Unlisted ones are included only when the viewer
-	// passed to ListRooms is that user or an admin.
-	OwnerID string
-	// LiveOnly lists only live rooms.
-	LiveOnly bool
-	// Search keeps rooms whose title contains it, case-insensitively.
-	Search string
-	// Limit is the page size: default 20, at most 100.
-	Limit int
-	// Cursor is RoomPage.Next of the previous page ("" for the first).
-	Cursor string
-}
-
-// RoomPage is one page of ListRooms.
-type RoomPage struct {
-	Rooms []Room `json:"rooms"`
-	// Next is the cursor of the next page, "" on the last.
-	Next string `json:"next,omitempty"`
-}
-
-type roomCursor struct {
-	Live     bool          `json:"l"`
-	Activity time.Time     `json:"a"`
-	ID       bson.ObjectID `json:"i"`
-}
-
-// ListRooms lists rooms, live ones first, then by most recent activity. Only public
-// rooms are listed unless q.OwnerID is the viewer (or the viewer is an admin); pass the
-// zero User for an anonymous viewer.
-func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (RoomPage, error) {
-	filter := bson.D{}
-	if q.OwnerID != "" {
-		oid, err := bson.ObjectIDFromHex(q.OwnerID)
-		if err != nil {
-			return RoomPage{}, invalid("owner", "is not a user id")
-		}
-		filter = append(filter, bson.E{Key: "owner_id", Value: oid})
-		if viewer.ID != q.OwnerID && !viewer.Admin {
-			filter = append(filter, bson.E{Key: "visibility", Value: Public})
-		}
-	} else {
-		filter = append(filter, bson.E{Key: "visibility", Value: Public})
-	}
-	if q.LiveOnly {
-		filter = append(filter, bson.E{Key: "live", Value: true})
-	}
-	if search := strings.TrimSpace(q.Search); search != "" {
-		if utf8.RuneCountInString(search) > maxTitle {
-			return RoomPage{}, invalid("q", "must be at most %d characters", maxTitle)
-		}
-		// FerretDB has no text indexes: an escaped, case-insensitive regular expression.
-		filter = append(filter, bson.E{Key: "title", Value: bson.D{
-			{Key: "$regex", Value: regexp.QuoteMeta(search)}, {Key: "$options", Value: "i"}}})
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
-	if q.Cursor != "" {
-		c, err := decodeCursor[roomCursor](q.Cursor)
-		if err != nil {
-			return RoomPage{}, err
-		}
-		// Keyset pagination over (live desc, activity desc, _id desc).
-		after := bson.A{
-			bson.D{{Key: "live", Value: c.Live}, {Key: "activity", Value: bson.D{{Key: "$lt", Value: c.Activity}}}},
-			bson.D{{Key: "live", Value: c.Live}, {Key: "activity", Value: c.Activity}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}
-		if c.Live {
-			after = append(after, bson.D{{Key: "live", Value: false}})
-		}
-		filter = append(filter, bson.E{Key: "$or", Value: after})
-	}
-	opts := options.Find().
-		SetSort(bson.D{{Key: "live", Value: -1}, {Key: "activity", Value: -1}, {Key: "_id", Value: -1}}).
-		SetLimit(int64(limit + 1))
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.rooms.Find(octx, filter, opts)
-	if err != nil {
-		return RoomPage{}, dbError("list rooms", err)
-	}
-	var docs []roomDoc
-	if err := cur.All(octx, &docs); err != nil {
-		return RoomPage{}, dbError("list rooms", err)
-	}
-	page := RoomPage{Rooms: make([]Room, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = encodeCursor(roomCursor{Live: last.Live, Activity: last.Activity, ID: last.ID})
-			break
-		}
-		page.Rooms = append(page.Rooms, s.room(&docs[i]))
-	}
-	return page, nil
-}
-
-func encodeCursor(v any) string { return cursor.Encode(v) }
-
-func decodeCursor[T any](s string) (T, error) {
-	v, ok := cursor.Decode[T](s)
-	if !ok {
-		return v, invalid("cursor", "is not a cursor this server gave out")
-	}
-	return v, nil
 }

@@ -3,10 +3,11 @@ package rooms
 import (
 	"errors"
 	"fmt"
-	"onair/media"
 	"strings"
 	"testing"
 	"time"
+
+	"onair/media"
 )
 
 func TestCreateRoomValidation(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"onair/scripts/testenv"
 )
 
 // TestUnavailable: with MongoDB down every method fails quickly with ErrUnavailable, and
@@ -94,9 +96,9 @@ func TestUnavailable(t *testing.T) {
 	}
 
 	e.mongo.Restart(t)
-	took := eventually(t, 5*time.Second, "recovery", func() (bool, string) {
+	took := testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		_, _, err := e.svc.Authenticate(context.Background(), alice.Token)
-		return err == nil, Code(err)
+		return err == nil, "recovery: " + Code(err)
 	})
 	t.Logf("recovered %s after the restart", took)
 	if _, err := e.svc.SignUp(e.ctx(), SignUp{Email: "bob@example.com", Handle: "bob", Password: "correct horse battery"}); err != nil {

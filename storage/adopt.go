@@ -43,7 +43,7 @@ type Adopted struct {
 // object there, and reports it. Errors are worth retrying later.
 func CompleteStored(ctx context.Context, a Adoption) (Adopted, error) {
 	if a.Logger == nil {
-		a.Logger = slog.Default()
+		a.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := a.Logger.With("key", a.Key)
 	var mine []PendingUpload

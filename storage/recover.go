@@ -88,7 +88,7 @@ func RecoverSpool(ctx context.Context, r SpoolRecovery) (rec Recovered, ok bool)
 // empty shell, removed).
 func recoverDir(ctx context.Context, sdir string, store Store, truncate func(string, int64) int64, logger *slog.Logger) (Recovered, bool) {
 	if logger == nil {
-		logger = slog.Default()
+		logger = slog.New(slog.DiscardHandler)
 	}
 	m, err := readManifest(sdir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -122,7 +122,7 @@ func recoverDir(ctx context.Context, sdir string, store Store, truncate func(str
 // before any spool is opened in dir.
 func PruneSpools(dir string, logger *slog.Logger) error {
 	if logger == nil {
-		logger = slog.Default()
+		logger = slog.New(slog.DiscardHandler)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -135,7 +135,7 @@ func OpenSpool(ctx context.Context, cfg SpoolConfig) (*Spool, error) {
 		cfg.ContentType = "application/octet-stream"
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 100 * time.Millisecond

@@ -42,6 +42,7 @@ type eventsEnv struct {
 	db       *mongo.Database
 	audit    *audit.Log
 	webhooks *webhook.Dispatcher
+	web      *Server
 }
 
 func newEventsEnv(t *testing.T) *eventsEnv {
@@ -112,7 +113,7 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 		resp.Body.Close()
 		return resp.StatusCode != http.StatusServiceUnavailable, "chat not running"
 	})
-	return &eventsEnv{t: t, srv: srv, db: db, audit: al, webhooks: wh}
+	return &eventsEnv{t: t, srv: srv, db: db, audit: al, webhooks: wh, web: s}
 }
 
 // apiClient is a browser-like client: cookies, the site's Origin, the CSRF token.

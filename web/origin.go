@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"onair/rooms"
 )
 
-// Origins finds the node a stream is live on when it is not this one.
-type Origins interface {
+// OriginNodes finds the node a stream is live on (its origin node) when it is not this
+// one. It has nothing to do with the HTTP origins of pages (Config.AllowedPageOrigins).
+type OriginNodes interface {
 	// Origin returns the base URL of the node serving name and the id of the room the
-	// stream belongs to, or an error when no other node serves it.
+	// stream belongs to, or an error when no other node serves it, wrapping
+	// rooms.ErrUnavailable when MongoDB could not tell.
 	Origin(ctx context.Context, name string) (url, room string, err error)
 }
 
@@ -42,10 +46,10 @@ const maxShared = 16 << 20
 // viewers and a CDN can hit any node. Concurrent requests for one URL make one request to
 // the origin; parts, segments and init files, which never change, are cached.
 type hlsProxy struct {
-	origins Origins
-	client  *http.Client
-	flight  singleflight.Group
-	cache   *byteLRU
+	nodes  OriginNodes
+	client *http.Client
+	flight singleflight.Group
+	cache  *byteLRU
 
 	mu     sync.Mutex
 	lookup map[string]originEntry
@@ -57,9 +61,9 @@ type originEntry struct {
 	at   time.Time
 }
 
-func newHLSProxy(origins Origins, cacheBytes int64) *hlsProxy {
+func newHLSProxy(nodes OriginNodes, cacheBytes int64) *hlsProxy {
 	return &hlsProxy{
-		origins: origins,
+		nodes: nodes,
 		client: &http.Client{
 			Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 30 * time.Second},
 			// Blocking playlist requests wait at the origin; the viewer's context bounds them.
@@ -78,8 +82,15 @@ func (p *hlsProxy) origin(ctx context.Context, name string) string {
 	if ok && time.Since(e.at) < originTTL {
 		return e.url
 	}
-	url, room, err := p.origins.Origin(ctx, name)
-	if err != nil {
+	url, room, err := p.nodes.Origin(ctx, name)
+	switch {
+	case err == nil:
+	case errors.Is(err, rooms.ErrUnavailable) && ok && e.url != "":
+		// MongoDB did not answer in time (under load, or away): the origin known a moment
+		// ago is the best guess, and it says so itself if the stream has left it. Answering
+		// 404 instead would send every viewer of the stream through this node away.
+		url, room = e.url, e.room
+	default:
 		url, room = "", ""
 	}
 	url = strings.TrimSuffix(url, "/")

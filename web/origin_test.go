@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"onair/media"
+	"onair/rooms"
 )
 
 // fakeHLS is a node's own HLS server with the streams it has; it answers every file.
@@ -32,19 +34,19 @@ func (f *fakeHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("#EXTM3U\n"))
 }
 
-// fixedOrigins knows one stream's origin.
-type fixedOrigins struct{ name, url string }
+// fixedOriginNodes knows one stream's origin.
+type fixedOriginNodes struct{ name, url string }
 
-func (o fixedOrigins) Origin(_ context.Context, name string) (string, string, error) {
+func (o fixedOriginNodes) Origin(_ context.Context, name string) (string, string, error) {
 	if name != o.name {
 		return "", "", errors.New("not live elsewhere")
 	}
 	return o.url, "room-" + name, nil
 }
 
-func newTestNode(t *testing.T, hls *fakeHLS, origins Origins, trustProxy bool) *Server {
+func newTestNode(t *testing.T, hls *fakeHLS, origins OriginNodes, trustProxy bool) *Server {
 	t.Helper()
-	s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), Origins: origins, TrustProxy: trustProxy})
+	s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), OriginNodes: origins, TrustProxy: trustProxy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +58,11 @@ func newTestNode(t *testing.T, hls *fakeHLS, origins Origins, trustProxy bool) *
 // origin.
 func TestViewersCountedWhereTheyArrive(t *testing.T) {
 	originHLS := &fakeHLS{streams: map[string]bool{"cam": true}, proxied: make(chan bool, 100)}
-	origin := newTestNode(t, originHLS, fixedOrigins{}, false)
+	origin := newTestNode(t, originHLS, fixedOriginNodes{}, false)
 	originSrv := httptest.NewServer(origin.Handler())
 	t.Cleanup(originSrv.Close)
-	edge := newTestNode(t, &fakeHLS{}, fixedOrigins{name: "cam", url: originSrv.URL + "/"}, false)
-	trusting := newTestNode(t, &fakeHLS{}, fixedOrigins{name: "cam", url: originSrv.URL}, true)
+	edge := newTestNode(t, &fakeHLS{}, fixedOriginNodes{name: "cam", url: originSrv.URL + "/"}, false)
+	trusting := newTestNode(t, &fakeHLS{}, fixedOriginNodes{name: "cam", url: originSrv.URL}, true)
 
 	type viewer struct {
 		node           *Server
@@ -128,5 +130,62 @@ func TestViewersCountedWhereTheyArrive(t *testing.T) {
 	}
 	if fromNodes < 2 { // the edge's and the trusting node's fetches, coalesced or not
 		t.Fatalf("the origin served %d requests from other nodes, want them marked", fromNodes)
+	}
+}
+
+// switchingOrigins answers with err once it is set, else with the origin.
+type switchingOrigins struct {
+	url string
+	mu  sync.Mutex
+	err error
+}
+
+func (o *switchingOrigins) Origin(context.Context, string) (string, string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return "", "", o.err
+	}
+	return o.url, "room-cam", nil
+}
+
+func (o *switchingOrigins) fail(err error) {
+	o.mu.Lock()
+	o.err = err
+	o.mu.Unlock()
+}
+
+// A node that proxies a stream keeps fetching it from the origin it knows while MongoDB
+// does not answer the lookup, instead of telling its viewers that the stream is gone; it
+// stops once MongoDB says that no other node has the stream.
+func TestProxyKeepsItsOriginWhileMongoDBIsAway(t *testing.T) {
+	originSrv := httptest.NewServer(newTestNode(t, &fakeHLS{streams: map[string]bool{"cam": true}}, fixedOriginNodes{}, false).Handler())
+	t.Cleanup(originSrv.Close)
+	origins := &switchingOrigins{url: originSrv.URL}
+	edge := newTestNode(t, &fakeHLS{}, origins, false)
+	get := func() int {
+		rec := httptest.NewRecorder()
+		edge.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/live/cam/video1_stream.m3u8", nil))
+		return rec.Code
+	}
+	expire := func() { // as if originTTL had passed since the last lookup
+		edge.proxy.mu.Lock()
+		e := edge.proxy.lookup["cam"]
+		e.at = e.at.Add(-originTTL)
+		edge.proxy.lookup["cam"] = e
+		edge.proxy.mu.Unlock()
+	}
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("through the edge: %d", code)
+	}
+	expire()
+	origins.fail(fmt.Errorf("find room cam: %w", rooms.ErrUnavailable))
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("through the edge while MongoDB is away: %d, want 200 from the origin it knew", code)
+	}
+	expire()
+	origins.fail(rooms.ErrNotLiveElsewhere)
+	if code := get(); code != http.StatusNotFound {
+		t.Fatalf("through the edge once the stream is live nowhere else: %d, want 404", code)
 	}
 }

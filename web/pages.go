@@ -124,6 +124,8 @@ func (s *Server) pageRoutes() {
 	page("GET /replay/{id}", s.replayPage)
 	page("GET /dashboard", s.dashboardPage)
 	page("GET /dashboard/{slug}", s.dashboardPage)
+	page("GET /settings", s.settingsPage)
+	page("GET /admin", s.adminPage)
 	page("GET /login", s.authPage("login"))
 	page("GET /signup", s.authPage("signup"))
 	page("/", s.notFoundPage)
@@ -199,6 +201,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 
 func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("no such page", "method", r.Method, "path", r.URL.Path)
+	w.Header().Set(noRouteHeader, "1")
 	s.message(w, r, http.StatusNotFound, "Not found", "There is nothing at this address. It may have been deleted, or the link is mistyped.")
 }
 
@@ -287,7 +290,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 			d.Problem = "Rooms cannot be listed right now: the database is unreachable. Try again shortly."
 		default:
 			if r.Context().Err() == nil {
-				s.log.Error("home: list rooms", "err", err)
+				s.log.Error("home page: rooms not listed", "err", err)
 			}
 			d.Problem = "Rooms cannot be listed right now."
 		}
@@ -499,76 +502,6 @@ func localPath(p string) bool {
 	}
 	u, err := url.Parse(p)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
-}
-
-// serveAsset serves a built file, pre-compressed with brotli or gzip when the browser
-// accepts it. Content-hashed files never change, so caches keep them for a year.
-func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.site.assets[r.PathValue("file")]
-	if !ok {
-		w.Header().Set("Cache-Control", "no-store")
-		http.Error(w, "not found (was the UI built? run make ui)", http.StatusNotFound)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", a.ctype)
-	if a.immutable {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "public, max-age=300")
-	}
-	body, enc := a.identity, ""
-	if a.gzip != nil || a.brotli != nil {
-		h.Set("Vary", "Accept-Encoding")
-		switch accepted := acceptedEncodings(r.Header.Get("Accept-Encoding")); {
-		case a.brotli != nil && accepted["br"]:
-			body, enc = a.brotli, "br"
-		case a.gzip != nil && accepted["gzip"]:
-			body, enc = a.gzip, "gzip"
-		}
-	}
-	etag := a.etag
-	if enc != "" {
-		h.Set("Content-Encoding", enc)
-		etag += "-" + enc
-	}
-	h.Set("ETag", `"`+etag+`"`)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-}
-
-// acceptedEncodings parses Accept-Encoding into the codings with a non-zero quality.
-func acceptedEncodings(header string) map[string]bool {
-	out := map[string]bool{}
-	star, starSet := false, false
-	for _, part := range strings.Split(header, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "" {
-			continue
-		}
-		ok := true
-		for _, p := range strings.Split(params, ";") {
-			k, v, found := strings.Cut(strings.TrimSpace(p), "=")
-			if found && strings.EqualFold(strings.TrimSpace(k), "q") {
-				if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
-					ok = false
-				}
-			}
-		}
-		if name == "*" {
-			star, starSet = ok, true
-			continue
-		}
-		out[name] = ok
-	}
-	if starSet {
-		for _, n := range []string{"br", "gzip"} {
-			if _, named := out[n]; !named {
-				out[n] = star
-			}
-		}
-	}
-	return out
 }
 
 // humanDuration is a rough, friendly length: "45 s", "12 min", "3 h 05 min".

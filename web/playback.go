@@ -334,13 +334,8 @@ func (s *Server) playbackSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	type answer struct {
-		Required     bool      `json:"required"`
-		Expires      time.Time `json:"expires,omitzero"`
-		RefreshAfter int64     `json:"refresh_after_ms,omitempty"`
-	}
 	if room.Visibility != rooms.Private {
-		writeJSON(w, http.StatusOK, answer{})
+		writeJSON(w, http.StatusOK, playbackAnswer{})
 		return
 	}
 	u := viewerOf(r) // admitted to a private room: signed in
@@ -361,7 +356,27 @@ func (s *Server) playbackSession(w http.ResponseWriter, r *http.Request) {
 			HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode,
 		})
 	}
-	writeJSON(w, http.StatusOK, answer{Required: true, Expires: exp, RefreshAfter: cookieRefresh.Milliseconds()})
+	writeJSON(w, http.StatusOK, playbackAnswer{Required: true, Expires: exp, RefreshAfter: cookieRefresh.Milliseconds()})
+}
+
+// playbackAnswer says whether the room's media needs the playback cookie, and when to
+// renew it.
+type playbackAnswer struct {
+	Required     bool      `json:"required"`
+	Expires      time.Time `json:"expires,omitzero"`
+	RefreshAfter int64     `json:"refresh_after_ms,omitempty"`
+}
+
+// urlTokenRequest is POST /api/v1/rooms/{slug}/playback-tokens.
+type urlTokenRequest struct {
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+// urlTokenResponse is a URL token for external players and the HLS URL carrying it.
+type urlTokenResponse struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+	HLSURL  string    `json:"hls_url"`
 }
 
 // mediaPaths are the paths of a private room's media: its live HLS and its replays and
@@ -374,9 +389,7 @@ func mediaPaths(playbackID string) []string {
 // room's owner or an admin: a token for external players (an embed, a TV app), valid for
 // MinURLTokenTTL to MaxURLTokenTTL, and the room's HLS URL carrying it.
 func (s *Server) urlToken(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		TTLSeconds int64 `json:"ttl_seconds"`
-	}
+	var in urlTokenRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -406,9 +419,5 @@ func (s *Server) urlToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("playback token issued", "room_id", room.ID, "by", u.ID, "token", rooms.TokenFingerprint(tok), "expires", exp)
-	writeJSON(w, http.StatusCreated, struct {
-		Token   string    `json:"token"`
-		Expires time.Time `json:"expires"`
-		HLSURL  string    `json:"hls_url"`
-	}{tok, exp, "/live/" + room.PlaybackID + "/index.m3u8?" + tokenParam + "=" + url.QueryEscape(tok)})
+	writeJSON(w, http.StatusCreated, urlTokenResponse{tok, exp, "/live/" + room.PlaybackID + "/index.m3u8?" + tokenParam + "=" + url.QueryEscape(tok)})
 }

@@ -110,17 +110,17 @@ func TestPrivateHLSOnEveryNode(t *testing.T) {
 	good, expired, otherRoom := sign(room.PlaybackID, time.Minute), sign(room.PlaybackID, -time.Second), sign(other.PlaybackID, time.Minute)
 
 	originHLS := &privateHLS{name: room.PlaybackID}
-	node := func(hls LocalHLS, origins Origins) *Server {
-		s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), Rooms: svc, Origins: origins})
+	node := func(hls LocalHLS, origins OriginNodes) *Server {
+		s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), Rooms: svc, OriginNodes: origins})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	origin := node(originHLS, fixedOrigins{})
+	origin := node(originHLS, fixedOriginNodes{})
 	originSrv := httptest.NewServer(origin.Handler())
 	t.Cleanup(originSrv.Close)
-	edge := node(&privateHLS{}, fixedOrigins{name: room.PlaybackID, url: originSrv.URL})
+	edge := node(&privateHLS{}, fixedOriginNodes{name: room.PlaybackID, url: originSrv.URL})
 
 	get := func(s *Server, path string, header http.Header) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", path, nil)

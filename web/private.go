@@ -78,9 +78,12 @@ func (s *Server) listInvited(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Viewers []rooms.UserRef `json:"viewers"`
-	}{append([]rooms.UserRef{}, room.Invited...)})
+	writeJSON(w, http.StatusOK, invitedList{append([]rooms.UserRef{}, room.Invited...)})
+}
+
+// invitedList is a private room's invited viewers.
+type invitedList struct {
+	Viewers []rooms.UserRef `json:"viewers"`
 }
 
 // inviteViewer answers POST /api/v1/rooms/{slug}/viewers {"handle"}: the room as its

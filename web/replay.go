@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"onair/rooms"
+	"onair/storage"
 )
 
 // Recordings is what web needs of object storage: URLs browsers can fetch recordings from
@@ -17,9 +18,6 @@ import (
 type Recordings interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, downloadName string) (string, error)
 }
-
-// maxPresign is the longest presigned URL S3 allows (SigV4: 7 days).
-const maxPresign = 7 * 24 * time.Hour
 
 // broadcastView is a broadcast as the API shows it, with where to replay and download it.
 type broadcastView struct {
@@ -49,6 +47,12 @@ func (s *Server) broadcastView(r *http.Request, room rooms.Room, b rooms.Broadca
 	return v
 }
 
+// broadcastList is a page of a room's broadcasts.
+type broadcastList struct {
+	Broadcasts []broadcastView `json:"broadcasts"`
+	Next       string          `json:"next,omitempty"`
+}
+
 // vodPath is the folder of a private room's broadcast's replay files.
 func vodPath(room rooms.Room, b rooms.Broadcast) string {
 	return "/vod/" + room.PlaybackID + "/" + b.ID + "/"
@@ -68,10 +72,7 @@ func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Broadcasts []broadcastView `json:"broadcasts"`
-		Next       string          `json:"next,omitempty"`
-	}{Broadcasts: make([]broadcastView, 0, len(page.Broadcasts)), Next: page.Next}
+	out := broadcastList{Broadcasts: make([]broadcastView, 0, len(page.Broadcasts)), Next: page.Next}
 	for _, b := range page.Broadcasts {
 		out.Broadcasts = append(out.Broadcasts, s.broadcastView(r, room, b))
 	}
@@ -189,7 +190,7 @@ func (s *Server) presign(w http.ResponseWriter, r *http.Request, rp replay, ttl 
 
 // presignTTL outlives the video, so a viewer can pause and seek to the end.
 func presignTTL(d time.Duration) time.Duration {
-	return min(max(2*d+time.Hour, 6*time.Hour), maxPresign)
+	return min(max(2*d+time.Hour, 6*time.Hour), storage.MaxPresignTTL)
 }
 
 // replayPlaylist is VOD HLS over the one MP4 object: the init segment and each fragment

@@ -72,6 +72,21 @@ func (s *Server) publicHost(r *http.Request) string {
 	return r.Host
 }
 
+// roomList is a page of rooms.
+type roomList struct {
+	Rooms []roomView `json:"rooms"`
+	Next  string     `json:"next,omitempty"`
+}
+
+// writeRooms answers a page of rooms as the request's user sees them.
+func (s *Server) writeRooms(w http.ResponseWriter, r *http.Request, page rooms.RoomPage) {
+	out := roomList{Rooms: make([]roomView, 0, len(page.Rooms)), Next: page.Next}
+	for _, room := range page.Rooms {
+		out.Rooms = append(out.Rooms, s.roomView(r, room))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, ok := queryInt(w, r, "limit")
@@ -94,14 +109,44 @@ func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Rooms []roomView `json:"rooms"`
-		Next  string     `json:"next,omitempty"`
-	}{Rooms: make([]roomView, 0, len(page.Rooms)), Next: page.Next}
-	for _, room := range page.Rooms {
-		out.Rooms = append(out.Rooms, s.roomView(r, room))
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeRooms(w, r, page)
+}
+
+// createRoomRequest is POST /api/v1/rooms.
+type createRoomRequest struct {
+	Slug        string           `json:"slug"`
+	Title       string           `json:"title"`
+	Description string           `json:"description"`
+	Visibility  rooms.Visibility `json:"visibility"`
+	// Recording defaults to true.
+	Recording *bool `json:"recording"`
+}
+
+// createRoomResponse carries the room's stream key: the only time it is shown.
+type createRoomResponse struct {
+	Room      roomView `json:"room"`
+	StreamKey string   `json:"stream_key"`
+}
+
+// updateRoomRequest is PATCH /api/v1/rooms/{slug}: the fields to change.
+type updateRoomRequest struct {
+	Title         *string           `json:"title"`
+	Description   *string           `json:"description"`
+	Visibility    *rooms.Visibility `json:"visibility"`
+	Recording     *bool             `json:"recording"`
+	RetentionDays *int              `json:"retention_days"`
+}
+
+// streamKeyResponse carries a rotated stream key: the only time it is shown.
+type streamKeyResponse struct {
+	StreamKey string `json:"stream_key"`
+	RTMPURL   string `json:"rtmp_url"`
+	RTMPSURL  string `json:"rtmps_url,omitempty"`
+}
+
+// handleRequest names a user to add to one of a room's lists.
+type handleRequest struct {
+	Handle string `json:"handle"`
 }
 
 func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
@@ -109,13 +154,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Slug        string           `json:"slug"`
-		Title       string           `json:"title"`
-		Description string           `json:"description"`
-		Visibility  rooms.Visibility `json:"visibility"`
-		Recording   *bool            `json:"recording"`
-	}
+	var in createRoomRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -126,10 +165,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, struct {
-		Room      roomView `json:"room"`
-		StreamKey string   `json:"stream_key"`
-	}{s.roomView(r, room), key})
+	writeJSON(w, http.StatusCreated, createRoomResponse{s.roomView(r, room), key})
 }
 
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
@@ -145,13 +181,7 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Title         *string           `json:"title"`
-		Description   *string           `json:"description"`
-		Visibility    *rooms.Visibility `json:"visibility"`
-		Recording     *bool             `json:"recording"`
-		RetentionDays *int              `json:"retention_days"`
-	}
+	var in updateRoomRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -190,11 +220,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		StreamKey string `json:"stream_key"`
-		RTMPURL   string `json:"rtmp_url"`
-		RTMPSURL  string `json:"rtmps_url,omitempty"`
-	}{key, s.rtmpURL(r), s.rtmpsURL(r)})
+	writeJSON(w, http.StatusOK, streamKeyResponse{key, s.rtmpURL(r), s.rtmpsURL(r)})
 }
 
 // memberEdit changes one of a room's lists of users (moderators, invited viewers) with
@@ -209,9 +235,7 @@ func (s *Server) editMembers(w http.ResponseWriter, r *http.Request, edit member
 	}
 	handle := r.PathValue("handle")
 	if r.Method == http.MethodPost {
-		var in struct {
-			Handle string `json:"handle"`
-		}
+		var in handleRequest
 		if !decode(w, r, &in) {
 			return
 		}

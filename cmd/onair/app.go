@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -43,6 +44,7 @@ type app struct {
 	nodeID   string
 	mongo    *mongo.Client
 	cluster  *cluster.Registry // nil without MongoDB (cluster.go)
+	notices  sync.WaitGroup    // chat notices being posted (systemMessage)
 	hub      *media.Hub
 	hls      *hls.Server
 	rooms    *rooms.Service      // nil without MongoDB
@@ -81,21 +83,21 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	outputs := []media.Output{a.hls}
 	resolver := resolvers{keys}
 	webCfg := web.Config{
-		Logger:            log,
-		HLS:               a.hls,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		PublicURL:         cfg.HTTP.PublicURL,
-		RTMPURL:           cfg.RTMP.PublicURL,
-		RTMPApp:           cfg.RTMP.App,
-		RTMPSURL:          cfg.RTMP.TLSPublicURL,
-		TrustProxy:        cfg.HTTP.TrustProxy,
-		HSTS:              hstsMaxAge(cfg.HTTP.HSTSMaxAge),
-		AllowedOrigins:    cfg.HTTP.AllowedOrigins,
-		Ready:             a.ready.check,
+		Logger:             log,
+		HLS:                a.hls,
+		ReadHeaderTimeout:  cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:        cfg.HTTP.ReadTimeout,
+		WriteTimeout:       cfg.HTTP.WriteTimeout,
+		IdleTimeout:        cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:     cfg.HTTP.MaxHeaderBytes,
+		PublicURL:          cfg.HTTP.PublicURL,
+		RTMPURL:            cfg.RTMP.PublicURL,
+		RTMPApp:            cfg.RTMP.App,
+		RTMPSURL:           cfg.RTMP.TLSPublicURL,
+		TrustProxy:         cfg.HTTP.TrustProxy,
+		HSTS:               hstsMaxAge(cfg.HTTP.HSTSMaxAge),
+		AllowedPageOrigins: cfg.HTTP.AllowedOrigins,
+		Ready:              a.ready.check,
 	}
 	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		webCfg.RTMPPort = port
@@ -160,8 +162,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			}
 			outputs = append(outputs, a.recorder)
 		}
-		webCfg.Rooms, webCfg.Chat, webCfg.Origins = a.rooms, a.chat, a.rooms
-		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
+		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
+		webCfg.Audit, webCfg.Webhooks, webCfg.Cluster = a.audit, a.webhooks, a.cluster
 		if cfg.Auth.OIDCIssuer != "" {
 			webCfg.OIDC, err = oidc.New(oidc.Config{
 				Issuer: cfg.Auth.OIDCIssuer, ClientID: cfg.Auth.OIDCClientID, ClientSecret: cfg.Auth.OIDCClientSecret,
@@ -277,6 +279,15 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		Fragments: roomsFragments(rec.Fragments),
 	}
 	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
+	if errors.Is(err, rooms.ErrNotFound) && a.roomGone(ctx, rec.Owner) {
+		// The room was deleted while it recorded (by its owner, an admin's take-down, or
+		// with its account): its recordings went with it, and so does this one.
+		if err := a.store.Delete(ctx, rec.Key); err != nil {
+			return fmt.Errorf("delete the recording of a deleted room: %w", err)
+		}
+		a.log.Info("recording of a deleted room deleted", "key", rec.Key, "run_id", rec.StreamID)
+		return nil
+	}
 	if errors.Is(err, rooms.ErrNotFound) && time.Since(rec.EndedAt) > time.Minute {
 		// The broadcast document was never written (or its room was deleted): the object
 		// stays under the room's prefix for cleanup; retrying cannot help.
@@ -286,17 +297,27 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 	return err
 }
 
+// roomGone reports whether owner names a room that no longer exists (false for a stream
+// of the config file, which has no room, and while the room cannot be read).
+func (a *app) roomGone(ctx context.Context, owner string) bool {
+	if _, err := bson.ObjectIDFromHex(owner); err != nil {
+		return false
+	}
+	_, err := a.rooms.RoomByID(ctx, owner)
+	return errors.Is(err, rooms.ErrNotFound)
+}
+
 func (a *app) systemMessage(r rooms.Room, text string) {
 	if a.chat == nil {
 		return
 	}
-	go func() {
+	a.notices.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := a.chat.System(ctx, chatRoomOf(r), text); err != nil {
 			a.log.Warn("chat notice not posted", "room", r.Slug, "err", err)
 		}
-	}()
+	})
 }
 
 func chatRoomOf(r rooms.Room) chat.Room {
@@ -385,9 +406,17 @@ func (a *app) run(ctx context.Context, ls *listeners) error {
 			finishBy := a.cfg.Shutdown.Timeout * 4 / 5
 			runPart("recorder", func(ctx context.Context) error { return a.recorder.Run(ctx, finishBy) })
 		}
-		runPart("rooms", a.rooms.Run)
+		// Chat outlives the broadcasts ending at shutdown, so that their "stream ended"
+		// notices reach the sockets before chat closes them.
+		chatCtx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
+		runPart("rooms", func(ctx context.Context) error {
+			defer stopChat()
+			err := a.rooms.Run(ctx)
+			a.notices.Wait()
+			return err
+		})
 		stopEvents = a.startEvents(ctx)
-		runPart("chat", a.chat.Run)
+		runPart("chat", func(context.Context) error { return a.chat.Run(chatCtx) })
 		runPart("viewers", a.pumpViewers)
 	}
 	runPart("hub", a.hub.Run)

@@ -41,6 +41,9 @@ func TestChatActions(t *testing.T) {
 		{audit.ChatSlowMode, bob, chat.Action{Action: chat.ActionSlowMode, Duration: 30 * time.Second},
 			nil, map[string]any{"interval_ms": int64(30000)},
 			webhook.ModerationData{Action: "slow_mode", DurationMS: 30000}},
+		{audit.ChatPurge, bob, chat.Action{Action: chat.ActionPurge, TargetID: "carol", TargetHandle: "carol", Duration: time.Hour, Count: 3},
+			&audit.Target{Kind: audit.KindUser, ID: "carol", Name: "carol"}, map[string]any{"window_ms": int64(3600000), "count": 3},
+			webhook.ModerationData{Action: "purge", User: carol, DurationMS: 3600000, Count: 3}},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.act.Action), func(t *testing.T) {

@@ -53,6 +53,11 @@ type Config struct {
 	// AdoptEvery is how often the recorder asks the Ledger for recordings to adopt and
 	// retries recovering what its disk holds (default 30 s).
 	AdoptEvery time.Duration
+	// Failed, when set, is told when a stream that asked to be recorded is not (partial
+	// false: its recording could not start) or stops being recorded before its end
+	// (partial: what was recorded is kept, and goes through Recorded). It must return
+	// quickly.
+	Failed func(rec Recording, err error, partial bool)
 }
 
 // Recorder is a media.Output that records every stream whose route asks for it.
@@ -158,10 +163,21 @@ func (r *Recorder) Backlog() Backlog {
 
 // OpenSink implements media.Output.
 func (r *Recorder) OpenSink(st *media.Stream) (media.Sink, error) {
-	route := st.Route()
-	if !route.Record {
+	if !st.Route().Record {
 		return nil, nil
 	}
+	k, err := r.openSink(st)
+	if err != nil && r.cfg.Failed != nil {
+		r.cfg.Failed(Recording{StreamName: st.Name(), StreamID: st.ID(), Owner: st.Route().Owner, StartedAt: st.StartedAt()}, err, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (r *Recorder) openSink(st *media.Stream) (*sink, error) {
+	route := st.Route()
 	room := route.Owner
 	if room == "" {
 		room = route.Name
@@ -336,6 +352,11 @@ func (k *sink) WriteAccessUnit(au *media.AccessUnit) error {
 	if err != nil {
 		k.failed = err
 		k.log.Error("recording stopped growing; what was recorded is kept", "err", err)
+		if k.r.cfg.Failed != nil {
+			rec := k.rec
+			rec.Fragments = nil
+			k.r.cfg.Failed(rec, err, true)
+		}
 	}
 	return nil
 }

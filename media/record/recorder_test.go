@@ -207,3 +207,45 @@ func TestRecoverAfterCrash(t *testing.T) {
 	default:
 	}
 }
+
+// A stream that asks to be recorded and cannot be (here: its run is being recorded
+// already) is reported through Failed, so that its owner hears of it.
+func TestRecorderReportsARecordingThatCannotStart(t *testing.T) {
+	type failure struct {
+		rec     Recording
+		err     error
+		partial bool
+	}
+	failed := make(chan failure, 2)
+	r, err := New(Config{Store: newStore(t), Dir: t.TempDir(), Recorded: newCollected().recorded, Ledger: newLedgerDB().node("a"),
+		Failed: func(rec Recording, err error, partial bool) { failed <- failure{rec, err, partial} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracks, _ := fixtureUnits(t)
+	hub := media.NewHub(media.HubConfig{})
+	p, err := hub.Publish(context.Background(), media.Route{Name: "cam", Owner: "room1", Record: true}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Start(tracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.OpenSink(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(nil)
+	if _, err := r.OpenSink(s); err == nil {
+		t.Fatal("the same run was recorded twice")
+	}
+	select {
+	case f := <-failed:
+		if f.partial || f.err == nil || f.rec.StreamID != s.ID() || f.rec.Owner != "room1" {
+			t.Fatalf("failure = %+v", f)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Failed was not called")
+	}
+}

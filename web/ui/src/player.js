@@ -5,6 +5,7 @@ import { api } from './lib/api.js';
 import { initSite } from './lib/site.js';
 import { Player } from './lib/player.js';
 import { Chat } from './lib/chat.js';
+import { moderationPanel } from './lib/moderation.js';
 
 initSite();
 const page = document.body.dataset.page;
@@ -178,6 +179,8 @@ function roomPage() {
     onViewers: (n) => { viewers.textContent = String(n); },
     onSystem: () => poll(), // "went live", "ended": look at the room now
   });
+  const panel = $('[data-mod-panel]', main);
+  if (panel && me) moderationPanel(panel, ref);
 
   const start = () => {
     if (live) goLive(); else showOffline();

@@ -11,6 +11,8 @@
 // localStorage or sessionStorage.
 import { $, h, flash, since, date, clock, bitrate, bytes, confirmDialog, copyText } from './dom.js';
 import { api } from './api.js';
+import { section, showError } from './forms.js';
+import { webhooksSection } from './webhooks.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
@@ -134,11 +136,8 @@ export function dashboard(main) {
         invitedSection(room),
         room.visibility === 'private' ? playerLinkSection(room) : null,
         broadcastsSection(room),
+        webhooksSection(room),
         dangerSection(room)));
-  }
-
-  function section(title, id, ...children) {
-    return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...children);
   }
 
   function streamSection(room) {
@@ -441,15 +440,3 @@ function visibilitySelect(id, current) {
     h('option', { value: 'private', selected: current === 'private' }, 'Private: only people you invite'));
 }
 
-function showError(el, err, form) {
-  let text = err.message;
-  const input = form && err.field && form.querySelector(`[name="${CSS.escape(err.field)}"]`);
-  if (input) {
-    const label = input.id && form.querySelector(`label[for="${input.id}"]`);
-    text = `${label ? label.firstChild.textContent.trim() : err.field}: ${err.detail}`;
-    input.setAttribute('aria-invalid', 'true');
-    input.focus();
-  }
-  el.textContent = text;
-  el.hidden = false;
-}
