@@ -293,11 +293,15 @@ func TestActionsAreReported(t *testing.T) {
 	room := modRoom("reported")
 	f := &modFixture{t: t, e: e, th: th, ctx: ctx, room: room}
 	msg := f.post(alice)
+	f.post(troll)
 	f.must(th.DeleteMessage(ctx, room, admin, msg))
 	f.must(th.Timeout(ctx, room, mod, troll, time.Minute, "spam"))
 	f.must(th.Ban(ctx, room, owner, troll, "again"))
 	f.must(th.Unban(ctx, room, owner, troll))
 	f.must(th.SetSlowMode(ctx, room, mod, 30*time.Second))
+	if n, err := th.Purge(ctx, room, mod, troll, time.Hour); n != 1 || err != nil {
+		t.Fatalf("purge: %d, %v; want 1", n, err)
+	}
 	if err := th.Ban(ctx, room, mod, owner, ""); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("moderator bans the owner: %v", err)
 	}
@@ -310,6 +314,7 @@ func TestActionsAreReported(t *testing.T) {
 		{owner, Action{Action: ActionBan, ActorID: owner.ID, ActorHandle: owner.Handle, TargetID: troll.ID, TargetHandle: troll.Handle, Reason: "again"}},
 		{owner, Action{Action: ActionUnban, ActorID: owner.ID, ActorHandle: owner.Handle, TargetID: troll.ID, TargetHandle: troll.Handle}},
 		{mod, Action{Action: ActionSlowMode, ActorID: mod.ID, ActorHandle: mod.Handle, Duration: 30 * time.Second}},
+		{mod, Action{Action: ActionPurge, ActorID: mod.ID, ActorHandle: mod.Handle, TargetID: troll.ID, TargetHandle: troll.Handle, Duration: time.Hour, Count: 1}},
 	}
 	got := th.actions.all()
 	if len(got) != len(want) {
