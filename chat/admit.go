@@ -89,7 +89,7 @@ func (h *Hub) admitPass(ctx context.Context) {
 		ok, err := h.cfg.Admit(octx, batch)
 		cancel()
 		if err != nil || len(ok) != len(batch) {
-			h.log.Debug("chat: admissions not checked", "seats", len(seats), "err", err)
+			h.log.Debug("admissions not checked", "seats", len(seats), "err", err)
 			return
 		}
 		admitted = append(admitted, ok...)
@@ -101,6 +101,6 @@ func (h *Hub) admitPass(ctx context.Context) {
 		}
 	}
 	if closed > 0 {
-		h.log.Info("chat: sockets closed: access revoked", "sockets", closed)
+		h.log.Info("sockets closed: access revoked", "sockets", closed)
 	}
 }

@@ -26,6 +26,13 @@ import (
 // protocol by hand as an attacker's would: after a real upgrade they write frames and
 // read nothing.
 
+// Opcodes of the frames the tests write by hand (RFC 6455 section 5.2).
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+)
+
 // rawUpgrade connects to th as a hand-made websocket client that reads nothing.
 func rawUpgrade(t *testing.T, th *testHub, room, user string) (net.Conn, *bufio.Reader) {
 	t.Helper()
@@ -308,16 +315,12 @@ func TestHistoryFrameIsBounded(t *testing.T) {
 	for i := range 1000 {
 		r.recent = append(r.recent, Message{Type: typeMessage, ID: fmt.Sprint(i), UserID: "u", Handle: "h", Text: long, At: time.Now()})
 	}
-	f := r.historyFrameBytes()
-	if max := maxHistoryFrame(h.cfg.SendQueueBytes); len(f) > max {
-		t.Fatalf("history frame of %d bytes, over %d", len(f), max)
+	m := r.history()
+	if max := maxHistoryFrame(h.cfg.SendQueueBytes); m.size > max {
+		t.Fatalf("history frame of %d bytes, over %d", m.size, max)
 	}
 	var hist historyFrame
-	_, payload, err := readServerFrame(bufio.NewReader(bytes.NewReader(f)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(payload, &hist); err != nil {
+	if err := json.Unmarshal(r.historyPayload(), &hist); err != nil {
 		t.Fatal(err)
 	}
 	if len(hist.Messages) == 0 || hist.Messages[len(hist.Messages)-1].ID != "999" {
@@ -328,9 +331,7 @@ func TestHistoryFrameIsBounded(t *testing.T) {
 	for i := range 10 {
 		r.recent = append(r.recent, Message{Type: typeMessage, ID: fmt.Sprint(i), Text: "hi"})
 	}
-	r.histFrame = nil
-	_, payload, _ = readServerFrame(bufio.NewReader(bytes.NewReader(r.historyFrameBytes())))
-	if err := json.Unmarshal(payload, &hist); err != nil || len(hist.Messages) != 10 {
+	if err := json.Unmarshal(r.historyPayload(), &hist); err != nil || len(hist.Messages) != 10 {
 		t.Fatalf("history of %d short messages (%v), want 10", len(hist.Messages), err)
 	}
 }
@@ -365,7 +366,7 @@ func TestWriteLanesAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame := marshal(Message{Type: typeMessage, ID: "x", Text: strings.Repeat("\u2028", 10_000)})
-	reason := strings.Repeat("r", maxReason)
+	reason := strings.Repeat("r", MaxReason)
 	for i := range 2000 {
 		h.w.event(event{Room: "r", Type: typeMessage, Frame: frame})
 		h.w.action(actionDoc{Room: "r", Action: "ban", Reason: reason + fmt.Sprint(i)})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"onair/rooms/audit"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors; every error the package returns for these conditions wraps one of them.
@@ -39,8 +38,8 @@ type Config struct {
 	// EventDB holds the capped event collection chat_events shared by the nodes. It
 	// defaults to the database named DB's name + "_events" on DB's client: FerretDB keeps
 	// each database in its own SQLite file and locks a capped collection's whole file for
-	// its housekeeping every second, which would stall message inserts. On MongoDB any
-	// database will do (EventDB = DB is fine); the user needs readWrite on it.
+	// its housekeeping every second, which would stall message inserts (ferretdb.go). On
+	// MongoDB any database will do (EventDB = DB is fine); the user needs readWrite on it.
 	EventDB *mongo.Database
 	// NodeID names this process in the shared event log: the node id of the cluster, the
 	// same for every part of the process and different between nodes sharing DB. Required.
@@ -51,17 +50,18 @@ type Config struct {
 
 	// HistorySize is how many messages a socket gets on join (default 50).
 	HistorySize int
-	// MaxLength is the longest message text in runes after cleaning (default 500).
+	// MaxLength is the longest message text in runes after cleaning (default
+	// DefaultMaxLength; Hub.MaxLength tells the one in use).
 	MaxLength int
 	// RateLimit messages per RatePer per user and room (defaults 5 per 10 s). Applies to
 	// everyone, moderators included; slow mode is what moderators are exempt from.
 	RateLimit int
 	RatePer   time.Duration
 
-	// SendQueue is each socket's outgoing queue, in frames (default 256). A socket whose
-	// queue is full is closed with code 1013 ("try again later").
+	// SendQueue is each socket's outgoing queue, in websocket messages (default 256). A
+	// socket whose queue is full is closed with code 1013 ("try again later").
 	SendQueue int
-	// SendQueueBytes bounds what a socket holds of its outgoing frames, queued or being
+	// SendQueueBytes bounds what a socket holds of its outgoing messages, queued or being
 	// written, control frames included, in bytes (default DefaultSendQueueBytes, at least
 	// MinSendQueueBytes). A socket that would hold more is closed with code 1013; pongs and
 	// pings are coalesced rather than queued, so a client that sends pings and never reads
@@ -76,12 +76,12 @@ type Config struct {
 	PongTimeout  time.Duration
 	// WriteTimeout bounds each frame write (default 10 s).
 	WriteTimeout time.Duration
-	// FlushDelay is how long frames may wait to be written together with the frames that
-	// follow them to the same socket (0, the default: written at once). Every write is a
-	// syscall whatever its size, so at a few messages a second per room a delay of tens of
-	// milliseconds sends several messages per write and cuts the server's CPU per delivery,
-	// adding up to FlushDelay to the delivery latency. At most 1 s. Close frames are not
-	// delayed.
+	// FlushDelay is how long an event may wait to go to a room's sockets in one message
+	// with the events that follow it (a "batch" frame; 0, the default: each at once).
+	// Every message costs each socket a write (a syscall) whatever its size, so at a few
+	// events a second per room a delay of tens of milliseconds sends several per write and
+	// cuts the server's CPU per delivery, adding up to FlushDelay to the delivery latency.
+	// At most 1 s. Frames for one socket (acks, errors, history, close) are not delayed.
 	FlushDelay time.Duration
 	// OpTimeout bounds each MongoDB operation made on behalf of a socket or in the
 	// background (default 5 s). Calls with a context use that context as well.
@@ -90,19 +90,21 @@ type Config struct {
 	// EventLogBytes and EventLogMaxDocs size the capped collection chat_events that carries
 	// events between nodes, when it is created (the first node to start creates it). Each
 	// document is a batch of one node's events of up to 50 ms. Defaults: 8 MiB, and no
-	// document limit on MongoDB but 24 documents on FerretDB, whose tailable cursors
-	// rescan the whole collection every 10 ms. The log only needs to hold a few seconds;
-	// more lets a node that lost its connection for longer catch up.
+	// document limit on MongoDB but 24 documents on FerretDB (ferretdb.go). The log only
+	// needs to hold a few seconds; more lets a node that lost its connection for longer
+	// catch up.
 	EventLogBytes   int64
 	EventLogMaxDocs int64
 	// CacheRefresh is how often a room's cached bans, slow mode and recent messages are
 	// reloaded from MongoDB as a safety net against missed events (default 1 min).
 	CacheRefresh time.Duration
+	// TailLinger is how long a node goes on following the event log after its last room
+	// (socket or operation in flight) went (default 15 s): an idle node asks MongoDB for
+	// nothing, and sockets that reconnect at once do not reopen the tail.
+	TailLinger time.Duration
 
-	// Audit, when set, is told of every moderation action once it took effect (actions
-	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode, chat.purge of rooms/audit), with
-	// the caller's context. It must return quickly (audit.Log queues).
-	Audit audit.Recorder
+	// Actions, when set, is told of every moderation action once it took effect.
+	Actions Actions
 
 	// Admit, when set, is asked every AdmitInterval (default 30 s), and after Recheck,
 	// whether the users of this node's sockets may still be in their rooms (admit.go):
@@ -133,7 +135,7 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.HistorySize, 50)
-	def(&c.MaxLength, 500)
+	def(&c.MaxLength, DefaultMaxLength)
 	def(&c.RateLimit, 5)
 	def(&c.SendQueue, 256)
 	def(&c.SendQueueBytes, DefaultSendQueueBytes)
@@ -144,6 +146,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.OpTimeout, 5*time.Second)
 	defDur(&c.CacheRefresh, time.Minute)
 	defDur(&c.AdmitInterval, 30*time.Second)
+	defDur(&c.TailLinger, 15*time.Second)
 	if c.ReadLimit == 0 {
 		c.ReadLimit = 4096
 	}
@@ -158,14 +161,14 @@ func (c *Config) setDefaults() error {
 	case c.RateLimit < 1 || c.RatePer < 0:
 		return fmt.Errorf("chat: RateLimit %d per %s is invalid", c.RateLimit, c.RatePer)
 	case c.SendQueue < 4:
-		// the join frames (history, viewers) go through the queue.
+		// the join messages (history, viewers) go through the queue.
 		return fmt.Errorf("chat: SendQueue %d must be at least 4", c.SendQueue)
 	case c.SendQueueBytes < MinSendQueueBytes:
 		return fmt.Errorf("chat: SendQueueBytes %d must be at least %d", c.SendQueueBytes, MinSendQueueBytes)
 	case c.ReadLimit < 256:
 		return fmt.Errorf("chat: ReadLimit %d must be at least 256", c.ReadLimit)
 	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.OpTimeout < 0 || c.CacheRefresh < 0 || c.FlushDelay < 0 ||
-		c.AdmitInterval < 0:
+		c.AdmitInterval < 0 || c.TailLinger < 0:
 		return errors.New("chat: durations must not be negative")
 	case c.FlushDelay > time.Second:
 		return fmt.Errorf("chat: FlushDelay %s is over 1s", c.FlushDelay)
@@ -174,6 +177,12 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// DefaultMaxLength is Config.MaxLength's default, in runes.
+const DefaultMaxLength = 500
+
+// MaxLength is the longest message text this hub accepts, in runes (Config.MaxLength).
+func (h *Hub) MaxLength() int { return h.cfg.MaxLength }
 
 // Bounds of Config.SendQueueBytes.
 const (
@@ -215,10 +224,24 @@ type Message struct {
 	At     time.Time `json:"at"`
 }
 
-// Action is one recorded moderation action.
+// ActionKind names a moderation action.
+type ActionKind string
+
+// Moderation actions.
+const (
+	ActionDelete   ActionKind = "delete"
+	ActionTimeout  ActionKind = "timeout"
+	ActionBan      ActionKind = "ban"
+	ActionUnban    ActionKind = "unban"
+	ActionSlowMode ActionKind = "slow_mode"
+	ActionPurge    ActionKind = "purge"
+)
+
+// Action is one recorded moderation action. For a delete, the target is the message's
+// author.
 type Action struct {
 	ID           string        `json:"id"`
-	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode, purge
+	Action       ActionKind    `json:"action"`
 	ActorID      string        `json:"actor_id"`
 	ActorHandle  string        `json:"actor_handle,omitempty"`
 	TargetID     string        `json:"target_id,omitempty"`
@@ -228,6 +251,14 @@ type Action struct {
 	Count        int           `json:"count,omitempty"`       // messages a purge deleted
 	Reason       string        `json:"reason,omitempty"`
 	At           time.Time     `json:"at"`
+}
+
+// Actions is what chat tells of the moderation actions that took effect (Config.Actions):
+// cmd/onair records them in the audit trail and sends them to webhooks.
+type Actions interface {
+	// Moderated gets the context of the call that acted (who asked, from where) and must
+	// return quickly.
+	Moderated(ctx context.Context, room Room, actor User, a Action)
 }
 
 // Stats are counters for metrics. All but Sockets and Rooms only grow.
@@ -268,18 +299,21 @@ type Hub struct {
 	settings *mongo.Collection
 	upgrader websocket.Upgrader
 
-	w       *writer       // this node's messages, events and queued moderation log entries
-	flush   *flushPool    // writes the sockets' frames
-	recheck chan struct{} // asks for an admission pass now (admit.go)
+	w        *writer       // this node's messages, events and queued moderation log entries
+	recheck  chan struct{} // asks for an admission pass now (admit.go)
+	tailWake chan struct{} // a room came: the event log's tail may be needed (events.go)
 
-	mu       sync.Mutex
-	rooms    map[string]*room
-	viewers  map[string]int // by room slug: the last SetViewerCounts
-	stopping bool
-	running  bool
-	conns    sync.WaitGroup // sockets being served
+	mu        sync.Mutex
+	rooms     map[string]*room
+	roomsGone time.Time      // when the last room went
+	tailReady chan struct{}  // closed once the tail has a position in the event log
+	viewers   map[string]int // by room slug: the last SetViewerCounts
+	stopping  bool
+	running   bool
+	conns     sync.WaitGroup // sockets being served
 
 	live    atomic.Bool // Run is running
+	tailing atomic.Bool // the event log is being followed
 	sockets atomic.Int64
 	connSeq atomic.Uint64
 	stats   counters
@@ -288,7 +322,7 @@ type Hub struct {
 type counters struct {
 	received, stored, rejected, sent, dropped, slowClosed atomic.Uint64
 	published, remote, tailRestarts, gaps                 atomic.Uint64
-	writes                                                atomic.Uint64 // socket writes: sent/writes is the coalescing
+	writes                                                atomic.Uint64 // messages written to sockets
 }
 
 // Collection names.
@@ -306,18 +340,20 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "chat", "node", cfg.NodeID),
-		db:       cfg.DB,
-		eventDB:  cfg.EventDB,
-		messages: cfg.DB.Collection(collMessages),
-		events:   cfg.EventDB.Collection(collEvents),
-		modlog:   cfg.DB.Collection(collModlog),
-		bans:     cfg.DB.Collection(collBans),
-		settings: cfg.DB.Collection(collSettings),
-		rooms:    make(map[string]*room),
-		viewers:  make(map[string]int),
-		recheck:  make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "chat", "node", cfg.NodeID),
+		db:        cfg.DB,
+		eventDB:   cfg.EventDB,
+		messages:  cfg.DB.Collection(collMessages),
+		events:    cfg.EventDB.Collection(collEvents),
+		modlog:    cfg.DB.Collection(collModlog),
+		bans:      cfg.DB.Collection(collBans),
+		settings:  cfg.DB.Collection(collSettings),
+		rooms:     make(map[string]*room),
+		viewers:   make(map[string]int),
+		recheck:   make(chan struct{}, 1),
+		tailWake:  make(chan struct{}, 1),
+		tailReady: make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -327,7 +363,6 @@ func New(cfg Config) (*Hub, error) {
 		CheckOrigin:      cfg.CheckOrigin, // nil: gorilla's same-host check
 	}
 	h.w = newWriter(h)
-	h.flush = newFlushPool(cfg.FlushDelay)
 	return h, nil
 }
 
@@ -373,14 +408,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.mu.Unlock()
 	h.log.Info("chat hub running")
 
-	// Flushers and the pinger serve the sockets, so they stop after them.
-	stopSockets := make(chan struct{})
-	var sockWG sync.WaitGroup
-	for range max(1, runtime.GOMAXPROCS(0)/2) {
-		sockWG.Go(func() { h.flush.run(stopSockets) })
-	}
-	sockWG.Go(func() { h.pinger(stopSockets) })
 	var wg sync.WaitGroup
+	wg.Go(func() { h.pinger(ctx) })
 	wg.Go(func() { h.tail(ctx) })
 	wg.Go(func() { h.w.runMessages(ctx) })
 	wg.Go(func() { h.w.runLanes(ctx) })
@@ -408,28 +437,25 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-time.After(5 * time.Second):
 		h.log.Warn("chat sockets still open after shutdown", "sockets", h.Sockets())
 	}
-	close(stopSockets)
-	sockWG.Wait()
 	h.log.Info("chat hub stopped")
 	return nil
 }
 
 // pinger pings every socket every PingInterval; a socket whose client does not answer
 // (nor send anything) within PingInterval+PongTimeout is closed by its reader.
-func (h *Hub) pinger(stop <-chan struct{}) {
+func (h *Hub) pinger(ctx context.Context) {
 	tick := time.NewTicker(h.cfg.PingInterval)
 	defer tick.Stop()
-	ping := frame(opPing, nil)
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 		for _, r := range h.roomList() {
 			r.mu.Lock()
 			for _, c := range r.subs {
-				c.queue(ping, kindPing)
+				c.queuePing()
 			}
 			r.mu.Unlock()
 		}
@@ -477,6 +503,7 @@ func (h *Hub) acquire(info Room) *room {
 		r = newRoom(h, info)
 		r.viewers = h.viewers[r.stream]
 		h.rooms[info.ID] = r
+		signal(h.tailWake)
 	} else if info.Stream != "" {
 		r.stream = info.Stream // renamed by a change of visibility
 	}
@@ -497,6 +524,9 @@ func (h *Hub) release(r *room) {
 	r.refs--
 	if r.refs == 0 && h.rooms[r.id] == r {
 		delete(h.rooms, r.id)
+		if len(h.rooms) == 0 {
+			h.roomsGone = time.Now()
+		}
 	}
 }
 
@@ -538,7 +568,12 @@ func (h *Hub) opContext(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, h.cfg.OpTimeout)
 }
 
-// unavailable wraps a MongoDB error.
+// unavailable is an error of op that a retry may not have: chat is stopping, a wait for
+// MongoDB ran out, or other moderators kept changing what op depends on.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 }
+
+// dbError is a MongoDB error of op: ErrUnavailable when MongoDB could not be reached in
+// time (retry later), else the request MongoDB refused, which a retry does not change.
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"onair/scripts/testenv"
 )
@@ -225,7 +227,7 @@ func TestBanTimeoutUnban(t *testing.T) {
 	}
 	var got []string
 	for _, a := range log {
-		got = append(got, a.Action+":"+a.ActorID+">"+a.TargetID)
+		got = append(got, string(a.Action)+":"+a.ActorID+">"+a.TargetID)
 	}
 	want := []string{"timeout:admin>troll", "unban:owner>troll", "ban:mod>troll"}
 	if !slices.Equal(got, want) {
@@ -307,7 +309,7 @@ func TestDeleteForEveryone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(log) != 1 || log[0].Action != "delete" || log[0].MessageID != gone.ID || log[0].TargetID != alice.ID {
+	if len(log) != 1 || log[0].Action != ActionDelete || log[0].MessageID != gone.ID || log[0].TargetID != alice.ID {
 		t.Fatalf("moderation log %+v", log)
 	}
 }
@@ -517,7 +519,7 @@ func TestSlowReaderIsClosed(t *testing.T) {
 		if sent == 5000 {
 			t.Fatal("the slow reader was never closed")
 		}
-		r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big})), nil)
+		r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big}), nil)
 		sent++
 		// The fast client keeps up; the hub never waits for the slow one.
 		f := fast.next(5 * time.Second)
@@ -684,9 +686,7 @@ func TestEnsureIndexes(t *testing.T) {
 }
 
 func TestTLSSockets(t *testing.T) {
-	// The flushers write to the socket under the connection, or stop a write short at a
-	// deadline: either would break a TLS connection, so such sockets have a writer of
-	// their own.
+	// Chat over TLS: what a socket's writer sends goes through the TLS connection.
 	e := newEnv(t)
 	th := e.hub("n1", nil)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -735,5 +735,26 @@ func TestActionJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"duration_ms":90000`) || strings.Count(string(b), "duration_ms") != 1 {
 		t.Fatalf("%s", b)
+	}
+}
+
+// TestDBErrors: a MongoDB error says whether MongoDB was away (ErrUnavailable: retry) or
+// refused the request (neither ErrUnavailable nor hidden: a retry does not help).
+func TestDBErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		err         error
+		unavailable bool
+	}{
+		{"deadline", context.DeadlineExceeded, true},
+		{"network", mongo.CommandError{Code: 6, Message: "host unreachable", Labels: []string{"NetworkError"}}, true},
+		{"not primary", mongo.CommandError{Code: 10107, Message: "not primary"}, true},
+		{"bad request", mongo.CommandError{Code: 2, Message: "BadValue"}, false},
+		{"duplicate key", mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000, Message: "E11000"}}}, false},
+	} {
+		err := dbError("read history", tc.err)
+		if errors.Is(err, ErrUnavailable) != tc.unavailable || !strings.HasSuffix(err.Error(), tc.err.Error()) {
+			t.Errorf("%s: %v (unavailable %v), want unavailable %v, wrapping the driver's error", tc.name, err, errors.Is(err, ErrUnavailable), tc.unavailable)
+		}
 	}
 }

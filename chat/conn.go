@@ -10,42 +10,38 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// conn is one chat socket. Its reader is the ServeWS goroutine; its frames are written by
-// the flushers (see socket.go).
+// conn is one chat socket. Its reader is the ServeWS goroutine; its writer is writeLoop
+// (socket.go).
 type conn struct {
 	h    *Hub
 	r    *room
-	ws   *websocket.Conn
-	nc   *sockConn       // ws's connection; nil in benchmarks without a network
-	raw  syscall.RawConn // nc's socket, for the flushers; nil with an own writer
+	ws   *websocket.Conn // nil in benchmarks without a network
 	user *User           // nil: anonymous
 	priv bool            // owner, moderator or admin of the room when it joined
 	id   uint64
 
 	inflight chan struct{} // posts being stored
-	own      chan struct{} // wakes the socket's own writer (TLS); nil: the flushers write
+	wake     chan struct{} // the writer has something to write
 
 	idx         int  // position in r.subs, guarded by r.mu
 	needHistory bool // joined while the room could not be loaded; guarded by r.mu
 
-	mu          sync.Mutex // guards the fields below
-	q           [][]byte   // queued frames
-	spare       [][]byte   // a recycled queue
-	held        int        // bytes of the frames queued or being written; at most Config.SendQueueBytes
-	pingAt      int        // 1 + the index in q of our ping, while no writer has taken it; 0: none
-	pongAt      int        // the same for the pong
-	scheduled   bool       // in the flushers' work list
-	draining    bool       // a goroutine of its own is writing (its TCP buffer was full)
-	closing     bool       // shutdown was called: no more data frames
-	closeQueued bool       // a close frame is queued (ours or the library's): nothing may follow it
-	abort       bool       // close the connection once the queue is written
-	closeCode   int
+	mu        sync.Mutex // guards the fields below
+	q         []outMsg   // messages to write, oldest first
+	held      int        // bytes queued or being written, control frames included; at most Config.SendQueueBytes
+	pong      []byte     // the payload of the latest ping not answered yet; nil: none to answer
+	ping      bool       // our ping is due
+	closing   bool       // shutdown was called: nothing more is queued
+	closeDue  bool       // our close frame (closeMsg) follows the queue
+	closeMsg  []byte
+	closeSent bool // the close frame was taken: nothing may follow it
+	abort     bool // the reader has ended: close the connection once the queue is written
+	closeCode int
 
 	closed    atomic.Bool   // closing, or the connection failed
 	closeOnce sync.Once     // for closeNow
@@ -67,26 +63,21 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	h.mu.Unlock()
 	defer h.conns.Done()
 
-	hw := &hijackWriter{ResponseWriter: w}
-	ws, err := h.upgrader.Upgrade(hw, req, nil) // writes the error response itself
+	ws, err := h.upgrader.Upgrade(w, req, nil) // writes the error response itself
 	if err != nil {
-		h.log.Debug("chat: websocket upgrade refused", "room", info.ID, "err", err)
+		h.log.Debug("websocket upgrade refused", "room", info.ID, "err", err)
 		return
 	}
 	if user != nil && user.ID == "" {
 		user = nil
 	}
 	c := &conn{
-		h: h, ws: ws, nc: hw.conn, user: user, id: h.connSeq.Add(1), idx: -1,
+		h: h, ws: ws, user: user, id: h.connSeq.Add(1), idx: -1,
 		priv:     user != nil && rank(info, *user) > 0,
 		inflight: make(chan struct{}, maxInflight),
+		wake:     make(chan struct{}, 1),
 		gone:     make(chan struct{}),
 	}
-	if c.raw = rawSocket(hw.conn.Conn); c.raw == nil {
-		c.own = make(chan struct{}, 1)
-		go c.ownWriter()
-	}
-	hw.conn.c.Store(c) // from now on the websocket's own writes are queued too
 	r := h.acquire(info)
 	c.r = r
 	h.sockets.Add(1)
@@ -95,11 +86,19 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		h.release(r)
 		h.sockets.Add(-1)
 	}()
+	go c.writeLoop()
 
 	ws.SetReadLimit(h.cfg.ReadLimit)
 	idle := h.cfg.PingInterval + h.cfg.PongTimeout
 	_ = ws.SetReadDeadline(time.Now().Add(idle))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(idle)) })
+	// The library's own handlers would write the pong or the close reply from the reader,
+	// which would then wait for a client that does not read: the writer sends them.
+	ws.SetPingHandler(c.queuePong)
+	ws.SetCloseHandler(func(code int, _ string) error {
+		c.shutdown(code, "")
+		return nil
+	})
 
 	ctx, cancel := context.WithTimeout(req.Context(), h.cfg.OpTimeout)
 	_ = r.ensureLoaded(ctx) // on failure the socket gets an error frame instead of history
@@ -111,13 +110,13 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	if stopping { // Run's shutdown may have missed this socket
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
-	h.log.Debug("chat: socket joined", "room", r.id, "conn", c.id, "signed_in", user != nil)
+	h.log.Debug("socket joined", "room", r.id, "conn", c.id, "signed_in", user != nil)
 
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
 			if !c.closed.Load() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-				h.log.Debug("chat: socket read ended", "room", r.id, "conn", c.id, "err", err)
+				h.log.Debug("socket read ended", "room", r.id, "conn", c.id, "err", err)
 			}
 			break
 		}
@@ -127,15 +126,18 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		_ = ws.SetReadDeadline(time.Now().Add(idle))
 		h.handleFrame(c, mt, data)
 	}
-	c.shutdown(0, "") // after a close frame from the client, the library queued the reply
+	c.shutdown(0, "") // after a close frame from the client, its reply is queued
 	<-c.gone
-	h.log.Debug("chat: socket left", "room", r.id, "conn", c.id, "close_code", c.closeCode)
+	c.mu.Lock()
+	code := c.closeCode
+	c.mu.Unlock()
+	h.log.Debug("socket left", "room", r.id, "conn", c.id, "close_code", code)
 }
 
 // handleFrame handles one client frame.
 func (h *Hub) handleFrame(c *conn, mt int, data []byte) {
 	if mt != websocket.TextMessage {
-		c.enqueue(errorMsg(codeBadRequest, "frames must be JSON text", "", 0))
+		c.sendFrame(errorMsg(codeBadRequest, "frames must be JSON text", "", 0))
 		return
 	}
 	var in clientFrame
@@ -148,26 +150,26 @@ func (h *Hub) handleFrame(c *conn, mt int, data []byte) {
 		}
 	}
 	if err != nil {
-		c.enqueue(errorMsg(codeBadRequest, "malformed frame: "+err.Error(), "", 0))
+		c.sendFrame(errorMsg(codeBadRequest, "malformed frame: "+err.Error(), "", 0))
 		return
 	}
 	nonce := ""
 	if in.Nonce != nil {
 		nonce = *in.Nonce
 		if len(nonce) > maxNonce {
-			c.enqueue(errorMsg(codeBadRequest, "nonce is too long", "", 0))
+			c.sendFrame(errorMsg(codeBadRequest, "nonce is too long", "", 0))
 			return
 		}
 	}
 	switch in.Type {
 	case typeMessage:
 		if in.Text == nil {
-			c.enqueue(errorMsg(codeBadRequest, `a message needs a "text"`, nonce, 0))
+			c.sendFrame(errorMsg(codeBadRequest, `a message needs a "text"`, nonce, 0))
 			return
 		}
 		h.post(c, *in.Text, nonce)
 	default:
-		c.enqueue(errorMsg(codeBadRequest, "unknown frame type", nonce, 0))
+		c.sendFrame(errorMsg(codeBadRequest, "unknown frame type", nonce, 0))
 	}
 }
 
@@ -177,7 +179,7 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 	h.stats.received.Add(1)
 	reject := func(code, msg string, retry time.Duration) {
 		h.stats.rejected.Add(1)
-		c.enqueue(errorMsg(code, msg, nonce, retry))
+		c.sendFrame(errorMsg(code, msg, nonce, retry))
 	}
 	if c.user == nil {
 		reject(codeUnauthorized, "sign in to chat", 0)
@@ -228,16 +230,20 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 		if err != nil {
 			r.seqComplete(e, nil)
 			r.unreserve(res)
-			h.log.Warn("chat: store message failed", "room", r.id, "user", c.user.ID, "err", err)
-			reject(codeUnavailable, "message not sent: chat storage is unavailable, try again", 0)
+			h.log.Warn("store message failed", "room", r.id, "user", c.user.ID, "err", err)
+			if errors.Is(err, ErrUnavailable) {
+				reject(codeUnavailable, "message not sent: chat storage is unavailable, try again", 0)
+			} else {
+				reject(codeInternal, "message not sent: the server could not store it", 0)
+			}
 			return
 		}
 		h.stats.stored.Add(1)
 		m := doc.message()
 		data := marshal(m)
-		ack := textFrame(marshal(ackFrame{Type: typeAck, Nonce: nonce, ID: m.ID, At: m.At}))
+		ack := marshal(ackFrame{Type: typeAck, Nonce: nonce, ID: m.ID, At: m.At})
 		r.seqComplete(e, func() {
-			c.enqueue(ack)
+			c.sendFrame(ack)
 			h.publishMessage(r, m, data)
 		})
 	}})
@@ -246,7 +252,7 @@ func (h *Hub) post(c *conn, raw, nonce string) {
 // publishMessage broadcasts a stored message or notice of this node and queues it for the
 // other nodes. Called in the room's publication order (under seqMu).
 func (h *Hub) publishMessage(r *room, m Message, data []byte) {
-	r.publish(textFrame(data), func() bool { return r.addMessage(m) })
+	r.publish(data, func() bool { return r.addMessage(m) })
 	h.w.event(event{Room: r.id, Type: m.Type, Frame: data})
 }
 

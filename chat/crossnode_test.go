@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/scripts/testenv"
 )
@@ -380,5 +383,66 @@ func TestNotePost(t *testing.T) {
 				t.Fatalf("posts %v last %v, want %v last %v", u.posts, u.last, tt.wantPosts, tt.wantLast)
 			}
 		})
+	}
+}
+
+// TestTailOnlyWithRooms: a node follows the event log only while it has rooms: not
+// before its first socket, and not once its sockets have been gone for TailLinger. The
+// next socket starts the tail again, and gets every message posted after its history.
+func TestTailOnlyWithRooms(t *testing.T) {
+	e := newEnv(t)
+	cfg := func(c *Config) { c.RateLimit, c.TailLinger = 1000, 100*time.Millisecond }
+	A := e.hub("node-a", cfg)
+	B := e.hub("node-b", cfg)
+	if A.tailing.Load() || B.tailing.Load() {
+		t.Fatal("a node without rooms follows the event log")
+	}
+	ca := dial(t, A, "r1", alice.ID)
+	cb := dial(t, B, "r1", bob.ID)
+	awaitCrossNode(t, ca, cb, 10*time.Second)
+
+	_ = cb.ws.Close()
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		return !B.tailing.Load(), "B still follows the event log without a room"
+	})
+	if !A.tailing.Load() {
+		t.Fatal("A stopped following the event log with a socket open")
+	}
+	cb = dial(t, B, "r1", bob.ID) // returns once it has its history
+	m := ca.mustPost("after B's history")
+	cb.waitFor(10*time.Second, "A's message", func(f inFrame) bool { return f.ID == m.ID })
+}
+
+// TestRoomLoadsWaitForTheTail: a room's first load waits until the tail has a position
+// in the event log, or it could miss what other nodes post between its snapshot and the
+// tail's start; a tail that stopped for want of rooms makes the next load wait again.
+func TestRoomLoadsWaitForTheTail(t *testing.T) {
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never used
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{DB: client.Database("tail"), NodeID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits := func() bool {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return errors.Is(h.awaitTail(ctx), ErrUnavailable)
+	}
+	if !waits() {
+		t.Fatal("a load did not wait for a tail that never started")
+	}
+	h.tailPositioned()
+	if waits() {
+		t.Fatal("a load waits for a tail that has its position")
+	}
+	r := h.acquire(testRoom("r1"))
+	if h.tailIdle(time.Now()) || waits() {
+		t.Fatal("the tail stopped while the node has a room")
+	}
+	h.release(r)
+	if !h.tailIdle(time.Now().Add(h.cfg.TailLinger)) || !waits() {
+		t.Fatal("a stopped tail does not make the next load wait")
 	}
 }

@@ -48,6 +48,12 @@
 //	{"type":"slow_mode","interval_ms":10000}
 //	{"type":"viewers","count":13}
 //
+// Live events come one per websocket message, or several in one "batch" message: those
+// that came within Config.FlushDelay of each other, in order. A batch holds live events
+// only (never history, ack or error frames, nor another batch):
+//
+//	{"type":"batch","events":[{"type":"message","id":"6650…",…},{"type":"viewers","count":14}]}
+//
 // To the sender of a message, once it is stored (before or with its broadcast):
 //
 //	{"type":"ack","nonce":"c-17","id":"6650…","at":"…"}
@@ -60,10 +66,10 @@
 // Error codes: bad_request, unauthorized (anonymous sockets read only), invalid (empty
 // text), too_long (more than Config.MaxLength runes), rate_limited, slow_mode, banned,
 // timed_out (with the time left), unavailable (MongoDB down: not stored, not broadcast;
-// send again). A socket is closed with 1001 when the server stops, 1013 when it cannot
-// keep up with its frames (it would hold more than Config.SendQueue frames or
-// Config.SendQueueBytes bytes, 256 KiB by default, not yet written to it, whether or not the
-// client has signed in), 1009 or 1002 for an oversize frame, 4403 when its user may no longer
+// send again), internal (MongoDB refused to store it: sending again does not help). A socket is closed with 1001 when the server stops, 1013 when it cannot
+// keep up (it would hold more than Config.SendQueue messages or Config.SendQueueBytes
+// bytes, 256 KiB by default, not yet written to it, whether or not the client has signed
+// in), 1009 or 1002 for an oversize frame, 4403 when its user may no longer
 // be in the room (a private room's invitation revoked: see admit.go), and without a close
 // frame when it stops answering pings or a write to it stalls for Config.WriteTimeout.
 //

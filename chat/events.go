@@ -35,6 +35,13 @@ import (
 // the newest event, rather than replaying a log it cannot keep up with; after a gap it
 // reloads the cached state of its rooms from MongoDB. On errors (MongoDB restarting) it
 // reopens with backoff and resumes after the last event seen.
+//
+// A node follows the log only while it has rooms (sockets, or operations in flight) and
+// for Config.TailLinger after the last one went: an awaitData cursor costs the server
+// work while it waits (FerretDB rescans the collection every 10 ms), and a node without
+// rooms has nobody to deliver to and no cached state to keep current. The first room
+// starts the tail again, from the end of the log; a room's first load waits until the
+// tail has that position (tailReady), so that no event after its snapshot is missed.
 
 const (
 	tailAwait    = 2 * time.Second // maxAwaitTime of the tail's getMores
@@ -50,16 +57,30 @@ type tailer struct {
 	moved    bool      // events were seen since the last (re)open
 }
 
-// tail follows the event log until ctx ends.
+// errTailIdle ends a tail on a node without rooms.
+var errTailIdle = errors.New("no rooms on this node")
+
+// tail follows the event log while this node has rooms, until ctx ends.
 func (h *Hub) tail(ctx context.Context) {
 	t := &tailer{h: h}
 	backoff := 100 * time.Millisecond
 	failures := 0
 	for {
+		if !h.awaitRooms(ctx) {
+			return
+		}
 		t.moved = false
+		h.tailing.Store(true)
 		err := t.follow(ctx)
+		h.tailing.Store(false)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errTailIdle) {
+			t.lastRID = 0 // the next tail starts at the end of the log
+			backoff, failures = 100*time.Millisecond, 0
+			h.log.Debug("event log tail stopped", "reason", err)
+			continue
 		}
 		h.stats.tailRestarts.Add(1)
 		if t.moved {
@@ -67,7 +88,7 @@ func (h *Hub) tail(ctx context.Context) {
 		}
 		failures++
 		if failures <= 3 || failures%20 == 0 {
-			h.log.Warn("chat: event log tail interrupted, reopening", "err", err, "retry_in", backoff, "failures", failures)
+			h.log.Warn("event log tail interrupted, reopening", "err", err, "retry_in", backoff, "failures", failures)
 		}
 		select {
 		case <-ctx.Done():
@@ -92,7 +113,7 @@ func (t *tailer) follow(ctx context.Context) error {
 
 	marker := eventDoc{ID: bson.NewObjectID(), Node: h.cfg.NodeID}
 	if _, err := h.events.InsertOne(opCtx, marker); err != nil {
-		return unavailable("insert event log marker", err)
+		return dbError("insert event log marker", err)
 	}
 	markerRID, err := t.recordID(opCtx, bson.D{{Key: "_id", Value: marker.ID}}, nil)
 	if err != nil {
@@ -102,7 +123,7 @@ func (t *tailer) follow(ctx context.Context) error {
 	case t.lastRID == 0:
 		t.lastRID, t.lastTime = markerRID, marker.ID.Timestamp() // start at the end
 	case markerRID < t.lastRID: // positions went back: the collection was recreated
-		h.log.Warn("chat: event log was recreated; resuming from its end")
+		h.log.Warn("event log was recreated; resuming from its end")
 		t.gap(markerRID, marker)
 	default:
 		oldest, err := t.recordID(opCtx, bson.D{}, bson.D{{Key: "$natural", Value: 1}})
@@ -110,11 +131,13 @@ func (t *tailer) follow(ctx context.Context) error {
 			return err
 		}
 		if oldest > t.lastRID {
-			h.log.Warn("chat: event log wrapped past the last event seen; resuming from its end",
+			h.log.Warn("event log wrapped past the last event seen; resuming from its end",
 				"last_seen", t.lastTime)
 			t.gap(markerRID, marker)
 		}
 	}
+
+	h.tailPositioned()
 
 	from := t.lastTime.Add(-filterMargin)
 	opts := options.Find().
@@ -124,7 +147,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		SetShowRecordID(true)
 	cur, err := h.events.Find(opCtx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: bson.NewObjectIDFromTimestamp(from)}}}}, opts)
 	if err != nil {
-		return unavailable("open event log cursor", err)
+		return dbError("open event log cursor", err)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -134,6 +157,9 @@ func (t *tailer) follow(ctx context.Context) error {
 	cur.SetBatchSize(tailBatch)
 
 	for {
+		if h.tailIdle(time.Now()) {
+			return errTailIdle
+		}
 		// TryNext does at most one getMore, which the server answers within tailAwait;
 		// the deadline catches a connection that went silent.
 		nextCtx, cancel := context.WithTimeout(ctx, tailAwait+h.cfg.OpTimeout)
@@ -142,7 +168,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		cancel()
 		if !ok {
 			if err := cur.Err(); err != nil {
-				return unavailable("follow event log", err)
+				return dbError("follow event log", err)
 			}
 			if cur.ID() == 0 {
 				return errors.New("event log cursor closed by the server")
@@ -157,7 +183,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		}
 		var doc tailedEvents
 		if err := cur.Decode(&doc); err != nil {
-			h.log.Warn("chat: undecodable event log document", "err", err)
+			h.log.Warn("undecodable event log document", "err", err)
 			continue
 		}
 		if doc.RecordID <= t.lastRID {
@@ -172,12 +198,71 @@ func (t *tailer) follow(ctx context.Context) error {
 		}
 		var evs []event
 		if err := json.Unmarshal(doc.Batch, &evs); err != nil {
-			h.log.Warn("chat: undecodable event batch", "node", doc.Node, "err", err)
+			h.log.Warn("undecodable event batch", "node", doc.Node, "err", err)
 			continue
 		}
 		for i := range evs {
 			h.applyRemote(&evs[i], doc.Node)
 		}
+	}
+}
+
+// awaitRooms waits until this node has a room; false when ctx ends first.
+func (h *Hub) awaitRooms(ctx context.Context) bool {
+	for {
+		h.mu.Lock()
+		n := len(h.rooms)
+		h.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-h.tailWake:
+		}
+	}
+}
+
+// tailIdle reports whether the tail may stop: this node has had no room for
+// Config.TailLinger. It then re-arms tailReady, under the lock that guards the rooms, so
+// that a room that comes after waits for the next tail's position.
+func (h *Hub) tailIdle(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.rooms) > 0 || now.Sub(h.roomsGone) < h.cfg.TailLinger {
+		return false
+	}
+	h.tailReady = make(chan struct{})
+	return true
+}
+
+// tailPositioned tells the rooms' loads waiting in awaitTail that the tail has a position.
+func (h *Hub) tailPositioned() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.tailReady:
+	default:
+		close(h.tailReady)
+	}
+}
+
+// awaitTail waits until the tail has a position in the event log.
+func (h *Hub) awaitTail(ctx context.Context) error {
+	h.mu.Lock()
+	ready := h.tailReady
+	h.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	default:
+	}
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return unavailable("follow the event log", ctx.Err())
 	}
 }
 
@@ -206,7 +291,7 @@ func (t *tailer) recordID(ctx context.Context, filter, sort bson.D) (int64, erro
 		RecordID int64 `bson:"$recordId"`
 	}
 	if err := t.h.events.FindOne(ctx, filter, opts).Decode(&doc); err != nil {
-		return 0, unavailable("read event log position", err)
+		return 0, dbError("read event log position", err)
 	}
 	if doc.RecordID == 0 {
 		return 0, errors.New("chat: the event log does not report $recordId")

@@ -3,7 +3,6 @@ package chat
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 	"onair/scripts/testenv"
 )
 
-// TestFlushDelayCoalescesWrites: with a FlushDelay, frames queued to a socket within the
-// delay go out in one write; without one, each frame is written at once, on its own.
+// TestFlushDelayCoalescesWrites: with a FlushDelay, events of a room within the delay go
+// out in one batch message, one write; without one, each is written at once, on its own.
 func TestFlushDelayCoalescesWrites(t *testing.T) {
 	const n = 5
 	cases := []struct {
@@ -28,10 +27,10 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 	}{
 		// Nothing follows each frame, so a frame held back for company would never come.
 		{"no delay, one at a time", 0, true, 0, func(w uint64) bool { return w == n }, "one per frame"},
-		// Frames that queue while the flusher writes may share a write, as before.
-		{"no delay, back to back", 0, false, 0, func(w uint64) bool { return w >= 1 && w <= n }, "1 to 5"},
-		// Long after the flusher would have written the first frame on its own, it still
-		// waits for the others, well within the delay.
+		// Each event is a message of its own, however quickly they come.
+		{"no delay, back to back", 0, false, 0, func(w uint64) bool { return w == n }, "one per frame"},
+		// Long after the first event would have been sent on its own, the room still waits
+		// for the others, well within the delay.
 		{"delay", time.Second, false, 100 * time.Millisecond, func(w uint64) bool { return w == 1 }, "1"},
 	}
 	e := newEnv(t)
@@ -43,7 +42,7 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 			r := th.lookup(room)
 			before := th.stats.writes.Load()
 			for k := range n {
-				r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"})), nil)
+				r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"}), nil)
 				if tc.oneByOne {
 					if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
 						t.Fatalf("frame %q, want %d", f.ID, k)
@@ -55,8 +54,12 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 			}
 			if !tc.oneByOne {
 				for k := range n {
-					if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
+					f := cl.next(5 * time.Second)
+					if f.ID != fmt.Sprint(k) {
 						t.Fatalf("frame %q, want %d", f.ID, k)
+					}
+					if tc.delay > 0 && f.batch != n {
+						t.Fatalf("frame %d came in a message of %d events, want one batch of %d", k, f.batch, n)
 					}
 				}
 			}
@@ -67,66 +70,32 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 	}
 }
 
-// TestFlushDelayCloseAndStop: a closing socket is written without waiting out the
-// linger, along with the others waiting, and a stopping pool does not wait it out either.
-func TestFlushDelayCloseAndStop(t *testing.T) {
-	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never used
-	if err != nil {
-		t.Fatal(err)
+// TestShutdownSendsWaitingEvents: events waiting for the room's FlushDelay reach the
+// sockets before their close frame when the hub stops.
+func TestShutdownSendsWaitingEvents(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.FlushDelay = time.Second })
+	cl := dial(t, th, "r1", "")
+	r := th.lookup("r1")
+	for k := range 3 {
+		r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"}), nil)
 	}
-	h, err := New(Config{DB: client.Database("flush"), NodeID: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.flush = newFlushPool(time.Hour) // only urgency or stop can end a linger in the test
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { h.flush.run(stop) })
-	r := newRoom(h, Room{ID: "linger"})
-	newConn := func(id uint64) *conn { return &conn{h: h, r: r, id: id, gone: make(chan struct{})} }
-	written := func(c *conn) func() (bool, string) {
-		return func() (bool, string) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return len(c.q) == 0 && !c.scheduled, fmt.Sprintf("conn %d: %d frames queued", c.id, len(c.q))
+	th.stop(t)
+	th.done = make(chan error, 1) // for the cleanup's stop
+	th.done <- nil
+	for k := range 3 {
+		if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) {
+			t.Fatalf("frame %s, want event %d", f.raw, k)
 		}
 	}
-
-	held := func(c *conn) {
-		t.Helper()
-		time.Sleep(50 * time.Millisecond) // the flusher takes up its linger
-		if ok, _ := written(c)(); ok {
-			t.Fatal("written without lingering")
-		}
-	}
-
-	waiting, closing := newConn(1), newConn(2)
-	if !waiting.enqueue(textFrame([]byte(`{"type":"system"}`))) {
-		t.Fatal("not queued")
-	}
-	held(waiting)
-	closing.shutdown(websocket.CloseGoingAway, "bye") // queues a close frame: urgent
-	testenv.Eventually(t, 5*time.Second, written(closing))
-	testenv.Eventually(t, 5*time.Second, written(waiting))
-
-	// A flusher lingering for an hour returns as soon as stop is closed.
-	if !waiting.enqueue(textFrame([]byte(`{"type":"system"}`))) {
-		t.Fatal("not queued")
-	}
-	held(waiting)
-	close(stop)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the flusher did not return when stopped")
+	if err := cl.closed(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("close %v, want 1001", err)
 	}
 }
 
-// TestStalledSocketCatchesUp: a client that stops reading fills its socket's buffers,
-// which hands the socket to a goroutine of its own; once the client reads again it gets
-// every frame, in order, and the flushers write for it again.
+// TestStalledSocketCatchesUp: a client that stops reading fills its socket's buffers, so
+// that its writer waits and messages queue behind it; once the client reads again it gets
+// every message, in order, and the queue empties.
 func TestStalledSocketCatchesUp(t *testing.T) {
 	e := newEnv(t)
 	th := e.hub("n1", func(c *Config) { c.SendQueue, c.SendQueueBytes = 1<<14, 64<<20; c.WriteTimeout = 30 * time.Second })
@@ -140,30 +109,25 @@ func TestStalledSocketCatchesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return th.Sockets() == 1, "not joined" })
+	c := socketOf(t, th, "r1")
 	r := th.lookup("r1")
-	r.mu.Lock()
-	c := r.subs[0]
-	r.mu.Unlock()
-	draining := func() bool {
+	queued := func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.draining
+		return len(c.q)
 	}
 
 	big := strings.Repeat("x", 32<<10)
 	sent := 0
 	publish := func() {
-		r.publish(textFrame(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big})), nil)
+		r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(sent), Text: big}), nil)
 		sent++
 	}
-	for !draining() {
+	// The writer takes one message at a time: ten waiting means it is stuck.
+	for queued() < 10 {
 		if sent == 8000 {
 			t.Fatal("the socket's buffers never filled")
 		}
-		publish()
-	}
-	for range 10 { // queued behind the stalled write
 		publish()
 	}
 	read := func(want int) {
@@ -180,7 +144,7 @@ func TestStalledSocketCatchesUp(t *testing.T) {
 		}
 	}
 	read(sent)
-	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return !draining(), "still draining" })
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return queued() == 0, "still queued" })
 	for range 3 {
 		publish()
 	}
@@ -204,5 +168,50 @@ func TestFlushDelayBounds(t *testing.T) {
 		if _, err := New(Config{DB: client.Database("flush"), NodeID: "a", FlushDelay: d}); err != nil {
 			t.Errorf("New with FlushDelay %s: %v", d, err)
 		}
+	}
+}
+
+// TestBatchesAreBounded: however many events come within the delay, a room holds at most
+// batchBytes of them (and the one that crossed it) before sending them.
+func TestBatchesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.FlushDelay = time.Second })
+	cl := dial(t, th, "r1", "")
+	r := th.lookup("r1")
+	limit := batchBytes(th.cfg.SendQueueBytes)
+	ev := marshal(Message{Type: typeSystem, ID: "x", Text: strings.Repeat("\u2028", th.cfg.MaxLength)})
+	n := th.cfg.SendQueueBytes / 2 / len(ev) // a burst the socket holds, however slowly it is written
+	for range n {
+		r.publish(ev, nil)
+		r.mu.Lock()
+		held := r.pendingBytes
+		r.mu.Unlock()
+		if held >= limit {
+			t.Fatalf("the room holds %d bytes of events, over batchBytes %d", held, limit)
+		}
+	}
+	for k := range n {
+		if f := cl.next(5 * time.Second); f.Type != typeSystem || f.batch > limit/len(ev)+1 {
+			t.Fatalf("event %d: %s in a batch of %d", k, f.Type, f.batch)
+		}
+	}
+}
+
+// TestJoinDuringDelay: a socket that joins while events wait for the delay finds them in
+// its history and does not get them again; the sockets there before get them once.
+func TestJoinDuringDelay(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.FlushDelay = time.Second })
+	a := dial(t, th, "r1", alice.ID)
+	ack := a.mustPost("before the join")
+	b := dialRaw(t, th, "r1", "", nil)
+	if f := b.next(5 * time.Second); f.Type != typeHistory || len(f.Messages) != 1 || f.Messages[0].ID != ack.ID {
+		t.Fatalf("history %s, want the message", f.raw)
+	}
+	b.waitType(typeViewers)
+	a.waitFor(5*time.Second, "the message", func(f inFrame) bool { return f.ID == ack.ID })
+	second := a.mustPost("after the join")
+	if f := b.waitType(typeMessage); f.ID != second.ID {
+		t.Fatalf("the joined socket got %s, want only the second message", f.raw)
 	}
 }

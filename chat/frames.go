@@ -19,6 +19,7 @@ const (
 	typeSlowMode     = "slow_mode"
 	typeViewers      = "viewers"
 	typeHistory      = "history"
+	typeBatch        = "batch"
 	typeAck          = "ack"
 	typeError        = "error"
 )
@@ -34,6 +35,7 @@ const (
 	codeBanned       = "banned"
 	codeTimedOut     = "timed_out"
 	codeUnavailable  = "unavailable"
+	codeInternal     = "internal"
 )
 
 const (
@@ -118,13 +120,31 @@ func marshal(v any) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
+// batchPayload is a batch frame of events (JSON frames), in order.
+func batchPayload(events [][]byte) []byte {
+	const head, tail = `{"type":"` + typeBatch + `","events":[`, `]}`
+	n := len(head) + len(tail) + len(events) - 1
+	for _, ev := range events {
+		n += len(ev)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, head...)
+	for i, ev := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev...)
+	}
+	return append(b, tail...)
+}
+
 // errorMsg is an error frame.
 func errorMsg(code, msg, nonce string, retry time.Duration) []byte {
 	f := errorFrame{Type: typeError, Code: code, Message: msg, Nonce: nonce}
 	if retry > 0 {
 		f.RetryAfterMS = (retry + time.Millisecond - 1).Milliseconds()
 	}
-	return textFrame(marshal(f))
+	return marshal(f)
 }
 
 // dropRune reports whether cleanText removes r.

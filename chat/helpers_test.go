@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,9 +54,10 @@ func newEnv(t *testing.T) *env {
 // the user from the query: ?room=r1&user=alice (no user: anonymous).
 type testHub struct {
 	*Hub
-	srv    *httptest.Server
-	cancel context.CancelFunc
-	done   chan error
+	actions *actionLog // what the hub reported (Config.Actions)
+	srv     *httptest.Server
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func (e *env) hub(node string, tweak func(*Config)) *testHub {
@@ -67,6 +69,7 @@ func (e *env) hub(node string, tweak func(*Config)) *testHub {
 		NodeID:       node,
 		OpTimeout:    2 * time.Second,
 		CacheRefresh: 5 * time.Second,
+		Actions:      &actionLog{},
 	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
@@ -88,6 +91,7 @@ func (e *env) hub(node string, tweak func(*Config)) *testHub {
 		users[u.ID] = u
 	}
 	th := &testHub{Hub: h, done: make(chan error, 1)}
+	th.actions, _ = cfg.Actions.(*actionLog)
 	th.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var u *User
 		if id := r.URL.Query().Get("user"); id != "" {
@@ -143,8 +147,11 @@ type inFrame struct {
 	DurationMS   int64     `json:"duration_ms"`
 	Reason       string    `json:"reason"`
 
+	Events []json.RawMessage `json:"events"`
+
 	raw      []byte
 	received time.Time
+	batch    int // events in the websocket message that brought it
 }
 
 // client is a websocket client that reads every frame into a channel.
@@ -210,11 +217,25 @@ func (c *client) read() {
 			c.errMu.Unlock()
 			return
 		}
-		f := inFrame{raw: data, received: time.Now()}
+		now := time.Now()
+		var f inFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			c.t.Errorf("%s: undecodable frame %q: %v", c.name, data, err)
 		}
-		c.frames <- f
+		events := []json.RawMessage{data}
+		if f.Type == typeBatch {
+			events = f.Events
+			if len(events) < 2 {
+				c.t.Errorf("%s: batch of %d events", c.name, len(events))
+			}
+		}
+		for _, ev := range events {
+			f := inFrame{raw: ev, received: now, batch: len(events)}
+			if err := json.Unmarshal(ev, &f); err != nil || f.Type == typeBatch {
+				c.t.Errorf("%s: undecodable or nested event %q: %v", c.name, ev, err)
+			}
+			c.frames <- f
+		}
 	}
 }
 
@@ -342,4 +363,28 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// actionLog is a Config.Actions that keeps what it is told.
+type actionLog struct {
+	mu  sync.Mutex
+	got []reported
+}
+
+type reported struct {
+	room   Room
+	actor  User
+	action Action
+}
+
+func (l *actionLog) Moderated(_ context.Context, room Room, actor User, a Action) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, reported{room, actor, a})
+}
+
+func (l *actionLog) all() []reported {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.got)
 }

@@ -11,14 +11,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"onair/rooms/audit"
+	"onair/rooms/mongodb"
 )
 
-// Limits of moderation arguments.
+// Limits of moderation arguments, for the HTTP API to check and show too.
 const (
-	MaxTimeout  = 14 * 24 * time.Hour
-	MaxSlowMode = time.Hour
-	maxReason   = 200 // runes
+	MaxTimeout  = 14 * 24 * time.Hour // longest timeout
+	MaxSlowMode = time.Hour           // longest slow-mode interval
+	MaxReason   = 200                 // longest reason of a timeout or ban, in runes
 )
 
 // Who may moderate what is the package documentation's "Limits and moderation". Each
@@ -105,7 +105,7 @@ func findByID[T any](ctx context.Context, h *Hub, coll *mongo.Collection, id str
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return nil, nil
 	case err != nil:
-		return nil, unavailable("read "+coll.Name(), err)
+		return nil, dbError("read "+coll.Name(), err)
 	}
 	return &d, nil
 }
@@ -132,8 +132,8 @@ var errRace = errors.New("the user's ban or the room's settings kept changing me
 
 func cleanReason(s string) (string, error) {
 	s = cleanText(s)
-	if utf8.RuneCountInString(s) > maxReason {
-		return "", fmt.Errorf("%w: reason longer than %d characters", ErrInvalid, maxReason)
+	if utf8.RuneCountInString(s) > MaxReason {
+		return "", fmt.Errorf("%w: reason longer than %d characters", ErrInvalid, MaxReason)
 	}
 	return s, nil
 }
@@ -144,7 +144,7 @@ func nowMS() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 // change to the room's cached state first, and queues it for the other nodes.
 func (h *Hub) publishEvent(r *room, typ string, frame any, change func()) {
 	data := marshal(frame)
-	r.publish(textFrame(data), func() bool {
+	r.publish(data, func() bool {
 		if change != nil {
 			change()
 		}
@@ -153,56 +153,22 @@ func (h *Hub) publishEvent(r *room, typ string, frame any, change func()) {
 	h.w.event(event{Room: r.id, Type: typ, Frame: data})
 }
 
-// recordAction writes a moderation log entry and tells Config.Audit. The action has taken
-// effect already, so a failed write is queued and retried in the background rather than
-// reported.
+// recordAction writes a moderation log entry and tells Config.Actions. The action has
+// taken effect already, so a failed write is queued and retried in the background rather
+// than reported.
 func (h *Hub) recordAction(ctx context.Context, info Room, actor User, a actionDoc) {
 	a.ID, a.Room, a.Node = bson.NewObjectID(), info.ID, h.cfg.NodeID
 	octx, cancel := h.opContext(ctx)
 	defer cancel()
 	if _, err := h.modlog.InsertOne(octx, a); err != nil {
-		h.log.Warn("chat: moderation log write failed, queued for retry", "room", info.ID, "action", a.Action, "err", err)
+		h.log.Warn("moderation log write failed, queued for retry", "room", info.ID, "action", a.Action, "err", err)
 		h.w.action(a)
 	}
-	h.log.Info("chat: moderation", "room", info.ID, "slug", info.Slug, "action", a.Action,
+	h.log.Info("moderation", "room", info.ID, "slug", info.Slug, "action", a.Action,
 		"actor", a.ActorID, "target", a.TargetID, "message_id", a.MessageID, "duration_ms", a.DurationMS)
-	if h.cfg.Audit != nil {
-		h.cfg.Audit.Record(ctx, auditEntry(info, actor, a))
+	if h.cfg.Actions != nil {
+		h.cfg.Actions.Moderated(ctx, info, actor, a.action())
 	}
-}
-
-// auditEntry describes a moderation action for the audit trail.
-func auditEntry(info Room, actor User, a actionDoc) audit.Entry {
-	e := audit.Entry{
-		At: a.At, Action: "chat." + a.Action,
-		Actor: audit.Actor{ID: actor.ID, Handle: actor.Handle, Admin: actor.Admin},
-		Room:  &audit.Room{ID: info.ID, Slug: info.Slug, Title: info.Title},
-	}
-	details := map[string]any{}
-	switch {
-	case a.MessageID != "":
-		e.Target = &audit.Target{Kind: audit.KindMessage, ID: a.MessageID}
-		if a.TargetID != "" {
-			details["author_id"], details["author_handle"] = a.TargetID, a.TargetHandle
-		}
-	case a.TargetID != "":
-		e.Target = &audit.Target{Kind: audit.KindUser, ID: a.TargetID, Name: a.TargetHandle}
-	}
-	switch a.Action {
-	case "timeout":
-		details["duration_ms"] = a.DurationMS
-	case "slow_mode":
-		details["interval_ms"] = a.DurationMS
-	case "purge":
-		details["window_ms"], details["count"] = a.DurationMS, a.Count
-	}
-	if a.Reason != "" {
-		details["reason"] = a.Reason
-	}
-	if len(details) > 0 {
-		e.Details = details
-	}
-	return e
 }
 
 // DeleteMessage deletes a message of the room for everyone: it leaves the history and a
@@ -228,7 +194,7 @@ func (h *Hub) DeleteMessage(ctx context.Context, info Room, actor User, messageI
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return fmt.Errorf("%w: message %s", ErrNotFound, messageID)
 	case err != nil:
-		return unavailable("read message", err)
+		return dbError("read message", err)
 	}
 	if doc.UserID != actor.ID {
 		if tr := rank(info, User{ID: doc.UserID, Admin: doc.Admin}); tr >= ar {
@@ -245,7 +211,7 @@ func (h *Hub) DeleteMessage(ctx context.Context, info Room, actor User, messageI
 			{Key: "deleted", Value: true}, {Key: "deleted_by", Value: actor.ID}, {Key: "deleted_at", Value: now},
 		}}})
 	if err != nil {
-		return unavailable("delete message", err)
+		return dbError("delete message", err)
 	}
 	if res.MatchedCount == 0 {
 		return nil // deleted meanwhile
@@ -254,7 +220,7 @@ func (h *Hub) DeleteMessage(ctx context.Context, info Room, actor User, messageI
 	defer h.release(r)
 	h.publishEvent(r, typeDeleted, deletedFrame{Type: typeDeleted, ID: messageID}, func() { r.deleteMessage(messageID) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "delete", ActorID: actor.ID, ActorHandle: actor.Handle,
+		Action: ActionDelete, ActorID: actor.ID, ActorHandle: actor.Handle,
 		TargetID: doc.UserID, TargetHandle: doc.Handle, MessageID: messageID, At: now,
 	})
 	return nil
@@ -287,7 +253,7 @@ func (h *Hub) Timeout(ctx context.Context, info Room, actor, target User, d time
 		userFrame{Type: typeUserTimeout, UserID: target.ID, Handle: target.Handle, Until: &until, DurationMS: d.Milliseconds(), Reason: reason},
 		func() { r.setBan(target.ID, false, until, false) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "timeout", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
+		Action: ActionTimeout, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
 		TargetHandle: target.Handle, DurationMS: d.Milliseconds(), Reason: reason, At: now,
 	})
 	return nil
@@ -316,7 +282,7 @@ func (h *Hub) Ban(ctx context.Context, info Room, actor, target User, reason str
 		userFrame{Type: typeUserBanned, UserID: target.ID, Handle: target.Handle, Reason: reason},
 		func() { r.setBan(target.ID, true, time.Time{}, false) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "ban", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
+		Action: ActionBan, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
 		TargetHandle: target.Handle, Reason: reason, At: now,
 	})
 	return nil
@@ -386,7 +352,7 @@ func (h *Hub) Unban(ctx context.Context, info Room, actor, target User) error {
 		res, err := h.bans.DeleteOne(opCtx, old.version())
 		cancel()
 		if err != nil {
-			return unavailable("lift ban", err)
+			return dbError("lift ban", err)
 		}
 		if res.DeletedCount == 1 {
 			break
@@ -398,7 +364,7 @@ func (h *Hub) Unban(ctx context.Context, info Room, actor, target User) error {
 		userFrame{Type: typeUserUnbanned, UserID: target.ID, Handle: target.Handle},
 		func() { r.setBan(target.ID, false, time.Time{}, true) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "unban", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
+		Action: ActionUnban, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID,
 		TargetHandle: target.Handle, At: nowMS(),
 	})
 	return nil
@@ -453,7 +419,7 @@ func (h *Hub) SetSlowMode(ctx context.Context, info Room, actor User, interval t
 	h.publishEvent(r, typeSlowMode, slowModeFrame{Type: typeSlowMode, IntervalMS: interval.Milliseconds()},
 		func() { r.setSlowMode(interval) })
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "slow_mode", ActorID: actor.ID, ActorHandle: actor.Handle, DurationMS: interval.Milliseconds(), At: now,
+		Action: ActionSlowMode, ActorID: actor.ID, ActorHandle: actor.Handle, DurationMS: interval.Milliseconds(), At: now,
 	})
 	return nil
 }
@@ -480,16 +446,16 @@ func (h *Hub) casWrite(ctx context.Context, coll *mongo.Collection, id string, v
 	if version == nil {
 		_, err := coll.InsertOne(ctx, append(bson.D{{Key: "_id", Value: id}}, set...))
 		switch {
-		case mongo.IsDuplicateKeyError(err):
+		case mongodb.IsDup(err):
 			return false, nil
 		case err != nil:
-			return false, unavailable("store "+coll.Name(), err)
+			return false, dbError("store "+coll.Name(), err)
 		}
 		return true, nil
 	}
 	res, err := coll.UpdateOne(ctx, version, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
-		return false, unavailable("store "+coll.Name(), err)
+		return false, dbError("store "+coll.Name(), err)
 	}
 	return res.MatchedCount == 1, nil
 }
@@ -527,7 +493,7 @@ func (h *Hub) applyRemote(ev *event, node string) {
 	}
 	var f remoteFrame
 	if err := json.Unmarshal(ev.Frame, &f); err != nil {
-		h.log.Warn("chat: undecodable event", "node", node, "type", ev.Type, "err", err)
+		h.log.Warn("undecodable event", "node", node, "type", ev.Type, "err", err)
 		return
 	}
 	h.stats.remote.Add(1)
@@ -553,5 +519,5 @@ func (h *Hub) applyRemote(ev *event, node string) {
 	default:
 		return // a type of a newer version: ignore
 	}
-	r.publish(textFrame(ev.Frame), change)
+	r.publish(ev.Frame, change)
 }

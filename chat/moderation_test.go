@@ -261,7 +261,7 @@ func TestModerationRanks(t *testing.T) {
 			for _, s := range tc.setup {
 				f.must(s(f))
 			}
-			before := f.snapshot()
+			before, reports := f.snapshot(), len(th.actions.all())
 			err := tc.act(f)
 			switch {
 			case tc.want == nil && err != nil:
@@ -273,11 +273,62 @@ func TestModerationRanks(t *testing.T) {
 				if after := f.snapshot(); after != before {
 					t.Fatalf("a refused action changed what is stored:\nbefore %s\nafter  %s", before, after)
 				}
+				if n := len(th.actions.all()); n != reports {
+					t.Fatalf("a refused action was reported as done: %+v", th.actions.all()[reports:])
+				}
 			}
 			if tc.check != nil {
 				tc.check(f)
 			}
 		})
+	}
+}
+
+// TestActionsAreReported: every moderation action that took effect is reported to
+// Config.Actions, once, typed, with the room and the actor as given.
+func TestActionsAreReported(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", nil)
+	ctx := ctxT(t)
+	room := modRoom("reported")
+	f := &modFixture{t: t, e: e, th: th, ctx: ctx, room: room}
+	msg := f.post(alice)
+	f.post(troll)
+	f.must(th.DeleteMessage(ctx, room, admin, msg))
+	f.must(th.Timeout(ctx, room, mod, troll, time.Minute, "spam"))
+	f.must(th.Ban(ctx, room, owner, troll, "again"))
+	f.must(th.Unban(ctx, room, owner, troll))
+	f.must(th.SetSlowMode(ctx, room, mod, 30*time.Second))
+	if n, err := th.Purge(ctx, room, mod, troll, time.Hour); n != 1 || err != nil {
+		t.Fatalf("purge: %d, %v; want 1", n, err)
+	}
+	if err := th.Ban(ctx, room, mod, owner, ""); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("moderator bans the owner: %v", err)
+	}
+	want := []struct {
+		actor  User
+		action Action
+	}{
+		{admin, Action{Action: ActionDelete, ActorID: admin.ID, ActorHandle: admin.Handle, TargetID: alice.ID, TargetHandle: alice.Handle, MessageID: msg}},
+		{mod, Action{Action: ActionTimeout, ActorID: mod.ID, ActorHandle: mod.Handle, TargetID: troll.ID, TargetHandle: troll.Handle, Duration: time.Minute, Reason: "spam"}},
+		{owner, Action{Action: ActionBan, ActorID: owner.ID, ActorHandle: owner.Handle, TargetID: troll.ID, TargetHandle: troll.Handle, Reason: "again"}},
+		{owner, Action{Action: ActionUnban, ActorID: owner.ID, ActorHandle: owner.Handle, TargetID: troll.ID, TargetHandle: troll.Handle}},
+		{mod, Action{Action: ActionSlowMode, ActorID: mod.ID, ActorHandle: mod.Handle, Duration: 30 * time.Second}},
+		{mod, Action{Action: ActionPurge, ActorID: mod.ID, ActorHandle: mod.Handle, TargetID: troll.ID, TargetHandle: troll.Handle, Duration: time.Hour, Count: 1}},
+	}
+	got := th.actions.all()
+	if len(got) != len(want) {
+		t.Fatalf("%d actions reported, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.action.ID == "" || g.action.At.IsZero() {
+			t.Errorf("action %d without id or time: %+v", i, g.action)
+		}
+		g.action.ID, g.action.At = "", time.Time{}
+		if g.room.ID != room.ID || g.room.Slug != room.Slug || g.actor != w.actor || g.action != w.action {
+			t.Errorf("action %d: %+v by %+v in %s, want %+v by %+v", i, g.action, g.actor, g.room.ID, w.action, w.actor)
+		}
 	}
 }
 

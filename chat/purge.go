@@ -76,7 +76,7 @@ func (h *Hub) Purge(ctx context.Context, info Room, actor, target User, window t
 		return 0, nil // nothing happened: nothing to record
 	}
 	h.recordAction(ctx, info, actor, actionDoc{
-		Action: "purge", ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID, TargetHandle: target.Handle,
+		Action: ActionPurge, ActorID: actor.ID, ActorHandle: actor.Handle, TargetID: target.ID, TargetHandle: target.Handle,
 		DurationMS: window.Milliseconds(), Count: deleted, At: now,
 	})
 	return deleted, nil

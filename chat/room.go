@@ -16,21 +16,6 @@ type banState struct {
 	until  time.Time // end of a timeout; zero if none
 }
 
-// userState is what rate limiting and slow mode remember of a user in a room.
-type userState struct {
-	posts []time.Time // accepted posts within RatePer, oldest first
-	last  time.Time   // last accepted post, for slow mode
-}
-
-// dropBefore forgets the posts at or before cut: they no longer count.
-func (u *userState) dropBefore(cut time.Time) {
-	i := 0
-	for i < len(u.posts) && !u.posts[i].After(cut) {
-		i++
-	}
-	u.posts = slices.Delete(u.posts, 0, i)
-}
-
 // room is a room's chat state on this node. It exists while sockets are joined or
 // operations are in flight (refs, guarded by Hub.mu).
 type room struct {
@@ -43,24 +28,30 @@ type room struct {
 	// mu guards everything below. Fan-out to the room's sockets happens under mu, which
 	// makes a join (history snapshot plus subscription) atomic with respect to broadcasts;
 	// a fan-out only queues frames, which never blocks.
-	mu        sync.Mutex
-	subs      []*conn
-	loaded    bool          // bans, slowMode and recent reflect MongoDB plus later events
-	loading   bool          // a load or refresh is in flight
-	loadDone  chan struct{} // closed when the load in flight ends
-	loadErr   error         // of the last load
-	replay    []func()      // state changes seen while loading, replayed on the snapshot
-	lastLoad  time.Time
-	bans      map[string]banState
-	slowMode  time.Duration
-	recent    []Message // last messages, oldest first, deleted ones removed
-	trimmed   bool      // older messages than recent exist
-	deleted   map[string]struct{}
-	delRing   []string // deleted ids in order, to bound deleted
-	users     map[string]*userState
-	viewers   int
-	histFrame []byte // cached history frame, nil when stale
-	viewFrame []byte // cached viewers frame, nil when stale
+	mu       sync.Mutex
+	subs     []*conn
+	loaded   bool          // bans, slowMode and recent reflect MongoDB plus later events
+	loading  bool          // a load or refresh is in flight
+	loadDone chan struct{} // closed when the load in flight ends
+	loadErr  error         // of the last load
+	replay   []func()      // state changes seen while loading, replayed on the snapshot
+	lastLoad time.Time
+	bans     map[string]banState
+	slowMode time.Duration
+	recent   []Message // last messages, oldest first, deleted ones removed
+	trimmed  bool      // older messages than recent exist
+	deleted  map[string]struct{}
+	delRing  []string // deleted ids in order, to bound deleted
+	users    map[string]*userState
+	viewers  int
+	histMsg  *outMsg // the history frame for joining sockets; nil when stale
+	viewMsg  *outMsg // the viewers frame for joining sockets; nil when stale
+
+	// Events broadcast within Config.FlushDelay of the first of them go to the sockets as
+	// one batch message, when the delay is up or they reach batchBytes.
+	pending      [][]byte    // the events' JSON, in order
+	pendingBytes int         // their total length
+	flushTimer   *time.Timer // ends the delay
 
 	// seqMu orders this node's posts: ids and times are assigned in order and messages
 	// are published (acked, broadcast, sent to the event log) in that order, whatever
@@ -144,7 +135,11 @@ func (r *room) beginLoad() {
 // observed meanwhile.
 func (r *room) runLoad() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.h.cfg.OpTimeout)
-	snap, err := r.h.loadSnapshot(ctx, r.id)
+	var snap *snapshot
+	err := r.h.awaitTail(ctx) // events after the snapshot must reach the room
+	if err == nil {
+		snap, err = r.h.loadSnapshot(ctx, r.id)
+	}
 	cancel()
 
 	r.mu.Lock()
@@ -161,7 +156,7 @@ func (r *room) runLoad() error {
 		if first {
 			level = slog.LevelWarn
 		}
-		r.h.log.Log(context.Background(), level, "chat: load room failed", "room", r.id, "slug", r.slug, "err", err)
+		r.h.log.Log(context.Background(), level, "load room failed", "room", r.id, "slug", r.slug, "err", err)
 		return err
 	}
 	wasLoaded := r.loaded
@@ -173,14 +168,14 @@ func (r *room) runLoad() error {
 	for _, fn := range replay {
 		fn()
 	}
-	r.histFrame = nil
+	r.histMsg = nil
 	if !wasLoaded {
 		// Sockets that joined while the room could not be loaded get their history now.
-		hist := r.historyFrameBytes()
+		hist := r.history()
 		for _, c := range r.subs {
 			if c.needHistory {
 				c.needHistory = false
-				c.enqueue(hist)
+				c.send(hist)
 			}
 		}
 	}
@@ -218,26 +213,72 @@ func (r *room) housekeeping(now time.Time) {
 	}
 }
 
-// fanout queues pm to every socket of the room without blocking. Called with mu held.
-func (r *room) fanout(f []byte) {
+// broadcast sends an event (its JSON frame) to every socket of the room: at once without
+// Config.FlushDelay, else with the events that follow within the delay, in one message.
+// Called with mu held.
+func (r *room) broadcast(ev []byte) {
+	if len(r.subs) == 0 {
+		return
+	}
+	r.pending = append(r.pending, ev)
+	r.pendingBytes += len(ev)
+	delay := r.h.cfg.FlushDelay
+	switch {
+	case delay == 0 || r.pendingBytes >= batchBytes(r.h.cfg.SendQueueBytes):
+		r.flush()
+	case len(r.pending) > 1:
+	case r.flushTimer == nil:
+		r.flushTimer = time.AfterFunc(delay, r.flushLater)
+	default:
+		r.flushTimer.Reset(delay)
+	}
+}
+
+// batchBytes is about the most a batch message holds, so that one fits in every socket's
+// queue with room to spare.
+func batchBytes(sendQueueBytes int) int { return sendQueueBytes / 8 }
+
+func (r *room) flushLater() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flush()
+}
+
+// flush sends the pending events to the room's sockets: the event itself when there is
+// one, else a batch. Called with mu held.
+func (r *room) flush() {
+	n := len(r.pending)
+	if n == 0 {
+		return
+	}
+	if r.flushTimer != nil {
+		r.flushTimer.Stop()
+	}
+	f := r.pending[0]
+	if n > 1 {
+		f = batchPayload(r.pending)
+	}
+	clear(r.pending)
+	r.pending, r.pendingBytes = r.pending[:0], 0
+	m := prepare(f, n)
 	sent := 0
 	for _, c := range r.subs {
-		if c.enqueue(f) {
-			sent++
+		if c.send(m) {
+			sent += n
 		}
 	}
 	r.h.stats.sent.Add(uint64(sent))
 }
 
-// publish applies a state change (nil for none; returning false suppresses the frame)
-// and broadcasts pm to the room's sockets, atomically with respect to joins.
-func (r *room) publish(pm []byte, change func() bool) {
+// publish applies a state change (nil for none; returning false suppresses the event)
+// and broadcasts ev to the room's sockets, atomically with respect to joins.
+func (r *room) publish(ev []byte, change func() bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if change != nil && !change() {
 		return
 	}
-	r.fanout(pm)
+	r.broadcast(ev)
 }
 
 // addMessage puts m into the recent cache unless it is there or was deleted; false when
@@ -258,7 +299,7 @@ func (r *room) addMessage(m Message) bool {
 			r.recent = slices.Delete(r.recent, 0, len(r.recent)-n)
 			r.trimmed = true
 		}
-		r.histFrame = nil
+		r.histMsg = nil
 	})
 	return true
 }
@@ -280,7 +321,7 @@ func (r *room) deleteMessage(id string) {
 			return
 		}
 		r.recent = slices.Delete(r.recent, i, i+1)
-		r.histFrame = nil
+		r.histMsg = nil
 		if r.trimmed && len(r.recent) < r.h.cfg.HistorySize && !r.loading {
 			r.beginLoad() // fetch older messages to fill the history again
 			go func() { _ = r.runLoad() }()
@@ -309,51 +350,58 @@ func (r *room) setBan(user string, banned bool, until time.Time, unban bool) {
 func (r *room) setSlowMode(d time.Duration) {
 	r.mutate(func() {
 		r.slowMode = d
-		r.histFrame = nil
+		r.histMsg = nil
 	})
 }
 
-// historyFrameBytes is the history frame for joining sockets: the last HistorySize
-// messages, fewer if they would make it larger than maxHistoryFrame. Called with mu held.
-func (r *room) historyFrameBytes() []byte {
-	if r.histFrame == nil {
-		msgs := r.recent
-		if n := r.h.cfg.HistorySize; len(msgs) > n {
-			msgs = msgs[len(msgs)-n:]
-		}
-		if msgs == nil {
-			msgs = []Message{}
-		}
-		f := historyFrame{Type: typeHistory, Messages: msgs, SlowModeMS: r.slowMode.Milliseconds()}
-		limit := maxHistoryFrame(r.h.cfg.SendQueueBytes)
-		b := textFrame(marshal(f))
-		if len(b) > limit {
-			// Each message adds its own JSON and a comma: leave out the oldest until the
-			// rest fits.
-			over := len(b) - limit
-			drop := 0
-			for drop < len(msgs) && over > 0 {
-				over -= len(marshal(msgs[drop])) + 1
-				drop++
-			}
-			f.Messages = msgs[drop:]
-			b = textFrame(marshal(f))
-		}
-		r.histFrame = b
+// history is the history message for joining sockets. Called with mu held.
+func (r *room) history() outMsg {
+	if r.histMsg == nil {
+		m := prepare(r.historyPayload(), 0)
+		r.histMsg = &m
 	}
-	return r.histFrame
+	return *r.histMsg
+}
+
+// historyPayload is the history frame: the last HistorySize messages, fewer if they
+// would make it larger than maxHistoryFrame. Called with mu held.
+func (r *room) historyPayload() []byte {
+	msgs := r.recent
+	if n := r.h.cfg.HistorySize; len(msgs) > n {
+		msgs = msgs[len(msgs)-n:]
+	}
+	if msgs == nil {
+		msgs = []Message{}
+	}
+	f := historyFrame{Type: typeHistory, Messages: msgs, SlowModeMS: r.slowMode.Milliseconds()}
+	limit := maxHistoryFrame(r.h.cfg.SendQueueBytes) - frameHeader
+	b := marshal(f)
+	if len(b) > limit {
+		// Each message adds its own JSON and a comma: leave out the oldest until the
+		// rest fits.
+		over := len(b) - limit
+		drop := 0
+		for drop < len(msgs) && over > 0 {
+			over -= len(marshal(msgs[drop])) + 1
+			drop++
+		}
+		f.Messages = msgs[drop:]
+		b = marshal(f)
+	}
+	return b
 }
 
 // maxHistoryFrame bounds the history frame, which every joining socket holds until it is
 // written, to half of a socket's byte limit, leaving the rest for live frames.
 func maxHistoryFrame(sendQueueBytes int) int { return sendQueueBytes / 2 }
 
-// viewersFrameBytes is the viewers frame. Called with mu held.
-func (r *room) viewersFrameBytes() []byte {
-	if r.viewFrame == nil {
-		r.viewFrame = textFrame(marshal(viewersFrame{Type: typeViewers, Count: r.viewers}))
+// viewersMsg is the viewers message for joining sockets. Called with mu held.
+func (r *room) viewersMsg() outMsg {
+	if r.viewMsg == nil {
+		m := prepare(marshal(viewersFrame{Type: typeViewers, Count: r.viewers}), 0)
+		r.viewMsg = &m
 	}
-	return r.viewFrame
+	return *r.viewMsg
 }
 
 func (r *room) setViewers(n int) {
@@ -363,10 +411,8 @@ func (r *room) setViewers(n int) {
 		return
 	}
 	r.viewers = n
-	r.viewFrame = nil
-	if len(r.subs) > 0 {
-		r.fanout(r.viewersFrameBytes())
-	}
+	r.viewMsg = nil
+	r.broadcast(marshal(viewersFrame{Type: typeViewers, Count: n}))
 }
 
 // join subscribes c and queues its join frames: the history (or an error when the room
@@ -375,13 +421,14 @@ func (r *room) setViewers(n int) {
 func (r *room) join(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.flush() // its events are in the history already
 	if r.loaded {
-		c.enqueue(r.historyFrameBytes())
+		c.send(r.history())
 	} else {
 		c.needHistory = true
-		c.enqueue(errorMsg(codeUnavailable, "chat history is unavailable right now", "", 0))
+		c.sendFrame(errorMsg(codeUnavailable, "chat history is unavailable right now", "", 0))
 	}
-	c.enqueue(r.viewersFrameBytes())
+	c.send(r.viewersMsg())
 	c.idx = len(r.subs)
 	r.subs = append(r.subs, c)
 }
@@ -404,101 +451,9 @@ func (r *room) leave(c *conn) {
 func (r *room) closeAll(code int, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.flush()
 	for _, c := range r.subs {
 		c.shutdown(code, reason)
-	}
-}
-
-// verdict is the outcome of admit: an error code and how long until a retry may succeed.
-type verdict struct {
-	code  string
-	msg   string
-	retry time.Duration
-}
-
-// reservation undoes admit's bookkeeping when the post then fails.
-type reservation struct {
-	user     string
-	at       time.Time
-	prevLast time.Time
-}
-
-// admit checks bans, timeouts, slow mode and the rate limit for a post by user at now,
-// and reserves the post's place in the limits.
-func (r *room) admit(user string, privileged bool, now time.Time) (verdict, reservation) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if b, ok := r.bans[user]; ok {
-		if b.banned {
-			return verdict{code: codeBanned, msg: "you are banned from this chat"}, reservation{}
-		}
-		if left := b.until.Sub(now); left > 0 {
-			return verdict{code: codeTimedOut, msg: "you are timed out", retry: left}, reservation{}
-		}
-	}
-	u := r.users[user]
-	if u == nil {
-		u = &userState{}
-		r.users[user] = u
-	}
-	if r.slowMode > 0 && !privileged && !u.last.IsZero() {
-		if left := r.slowMode - now.Sub(u.last); left > 0 {
-			return verdict{code: codeSlowMode, msg: "slow mode is on", retry: left}, reservation{}
-		}
-	}
-	cut := now.Add(-r.h.cfg.RatePer)
-	u.dropBefore(cut)
-	if len(u.posts) >= r.h.cfg.RateLimit {
-		return verdict{code: codeRateLimited, msg: "you are sending messages too fast", retry: u.posts[0].Sub(cut)}, reservation{}
-	}
-	res := reservation{user: user, at: now, prevLast: u.last}
-	u.posts = append(u.posts, now)
-	u.last = now
-	return verdict{}, res
-}
-
-// notePost counts a post that user made through another node at `at` (its clock; now if
-// that is ahead of ours) in this node's rate limit and slow mode.
-func (r *room) notePost(user string, at, now time.Time) {
-	if at.IsZero() || at.After(now) {
-		at = now
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now.Sub(at) >= max(r.h.cfg.RatePer, r.slowMode) {
-		return // too old to matter
-	}
-	u := r.users[user]
-	if u == nil {
-		u = &userState{}
-		r.users[user] = u
-	}
-	// Posts out of the window go here too, or a user who posts only elsewhere would pile
-	// them up.
-	cut := now.Add(-r.h.cfg.RatePer)
-	u.dropBefore(cut)
-	if at.After(cut) {
-		i, _ := slices.BinarySearchFunc(u.posts, at, func(p, t time.Time) int { return p.Compare(t) })
-		u.posts = slices.Insert(u.posts, i, at)
-	}
-	if at.After(u.last) {
-		u.last = at
-	}
-}
-
-// unreserve undoes admit for a post that was not stored.
-func (r *room) unreserve(res reservation) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	u := r.users[res.user]
-	if u == nil {
-		return
-	}
-	if i := slices.Index(u.posts, res.at); i >= 0 {
-		u.posts = slices.Delete(u.posts, i, i+1)
-	}
-	if u.last.Equal(res.at) {
-		u.last = res.prevLast
 	}
 }
 

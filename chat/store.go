@@ -37,7 +37,7 @@ func (d *messageDoc) message() Message {
 type actionDoc struct {
 	ID           bson.ObjectID `bson:"_id"`
 	Room         string        `bson:"room"`
-	Action       string        `bson:"action"`
+	Action       ActionKind    `bson:"action"`
 	ActorID      string        `bson:"actor_id"`
 	ActorHandle  string        `bson:"actor_handle,omitempty"`
 	TargetID     string        `bson:"target_id,omitempty"`
@@ -48,6 +48,14 @@ type actionDoc struct {
 	Reason       string        `bson:"reason,omitempty"`
 	At           time.Time     `bson:"at"`
 	Node         string        `bson:"node"`
+}
+
+func (d *actionDoc) action() Action {
+	return Action{
+		ID: d.ID.Hex(), Action: d.Action, ActorID: d.ActorID, ActorHandle: d.ActorHandle,
+		TargetID: d.TargetID, TargetHandle: d.TargetHandle, MessageID: d.MessageID,
+		Duration: time.Duration(d.DurationMS) * time.Millisecond, Count: d.Count, Reason: d.Reason, At: d.At.UTC(),
+	}
 }
 
 // banDoc is a document of chat_bans: a user's ban and/or timeout in a room.
@@ -115,7 +123,7 @@ func (a Action) MarshalJSON() ([]byte, error) {
 func (h *Hub) EnsureIndexes(ctx context.Context) error {
 	idx := func(c *mongo.Collection, models ...mongo.IndexModel) error {
 		if _, err := c.Indexes().CreateMany(ctx, models); err != nil {
-			return unavailable("create indexes on "+c.Name(), err)
+			return dbError("create indexes on "+c.Name(), err)
 		}
 		return nil
 	}
@@ -145,7 +153,7 @@ func (h *Hub) EnsureIndexes(ctx context.Context) error {
 func (h *Hub) ensureEventLog(ctx context.Context) error {
 	specs, err := h.eventDB.ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: collEvents}})
 	if err != nil {
-		return unavailable("list collections", err)
+		return dbError("list collections", err)
 	}
 	if len(specs) > 0 {
 		if capped, ok := specs[0].Options.Lookup("capped").BooleanOK(); !ok || !capped {
@@ -155,14 +163,14 @@ func (h *Hub) ensureEventLog(ctx context.Context) error {
 		return nil
 	}
 	maxDocs := h.cfg.EventLogMaxDocs
-	if maxDocs == 0 && h.isFerretDB(ctx) {
-		maxDocs = ferretEventLogDocs
+	if maxDocs == 0 {
+		maxDocs = h.defaultEventLogDocs(ctx)
 	}
 	opts := options.CreateCollection().SetCapped(true).SetSizeInBytes(h.cfg.EventLogBytes)
 	if maxDocs > 0 {
 		opts.SetMaxDocuments(maxDocs)
 	}
-	h.log.Info("chat: creating the event log", "db", h.eventDB.Name(), "collection", collEvents,
+	h.log.Info("creating the event log", "db", h.eventDB.Name(), "collection", collEvents,
 		"bytes", h.cfg.EventLogBytes, "max_docs", maxDocs)
 	err = h.eventDB.CreateCollection(ctx, collEvents, opts)
 	var ce mongo.CommandError
@@ -170,22 +178,9 @@ func (h *Hub) ensureEventLog(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return unavailable("create "+collEvents, err)
+		return dbError("create "+collEvents, err)
 	}
 	return nil
-}
-
-// ferretEventLogDocs is the default size of the event log on FerretDB, in documents
-// (batches of about eventLinger): enough for a second or two of busy chat, small enough
-// for FerretDB's tailable cursors, whose cost grows with the collection.
-const ferretEventLogDocs = 24
-
-// isFerretDB reports whether the server is FerretDB (its buildInfo says so).
-func (h *Hub) isFerretDB(ctx context.Context) bool {
-	var info bson.M
-	err := h.eventDB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info)
-	_, ok := info["ferretdbVersion"]
-	return err == nil && ok
 }
 
 func clampLimit(limit, def int) int {
@@ -221,11 +216,11 @@ func (h *Hub) recentMessages(ctx context.Context, roomID string, n int) ([]messa
 		SetLimit(int64(n))
 	cur, err := h.messages.Find(ctx, bson.D{{Key: "room", Value: roomID}, {Key: "deleted", Value: false}}, opts)
 	if err != nil {
-		return nil, unavailable("read history", err)
+		return nil, dbError("read history", err)
 	}
 	var docs []messageDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, unavailable("read history", err)
+		return nil, dbError("read history", err)
 	}
 	slices.Reverse(docs)
 	return docs, nil
@@ -247,19 +242,15 @@ func (h *Hub) ModerationLog(ctx context.Context, info Room, actor User, limit in
 		SetLimit(int64(clampLimit(limit, 50)))
 	cur, err := h.modlog.Find(ctx, bson.D{{Key: "room", Value: info.ID}}, opts)
 	if err != nil {
-		return nil, unavailable("read moderation log", err)
+		return nil, dbError("read moderation log", err)
 	}
 	var docs []actionDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, unavailable("read moderation log", err)
+		return nil, dbError("read moderation log", err)
 	}
 	out := make([]Action, len(docs))
 	for i, d := range docs {
-		out[i] = Action{
-			ID: d.ID.Hex(), Action: d.Action, ActorID: d.ActorID, ActorHandle: d.ActorHandle,
-			TargetID: d.TargetID, TargetHandle: d.TargetHandle, MessageID: d.MessageID,
-			Duration: time.Duration(d.DurationMS) * time.Millisecond, Count: d.Count, Reason: d.Reason, At: d.At.UTC(),
-		}
+		out[i] = d.action()
 	}
 	return out, nil
 }
@@ -277,11 +268,11 @@ func (h *Hub) loadSnapshot(ctx context.Context, roomID string) (*snapshot, error
 	s := &snapshot{bans: make(map[string]banState)}
 	cur, err := h.bans.Find(ctx, bson.D{{Key: "room", Value: roomID}})
 	if err != nil {
-		return nil, unavailable("read bans", err)
+		return nil, dbError("read bans", err)
 	}
 	var bans []banDoc
 	if err := cur.All(ctx, &bans); err != nil {
-		return nil, unavailable("read bans", err)
+		return nil, dbError("read bans", err)
 	}
 	for _, b := range bans {
 		s.bans[b.UserID] = banState{banned: b.Banned, until: b.Until}
@@ -291,7 +282,7 @@ func (h *Hub) loadSnapshot(ctx context.Context, roomID string) (*snapshot, error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 	case err != nil:
-		return nil, unavailable("read settings", err)
+		return nil, dbError("read settings", err)
 	default:
 		s.slowMode = time.Duration(set.SlowModeMS) * time.Millisecond
 	}
@@ -322,11 +313,11 @@ func (h *Hub) purgeExpiredTimeouts(ctx context.Context) {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			h.log.Debug("chat: purge expired timeouts failed", "err", err)
+			h.log.Debug("purge expired timeouts failed", "err", err)
 		}
 		return
 	}
 	if res.DeletedCount > 0 {
-		h.log.Debug("chat: purged expired timeouts", "count", res.DeletedCount)
+		h.log.Debug("purged expired timeouts", "count", res.DeletedCount)
 	}
 }

@@ -180,7 +180,7 @@ func (w *writer) add(l *lane, item any) {
 	l.bytes += size
 	w.mu.Unlock()
 	if dropped > 0 {
-		w.h.log.Warn("chat: write queue full, dropping its oldest items", "queue", l.what, "dropped", dropped)
+		w.h.log.Warn("write queue full, dropping its oldest items", "queue", l.what, "dropped", dropped)
 	}
 	signal(w.wake)
 }
@@ -321,7 +321,7 @@ func (w *writer) writeMessages(ctx context.Context) bool {
 		if i < stored {
 			req.done(nil)
 		} else {
-			req.done(unavailable("store message", err))
+			req.done(dbError("store message", err))
 		}
 	}
 	return true
@@ -372,7 +372,7 @@ func (w *writer) writeLane(ctx context.Context, l *lane) bool {
 				done++
 				err = nil
 			case l.fails >= 4: // the document itself is refused: give up on it
-				w.h.log.Error("chat: document refused, dropping it", "queue", l.what, "code", we.Code, "err", err)
+				w.h.log.Error("document refused, dropping it", "queue", l.what, "code", we.Code, "err", err)
 				done++
 				l.fails = 0
 				err = nil
@@ -404,7 +404,7 @@ func (w *writer) writeLane(ctx context.Context, l *lane) bool {
 	pending := len(l.queue)
 	w.mu.Unlock()
 	if err != nil && ctx.Err() == nil {
-		w.h.log.Warn("chat: write failed, will retry", "queue", l.what, "pending", pending, "retry_in", l.backoff, "err", err)
+		w.h.log.Warn("write failed, will retry", "queue", l.what, "pending", pending, "retry_in", l.backoff, "err", err)
 	}
 	return done > 0
 }

@@ -67,7 +67,7 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := chat.New(chat.Config{DB: db, Logger: log, NodeID: "web-test", Audit: al,
+	hub, err := chat.New(chat.Config{DB: db, Logger: log, NodeID: "web-test",
 		CheckOrigin: func(*http.Request) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
@@ -259,14 +259,14 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 	ann.must(200, "POST", "/api/v1/rooms/ann-room/moderators", map[string]string{"handle": "bob"}, nil)
 	ann.must(200, "POST", "/api/v1/rooms/ann-room/moderators", map[string]string{"handle": "bob"}, nil) // no change: no entry
 
-	// Chat moderation by a moderator.
+	// Chat moderation by a moderator: chat reports it to its Config.Actions, which cmd/onair
+	// turns into audit entries (cmd/onair's TestChatActions), not to the audit trail.
 	msg := carol.post(pid, "buy cheap followers")
 	bob.must(204, "DELETE", "/api/v1/rooms/ann-room/chat/messages/"+msg, nil, nil)
 	bob.must(204, "POST", "/api/v1/rooms/ann-room/chat/timeouts", map[string]any{"handle": "carol", "seconds": 60, "reason": "spam"}, nil)
 	bob.must(204, "POST", "/api/v1/rooms/ann-room/chat/bans", map[string]any{"handle": "carol", "reason": "again"}, nil)
 	bob.must(204, "DELETE", "/api/v1/rooms/ann-room/chat/bans/carol", nil, nil)
 	bob.must(204, "PUT", "/api/v1/rooms/ann-room/chat/slow-mode", map[string]any{"seconds": 30}, nil)
-	// Refused actions are not actions.
 	if code := carol.do("PUT", "/api/v1/rooms/"+pid+"/chat/slow-mode", map[string]any{"seconds": 5}, nil); code != 403 {
 		t.Fatalf("carol sets slow mode: %d", code)
 	}
@@ -330,11 +330,6 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 		{audit.ModeratorAdd, "ann", "user:carol", nil},
 		{audit.ModeratorRemove, "ann", "user:carol", nil},
 		{audit.ModeratorAdd, "ann", "user:bob", nil},
-		{audit.ChatDelete, "bob", "message:" + msg, map[string]any{"author_handle": "carol"}},
-		{audit.ChatTimeout, "bob", "user:carol", map[string]any{"duration_ms": float64(60000), "reason": "spam"}},
-		{audit.ChatBan, "bob", "user:carol", map[string]any{"reason": "again"}},
-		{audit.ChatUnban, "bob", "user:carol", nil},
-		{audit.ChatSlowMode, "bob", "", map[string]any{"interval_ms": float64(30000)}},
 		{audit.BroadcastDelete, "root", "broadcast:" + publicID, map[string]any{"recording": false}},
 		{audit.WebhookCreate, "ann", "webhook:" + hook.Webhook.ID, map[string]any{"format": "json"}},
 		{audit.WebhookDelete, "ann", "webhook:" + hook.Webhook.ID, nil},
@@ -366,7 +361,7 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 			}
 		}
 	}
-	if admin := page.Entries[len(page.Entries)-1-11]; !admin.Actor.Admin {
+	if admin := page.Entries[len(page.Entries)-1-6]; !admin.Actor.Admin {
 		t.Errorf("the admin's delete does not say it was an admin: %+v", admin.Actor)
 	}
 	raw, _ := json.Marshal(page)
@@ -382,9 +377,9 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 		want  int
 	}{
 		{"room=ann-room", len(want)},
-		{"actor=bob", 5},
+		{"actor=ann", 9},
 		{"actor=@root&action=broadcast.delete", 1},
-		{"action=chat.*", 5},
+		{"action=webhook.*", 2},
 		{"action=room.*&room=" + room.ID, 7},
 		{"room=nobody", 0},
 	} {
@@ -395,9 +390,9 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 		}
 	}
 	var p1, p2 auditPage
-	root.must(200, "GET", "/api/v1/admin/audit?limit=10", nil, &p1)
-	root.must(200, "GET", "/api/v1/admin/audit?limit=10&cursor="+p1.Next, nil, &p2)
-	if len(p1.Entries) != 10 || len(p2.Entries) != len(want)-10 || p2.Next != "" || p2.Entries[0].ID == p1.Entries[9].ID {
+	root.must(200, "GET", "/api/v1/admin/audit?limit=6", nil, &p1)
+	root.must(200, "GET", "/api/v1/admin/audit?limit=6&cursor="+p1.Next, nil, &p2)
+	if len(p1.Entries) != 6 || len(p2.Entries) != len(want)-6 || p2.Next != "" || p2.Entries[0].ID == p1.Entries[5].ID {
 		t.Fatalf("pages: %d (next %q), %d", len(p1.Entries), p1.Next, len(p2.Entries))
 	}
 	var bad struct {

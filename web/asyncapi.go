@@ -83,6 +83,23 @@ func asyncAPIDocument() ([]byte, error) {
 		"error": msg("error", "A refused post (codes bad_request, unauthorized, invalid, too_long, rate_limited, slow_mode, "+
 			"banned, timed_out, unavailable), carrying its nonce", chatErrorFrame{}),
 	}
+	// A batch carries live frames only: what one socket of the room receives as any other.
+	live := []string{"message", "deleted", "user", "slow", "viewers"}
+	var oneOf []any
+	for _, k := range live {
+		oneOf = append(oneOf, messages[k].(map[string]any)["payload"])
+	}
+	messages["batch"] = map[string]any{
+		"name": "batch", "contentType": "application/json",
+		"summary": "Live frames that came close together, in order, in one websocket message; never history, ack, error or another batch",
+		"payload": map[string]any{
+			"type": "object", "required": []string{"type", "events"},
+			"properties": map[string]any{
+				"type":   map[string]any{"type": "string", "const": "batch"},
+				"events": map[string]any{"type": "array", "items": map[string]any{"oneOf": oneOf}},
+			},
+		},
+	}
 	refs := func(names ...string) []map[string]any {
 		var out []map[string]any
 		for _, n := range names {
@@ -113,7 +130,7 @@ func asyncAPIDocument() ([]byte, error) {
 		},
 		"operations": map[string]any{
 			"post":    map[string]any{"action": "send", "channel": map[string]any{"$ref": "#/channels/chat"}, "messages": refs("post")},
-			"receive": map[string]any{"action": "receive", "channel": map[string]any{"$ref": "#/channels/chat"}, "messages": refs("history", "message", "deleted", "user", "slow", "viewers", "ack", "error")},
+			"receive": map[string]any{"action": "receive", "channel": map[string]any{"$ref": "#/channels/chat"}, "messages": refs("history", "message", "deleted", "user", "slow", "viewers", "batch", "ack", "error")},
 		},
 		"components": map[string]any{"messages": messages, "schemas": sc.defs},
 	}

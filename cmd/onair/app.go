@@ -128,7 +128,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			return nil, err
 		}
 		a.chat, err = chat.New(chat.Config{
-			Logger: log, DB: db, NodeID: a.nodeID, Audit: a.actions(),
+			Logger: log, DB: db, NodeID: a.nodeID, Actions: chatActions{a},
 			// web checks the Origin of websocket upgrades against its own rules first.
 			CheckOrigin: func(*http.Request) bool { return true },
 			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,

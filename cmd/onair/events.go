@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"onair/chat"
 	"onair/media/record"
 	"onair/rooms"
 	"onair/rooms/audit"
@@ -30,12 +31,6 @@ func (a *app) newEvents(db *mongo.Database) error {
 		Audit: a.audit,
 	})
 	return err
-}
-
-// actions is what chat reports its moderators' actions to: the audit trail, and
-// chat.moderation webhooks.
-func (a *app) actions() audit.Recorder {
-	return audit.Multi{a.audit, audit.RecorderFunc(a.moderationWebhook)}
 }
 
 // roomCreated is rooms' OnRoomCreated: room.created.
@@ -125,35 +120,64 @@ func (a *app) recordingReady(r rooms.Room, b rooms.Broadcast) {
 	}})
 }
 
-// moderationWebhook publishes chat.moderation for the chat actions of the audit trail:
-// both come from chat.Hub's single report of each action.
-func (a *app) moderationWebhook(_ context.Context, e audit.Entry) {
-	name, ok := strings.CutPrefix(e.Action, "chat.")
-	if !ok || e.Room == nil {
-		return
+// chatActions records chat's moderation actions in the audit trail and publishes them as
+// chat.moderation webhooks.
+type chatActions struct{ a *app }
+
+func (c chatActions) Moderated(ctx context.Context, room chat.Room, actor chat.User, act chat.Action) {
+	if c.a.audit != nil {
+		c.a.audit.Record(ctx, chatAuditEntry(room, actor, act))
 	}
-	data := webhook.ModerationData{Action: name, Actor: webhook.UserRef{ID: e.Actor.ID, Handle: e.Actor.Handle}}
-	if t := e.Target; t != nil {
-		switch t.Kind {
-		case audit.KindUser:
-			data.User = &webhook.UserRef{ID: t.ID, Handle: t.Name}
-		case audit.KindMessage:
-			data.MessageID = t.ID
-			if id, _ := e.Details["author_id"].(string); id != "" {
-				handle, _ := e.Details["author_handle"].(string)
-				data.User = &webhook.UserRef{ID: id, Handle: handle}
-			}
+	c.a.publish(moderationEvent(room, actor, act))
+}
+
+// chatAuditEntry is a moderation action as the audit trail keeps it: a deleted message's
+// author, a timeout's length, slow mode's interval and a purge's window and count go into
+// the details.
+func chatAuditEntry(room chat.Room, actor chat.User, act chat.Action) audit.Entry {
+	e := audit.Entry{
+		At: act.At, Action: "chat." + string(act.Action),
+		Actor: audit.Actor{ID: actor.ID, Handle: actor.Handle, Admin: actor.Admin},
+		Room:  &audit.Room{ID: room.ID, Slug: room.Slug, Title: room.Title},
+	}
+	details := map[string]any{}
+	switch {
+	case act.MessageID != "":
+		e.Target = &audit.Target{Kind: audit.KindMessage, ID: act.MessageID}
+		if act.TargetID != "" {
+			details["author_id"], details["author_handle"] = act.TargetID, act.TargetHandle
 		}
+	case act.TargetID != "":
+		e.Target = &audit.Target{Kind: audit.KindUser, ID: act.TargetID, Name: act.TargetHandle}
 	}
-	for _, k := range []string{"duration_ms", "interval_ms", "window_ms"} {
-		if n, ok := e.Details[k].(int64); ok {
-			data.DurationMS = n
-		}
+	switch act.Action {
+	case chat.ActionTimeout:
+		details["duration_ms"] = act.Duration.Milliseconds()
+	case chat.ActionSlowMode:
+		details["interval_ms"] = act.Duration.Milliseconds()
+	case chat.ActionPurge:
+		details["window_ms"], details["count"] = act.Duration.Milliseconds(), act.Count
 	}
-	data.Count, _ = e.Details["count"].(int)
-	data.Reason, _ = e.Details["reason"].(string)
-	a.publish(webhook.Event{Type: webhook.ChatModeration, Created: e.At,
-		Room: webhook.Room{ID: e.Room.ID, Slug: e.Room.Slug, Title: e.Room.Title}, Data: data})
+	if act.Reason != "" {
+		details["reason"] = act.Reason
+	}
+	if len(details) > 0 {
+		e.Details = details
+	}
+	return e
+}
+
+// moderationEvent is the chat.moderation webhook of a moderation action.
+func moderationEvent(room chat.Room, actor chat.User, act chat.Action) webhook.Event {
+	data := webhook.ModerationData{
+		Action: string(act.Action), Actor: webhook.UserRef{ID: actor.ID, Handle: actor.Handle},
+		MessageID: act.MessageID, DurationMS: act.Duration.Milliseconds(), Count: act.Count, Reason: act.Reason,
+	}
+	if act.TargetID != "" {
+		data.User = &webhook.UserRef{ID: act.TargetID, Handle: act.TargetHandle}
+	}
+	return webhook.Event{Type: webhook.ChatModeration, Created: act.At,
+		Room: webhook.Room{ID: room.ID, Slug: room.Slug, Title: room.Title}, Data: data}
 }
 
 // recordingFailed is the recorder's Failed: a broadcast that asked to be recorded is not,

@@ -204,6 +204,17 @@ func (c *chatClient) read() {
 
 // onairFrame handles a frame of onair's chat protocol (chat/doc.go).
 func (c *chatClient) onairFrame(data []byte, now int64) {
+	if hasPrefix(data, onairBatchPrefix) {
+		var b struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if json.Unmarshal(data, &b) == nil {
+			for _, ev := range b.Events {
+				c.onairFrame(ev, now)
+			}
+		}
+		return
+	}
 	if hasPrefix(data, onairMessagePrefix) {
 		c.stamped(data, now)
 		return

@@ -97,6 +97,7 @@ func chatDigits(b []byte, end byte) (int64, []byte, bool) {
 const (
 	onairMessagePrefix = `{"type":"message",`
 	onairHistoryPrefix = `{"type":"history",`
+	onairBatchPrefix   = `{"type":"batch",`
 )
 
 // hasPrefix is bytes.HasPrefix for a string prefix, without a conversion.

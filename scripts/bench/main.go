@@ -40,6 +40,7 @@ func subcommands() map[string]subcommand {
 			run: runAbuse, limit: 15 * time.Minute},
 		"chat":         {summary: "chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", run: runChat, limit: 8 * time.Minute},
 		"cluster-chat": {summary: "chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", run: runClusterChat, limit: 5 * time.Minute},
+		"idle":         {summary: "onair and its embedded database as make run starts them, nobody connected: CPU over a minute", run: runIdle, limit: 5 * time.Minute},
 		"live": {
 			summary: "RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
 			run:     runLive,

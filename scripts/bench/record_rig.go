@@ -32,7 +32,14 @@ type rigMongo struct {
 }
 
 // startRigMongo starts FerretDB with its SQLite files in dir and waits until it is ready.
+// Capped collections are trimmed every second, as in the tests.
 func startRigMongo(ctx context.Context, bin, dir string) (*rigMongo, error) {
+	return startFerretDB(ctx, bin, dir, "--log-level=warn", "--test-capped-cleanup-interval=1s")
+}
+
+// startFerretDB starts FerretDB with its SQLite files in dir, on free loopback ports, with
+// flags added, and waits until it is ready.
+func startFerretDB(ctx context.Context, bin, dir string, flags ...string) (*rigMongo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ferretdb: %w", err)
 	}
@@ -44,11 +51,11 @@ func startRigMongo(ctx context.Context, bin, dir string) (*rigMongo, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin,
-		"--handler=sqlite", "--sqlite-url=file:"+dir+"/", "--state-dir="+dir,
-		"--listen-addr=127.0.0.1:"+strconv.Itoa(port),
-		"--debug-addr=127.0.0.1:"+strconv.Itoa(debugPort),
-		"--telemetry=disable", "--log-level=warn", "--test-capped-cleanup-interval=1s")
+	cmd := exec.Command(bin, append([]string{
+		"--handler=sqlite", "--sqlite-url=file:" + dir + "/", "--state-dir=" + dir,
+		"--listen-addr=127.0.0.1:" + strconv.Itoa(port),
+		"--debug-addr=127.0.0.1:" + strconv.Itoa(debugPort),
+		"--telemetry=disable"}, flags...)...)
 	proc, err := startProcess("ferretdb", cmd)
 	if err != nil {
 		return nil, err

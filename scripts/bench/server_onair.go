@@ -77,7 +77,11 @@ type onairBanner struct {
 // publisher of a run dials from 127.0.0.1, so the per-address connection limit, meant for
 // the internet, is lifted to the global one.
 func launchOnair(ctx context.Context, name, binary string, env ...string) (*process, onairBanner, error) {
-	cmd := exec.Command(binary)
+	return launchOnairCmd(ctx, name, exec.Command(binary), env...)
+}
+
+// launchOnairCmd is launchOnair for a command with arguments of its own.
+func launchOnairCmd(ctx context.Context, name string, cmd *exec.Cmd, env ...string) (*process, onairBanner, error) {
 	cmd.Env = append(append(os.Environ(), "ONAIR_HTTP_ADDR=127.0.0.1:0", "ONAIR_RTMP_ADDR=127.0.0.1:0",
 		"ONAIR_METRICS_ADDR=127.0.0.1:0", "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=1000"), env...)
 	stdout, err := cmd.StdoutPipe()

@@ -399,8 +399,9 @@ func mustURL(t *testing.T, s string) *url.URL {
 
 // chatConn is a websocket to a room's chat.
 type chatConn struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t      *testing.T
+	ws     *websocket.Conn
+	events []frame // of a batch frame, not yet returned
 }
 
 type frame struct {
@@ -412,6 +413,7 @@ type frame struct {
 	Code       string          `json:"code"`
 	Messages   []frame         `json:"messages"`
 	Count      int             `json:"count"`
+	Events     []frame         `json:"events"`
 	Raw        json.RawMessage `json:"-"`
 	RetryAfter int             `json:"retry_after_ms"`
 }
@@ -453,20 +455,29 @@ func (cc *chatConn) post(text string) frame {
 }
 
 // next reads frames until one of type typ arrives (any type when typ is ""), within 10 s.
+// The events of a batch frame count as frames of their own.
 func (cc *chatConn) next(typ string) frame {
 	cc.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_ = cc.ws.SetReadDeadline(deadline)
-		_, b, err := cc.ws.ReadMessage()
-		if err != nil {
-			cc.t.Fatalf("waiting for a %q frame: %v", typ, err)
+		if len(cc.events) == 0 {
+			_ = cc.ws.SetReadDeadline(deadline)
+			_, b, err := cc.ws.ReadMessage()
+			if err != nil {
+				cc.t.Fatalf("waiting for a %q frame: %v", typ, err)
+			}
+			var f frame
+			if err := json.Unmarshal(b, &f); err != nil {
+				cc.t.Fatalf("frame %s: %v", b, err)
+			}
+			f.Raw = b
+			cc.events = []frame{f}
+			if f.Type == "batch" {
+				cc.events = f.Events
+			}
 		}
-		var f frame
-		if err := json.Unmarshal(b, &f); err != nil {
-			cc.t.Fatalf("frame %s: %v", b, err)
-		}
-		f.Raw = b
+		f := cc.events[0]
+		cc.events = cc.events[1:]
 		if typ == "" || f.Type == typ {
 			return f
 		}

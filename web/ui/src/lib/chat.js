@@ -81,6 +81,9 @@ export class Chat {
 
   frame(f) {
     switch (f.type) {
+      case 'batch':
+        for (const e of f.events || []) if (e && e.type !== 'batch') this.frame(e);
+        break;
       case 'history':
         this.log.replaceChildren();
         for (const m of f.messages || []) this.add(m);
