@@ -68,6 +68,10 @@ type AccessUnit struct {
 	Payload [][]byte
 	// Received is when the access unit arrived, on the wall clock.
 	Received time.Time
+	// Discontinuity marks the first access unit of a publisher that continues a run (see
+	// Hub): timestamps go on from the run's end, but the media itself starts afresh
+	// (video at a key frame).
+	Discontinuity bool
 }
 
 // Size is the payload's length in bytes.
