@@ -68,11 +68,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	}
 	a.hls, err = hls.New(hls.Config{
 		Logger:          log,
-		Variant:         cfg.HLS.Variant,
 		SegmentDuration: cfg.HLS.SegmentDuration,
 		PartDuration:    cfg.HLS.PartDuration,
 		DVRWindow:       cfg.HLS.DVRWindow,
-		Directory:       filepath.Join(cfg.Data.Dir, "hls"),
+		Dir:             filepath.Join(cfg.Data.Dir, "runs"),
 		EndGrace:        cfg.HLS.EndGrace,
 	})
 	if err != nil {

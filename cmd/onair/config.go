@@ -141,7 +141,6 @@ type rtmpConfig struct {
 }
 
 type hlsConfig struct {
-	Variant         string        `yaml:"variant"`
 	SegmentDuration time.Duration `yaml:"segment_duration"`
 	PartDuration    time.Duration `yaml:"part_duration"`
 	DVRWindow       time.Duration `yaml:"dvr_window"`
@@ -190,7 +189,6 @@ func defaultConfig() config {
 		TLS:     tlsConfig{ACMEDomains: []string{}},
 		Metrics: metricsConfig{Addr: "127.0.0.1:9935"},
 		HLS: hlsConfig{
-			Variant:         "lowlatency",
 			SegmentDuration: time.Second,
 			PartDuration:    200 * time.Millisecond,
 			DVRWindow:       2 * time.Minute,
@@ -443,11 +441,6 @@ func (c *config) validate() error {
 	}
 	if c.RTMP.ReadInterval < 0 || c.RTMP.ReadInterval > 100*time.Millisecond {
 		bad("rtmp.read_interval", "must be between 0 (read at once) and 100ms, got %s", c.RTMP.ReadInterval)
-	}
-	switch c.HLS.Variant {
-	case "lowlatency", "fmp4", "mpegts":
-	default:
-		bad("hls.variant", "must be lowlatency, fmp4 or mpegts, got %q", c.HLS.Variant)
 	}
 	positive("hls.segment_duration", c.HLS.SegmentDuration)
 	positive("hls.part_duration", c.HLS.PartDuration)

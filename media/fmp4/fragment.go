@@ -90,9 +90,10 @@ func (t *Track) FragmentSize(samples []Sample) int {
 	return n
 }
 
-// AppendFragment appends one moof + mdat holding samples (at least one, in decode order,
-// durations set) to dst, with sequence number seq in its mfhd.
-func (t *Track) AppendFragment(dst []byte, seq uint32, samples []Sample) []byte {
+// AppendFragment appends one moof + mdat holding samples (in decode order, durations
+// set) to dst, with sequence number seq in its mfhd; the first sample is decoded at base.
+// Without samples it is an empty fragment: a stretch of the track without media.
+func (t *Track) AppendFragment(dst []byte, seq uint32, base int64, samples []Sample) []byte {
 	flags := trunFlagsFor(samples)
 	trunLen := trunFixed + len(samples)*entrySize(flags)
 	trafLen := boxHeader + tfhdSize + tfdtSize + trunLen
@@ -117,7 +118,7 @@ func (t *Track) AppendFragment(dst []byte, seq uint32, samples []Sample) []byte 
 	dst = be.AppendUint32(dst, t.ID)
 	box(tfdtSize, "tfdt")
 	dst = be.AppendUint32(dst, 1<<24) // version 1
-	dst = be.AppendUint64(dst, uint64(samples[0].DTS))
+	dst = be.AppendUint64(dst, uint64(base))
 	box(trunLen, "trun")
 	dst = be.AppendUint32(dst, 1<<24|flags) // version 1: signed composition offsets
 	dst = be.AppendUint32(dst, uint32(len(samples)))

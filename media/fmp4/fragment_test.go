@@ -98,7 +98,7 @@ func TestAppendFragmentMatchesMediacommon(t *testing.T) {
 			for range 20 {
 				samples := randomSamples(r, c.n, c.track.Video, c.bframes)
 				seq := r.Uint32()
-				got := c.track.AppendFragment([]byte("prefix"), seq, samples)
+				got := c.track.AppendFragment([]byte("prefix"), seq, samples[0].DTS, samples)
 				if !bytes.HasPrefix(got, []byte("prefix")) {
 					t.Fatal("AppendFragment dropped what dst held")
 				}
@@ -163,7 +163,7 @@ func BenchmarkAppendFragment(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf := make([]byte, 0, ts.Video.FragmentSize(samples))
-		_ = ts.Video.AppendFragment(buf, 1, samples)
+		_ = ts.Video.AppendFragment(buf, 1, 0, samples)
 	}
 }
 

@@ -31,6 +31,9 @@ const (
 	logVersion   = 1
 )
 
+// ErrLogFailed wraps every error writing a log: the log takes nothing more after one.
+var ErrLogFailed = errors.New("fmp4: log write failed")
+
 // Segment is a complete segment of the log: its video fragments, then its audio
 // fragments, one contiguous byte range.
 type Segment struct {
@@ -181,14 +184,14 @@ func (l *Log) appendLocked(p []byte) (int64, error) {
 		return 0, l.err
 	}
 	if l.sealed {
-		return 0, fmt.Errorf("fmp4: append to the sealed log %s", l.dir)
+		return 0, fmt.Errorf("%w: append to %s, which is sealed", ErrLogFailed, l.dir)
 	}
 	off := l.size
 	n, err := l.cur.Write(p)
 	l.size += int64(n)
 	l.chunks[len(l.chunks)-1].size += int64(n)
 	if err != nil {
-		l.err = fmt.Errorf("fmp4: append %d bytes to log %s at %d: %w", len(p), l.dir, off, err)
+		l.err = fmt.Errorf("%w: append %d bytes to %s at %d: %w", ErrLogFailed, len(p), l.dir, off, err)
 		return 0, l.err
 	}
 	return off, nil
@@ -203,20 +206,20 @@ func (l *Log) Append(p []byte) (int64, error) {
 }
 
 // EndSegment records a complete segment, whose bytes were appended, in the index. When
-// its chunk has reached ChunkSize the chunk is sealed (synced, and the next one started)
-// and returned.
-func (l *Log) EndSegment(s Segment) (*Chunk, error) {
+// its chunk has reached ChunkSize, or seal is set, the chunk is sealed (synced, and the
+// next one started) and returned.
+func (l *Log) EndSegment(s Segment, seal bool) (*Chunk, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return nil, l.err
 	}
 	if err := l.line(indexLine{Segment: &s}); err != nil {
-		l.err = fmt.Errorf("fmp4: index segment %d of log %s: %w", s.Seq, l.dir, err)
+		l.err = fmt.Errorf("%w: index segment %d of %s: %w", ErrLogFailed, s.Seq, l.dir, err)
 		return nil, l.err
 	}
 	l.pending = append(l.pending, s)
-	if l.chunks[len(l.chunks)-1].size < l.chunkSize {
+	if !seal && l.chunks[len(l.chunks)-1].size < l.chunkSize {
 		return nil, nil
 	}
 	c, err := l.sealLocked()
@@ -224,7 +227,7 @@ func (l *Log) EndSegment(s Segment) (*Chunk, error) {
 		err = l.openChunkLocked()
 	}
 	if err != nil {
-		l.err = fmt.Errorf("fmp4: seal chunk of log %s: %w", l.dir, err)
+		l.err = fmt.Errorf("%w: seal a chunk of %s: %w", ErrLogFailed, l.dir, err)
 		return nil, l.err
 	}
 	return c, nil
@@ -295,7 +298,7 @@ func (l *Log) Seal() (*Chunk, error) {
 	}
 	c, err := l.sealLocked()
 	if err != nil {
-		l.err = fmt.Errorf("fmp4: seal last chunk of log %s: %w", l.dir, err)
+		l.err = fmt.Errorf("%w: seal the last chunk of %s: %w", ErrLogFailed, l.dir, err)
 		return nil, l.err
 	}
 	return c, nil

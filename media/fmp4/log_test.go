@@ -26,7 +26,7 @@ func writeSegments(t *testing.T, l *Log, first, n int, video, audio int) ([]Segm
 		}
 		s := Segment{Seq: i, Offset: off, Video: int64(video), Audio: int64(audio), Start: time.Duration(i) * time.Second,
 			Duration: time.Second, Independent: true, Time: time.Unix(1700000000+int64(i), 0).UTC()}
-		c, err := l.EndSegment(s)
+		c, err := l.EndSegment(s, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	mcfmp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
@@ -127,6 +129,27 @@ func (t *Track) Sample(au *media.AccessUnit) (Sample, error) {
 		s.Sync = true
 	}
 	return s, nil
+}
+
+// FrameTicks is how long an audio sample lasts, in the track's timescale, by its codec:
+// 1024 (or 960) samples per AAC frame, what its header says for an Opus packet. 0 for
+// video, whose samples last until the next one.
+func (t *Track) FrameTicks(s *Sample) int64 {
+	switch c := t.Config.(type) {
+	case *mp4codecs.MPEG4Audio:
+		if c.Config.FrameLengthFlag {
+			return 960
+		}
+		return mpeg4audio.SamplesPerAccessUnit
+	case *mp4codecs.Opus:
+		if len(s.Payload) == 1 {
+			if d := opus.PacketDuration2(s.Payload[0]); d > 0 {
+				return d
+			}
+		}
+		return 960 // 20 ms, Opus's usual packet
+	}
+	return 0
 }
 
 // Init marshals the init segment (ftyp + moov) of the given tracks.
