@@ -123,7 +123,7 @@ type Config struct {
 	OnEnded func(room Room, b Broadcast)
 	// OnRecording is called once a broadcast's recording is attached and ready
 	// (AttachRecording; not again when the same recording is attached twice), from the
-	// caller's goroutine: return quickly. b carries the Recording (without its fragments).
+	// caller's goroutine: return quickly. b carries the Recording (without its index).
 	OnRecording func(room Room, b Broadcast)
 
 	// ReservedSlugs are stream names taken outside rooms (the config file's streams, the

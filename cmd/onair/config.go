@@ -16,6 +16,7 @@ import (
 
 	"onair/rooms/cluster"
 	"onair/rooms/webhook"
+	"onair/storage"
 )
 
 // config is onair's configuration: configs/onair.yaml documents every key. Each key can be
@@ -99,6 +100,7 @@ type recordingsConfig struct {
 	RetentionDays int           `yaml:"retention_days"`
 	LifecycleRule bool          `yaml:"lifecycle_rule"`
 	SpoolMaxDisk  int64         `yaml:"spool_max_disk"`
+	ChunkSize     int64         `yaml:"chunk_size"`
 	AdoptAfter    time.Duration `yaml:"adopt_after"`
 }
 
@@ -206,7 +208,7 @@ func defaultConfig() config {
 			Backend:  "local",
 			S3Region: "us-east-1",
 		},
-		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30, AdoptAfter: time.Minute},
+		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30, ChunkSize: 8 << 20, AdoptAfter: time.Minute},
 		Data:       dataConfig{Dir: "./data"},
 		Shutdown:   shutdownConfig{Timeout: 25 * time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
@@ -517,6 +519,12 @@ func (c *config) validate() error {
 	}
 	if c.Recordings.SpoolMaxDisk < 64<<20 {
 		bad("recordings.spool_max_disk", "must be at least 67108864 bytes, got %d", c.Recordings.SpoolMaxDisk)
+	}
+	if c.Recordings.ChunkSize < storage.MinPartSize || c.Recordings.ChunkSize > 1<<30 {
+		bad("recordings.chunk_size", "must be between %d (S3's smallest part) and 1073741824 bytes, got %d", storage.MinPartSize, c.Recordings.ChunkSize)
+	}
+	if c.Recordings.SpoolMaxDisk < 2*c.Recordings.ChunkSize {
+		bad("recordings.spool_max_disk", "must hold at least two chunks (recordings.chunk_size %d), got %d", c.Recordings.ChunkSize, c.Recordings.SpoolMaxDisk)
 	}
 	if c.Recordings.AdoptAfter <= cluster.DefaultStaleAfter {
 		bad("recordings.adopt_after", "must be longer than the %s after which a silent node counts as dead, got %s",

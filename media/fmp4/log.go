@@ -44,7 +44,7 @@ type Segment struct {
 	// fragments.
 	Video int64 `json:"v"`
 	Audio int64 `json:"a"`
-	// Start is the media time of its first sample, from the run's first.
+	// Start is the media time of its first sample, from the run's first key frame.
 	Start    time.Duration `json:"t"`
 	Duration time.Duration `json:"d"`
 	// Independent: it starts with a key frame (audio-only runs: always).
@@ -108,10 +108,10 @@ type Log struct {
 	index   *os.File
 	cur     *os.File // the chunk being appended to
 	chunks  []*chunkFile
-	pending []Segment // segments of the current chunk
-	size    int64     // bytes written in all
-	holds   map[string]int
-	sealed  bool // the last chunk is sealed: nothing more is written
+	pending []Segment         // segments of the current chunk
+	size    int64             // bytes written in all
+	holds   map[string][2]int // holder → the chunks it needs, from..to
+	sealed  bool              // the last chunk is sealed: nothing more is written
 	removed bool
 	err     error // a failed write: the log takes no more
 }
@@ -131,7 +131,7 @@ func CreateLog(cfg LogConfig) (*Log, error) {
 	if err := os.Mkdir(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("fmp4: create log: %w", err)
 	}
-	l := &Log{dir: cfg.Dir, chunkSize: cfg.ChunkSize, initSize: int64(len(cfg.Init)), holds: map[string]int{}}
+	l := &Log{dir: cfg.Dir, chunkSize: cfg.ChunkSize, initSize: int64(len(cfg.Init)), holds: map[string][2]int{}}
 	var err error
 	l.index, err = os.OpenFile(filepath.Join(cfg.Dir, indexName), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err == nil {
@@ -339,13 +339,16 @@ func (l *Log) ChunkOf(off int64) int {
 	return l.chunks[i].n
 }
 
-// Hold says that holder needs the chunks from number from on (from ≤ 0: every chunk).
-// Sealed chunks that no holder needs any more are deleted; a log that no holder needs
-// once sealed is removed with its directory.
-func (l *Log) Hold(holder string, from int) {
+// Hold says that holder needs the chunks numbered from..to (to ≤ 0: every chunk from
+// from on). Sealed chunks that no holder needs any more are deleted; a log that no holder
+// needs once sealed is removed with its directory.
+func (l *Log) Hold(holder string, from, to int) {
+	if to <= 0 {
+		to = int(^uint(0) >> 1)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.holds[holder] = from
+	l.holds[holder] = [2]int{from, to}
 	l.trimLocked()
 }
 
@@ -353,17 +356,21 @@ func (l *Log) Hold(holder string, from int) {
 func (l *Log) Release(holder string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.holds[holder] = int(^uint(0) >> 1)
+	l.holds[holder] = [2]int{1, 0}
 	l.trimLocked()
 }
 
 func (l *Log) trimLocked() {
-	first := int(^uint(0) >> 1)
-	for _, from := range l.holds {
-		first = min(first, from)
+	needed := func(n int) bool {
+		for _, h := range l.holds {
+			if n >= h[0] && n <= h[1] {
+				return true
+			}
+		}
+		return false
 	}
 	for _, cf := range l.chunks {
-		if cf.n >= first || !cf.sealed || cf.gone {
+		if !cf.sealed || cf.gone || needed(cf.n) {
 			continue
 		}
 		if err := os.Remove(chunkPath(l.dir, cf.n)); err == nil || errors.Is(err, os.ErrNotExist) {

@@ -89,8 +89,8 @@ func TestLogChunksEndWithSegments(t *testing.T) {
 	}
 
 	// The live window holds from chunk 3 on, an archive from chunk 2 on.
-	l.Hold("archive", 2)
-	l.Hold("dvr", 3)
+	l.Hold("archive", 2, 0)
+	l.Hold("dvr", 3, 0)
 	if _, err := os.Stat(sealed[0].Path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("chunk 1, needed by no holder, still on disk: %v", err)
 	}

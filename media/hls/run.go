@@ -218,7 +218,7 @@ func (r *run) holdWindow() {
 	}
 	r.mu.RUnlock()
 	if first >= 0 {
-		r.mediaLog.Hold(holdHLS, r.mediaLog.ChunkOf(first))
+		r.mediaLog.Hold(holdHLS, r.mediaLog.ChunkOf(first), 0)
 	}
 }
 

@@ -63,6 +63,9 @@ type segmenter struct {
 
 	wall0  time.Time // wall clock at lead media time media0: PROGRAM-DATE-TIME's mapping
 	media0 int64
+	// origin is the run's first key frame, where its media time (Segment.Start) counts
+	// from.
+	origin int64
 
 	// chunkSpan, when set, seals a chunk of the log once it holds this much media (lead
 	// ticks): the DVR window's leaving the disk, for runs no archive keeps.
@@ -135,7 +138,7 @@ func (g *segmenter) write(au *media.AccessUnit) error {
 			return nil
 		}
 		if g.first {
-			g.chunkStart = s.DTS
+			g.chunkStart, g.origin = s.DTS, s.DTS
 		}
 		g.started = true
 		g.partStart, g.segStart, g.dueAt = s.DTS, s.DTS, s.DTS+g.segDue
@@ -353,7 +356,7 @@ func (g *segmenter) publish(p *livePart, frames int) {
 		g.segOpen = true
 		lead := g.lead.t
 		open = &liveSeg{Segment: fmp4.Segment{
-			Start:         lead.Duration(g.segStart),
+			Start:         lead.Duration(g.segStart - g.origin),
 			Independent:   p.indep,
 			Discontinuity: g.disc,
 			Time:          g.wall0.Add(lead.Duration(g.segStart - g.media0)),

@@ -209,7 +209,7 @@ func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hls %q: %w", st.Name(), err)
 	}
-	r.mediaLog.Hold(holdHLS, 1)
+	r.mediaLog.Hold(holdHLS, 1, 0)
 	if s.cfg.Archive != nil {
 		if r.kept, err = s.cfg.Archive.Keep(st, r.mediaLog); err != nil {
 			r.log.Error("hls: run not archived", "err", err)
