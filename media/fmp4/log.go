@@ -22,9 +22,10 @@ import (
 // segment lies within one chunk, so that a chunk uploaded on its own holds whole segments
 // and a byte range of a segment is one read of one file.
 //
-// Nothing is synced while a chunk fills: a process that crashes leaves its writes in the
-// page cache, which the next start reads back. A sealed chunk and the index are synced,
-// so that what goes to the object store has reached the disk first.
+// Nothing is synced on the writer's way: a process that crashes leaves its writes in the
+// page cache, which the next start reads back, and the live stream never waits for a disk
+// busy flushing. Whoever keeps a sealed chunk beyond the page cache (the recording) syncs
+// it on its own time.
 const (
 	indexName    = "index"
 	chunkPattern = "chunk-%06d"
@@ -206,7 +207,7 @@ func (l *Log) Append(p []byte) (int64, error) {
 }
 
 // EndSegment records a complete segment, whose bytes were appended, in the index. When
-// its chunk has reached ChunkSize, or seal is set, the chunk is sealed (synced, and the
+// its chunk has reached ChunkSize, or seal is set, the chunk is sealed (closed, and the
 // next one started) and returned.
 func (l *Log) EndSegment(s Segment, seal bool) (*Chunk, error) {
 	l.mu.Lock()
@@ -250,9 +251,6 @@ func (l *Log) sealLocked() (*Chunk, error) {
 		l.size -= cf.size - keep
 		cf.size = keep
 	}
-	if err := l.cur.Sync(); err != nil {
-		return nil, err
-	}
 	if err := l.cur.Close(); err != nil {
 		return nil, err
 	}
@@ -264,9 +262,6 @@ func (l *Log) sealLocked() (*Chunk, error) {
 		Size  int64 `json:"size"`
 	}{cf.n, cf.start, cf.size}
 	if err := l.line(sealed); err != nil {
-		return nil, err
-	}
-	if err := l.index.Sync(); err != nil {
 		return nil, err
 	}
 	cf.sealed = true

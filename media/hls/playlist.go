@@ -157,8 +157,12 @@ func (r *run) media(rd *rend, skip bool) *playlist.Media {
 		}
 		ms := &playlist.MediaSegment{Duration: s.dur[rd.idx], URI: pinned(segmentName(r.id, rd.name, s.Seq), r.id),
 			Discontinuity: s.Discontinuity}
-		if i == skipped || s.Discontinuity {
-			ms.DateTime = &s.Time
+		// Every segment has its own, which players place segments and measure their
+		// distance from live by.
+		ms.DateTime = &s.Time
+		if rd.idx == 1 && s.audioLag != 0 {
+			t := s.Time.Add(s.audioLag)
+			ms.DateTime = &t
 		}
 		if !r.ended && total-start <= partsTargets*r.target {
 			ms.Parts = r.partTags(rd, s)

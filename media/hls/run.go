@@ -45,6 +45,8 @@ type livePart struct {
 	size  [2]int64
 	off   [2]int64  // offsets in the log, -1 until written
 	buf   [2][]byte // kept in memory near the live edge, nil after
+	// audioLag is how much later than the video its audio starts (an audio frame at most).
+	audioLag time.Duration
 }
 
 // liveSeg is a segment of the DVR window, or the open one.
@@ -54,6 +56,10 @@ type liveSeg struct {
 	parts        []*livePart
 	firstPart    int
 	frames       int
+	// audioLag is how much later than the video the segment's audio starts: its date in
+	// the audio playlist is that much later, so that players placing segments by date put
+	// each track where its samples are.
+	audioLag time.Duration
 }
 
 // histSeg is a segment of the run for "from the start", compactly: both tracks' bytes as
@@ -113,7 +119,7 @@ func (r *run) addPart(p *livePart, open *liveSeg, frames int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if open != nil {
-		open.Seq, open.firstPart = r.nextSeq, r.nextPart
+		open.Seq, open.firstPart, open.audioLag = r.nextSeq, r.nextPart, p.audioLag
 		r.nextSeq++
 		r.open = open
 	}

@@ -313,6 +313,7 @@ func (g *segmenter) cut(at int64, endSeg bool) error {
 		p.dur[1] = p.dur[0] // a stretch without audio lasts as long as the video
 		if n := len(taken); n > 0 {
 			base = taken[0].DTS
+			p.audioLag = a.t.Duration(base) - lead.t.Duration(g.partStart)
 			p.dur[1] = a.t.Duration(taken[n-1].DTS + int64(taken[n-1].Duration) - base)
 		}
 		if err := g.emit(a, 1, p, base, taken); err != nil {

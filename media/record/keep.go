@@ -176,6 +176,10 @@ func (k *keptRun) store(c *fmp4.Chunk) error {
 		return fmt.Errorf("record %s: open chunk %d: %w", k.rec.Key, c.N, err)
 	}
 	defer f.Close()
+	// On disk for good before it leaves: until the store has it, this is the only copy.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("record %s: sync chunk %d: %w", k.rec.Key, c.N, err)
+	}
 	key := storage.ChunkKey(k.rec.Key, c.N)
 	err = r.cfg.Retry.Do(r.base, "upload "+key, func(ctx context.Context) error {
 		// A section reader bounds the body to the chunk and has no Close for the HTTP

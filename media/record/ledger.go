@@ -110,9 +110,6 @@ func writeMarker(dir string, rec Recording) error {
 		return fmt.Errorf("record %s: create marker: %w", rec.Key, err)
 	}
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
