@@ -275,11 +275,50 @@ func TestRecordingAndReplayLocal(t *testing.T) {
 	testRecordAndReplay(t, o)
 }
 
+// videoPackets lists the MD5 of every video packet of an input ffmpeg reads (a file, an
+// HLS playlist), in order: the samples themselves, whatever the container, without the
+// parameter sets that onair puts in front of key frames that lack them (for players that
+// join there) or access unit delimiters.
+func videoPackets(t *testing.T, input string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-i", input,
+		"-map", "0:v", "-c", "copy", "-bsf:v", "filter_units=remove_types=7|8|9", "-f", "framemd5", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg framemd5 of %s: %v\n%s", input, err, out)
+	}
+	var sums []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Split(line, ","); len(f) == 6 && strings.TrimSpace(f[0]) == "0" {
+			sums = append(sums, strings.TrimSpace(f[4])+":"+strings.TrimSpace(f[5]))
+		}
+	}
+	return sums
+}
+
+// sameVideo checks that the replay holds exactly the video that was sent: as many
+// frames, each one's bytes the same.
+func sameVideo(t *testing.T, sent []string, replay string) {
+	t.Helper()
+	got := videoPackets(t, replay)
+	if len(got) != len(sent) {
+		t.Fatalf("the replay has %d video frames, %d were sent", len(got), len(sent))
+	}
+	for i := range sent {
+		if got[i] != sent[i] {
+			t.Fatalf("video frame %d of the replay differs from the one sent (size:md5 %s, sent %s)", i, got[i], sent[i])
+		}
+	}
+	t.Logf("the replay's %d video frames are those sent, byte for byte", len(got))
+}
+
 func testRecordAndReplay(t *testing.T, o *testenv.Onair) {
 	ann := newClient(t, o.HTTP)
 	ann.signUp("ann")
 	_, key := ann.createRoom("ann-live")
-	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 12 * time.Second})
+	sent := filepath.Join(t.TempDir(), "sent.flv")
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 12 * time.Second, Copy: sent})
 	if err := pub.Wait(40 * time.Second); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, pub.Stderr())
 	}
@@ -290,6 +329,7 @@ func testRecordAndReplay(t *testing.T, o *testenv.Onair) {
 		t.Fatalf("broadcast = %+v", b)
 	}
 	checkReplay(t, o, ann, b, 12, 360)
+	sameVideo(t, videoPackets(t, sent), o.HTTP+b.ReplayURL)
 
 	// The owner deletes the past broadcast: the playlist and download are gone.
 	var e apiErr
@@ -313,7 +353,8 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	ann.signUp("ann")
 	_, key := ann.createRoom("ann-live")
 	const seconds = 40
-	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: seconds * time.Second})
+	sent := filepath.Join(t.TempDir(), "sent.flv")
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: seconds * time.Second, Copy: sent})
 	index := waitIndex(t, o, "ann-live")
 
 	// Watch live the whole time and note the longest gap between frames.
@@ -358,6 +399,7 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	t.Logf("longest gap between live frames: %s", stall)
 	b := waitReplay(t, ann, "ann-live", 60*time.Second)
 	checkReplay(t, o, ann, b, seconds, seconds*30)
+	sameVideo(t, videoPackets(t, sent), o.HTTP+b.ReplayURL)
 }
 
 // waitRecovered waits for the newest broadcast's recording, recovered after a crash, and
