@@ -3,6 +3,7 @@ package hls
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -529,4 +530,53 @@ func TestCacheHeadersAndGzip(t *testing.T) {
 	if r := h.get("video1_stream.m3u8?s=0123456789abcdef"); r.code != http.StatusNotFound || r.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("an old run's playlist: %d %q", r.code, r.header.Get("Cache-Control"))
 	}
+}
+
+// What a publisher can make a run hold is bounded: a part's bytes (media time standing
+// still), the parts kept in memory, the index "from the start" keeps.
+func TestBounds(t *testing.T) {
+	t.Run("part", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{})
+		h.feed(time.Second)
+		big := bytes.Repeat([]byte{1}, 1<<20)
+		var err error
+		for i := 0; i <= maxPartBytes>>20 && err == nil; i++ {
+			err = h.sink.WriteAccessUnit(&media.AccessUnit{Video: true, DTS: time.Second, PTS: time.Second, Payload: [][]byte{big}})
+		}
+		if !errors.Is(err, errPartTooLarge) {
+			t.Fatalf("%d MiB at one media time: %v, want errPartTooLarge", maxPartBytes>>20, err)
+		}
+	})
+	t.Run("live edge", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{})
+		h.bytes = 400_000 // 96 Mbit/s
+		h.feed(8 * time.Second)
+		r := h.srv.lookup("cam")
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		var held int64
+		for _, s := range append(r.segs, r.open) {
+			if s == nil {
+				continue
+			}
+			for _, p := range s.parts {
+				held += int64(len(p.buf[0]) + len(p.buf[1]))
+			}
+		}
+		if held != r.edgeBytes || held > maxLiveEdgeBytes+int64(h.bytes)*6 {
+			t.Fatalf("parts in memory: %d bytes (counted %d), bound %d", held, r.edgeBytes, maxLiveEdgeBytes)
+		}
+	})
+	t.Run("from the start", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{archive: &archive{}})
+		r := h.srv.lookup("cam")
+		r.mu.Lock()
+		r.maxHist = 5
+		r.mu.Unlock()
+		h.feed(8 * time.Second)
+		if r := h.get("start.m3u8"); r.code != http.StatusNotFound {
+			t.Fatalf("from the start past %d segments: %d, want 404", 5, r.code)
+		}
+		_ = maxRunSegments // the bound in production
+	})
 }

@@ -90,6 +90,7 @@ type run struct {
 	window   int // segments in the DVR window
 	mediaLog *fmp4.Log
 	kept     Kept // nil when no archive keeps the run
+	maxHist  int  // maxRunSegments, lower in tests
 
 	mu        sync.RWMutex
 	segs      []*liveSeg // the DVR window, oldest first
@@ -132,6 +133,9 @@ func (r *run) addPart(p *livePart, open *liveSeg, frames int) {
 		o.dur[i] += p.dur[i]
 	}
 	r.edgeBytes += p.size[0] + p.size[1]
+	if r.edgeBytes > maxLiveEdgeBytes {
+		r.forgetEdge()
+	}
 	r.bump()
 }
 
@@ -179,7 +183,7 @@ func (r *run) closeSegment(audioOff int64, d time.Duration) fmp4.Segment {
 
 // remember adds a complete segment to the run's index for "from the start".
 func (r *run) remember(s *liveSeg) {
-	if len(r.hist) >= maxRunSegments {
+	if len(r.hist) >= r.maxHist {
 		r.log.Warn("hls: run too long to be offered from the start any more", "segments", len(r.hist))
 		r.hist, r.histTimes = nil, nil
 		return
@@ -197,20 +201,24 @@ func (r *run) remember(s *liveSeg) {
 	r.hist = append(r.hist, histSeg{off: s.Offset, size: uint32(s.Size()), dur: uint32(s.Duration.Microseconds()), flags: flags})
 }
 
-// forgetEdge drops the parts' buffers past the live edge: they are read from the log.
+// forgetEdge drops the buffers of the parts past the live edge, and of the oldest parts
+// while they hold more than maxLiveEdgeBytes: the log has them. (The open segment's audio
+// parts are only in memory until the segment ends, each at most maxPartBytes.)
 func (r *run) forgetEdge() {
 	keep := len(r.segs) - liveEdgeSegments
-	for i := len(r.segs) - 1; i >= 0; i-- {
-		s := r.segs[i]
-		if i >= keep && r.edgeBytes <= maxLiveEdgeBytes {
-			continue
-		}
+	segs := r.segs
+	if r.open != nil {
+		segs = append(segs[:len(segs):len(segs)], r.open)
+	}
+	for i, s := range segs {
 		for _, p := range s.parts {
-			if p.buf[0] == nil && p.buf[1] == nil {
-				continue
+			for k := range p.buf {
+				if p.buf[k] == nil || p.off[k] < 0 || (i >= keep && r.edgeBytes <= maxLiveEdgeBytes) {
+					continue
+				}
+				r.edgeBytes -= int64(len(p.buf[k]))
+				p.buf[k] = nil
 			}
-			r.edgeBytes -= int64(len(p.buf[0]) + len(p.buf[1]))
-			p.buf = [2][]byte{}
 		}
 	}
 }

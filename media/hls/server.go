@@ -179,7 +179,7 @@ func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
 		id: st.ID(), name: st.Name(), log: s.log.With("stream", st.Name(), "id", st.ID()),
 		tracks: tracks, avInit: avInit, segDue: s.cfg.SegmentDuration,
 		target: time.Duration(math.Ceil(s.cfg.SegmentDuration.Seconds())) * time.Second,
-		window: max(3, int(s.cfg.DVRWindow/s.cfg.SegmentDuration)+1),
+		window: max(3, int(s.cfg.DVRWindow/s.cfg.SegmentDuration)+1), maxHist: maxRunSegments,
 	}
 	r.changed = make(chan struct{})
 	if v := st.Tracks().Video; v != nil {
