@@ -32,7 +32,7 @@ var (
 
 // Config configures a Hub. Zero values take the documented defaults.
 type Config struct {
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 	// DB holds the chat collections. Required.
 	DB *mongo.Database
@@ -100,9 +100,16 @@ type Config struct {
 	CacheRefresh time.Duration
 
 	// Audit, when set, is told of every moderation action once it took effect (actions
-	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode of rooms/audit), with
+	// chat.delete, chat.timeout, chat.ban, chat.unban, chat.slow_mode, chat.purge of rooms/audit), with
 	// the caller's context. It must return quickly (audit.Log queues).
 	Audit audit.Recorder
+
+	// Admit, when set, is asked every AdmitInterval (default 30 s), and after Recheck,
+	// whether the users of this node's sockets may still be in their rooms (admit.go):
+	// sockets of those who may not (an invitation to a private room revoked, a room made
+	// private) are closed with code 4403.
+	Admit         func(ctx context.Context, seats []Seat) ([]bool, error)
+	AdmitInterval time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -110,7 +117,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("chat: Config.DB and Config.NodeID are required")
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.EventDB == nil {
 		c.EventDB = c.DB.Client().Database(c.DB.Name() + "_events")
@@ -136,6 +143,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.WriteTimeout, 10*time.Second)
 	defDur(&c.OpTimeout, 5*time.Second)
 	defDur(&c.CacheRefresh, time.Minute)
+	defDur(&c.AdmitInterval, 30*time.Second)
 	if c.ReadLimit == 0 {
 		c.ReadLimit = 4096
 	}
@@ -156,7 +164,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("chat: SendQueueBytes %d must be at least %d", c.SendQueueBytes, MinSendQueueBytes)
 	case c.ReadLimit < 256:
 		return fmt.Errorf("chat: ReadLimit %d must be at least 256", c.ReadLimit)
-	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.OpTimeout < 0 || c.CacheRefresh < 0 || c.FlushDelay < 0:
+	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.OpTimeout < 0 || c.CacheRefresh < 0 || c.FlushDelay < 0 ||
+		c.AdmitInterval < 0:
 		return errors.New("chat: durations must not be negative")
 	case c.FlushDelay > time.Second:
 		return fmt.Errorf("chat: FlushDelay %s is over 1s", c.FlushDelay)
@@ -178,9 +187,12 @@ const (
 
 // Room is what chat needs to know of a room.
 type Room struct {
-	ID      string
-	Slug    string // for logs, audit entries, webhooks and its viewer count
-	Title   string // for audit entries and webhooks
+	ID    string
+	Slug  string // for logs, audit entries and webhooks
+	Title string // for audit entries and webhooks
+	// Stream is the room's media stream name, which its viewer count is reported under
+	// (SetViewerCounts); Slug when empty.
+	Stream  string
 	OwnerID string
 	// Moderators are user IDs. A socket's privileges are fixed when it joins.
 	Moderators []string
@@ -206,13 +218,14 @@ type Message struct {
 // Action is one recorded moderation action.
 type Action struct {
 	ID           string        `json:"id"`
-	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode
+	Action       string        `json:"action"` // delete, timeout, ban, unban, slow_mode, purge
 	ActorID      string        `json:"actor_id"`
 	ActorHandle  string        `json:"actor_handle,omitempty"`
 	TargetID     string        `json:"target_id,omitempty"`
 	TargetHandle string        `json:"target_handle,omitempty"`
 	MessageID    string        `json:"message_id,omitempty"`
-	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length or slow-mode interval; marshals as milliseconds
+	Duration     time.Duration `json:"duration_ms,omitempty"` // timeout length, slow-mode interval or purge window; marshals as milliseconds
+	Count        int           `json:"count,omitempty"`       // messages a purge deleted
 	Reason       string        `json:"reason,omitempty"`
 	At           time.Time     `json:"at"`
 }
@@ -255,8 +268,9 @@ type Hub struct {
 	settings *mongo.Collection
 	upgrader websocket.Upgrader
 
-	w     *writer    // this node's messages, events and queued moderation log entries
-	flush *flushPool // writes the sockets' frames
+	w       *writer       // this node's messages, events and queued moderation log entries
+	flush   *flushPool    // writes the sockets' frames
+	recheck chan struct{} // asks for an admission pass now (admit.go)
 
 	mu       sync.Mutex
 	rooms    map[string]*room
@@ -303,6 +317,7 @@ func New(cfg Config) (*Hub, error) {
 		settings: cfg.DB.Collection(collSettings),
 		rooms:    make(map[string]*room),
 		viewers:  make(map[string]int),
+		recheck:  make(chan struct{}, 1),
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -370,6 +385,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Go(func() { h.w.runMessages(ctx) })
 	wg.Go(func() { h.w.runLanes(ctx) })
 	wg.Go(func() { h.housekeeping(ctx) })
+	wg.Go(func() { h.admissions(ctx) })
 	h.live.Store(true)
 	<-ctx.Done()
 
@@ -459,8 +475,10 @@ func (h *Hub) acquire(info Room) *room {
 	r := h.rooms[info.ID]
 	if r == nil {
 		r = newRoom(h, info)
-		r.viewers = h.viewers[info.Slug]
+		r.viewers = h.viewers[r.stream]
 		h.rooms[info.ID] = r
+	} else if info.Stream != "" {
+		r.stream = info.Stream // renamed by a change of visibility
 	}
 	r.refs++
 	return r
@@ -489,21 +507,30 @@ func (h *Hub) lookup(id string) *room {
 	return h.rooms[id]
 }
 
-// SetViewerCounts sets the viewer count of every room, by slug (a room missing has none),
-// and pushes a "viewers" frame to the sockets on this node of each room whose count
-// changed. The counts are the whole cluster's, wherever the room is live.
-func (h *Hub) SetViewerCounts(bySlug map[string]int) {
-	counts := make(map[string]int, len(bySlug))
-	for slug, n := range bySlug {
+// SetViewerCounts sets the viewer count of every room, by stream name (Room.Stream; a
+// room missing has none), and pushes a "viewers" frame to the sockets on this node of
+// each room whose count changed. The counts are the whole cluster's, wherever the room is
+// live.
+func (h *Hub) SetViewerCounts(byStream map[string]int) {
+	counts := make(map[string]int, len(byStream))
+	for name, n := range byStream {
 		if n > 0 {
-			counts[slug] = n
+			counts[name] = n
 		}
+	}
+	type update struct {
+		r *room
+		n int
 	}
 	h.mu.Lock()
 	h.viewers = counts
+	updates := make([]update, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		updates = append(updates, update{r, counts[r.stream]})
+	}
 	h.mu.Unlock()
-	for _, r := range h.roomList() {
-		r.setViewers(counts[r.slug])
+	for _, u := range updates {
+		u.r.setViewers(u.n)
 	}
 }
 

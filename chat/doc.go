@@ -63,8 +63,9 @@
 // send again). A socket is closed with 1001 when the server stops, 1013 when it cannot
 // keep up with its frames (it would hold more than Config.SendQueue frames or
 // Config.SendQueueBytes bytes, 256 KiB by default, not yet written to it, whether or not the
-// client has signed in), 1009 or 1002 for an oversize frame, and without a close frame when
-// it stops answering pings or a write to it stalls for Config.WriteTimeout.
+// client has signed in), 1009 or 1002 for an oversize frame, 4403 when its user may no longer
+// be in the room (a private room's invitation revoked: see admit.go), and without a close
+// frame when it stops answering pings or a write to it stalls for Config.WriteTimeout.
 //
 // # Text
 //
@@ -93,6 +94,8 @@
 //     the owner or an admin (admins lift any but their own);
 //   - a message is deleted by its author or by someone who outranks its author: a
 //     moderator cannot delete the owner's, an admin's or another moderator's messages;
+//   - a purge (Purge: a user's messages of up to the last day, typically with a ban)
+//     deletes them as DeleteMessage would, and only someone who outranks the user purges;
 //   - slow mode in force is changed only by someone of at least the rank of who set it;
 //   - a user banned or timed out in the room cannot moderate it, nor read its moderation
 //     log, while that holds, whatever their rank.
@@ -101,6 +104,8 @@
 // which rule refused it (the HTTP API answers 403 "forbidden" with that message). Ranks
 // are the room's as it is now; whether a user was an admin is recorded with their messages,
 // bans, timeouts and slow mode.
+//
+// Bans lists the bans and timeouts in force, for the moderators' unban list.
 //
 // Bans and timeouts are checked on every post against a per-room cache, loaded from
 // MongoDB when the room's first socket joins, kept current by moderation events of every

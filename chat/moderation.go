@@ -193,6 +193,8 @@ func auditEntry(info Room, actor User, a actionDoc) audit.Entry {
 		details["duration_ms"] = a.DurationMS
 	case "slow_mode":
 		details["interval_ms"] = a.DurationMS
+	case "purge":
+		details["window_ms"], details["count"] = a.DurationMS, a.Count
 	}
 	if a.Reason != "" {
 		details["reason"] = a.Reason

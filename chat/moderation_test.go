@@ -143,6 +143,9 @@ func TestModerationRanks(t *testing.T) {
 	del := func(actor, author User) func(fx) error {
 		return func(f fx) error { return f.th.DeleteMessage(f.ctx, f.room, actor, msgs[f.room.ID+"/"+author.ID]) }
 	}
+	purge := func(actor, target User) func(fx) error {
+		return func(f fx) error { _, err := f.th.Purge(f.ctx, f.room, actor, target, time.Hour); return err }
+	}
 	readLog := func(actor User) func(fx) error {
 		return func(f fx) error { _, err := f.th.ModerationLog(f.ctx, f.room, actor, 0); return err }
 	}
@@ -224,6 +227,13 @@ func TestModerationRanks(t *testing.T) {
 		{name: "owner deletes a moderator's message", setup: []func(fx) error{posted(mod)}, act: del(owner, mod), check: isDeleted(mod)},
 		{name: "admin deletes the owner's message", setup: []func(fx) error{posted(owner)}, act: del(admin, owner), check: isDeleted(owner)},
 
+		// Purges follow the ranks of deletes and bans.
+		{name: "moderator purges the owner's messages", setup: []func(fx) error{posted(owner)}, act: purge(mod, owner), want: ErrForbidden},
+		{name: "moderator purges another moderator's messages", setup: []func(fx) error{posted(mod2)}, act: purge(mod, mod2), want: ErrForbidden},
+		{name: "user purges a user's messages", setup: []func(fx) error{posted(troll)}, act: purge(alice, troll), want: ErrForbidden},
+		{name: "banned moderator purges a user's messages", setup: []func(fx) error{posted(troll), ban(owner, mod)}, act: purge(mod, troll), want: ErrForbidden},
+		{name: "moderator purges a banned user's messages", setup: []func(fx) error{posted(troll), ban(mod, troll)}, act: purge(mod, troll), check: isDeleted(troll)},
+
 		// Slow mode set by a higher rank stays until that rank changes it.
 		{name: "moderator turns off the owner's slow mode", setup: []func(fx) error{slow(owner, 30*time.Second)}, act: slow(mod, 0), want: ErrForbidden},
 		{name: "owner changes an admin's slow mode", setup: []func(fx) error{slow(admin, 30*time.Second)}, act: slow(owner, time.Second), want: ErrForbidden},
@@ -268,5 +278,70 @@ func TestModerationRanks(t *testing.T) {
 				tc.check(f)
 			}
 		})
+	}
+}
+
+// TestPurgeAndBans: banning a troll and purging their messages of the last hour removes
+// them from every client and the history, leaves the others' messages, and both show in
+// the moderation log and the list of bans.
+func TestPurgeAndBans(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.RateLimit = 100 })
+	ctx := ctxT(t)
+	room := testRoom("purge")
+	watcher := dial(t, th, room.ID, "")
+	trollSocket := dial(t, th, room.ID, troll.ID)
+	keep := dial(t, th, room.ID, alice.ID).mustPost("hello").ID
+	var spam []string
+	for i := range 3 {
+		spam = append(spam, trollSocket.mustPost(fmt.Sprint("spam ", i)).ID)
+	}
+	if err := th.Ban(ctx, room, mod, troll, "spam"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := th.Purge(ctx, room, mod, troll, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("purge without a window: %v, want invalid", err)
+	}
+	if _, err := th.Purge(ctx, room, mod, troll, 25*time.Hour); !errors.Is(err, ErrInvalid) {
+		t.Errorf("purge of more than a day: %v, want invalid", err)
+	}
+	n, err := th.Purge(ctx, room, mod, troll, time.Hour)
+	if err != nil || n != 3 {
+		t.Fatalf("purge: %d, %v; want 3", n, err)
+	}
+	gone := map[string]bool{}
+	for len(gone) < 3 {
+		f := watcher.waitType(typeDeleted)
+		gone[f.ID] = true
+	}
+	for _, id := range spam {
+		if !gone[id] {
+			t.Errorf("no deleted frame for %s", id)
+		}
+	}
+	hist, err := th.History(ctx, room, 0)
+	if err != nil || len(hist) != 1 || hist[0].ID != keep {
+		t.Fatalf("history after the purge: %+v %v", hist, err)
+	}
+	if n, err := th.Purge(ctx, room, mod, troll, time.Hour); err != nil || n != 0 {
+		t.Errorf("second purge: %d %v, want nothing left", n, err)
+	}
+
+	bans, err := th.Bans(ctx, room, mod)
+	if err != nil || len(bans) != 1 || bans[0].UserID != troll.ID || !bans[0].Banned || bans[0].Reason != "spam" || bans[0].By != mod.ID {
+		t.Fatalf("bans: %+v %v", bans, err)
+	}
+	if err := th.Timeout(ctx, room, mod, bob, time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	if bans, _ = th.Bans(ctx, room, owner); len(bans) != 2 || bans[0].UserID != bob.ID || bans[0].Until == nil {
+		t.Fatalf("bans with a timeout: %+v", bans)
+	}
+	if _, err := th.Bans(ctx, room, alice); !errors.Is(err, ErrForbidden) {
+		t.Errorf("a user lists the bans: %v, want forbidden", err)
+	}
+	log, err := th.ModerationLog(ctx, room, owner, 0)
+	if err != nil || len(log) < 3 || log[1].Action != "purge" || log[1].Count != 3 || log[1].Duration != time.Hour {
+		t.Fatalf("moderation log: %+v %v", log, err)
 	}
 }

@@ -34,10 +34,11 @@ func (u *userState) dropBefore(cut time.Time) {
 // room is a room's chat state on this node. It exists while sockets are joined or
 // operations are in flight (refs, guarded by Hub.mu).
 type room struct {
-	h    *Hub
-	id   string
-	slug string
-	refs int // guarded by h.mu
+	h      *Hub
+	id     string
+	slug   string
+	stream string // its viewer count's name, guarded by h.mu
+	refs   int    // guarded by h.mu
 
 	// mu guards everything below. Fan-out to the room's sockets happens under mu, which
 	// makes a join (history snapshot plus subscription) atomic with respect to broadcasts;
@@ -80,8 +81,11 @@ const (
 )
 
 func newRoom(h *Hub, info Room) *room {
+	if info.Stream == "" {
+		info.Stream = info.Slug
+	}
 	return &room{
-		h: h, id: info.ID, slug: info.Slug,
+		h: h, id: info.ID, slug: info.Slug, stream: info.Stream,
 		bans:    make(map[string]banState),
 		deleted: make(map[string]struct{}),
 		users:   make(map[string]*userState),

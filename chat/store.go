@@ -44,6 +44,7 @@ type actionDoc struct {
 	TargetHandle string        `bson:"target_handle,omitempty"`
 	MessageID    string        `bson:"message_id,omitempty"`
 	DurationMS   int64         `bson:"duration_ms,omitempty"`
+	Count        int           `bson:"count,omitempty"` // messages a purge deleted
 	Reason       string        `bson:"reason,omitempty"`
 	At           time.Time     `bson:"at"`
 	Node         string        `bson:"node"`
@@ -257,7 +258,7 @@ func (h *Hub) ModerationLog(ctx context.Context, info Room, actor User, limit in
 		out[i] = Action{
 			ID: d.ID.Hex(), Action: d.Action, ActorID: d.ActorID, ActorHandle: d.ActorHandle,
 			TargetID: d.TargetID, TargetHandle: d.TargetHandle, MessageID: d.MessageID,
-			Duration: time.Duration(d.DurationMS) * time.Millisecond, Reason: d.Reason, At: d.At.UTC(),
+			Duration: time.Duration(d.DurationMS) * time.Millisecond, Count: d.Count, Reason: d.Reason, At: d.At.UTC(),
 		}
 	}
 	return out, nil

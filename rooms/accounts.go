@@ -19,6 +19,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/rooms/mongodb"
 )
 
 // User is an account as other packages see it: never its password hash.
@@ -28,6 +30,9 @@ type User struct {
 	Handle  string    `json:"handle"`
 	Admin   bool      `json:"admin"`
 	Created time.Time `json:"created"`
+	// Disabled accounts cannot sign in, their sessions and API tokens are refused and
+	// their rooms' stream keys do not resolve (users.go).
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Session is a signed-in browser. Its token is not kept: only its SHA-256.
@@ -85,10 +90,11 @@ type userDoc struct {
 	Password string        `bson:"password"` // PHC string, argon2id
 	Admin    bool          `bson:"admin"`
 	Created  time.Time     `bson:"created"`
+	Disabled bool          `bson:"disabled,omitempty"`
 }
 
 func (d *userDoc) user() User {
-	return User{ID: d.ID.Hex(), Email: d.Email, Handle: d.Handle, Admin: d.Admin, Created: d.Created}
+	return User{ID: d.ID.Hex(), Email: d.Email, Handle: d.Handle, Admin: d.Admin, Created: d.Created, Disabled: d.Disabled}
 }
 
 type sessionDoc struct {
@@ -105,7 +111,7 @@ func (d *sessionDoc) session() Session {
 
 // firstAdminID is the _id of the marker document whose unique insert decides which
 // account is the first, and so the admin: an insert either wins or fails with a duplicate
-// key, on FerretDB (no transactions, lossy concurrent updates) as on MongoDB.
+// key, without a transaction or a concurrent update (doc.go, The embedded database).
 const firstAdminID = "first_admin"
 
 var (
@@ -193,7 +199,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Login, error) {
 	}
 	d := userDoc{ID: bson.NewObjectID(), Email: email, Handle: handle, Password: hash, Created: s.now()}
 	err = s.insertAccount(ctx, &d)
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		if err := s.checkTaken(ctx, email, handle); err != nil {
 			return Login{}, err
 		}
@@ -215,7 +221,7 @@ func (s *Service) insertAccount(ctx context.Context, d *userDoc) error {
 	octx, cancel := s.op(ctx)
 	_, err := s.users.InsertOne(octx, d)
 	cancel()
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		return err
 	}
 	if err != nil {
@@ -237,7 +243,7 @@ func (s *Service) insertAccount(ctx context.Context, d *userDoc) error {
 		}
 		d.Admin = true
 		log.Info("first account created: admin")
-	case isDup(err):
+	case mongodb.IsDup(err):
 	default:
 		// The account exists (the user can log in); if the marker is still missing,
 		// EnsureIndexes at the next start gives it to the oldest account.
@@ -292,7 +298,7 @@ func (s *Service) repairFirstAdmin(ctx context.Context) error {
 			return dbError("find first account", err)
 		}
 		_, err = s.meta.InsertOne(ctx, bson.D{{Key: "_id", Value: firstAdminID}, {Key: "user_id", Value: first.ID}, {Key: "created", Value: s.now()}})
-		if err != nil && !isDup(err) {
+		if err != nil && !mongodb.IsDup(err) {
 			return dbError("claim first-admin marker", err)
 		}
 		err = s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: firstAdminID}}).Decode(&m)
@@ -401,6 +407,10 @@ func (s *Service) LogIn(ctx context.Context, in LogIn) (Login, error) {
 		return Login{}, ErrInvalidCredentials
 	}
 	s.forgetFailures(ctx, acct)
+	if d.Disabled {
+		s.log.Info("login refused: account disabled", "user_id", d.ID.Hex(), "ip", in.IP)
+		return Login{}, fmt.Errorf("log in @%s: %w", d.Handle, ErrAccountDisabled)
+	}
 	l, err := s.startSession(ctx, &d)
 	if err != nil {
 		return l, err
@@ -490,27 +500,49 @@ func (s *Service) Authenticate(ctx context.Context, token string) (User, Session
 	if !wellFormedToken(token) {
 		return User{}, Session{}, fmt.Errorf("authenticate: %w", ErrUnauthorized)
 	}
-	var sd sessionDoc
-	octx, cancel := s.op(ctx)
-	err := s.sessions.FindOne(octx, bson.D{{Key: "_id", Value: tokenHash(token)}}).Decode(&sd)
-	cancel()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, Session{}, fmt.Errorf("authenticate: no such session: %w", ErrUnauthorized)
-	}
+	sd, err := byHash[sessionDoc](ctx, s, s.sessions, token, "authenticate")
 	if err != nil {
-		return User{}, Session{}, dbError("authenticate", err)
+		return User{}, Session{}, err
 	}
-	if !s.now().Before(sd.Expires) {
-		return User{}, Session{}, fmt.Errorf("authenticate: session expired: %w", ErrUnauthorized)
-	}
-	u, err := s.userByID(ctx, sd.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return User{}, Session{}, fmt.Errorf("authenticate: account gone: %w", ErrUnauthorized)
-	}
+	u, err := s.holder(ctx, sd.UserID, sd.Expires, "authenticate")
 	if err != nil {
 		return User{}, Session{}, err
 	}
 	return u, sd.session(), nil
+}
+
+// byHash reads the document of coll whose _id is the hash of token (a session's or an API
+// token's): ErrUnauthorized when there is none (unknown, revoked or logged out).
+func byHash[D any](ctx context.Context, s *Service, coll *mongo.Collection, token, what string) (D, error) {
+	var d D
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	err := coll.FindOne(octx, bson.D{{Key: "_id", Value: tokenHash(token)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, fmt.Errorf("%s: unknown or revoked: %w", what, ErrUnauthorized)
+	}
+	if err != nil {
+		return d, dbError(what, err)
+	}
+	return d, nil
+}
+
+// holder is the account a session or API token (what, in errors) that lasts until expires
+// belongs to: ErrUnauthorized once it expired, or when the account is gone or disabled.
+func (s *Service) holder(ctx context.Context, uid bson.ObjectID, expires time.Time, what string) (User, error) {
+	if !s.now().Before(expires) {
+		return User{}, fmt.Errorf("%s: expired: %w", what, ErrUnauthorized)
+	}
+	u, err := s.userByID(ctx, uid)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return User{}, fmt.Errorf("%s: account gone: %w", what, ErrUnauthorized)
+	case err != nil:
+		return User{}, err
+	case u.Disabled:
+		return User{}, fmt.Errorf("%s: account disabled: %w", what, ErrUnauthorized)
+	}
+	return u, nil
 }
 
 // LogOut deletes the token's session. Logging out an unknown or expired session is not an
@@ -526,7 +558,7 @@ func (s *Service) LogOut(ctx context.Context, token string) error {
 }
 
 // DeleteExpiredSessions deletes every expired session and says how many; Run calls it
-// periodically, since FerretDB has no TTL indexes.
+// periodically instead of a TTL index (doc.go, The embedded database).
 func (s *Service) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 	octx, cancel := s.op(ctx)
 	defer cancel()
@@ -535,48 +567,6 @@ func (s *Service) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 		return 0, dbError("delete expired sessions", err)
 	}
 	return res.DeletedCount, nil
-}
-
-// GetUser returns the account with this id.
-func (s *Service) GetUser(ctx context.Context, id string) (User, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
-	}
-	return s.userByID(ctx, oid)
-}
-
-// UserByHandle returns the account with this handle (case-insensitive).
-func (s *Service) UserByHandle(ctx context.Context, handle string) (User, error) {
-	handle = normalizeHandle(handle)
-	if validateHandle(handle) != nil {
-		return User{}, fmt.Errorf("user @%s: %w", handle, ErrNotFound)
-	}
-	var d userDoc
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	err := s.users.FindOne(octx, bson.D{{Key: "handle", Value: handle}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, fmt.Errorf("user @%s: %w", handle, ErrNotFound)
-	}
-	if err != nil {
-		return User{}, dbError("find user", err)
-	}
-	return d.user(), nil
-}
-
-func (s *Service) userByID(ctx context.Context, id bson.ObjectID) (User, error) {
-	var d userDoc
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	err := s.users.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, fmt.Errorf("user %s: %w", id.Hex(), ErrNotFound)
-	}
-	if err != nil {
-		return User{}, dbError("find user", err)
-	}
-	return d.user(), nil
 }
 
 func randomToken(n int) string {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"onair/scripts/testenv"
 )
 
 func TestSignUpValidationAndConflicts(t *testing.T) {
@@ -402,9 +404,9 @@ func TestJanitorRunsPeriodically(t *testing.T) {
 	})
 	e.signUp("alice")
 	e.clock.Advance(2 * time.Minute)
-	eventually(t, 3*time.Second, "janitor deletes the expired session", func() (bool, string) {
+	testenv.Eventually(t, 3*time.Second, func() (bool, string) {
 		n, err := e.db.Collection("sessions").CountDocuments(context.Background(), bson.D{})
-		return err == nil && n == 0, "sessions left"
+		return err == nil && n == 0, "janitor deletes the expired session: sessions left"
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"onair/rooms/audit"
+	"onair/scripts/testenv"
 )
 
 // auditSink records what the Service reports.
@@ -131,9 +132,9 @@ func TestOnRecordingHook(t *testing.T) {
 	rec := putRecording(t, objects, room.ID, st.ID())
 	p.Close()
 	e.waitLive(room.Slug, false)
-	eventually(t, 2*time.Second, "recording attached", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
-		return err == nil, errString(err)
+		return err == nil, "recording attached: " + errString(err)
 	})
 	if err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now()); err != nil { // again: harmless, not announced
 		t.Fatal(err)

@@ -12,16 +12,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
-	"onair/rooms/cluster"
+	"onair/rooms/internal/cursor"
+	"onair/rooms/mongodb"
 )
 
 // Broadcast is one live run of a room's stream, from the first media to the publisher
 // leaving. Figures are final once Ended is set; while live, the heartbeat refreshes them
 // every HeartbeatInterval.
 type Broadcast struct {
+	// ID is the broadcast's public id (playback.go), never its ObjectID: broadcasts of
+	// rooms that are not public must not be found by enumerating ids.
 	ID       string `json:"id"`
 	RoomID   string `json:"room_id"`
 	RoomSlug string `json:"room_slug"`
+	// Stream is the name the room's stream had for this broadcast (media.Route.Name): its
+	// slug, or its playback id when it was not public.
+	Stream string `json:"-"`
 	// RunID is the media stream's id (media.Stream.ID), also in HLS playlist URLs.
 	RunID string `json:"run_id"`
 	// Node is the onair node that ingested it (its cluster id).
@@ -61,6 +67,7 @@ type broadcastDoc struct {
 	ID           bson.ObjectID `bson:"_id"`
 	RoomID       bson.ObjectID `bson:"room_id"`
 	RoomSlug     string        `bson:"room_slug"`
+	Stream       string        `bson:"stream,omitempty"` // absent before playback ids: the slug
 	RunID        string        `bson:"run_id"`
 	Node         string        `bson:"node"`
 	Started      time.Time     `bson:"started"`
@@ -77,9 +84,23 @@ type broadcastDoc struct {
 	Recording    *Recording    `bson:"recording,omitempty"`
 }
 
-func (d *broadcastDoc) broadcast() Broadcast {
+// stream is the name the stream had: broadcasts written before playback ids have none,
+// and their streams were named by slug.
+func (d *broadcastDoc) stream() string {
+	if d.Stream != "" {
+		return d.Stream
+	}
+	return d.RoomSlug
+}
+
+// broadcastOf is the broadcast as this package returns it, with its public id.
+func (s *Service) broadcastOf(d *broadcastDoc) Broadcast {
+	var id string
+	if k := s.pkeys(); k != nil {
+		id = k.BroadcastID(d.ID)
+	}
 	return Broadcast{
-		ID: d.ID.Hex(), RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, RunID: d.RunID, Node: d.Node,
+		ID: id, RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, Stream: d.stream(), RunID: d.RunID, Node: d.Node,
 		Started: d.Started, Ended: d.Ended, EndReason: d.EndReason, Codecs: d.Codecs, Resolution: d.Resolution,
 		Bytes: d.Bytes, DurationMS: d.DurationMS, Bitrate: d.Bitrate,
 		PeakViewers: d.PeakViewers, TotalViewers: d.TotalViewers, Recording: d.Recording,
@@ -89,8 +110,9 @@ func (d *broadcastDoc) broadcast() Broadcast {
 // liveBroadcast is a broadcast running on this node. Its goroutine (runBroadcast) is the
 // only writer of its document.
 type liveBroadcast struct {
-	doc    broadcastDoc // owned by the goroutine
-	stream *media.Stream
+	doc     broadcastDoc // owned by the goroutine
+	stream  *media.Stream
+	keyHash string // the room's stream key when it went live, owned by the goroutine
 
 	mu                   sync.Mutex
 	viewers, peak, total int
@@ -129,22 +151,23 @@ func (b *liveBroadcast) figures() (viewers, peak, total int) {
 	return b.viewers, b.peak, b.total
 }
 
-// liveSet indexes this node's live broadcasts.
+// liveSet indexes this node's live broadcasts by stream name. It reads only their
+// documents' ID and Stream, which never change, while their goroutines write the rest.
 type liveSet struct {
-	mu     sync.Mutex
-	bySlug map[string]*liveBroadcast
+	mu       sync.Mutex
+	byStream map[string]*liveBroadcast
 }
 
 func (l *liveSet) add(b *liveBroadcast) {
 	l.mu.Lock()
-	l.bySlug[b.doc.RoomSlug] = b // a newer run of the stream replaces the old one
+	l.byStream[b.doc.Stream] = b // a newer run of the stream replaces the old one
 	l.mu.Unlock()
 }
 
 func (l *liveSet) remove(b *liveBroadcast) {
 	l.mu.Lock()
-	if l.bySlug[b.doc.RoomSlug] == b {
-		delete(l.bySlug, b.doc.RoomSlug)
+	if l.byStream[b.doc.Stream] == b {
+		delete(l.byStream, b.doc.Stream)
 	}
 	l.mu.Unlock()
 }
@@ -152,7 +175,7 @@ func (l *liveSet) remove(b *liveBroadcast) {
 func (l *liveSet) has(id bson.ObjectID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, b := range l.bySlug {
+	for _, b := range l.byStream {
 		if b.doc.ID == id {
 			return true
 		}
@@ -164,7 +187,7 @@ func (l *liveSet) has(id bson.ObjectID) bool {
 func (l *liveSet) viewers(id bson.ObjectID) (int, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, b := range l.bySlug {
+	for _, b := range l.byStream {
 		if b.doc.ID == id {
 			n, _, _ := b.figures()
 			return n, true
@@ -176,7 +199,7 @@ func (l *liveSet) viewers(id bson.ObjectID) (int, bool) {
 func (l *liveSet) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.bySlug)
+	return len(l.byStream)
 }
 
 // OpenSink implements media.Output: it records the broadcast of a stream whose key
@@ -190,8 +213,10 @@ func (s *Service) OpenSink(st *media.Stream) (media.Sink, error) {
 		return nil, nil // not a room's stream (e.g. one from the config file)
 	}
 	tr := st.Tracks()
+	// The room's slug is read by the broadcast's goroutine: the stream is named by slug
+	// only when the room is public.
 	doc := broadcastDoc{
-		ID: bson.NewObjectID(), RoomID: roomID, RoomSlug: st.Name(), RunID: st.ID(), Node: s.node(),
+		ID: bson.NewObjectID(), RoomID: roomID, Stream: st.Name(), RunID: st.ID(), Node: s.node(),
 		Started: s.now(), Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},
 	}
 	doc.Heartbeat = doc.Started
@@ -210,12 +235,23 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 	defer s.writers.Done()
 	defer s.live.remove(b)
 	d := &b.doc
-	attrs := []any{"room_id", d.RoomID.Hex(), "slug", d.RoomSlug, "broadcast_id", d.ID.Hex(), "run_id", d.RunID}
+	attrs := []any{"room_id", d.RoomID.Hex(), "stream", d.Stream, "broadcast_id", d.ID.Hex(), "run_id", d.RunID}
 	log := s.log.With(attrs...)
 
 	err := s.retry("broadcast: insert", attrs, func(ctx context.Context) error {
+		if d.RoomSlug == "" {
+			room, err := s.roomDoc(ctx, bson.D{{Key: "_id", Value: d.RoomID}}, "room of broadcast")
+			switch {
+			case errors.Is(err, ErrNotFound):
+				d.RoomSlug = d.Stream // deleted meanwhile: the broadcast is history at once
+			case err != nil:
+				return err
+			default:
+				d.RoomSlug = room.Slug
+			}
+		}
 		_, err := s.broadcasts.InsertOne(ctx, d)
-		if isDup(err) { // an earlier attempt landed but its answer was lost
+		if mongodb.IsDup(err) { // an earlier attempt landed but its answer was lost
 			return nil
 		}
 		return dbError("insert broadcast", err)
@@ -239,7 +275,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 			return nil // the room was deleted, or a newer broadcast holds it
 		}
 		if err == nil {
-			room, announced = r, true
+			room, announced, b.keyHash = r, true, r.KeyHash
 		}
 		return err
 	})
@@ -249,7 +285,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 	if announced {
 		log.Info("room live")
 		if s.cfg.OnLive != nil {
-			s.cfg.OnLive(s.room(&room), d.broadcast())
+			s.cfg.OnLive(s.room(&room), s.broadcastOf(d))
 		}
 	} else {
 		log.Warn("room not set live: deleted, or a newer broadcast holds it")
@@ -269,7 +305,7 @@ wait:
 			log.Warn("broadcast left open at shutdown")
 			return
 		case <-viewersTick.C:
-			if n, err := s.clusterViewers(d.RoomSlug); err == nil {
+			if n, err := s.clusterViewers(d.Stream); err == nil {
 				b.setViewers(n)
 			} else {
 				log.Debug("viewers not summed", "err", err)
@@ -281,6 +317,9 @@ wait:
 			}
 		case <-heartbeat.C:
 			s.heartbeat(b)
+			if announced {
+				s.checkRoom(b)
+			}
 		}
 	}
 
@@ -312,7 +351,7 @@ wait:
 	err = s.retry("broadcast: set room offline", attrs, func(ctx context.Context) error {
 		// Another node that took the stream over owns the room now, even before its own
 		// broadcast has set it live.
-		if elsewhere, err := s.heldElsewhere(ctx, d.RoomSlug); err != nil || elsewhere {
+		if elsewhere, err := s.heldElsewhere(ctx, d.Stream); err != nil || elsewhere {
 			return err
 		}
 		r, err := s.setOffline(ctx, d.RoomID, d.ID, ended)
@@ -335,7 +374,42 @@ wait:
 	log.Info("room offline", "duration", time.Duration(d.DurationMS)*time.Millisecond, "bytes", d.Bytes,
 		"peak_viewers", d.PeakViewers, "reason", d.EndReason)
 	if s.cfg.OnEnded != nil {
-		s.cfg.OnEnded(s.room(&room), d.broadcast())
+		s.cfg.OnEnded(s.room(&room), s.broadcastOf(d))
+	}
+}
+
+// checkRoom stops the stream when its room no longer lets it go on: the room was deleted,
+// its stream key rotated, its visibility changed the stream's name, or its owner was
+// disabled. Those requests reach any node, which stops the stream at once only when it
+// runs there; on the node it runs on, these reads at every heartbeat do.
+func (s *Service) checkRoom(b *liveBroadcast) {
+	if s.cfg.Stopper == nil {
+		return
+	}
+	ctx, cancel := s.op(s.bg)
+	defer cancel()
+	var d roomDoc
+	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
+		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1},
+			{Key: "owner_id", Value: 1}})).Decode(&d)
+	var reason error
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		reason = errRoomDeleted
+	case err != nil:
+		return // unreachable: the next heartbeat looks again
+	case d.KeyHash != b.keyHash:
+		reason = errKeyRotated
+	case s.room(&d).StreamName() != b.doc.Stream:
+		reason = errVisibilityChanged
+	default:
+		if disabled, err := s.ownerDisabled(ctx, d.OwnerID); err != nil || !disabled {
+			return
+		}
+		reason = errOwnerDisabled
+	}
+	if s.cfg.Stopper.Stop(b.doc.Stream, reason) {
+		s.log.Info("live stream stopped", "room_id", b.doc.RoomID.Hex(), "reason", reason)
 	}
 }
 
@@ -394,141 +468,36 @@ func (s *Service) heartbeat(b *liveBroadcast) {
 	}
 }
 
-// EndStaleBroadcasts ends the broadcasts of dead nodes (no heartbeat for the cluster's
-// StaleAfter: crashed, or cut off from MongoDB that long) and sets their rooms offline;
-// Run calls it periodically. It returns how many it ended.
-func (s *Service) EndStaleBroadcasts(ctx context.Context) (int, error) {
-	octx, cancel := s.op(ctx)
-	nodes, err := s.cfg.Cluster.Nodes(octx)
-	cancel()
-	if err != nil {
-		return 0, dbError("list live nodes", err)
-	}
-	alive := bson.A{s.node()} // this node's own are ended by their goroutines, or by endOrphans
-	for _, n := range nodes {
-		alive = append(alive, n.ID)
-	}
-	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: bson.D{{Key: "$nin", Value: alive}}}}, "node stopped reporting")
-}
-
-// endOrphans ends the broadcasts this node left open when it stopped without closing
-// them (a crash), so that its rooms do not show live until it counts as dead.
-func (s *Service) endOrphans(ctx context.Context) (int, error) {
-	return s.endOpenBroadcasts(ctx, bson.D{{Key: "node", Value: s.node()}}, "node restarted")
-}
-
-// endOpenBroadcasts ends the open broadcasts matching cond that do not run in this
-// process, at their last heartbeat. A broadcast's room is set offline, and its end
-// announced, only by the node that takes the stream's lease from the dead node: several
-// nodes may find the same broadcast, one of them speaks for it.
-func (s *Service) endOpenBroadcasts(ctx context.Context, cond bson.D, reason string) (int, error) {
-	filter := append(bson.D{{Key: "ended", Value: nil}}, cond...)
-	var docs []broadcastDoc
-	err := func() error {
-		octx, cancel := s.op(ctx)
-		defer cancel()
-		cur, err := s.broadcasts.Find(octx, filter, options.Find().SetLimit(100))
-		if err == nil {
-			err = cur.All(octx, &docs)
-		}
-		return err
-	}()
-	if err != nil {
-		return 0, dbError("find open broadcasts", err)
-	}
-	n := 0
-	for i := range docs {
-		d := &docs[i]
-		if s.live.has(d.ID) {
-			continue
-		}
-		ended, err := s.endLost(ctx, d, reason)
-		if err != nil {
-			return n, err
-		}
-		if ended {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// endLost ends one broadcast whose node is gone and reports whether it did.
-func (s *Service) endLost(ctx context.Context, d *broadcastDoc, reason string) (bool, error) {
-	unlock := s.streamLocks.lock(d.RoomSlug)
-	defer unlock()
-	// The stream's lease decides who speaks for the room. This node has it already when
-	// one of its own publishers took the stream over: then the room is that publisher's.
-	var lease cluster.Lease
-	speak := false
-	if !s.claimed(d.RoomSlug) {
-		octx, cancel := s.op(ctx)
-		l, err := s.cfg.Cluster.Acquire(octx, streamKind, streamResource(d.RoomSlug), cluster.IfDead)
-		cancel()
-		switch {
-		case err == nil:
-			lease, speak = l, true
-		case !errors.Is(err, cluster.ErrHeld):
-			return false, dbError("take the stream lease of "+d.RoomSlug, err)
-		}
-	}
-	release := func() {
-		if speak {
-			if err := s.cfg.Cluster.Release(ctx, lease); err != nil && !errors.Is(err, cluster.ErrLost) {
-				s.log.Warn("stream lease not released after ending a lost broadcast", "stream", d.RoomSlug, "err", err)
-			}
-		}
-	}
-	defer release()
-
-	ended := d.Heartbeat
-	d.Ended, d.EndReason = &ended, reason
-	octx, cancel := s.op(ctx)
-	res, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "ended", Value: ended}, {Key: "end_reason", Value: reason}}}})
-	cancel()
-	if err != nil {
-		return false, dbError("end open broadcast", err)
-	}
-	modified := res.ModifiedCount > 0
-	if modified {
-		s.log.Warn("broadcast ended: "+reason, "broadcast_id", d.ID.Hex(), "slug", d.RoomSlug, "node", d.Node)
-	}
-	if !speak {
-		return modified, nil
-	}
-	// Whoever wrote the end, the lease holder sets the room offline, if this broadcast
-	// still holds it.
-	room, err := s.setOffline(ctx, d.RoomID, d.ID, s.now())
-	if errors.Is(err, ErrNotFound) {
-		return modified, nil
-	}
-	if err != nil {
-		return modified, err
-	}
-	if s.cfg.OnEnded != nil {
-		s.cfg.OnEnded(s.room(&room), d.broadcast())
-	}
-	return true, nil
-}
-
-// GetBroadcast returns the broadcast with this id.
+// GetBroadcast returns the broadcast with this public id (Broadcast.ID), whatever its
+// room's visibility; callers check the room's Admit.
 func (s *Service) GetBroadcast(ctx context.Context, id string) (Broadcast, error) {
-	oid, err := bson.ObjectIDFromHex(id)
+	d, err := s.broadcastDoc(ctx, id)
 	if err != nil {
-		return Broadcast{}, fmt.Errorf("broadcast %q: %w", id, ErrNotFound)
+		return Broadcast{}, err
 	}
+	return s.broadcastOf(&d), nil
+}
+
+func (s *Service) broadcastDoc(ctx context.Context, id string) (broadcastDoc, error) {
 	var d broadcastDoc
+	k, err := s.Playback(ctx)
+	if err != nil {
+		return d, err
+	}
+	oid, ok := k.broadcastOID(id)
+	if !ok {
+		return d, fmt.Errorf("broadcast %q: %w", id, ErrNotFound)
+	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	err = s.broadcasts.FindOne(octx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Broadcast{}, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+		return d, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Broadcast{}, dbError("find broadcast", err)
+		return d, dbError("find broadcast", err)
 	}
-	return d.broadcast(), nil
+	return d, nil
 }
 
 // BroadcastQuery pages through a room's broadcasts.
@@ -548,29 +517,34 @@ type broadcastCursor struct {
 	ID      bson.ObjectID `json:"i"`
 }
 
-// ListBroadcasts lists the room's broadcasts, newest first (a live one included).
-func (s *Service) ListBroadcasts(ctx context.Context, roomSlug string, q BroadcastQuery) (BroadcastPage, error) {
-	room, err := s.GetRoom(ctx, roomSlug)
+// ListBroadcasts lists the broadcasts of the room named ref (its slug or playback id),
+// newest first (a live one included), whatever its visibility.
+func (s *Service) ListBroadcasts(ctx context.Context, ref string, q BroadcastQuery) (BroadcastPage, error) {
+	room, _, err := s.FindRoom(ctx, ref)
 	if err != nil {
 		return BroadcastPage{}, err
 	}
-	roomID, _ := bson.ObjectIDFromHex(room.ID)
+	return s.RoomBroadcasts(ctx, room, q)
+}
+
+// RoomBroadcasts lists the room's broadcasts, newest first (a live one included).
+func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuery) (BroadcastPage, error) {
+	if _, err := s.Playback(ctx); err != nil {
+		return BroadcastPage{}, err
+	}
+	roomID, err := bson.ObjectIDFromHex(room.ID)
+	if err != nil {
+		return BroadcastPage{}, fmt.Errorf("room %q: %w", room.ID, ErrNotFound)
+	}
 	filter := bson.D{{Key: "room_id", Value: roomID}}
 	if q.Cursor != "" {
 		c, err := decodeCursor[broadcastCursor](q.Cursor)
 		if err != nil {
 			return BroadcastPage{}, err
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "started", Value: bson.D{{Key: "$lt", Value: c.Started}}}},
-			bson.D{{Key: "started", Value: c.Started}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+		filter = append(filter, cursor.Older("started", c.Started, c.ID)...)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
+	limit := cursor.Limit(q.Limit, 20, 100)
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	// Lists leave out the fragment index: replay reads it through GetBroadcast.
@@ -584,14 +558,8 @@ func (s *Service) ListBroadcasts(ctx context.Context, roomSlug string, q Broadca
 	if err := cur.All(octx, &docs); err != nil {
 		return BroadcastPage{}, dbError("list broadcasts", err)
 	}
-	page := BroadcastPage{Broadcasts: make([]Broadcast, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = encodeCursor(broadcastCursor{Started: last.Started, ID: last.ID})
-			break
-		}
-		page.Broadcasts = append(page.Broadcasts, docs[i].broadcast())
-	}
+	var page BroadcastPage
+	page.Broadcasts, page.Next = cursor.Page(docs, limit, s.broadcastOf,
+		func(d *broadcastDoc) any { return broadcastCursor{Started: d.Started, ID: d.ID} })
 	return page, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"onair/media"
 	"onair/rooms/cluster"
+	"onair/scripts/testenv"
 )
 
 // testHub is a real media hub whose outputs include the Service, as cmd/onair wires it.
@@ -82,13 +83,13 @@ func (h *testHub) end(key string) {
 func (e *testEnv) waitLive(slug string, live bool) Room {
 	e.t.Helper()
 	var r Room
-	took := eventually(e.t, time.Second, "room "+slug+" live="+map[bool]string{true: "true", false: "false"}[live], func() (bool, string) {
+	took := testenv.Eventually(e.t, time.Second, func() (bool, string) {
 		var err error
 		r, err = e.svc.GetRoom(context.Background(), slug)
 		if err != nil {
 			return false, err.Error()
 		}
-		return r.Live == live, "live is " + map[bool]string{true: "true", false: "false"}[r.Live]
+		return r.Live == live, fmt.Sprintf("room %s: live is %v, want %v", slug, r.Live, live)
 	})
 	e.t.Logf("room %s live=%v after %s", slug, live, took.Round(time.Millisecond))
 	return r
@@ -131,10 +132,10 @@ func TestBroadcastLifecycle(t *testing.T) {
 		reports.report(map[string]int{room.Slug: n, "not-live": 7})
 		e.waitViewers(room.Slug, n)
 	}
-	eventually(t, 2*time.Second, "viewer count persisted", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		var d roomDoc
 		err := e.db.Collection("rooms").FindOne(context.Background(), bson.D{{Key: "slug", Value: room.Slug}}).Decode(&d)
-		return err == nil && d.Viewers == 2, "not yet"
+		return err == nil && d.Viewers == 2, "viewer count persisted: not yet"
 	})
 	if page, err := e.svc.ListRooms(e.ctx(), User{}, RoomQuery{}); err != nil || len(page.Rooms) != 1 || page.Rooms[0].Viewers != 2 {
 		t.Errorf("listed: %+v %v", page.Rooms, err)
@@ -143,7 +144,7 @@ func TestBroadcastLifecycle(t *testing.T) {
 	for range 9 {
 		p.Write(&media.AccessUnit{Video: true, Payload: [][]byte{make([]byte, 1000)}, Received: time.Now()})
 	}
-	time.Sleep(200 * time.Millisecond)
+	e.clock.Advance(200 * time.Millisecond) // the broadcast lasts at least that long
 	p.Close()
 	r = e.waitLive(room.Slug, false)
 	if r.Viewers != 0 || r.BroadcastID != "" {
@@ -228,12 +229,14 @@ func TestBroadcastLifecycle(t *testing.T) {
 	e.assertNotLogged(key)
 }
 
-func mustOID(t *testing.T, hex string) bson.ObjectID {
-	id, err := bson.ObjectIDFromHex(hex)
-	if err != nil {
-		t.Fatal(err)
+// broadcastOID is the ObjectID behind a broadcast's public id.
+func (e *testEnv) broadcastOID(id string) bson.ObjectID {
+	e.t.Helper()
+	oid, ok := e.svc.pkeys().broadcastOID(id)
+	if !ok {
+		e.t.Fatalf("%q is not a broadcast id", id)
 	}
-	return id
+	return oid
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -274,16 +277,27 @@ func TestBroadcastTakeover(t *testing.T) {
 	}
 	<-p2.Done()
 	var r Room
-	eventually(t, 2*time.Second, "second broadcast holds the room", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		var err error
 		r, err = e.svc.GetRoom(context.Background(), room.Slug)
-		return err == nil && r.Live && r.BroadcastID != first.BroadcastID, "not yet"
+		return err == nil && r.Live && r.BroadcastID != first.BroadcastID, "second broadcast holds the room: not yet"
 	})
-	eventually(t, 2*time.Second, "first broadcast ended", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		b, err := e.svc.GetBroadcast(context.Background(), first.BroadcastID)
-		return err == nil && b.Ended != nil && strings.Contains(b.EndReason, "other tracks"), "not yet"
+		return err == nil && b.Ended != nil && strings.Contains(b.EndReason, "other tracks"), "first broadcast ended: not yet"
 	})
-	time.Sleep(100 * time.Millisecond) // the first's "offline" write must not have undone the second's "live"
+	// The first broadcast's last write, setting the room offline, is done: it either
+	// landed before the second's "live" or found the room held by the second.
+	firstHex := e.broadcastOID(first.BroadcastID).Hex()
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		for _, line := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(line, "broadcast_id="+firstHex) &&
+				(strings.Contains(line, `msg="room offline"`) || strings.Contains(line, "the room stays with a newer broadcast")) {
+				return true, ""
+			}
+		}
+		return false, "the first broadcast has not set the room offline nor left it"
+	})
 	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); !r.Live {
 		t.Fatal("room offline while the second publisher is live")
 	}
@@ -309,6 +323,7 @@ func TestBroadcastSurvivesMongoRestart(t *testing.T) {
 	e.reportingNode("node-a").report(map[string]int{room.Slug: 4})
 	e.waitViewers(room.Slug, 4)
 
+	ends0, inserts0 := e.logs.count("broadcast: end: will retry"), e.logs.count("broadcast: insert: will retry")
 	e.mongo.Kill()
 	closedAt := e.clock.Now()
 	p.Close()
@@ -322,7 +337,9 @@ func TestBroadcastSurvivesMongoRestart(t *testing.T) {
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Errorf("publishing took %s while MongoDB was down", took)
 	}
-	time.Sleep(500 * time.Millisecond) // a few failed attempts
+	// Both broadcasts' writers have met the outage before MongoDB comes back.
+	e.waitLogged("broadcast: end: will retry", ends0)
+	e.waitLogged("broadcast: insert: will retry", inserts0)
 	e.mongo.Restart(t)
 
 	var b Broadcast
@@ -356,16 +373,20 @@ func TestBroadcastSurvivesMongoRestart(t *testing.T) {
 	}
 
 	// A broadcast that starts and ends within an outage is recorded with its own times.
+	inserts0 = e.logs.count("broadcast: insert: will retry")
 	e.mongo.Kill()
 	route2, err = e.svc.ResolveKey(e.ctx(), key2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p3, _ := h.publish(key2, route2)
-	time.Sleep(100 * time.Millisecond)
+	e.waitLogged("broadcast: insert: will retry", inserts0) // its insert met the outage
 	closedAt = e.clock.Now()
 	p3.Close()
-	time.Sleep(400 * time.Millisecond)
+	// The end is noted when the publisher leaves, while the insert is still retrying.
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		return e.svc.live.count() == 0, fmt.Sprintf("%d live broadcasts", e.svc.live.count())
+	})
 	e.mongo.Restart(t)
 	for range 2 {
 		select {
@@ -542,13 +563,13 @@ func TestStreamOwnedAcrossNodes(t *testing.T) {
 	if !errors.Is(pubA.Err(), media.ErrTakenOver) {
 		t.Fatalf("A's publisher ended with %v", pubA.Err())
 	}
-	eventually(t, 10*time.Second, "B's broadcast holds the room", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		r, err := e.svc.GetRoom(e.ctx(), room.Slug)
-		return err == nil && r.Live && r.BroadcastID != first.BroadcastID, fmt.Sprintf("%+v %v", r, err)
+		return err == nil && r.Live && r.BroadcastID != first.BroadcastID, fmt.Sprintf("B's broadcast holds the room: %+v %v", r, err)
 	})
-	eventually(t, 10*time.Second, "A's broadcast ended", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		b, err := e.svc.GetBroadcast(e.ctx(), first.BroadcastID)
-		return err == nil && b.Ended != nil, fmt.Sprintf("%+v %v", b, err)
+		return err == nil && b.Ended != nil, fmt.Sprintf("A's broadcast ended: %+v %v", b, err)
 	})
 	open, err := e.db.Collection("broadcasts").CountDocuments(e.ctx(), bson.D{{Key: "ended", Value: nil}})
 	if err != nil || open != 1 {
@@ -558,5 +579,58 @@ func TestStreamOwnedAcrossNodes(t *testing.T) {
 	case c := <-ends:
 		t.Fatalf("an end was announced while node B is live: %+v", c.b)
 	default:
+	}
+}
+
+// TestRoomChangesReachTheLiveNode: rotating a room's key or deleting the room on another
+// node (the owner's request went there) stops the publish on the node it runs on, within
+// a heartbeat, for the reason given.
+func TestRoomChangesReachTheLiveNode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(e *testEnv, other *Service, owner User, slug string) error
+		reason error
+	}{
+		{"key rotated", func(e *testEnv, other *Service, owner User, slug string) error {
+			_, err := other.RotateKey(e.ctx(), owner, slug)
+			return err
+		}, errKeyRotated},
+		{"room deleted", func(e *testEnv, other *Service, owner User, slug string) error {
+			return other.DeleteRoom(e.ctx(), owner, slug)
+		}, errRoomDeleted},
+		{"owner disabled", func(e *testEnv, other *Service, owner User, slug string) error {
+			// The owner is the first account, an admin; another admin disables them.
+			root := e.signUp("root").User
+			yes := true
+			if _, err := other.UpdateUser(e.ctx(), owner, "root", UserUpdate{Admin: &yes}); err != nil {
+				return err
+			}
+			root.Admin = true
+			_, err := other.UpdateUser(e.ctx(), root, owner.Handle, UserUpdate{Disabled: &yes})
+			return err
+		}, errOwnerDisabled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.HeartbeatInterval = 50 * time.Millisecond })
+			alice := e.signUp("alice").User
+			room, key := e.createRoom(alice, "alice-live", "Alice live")
+			other, err := New(Config{DB: e.db, Cluster: e.node("node-b", ""), Now: e.clock.Now, Password: cheapPassword, OpTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, st := newTestHub(e).goLive(key)
+			e.waitLive(room.Slug, true)
+			if err := tc.change(e, other, alice, room.Slug); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-st.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the live stream was not stopped on its node")
+			}
+			if !errors.Is(st.Err(), tc.reason) {
+				t.Fatalf("stream ended with %v, want %v", st.Err(), tc.reason)
+			}
+		})
 	}
 }

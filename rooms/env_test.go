@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -174,6 +175,21 @@ func (w *logRecorder) String() string {
 	return w.buf.String()
 }
 
+// count says how many log lines contain s.
+func (w *logRecorder) count(s string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Count(w.buf.String(), s)
+}
+
+// waitLogged waits until more than n log lines contain s (n: a count taken before).
+func (e *testEnv) waitLogged(s string, n int) {
+	e.t.Helper()
+	testenv.Eventually(e.t, 10*time.Second, func() (bool, string) {
+		return e.logs.count(s) > n, fmt.Sprintf("no new log line with %q", s)
+	})
+}
+
 // assertNotLogged fails the test if any of the secrets appears in the logs.
 func (e *testEnv) assertNotLogged(secrets ...string) {
 	e.t.Helper()
@@ -182,24 +198,6 @@ func (e *testEnv) assertNotLogged(secrets ...string) {
 		if s != "" && strings.Contains(logs, s) {
 			e.t.Errorf("a secret (%.6s…) was logged", s)
 		}
-	}
-}
-
-// eventually polls cond every 20 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for {
-		ok, why := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = why
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not within %s: %s", what, timeout, last)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors. Every error a method returns wraps at most one of them (test with
@@ -32,6 +32,11 @@ var (
 // ErrInvalidCredentials is what LogIn returns for an unknown account and for a wrong
 // password alike. It wraps ErrUnauthorized.
 var ErrInvalidCredentials = fmt.Errorf("%w: wrong email, handle or password", ErrUnauthorized)
+
+// ErrAccountDisabled is what signing in to a disabled account returns, once the password
+// was right (so that it tells nothing to someone who does not know it). It wraps
+// ErrForbidden.
+var ErrAccountDisabled = fmt.Errorf("%w: this account is disabled", ErrForbidden)
 
 // ValidationError says which input field was rejected and why, in words fit for a user.
 // errors.Is(err, ErrInvalid) holds for it.
@@ -123,20 +128,8 @@ func Code(err error) string {
 	}
 }
 
-// dbError wraps an error from the driver with what was being done. Errors that mean
+// dbError says what was being done when the driver returned err; errors that mean
 // MongoDB could not be reached (network errors, server selection timeouts, deadlines
-// while talking to the server, a primary stepping down) also wrap ErrUnavailable.
-// A caller's cancellation stays a plain context.Canceled.
-func dbError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if isUnavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func isUnavailable(err error) bool { return mongoerr.Unavailable(err) }
-
-func isDup(err error) bool { return mongoerr.IsDup(err) }
+// while talking to the server, a primary stepping down) also wrap ErrUnavailable. A
+// caller's cancellation stays a plain context.Canceled.
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

@@ -12,6 +12,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"onair/rooms/mongodb"
 )
 
 // ExternalLogin is who an external identity provider (OpenID Connect) says signed in.
@@ -72,6 +74,9 @@ func (s *Service) LogInExternal(ctx context.Context, in ExternalLogin) (Login, e
 			if err != nil {
 				return Login{}, dbError("external login: find account", err)
 			}
+			if d.Disabled {
+				return Login{}, fmt.Errorf("external login @%s: %w", d.Handle, ErrAccountDisabled)
+			}
 			s.log.Info("logged in through identity provider", "user_id", d.ID.Hex(), "issuer", in.Issuer)
 			return s.startSession(ctx, &d)
 		case !errors.Is(err, mongo.ErrNoDocuments):
@@ -84,7 +89,7 @@ func (s *Service) LogInExternal(ctx context.Context, in ExternalLogin) (Login, e
 		octx, cancel = s.op(ctx)
 		_, err = s.identities.InsertOne(octx, identityDoc{ID: id, UserID: d.ID, Created: s.now()})
 		cancel()
-		if isDup(err) {
+		if mongodb.IsDup(err) {
 			continue // a concurrent first sign-in linked it: use that
 		}
 		if err != nil {
@@ -112,7 +117,7 @@ func (s *Service) LinkExternal(ctx context.Context, user User, in ExternalLogin)
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	_, err = s.identities.InsertOne(octx, identityDoc{ID: id, UserID: uid, Created: s.now()})
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		var ident identityDoc
 		if err := s.identities.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&ident); err != nil {
 			return dbError("link identity: find it", err)
@@ -176,7 +181,7 @@ func (s *Service) accountFor(ctx context.Context, in ExternalLogin) (*userDoc, e
 		if err == nil {
 			return &d, nil
 		}
-		if !isDup(err) {
+		if !mongodb.IsDup(err) {
 			return nil, err
 		}
 		if terr := s.checkTaken(ctx, email, handle); terr != nil {

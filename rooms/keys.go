@@ -32,7 +32,8 @@ func keyHash(key string) string {
 }
 
 // ResolveKey implements media.KeyResolver: the room whose stream key this is gives the
-// stream's route (Name: slug, Owner: room id, Record: the room's recording setting).
+// stream's route (Name: Room.StreamName, the slug of a public room and the playback id of
+// any other; Owner: room id; Record: the room's recording setting).
 // An unknown key gives media.ErrUnknownKey. While MongoDB is unreachable a key resolved
 // within KeyCacheTTL is answered from memory, so that OBS can reconnect; otherwise the
 // error wraps ErrUnavailable.
@@ -50,8 +51,11 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, erro
 		s.log.Warn("publish refused: the room's slug is the name of a stream of the config file (streams, or -demo)",
 			"room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key))
 		return media.Route{}, media.ErrUnknownKey
+	case err == nil && s.refusedOwner(ctx, d):
+		s.keys.evict(h)
+		return media.Route{}, media.ErrUnknownKey
 	case err == nil:
-		route := media.Route{Name: d.Slug, Owner: d.ID.Hex(), Record: d.Recording}
+		route := media.Route{Name: s.room(&d).StreamName(), Owner: d.ID.Hex(), Record: d.Recording}
 		s.keys.put(h, route, s.now(), epoch)
 		return route, nil
 	case errors.Is(err, ErrNotFound):
@@ -66,6 +70,21 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, erro
 	default:
 		return media.Route{}, fmt.Errorf("resolve %s: %w", media.KeyID(key), err)
 	}
+}
+
+// refusedOwner reports whether the room's owner may not publish: a disabled account. While
+// the account cannot be read the key resolves as before (a publisher's reconnect is not
+// refused for an outage); the live stream's heartbeat checks again (checkRoom).
+func (s *Service) refusedOwner(ctx context.Context, d roomDoc) bool {
+	disabled, err := s.ownerDisabled(ctx, d.OwnerID)
+	if err != nil {
+		s.log.Warn("stream key resolved without checking its owner's account", "room_id", d.ID.Hex(), "err", err)
+		return false
+	}
+	if disabled {
+		s.log.Warn("publish refused: the room's owner is disabled", "room_id", d.ID.Hex(), "owner_id", d.OwnerID.Hex())
+	}
+	return disabled
 }
 
 // RotateKey gives the room a new stream key and returns it (shown once). The old key
@@ -87,7 +106,7 @@ func (s *Service) RotateKey(ctx context.Context, actor User, slug string) (strin
 		return "", err
 	}
 	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key), "by", actor.ID)
-	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: stream key rotated", media.ErrStopped))
+	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(s.room(&d).StreamName(), errKeyRotated)
 	if stopped {
 		s.log.Info("live stream stopped: key rotated", "slug", d.Slug)
 	}

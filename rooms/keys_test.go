@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"onair/media"
+	"onair/scripts/testenv"
 )
 
 func TestResolveAndRotateKey(t *testing.T) {
@@ -144,9 +145,9 @@ func TestResolveCacheSurvivesOutage(t *testing.T) {
 	}
 
 	e.mongo.Restart(t)
-	eventually(t, 5*time.Second, "resolve after restart", func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		route, err := e.svc.ResolveKey(ctx, keyA)
-		return err == nil && route.Name == roomA.Slug, Code(err)
+		return err == nil && route.Name == roomA.Slug, "resolve after restart: " + Code(err)
 	})
 	if _, err := e.svc.ResolveKey(ctx, keyB); !errors.Is(err, media.ErrUnknownKey) {
 		t.Fatalf("rotated key after restart: %v", err)

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/cluster"
+	"onair/rooms/mongodb"
 )
 
 // A recording in progress is owned by the node that records it, through a lease of kind
@@ -31,7 +32,7 @@ import (
 //	                     key_first {key, first}
 //
 // Only the lease holder writes a recording's documents: the header is inserted once by the
-// owner (one writer: FerretDB loses one of two concurrent updates of a document), chunks
+// owner (one writer per document, see doc.go), chunks
 // are inserted under ids that make a repeated insert a duplicate. A 24-hour broadcast of
 // 8 MiB chunks at 6 Mbit/s is some 8 000 chunk documents of about 30 segments each: many
 // small documents, never one large one.
@@ -49,7 +50,7 @@ type RecordingLedgerConfig struct {
 	// restarts under its id finishes its own recordings from its spool first.
 	AdoptAfter time.Duration
 	OpTimeout  time.Duration // bounds each MongoDB operation (default 3 s)
-	Logger     *slog.Logger
+	Logger     *slog.Logger  // nil discards the logs
 }
 
 // LedgerRecording is what the ledger knows of a recording in progress.
@@ -138,11 +139,8 @@ func NewRecordingLedger(cfg RecordingLedgerConfig) (*RecordingLedger, error) {
 func (l *RecordingLedger) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := l.op(ctx)
 	defer cancel()
-	ix := mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}, {Key: "first", Value: 1}}, Options: options.Index().SetName("key_first")}
-	if _, err := l.fragments.Indexes().CreateOne(ctx, ix); err != nil {
-		return dbError("create index recording_fragments.key_first", err)
-	}
-	return nil
+	return dbError("recording ledger indexes", mongodb.CreateIndexes(ctx, l.fragments,
+		mongodb.Index{Name: "key_first", Keys: mongodb.Keys("key", 1, "first", 1)}))
 }
 
 func (l *RecordingLedger) op(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -166,7 +164,7 @@ func (l *RecordingLedger) Begin(ctx context.Context, rec LedgerRecording) error 
 	rec.Node, rec.Created = l.cfg.Cluster.ID(), time.Now().UTC().Truncate(time.Millisecond)
 	octx, cancel := l.op(ctx)
 	defer cancel()
-	if _, err := l.uploads.InsertOne(octx, rec); err != nil && !isDup(err) {
+	if _, err := l.uploads.InsertOne(octx, rec); err != nil && !mongodb.IsDup(err) {
 		return dbError("insert recording ledger "+rec.Key, err)
 	}
 	return nil
@@ -186,7 +184,7 @@ func (l *RecordingLedger) Stored(ctx context.Context, key string, c LedgerChunk)
 	doc := chunkDoc{ID: fmt.Sprintf("%s#%d", key, c.N), Key: key, First: c.N, Start: c.Start, Size: c.Size, Fragments: c.Segments}
 	octx, cancel := l.op(ctx)
 	defer cancel()
-	if _, err := l.fragments.InsertOne(octx, doc); err != nil && !isDup(err) {
+	if _, err := l.fragments.InsertOne(octx, doc); err != nil && !mongodb.IsDup(err) {
 		// A duplicate is an earlier attempt that landed, its answer lost.
 		return dbError("note chunk of "+key, err)
 	}

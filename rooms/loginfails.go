@@ -12,8 +12,8 @@ import (
 // Failed logins are stored in MongoDB's login_failures, so that the limits hold across
 // nodes behind a load balancer: an attacker spreading attempts over N nodes would
 // otherwise get N times the allowance, and a success on one node clears an account's
-// failures on all. Each failure is an insert (no document is ever updated, which FerretDB
-// could lose under concurrency); the janitor deletes old ones. Each node also counts
+// failures on all. Each failure is an insert, never an update of a shared document (see
+// doc.go, The embedded database); the janitor deletes old ones. Each node also counts
 // failures per address in memory (failureWindow), which refuses a flood from one address
 // before it costs a query.
 

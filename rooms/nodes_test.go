@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"onair/scripts/testenv"
 )
 
 // Two nodes on one database: the one without the stream learns where it is live, and
@@ -27,9 +29,9 @@ func TestOriginURL(t *testing.T) {
 	h := newTestHub(e)
 	h.goLive(key)
 	e.waitLive(room.Slug, true)
-	eventually(t, 2*time.Second, "origin known to node b", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		url, id, err := other.Origin(e.ctx(), room.Slug)
-		return url == "http://10.0.0.1:8080" && id == room.ID, errString(err)
+		return url == "http://10.0.0.1:8080" && id == room.ID, "origin known to node b: " + errString(err)
 	})
 	// The node the room is live on serves it itself.
 	if _, _, err := e.svc.Origin(e.ctx(), room.Slug); !errors.Is(err, ErrNotLiveElsewhere) {

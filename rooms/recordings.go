@@ -31,8 +31,8 @@ const (
 var ErrNotReady = errors.New("broadcast not ended yet")
 
 // Recording is a broadcast's recording: one fragmented MP4 object. It is written once the
-// broadcast has ended, so that a broadcast document has one writer at a time (FerretDB
-// loses one of two concurrent updates of a document).
+// broadcast has ended, so that a broadcast document has one writer at a time (doc.go,
+// The embedded database).
 type Recording struct {
 	Status      string `json:"status" bson:"status"`
 	Key         string `json:"-" bson:"key"`
@@ -72,10 +72,11 @@ type RecordingFragment struct {
 
 // AttachRecording stores the recording of the broadcast with this stream run id once the
 // broadcast has been written as ended (ErrNotReady until then): from then on nothing else
-// writes the document, and FerretDB loses one of two concurrent updates of a document. A
+// writes the document, which keeps it to one writer at a time (doc.go). A
 // recording recovered after a crash also moves the broadcast's end, set from the node's
 // last heartbeat, to its last fragment, which is where the crash cut it. Attaching twice
-// is harmless.
+// is harmless. The broadcast of a room deleted meanwhile is deleted instead, and
+// ErrNotFound returned: its recording is to be deleted too.
 func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recording, endedAt time.Time) error {
 	var d broadcastDoc
 	octx, cancel := s.op(ctx)
@@ -101,8 +102,8 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	if _, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
 		return dbError("attach recording", err)
 	}
-	// An owner deleting the broadcast at this very moment could still race this write on
-	// FerretDB: check that the recording stuck, and let the caller retry when it did not.
+	// An owner deleting the broadcast at this very moment races this write: check that the
+	// recording stuck, and let the caller retry when it did not.
 	var stored broadcastDoc
 	if err := s.broadcasts.FindOne(octx, bson.D{{Key: "_id", Value: d.ID}},
 		options.FindOne().SetProjection(bson.D{{Key: "recording.key", Value: 1}})).Decode(&stored); err != nil {
@@ -110,6 +111,16 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	}
 	if stored.Recording == nil || stored.Recording.Key != rec.Key {
 		return fmt.Errorf("attach recording to broadcast %s: a concurrent update won: %w", d.ID.Hex(), ErrNotReady)
+	}
+	// A room deleted while it recorded (its owner's account with it) took its ended
+	// broadcasts and recordings along, but not this one, which ended after: it goes now,
+	// and the caller deletes the recording's object on ErrNotFound.
+	if n, err := s.rooms.CountDocuments(octx, bson.D{{Key: "_id", Value: d.RoomID}}, options.Count().SetLimit(1)); err == nil && n == 0 {
+		if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
+			return dbError("delete the broadcast of a deleted room", err)
+		}
+		s.log.Info("broadcast of a deleted room deleted with its recording", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex())
+		return fmt.Errorf("attach recording to broadcast %s: its room was deleted: %w", d.ID.Hex(), ErrNotFound)
 	}
 	s.log.Info("recording attached", "broadcast_id", d.ID.Hex(), "room_id", d.RoomID.Hex(), "bytes", rec.Size,
 		"duration_ms", rec.DurationMS, "recovered", rec.Recovered)
@@ -150,16 +161,17 @@ func (s *Service) announceRecording(ctx context.Context, d broadcastDoc, rec Rec
 	}
 	rec.Fragments, rec.Segments = nil, nil
 	d.Recording = &rec
-	s.cfg.OnRecording(room, d.broadcast())
+	s.cfg.OnRecording(room, s.broadcastOf(&d))
 }
 
 // DeleteBroadcast deletes a past broadcast and its recording; only the room's owner or an
 // admin may, and not while it is live.
 func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) error {
-	b, err := s.GetBroadcast(ctx, id)
+	d, err := s.broadcastDoc(ctx, id)
 	if err != nil {
 		return err
 	}
+	b := s.broadcastOf(&d)
 	room, err := s.RoomByID(ctx, b.RoomID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -173,10 +185,9 @@ func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) er
 	if err := s.deleteRecording(ctx, b.Recording); err != nil {
 		return err
 	}
-	oid, _ := bson.ObjectIDFromHex(id)
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: oid}}); err != nil {
+	if _, err := s.broadcasts.DeleteOne(octx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
 		return dbError("delete broadcast "+id, err)
 	}
 	s.log.Info("broadcast deleted", "broadcast_id", id, "room_id", b.RoomID, "by", actor.ID)
@@ -275,7 +286,9 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 }
 
 // forgetRoom removes a deleted room's broadcasts and recordings. It runs after the room
-// is gone, so failures are logged, not returned: the room's deletion stands.
+// is gone, so failures are logged, not returned: the room's deletion stands. It is where
+// a room's clips must go too, once there are clips: deleting an account deletes its rooms
+// through here and promises its clips with them.
 func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"onair/scripts/testenv"
 	"onair/storage"
 	"onair/storage/local"
 )
@@ -61,9 +62,9 @@ func TestAttachRecording(t *testing.T) {
 	}
 	p.Close()
 	e.waitLive(room.Slug, false)
-	eventually(t, 2*time.Second, "recording attached", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
-		return err == nil, errString(err)
+		return err == nil, "recording attached: " + errString(err)
 	})
 	b, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
 	if err != nil {
@@ -130,9 +131,9 @@ func TestAttachRecoveredRecording(t *testing.T) {
 	}
 	p.Close()
 	e.waitLive(room.Slug, false)
-	eventually(t, 2*time.Second, "recovered recording attached", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, end)
-		return err == nil, errString(err)
+		return err == nil, "recovered recording attached: " + errString(err)
 	})
 	b, err = e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
 	if err != nil {
@@ -168,9 +169,9 @@ func TestExpireRecordings(t *testing.T) {
 		p.Close()
 		e.waitLive(slug, false)
 		rec := putRecording(t, objects, room.ID, st.ID())
-		eventually(t, 2*time.Second, "attach", func() (bool, string) {
+		testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 			err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
-			return err == nil, errString(err)
+			return err == nil, "attach: " + errString(err)
 		})
 		// Age the broadcast by moving its end back.
 		b, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID)
@@ -178,7 +179,7 @@ func TestExpireRecordings(t *testing.T) {
 			t.Fatal(err)
 		}
 		ended := b.Ended.Add(-age)
-		if _, err := e.db.Collection("broadcasts").UpdateOne(e.ctx(), map[string]any{"_id": mustOID(t, b.ID)},
+		if _, err := e.db.Collection("broadcasts").UpdateOne(e.ctx(), map[string]any{"_id": e.broadcastOID(b.ID)},
 			map[string]any{"$set": map[string]any{"ended": ended}}); err != nil {
 			t.Fatal(err)
 		}
@@ -209,5 +210,29 @@ func TestExpireRecordings(t *testing.T) {
 	}
 	if n, err := e.svc.ExpireRecordings(e.ctx()); err != nil || n != 0 {
 		t.Fatalf("second pass expired %d (%v), want 0", n, err)
+	}
+}
+
+// A room deleted while it records (with its owner's account, or taken down) keeps none of
+// the broadcast that was live: its recording, attached once the broadcast has ended, goes
+// with the broadcast, and the caller learns to delete its object.
+func TestRecordingOfADeletedRoom(t *testing.T) {
+	objects := newObjects(t)
+	e := newEnv(t, func(c *Config) { c.Objects = objects })
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	_, st := newTestHub(e).goLive(key)
+	live := e.waitLive(room.Slug, true)
+	if err := e.svc.DeleteRoom(e.ctx(), alice, room.Slug); err != nil {
+		t.Fatal(err)
+	}
+	<-st.Done()
+	rec := putRecording(t, objects, room.ID, st.ID())
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now())
+		return errors.Is(err, ErrNotFound), "attach: " + errString(err)
+	})
+	if _, err := e.svc.GetBroadcast(e.ctx(), live.BroadcastID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the broadcast of the deleted room: %v", err)
 	}
 }

@@ -16,17 +16,19 @@ import (
 
 	"onair/media"
 	"onair/rooms/audit"
-	"onair/rooms/internal/cursor"
+	"onair/rooms/mongodb"
 )
 
-// Visibility says who finds a room: public rooms are listed, unlisted ones are reachable
-// by their URL only.
+// Visibility says who finds and watches a room (access.go): public rooms are listed and
+// addressed by slug; unlisted ones are reachable by their playback id URL only; private
+// ones too, and only by their owner, moderators, admins and invited viewers.
 type Visibility string
 
 // Visibilities.
 const (
 	Public   Visibility = "public"
 	Unlisted Visibility = "unlisted"
+	Private  Visibility = "private"
 )
 
 // UserRef names a user in a room: owner or moderator.
@@ -38,12 +40,17 @@ type UserRef struct {
 // Room is a channel: a stream name (its slug), a stream key, chat moderators.
 type Room struct {
 	ID          string     `json:"id"`
-	Slug        string     `json:"slug"` // immutable: it is in HLS and page URLs
+	Slug        string     `json:"slug"` // immutable: it is in public rooms' HLS and page URLs
 	Title       string     `json:"title"`
 	Description string     `json:"description"`
 	Visibility  Visibility `json:"visibility"`
 	Owner       UserRef    `json:"owner"`
 	Moderators  []UserRef  `json:"moderators"`
+	// PlaybackID addresses the room in the URLs of an unlisted or private room; Invited are
+	// the viewers of a private room besides its owner, moderators and admins. Both are left
+	// out of JSON: web shows them to whom it may.
+	PlaybackID string    `json:"-"`
+	Invited    []UserRef `json:"-"`
 	// Recording asks for every broadcast to be recorded (the stream's media.Route.Record).
 	Recording bool `json:"recording"`
 	// RetentionDays overrides Config.RetentionDays for this room's recordings (0: the default).
@@ -117,6 +124,7 @@ type roomDoc struct {
 	OwnerID     bson.ObjectID `bson:"owner_id"`
 	OwnerHandle string        `bson:"owner_handle"`
 	Moderators  []userRefDoc  `bson:"moderators"`
+	Invited     []userRefDoc  `bson:"invited,omitempty"`
 	Recording   bool          `bson:"recording"`
 	Retention   int           `bson:"retention_days"`
 	KeyHash     string        `bson:"key_hash"` // hex SHA-256 of the stream key
@@ -145,8 +153,15 @@ func (s *Service) room(d *roomDoc) Room {
 	for _, m := range d.Moderators {
 		r.Moderators = append(r.Moderators, UserRef{ID: m.ID.Hex(), Handle: m.Handle})
 	}
-	if d.Live && d.BroadcastID != nil {
-		r.BroadcastID = d.BroadcastID.Hex()
+	for _, v := range d.Invited {
+		r.Invited = append(r.Invited, UserRef{ID: v.ID.Hex(), Handle: v.Handle})
+	}
+	k := s.pkeys()
+	if k != nil {
+		r.PlaybackID = k.encode(d.ID, roomTag)
+	}
+	if d.Live && d.BroadcastID != nil && k != nil {
+		r.BroadcastID = k.BroadcastID(*d.BroadcastID)
 		r.LiveSince = d.LiveStarted
 		if n, ok := s.live.viewers(*d.BroadcastID); ok {
 			r.Viewers = n
@@ -169,6 +184,10 @@ const (
 func validateSlug(slug string) error {
 	if !slugRE.MatchString(slug) {
 		return invalid("slug", "must be 3 to 40 characters: lowercase letters a-z, digits and -, not starting with -")
+	}
+	// Playback ids share URLs with slugs (/live/<name>/, API refs): no slug may look like one.
+	if IsPlaybackID(slug) {
+		return invalid("slug", "must not be 26 characters of a-z and 2-7 only (that is the shape of a playback id)")
 	}
 	return nil
 }
@@ -210,8 +229,8 @@ func isControl(r rune) bool {
 }
 
 func validVisibility(v Visibility) error {
-	if v != Public && v != Unlisted {
-		return invalid("visibility", "must be %q or %q", Public, Unlisted)
+	if v != Public && v != Unlisted && v != Private {
+		return invalid("visibility", "must be %q, %q or %q", Public, Unlisted, Private)
 	}
 	return nil
 }
@@ -260,7 +279,7 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	_, err = s.rooms.InsertOne(octx, d)
-	if isDup(err) {
+	if mongodb.IsDup(err) {
 		return Room{}, "", &ConflictError{Field: "slug", Message: "is already taken"}
 	}
 	if err != nil {
@@ -277,7 +296,8 @@ func (s *Service) reserved(slug string) bool {
 	return slices.Contains(s.cfg.ReservedSlugs, slug)
 }
 
-// GetRoom returns the room with this slug, whatever its visibility.
+// GetRoom returns the room with this slug, whatever its visibility (see FindRoom and
+// Room.Admit for requests on behalf of a user).
 func (s *Service) GetRoom(ctx context.Context, slug string) (Room, error) {
 	d, err := s.roomDoc(ctx, bson.D{{Key: "slug", Value: strings.ToLower(slug)}}, "room "+slug)
 	if err != nil {
@@ -301,6 +321,10 @@ func (s *Service) RoomByID(ctx context.Context, id string) (Room, error) {
 
 func (s *Service) roomDoc(ctx context.Context, filter bson.D, what string) (roomDoc, error) {
 	var d roomDoc
+	// Rooms are shown with their playback id: the keys are read once, before any room.
+	if _, err := s.Playback(ctx); err != nil {
+		return d, err
+	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	err := s.rooms.FindOne(octx, filter).Decode(&d)
@@ -313,12 +337,13 @@ func (s *Service) roomDoc(ctx context.Context, filter bson.D, what string) (room
 	return d, nil
 }
 
-// editableRoom finds the room and checks that actor may edit it.
+// editableRoom finds the room (ref: its slug or playback id) and checks that actor may
+// edit it.
 func (s *Service) editableRoom(ctx context.Context, actor User, slug, verb string) (roomDoc, error) {
 	if actor.ID == "" {
 		return roomDoc{}, fmt.Errorf("%s room %s: %w", verb, slug, ErrUnauthorized)
 	}
-	d, err := s.roomDoc(ctx, bson.D{{Key: "slug", Value: strings.ToLower(slug)}}, "room "+slug)
+	d, _, err := s.findRoomDoc(ctx, slug)
 	if err != nil {
 		return d, err
 	}
@@ -381,22 +406,26 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 	details := changed()
 	now := s.now()
 	set = append(set, bson.E{Key: "updated", Value: now}, bson.E{Key: "activity", Value: now})
+	before := s.room(&d)
 	d, err = s.updateRoom(ctx, d.ID, bson.D{{Key: "$set", Value: set}}, "update room "+slug)
 	if err != nil {
 		return Room{}, err
 	}
-	if in.Recording != nil {
-		s.keys.evictRoom(d.ID.Hex()) // the key's route carries Record
+	room := s.room(&d)
+	if in.Recording != nil || room.StreamName() != before.StreamName() {
+		s.keys.evictRoom(d.ID.Hex()) // the key's route carries Record and the stream's name
+	}
+	if room.StreamName() != before.StreamName() {
+		s.renameStream(before, room)
 	}
 	s.log.Info("room updated", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
-	room := s.room(&d)
 	s.record(ctx, actor, audit.RoomUpdate, &room, nil, details)
 	return room, nil
 }
 
 // updateRoom applies update to one room document and returns it as written. This
-// process's writes to one room are serialised: FerretDB loses one of two concurrent
-// updates of a document (on MongoDB each update is atomic anyway).
+// process's writes to one room are serialised, so that no update depends on concurrent
+// updates of one document being atomic (doc.go, The embedded database).
 func (s *Service) updateRoom(ctx context.Context, id bson.ObjectID, update bson.D, what string) (roomDoc, error) {
 	return s.updateRoomIf(ctx, id, nil, update, what)
 }
@@ -440,12 +469,13 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 	if res.DeletedCount == 0 {
 		return fmt.Errorf("delete room %s: %w", slug, ErrNotFound)
 	}
-	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(d.Slug, fmt.Errorf("%w: room deleted", media.ErrStopped)) {
+	room := s.room(&d)
+	if s.cfg.Stopper != nil && s.cfg.Stopper.Stop(room.StreamName(), errRoomDeleted) {
 		s.log.Info("live stream stopped: room deleted", "slug", d.Slug)
 	}
 	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
-	room := s.room(&d)
-	s.record(ctx, actor, audit.RoomDelete, &room, nil, nil)
+	s.record(ctx, actor, audit.RoomDelete, &room, nil, map[string]any{
+		"owner_id": room.Owner.ID, "owner_handle": room.Owner.Handle, "visibility": string(room.Visibility)})
 	s.forgetRoom(d.ID)
 	return nil
 }
@@ -453,7 +483,34 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 // AddModerator lets the user with this handle moderate the room's chat; only the room's
 // owner or an admin may (ErrForbidden). Adding a moderator twice is not an error.
 func (s *Service) AddModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
-	d, err := s.editableRoom(ctx, actor, slug, "add a moderator to")
+	return s.addMember(ctx, actor, slug, handle, moderators)
+}
+
+// RemoveModerator takes away a moderator (by handle); only the room's owner or an admin
+// may. Removing someone who is not a moderator is not an error.
+func (s *Service) RemoveModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
+	return s.removeMember(ctx, actor, slug, handle, moderators)
+}
+
+// memberList is a list of users kept in a room's document: its moderators, or the
+// viewers invited to it (access.go).
+type memberList struct {
+	field          string // in the room document
+	max            int
+	name           string // in messages: "moderators"
+	added, removed string // audit actions
+	verb           string // in logs: "moderator" added, removed
+	of             func(*roomDoc) []userRefDoc
+}
+
+var moderators = memberList{field: "moderators", max: maxModerators, name: "moderators",
+	added: audit.ModeratorAdd, removed: audit.ModeratorRemove, verb: "moderator",
+	of: func(d *roomDoc) []userRefDoc { return d.Moderators }}
+
+// addMember adds the user with this handle to the room's list; only the room's owner or
+// an admin may (ErrForbidden). Adding someone twice is not an error.
+func (s *Service) addMember(ctx context.Context, actor User, ref, handle string, l memberList) (Room, error) {
+	d, err := s.editableRoom(ctx, actor, ref, "add to the "+l.name+" of")
 	if err != nil {
 		return Room{}, err
 	}
@@ -467,163 +524,53 @@ func (s *Service) AddModerator(ctx context.Context, actor User, slug, handle str
 	if u.ID == d.OwnerID.Hex() {
 		return Room{}, invalid("handle", "@%s owns the room already", u.Handle)
 	}
-	r := s.room(&d)
-	if r.IsModerator(u) {
-		return r, nil
+	members := l.of(&d)
+	for _, m := range members {
+		if m.ID.Hex() == u.ID {
+			return s.room(&d), nil
+		}
 	}
-	if len(d.Moderators) >= maxModerators {
-		return Room{}, invalid("handle", "a room has at most %d moderators", maxModerators)
+	if len(members) >= l.max {
+		return Room{}, invalid("handle", "a room has at most %d %s", l.max, l.name)
 	}
 	uid, _ := bson.ObjectIDFromHex(u.ID)
-	now := s.now()
 	d, err = s.updateRoom(ctx, d.ID, bson.D{
-		{Key: "$addToSet", Value: bson.D{{Key: "moderators", Value: userRefDoc{ID: uid, Handle: u.Handle}}}},
-		{Key: "$set", Value: bson.D{{Key: "updated", Value: now}}},
-	}, "add moderator to "+slug)
+		{Key: "$addToSet", Value: bson.D{{Key: l.field, Value: userRefDoc{ID: uid, Handle: u.Handle}}}},
+		{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
+	}, "add to the "+l.name+" of "+d.Slug)
 	if err != nil {
 		return Room{}, err
 	}
-	s.log.Info("moderator added", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", u.ID, "by", actor.ID)
+	s.log.Info(l.verb+" added", "room_id", d.ID.Hex(), "slug", d.Slug, "user_id", u.ID, "by", actor.ID)
 	room := s.room(&d)
-	s.record(ctx, actor, audit.ModeratorAdd, &room, userTarget(UserRef{ID: u.ID, Handle: u.Handle}), nil)
+	s.record(ctx, actor, l.added, &room, userTarget(UserRef{ID: u.ID, Handle: u.Handle}), nil)
 	return room, nil
 }
 
-// RemoveModerator takes away a moderator (by handle); only the room's owner or an admin
-// may. Removing someone who is not a moderator is not an error.
-func (s *Service) RemoveModerator(ctx context.Context, actor User, slug, handle string) (Room, error) {
-	d, err := s.editableRoom(ctx, actor, slug, "remove a moderator from")
+// removeMember takes the user with this handle off the room's list; only the room's owner
+// or an admin may. Removing someone who is not on it is not an error.
+func (s *Service) removeMember(ctx context.Context, actor User, ref, handle string, l memberList) (Room, error) {
+	d, err := s.editableRoom(ctx, actor, ref, "remove from the "+l.name+" of")
 	if err != nil {
 		return Room{}, err
 	}
 	handle = normalizeHandle(handle)
-	for _, m := range d.Moderators {
+	for _, m := range l.of(&d) {
 		if m.Handle != handle {
 			continue
 		}
-		// $pull of the exact sub-document: FerretDB ignores $pull with a condition.
+		// $pull of the exact sub-document, not with a condition (doc.go).
 		d, err = s.updateRoom(ctx, d.ID, bson.D{
-			{Key: "$pull", Value: bson.D{{Key: "moderators", Value: m}}},
+			{Key: "$pull", Value: bson.D{{Key: l.field, Value: m}}},
 			{Key: "$set", Value: bson.D{{Key: "updated", Value: s.now()}}},
-		}, "remove moderator from "+slug)
+		}, "remove from the "+l.name+" of "+d.Slug)
 		if err != nil {
 			return Room{}, err
 		}
-		s.log.Info("moderator removed", "room_id", d.ID.Hex(), "slug", d.Slug, "moderator_id", m.ID.Hex(), "by", actor.ID)
+		s.log.Info(l.verb+" removed", "room_id", d.ID.Hex(), "slug", d.Slug, "user_id", m.ID.Hex(), "by", actor.ID)
 		room := s.room(&d)
-		s.record(ctx, actor, audit.ModeratorRemove, &room, userTarget(UserRef{ID: m.ID.Hex(), Handle: m.Handle}), nil)
+		s.record(ctx, actor, l.removed, &room, userTarget(UserRef{ID: m.ID.Hex(), Handle: m.Handle}), nil)
 		break
 	}
 	return s.room(&d), nil
-}
-
-// RoomQuery selects rooms for ListRooms.
-type RoomQuery struct {
-	// OwnerID lists one user's rooms. Unlisted ones are included only when the viewer
-	// passed to ListRooms is that user or an admin.
-	OwnerID string
-	// LiveOnly lists only live rooms.
-	LiveOnly bool
-	// Search keeps rooms whose title contains it, case-insensitively.
-	Search string
-	// Limit is the page size: default 20, at most 100.
-	Limit int
-	// Cursor is RoomPage.Next of the previous page ("" for the first).
-	Cursor string
-}
-
-// RoomPage is one page of ListRooms.
-type RoomPage struct {
-	Rooms []Room `json:"rooms"`
-	// Next is the cursor of the next page, "" on the last.
-	Next string `json:"next,omitempty"`
-}
-
-type roomCursor struct {
-	Live     bool          `json:"l"`
-	Activity time.Time     `json:"a"`
-	ID       bson.ObjectID `json:"i"`
-}
-
-// ListRooms lists rooms, live ones first, then by most recent activity. Only public
-// rooms are listed unless q.OwnerID is the viewer (or the viewer is an admin); pass the
-// zero User for an anonymous viewer.
-func (s *Service) ListRooms(ctx context.Context, viewer User, q RoomQuery) (RoomPage, error) {
-	filter := bson.D{}
-	if q.OwnerID != "" {
-		oid, err := bson.ObjectIDFromHex(q.OwnerID)
-		if err != nil {
-			return RoomPage{}, invalid("owner", "is not a user id")
-		}
-		filter = append(filter, bson.E{Key: "owner_id", Value: oid})
-		if viewer.ID != q.OwnerID && !viewer.Admin {
-			filter = append(filter, bson.E{Key: "visibility", Value: Public})
-		}
-	} else {
-		filter = append(filter, bson.E{Key: "visibility", Value: Public})
-	}
-	if q.LiveOnly {
-		filter = append(filter, bson.E{Key: "live", Value: true})
-	}
-	if search := strings.TrimSpace(q.Search); search != "" {
-		if utf8.RuneCountInString(search) > maxTitle {
-			return RoomPage{}, invalid("q", "must be at most %d characters", maxTitle)
-		}
-		// FerretDB has no text indexes: an escaped, case-insensitive regular expression.
-		filter = append(filter, bson.E{Key: "title", Value: bson.D{
-			{Key: "$regex", Value: regexp.QuoteMeta(search)}, {Key: "$options", Value: "i"}}})
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
-	if q.Cursor != "" {
-		c, err := decodeCursor[roomCursor](q.Cursor)
-		if err != nil {
-			return RoomPage{}, err
-		}
-		// Keyset pagination over (live desc, activity desc, _id desc).
-		after := bson.A{
-			bson.D{{Key: "live", Value: c.Live}, {Key: "activity", Value: bson.D{{Key: "$lt", Value: c.Activity}}}},
-			bson.D{{Key: "live", Value: c.Live}, {Key: "activity", Value: c.Activity}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}
-		if c.Live {
-			after = append(after, bson.D{{Key: "live", Value: false}})
-		}
-		filter = append(filter, bson.E{Key: "$or", Value: after})
-	}
-	opts := options.Find().
-		SetSort(bson.D{{Key: "live", Value: -1}, {Key: "activity", Value: -1}, {Key: "_id", Value: -1}}).
-		SetLimit(int64(limit + 1))
-	octx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.rooms.Find(octx, filter, opts)
-	if err != nil {
-		return RoomPage{}, dbError("list rooms", err)
-	}
-	var docs []roomDoc
-	if err := cur.All(octx, &docs); err != nil {
-		return RoomPage{}, dbError("list rooms", err)
-	}
-	page := RoomPage{Rooms: make([]Room, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = encodeCursor(roomCursor{Live: last.Live, Activity: last.Activity, ID: last.ID})
-			break
-		}
-		page.Rooms = append(page.Rooms, s.room(&docs[i]))
-	}
-	return page, nil
-}
-
-func encodeCursor(v any) string { return cursor.Encode(v) }
-
-func decodeCursor[T any](s string) (T, error) {
-	v, ok := cursor.Decode[T](s)
-	if !ok {
-		return v, invalid("cursor", "is not a cursor this server gave out")
-	}
-	return v, nil
 }

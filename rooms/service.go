@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/media"
 	"onair/rooms/audit"
 	"onair/rooms/cluster"
+	"onair/rooms/mongodb"
 )
 
 // Compile-time checks of the interfaces the wiring relies on.
@@ -41,10 +41,11 @@ func (f StreamStopperFunc) Stop(name string, reason error) bool { return f(name,
 // Config configures a Service. Only DB is required; zero values take the defaults given.
 type Config struct {
 	// DB is the database holding the collections users, sessions, rooms, broadcasts,
-	// rooms_meta, identities and login_failures. The client's own timeouts may be generous: every operation here is bounded
+	// rooms_meta, identities, login_failures, devices and api_tokens. The client's own timeouts may be generous: every operation here is bounded
 	// by OpTimeout, which also bounds server selection.
 	DB *mongo.Database
-	// Logger receives structured logs; never passwords, session tokens or stream keys.
+	// Logger receives structured logs (nil discards them); never passwords, session
+	// tokens or stream keys.
 	Logger *slog.Logger
 	// Stopper ends live publishes when a key is rotated or a room deleted (optional).
 	Stopper StreamStopper
@@ -149,6 +150,7 @@ type Service struct {
 	identities                               *mongo.Collection // external sign-ins (external.go)
 	loginFails                               *mongo.Collection // failed logins of every node (loginfails.go)
 	devices                                  *mongo.Collection // browsers that signed in to an account (devices.go)
+	tokens                                   *mongo.Collection // API tokens (tokens.go)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes
@@ -162,6 +164,9 @@ type Service struct {
 
 	live         liveSet      // broadcasts running on this node
 	viewerCounts viewerCounts // the cluster's, shared by the live broadcasts (viewers.go)
+
+	playback   atomic.Pointer[PlaybackKeys] // nil until the secret is read (playback.go)
+	playbackMu sync.Mutex                   // one reader of the secret at a time
 
 	streamLocks keyedMutex // serialises claiming a stream and ending its lost broadcasts
 	claimsMu    sync.Mutex
@@ -246,12 +251,13 @@ func New(cfg Config) (*Service, error) {
 		identities: cfg.DB.Collection("identities"),
 		loginFails: cfg.DB.Collection("login_failures"),
 		devices:    cfg.DB.Collection("devices"),
+		tokens:     cfg.DB.Collection("api_tokens"),
 		dummyHash:  dummy,
 		hashSem:    make(chan struct{}, cfg.MaxConcurrentHashes),
 		signUpSem:  make(chan struct{}, max(1, cfg.MaxConcurrentHashes/2)),
 		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
 		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
-		live:       liveSet{bySlug: map[string]*liveBroadcast{}},
+		live:       liveSet{byStream: map[string]*liveBroadcast{}},
 		claims:     map[string]*streamClaim{},
 		bg:         bg,
 		bgCancel:   cancel,
@@ -259,69 +265,57 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// EnsureIndexes creates the collections' indexes if they are missing (idempotent; works on
-// MongoDB and FerretDB) and repairs a first-admin grant interrupted by a crash.
+// EnsureIndexes creates the collections' indexes if they are missing (idempotent) and
+// repairs a first-admin grant interrupted by a crash.
 func (s *Service) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*s.cfg.OpTimeout)
 	defer cancel()
-	type index struct {
-		name   string
-		unique bool
-		keys   bson.D
-	}
-	k := func(pairs ...any) bson.D {
-		d := bson.D{}
-		for i := 0; i < len(pairs); i += 2 {
-			d = append(d, bson.E{Key: pairs[i].(string), Value: pairs[i+1]})
-		}
-		return d
-	}
+	type ix = mongodb.Index
+	k := mongodb.Keys
 	sets := []struct {
 		c       *mongo.Collection
-		indexes []index
+		indexes []ix
 	}{
-		{s.users, []index{
-			{"email_unique", true, k("email", 1)},
-			{"handle_unique", true, k("handle", 1)},
+		{s.users, []ix{
+			{Name: "email_unique", Unique: true, Keys: k("email", 1)},
+			{Name: "handle_unique", Unique: true, Keys: k("handle", 1)},
 		}},
-		{s.sessions, []index{
-			{"user", false, k("user_id", 1)},
-			{"expires", false, k("expires", 1)},
+		{s.sessions, []ix{
+			{Name: "user", Keys: k("user_id", 1)},
+			{Name: "expires", Keys: k("expires", 1)},
 		}},
-		{s.rooms, []index{
-			{"slug_unique", true, k("slug", 1)},
-			{"key_hash_unique", true, k("key_hash", 1)},
-			{"owner", false, k("owner_id", 1, "activity", -1)},
-			{"listing", false, k("visibility", 1, "live", -1, "activity", -1, "_id", -1)},
+		{s.rooms, []ix{
+			{Name: "slug_unique", Unique: true, Keys: k("slug", 1)},
+			{Name: "key_hash_unique", Unique: true, Keys: k("key_hash", 1)},
+			{Name: "owner", Keys: k("owner_id", 1, "activity", -1)},
+			{Name: "listing", Keys: k("visibility", 1, "live", -1, "activity", -1, "_id", -1)},
 		}},
-		{s.loginFails, []index{
-			{"key_at", false, k("key", 1, "at", -1)},
+		{s.tokens, tokenIndexes()},
+		{s.loginFails, []ix{
+			{Name: "key_at", Keys: k("key", 1, "at", -1)},
 		}},
-		{s.broadcasts, []index{
-			{"room_started", false, k("room_id", 1, "started", -1)},
-			{"open", false, k("ended", 1, "heartbeat", 1)},
-			{"run", false, k("run_id", 1)},
-			{"recordings", false, k("recording.status", 1, "ended", 1)},
+		{s.broadcasts, []ix{
+			{Name: "room_started", Keys: k("room_id", 1, "started", -1)},
+			{Name: "open", Keys: k("ended", 1, "heartbeat", 1)},
+			{Name: "run", Keys: k("run_id", 1)},
+			{Name: "recordings", Keys: k("recording.status", 1, "ended", 1)},
 		}},
 	}
+	// Every node derives playback and broadcast ids from the same secret: read it (or
+	// create it) before anything else.
+	if _, err := s.Playback(ctx); err != nil {
+		return err
+	}
 	for _, set := range sets {
-		// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
-		// indexes that all exist already.
-		for _, ix := range set.indexes {
-			o := options.Index().SetName(ix.name)
-			if ix.unique {
-				o.SetUnique(true)
-			}
-			if _, err := set.c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: o}); err != nil {
-				return dbError("create index "+set.c.Name()+"."+ix.name, err)
-			}
+		if err := mongodb.CreateIndexes(ctx, set.c, set.indexes...); err != nil {
+			return dbError("rooms indexes", err)
 		}
 	}
 	return s.repairFirstAdmin(ctx)
 }
 
-// Run runs the janitors until ctx ends: expired sessions are deleted (FerretDB has no TTL
-// indexes), in-memory limits and caches pruned, and broadcasts left open by dead nodes (or
+// Run runs the janitors until ctx ends: expired sessions are deleted (no TTL index, see
+// doc.go), in-memory limits and caches pruned, and broadcasts left open by dead nodes (or
 // by this node before a crash) ended. Once ctx ends it waits up to DrainTimeout for live
 // broadcasts to be written as ended (stop the media hub at the same time), then returns nil.
 func (s *Service) Run(ctx context.Context) error {
@@ -331,6 +325,9 @@ func (s *Service) Run(ctx context.Context) error {
 	// that died must show offline within seconds.
 	hb := time.NewTicker(s.cfg.HeartbeatInterval / 2)
 	defer hb.Stop()
+	if _, err := s.Playback(ctx); err != nil {
+		s.log.Warn("playback keys not read yet", "err", err)
+	}
 	if n, err := s.endOrphans(ctx); err != nil {
 		s.log.Warn("end broadcasts left open by this node", "err", err)
 	} else if n > 0 {
@@ -358,18 +355,23 @@ func (s *Service) janitor(ctx context.Context) {
 	now := s.now()
 	s.ipFails.prune(now)
 	if err := s.deleteOldFailures(ctx, now); err != nil {
-		s.log.Warn("janitor: delete old failed logins", "err", err)
+		s.log.Warn("old failed logins not deleted", "err", err)
 	}
 	s.keys.prune(now)
 	if n, err := s.DeleteExpiredSessions(ctx); err != nil {
-		s.log.Warn("janitor: delete expired sessions", "err", err)
+		s.log.Warn("expired sessions not deleted", "err", err)
 	} else if n > 0 {
-		s.log.Info("janitor: deleted expired sessions", "count", n)
+		s.log.Info("deleted expired sessions", "count", n)
+	}
+	if n, err := s.deleteExpiredTokens(ctx); err != nil {
+		s.log.Warn("expired api tokens not deleted", "err", err)
+	} else if n > 0 {
+		s.log.Info("deleted expired api tokens", "count", n)
 	}
 	if n, err := s.ExpireRecordings(ctx); err != nil {
-		s.log.Warn("janitor: expire recordings", "err", err)
+		s.log.Warn("expired recordings not deleted", "err", err)
 	} else if n > 0 {
-		s.log.Info("janitor: deleted expired recordings", "count", n)
+		s.log.Info("deleted expired recordings", "count", n)
 	}
 }
 

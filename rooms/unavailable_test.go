@@ -5,6 +5,10 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"onair/scripts/testenv"
 )
 
 // TestUnavailable: with MongoDB down every method fails quickly with ErrUnavailable, and
@@ -52,7 +56,7 @@ func TestUnavailable(t *testing.T) {
 			return err
 		}},
 		{"GetBroadcast", func(ctx context.Context) error {
-			_, err := e.svc.GetBroadcast(ctx, room.ID)
+			_, err := e.svc.GetBroadcast(ctx, e.svc.pkeys().BroadcastID(bson.NewObjectID()))
 			return err
 		}},
 		{"DeleteExpiredSessions", func(ctx context.Context) error { _, err := e.svc.DeleteExpiredSessions(ctx); return err }},
@@ -92,9 +96,9 @@ func TestUnavailable(t *testing.T) {
 	}
 
 	e.mongo.Restart(t)
-	took := eventually(t, 5*time.Second, "recovery", func() (bool, string) {
+	took := testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		_, _, err := e.svc.Authenticate(context.Background(), alice.Token)
-		return err == nil, Code(err)
+		return err == nil, "recovery: " + Code(err)
 	})
 	t.Logf("recovered %s after the restart", took)
 	if _, err := e.svc.SignUp(e.ctx(), SignUp{Email: "bob@example.com", Handle: "bob", Password: "correct horse battery"}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"onair/rooms/cluster"
+	"onair/scripts/testenv"
 )
 
 // reportingNode is a node of the test whose heartbeat, written when the test calls
@@ -47,12 +48,12 @@ func (n *reportingNode) report(viewers map[string]int) {
 // waitViewers waits until the room's count on this node is want.
 func (e *testEnv) waitViewers(slug string, want int) {
 	e.t.Helper()
-	eventually(e.t, 2*time.Second, fmt.Sprintf("%d viewers of %s", want, slug), func() (bool, string) {
+	testenv.Eventually(e.t, 2*time.Second, func() (bool, string) {
 		r, err := e.svc.GetRoom(context.Background(), slug)
 		if err != nil {
 			return false, err.Error()
 		}
-		return r.Viewers == want, fmt.Sprintf("%d viewers", r.Viewers)
+		return r.Viewers == want, fmt.Sprintf("%s: %d viewers, want %d", slug, r.Viewers, want)
 	})
 }
 
@@ -99,10 +100,10 @@ func TestClusterViewers(t *testing.T) {
 		e.waitViewers(room.Slug, s.want)
 		t.Logf("%s: %d", s.name, s.want)
 	}
-	eventually(t, 2*time.Second, "the sum written to the room", func() (bool, string) {
+	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		var d roomDoc
 		err := e.db.Collection("rooms").FindOne(context.Background(), bson.D{{Key: "slug", Value: room.Slug}}).Decode(&d)
-		return err == nil && d.Viewers == 6, fmt.Sprintf("%d viewers, %v", d.Viewers, err)
+		return err == nil && d.Viewers == 6, fmt.Sprintf("the sum written to the room: %d viewers, %v", d.Viewers, err)
 	})
 
 	h.end(key)

@@ -2,6 +2,12 @@
 # `make run`: onair with everything it needs on this machine. Without ONAIR_MONGO_URI it
 # starts a local MongoDB-compatible server (FerretDB, built by scripts/tools.sh) with its
 # data under data/ferretdb; recordings go to data/ through the local storage backend.
+#
+# This script's own settings start with RUN_, never ONAIR_: onair refuses to start with an
+# ONAIR_* variable that is not one of its config keys, and it sees this environment.
+#   RUN_MONGO_PORT  port of the local MongoDB-compatible server (default 27018; the next
+#                   port is its debug port)
+# ONAIR_* variables (ONAIR_MONGO_URI, ONAIR_DATA_DIR, ...) are onair's config keys.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,10 +22,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [ -z "${ONAIR_MONGO_URI:-}" ]; then
-	port=${ONAIR_LOCAL_MONGO_PORT:-27018}
+	port=${RUN_MONGO_PORT:-27018}
 	debug_port=$((port + 1))
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		echo "run: port $port is taken; set ONAIR_LOCAL_MONGO_PORT or ONAIR_MONGO_URI" >&2
+		echo "run: port $port is taken; set RUN_MONGO_PORT or ONAIR_MONGO_URI" >&2
 		exit 1
 	fi
 	scripts/tools.sh ferretdb

@@ -35,7 +35,7 @@ type DanglingConfig struct {
 // for by its lease: a spool directory only knows its own node.
 func AbortDanglingUploads(ctx context.Context, cfg DanglingConfig) (int, error) {
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -44,6 +44,7 @@ type eventsEnv struct {
 	db       *mongo.Database
 	audit    *audit.Log
 	webhooks *webhook.Dispatcher
+	web      *Server
 }
 
 func newEventsEnv(t *testing.T) *eventsEnv {
@@ -114,7 +115,7 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 		resp.Body.Close()
 		return resp.StatusCode != http.StatusServiceUnavailable, "chat not running"
 	})
-	return &eventsEnv{t: t, srv: srv, db: db, audit: al, webhooks: wh}
+	return &eventsEnv{t: t, srv: srv, db: db, audit: al, webhooks: wh, web: s}
 }
 
 // apiClient is a browser-like client: cookies, the site's Origin, the CSRF token.
@@ -246,7 +247,11 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 	}
 	ann.must(201, "POST", "/api/v1/rooms", map[string]any{"slug": "ann-room", "title": "Ann's room"}, &created)
 	room := created.Room
-	ann.must(200, "PATCH", "/api/v1/rooms/ann-room", map[string]any{"title": "Ann's show", "visibility": "unlisted"}, nil)
+	var unlisted struct {
+		PlaybackID string `json:"playback_id"`
+	}
+	ann.must(200, "PATCH", "/api/v1/rooms/ann-room", map[string]any{"title": "Ann's show", "visibility": "unlisted"}, &unlisted)
+	pid := unlisted.PlaybackID // others reach an unlisted room by it, not by its slug
 	var rotated struct {
 		StreamKey string `json:"stream_key"`
 	}
@@ -257,14 +262,14 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 	ann.must(200, "POST", "/api/v1/rooms/ann-room/moderators", map[string]string{"handle": "bob"}, nil) // no change: no entry
 
 	// Chat moderation by a moderator.
-	msg := carol.post("ann-room", "buy cheap followers")
+	msg := carol.post(pid, "buy cheap followers")
 	bob.must(204, "DELETE", "/api/v1/rooms/ann-room/chat/messages/"+msg, nil, nil)
 	bob.must(204, "POST", "/api/v1/rooms/ann-room/chat/timeouts", map[string]any{"handle": "carol", "seconds": 60, "reason": "spam"}, nil)
 	bob.must(204, "POST", "/api/v1/rooms/ann-room/chat/bans", map[string]any{"handle": "carol", "reason": "again"}, nil)
 	bob.must(204, "DELETE", "/api/v1/rooms/ann-room/chat/bans/carol", nil, nil)
 	bob.must(204, "PUT", "/api/v1/rooms/ann-room/chat/slow-mode", map[string]any{"seconds": 30}, nil)
 	// Refused actions are not actions.
-	if code := carol.do("PUT", "/api/v1/rooms/ann-room/chat/slow-mode", map[string]any{"seconds": 5}, nil); code != 403 {
+	if code := carol.do("PUT", "/api/v1/rooms/"+pid+"/chat/slow-mode", map[string]any{"seconds": 5}, nil); code != 403 {
 		t.Fatalf("carol sets slow mode: %d", code)
 	}
 
@@ -280,7 +285,21 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	root.must(204, "DELETE", "/api/v1/broadcasts/"+bid.Hex(), nil, nil)
+	// The API names broadcasts by their public ids only.
+	if code := root.do("DELETE", "/api/v1/broadcasts/"+bid.Hex(), nil, nil); code != 404 {
+		t.Fatalf("delete by ObjectID: %d, want 404", code)
+	}
+	var listed struct {
+		Broadcasts []struct {
+			ID string `json:"id"`
+		} `json:"broadcasts"`
+	}
+	root.must(200, "GET", "/api/v1/rooms/ann-room/broadcasts", nil, &listed)
+	if len(listed.Broadcasts) != 1 || !rooms.IsPlaybackID(listed.Broadcasts[0].ID) {
+		t.Fatalf("broadcasts %+v", listed.Broadcasts)
+	}
+	publicID := listed.Broadcasts[0].ID
+	root.must(204, "DELETE", "/api/v1/broadcasts/"+publicID, nil, nil)
 
 	// A webhook added and removed by the owner.
 	var hook struct {
@@ -318,7 +337,7 @@ func TestAuditTrailThroughTheAPI(t *testing.T) {
 		{audit.ChatBan, "bob", "user:carol", map[string]any{"reason": "again"}},
 		{audit.ChatUnban, "bob", "user:carol", nil},
 		{audit.ChatSlowMode, "bob", "", map[string]any{"interval_ms": float64(30000)}},
-		{audit.BroadcastDelete, "root", "broadcast:" + bid.Hex(), map[string]any{"recording": false}},
+		{audit.BroadcastDelete, "root", "broadcast:" + publicID, map[string]any{"recording": false}},
 		{audit.WebhookCreate, "ann", "webhook:" + hook.Webhook.ID, map[string]any{"format": "json"}},
 		{audit.WebhookDelete, "ann", "webhook:" + hook.Webhook.ID, nil},
 		{audit.RoomDelete, "ann", "", nil},

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"onair/chat"
 	"onair/rooms"
+	"onair/rooms/audit"
+	"onair/rooms/webhook"
 )
 
 // maxBody bounds a JSON request body.
@@ -39,41 +42,85 @@ func writeAPIError(w http.ResponseWriter, status int, code, field, msg string) {
 	writeJSON(w, status, e)
 }
 
-// fail answers with the error's stable code; internal errors are logged, not shown.
+// apiErrors is web's one table from the errors of the domain packages to HTTP answers:
+// the first row whose sentinel the error wraps answers. A row without a message shows the
+// error's own (a typed error's, without the context wrapped around it).
+var apiErrors = []struct {
+	is      []error
+	status  int
+	code    string
+	message func(err error) string
+}{
+	{[]error{rooms.ErrUnavailable, chat.ErrUnavailable, audit.ErrUnavailable, webhook.ErrUnavailable},
+		http.StatusServiceUnavailable, "unavailable", fixed("the database is unreachable; try again shortly")},
+	{[]error{rooms.ErrInvalid, chat.ErrInvalid, audit.ErrInvalid, webhook.ErrInvalid}, http.StatusBadRequest, "invalid", nil},
+	{[]error{rooms.ErrConflict}, http.StatusConflict, "conflict", nil},
+	{[]error{rooms.ErrRateLimited}, http.StatusTooManyRequests, "rate_limited", nil},
+	{[]error{rooms.ErrUnauthorized}, http.StatusUnauthorized, "unauthorized", fixed("sign in first")},
+	// chat says which rule refused the action, e.g. who set the ban a moderator tried to lift.
+	{[]error{chat.ErrForbidden}, http.StatusForbidden, "forbidden", func(err error) string {
+		return strings.TrimPrefix(err.Error(), chat.ErrForbidden.Error()+": ")
+	}},
+	{[]error{rooms.ErrAccountDisabled}, http.StatusForbidden, "forbidden", fixed("this account is disabled")},
+	{[]error{rooms.ErrAdminScope}, http.StatusForbidden, "forbidden", fixed("admin scopes are for admins")},
+	{[]error{rooms.ErrForbidden}, http.StatusForbidden, "forbidden", fixed("you may not do that")},
+	{[]error{webhook.ErrNoDelivery}, http.StatusNotFound, "not_found", fixed("no such delivery")},
+	{[]error{webhook.ErrNotFound}, http.StatusNotFound, "not_found", fixed("no such webhook in this room")},
+	{[]error{rooms.ErrNotFound, chat.ErrNotFound}, http.StatusNotFound, "not_found", fixed("not found")},
+}
+
+func fixed(msg string) func(error) string { return func(error) string { return msg } }
+
+// fail answers with the error's row of apiErrors; other errors are logged, not shown.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *rooms.ValidationError
-	var ce *rooms.ConflictError
-	var rl *rooms.RateLimitError
-	switch {
-	case errors.As(err, &ve):
-		writeAPIError(w, http.StatusBadRequest, "invalid", ve.Field, ve.Error())
-	case errors.As(err, &ce):
-		writeAPIError(w, http.StatusConflict, "conflict", ce.Field, ce.Error())
-	case errors.As(err, &rl):
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second).Seconds())+1))
-		writeAPIError(w, http.StatusTooManyRequests, "rate_limited", "", rl.Error())
-	case errors.Is(err, rooms.ErrUnavailable), errors.Is(err, chat.ErrUnavailable):
-		w.Header().Set("Retry-After", "5")
-		writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "", "the database is unreachable; try again shortly")
-	case errors.Is(err, rooms.ErrInvalid), errors.Is(err, chat.ErrInvalid):
-		writeAPIError(w, http.StatusBadRequest, "invalid", "", err.Error())
-	case errors.Is(err, rooms.ErrUnauthorized):
-		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "", "sign in first")
-	case errors.Is(err, chat.ErrForbidden):
-		// chat says which rule refused the action, e.g. who set the ban a moderator tried to lift.
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", strings.TrimPrefix(err.Error(), chat.ErrForbidden.Error()+": "))
-	case errors.Is(err, rooms.ErrForbidden):
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", "you may not do that")
-	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, chat.ErrNotFound):
-		writeAPIError(w, http.StatusNotFound, "not_found", "", "not found")
-	case errors.Is(err, rooms.ErrConflict):
-		writeAPIError(w, http.StatusConflict, "conflict", "", err.Error())
-	case r.Context().Err() != nil:
-		// The client left; nobody reads an answer.
-	default:
-		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeAPIError(w, http.StatusInternalServerError, "internal", "", "something went wrong on our side")
+	for _, row := range apiErrors {
+		if !slices.ContainsFunc(row.is, func(target error) bool { return errors.Is(err, target) }) {
+			continue
+		}
+		field, msg := typedDetail(err)
+		if row.message != nil {
+			msg = row.message(err)
+		}
+		var rl *rooms.RateLimitError
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second).Seconds())+1))
+		}
+		if row.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "5")
+		}
+		writeAPIError(w, row.status, row.code, field, msg)
+		return
 	}
+	if r.Context().Err() != nil {
+		return // the client left; nobody reads an answer
+	}
+	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeAPIError(w, http.StatusInternalServerError, "internal", "", "something went wrong on our side")
+}
+
+// typedDetail is what a typed error of the domain packages says: the field it names and
+// its own message; otherwise no field and err's message.
+func typedDetail(err error) (field, msg string) {
+	var (
+		rv *rooms.ValidationError
+		rc *rooms.ConflictError
+		rl *rooms.RateLimitError
+		av *audit.ValidationError
+		wv *webhook.ValidationError
+	)
+	switch {
+	case errors.As(err, &rv):
+		return rv.Field, rv.Error()
+	case errors.As(err, &rc):
+		return rc.Field, rc.Error()
+	case errors.As(err, &rl):
+		return "", rl.Error()
+	case errors.As(err, &av):
+		return av.Field, av.Error()
+	case errors.As(err, &wv):
+		return wv.Field, wv.Error()
+	}
+	return "", err.Error()
 }
 
 // decode reads one JSON object into v, refusing unknown fields, trailing data, the wrong
@@ -106,6 +153,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// respond answers v with status, or err through fail.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
 }
 
 // queryInt reads an optional integer query parameter.

@@ -2,13 +2,21 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"onair/chat"
 	"onair/rooms"
+	"onair/rooms/audit"
+	"onair/rooms/webhook"
+	"onair/storage"
 )
 
 func TestDecode(t *testing.T) {
@@ -48,7 +56,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestSameOriginAndCSRF(t *testing.T) {
-	s := &Server{cfg: Config{AllowedOrigins: []string{"https://embed.example"}}}
+	s := &Server{cfg: Config{AllowedPageOrigins: []string{"https://embed.example"}}}
 	sess := &rooms.Session{CSRFToken: "tok"}
 	tests := []struct {
 		name    string
@@ -133,8 +141,8 @@ https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1
 	if d := presignTTL(10 * time.Hour); d != 21*time.Hour {
 		t.Fatalf("presign TTL for 10 h = %s", d)
 	}
-	if d := presignTTL(200 * time.Hour); d != maxPresign {
-		t.Fatalf("presign TTL is capped at %s, got %s", maxPresign, d)
+	if d := presignTTL(200 * time.Hour); d != storage.MaxPresignTTL {
+		t.Fatalf("presign TTL is capped at %s, got %s", storage.MaxPresignTTL, d)
 	}
 }
 
@@ -163,4 +171,61 @@ func TestByteLRU(t *testing.T) {
 
 func withSessionForTest(r *http.Request, sess *rooms.Session) context.Context {
 	return context.WithValue(r.Context(), sessionKey, sess)
+}
+
+// Every domain package's errors get their answer from the one table, with the field and
+// the message of typed errors, whatever context was wrapped around them.
+func TestFail(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	wrap := func(err error) error { return fmt.Errorf("doing something: %w", err) }
+	tests := []struct {
+		name       string
+		err        error
+		code       int
+		apiCode    string
+		field, msg string
+		retryAfter string
+	}{
+		{"rooms field", wrap(&rooms.ValidationError{Field: "slug", Message: "too short"}), 400, "invalid", "slug", "slug: too short", ""},
+		{"audit field", wrap(&audit.ValidationError{Field: "cursor", Message: "bad"}), 400, "invalid", "cursor", "cursor: bad", ""},
+		{"webhook field", wrap(&webhook.ValidationError{Field: "url", Message: "not public"}), 400, "invalid", "url", "url: not public", ""},
+		{"chat invalid", fmt.Errorf("%w: timeout of 20d", chat.ErrInvalid), 400, "invalid", "", "chat: invalid argument: timeout of 20d", ""},
+		{"conflict", wrap(&rooms.ConflictError{Field: "email", Message: "taken"}), 409, "conflict", "email", "email: taken", ""},
+		{"rate limited", wrap(&rooms.RateLimitError{Scope: "ip", RetryAfter: 2 * time.Second}), 429, "rate_limited", "", "too many failed logins for this ip; retry in 2s", "3"},
+		{"rooms unavailable", wrap(rooms.ErrUnavailable), 503, "unavailable", "", "the database is unreachable; try again shortly", "5"},
+		{"chat unavailable", wrap(chat.ErrUnavailable), 503, "unavailable", "", "the database is unreachable; try again shortly", "5"},
+		{"webhook unavailable", wrap(webhook.ErrUnavailable), 503, "unavailable", "", "the database is unreachable; try again shortly", "5"},
+		{"audit unavailable", wrap(audit.ErrUnavailable), 503, "unavailable", "", "the database is unreachable; try again shortly", "5"},
+		{"unauthorized", wrap(rooms.ErrInvalidCredentials), 401, "unauthorized", "", "sign in first", ""},
+		{"chat forbidden says why", fmt.Errorf("%w: the owner set this ban", chat.ErrForbidden), 403, "forbidden", "", "the owner set this ban", ""},
+		{"rooms forbidden", wrap(rooms.ErrForbidden), 403, "forbidden", "", "you may not do that", ""},
+		{"webhook not found", wrap(webhook.ErrNotFound), 404, "not_found", "", "no such webhook in this room", ""},
+		{"room not found", wrap(rooms.ErrNotFound), 404, "not_found", "", "not found", ""},
+		{"chat not found", wrap(chat.ErrNotFound), 404, "not_found", "", "not found", ""},
+		{"anything else", errors.New("disk on fire"), 500, "internal", "", "something went wrong on our side", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.fail(rec, httptest.NewRequest("GET", "/api/v1/x", nil), tt.err)
+			var body apiError
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
+			}
+			e := body.Error
+			if rec.Code != tt.code || e.Code != tt.apiCode || e.Field != tt.field || e.Message != tt.msg ||
+				rec.Header().Get("Retry-After") != tt.retryAfter {
+				t.Fatalf("%d %+v (Retry-After %q), want %d %s %q %q (%q)", rec.Code, e, rec.Header().Get("Retry-After"),
+					tt.code, tt.apiCode, tt.field, tt.msg, tt.retryAfter)
+			}
+		})
+	}
+	// A client that left gets nothing, not even an error logged.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	s.fail(rec, httptest.NewRequest("GET", "/api/v1/x", nil).WithContext(ctx), errors.New("context canceled"))
+	if rec.Body.Len() != 0 {
+		t.Fatalf("answered a client that left: %d %s", rec.Code, rec.Body)
+	}
 }

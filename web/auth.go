@@ -23,6 +23,7 @@ type ctxKey int
 const (
 	userKey ctxKey = iota
 	sessionKey
+	tokenKey   // the API token a request was authenticated with (tokens.go)
 	authErrKey // why a session cookie did not authenticate, when the database was down
 )
 
@@ -71,10 +72,16 @@ func sessionOf(r *http.Request) *rooms.Session {
 // Referer) must be onair's own, and a signed-in request must carry the session's CSRF
 // token. Requests without a session (sign up, log in) still need the Origin and a JSON
 // body, which a cross-site form cannot send without a CORS preflight we never grant.
+// Requests authenticated by an API token are exempt: no browser sends one by itself, and
+// such a request's cookies are not used (tokens.go).
 func (s *Server) guardUnsafe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if tokenOf(r) != nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -107,7 +114,7 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	if origin == s.ownOrigin(r) {
 		return true
 	}
-	for _, o := range s.cfg.AllowedOrigins {
+	for _, o := range s.cfg.AllowedPageOrigins {
 		if origin == o {
 			return true
 		}
@@ -190,16 +197,29 @@ func (s *Server) clearSession(w http.ResponseWriter, r *http.Request) {
 
 // me is what the page learns about the signed-in user.
 type me struct {
-	User      rooms.User `json:"user"`
-	CSRFToken string     `json:"csrf_token"`
+	User rooms.User `json:"user"`
+	// CSRFToken goes in the X-CSRF-Token header of the session's unsafe requests.
+	CSRFToken string `json:"csrf_token,omitempty"`
+	// Token is the API token a request was authenticated with (GET /auth/me).
+	Token *rooms.Token `json:"token,omitempty"`
+}
+
+// signUpRequest is POST /api/v1/auth/signup.
+type signUpRequest struct {
+	Email    string `json:"email"`
+	Handle   string `json:"handle"`
+	Password string `json:"password"`
+}
+
+// logInRequest is POST /api/v1/auth/login.
+type logInRequest struct {
+	// Login is the account's email or handle.
+	Login    string `json:"login"`
+	Password string `json:"password"`
 }
 
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Email    string `json:"email"`
-		Handle   string `json:"handle"`
-		Password string `json:"password"`
-	}
+	var in signUpRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -214,10 +234,7 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logIn(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Login    string `json:"login"`
-		Password string `json:"password"`
-	}
+	var in logInRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -254,6 +271,10 @@ func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "", "not signed in")
+		return
+	}
+	if tok := tokenOf(r); tok != nil {
+		writeJSON(w, http.StatusOK, me{User: *u, Token: tok})
 		return
 	}
 	writeJSON(w, http.StatusOK, me{User: *u, CSRFToken: sess.CSRFToken})

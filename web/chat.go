@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,6 +30,12 @@ func (c *chatRooms) put(slug string, r chat.Room) {
 	c.rooms[slug] = r
 }
 
+func (c *chatRooms) forget(ref string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.rooms, ref)
+}
+
 func (c *chatRooms) get(slug string) (chat.Room, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -37,7 +44,7 @@ func (c *chatRooms) get(slug string) (chat.Room, bool) {
 }
 
 func chatRoomOf(room rooms.Room) chat.Room {
-	r := chat.Room{ID: room.ID, Slug: room.Slug, Title: room.Title, OwnerID: room.Owner.ID}
+	r := chat.Room{ID: room.ID, Slug: room.Slug, Title: room.Title, OwnerID: room.Owner.ID, Stream: room.StreamName()}
 	for _, m := range room.Moderators {
 		r.Moderators = append(r.Moderators, m.ID)
 	}
@@ -51,17 +58,27 @@ func chatUserOf(u *rooms.User) *chat.User {
 	return &chat.User{ID: u.ID, Handle: u.Handle, Admin: u.Admin}
 }
 
-// chatRoom looks the room up, falling back to the cache when the database is away.
+// chatRoom looks the room up (by slug or playback id) and checks that the user may be
+// in it, falling back to the cache when the database is away: never for a private room,
+// whose invitations cannot be checked then.
 func (s *Server) chatRoom(w http.ResponseWriter, r *http.Request) (rooms.Room, chat.Room, bool) {
-	slug := r.PathValue("slug")
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), slug)
+	ref := r.PathValue("slug")
+	room, via, err := s.cfg.Rooms.FindRoom(r.Context(), ref)
 	if err == nil {
+		if err := s.admit(r, room, via); err != nil {
+			s.fail(w, r, err)
+			return rooms.Room{}, chat.Room{}, false
+		}
 		info := chatRoomOf(room)
-		s.chatRooms.put(slug, info)
+		if room.Visibility == rooms.Private {
+			s.chatRooms.forget(ref)
+		} else {
+			s.chatRooms.put(ref, info)
+		}
 		return room, info, true
 	}
 	if errors.Is(err, rooms.ErrUnavailable) {
-		if info, ok := s.chatRooms.get(slug); ok {
+		if info, ok := s.chatRooms.get(ref); ok {
 			return rooms.Room{}, info, true
 		}
 	}
@@ -78,7 +95,57 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.cfg.Chat.ServeWS(w, r, info, chatUserOf(userOf(r)))
+	user := chatUserOf(userOf(r))
+	if tok := tokenOf(r); tok != nil && !tok.Allows(rooms.ScopeChatWrite) {
+		user = nil // the token reads the chat; posting needs chat:write
+	}
+	s.cfg.Chat.ServeWS(w, r, info, user)
+}
+
+// messageList is the chat's recent history, oldest first.
+type messageList struct {
+	Messages []chat.Message `json:"messages"`
+}
+
+// timeoutRequest is POST /api/v1/rooms/{slug}/chat/timeouts.
+type timeoutRequest struct {
+	Handle  string `json:"handle"`
+	Seconds int    `json:"seconds"`
+	Reason  string `json:"reason"`
+}
+
+// banRequest is POST /api/v1/rooms/{slug}/chat/bans.
+type banRequest struct {
+	Handle string `json:"handle"`
+	Reason string `json:"reason"`
+}
+
+// slowModeRequest is PUT /api/v1/rooms/{slug}/chat/slow-mode.
+type slowModeRequest struct {
+	// Seconds between a user's messages; 0 turns slow mode off.
+	Seconds int `json:"seconds"`
+}
+
+// purgeRequest is POST /api/v1/rooms/{slug}/chat/purges.
+type purgeRequest struct {
+	Handle string `json:"handle"`
+	// Minutes back from now (default 60, at most a day).
+	Minutes int `json:"minutes"`
+}
+
+// purgeResponse says how many messages a purge deleted.
+type purgeResponse struct {
+	Deleted int `json:"deleted"`
+}
+
+// actionList is the moderation log, newest first.
+type actionList struct {
+	Actions []chat.Action `json:"actions"`
+}
+
+// banList is the bans and timeouts in force, newest first.
+type banList struct {
+	Bans []chat.Ban `json:"bans"`
 }
 
 func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) {
@@ -95,9 +162,7 @@ func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Messages []chat.Message `json:"messages"`
-	}{msgs})
+	writeJSON(w, http.StatusOK, messageList{msgs})
 }
 
 // moderator resolves the acting user and the room for a moderation request.
@@ -144,16 +209,12 @@ func (s *Server) timeoutUser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Handle  string `json:"handle"`
-		Seconds int    `json:"seconds"`
-		Reason  string `json:"reason"`
-	}
+	var in timeoutRequest
 	if !decode(w, r, &in) {
 		return
 	}
-	if in.Seconds < 1 || in.Seconds > 7*24*3600 {
-		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", "seconds must be between 1 and 604800")
+	if maxSeconds := int(chat.MaxTimeout / time.Second); in.Seconds < 1 || in.Seconds > maxSeconds {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", fmt.Sprintf("seconds must be between 1 and %d", maxSeconds))
 		return
 	}
 	target, ok := s.target(w, r, in.Handle)
@@ -172,10 +233,7 @@ func (s *Server) banUser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Handle string `json:"handle"`
-		Reason string `json:"reason"`
-	}
+	var in banRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -211,14 +269,12 @@ func (s *Server) slowMode(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Seconds int `json:"seconds"`
-	}
+	var in slowModeRequest
 	if !decode(w, r, &in) {
 		return
 	}
-	if in.Seconds < 0 || in.Seconds > 3600 {
-		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", "seconds must be between 0 (off) and 3600")
+	if maxSeconds := int(chat.MaxSlowMode / time.Second); in.Seconds < 0 || in.Seconds > maxSeconds {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "seconds", fmt.Sprintf("seconds must be between 0 (off) and %d", maxSeconds))
 		return
 	}
 	if err := s.cfg.Chat.SetSlowMode(r.Context(), info, actor, time.Duration(in.Seconds)*time.Second); err != nil {
@@ -242,7 +298,38 @@ func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Actions []chat.Action `json:"actions"`
-	}{actions})
+	writeJSON(w, http.StatusOK, actionList{actions})
+}
+
+func (s *Server) listBans(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	bans, err := s.cfg.Chat.Bans(r.Context(), info, actor)
+	s.respond(w, r, http.StatusOK, banList{bans}, err)
+}
+
+func (s *Server) purgeUser(w http.ResponseWriter, r *http.Request) {
+	actor, info, ok := s.moderator(w, r)
+	if !ok {
+		return
+	}
+	var in purgeRequest
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Minutes == 0 {
+		in.Minutes = 60
+	}
+	if maxMinutes := int(chat.MaxPurgeWindow / time.Minute); in.Minutes < 1 || in.Minutes > maxMinutes {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "minutes", fmt.Sprintf("minutes must be between 1 and %d", maxMinutes))
+		return
+	}
+	target, ok := s.target(w, r, in.Handle)
+	if !ok {
+		return
+	}
+	n, err := s.cfg.Chat.Purge(r.Context(), info, actor, target, time.Duration(in.Minutes)*time.Minute)
+	s.respond(w, r, http.StatusOK, purgeResponse{n}, err)
 }

@@ -50,17 +50,8 @@ type audioHealth struct {
 
 // roomHealth answers GET /api/v1/rooms/{slug}/health, for those who may edit the room.
 func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
+	_, room, ok := s.editedRoom(w, r, "only the room's owner sees its stream's health")
 	if !ok {
-		return
-	}
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !room.CanEdit(u) {
-		writeAPIError(w, http.StatusForbidden, "forbidden", "", "only the room's owner sees its stream's health")
 		return
 	}
 	now := time.Now()
@@ -68,7 +59,7 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 	if room.Live {
 		h.LiveSince = room.LiveSince
 	}
-	if st := s.cfg.Hub.Stream(room.Slug); st != nil && st.Route().Owner == room.ID {
+	if st := s.cfg.Hub.Stream(room.StreamName()); st != nil && st.Route().Owner == room.ID {
 		stats := st.Stats()
 		h.Live, h.Here = true, true
 		h.LiveSince = st.StartedAt()

@@ -14,8 +14,9 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Origins finds the node a stream is live on when it is not this one.
-type Origins interface {
+// OriginNodes finds the node a stream is live on (its origin node) when it is not this
+// one. It has nothing to do with the HTTP origins of pages (Config.AllowedPageOrigins).
+type OriginNodes interface {
 	// Origin returns the base URL of the node serving name and the id of the room the
 	// stream belongs to, or an error when no other node serves it.
 	Origin(ctx context.Context, name string) (url, room string, err error)
@@ -45,10 +46,10 @@ const maxShared = 16 << 20
 // viewers and a CDN can hit any node. Concurrent requests for one URL make one request to
 // the origin; parts, segments and init files, which never change, are cached.
 type hlsProxy struct {
-	origins Origins
-	client  *http.Client
-	flight  singleflight.Group
-	cache   *byteLRU
+	nodes  OriginNodes
+	client *http.Client
+	flight singleflight.Group
+	cache  *byteLRU
 
 	mu     sync.Mutex
 	lookup map[string]originEntry
@@ -60,9 +61,9 @@ type originEntry struct {
 	at   time.Time
 }
 
-func newHLSProxy(origins Origins, cacheBytes int64) *hlsProxy {
+func newHLSProxy(nodes OriginNodes, cacheBytes int64) *hlsProxy {
 	return &hlsProxy{
-		origins: origins,
+		nodes: nodes,
 		client: &http.Client{
 			Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 30 * time.Second},
 			// Blocking playlist requests wait at the origin; the viewer's context bounds them.
@@ -81,7 +82,7 @@ func (p *hlsProxy) origin(ctx context.Context, name string) string {
 	if ok && time.Since(e.at) < originTTL {
 		return e.url
 	}
-	url, room, err := p.origins.Origin(ctx, name)
+	url, room, err := p.nodes.Origin(ctx, name)
 	if err != nil {
 		url, room = "", ""
 	}
@@ -133,6 +134,10 @@ func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request, base string, im
 			return nil, err
 		}
 		req.Header.Set(proxiedHeader, "1")
+		// This node checked the viewer's token; the origin checks this node's.
+		if tok := r.Header.Get(playbackHeader); tok != "" {
+			req.Header.Set(playbackHeader, tok)
+		}
 		resp, err := p.client.Do(req)
 		if err != nil {
 			return nil, err
@@ -229,9 +234,18 @@ func (c *byteLRU) put(key string, f *fetched) {
 // from the node it is live on; a run that ended here is served from here only while no
 // other node has taken the stream over. Viewers are counted here, on the node they reach,
 // whichever node has the stream; a request another node proxies is that node's viewer,
-// counted there.
+// counted there. Every request passes the stream's access rule first (playback.go), on
+// every node, before the proxy's cache.
 func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	mw, r, ok := s.gateLive(w, r, name)
+	if !ok {
+		return
+	}
+	if mw != nil {
+		defer mw.finish()
+		w = mw
+	}
 	switch {
 	case r.Header.Get(proxiedHeader) != "":
 		// Never sent on: the node that sent it found the stream here.

@@ -36,19 +36,19 @@ func (f *fakeHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("#EXTM3U\n"))
 }
 
-// fixedOrigins knows one stream's origin.
-type fixedOrigins struct{ name, url string }
+// fixedOriginNodes knows one stream's origin.
+type fixedOriginNodes struct{ name, url string }
 
-func (o fixedOrigins) Origin(_ context.Context, name string) (string, string, error) {
+func (o fixedOriginNodes) Origin(_ context.Context, name string) (string, string, error) {
 	if name != o.name {
 		return "", "", errors.New("not live elsewhere")
 	}
 	return o.url, "room-" + name, nil
 }
 
-func newTestNode(t *testing.T, hls *fakeHLS, origins Origins, trustProxy bool) *Server {
+func newTestNode(t *testing.T, hls *fakeHLS, origins OriginNodes, trustProxy bool) *Server {
 	t.Helper()
-	s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), Origins: origins, TrustProxy: trustProxy})
+	s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), OriginNodes: origins, TrustProxy: trustProxy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,11 @@ func newTestNode(t *testing.T, hls *fakeHLS, origins Origins, trustProxy bool) *
 // origin.
 func TestViewersCountedWhereTheyArrive(t *testing.T) {
 	originHLS := &fakeHLS{streams: map[string]bool{"cam": true}, proxied: make(chan bool, 100)}
-	origin := newTestNode(t, originHLS, fixedOrigins{}, false)
+	origin := newTestNode(t, originHLS, fixedOriginNodes{}, false)
 	originSrv := httptest.NewServer(origin.Handler())
 	t.Cleanup(originSrv.Close)
-	edge := newTestNode(t, &fakeHLS{}, fixedOrigins{name: "cam", url: originSrv.URL + "/"}, false)
-	trusting := newTestNode(t, &fakeHLS{}, fixedOrigins{name: "cam", url: originSrv.URL}, true)
+	edge := newTestNode(t, &fakeHLS{}, fixedOriginNodes{name: "cam", url: originSrv.URL + "/"}, false)
+	trusting := newTestNode(t, &fakeHLS{}, fixedOriginNodes{name: "cam", url: originSrv.URL}, true)
 
 	type viewer struct {
 		node           *Server

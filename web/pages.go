@@ -124,6 +124,8 @@ func (s *Server) pageRoutes() {
 	page("GET /replay/{id}", s.replayPage)
 	page("GET /dashboard", s.dashboardPage)
 	page("GET /dashboard/{slug}", s.dashboardPage)
+	page("GET /settings", s.settingsPage)
+	page("GET /admin", s.adminPage)
 	page("GET /login", s.authPage("login"))
 	page("GET /signup", s.authPage("signup"))
 	page("/", s.notFoundPage)
@@ -199,6 +201,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 
 func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("no such page", "method", r.Method, "path", r.URL.Path)
+	w.Header().Set(noRouteHeader, "1")
 	s.message(w, r, http.StatusNotFound, "Not found", "There is nothing at this address. It may have been deleted, or the link is mistyped.")
 }
 
@@ -207,6 +210,14 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, what string, 
 	switch {
 	case errors.Is(err, rooms.ErrNotFound):
 		s.message(w, r, http.StatusNotFound, "Not found", "This "+what+" does not exist, or it was deleted.")
+	case errors.Is(err, rooms.ErrUnauthorized) && authErrOf(r) != nil:
+		s.pageError(w, r, what, authErrOf(r)) // the session could not be checked
+	case errors.Is(err, rooms.ErrUnauthorized):
+		s.render(w, r, http.StatusUnauthorized, "private", pageData{Title: "Private room", Page: "message",
+			Data: privateData{Text: "This room is private. Log in to watch it, if its owner invited you.", Next: r.URL.Path}})
+	case errors.Is(err, rooms.ErrForbidden):
+		s.render(w, r, http.StatusForbidden, "private", pageData{Title: "Private room", Page: "message",
+			Data: privateData{Text: "This room is private, and its owner has not invited you. Ask them for an invitation."}})
 	case errors.Is(err, rooms.ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
 		s.message(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database is unreachable right now. Try again in a few seconds.")
@@ -215,6 +226,12 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, what string, 
 		s.log.Error("page failed", "path", r.URL.Path, "err", err)
 		s.message(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again in a moment.")
 	}
+}
+
+// privateData is the page of a private room that the user may not watch; Next, when
+// set, is where to come back after logging in.
+type privateData struct {
+	Text, Next string
 }
 
 // roomCard is a room in a list.
@@ -273,7 +290,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 			d.Problem = "Rooms cannot be listed right now: the database is unreachable. Try again shortly."
 		default:
 			if r.Context().Err() == nil {
-				s.log.Error("home: list rooms", "err", err)
+				s.log.Error("home page: rooms not listed", "err", err)
 			}
 			d.Problem = "Rooms cannot be listed right now."
 		}
@@ -288,18 +305,29 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 // streamNameRE is what a stream's public name looks like.
 var streamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// watchPage plays a stream by its public name: the config file's streams, which have no
-// room (and so no chat or past broadcasts).
+// watchPage plays a stream by its public name: an unlisted or private room's playback id
+// (its room page), or one of the config file's streams, which have no room (and so no
+// chat or past broadcasts). A public room's stream has its room page. The slug of a room
+// that is not public shows what an unknown name shows, except to those who may address
+// the room by slug.
 func (s *Server) watchPage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !streamNameRE.MatchString(name) {
 		s.notFoundPage(w, r)
 		return
 	}
-	// A room's stream has its room page, with chat and past broadcasts.
 	if st := s.cfg.Hub.Stream(name); (st == nil || st.Route().Owner != "") && s.cfg.Rooms != nil {
-		if room, err := s.cfg.Rooms.GetRoom(r.Context(), name); err == nil {
-			http.Redirect(w, r, "/rooms/"+room.Slug, http.StatusFound)
+		room, via, err := s.cfg.Rooms.FindRoom(r.Context(), name)
+		switch {
+		case err == nil && via == rooms.ViaPlaybackID:
+			s.showRoom(w, r, room, via)
+			return
+		case err == nil && (room.Visibility == rooms.Public || room.CanModerate(viewerOf(r))):
+			http.Redirect(w, r, roomURL(room), http.StatusFound)
+			return
+		case err == nil, errors.Is(err, rooms.ErrNotFound):
+		default:
+			s.pageError(w, r, "room", err)
 			return
 		}
 	}
@@ -308,6 +336,8 @@ func (s *Server) watchPage(w http.ResponseWriter, r *http.Request) {
 
 type roomData struct {
 	Room        rooms.Room
+	Ref, URL    string // how URLs and the API name the room; its page
+	Private     bool
 	CanModerate bool
 	CanEdit     bool
 }
@@ -317,15 +347,28 @@ func (s *Server) roomPage(w http.ResponseWriter, r *http.Request) {
 		s.notFoundPage(w, r)
 		return
 	}
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
+	room, via, err := s.cfg.Rooms.FindRoom(r.Context(), r.PathValue("slug"))
 	if err != nil {
 		s.pageError(w, r, "room", err)
 		return
 	}
-	d := roomData{Room: room}
-	if u := userOf(r); u != nil {
-		d.CanModerate, d.CanEdit = room.CanModerate(*u), room.CanEdit(*u)
+	s.showRoom(w, r, room, via)
+}
+
+// showRoom renders the room's page, at its address (a room that is not public is at
+// /watch/<playback id>), if the user may watch it.
+func (s *Server) showRoom(w http.ResponseWriter, r *http.Request, room rooms.Room, via rooms.Via) {
+	u := viewerOf(r)
+	if err := room.Admit(u, via); err != nil {
+		s.pageError(w, r, "room", err)
+		return
 	}
+	if url := roomURL(room); r.URL.Path != url {
+		http.Redirect(w, r, url, http.StatusFound)
+		return
+	}
+	d := roomData{Room: room, Ref: room.Ref(), URL: roomURL(room), Private: room.Visibility == rooms.Private,
+		CanModerate: room.CanModerate(u), CanEdit: room.CanEdit(u)}
 	// Offline rooms play their latest recording, from the object store.
 	s.renderWith(w, r, http.StatusOK, "room", pageData{Title: room.Title, Page: "room", Script: "player.js", Data: d},
 		s.mediaOrigin(r.Context()))
@@ -333,7 +376,9 @@ func (s *Server) roomPage(w http.ResponseWriter, r *http.Request) {
 
 type replayData struct {
 	Broadcast   rooms.Broadcast
-	Room        *rooms.Room
+	Room        rooms.Room
+	RoomURL     string
+	Private     bool // the page gets a playback cookie before it plays
 	ReplayURL   string
 	DownloadURL string
 	Status      string // why there is nothing to play, when ReplayURL is empty
@@ -345,6 +390,13 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.cfg.Rooms.GetBroadcast(r.Context(), r.PathValue("id"))
+	var room rooms.Room
+	if err == nil {
+		room, err = s.cfg.Rooms.RoomByID(r.Context(), b.RoomID)
+	}
+	if err == nil {
+		err = room.Admit(viewerOf(r), rooms.ViaPlaybackID)
+	}
 	if err != nil {
 		if errors.Is(err, rooms.ErrInvalid) {
 			err = rooms.ErrNotFound
@@ -352,11 +404,9 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, "broadcast", err)
 		return
 	}
-	v := broadcastViewOf(b)
-	d := replayData{Broadcast: b, ReplayURL: v.ReplayURL, DownloadURL: v.DownloadURL}
-	if room, err := s.cfg.Rooms.GetRoom(r.Context(), b.RoomSlug); err == nil {
-		d.Room = &room
-	}
+	v := s.broadcastView(r, room, b)
+	d := replayData{Broadcast: b, Room: room, RoomURL: roomURL(room), Private: room.Visibility == rooms.Private,
+		ReplayURL: v.ReplayURL, DownloadURL: v.DownloadURL}
 	switch {
 	case s.cfg.Recordings == nil:
 		d.ReplayURL, d.DownloadURL = "", ""
@@ -370,11 +420,7 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 	case v.ReplayURL == "":
 		d.Status = "The recording is still being saved. Reload in a moment."
 	}
-	title := "Replay"
-	if d.Room != nil {
-		title = d.Room.Title + " · replay"
-	}
-	s.renderWith(w, r, http.StatusOK, "replay", pageData{Title: title, Page: "replay", Script: "player.js", Data: d},
+	s.renderWith(w, r, http.StatusOK, "replay", pageData{Title: room.Title + " · replay", Page: "replay", Script: "player.js", Data: d},
 		s.mediaOrigin(r.Context()))
 }
 
@@ -456,76 +502,6 @@ func localPath(p string) bool {
 	}
 	u, err := url.Parse(p)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
-}
-
-// serveAsset serves a built file, pre-compressed with brotli or gzip when the browser
-// accepts it. Content-hashed files never change, so caches keep them for a year.
-func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.site.assets[r.PathValue("file")]
-	if !ok {
-		w.Header().Set("Cache-Control", "no-store")
-		http.Error(w, "not found (was the UI built? run make ui)", http.StatusNotFound)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", a.ctype)
-	if a.immutable {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "public, max-age=300")
-	}
-	body, enc := a.identity, ""
-	if a.gzip != nil || a.brotli != nil {
-		h.Set("Vary", "Accept-Encoding")
-		switch accepted := acceptedEncodings(r.Header.Get("Accept-Encoding")); {
-		case a.brotli != nil && accepted["br"]:
-			body, enc = a.brotli, "br"
-		case a.gzip != nil && accepted["gzip"]:
-			body, enc = a.gzip, "gzip"
-		}
-	}
-	etag := a.etag
-	if enc != "" {
-		h.Set("Content-Encoding", enc)
-		etag += "-" + enc
-	}
-	h.Set("ETag", `"`+etag+`"`)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-}
-
-// acceptedEncodings parses Accept-Encoding into the codings with a non-zero quality.
-func acceptedEncodings(header string) map[string]bool {
-	out := map[string]bool{}
-	star, starSet := false, false
-	for _, part := range strings.Split(header, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "" {
-			continue
-		}
-		ok := true
-		for _, p := range strings.Split(params, ";") {
-			k, v, found := strings.Cut(strings.TrimSpace(p), "=")
-			if found && strings.EqualFold(strings.TrimSpace(k), "q") {
-				if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
-					ok = false
-				}
-			}
-		}
-		if name == "*" {
-			star, starSet = ok, true
-			continue
-		}
-		out[name] = ok
-	}
-	if starSet {
-		for _, n := range []string{"br", "gzip"} {
-			if _, named := out[n]; !named {
-				out[n] = star
-			}
-		}
-	}
-	return out
 }
 
 // humanDuration is a rough, friendly length: "45 s", "12 min", "3 h 05 min".

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"onair/rooms"
+	"onair/storage"
 )
 
 // Recordings is what web needs of object storage: URLs browsers can fetch recordings from
@@ -18,9 +19,6 @@ type Recordings interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, downloadName string) (string, error)
 }
 
-// maxPresign is the longest presigned URL S3 allows (SigV4: 7 days).
-const maxPresign = 7 * 24 * time.Hour
-
 // broadcastView is a broadcast as the API shows it, with where to replay and download it.
 type broadcastView struct {
 	rooms.Broadcast
@@ -28,13 +26,36 @@ type broadcastView struct {
 	DownloadURL string `json:"download_url,omitempty"`
 }
 
-func broadcastViewOf(b rooms.Broadcast) broadcastView {
+// broadcastView shows b, a broadcast of room, to the request's user. The slug of a room
+// that is not public is its owner's handle, shown only to those who may edit the room
+// (it addresses nothing for others anyway). A private room's recordings are played from
+// under its media path (/vod/<playback id>/), where its viewers' playback cookie goes.
+func (s *Server) broadcastView(r *http.Request, room rooms.Room, b rooms.Broadcast) broadcastView {
 	v := broadcastView{Broadcast: b}
+	if room.Visibility != rooms.Public && !room.CanEdit(viewerOf(r)) {
+		v.RoomSlug = ""
+	}
 	if b.Recording != nil && b.Recording.Status == rooms.RecordingReady {
-		v.ReplayURL = "/api/v1/broadcasts/" + b.ID + "/replay.m3u8"
-		v.DownloadURL = "/api/v1/broadcasts/" + b.ID + "/download"
+		if room.Visibility == rooms.Private {
+			v.ReplayURL = vodPath(room, b) + "index.m3u8"
+			v.DownloadURL = vodPath(room, b) + "download"
+		} else {
+			v.ReplayURL = "/api/v1/broadcasts/" + b.ID + "/replay.m3u8"
+			v.DownloadURL = "/api/v1/broadcasts/" + b.ID + "/download"
+		}
 	}
 	return v
+}
+
+// broadcastList is a page of a room's broadcasts.
+type broadcastList struct {
+	Broadcasts []broadcastView `json:"broadcasts"`
+	Next       string          `json:"next,omitempty"`
+}
+
+// vodPath is the folder of a private room's broadcast's replay files.
+func vodPath(room rooms.Room, b rooms.Broadcast) string {
+	return "/vod/" + room.PlaybackID + "/" + b.ID + "/"
 }
 
 func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) {
@@ -42,33 +63,56 @@ func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := s.cfg.Rooms.ListBroadcasts(r.Context(), r.PathValue("slug"), rooms.BroadcastQuery{Limit: limit, Cursor: r.URL.Query().Get("cursor")})
+	room, ok := s.admittedRoom(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.cfg.Rooms.RoomBroadcasts(r.Context(), room, rooms.BroadcastQuery{Limit: limit, Cursor: r.URL.Query().Get("cursor")})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Broadcasts []broadcastView `json:"broadcasts"`
-		Next       string          `json:"next,omitempty"`
-	}{Broadcasts: make([]broadcastView, 0, len(page.Broadcasts)), Next: page.Next}
+	out := broadcastList{Broadcasts: make([]broadcastView, 0, len(page.Broadcasts)), Next: page.Next}
 	for _, b := range page.Broadcasts {
-		out.Broadcasts = append(out.Broadcasts, broadcastViewOf(b))
+		out.Broadcasts = append(out.Broadcasts, s.broadcastView(r, room, b))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getBroadcast(w http.ResponseWriter, r *http.Request) {
+// admittedBroadcast loads the broadcast named by the {id} path value and its room, and
+// checks that the request's user may watch the room; otherwise it answers and returns
+// false. A broadcast is named by its public id, so its room counts as named by playback
+// id: an unlisted room's broadcasts are for whoever has their link.
+func (s *Server) admittedBroadcast(w http.ResponseWriter, r *http.Request) (rooms.Broadcast, rooms.Room, bool) {
 	b, err := s.cfg.Rooms.GetBroadcast(r.Context(), r.PathValue("id"))
+	var room rooms.Room
+	if err == nil {
+		room, err = s.cfg.Rooms.RoomByID(r.Context(), b.RoomID)
+	}
+	if err == nil {
+		err = room.Admit(viewerOf(r), rooms.ViaPlaybackID)
+	}
 	if err != nil {
 		s.fail(w, r, err)
+		return b, room, false
+	}
+	return b, room, true
+}
+
+func (s *Server) getBroadcast(w http.ResponseWriter, r *http.Request) {
+	b, room, ok := s.admittedBroadcast(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, broadcastViewOf(b))
+	writeJSON(w, http.StatusOK, s.broadcastView(r, room, b))
 }
 
 func (s *Server) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.requireUser(w, r)
 	if !ok {
+		return
+	}
+	if _, _, ok := s.admittedBroadcast(w, r); !ok {
 		return
 	}
 	if err := s.cfg.Rooms.DeleteBroadcast(r.Context(), u, r.PathValue("id")); err != nil {
@@ -78,47 +122,127 @@ func (s *Server) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// recording loads a broadcast whose recording can be played.
-func (s *Server) recording(w http.ResponseWriter, r *http.Request) (rooms.Broadcast, bool) {
-	if s.cfg.Recordings == nil {
+// replay is a recording being served, with what a private room's token allows.
+type replay struct {
+	b    rooms.Broadcast
+	room rooms.Room
+	// grant is the token's, for a private room; urlToken is the token the request carried
+	// in its query, for the playlist to carry on.
+	grant    *rooms.Grant
+	urlToken string
+}
+
+// replayOf loads the recording of the broadcast named by the {id} path value, by ref
+// (the {ref} path value: the room's slug while it is public, or its playback id; "" on
+// the API routes), and checks a private room's playback token: the playlist, each of
+// its fragments and the download each need one. It answers refused requests and returns
+// false.
+func (s *Server) replayOf(w http.ResponseWriter, r *http.Request) (replay, bool) {
+	if s.cfg.Recordings == nil || s.cfg.Rooms == nil {
 		writeAPIError(w, http.StatusNotFound, "not_found", "", "recordings are not configured")
-		return rooms.Broadcast{}, false
+		return replay{}, false
 	}
 	b, err := s.cfg.Rooms.GetBroadcast(r.Context(), r.PathValue("id"))
+	var room rooms.Room
+	if err == nil {
+		room, err = s.cfg.Rooms.RoomByID(r.Context(), b.RoomID)
+	}
+	if ref := r.PathValue("ref"); err == nil && ref != "" && ref != room.Ref() && ref != room.PlaybackID {
+		err = rooms.ErrNotFound
+	}
 	if err != nil {
 		s.fail(w, r, err)
-		return b, false
+		return replay{}, false
+	}
+	rp := replay{b: b, room: room}
+	if room.Visibility == rooms.Private {
+		g, tok, err := s.playbackGrant(r, room.PlaybackID)
+		if err != nil {
+			s.refuseMedia(w, r, err)
+			return replay{}, false
+		}
+		rp.grant, rp.urlToken = &g, tok
 	}
 	if b.Recording == nil || b.Recording.Status != rooms.RecordingReady {
 		writeAPIError(w, http.StatusNotFound, "not_found", "", "this broadcast has no recording")
-		return b, false
+		return replay{}, false
 	}
-	return b, true
+	return rp, true
+}
+
+// presign gives a URL of the recording for ttl, cut to what is left of a private room's
+// token: a URL outliving the token would outlive the viewer's right to it.
+func (s *Server) presign(w http.ResponseWriter, r *http.Request, rp replay, ttl time.Duration, name string) (string, bool) {
+	if rp.grant != nil {
+		ttl = min(ttl, time.Until(rp.grant.Expires).Truncate(time.Second))
+		if ttl < time.Second {
+			s.refuseMedia(w, r, rooms.ErrTokenExpired)
+			return "", false
+		}
+	}
+	url, err := s.cfg.Recordings.PresignGet(r.Context(), rp.b.Recording.Key, ttl, name)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("presign %s: %w", rp.b.Recording.Key, err))
+		return "", false
+	}
+	return url, true
 }
 
 // presignTTL outlives the video, so a viewer can pause and seek to the end.
 func presignTTL(d time.Duration) time.Duration {
-	return min(max(2*d+time.Hour, 6*time.Hour), maxPresign)
+	return min(max(2*d+time.Hour, 6*time.Hour), storage.MaxPresignTTL)
 }
 
 // replayPlaylist is VOD HLS over the one MP4 object: the init segment and each fragment
-// are byte ranges, so players seek without downloading the file.
+// are byte ranges, so players seek without downloading the file. Those of public and
+// unlisted rooms point at a presigned URL of the object; those of a private room at
+// media.mp4 under its media path, which checks the token of each request before it sends
+// the player to a URL presigned for minutes (replayMedia): a playlist keeps playing for as
+// long as the page renews its cookie, and stops when it can no more.
 func (s *Server) replayPlaylist(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	b, ok := s.recording(w, r)
+	rp, ok := s.replayOf(w, r)
 	if !ok {
 		return
 	}
-	rec := b.Recording
-	url, err := s.cfg.Recordings.PresignGet(r.Context(), rec.Key, presignTTL(time.Duration(rec.DurationMS)*time.Millisecond), "")
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("presign %s: %w", rec.Key, err))
-		return
+	rec := rp.b.Recording
+	var body []byte
+	if rp.grant != nil {
+		body = []byte(vodPlaylist(vodPath(rp.room, rp.b)+"media.mp4", rec))
+		if rp.urlToken != "" {
+			body = withToken(body, rp.urlToken)
+		}
+	} else {
+		url, ok := s.presign(w, r, rp, presignTTL(time.Duration(rec.DurationMS)*time.Millisecond), "")
+		if !ok {
+			return
+		}
+		body = []byte(vodPlaylist(url, rec))
 	}
 	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 	// The playlist holds expiring URLs: caches may keep it briefly, for one viewer.
 	w.Header().Set("Cache-Control", "private, max-age=60")
-	_, _ = w.Write([]byte(vodPlaylist(url, rec)))
+	_, _ = w.Write(body)
+}
+
+// replayMediaTTL is how long the URL a private replay's fragment request is sent to
+// lasts: long enough to be fetched, cut to the token's life.
+const replayMediaTTL = 5 * time.Minute
+
+// replayMedia sends a player fetching a byte range of a private room's recording to a
+// short-lived presigned URL of it (the Range header goes along with the redirect).
+func (s *Server) replayMedia(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	rp, ok := s.replayOf(w, r)
+	if !ok {
+		return
+	}
+	url, ok := s.presign(w, r, rp, replayMediaTTL, "")
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, url, http.StatusFound)
 }
 
 // replaySegment is a byte range of a recording and how long it plays.
@@ -169,16 +293,20 @@ func vodPlaylist(url string, rec *rooms.Recording) string {
 	return sb.String()
 }
 
-// download sends the browser to a short-lived URL of the MP4, named for the broadcast.
+// download sends the browser to a short-lived URL of the MP4, named for the broadcast
+// (for its room's slug only while the room is public).
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.recording(w, r)
+	rp, ok := s.replayOf(w, r)
 	if !ok {
 		return
 	}
-	name := fmt.Sprintf("%s-%s.mp4", b.RoomSlug, b.Started.UTC().Format("2006-01-02-1504"))
-	url, err := s.cfg.Recordings.PresignGet(r.Context(), b.Recording.Key, time.Hour, name)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("presign %s: %w", b.Recording.Key, err))
+	prefix := "recording"
+	if rp.room.Visibility == rooms.Public {
+		prefix = rp.room.Slug
+	}
+	name := fmt.Sprintf("%s-%s.mp4", prefix, rp.b.Started.UTC().Format("2006-01-02-1504"))
+	url, ok := s.presign(w, r, rp, time.Hour, name)
+	if !ok {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

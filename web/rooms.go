@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -11,17 +12,35 @@ import (
 // roomView is a room as the API shows it.
 type roomView struct {
 	rooms.Room
+	// Ref names the room in URLs (its slug while public, its playback id otherwise), URL
+	// is its page.
+	Ref    string `json:"ref"`
+	URL    string `json:"url"`
 	HLSURL string `json:"hls_url"`
+	// PlaybackID is shown for rooms that are not public, and to those who may edit any.
+	PlaybackID string `json:"playback_id,omitempty"`
+	// Invited are a private room's invited viewers; shown to those who may edit the room.
+	Invited []rooms.UserRef `json:"invited,omitempty"`
 	// RTMPURL is where the owner points OBS; shown to those who may edit the room.
 	RTMPURL string `json:"rtmp_url,omitempty"`
 	// RTMPSURL is the same over TLS, when onair offers it.
 	RTMPSURL string `json:"rtmps_url,omitempty"`
 }
 
+// roomView shows room to the request's user, who may see it (admittedRoom, or a list).
+// A room that is not public hides its slug from all but those who may address it by slug.
 func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
-	v := roomView{Room: room, HLSURL: "/live/" + room.Slug + "/index.m3u8"}
-	if u := userOf(r); u != nil && room.CanEdit(*u) {
+	u := viewerOf(r)
+	v := roomView{Room: room, Ref: room.Ref(), URL: roomURL(room), HLSURL: "/live/" + room.StreamName() + "/index.m3u8"}
+	if room.Visibility != rooms.Public || room.CanEdit(u) {
+		v.PlaybackID = room.PlaybackID
+	}
+	if room.Visibility != rooms.Public && !room.CanModerate(u) {
+		v.Slug = ""
+	}
+	if room.CanEdit(u) {
 		v.RTMPURL, v.RTMPSURL = s.rtmpURL(r), s.rtmpsURL(r)
+		v.Invited = append([]rooms.UserRef{}, room.Invited...)
 	}
 	return v
 }
@@ -53,6 +72,21 @@ func (s *Server) publicHost(r *http.Request) string {
 	return r.Host
 }
 
+// roomList is a page of rooms.
+type roomList struct {
+	Rooms []roomView `json:"rooms"`
+	Next  string     `json:"next,omitempty"`
+}
+
+// writeRooms answers a page of rooms as the request's user sees them.
+func (s *Server) writeRooms(w http.ResponseWriter, r *http.Request, page rooms.RoomPage) {
+	out := roomList{Rooms: make([]roomView, 0, len(page.Rooms)), Next: page.Next}
+	for _, room := range page.Rooms {
+		out.Rooms = append(out.Rooms, s.roomView(r, room))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, ok := queryInt(w, r, "limit")
@@ -75,14 +109,44 @@ func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Rooms []roomView `json:"rooms"`
-		Next  string     `json:"next,omitempty"`
-	}{Rooms: make([]roomView, 0, len(page.Rooms)), Next: page.Next}
-	for _, room := range page.Rooms {
-		out.Rooms = append(out.Rooms, s.roomView(r, room))
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeRooms(w, r, page)
+}
+
+// createRoomRequest is POST /api/v1/rooms.
+type createRoomRequest struct {
+	Slug        string           `json:"slug"`
+	Title       string           `json:"title"`
+	Description string           `json:"description"`
+	Visibility  rooms.Visibility `json:"visibility"`
+	// Recording defaults to true.
+	Recording *bool `json:"recording"`
+}
+
+// createRoomResponse carries the room's stream key: the only time it is shown.
+type createRoomResponse struct {
+	Room      roomView `json:"room"`
+	StreamKey string   `json:"stream_key"`
+}
+
+// updateRoomRequest is PATCH /api/v1/rooms/{slug}: the fields to change.
+type updateRoomRequest struct {
+	Title         *string           `json:"title"`
+	Description   *string           `json:"description"`
+	Visibility    *rooms.Visibility `json:"visibility"`
+	Recording     *bool             `json:"recording"`
+	RetentionDays *int              `json:"retention_days"`
+}
+
+// streamKeyResponse carries a rotated stream key: the only time it is shown.
+type streamKeyResponse struct {
+	StreamKey string `json:"stream_key"`
+	RTMPURL   string `json:"rtmp_url"`
+	RTMPSURL  string `json:"rtmps_url,omitempty"`
+}
+
+// handleRequest names a user to add to one of a room's lists.
+type handleRequest struct {
+	Handle string `json:"handle"`
 }
 
 func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
@@ -90,13 +154,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Slug        string           `json:"slug"`
-		Title       string           `json:"title"`
-		Description string           `json:"description"`
-		Visibility  rooms.Visibility `json:"visibility"`
-		Recording   *bool            `json:"recording"`
-	}
+	var in createRoomRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -107,16 +165,12 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, struct {
-		Room      roomView `json:"room"`
-		StreamKey string   `json:"stream_key"`
-	}{s.roomView(r, room), key})
+	writeJSON(w, http.StatusCreated, createRoomResponse{s.roomView(r, room), key})
 }
 
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
-	room, err := s.cfg.Rooms.GetRoom(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.fail(w, r, err)
+	room, ok := s.admittedRoom(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.roomView(r, room))
@@ -127,13 +181,7 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Title         *string           `json:"title"`
-		Description   *string           `json:"description"`
-		Visibility    *rooms.Visibility `json:"visibility"`
-		Recording     *bool             `json:"recording"`
-		RetentionDays *int              `json:"retention_days"`
-	}
+	var in updateRoomRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -143,6 +191,9 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if in.Visibility != nil && *in.Visibility == rooms.Private {
+		s.cfg.Chat.Recheck() // uninvited readers leave its chat
 	}
 	writeJSON(w, http.StatusOK, s.roomView(r, room))
 }
@@ -169,41 +220,39 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		StreamKey string `json:"stream_key"`
-		RTMPURL   string `json:"rtmp_url"`
-		RTMPSURL  string `json:"rtmps_url,omitempty"`
-	}{key, s.rtmpURL(r), s.rtmpsURL(r)})
+	writeJSON(w, http.StatusOK, streamKeyResponse{key, s.rtmpURL(r), s.rtmpsURL(r)})
+}
+
+// memberEdit changes one of a room's lists of users (moderators, invited viewers) with
+// edit, for the handle in the JSON body (adding) or the {handle} path value (removing),
+// and answers the room as its editor sees it.
+type memberEdit func(ctx context.Context, actor rooms.User, ref, handle string) (rooms.Room, error)
+
+func (s *Server) editMembers(w http.ResponseWriter, r *http.Request, edit memberEdit) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	handle := r.PathValue("handle")
+	if r.Method == http.MethodPost {
+		var in handleRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		handle = strings.TrimPrefix(in.Handle, "@")
+	}
+	room, err := edit(r.Context(), u, r.PathValue("slug"), handle)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.roomView(r, room))
 }
 
 func (s *Server) addModerator(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return
-	}
-	var in struct {
-		Handle string `json:"handle"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	room, err := s.cfg.Rooms.AddModerator(r.Context(), u, r.PathValue("slug"), strings.TrimPrefix(in.Handle, "@"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.roomView(r, room))
+	s.editMembers(w, r, s.cfg.Rooms.AddModerator)
 }
 
 func (s *Server) removeModerator(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return
-	}
-	room, err := s.cfg.Rooms.RemoveModerator(r.Context(), u, r.PathValue("slug"), r.PathValue("handle"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.roomView(r, room))
+	s.editMembers(w, r, s.cfg.Rooms.RemoveModerator)
 }

@@ -23,12 +23,13 @@ import (
 
 // Config configures a Server.
 type Config struct {
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// HLS serves /live/{name}/{file} for the streams of this node.
 	HLS LocalHLS
-	// Origins, when set, lets this node serve streams live on other nodes by fetching
-	// their HLS from there; ProxyCacheBytes bounds the cache of their parts and segments.
-	Origins         Origins
+	// OriginNodes, when set, lets this node serve streams live on other nodes by fetching
+	// their HLS from the node a stream is live on (its origin node); ProxyCacheBytes bounds the cache of their parts and segments.
+	OriginNodes     OriginNodes
 	ProxyCacheBytes int64
 	// Hub lists the live streams.
 	Hub *media.Hub
@@ -40,6 +41,8 @@ type Config struct {
 	// and their delivery log (webhooks.go). Both nil without MongoDB.
 	Audit    *audit.Log
 	Webhooks *webhook.Dispatcher
+	// Cluster lists the cluster's nodes for the admins' server health (nil: none shown).
+	Cluster ClusterNodes
 	// OIDC, when set, offers sign-in with that OpenID Connect provider next to local
 	// accounts (oidc.go); OIDCName is the provider's name on the login page.
 	OIDC     *oidc.Provider
@@ -69,8 +72,9 @@ type Config struct {
 	// HSTS is the max-age of the Strict-Transport-Security header on responses to
 	// browsers that came over HTTPS (see secure); 0 means a year, a negative value none.
 	HSTS time.Duration
-	// AllowedOrigins may make state-changing requests besides onair's own origin.
-	AllowedOrigins []string
+	// AllowedPageOrigins are the origins (scheme://host) of other sites whose pages may
+	// make state-changing requests and open chat sockets, besides onair's own (CSRF).
+	AllowedPageOrigins []string
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -90,6 +94,15 @@ type Server struct {
 	chatRooms chatRooms
 	proxy     *hlsProxy
 	audience  *hls.Audience // viewers of the streams served here, local or proxied
+	gate      streamGate    // what each stream's media requires (playback.go)
+
+	// table is every documented route (routes.go); api serves those under /api/v1 and
+	// served lists every pattern registered through a router, for the coverage test.
+	table    []route
+	api      *router
+	served   []string
+	openapi  []byte // the OpenAPI document (openapi.go)
+	asyncapi []byte // the chat socket's AsyncAPI document (asyncapi.go)
 }
 
 // New builds the routes.
@@ -119,11 +132,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.publicURL = u
 	}
-	if cfg.Origins != nil {
+	if cfg.OriginNodes != nil {
 		if cfg.ProxyCacheBytes <= 0 {
 			cfg.ProxyCacheBytes = 64 << 20
 		}
-		s.proxy = newHLSProxy(cfg.Origins, cfg.ProxyCacheBytes)
+		s.proxy = newHLSProxy(cfg.OriginNodes, cfg.ProxyCacheBytes)
 	}
 	if s.cfg.RTMPApp == "" {
 		s.cfg.RTMPApp = "live"
@@ -138,75 +151,45 @@ func New(cfg Config) (*Server, error) {
 		s.hsts = "max-age=" + strconv.FormatInt(int64(cfg.HSTS/time.Second), 10)
 	}
 	s.routes()
+	if s.openapi, err = s.openAPIDocument(); err != nil {
+		return nil, err
+	}
+	if s.asyncapi, err = asyncAPIDocument(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("/live/{name}/{file}", s.liveHLS)
-	s.pageRoutes()
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	if s.cfg.Storage != nil {
-		s.mux.Handle("/storage/", s.cfg.Storage)
+	top := &router{mux: s.mux}
+	for _, rt := range s.mediaTable() {
+		top.handle(rt.pattern(), rt.h)
+		s.table = append(s.table, rt)
 	}
+	s.pageRoutes()
 	s.apiRoutes()
+	s.served = append(top.patterns, s.api.patterns...)
 }
 
-// apiRoutes mounts /api/v1. Without MongoDB every API route answers 503.
+// apiRoutes mounts /api/v1 from the route table (routes.go). Without MongoDB every API
+// route answers 503.
 func (s *Server) apiRoutes() {
+	s.api = newRouter()
 	if s.cfg.Rooms == nil || s.cfg.Chat == nil {
-		s.mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		s.api.fallback(func(w http.ResponseWriter, _ *http.Request) {
 			writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "", "accounts, rooms and chat need MongoDB (set mongo.uri)")
 		})
+		s.mux.Handle("/api/", s.api.mux)
 		return
 	}
-	api := http.NewServeMux()
-	h := func(pattern string, f http.HandlerFunc) { api.HandleFunc(pattern, f) }
-	h("POST /api/v1/auth/signup", s.signUp)
-	h("POST /api/v1/auth/login", s.logIn)
-	h("POST /api/v1/auth/logout", s.logOut)
-	h("GET /api/v1/auth/me", s.whoAmI)
-	h("GET "+oidcCookiePath+"login", s.oidcLogin)
-	h("GET "+oidcCallbackPath, s.oidcCallback)
-
-	h("GET /api/v1/rooms", s.listRooms)
-	h("POST /api/v1/rooms", s.createRoom)
-	h("GET /api/v1/rooms/{slug}", s.getRoom)
-	h("PATCH /api/v1/rooms/{slug}", s.updateRoom)
-	h("DELETE /api/v1/rooms/{slug}", s.deleteRoom)
-	h("POST /api/v1/rooms/{slug}/stream-key", s.rotateKey)
-	h("POST /api/v1/rooms/{slug}/moderators", s.addModerator)
-	h("DELETE /api/v1/rooms/{slug}/moderators/{handle}", s.removeModerator)
-
-	h("GET /api/v1/rooms/{slug}/health", s.roomHealth)
-	h("GET /api/v1/rooms/{slug}/broadcasts", s.listBroadcasts)
-	h("GET /api/v1/broadcasts/{id}", s.getBroadcast)
-	h("DELETE /api/v1/broadcasts/{id}", s.deleteBroadcast)
-	h("GET /api/v1/broadcasts/{id}/replay.m3u8", s.replayPlaylist)
-	h("GET /api/v1/broadcasts/{id}/download", s.download)
-
-	h("GET /api/v1/rooms/{slug}/chat", s.chatSocket)
-	h("GET /api/v1/rooms/{slug}/chat/history", s.chatHistory)
-	h("DELETE /api/v1/rooms/{slug}/chat/messages/{id}", s.deleteMessage)
-	h("POST /api/v1/rooms/{slug}/chat/timeouts", s.timeoutUser)
-	h("POST /api/v1/rooms/{slug}/chat/bans", s.banUser)
-	h("DELETE /api/v1/rooms/{slug}/chat/bans/{handle}", s.unbanUser)
-	h("PUT /api/v1/rooms/{slug}/chat/slow-mode", s.slowMode)
-	h("GET /api/v1/rooms/{slug}/chat/moderation", s.moderationLog)
-
-	h("GET /api/v1/admin/audit", s.listAudit)
-	h("GET /api/v1/admin/webhooks/deliveries", s.adminDeliveries)
-	h("GET /api/v1/rooms/{slug}/webhooks", s.listWebhooks)
-	h("POST /api/v1/rooms/{slug}/webhooks", s.createWebhook)
-	h("DELETE /api/v1/rooms/{slug}/webhooks/{id}", s.deleteWebhook)
-	h("GET /api/v1/rooms/{slug}/webhooks/{id}/deliveries", s.webhookDeliveries)
-	api.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+	for _, rt := range s.apiTable() {
+		s.api.handle(rt.pattern(), s.guard(rt))
+		s.table = append(s.table, rt)
+	}
+	s.api.fallback(func(w http.ResponseWriter, _ *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "not_found", "", "no such API route")
 	})
-	s.mux.Handle("/api/", s.withClientIP(s.withUser(s.guardUnsafe(api))))
+	s.mux.Handle("/api/", s.withClientIP(s.withAPIUser(s.guardUnsafe(s.api.mux))))
 }
 
 // Handler is the server's root handler, with the headers every response gets.

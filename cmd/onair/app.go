@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -69,20 +70,20 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	var outputs []media.Output
 	resolver := resolvers{keys}
 	webCfg := web.Config{
-		Logger:            log,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		PublicURL:         cfg.HTTP.PublicURL,
-		RTMPURL:           cfg.RTMP.PublicURL,
-		RTMPApp:           cfg.RTMP.App,
-		RTMPSURL:          cfg.RTMP.TLSPublicURL,
-		TrustProxy:        cfg.HTTP.TrustProxy,
-		HSTS:              hstsMaxAge(cfg.HTTP.HSTSMaxAge),
-		AllowedOrigins:    cfg.HTTP.AllowedOrigins,
-		Ready:             a.ready.check,
+		Logger:             log,
+		ReadHeaderTimeout:  cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:        cfg.HTTP.ReadTimeout,
+		WriteTimeout:       cfg.HTTP.WriteTimeout,
+		IdleTimeout:        cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:     cfg.HTTP.MaxHeaderBytes,
+		PublicURL:          cfg.HTTP.PublicURL,
+		RTMPURL:            cfg.RTMP.PublicURL,
+		RTMPApp:            cfg.RTMP.App,
+		RTMPSURL:           cfg.RTMP.TLSPublicURL,
+		TrustProxy:         cfg.HTTP.TrustProxy,
+		HSTS:               hstsMaxAge(cfg.HTTP.HSTSMaxAge),
+		AllowedPageOrigins: cfg.HTTP.AllowedOrigins,
+		Ready:              a.ready.check,
 	}
 	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		webCfg.RTMPPort = port
@@ -118,6 +119,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			HistorySize: cfg.Chat.History, MaxLength: cfg.Chat.MaxLength,
 			RateLimit: cfg.Chat.RateLimit, RatePer: cfg.Chat.RatePer,
 			FlushDelay: cfg.Chat.FlushDelay,
+			Admit:      a.chatAdmit, AdmitInterval: cfg.Chat.AdmitInterval,
 		})
 		if err != nil {
 			return nil, err
@@ -145,8 +147,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 				return nil, err
 			}
 		}
-		webCfg.Rooms, webCfg.Chat, webCfg.Origins = a.rooms, a.chat, a.rooms
-		webCfg.Audit, webCfg.Webhooks = a.audit, a.webhooks
+		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
+		webCfg.Audit, webCfg.Webhooks, webCfg.Cluster = a.audit, a.webhooks, a.cluster
 		if cfg.Auth.OIDCIssuer != "" {
 			webCfg.OIDC, err = oidc.New(oidc.Config{
 				Issuer: cfg.Auth.OIDCIssuer, ClientID: cfg.Auth.OIDCClientID, ClientSecret: cfg.Auth.OIDCClientSecret,
@@ -281,6 +283,15 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		Segments: replaySegments(rec.Segments),
 	}
 	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
+	if errors.Is(err, rooms.ErrNotFound) && a.roomGone(ctx, rec.Owner) {
+		// The room was deleted while it recorded (by its owner, an admin's take-down, or
+		// with its account): its recordings went with it, and so does this one.
+		if err := a.store.Delete(ctx, rec.Key); err != nil {
+			return fmt.Errorf("delete the recording of a deleted room: %w", err)
+		}
+		a.log.Info("recording of a deleted room deleted", "key", rec.Key, "run_id", rec.StreamID)
+		return nil
+	}
 	if errors.Is(err, rooms.ErrNotFound) && time.Since(rec.EndedAt) > time.Minute {
 		// The broadcast document was never written (or its room was deleted): the object
 		// stays under the room's prefix for cleanup; retrying cannot help.
@@ -288,6 +299,16 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		return nil
 	}
 	return err
+}
+
+// roomGone reports whether owner names a room that no longer exists (false for a stream
+// of the config file, which has no room, and while the room cannot be read).
+func (a *app) roomGone(ctx context.Context, owner string) bool {
+	if _, err := bson.ObjectIDFromHex(owner); err != nil {
+		return false
+	}
+	_, err := a.rooms.RoomByID(ctx, owner)
+	return errors.Is(err, rooms.ErrNotFound)
 }
 
 func (a *app) systemMessage(r rooms.Room, text string) {
@@ -304,11 +325,21 @@ func (a *app) systemMessage(r rooms.Room, text string) {
 }
 
 func chatRoomOf(r rooms.Room) chat.Room {
-	c := chat.Room{ID: r.ID, Slug: r.Slug, Title: r.Title, OwnerID: r.Owner.ID}
+	c := chat.Room{ID: r.ID, Slug: r.Slug, Title: r.Title, OwnerID: r.Owner.ID, Stream: r.StreamName()}
 	for _, m := range r.Moderators {
 		c.Moderators = append(c.Moderators, m.ID)
 	}
 	return c
+}
+
+// chatAdmit tells chat which of its sockets' users may still be in their rooms (private
+// rooms' invitations).
+func (a *app) chatAdmit(ctx context.Context, seats []chat.Seat) ([]bool, error) {
+	in := make([]rooms.Seat, len(seats))
+	for i, st := range seats {
+		in[i] = rooms.Seat{RoomID: st.RoomID, UserID: st.UserID, Admin: st.Admin}
+	}
+	return a.rooms.Admitted(ctx, in)
 }
 
 // ensureIndexes retries until MongoDB answers, saying so clearly while it does not.

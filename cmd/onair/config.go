@@ -73,6 +73,9 @@ type chatConfig struct {
 	RateLimit  int           `yaml:"rate_limit"`
 	RatePer    time.Duration `yaml:"rate_per"`
 	FlushDelay time.Duration `yaml:"flush_delay"`
+	// AdmitInterval is how often each node re-checks that its chat sockets' users may
+	// still be in their rooms (private rooms' invitations).
+	AdmitInterval time.Duration `yaml:"admit_interval"`
 }
 
 type storageConfig struct {
@@ -191,7 +194,7 @@ func defaultConfig() config {
 		},
 		Mongo: mongoConfig{Database: "onair"},
 		Auth:  authConfig{SessionTTL: 30 * 24 * time.Hour, SignUpLimit: 5, SignUpWindow: time.Hour, OIDCName: "SSO"},
-		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second, FlushDelay: 15 * time.Millisecond},
+		Chat:  chatConfig{History: 50, MaxLength: 500, RateLimit: 5, RatePer: 10 * time.Second, FlushDelay: 15 * time.Millisecond, AdmitInterval: 30 * time.Second},
 		Audit: auditConfig{QueueSize: 10000},
 		Webhooks: webhooksConfig{
 			Format: "json", Events: []string{}, Timeout: 10 * time.Second, BackoffMin: 5 * time.Second,

@@ -119,6 +119,10 @@ func (c *config) validate() error {
 		bad("chat.rate_limit", "must be at least 1, got %d", c.Chat.RateLimit)
 	}
 	positive("chat.rate_per", c.Chat.RatePer)
+	// At most a page's playback token's life, so that chat and playback end together.
+	if c.Chat.AdmitInterval < time.Second || c.Chat.AdmitInterval > 5*time.Minute {
+		bad("chat.admit_interval", "must be between 1s and 5m, got %s", c.Chat.AdmitInterval)
+	}
 	if c.Chat.FlushDelay < 0 || c.Chat.FlushDelay > 100*time.Millisecond {
 		bad("chat.flush_delay", "must be between 0 (no delay) and 100ms, got %s", c.Chat.FlushDelay)
 	}

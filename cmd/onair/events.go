@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"onair/media/record"
 	"onair/rooms"
 	"onair/rooms/audit"
 	"onair/rooms/webhook"
@@ -32,15 +33,32 @@ func (a *app) newEvents(db *mongo.Database) error {
 }
 
 // actions is what rooms and chat report their owners', moderators' and admins' actions
-// to: the audit trail, chat.moderation webhooks for the chat ones, and the removal of a
-// deleted room's webhooks.
+// to: the audit trail, chat.moderation webhooks for the chat ones, room.created and
+// room.deleted, and the removal of a deleted room's webhooks.
 func (a *app) actions() audit.Recorder {
-	return audit.Multi{a.audit, audit.RecorderFunc(a.moderationWebhook), audit.RecorderFunc(a.roomDeleted)}
+	return audit.Multi{a.audit, audit.RecorderFunc(a.moderationWebhook), audit.RecorderFunc(a.roomEvents)}
 }
 
-// roomDeleted deletes the webhooks of a room that was deleted.
-func (a *app) roomDeleted(_ context.Context, e audit.Entry) {
-	if e.Action != audit.RoomDelete || e.Room == nil || a.webhooks == nil {
+// roomEvents publishes room.created and room.deleted, and deletes the webhooks of a room
+// that was deleted. room.deleted is queued before the room's webhooks go: it reaches the
+// global webhook, which is all it is for (a room's own webhooks never take room.*).
+func (a *app) roomEvents(_ context.Context, e audit.Entry) {
+	if e.Room == nil || (e.Action != audit.RoomCreate && e.Action != audit.RoomDelete) {
+		return
+	}
+	typ := webhook.RoomCreated
+	if e.Action == audit.RoomDelete {
+		typ = webhook.RoomDeleted
+	}
+	actor := webhook.UserRef{ID: e.Actor.ID, Handle: e.Actor.Handle}
+	data := webhook.RoomData{Actor: actor, Owner: actor}
+	if o, ok := e.Details["owner_id"].(string); ok {
+		h, _ := e.Details["owner_handle"].(string)
+		data.Owner = webhook.UserRef{ID: o, Handle: h}
+	}
+	data.Visibility, _ = e.Details["visibility"].(string)
+	a.publish(webhook.Event{Type: typ, Created: e.At, Room: webhook.Room{ID: e.Room.ID, Slug: e.Room.Slug, Title: e.Room.Title}, Data: data})
+	if e.Action != audit.RoomDelete || a.webhooks == nil {
 		return
 	}
 	go func() {
@@ -128,12 +146,39 @@ func (a *app) moderationWebhook(_ context.Context, e audit.Entry) {
 			}
 		}
 	}
-	for _, k := range []string{"duration_ms", "interval_ms"} {
+	for _, k := range []string{"duration_ms", "interval_ms", "window_ms"} {
 		if n, ok := e.Details[k].(int64); ok {
 			data.DurationMS = n
 		}
 	}
+	data.Count, _ = e.Details["count"].(int)
 	data.Reason, _ = e.Details["reason"].(string)
 	a.publish(webhook.Event{Type: webhook.ChatModeration, Created: e.At,
 		Room: webhook.Room{ID: e.Room.ID, Slug: e.Room.Slug, Title: e.Room.Title}, Data: data})
+}
+
+// recordingFailed is the recorder's Failed: a broadcast that asked to be recorded is not,
+// or not all of it. The reason is in words for the room's owner; the error, which can name
+// paths of this node, is in the log.
+func (a *app) recordingFailed(rec record.Recording, err error, partial bool) {
+	a.log.Warn("recording failed", "stream", rec.StreamName, "run_id", rec.StreamID, "partial", partial, "err", err)
+	if a.rooms == nil || rec.Owner == "" {
+		return
+	}
+	reason := "the recording could not start on its onair node"
+	if partial {
+		reason = "writing the recording failed on its onair node"
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		room, err := a.rooms.RoomByID(ctx, rec.Owner)
+		if err != nil {
+			a.log.Warn("recording.failed not published: room not read", "room_id", rec.Owner, "err", err)
+			return
+		}
+		a.publish(webhook.Event{Type: webhook.RecordingFailed, Room: webhookRoom(room), Data: webhook.RecordingFailedData{
+			RunID: rec.StreamID, Started: rec.StartedAt.UTC(), Reason: reason, Partial: partial,
+		}})
+	}()
 }

@@ -24,7 +24,7 @@ func (a *app) newRecorder(db *mongo.Database, store storage.Store) error {
 	}
 	a.recorder, err = record.New(record.Config{
 		Logger: a.log, Store: store, Dir: runsDir(a.cfg),
-		MaxDisk: a.cfg.Recordings.SpoolMaxDisk, Recorded: a.recorded, Ledger: recordLedger{a.ledger},
+		MaxDisk: a.cfg.Recordings.SpoolMaxDisk, Recorded: a.recorded, Ledger: recordLedger{a.ledger}, Failed: a.recordingFailed,
 		// Twice per grace period: a dead node's recordings are adopted within 1.5 of it.
 		AdoptEvery: a.cfg.Recordings.AdoptAfter / 2,
 	})

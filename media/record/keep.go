@@ -59,20 +59,26 @@ func (k *keptRun) poke() {
 // away), the recording stops growing: it keeps what it has, and the log lets the rest go.
 func (k *keptRun) Sealed(c *fmp4.Chunk) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.full {
+		k.mu.Unlock()
 		return
 	}
-	if k.pending+c.Size > k.r.cfg.MaxDisk {
-		k.full, k.lastKept = true, c.N-1
-		k.mlog.Hold(holdRecord, k.firstUnstoredLocked(), k.lastKept)
-		k.log.Error("recording stops growing: the object store has been away too long", "key", k.rec.Key,
-			"waiting_bytes", k.pending, "max_disk", k.r.cfg.MaxDisk, "last_chunk", k.lastKept)
+	if k.pending+c.Size <= k.r.cfg.MaxDisk {
+		k.queue = append(k.queue, c)
+		k.pending += c.Size
+		k.mu.Unlock()
+		k.poke()
 		return
 	}
-	k.queue = append(k.queue, c)
-	k.pending += c.Size
-	k.poke()
+	k.full, k.lastKept = true, c.N-1
+	k.mlog.Hold(holdRecord, k.firstUnstoredLocked(), k.lastKept)
+	err := fmt.Errorf("record %s: %d bytes wait for the object store, and chunk %d would pass max disk %d", k.rec.Key, k.pending, c.N, k.r.cfg.MaxDisk)
+	rec := k.rec
+	k.mu.Unlock()
+	k.log.Error("recording stops growing: the object store has been away too long", "key", rec.Key, "err", err, "last_chunk", c.N-1)
+	if k.r.cfg.Failed != nil {
+		k.r.cfg.Failed(rec, err, true)
+	}
 }
 
 func (k *keptRun) firstUnstoredLocked() int {

@@ -48,6 +48,11 @@ type Config struct {
 	AdoptEvery time.Duration
 	// Retry paces the retries of store operations (100 ms to 10 s when zero).
 	Retry storage.Retrier
+	// Failed, when set, is told when a stream that asked to be recorded is not (partial
+	// false: its recording could not start) or stops being recorded before its end
+	// (partial: what was recorded is kept, and goes through Recorded). It must return
+	// quickly.
+	Failed func(rec Recording, err error, partial bool)
 }
 
 // Recorder is an hls.Archive: it keeps every run whose route asks for it as a recording.
@@ -147,10 +152,21 @@ func (r *Recorder) Backlog() Backlog {
 
 // Keep implements hls.Archive: it records the runs whose route asks for it.
 func (r *Recorder) Keep(st *media.Stream, log *fmp4.Log) (hls.Kept, error) {
-	route := st.Route()
-	if !route.Record {
+	if !st.Route().Record {
 		return nil, nil
 	}
+	k, err := r.keep(st, log)
+	if err != nil && r.cfg.Failed != nil {
+		r.cfg.Failed(Recording{StreamName: st.Name(), StreamID: st.ID(), Owner: st.Route().Owner, StartedAt: st.StartedAt()}, err, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (r *Recorder) keep(st *media.Stream, log *fmp4.Log) (*keptRun, error) {
+	route := st.Route()
 	room := route.Owner
 	if room == "" {
 		room = route.Name

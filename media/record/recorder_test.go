@@ -13,6 +13,7 @@ import (
 	mcfmp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"onair/media"
+	"onair/media/fmp4"
 	"onair/media/hls"
 	"onair/storage"
 	"onair/storage/local"
@@ -73,6 +74,14 @@ type node struct {
 	hls *hls.Server
 	out *collected
 	hub *media.Hub
+	// failed gets what the recorder's Failed is told.
+	failed chan failure
+}
+
+type failure struct {
+	rec     Recording
+	err     error
+	partial bool
 }
 
 // chunkSize is what the tests cut logs into: S3's smallest part.
@@ -80,10 +89,11 @@ const chunkSize = storage.MinPartSize
 
 func startNode(t *testing.T, dir string, store storage.Store, ledger Ledger, maxDisk int64) *node {
 	t.Helper()
-	n := &node{t: t, dir: dir, out: newCollected()}
+	n := &node{t: t, dir: dir, out: newCollected(), failed: make(chan failure, 16)}
 	var err error
 	n.rec, err = New(Config{Store: store, Dir: dir, Recorded: n.out.recorded, Ledger: ledger, MaxDisk: maxDisk,
-		Retry: storage.Retrier{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}})
+		Retry:  storage.Retrier{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+		Failed: func(rec Recording, err error, partial bool) { n.failed <- failure{rec, err, partial} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,6 +346,9 @@ func TestStoreAwayPastMaxDisk(t *testing.T) {
 	if b := n.rec.Backlog(); b.PartsPending != 2 || b.BytesPending < 2*chunkSize {
 		t.Fatalf("backlog %+v, want the two chunks that fit", b)
 	}
+	if f := <-n.failed; !f.partial || f.err == nil || f.rec.Key != storageKey(pub) {
+		t.Fatalf("failure = %+v, want the recording's, partial", f)
+	}
 	chunksOnDisk := func() int {
 		m, _ := filepath.Glob(filepath.Join(n.dir, "*", "chunk-*"))
 		return len(m)
@@ -350,4 +363,30 @@ func TestStoreAwayPastMaxDisk(t *testing.T) {
 		t.Fatalf("the recording kept %s, want the two chunks that fit on disk", rec.Duration)
 	}
 	checkRecording(t, store, rec)
+}
+
+// A stream that asks to be recorded and cannot be (here: its run is being recorded
+// already) is reported through Failed, so that its owner hears of it.
+func TestRecorderReportsARecordingThatCannotStart(t *testing.T) {
+	n := startNode(t, t.TempDir(), newStore(t), newLedgerDB().node("a"), 0)
+	pub := n.publish(1000)
+	pub.send(2 * time.Second)
+	log, err := fmp4.CreateLog(fmp4.LogConfig{Dir: filepath.Join(t.TempDir(), "run"), ChunkSize: chunkSize, Init: []byte("init")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Abandon()
+	if _, err := n.rec.Keep(pub.st, log); err == nil {
+		t.Fatal("the same run was recorded twice")
+	}
+	select {
+	case f := <-n.failed:
+		if f.partial || f.err == nil || f.rec.StreamID != pub.st.ID() || f.rec.Owner != "room1" {
+			t.Fatalf("failure = %+v", f)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Failed was not called")
+	}
+	pub.p.Close()
+	n.out.wait(t)
 }

@@ -28,14 +28,13 @@
 //	           time {at -1, _id -1}, room {room.id 1, at -1}, room_slug {room.slug 1, at -1},
 //	           actor {actor.id 1, at -1}
 //
-// It works unchanged on FerretDB 1.24 (no transactions, TTL or updates needed). Entries
-// are kept forever; delete old ones with a plain deleteMany on "at" if needed.
+// Entries are inserted, never updated, and kept forever (no TTL index: delete old ones
+// with a plain deleteMany on "at" if needed).
 package audit
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -48,29 +47,48 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"onair/rooms/internal/cursor"
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Collection is the name of the audit trail's collection.
 const Collection = "audit_log"
 
-// Action names. Room owners and admins: Room*, Key*, Moderator*, BroadcastDelete,
-// Webhook*; moderators, owners and admins: Chat*.
+// Action names. Room owners and admins: Room*, Key*, Moderator*, Viewer*,
+// BroadcastDelete, Webhook*; moderators, owners and admins: Chat*; account holders and
+// admins: user.* and token.*.
 const (
-	RoomCreate      = "room.create"
-	RoomUpdate      = "room.update" // details: the changed settings with their new values
-	RoomDelete      = "room.delete"
-	KeyRotate       = "room.key_rotate"
-	ModeratorAdd    = "room.moderator_add"
-	ModeratorRemove = "room.moderator_remove"
-	BroadcastDelete = "broadcast.delete"
-	ChatDelete      = "chat.delete"    // target: the message; details: its author
-	ChatTimeout     = "chat.timeout"   // details: duration_ms, reason
-	ChatBan         = "chat.ban"       // details: reason
-	ChatUnban       = "chat.unban"     //
-	ChatSlowMode    = "chat.slow_mode" // details: interval_ms (0: off)
-	WebhookCreate   = "webhook.create"
-	WebhookDelete   = "webhook.delete"
+	RoomCreate       = "room.create"
+	RoomUpdate       = "room.update" // details: the changed settings with their new values
+	RoomDelete       = "room.delete"
+	KeyRotate        = "room.key_rotate"
+	ModeratorAdd     = "room.moderator_add"
+	ModeratorRemove  = "room.moderator_remove"
+	ViewerInvite     = "room.viewer_invite" // target: the viewer invited to a private room
+	ViewerRevoke     = "room.viewer_revoke" // target: the viewer whose invitation was revoked
+	BroadcastDelete  = "broadcast.delete"
+	ChatDelete       = "chat.delete"    // target: the message; details: its author
+	ChatTimeout      = "chat.timeout"   // details: duration_ms, reason
+	ChatBan          = "chat.ban"       // details: reason
+	ChatUnban        = "chat.unban"     //
+	ChatSlowMode     = "chat.slow_mode" // details: interval_ms (0: off)
+	ChatPurge        = "chat.purge"     // target: the user; details: count, window_ms
+	WebhookCreate    = "webhook.create"
+	WebhookUpdate    = "webhook.update" // details: the changed settings
+	WebhookDelete    = "webhook.delete"
+	WebhookTest      = "webhook.test"      // target: the webhook sent a test event
+	WebhookRedeliver = "webhook.redeliver" // target: the webhook; details: delivery, new_delivery
+	// Accounts: the user themselves (PasswordChange, SessionsRevoke, UserDelete, Token*)
+	// or an admin (UserDisable, UserEnable, AdminGrant, AdminRevoke); the target is the
+	// account.
+	PasswordChange = "user.password_change"
+	SessionsRevoke = "user.sessions_revoke" // details: sessions (how many ended)
+	UserDelete     = "user.delete"          // details: rooms (how many were deleted with it)
+	UserDisable    = "user.disable"         // details: sessions, streams_stopped
+	UserEnable     = "user.enable"
+	AdminGrant     = "user.admin_grant"
+	AdminRevoke    = "user.admin_revoke"
+	TokenCreate    = "token.create" // target: the token (id, name); details: scopes, expires
+	TokenRevoke    = "token.revoke"
 )
 
 // Target kinds.
@@ -80,26 +98,27 @@ const (
 	KindMessage   = "message"
 	KindBroadcast = "broadcast"
 	KindWebhook   = "webhook"
+	KindToken     = "token"
 )
 
 // Sentinel errors of List.
 var (
-	// ErrInvalid: a query parameter was rejected; see *InvalidError.
+	// ErrInvalid: a query parameter was rejected; see *ValidationError.
 	ErrInvalid = errors.New("invalid audit query")
 	// ErrUnavailable: MongoDB could not be reached in time.
 	ErrUnavailable = errors.New("audit log unavailable")
 )
 
-// InvalidError names the query field that was rejected. errors.Is(err, ErrInvalid) holds.
-type InvalidError struct {
+// ValidationError names the query field that was rejected. errors.Is(err, ErrInvalid) holds.
+type ValidationError struct {
 	Field   string
 	Message string
 }
 
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Is makes errors.Is(err, ErrInvalid) true.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // Actor is who acted.
 type Actor struct {
@@ -218,7 +237,7 @@ func ClientIP(ctx context.Context) string {
 type Config struct {
 	// DB holds the collection audit_log.
 	DB *mongo.Database
-	// Logger receives structured logs (default: discard).
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// NodeID names this process in entries (default: the host name).
 	NodeID string
@@ -283,24 +302,12 @@ func New(cfg Config) (*Log, error) {
 func (l *Log) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*l.cfg.OpTimeout)
 	defer cancel()
-	indexes := []struct {
-		name string
-		keys bson.D
-	}{
-		{"time", bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
-		{"room", bson.D{{Key: "room.id", Value: 1}, {Key: "at", Value: -1}}},
-		{"room_slug", bson.D{{Key: "room.slug", Value: 1}, {Key: "at", Value: -1}}},
-		{"actor", bson.D{{Key: "actor.id", Value: 1}, {Key: "at", Value: -1}}},
-	}
-	// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
-	// indexes that all exist already.
-	for _, ix := range indexes {
-		_, err := l.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)})
-		if err != nil {
-			return dbError("create index "+Collection+"."+ix.name, err)
-		}
-	}
-	return nil
+	return dbError("audit indexes", mongodb.CreateIndexes(ctx, l.coll,
+		mongodb.Index{Name: "time", Keys: mongodb.Keys("at", -1, "_id", -1)},
+		mongodb.Index{Name: "room", Keys: mongodb.Keys("room.id", 1, "at", -1)},
+		mongodb.Index{Name: "room_slug", Keys: mongodb.Keys("room.slug", 1, "at", -1)},
+		mongodb.Index{Name: "actor", Keys: mongodb.Keys("actor.id", 1, "at", -1)},
+	))
 }
 
 // Record queues e for writing; it never blocks. ID, Node and (when zero) At are set
@@ -399,7 +406,7 @@ func (l *Log) write(ctx context.Context, batch []entryDoc) []entryDoc {
 		if ctx.Err() != nil {
 			return batch
 		}
-		if !mongoerr.Unavailable(err) {
+		if !mongodb.Unavailable(err) {
 			if refused++; refused >= 5 {
 				for _, d := range batch {
 					l.drop(d, err.Error())
@@ -432,7 +439,7 @@ func (l *Log) insert(ctx context.Context, docs []entryDoc) ([]entryDoc, error) {
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
 		var left []entryDoc
 		for _, we := range bwe.WriteErrors {
-			if we.Index >= 0 && we.Index < len(docs) && !mongoerr.IsDup(we) {
+			if we.Index >= 0 && we.Index < len(docs) && !mongodb.IsDup(we) {
 				left = append(left, docs[we.Index])
 			}
 		}
@@ -497,7 +504,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	var and bson.A
 	if v := strings.TrimSpace(q.Room); v != "" {
 		if len(v) > 100 {
-			return Page{}, &InvalidError{Field: "room", Message: "must be a room's slug or id"}
+			return Page{}, &ValidationError{Field: "room", Message: "must be a room's slug or id"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "room.slug", Value: strings.ToLower(v)}}, bson.D{{Key: "room.id", Value: v}},
@@ -505,7 +512,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	}
 	if v := strings.TrimSpace(q.Actor); v != "" {
 		if len(v) > 100 {
-			return Page{}, &InvalidError{Field: "actor", Message: "must be a user's handle or id"}
+			return Page{}, &ValidationError{Field: "actor", Message: "must be a user's handle or id"}
 		}
 		and = append(and, bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "actor.handle", Value: strings.ToLower(strings.TrimPrefix(v, "@"))}}, bson.D{{Key: "actor.id", Value: v}},
@@ -513,7 +520,7 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	}
 	if v := strings.TrimSpace(q.Action); v != "" {
 		if len(v) > 64 || !actionRE.MatchString(v) {
-			return Page{}, &InvalidError{Field: "action", Message: `must be an action name such as "chat.ban", or a family such as "chat.*"`}
+			return Page{}, &ValidationError{Field: "action", Message: `must be an action name such as "chat.ban", or a family such as "chat.*"`}
 		}
 		if family, ok := strings.CutSuffix(v, ".*"); ok {
 			and = append(and, bson.D{{Key: "action", Value: bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(family) + `\.`}}}})
@@ -524,22 +531,15 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	if q.Cursor != "" {
 		c, ok := cursor.Decode[pagePos](q.Cursor)
 		if !ok {
-			return Page{}, &InvalidError{Field: "cursor", Message: "is not a cursor this server gave out"}
+			return Page{}, &ValidationError{Field: "cursor", Message: "is not a cursor this server gave out"}
 		}
-		and = append(and, bson.D{{Key: "$or", Value: bson.A{
-			bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: c.At}}}},
-			bson.D{{Key: "at", Value: c.At}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}}})
+		and = append(and, cursor.Older("at", c.At, c.ID))
 	}
 	filter := bson.D{}
 	if len(and) > 0 {
 		filter = bson.D{{Key: "$and", Value: and}}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 200)
+	limit := cursor.Limit(q.Limit, 50, 200)
 	octx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
 	defer cancel()
 	cur, err := l.coll.Find(octx, filter, options.Find().
@@ -551,21 +551,10 @@ func (l *Log) List(ctx context.Context, q Query) (Page, error) {
 	if err := cur.All(octx, &docs); err != nil {
 		return Page{}, dbError("list audit entries", err)
 	}
-	page := Page{Entries: make([]Entry, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			last := docs[limit-1]
-			page.Next = cursor.Encode(pagePos{At: last.At, ID: last.ID})
-			break
-		}
-		page.Entries = append(page.Entries, docs[i].entry())
-	}
+	var page Page
+	page.Entries, page.Next = cursor.Page(docs, limit, (*entryDoc).entry,
+		func(d *entryDoc) any { return pagePos{At: d.At, ID: d.ID} })
 	return page, nil
 }
 
-func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

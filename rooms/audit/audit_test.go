@@ -184,7 +184,8 @@ func TestRecordAndList(t *testing.T) {
 // is back.
 func TestWritesSurviveAnOutage(t *testing.T) {
 	e := newEnv(t)
-	l, _ := e.start(t, nil)
+	var logs testenv.Buffer
+	l, _ := e.start(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	l.Record(context.Background(), Entry{Action: RoomCreate, Actor: Actor{ID: "a1", Handle: "ann"}})
 	waitEntries(t, l, 1)
 
@@ -197,7 +198,9 @@ func TestWritesSurviveAnOutage(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("Record blocked for %s while MongoDB was down", d)
 	}
-	time.Sleep(1500 * time.Millisecond) // a few failed attempts
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		return logs.Contains("not written yet; will retry"), "the writer has not met the outage yet"
+	})
 	e.mongo.Restart(t)
 	waitEntries(t, l, 21)
 	if l.Dropped() != 0 || l.Written() != 21 {

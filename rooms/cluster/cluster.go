@@ -4,7 +4,8 @@
 //
 // Collections:
 //
-//	nodes   {_id: node id, url, started, heartbeat, publishing: [{name, active}], viewers: [{name, n}]}
+//	nodes   {_id: node id, url, started, heartbeat, publishing: [{name, active}], viewers: [{name, n}],
+//	         backlog {recordings, bytes_pending, parts_pending}}
 //	leases  {_id: "<resource>#<gen>", resource, kind, gen, node, at}
 //
 // Each node is the only writer of its nodes document, rewritten at every heartbeat with
@@ -12,8 +13,8 @@
 //
 // A lease is a series of generations, each inserted under a unique _id: whoever inserts
 // generation n+1 of a resource owns it. Taking over is therefore decided by the unique
-// index alone, which holds on MongoDB and on FerretDB alike (FerretDB loses one of two
-// concurrent updates of a document, so no lease is ever an update). A lease needs no
+// index alone: no lease is ever an update, so nothing depends on concurrent updates of
+// one document being atomic (see rooms/mongodb). A lease needs no
 // renewal of its own: it is valid while its node's heartbeat is, so a node that restarts
 // under its id still holds what it held. Releasing inserts a generation without a node.
 //
@@ -32,7 +33,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // DefaultStaleAfter is Config.StaleAfter's default: what other parts' delays that must
@@ -57,6 +58,7 @@ type Config struct {
 	// Report, when set, is asked at every heartbeat what this node publishes and how many
 	// viewers watch each stream through it; other nodes read it with Nodes.
 	Report func() Report
+	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -66,6 +68,16 @@ type Config struct {
 type Report struct {
 	Publishing []Activity
 	Viewers    []Viewers
+	// Backlog is what its recordings hold on its disk, for the operators' view.
+	Backlog Backlog
+}
+
+// Backlog is what a node's recordings in progress hold on its local disk, not yet in the
+// object store.
+type Backlog struct {
+	Recordings   int   `bson:"recordings"`
+	BytesPending int64 `bson:"bytes_pending"`
+	PartsPending int   `bson:"parts_pending"`
 }
 
 // Activity is a stream published on a node and when its publisher last sent data.
@@ -89,6 +101,7 @@ type Node struct {
 	Heartbeat  time.Time  `bson:"heartbeat"`
 	Publishing []Activity `bson:"publishing"`
 	Viewers    []Viewers  `bson:"viewers"`
+	Backlog    Backlog    `bson:"backlog"`
 }
 
 // Active reports when the node's publisher of name last sent data (zero if it has none).
@@ -158,16 +171,11 @@ func (r *Registry) StaleAfter() time.Duration { return r.cfg.StaleAfter }
 func (r *Registry) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := r.op(ctx)
 	defer cancel()
-	for name, keys := range map[string]bson.D{
-		"resource_gen": {{Key: "resource", Value: 1}, {Key: "gen", Value: -1}},
-		"kind":         {{Key: "kind", Value: 1}},
-	} {
-		// One at a time: FerretDB 1.24 drops the connection on a createIndexes of several
-		// indexes that all exist already.
-		ix := mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name)}
-		if _, err := r.leases.Indexes().CreateOne(ctx, ix); err != nil {
-			return fmt.Errorf("cluster: create index leases.%s: %w", name, err)
-		}
+	if err := mongodb.CreateIndexes(ctx, r.leases,
+		mongodb.Index{Name: "resource_gen", Keys: mongodb.Keys("resource", 1, "gen", -1)},
+		mongodb.Index{Name: "kind", Keys: mongodb.Keys("kind", 1)},
+	); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
 }
@@ -212,7 +220,7 @@ func (r *Registry) Beat(ctx context.Context) error {
 	defer cancel()
 	_, err := r.nodes.ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.cfg.NodeID}}, Node{
 		ID: r.cfg.NodeID, URL: r.cfg.AdvertiseURL, Started: r.started, Heartbeat: r.now(),
-		Publishing: rep.Publishing, Viewers: rep.Viewers,
+		Publishing: rep.Publishing, Viewers: rep.Viewers, Backlog: rep.Backlog,
 	}, options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("cluster: write heartbeat of %s: %w", r.cfg.NodeID, err)
@@ -281,6 +289,3 @@ func (r *Registry) now() time.Time { return r.cfg.Now().UTC().Truncate(time.Mill
 func (r *Registry) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, r.cfg.OpTimeout)
 }
-
-// Unavailable reports whether err means MongoDB could not be reached in time.
-func Unavailable(err error) bool { return mongoerr.Unavailable(err) }

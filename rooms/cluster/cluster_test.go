@@ -33,7 +33,7 @@ func (c *clock) add(d time.Duration) {
 
 func newNode(t *testing.T, db *mongo.Database, id string, c *clock) *Registry {
 	t.Helper()
-	r, err := New(Config{DB: db, NodeID: id, AdvertiseURL: "http://" + id, Now: c.Now, OpTimeout: 2 * time.Second})
+	r, err := New(Config{DB: db, NodeID: id, AdvertiseURL: "http://" + id, Now: c.Now, OpTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Lease is one generation of a resource's ownership.
@@ -33,7 +33,8 @@ var (
 	ErrLost = errors.New("lease taken over by another node")
 )
 
-// HeldError is the ErrHeld of Acquire, with the holder as last seen.
+// HeldError is the ErrHeld of Acquire, with the holder as last seen. errors.Is(err,
+// ErrHeld) holds for it.
 type HeldError struct {
 	Lease  Lease
 	Holder Node // zero when the holder never wrote a node document
@@ -44,7 +45,8 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("%s: %s by node %s", e.Lease.Resource, ErrHeld, e.Lease.Node)
 }
 
-func (e *HeldError) Unwrap() error { return ErrHeld }
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
 // Policy decides whether the current lease of a resource, held by another node, may be
 // taken over. holder is that node's document (zero if it has none) and alive whether
@@ -88,7 +90,7 @@ func (r *Registry) Acquire(ctx context.Context, kind, resource string, takeOver 
 	}
 	next := Lease{Resource: resource, Kind: kind, Gen: cur.Gen + 1, Node: r.cfg.NodeID, At: r.now()}
 	if err := r.insert(ctx, next); err != nil {
-		if mongoerr.IsDup(err) {
+		if mongodb.IsDup(err) {
 			won, _, rerr := r.Current(ctx, resource)
 			if rerr != nil {
 				return Lease{}, rerr
@@ -158,7 +160,7 @@ func (r *Registry) follow(ctx context.Context, l Lease, node string) (Lease, err
 	}
 	next := Lease{Resource: l.Resource, Kind: l.Kind, Gen: l.Gen + 1, Node: node, At: r.now()}
 	if err := r.insert(ctx, next); err != nil {
-		if mongoerr.IsDup(err) {
+		if mongodb.IsDup(err) {
 			return Lease{}, fmt.Errorf("%s generation %d: %w", l.Resource, l.Gen, ErrLost)
 		}
 		return Lease{}, err

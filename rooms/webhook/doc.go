@@ -4,8 +4,13 @@
 // # Events
 //
 // stream.started and stream.ended (a room went live, went offline), recording.ready (a
-// broadcast's recording can be replayed) and chat.moderation (a moderator deleted a
-// message, timed out, banned or unbanned a user, or set slow mode). The JSON format posts
+// broadcast's recording can be replayed), recording.failed (a broadcast that asked to be
+// recorded is not, or only partly), chat.moderation (a moderator deleted a message, timed
+// out, banned or unbanned a user, set slow mode or purged a user's recent messages),
+// clip.created (someone made a clip of a broadcast), room.created and room.deleted (the
+// last two reach the global webhook only: a room's own webhooks do not exist before it
+// and are deleted with it), and webhook.test, sent to one webhook on request (SendTest).
+// The JSON format posts
 //
 //	{"id": "evt_…", "type": "stream.started", "created": "2025-01-02T03:04:05.678Z",
 //	 "room": {"id": "…", "slug": "my-show", "title": "My show"},
@@ -14,8 +19,13 @@
 // with data {"broadcast": {…}} for stream.* (the broadcast as the API shows it: id,
 // run_id, started, ended, duration_ms, bytes, bitrate, peak_viewers, codecs, …),
 // {"broadcast": {… "recording": {content_type, size, duration_ms, recovered}},
-// "replay_url": "…"} for recording.ready and ModerationData for chat.moderation. The
-// Slack format posts {"text": "<one readable line>"} instead, e.g. "*My show* is live".
+// "replay_url": "…"} for recording.ready, RecordingFailedData for recording.failed,
+// ModerationData for chat.moderation, ClipData for clip.created, RoomData for room.*, and
+// TestData for webhook.test. The Slack format posts {"text": "<one readable line>"}
+// instead, e.g. "*My show* is live".
+//
+// A delivery that failed (or was delivered) can be sent again on request (Redeliver): a
+// new delivery with the same event id and body, in the log with redelivery_of.
 //
 // Every request carries Content-Type: application/json, Onair-Event (the type),
 // Onair-Event-Id (the same across retries and webhooks: drop duplicates by it; delivery is
@@ -64,7 +74,7 @@
 //	                     room_slug, format, body (exactly what is posted), status (pending,
 //	                     delivered, failed, canceled), attempts, last_status, last_error,
 //	                     created (the event's time), queued, next_attempt, last_attempt, done,
-//	                     node}
+//	                     node, redelivery_of}
 //	                    node_pending {node, status, queued, _id},
 //	                    fifo {webhook_id, room_id, status, queued},
 //	                    log {webhook_id, queued -1, _id -1}, room_log {room_id, queued -1, _id -1},
@@ -81,9 +91,8 @@
 // e.g. a pod replaced with a new node id — has its pending deliveries adopted by
 // another node, which first claims each with a unique insert into webhook_claims (so
 // exactly one node adopts it) and only then takes it over. Finished deliveries are
-// deleted after LogRetention by the janitor (FerretDB has no TTL indexes).
-//
-// FerretDB 1.24 loses one of two concurrent updates of a document: the single-writer rule
-// above is what keeps delivery documents correct there; webhooks are inserted and deleted,
-// never updated.
+// deleted after LogRetention by the janitor, not by a TTL index; webhooks are inserted,
+// deleted, and updated only by their owners' edits, each of which sets the whole edited
+// state at once (manage.go). Both follow the rules of rooms/doc.go, The embedded
+// database.
 package webhook

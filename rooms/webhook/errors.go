@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 
-	"onair/rooms/internal/mongoerr"
+	"onair/rooms/mongodb"
 )
 
 // Sentinel errors; the package's errors wrap at most one of them.
 var (
-	// ErrInvalid: an argument was rejected; see *InvalidError for the field.
+	// ErrInvalid: an argument was rejected; see *ValidationError for the field.
 	ErrInvalid = errors.New("invalid webhook input")
 	// ErrNotFound: no such webhook in this room.
 	ErrNotFound = errors.New("webhook not found")
@@ -19,24 +19,22 @@ var (
 	ErrQueueFull = errors.New("webhook event queue full")
 )
 
-// InvalidError names the rejected field. errors.Is(err, ErrInvalid) holds for it.
-type InvalidError struct {
+// ErrNoDelivery: no such delivery (for whoever asked). It wraps ErrNotFound.
+var ErrNoDelivery = fmt.Errorf("%w: no such delivery", ErrNotFound)
+
+// ValidationError names the rejected field. errors.Is(err, ErrInvalid) holds for it.
+type ValidationError struct {
 	Field   string
 	Message string
 }
 
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Is makes errors.Is(err, ErrInvalid) true.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-func dbError(op string, err error) error {
-	if mongoerr.Unavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+func dbError(op string, err error) error { return mongodb.Wrap(op, err, ErrUnavailable) }

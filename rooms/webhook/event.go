@@ -10,14 +10,25 @@ import (
 
 // Event types.
 const (
-	StreamStarted  = "stream.started"
-	StreamEnded    = "stream.ended"
-	RecordingReady = "recording.ready"
-	ChatModeration = "chat.moderation"
+	StreamStarted   = "stream.started"
+	StreamEnded     = "stream.ended"
+	RecordingReady  = "recording.ready"
+	RecordingFailed = "recording.failed"
+	ChatModeration  = "chat.moderation"
+	ClipCreated     = "clip.created"
+	RoomCreated     = "room.created"
+	RoomDeleted     = "room.deleted"
+	// TestEvent is what SendTest posts to one webhook on request; nobody subscribes to it.
+	TestEvent = "webhook.test"
 )
 
-// EventTypes lists every event type, the default subscription of a webhook.
-var EventTypes = []string{StreamStarted, StreamEnded, RecordingReady, ChatModeration}
+// EventTypes lists every event type: the global webhook's default subscription.
+var EventTypes = []string{StreamStarted, StreamEnded, RecordingReady, RecordingFailed, ChatModeration, ClipCreated, RoomCreated, RoomDeleted}
+
+// RoomEventTypes are the event types a room's webhook subscribes to, all by default.
+// room.created and room.deleted reach the global webhook only: a room's own webhooks do
+// not exist before the room and are deleted with it.
+var RoomEventTypes = []string{StreamStarted, StreamEnded, RecordingReady, RecordingFailed, ChatModeration, ClipCreated}
 
 func knownType(t string) bool { return slices.Contains(EventTypes, t) }
 
@@ -49,16 +60,76 @@ type UserRef struct {
 
 // ModerationData is the data of chat.moderation events.
 type ModerationData struct {
-	// Action is delete, timeout, ban, unban or slow_mode.
+	// Action is delete, timeout, ban, unban, slow_mode or purge (a user's recent messages
+	// deleted: Count of them, DurationMS back).
 	Action string  `json:"action"`
 	Actor  UserRef `json:"actor"`
 	// User is the user acted on (for delete: the message's author, when known).
 	User *UserRef `json:"user,omitempty"`
 	// MessageID is the deleted message's id.
 	MessageID string `json:"message_id,omitempty"`
-	// DurationMS is a timeout's length or the slow-mode interval (0: off).
+	// DurationMS is a timeout's length, the slow-mode interval (0: off) or how far back a
+	// purge reached.
 	DurationMS int64  `json:"duration_ms,omitempty"`
+	Count      int    `json:"count,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+}
+
+// RecordingFailedData is the data of recording.failed: a broadcast that asked to be
+// recorded is not, or not all of it. What was recorded before a failure is kept, and
+// announced with recording.ready once it is stored (Partial).
+type RecordingFailedData struct {
+	// RunID is the broadcast's stream run (its "run_id" in stream.* events).
+	RunID   string    `json:"run_id"`
+	Started time.Time `json:"started"`
+	// Reason says what failed, in words for people (no paths or addresses).
+	Reason string `json:"reason"`
+	// Partial: the recording stopped growing, and what it holds so far is kept.
+	Partial bool `json:"partial"`
+}
+
+// Clip is a clip as clip.created describes it.
+type Clip struct {
+	ID          string `json:"id"`
+	BroadcastID string `json:"broadcast_id"`
+	Title       string `json:"title"`
+	// StartMS is where the clip starts in its broadcast; DurationMS its length.
+	StartMS    int64 `json:"start_ms"`
+	DurationMS int64 `json:"duration_ms"`
+	// URL is the clip's page (absolute when onair knows its public URL).
+	URL       string    `json:"url"`
+	CreatedBy UserRef   `json:"created_by"`
+	Created   time.Time `json:"created"`
+}
+
+// ClipData is the data of clip.created, which the clips feature publishes once a clip
+// is stored (Event.Created: the clip's creation).
+type ClipData struct {
+	Clip Clip `json:"clip"`
+}
+
+// RoomData is the data of room.created and room.deleted.
+type RoomData struct {
+	Owner UserRef `json:"owner"`
+	// Actor is who created or deleted the room: its owner, or an admin taking it down.
+	Actor      UserRef `json:"actor"`
+	Visibility string  `json:"visibility"`
+}
+
+// TestData is the data of webhook.test.
+type TestData struct {
+	WebhookID string  `json:"webhook_id"`
+	Message   string  `json:"message"`
+	Actor     UserRef `json:"actor"`
+}
+
+// jsonData marshals an event's data as Publish does.
+func jsonData(v any) (json.RawMessage, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event data: %w", err)
+	}
+	return b, nil
 }
 
 // event is a published event with its payload fixed.
@@ -102,6 +173,9 @@ type slackFields struct {
 		} `json:"recording"`
 	} `json:"broadcast"`
 	ModerationData
+	Partial bool    `json:"partial"`
+	Clip    Clip    `json:"clip"`
+	Owner   UserRef `json:"owner"`
 }
 
 // slackEscape escapes the three characters Slack's mrkdwn treats as control characters.
@@ -145,6 +219,26 @@ func slackText(e *event, publicURL string) string {
 			s += fmt.Sprintf(": %s, %.1f MB", ms(r.DurationMS), float64(r.Size)/1e6)
 		}
 		return s
+	case RecordingFailed:
+		if f.Partial {
+			return "Recording of " + room + " stopped early" + reason + "; what was recorded is kept"
+		}
+		return "Recording of " + room + " failed" + reason
+	case ClipCreated:
+		s := user(&f.Clip.CreatedBy) + " clipped " + room
+		if f.Clip.Title != "" {
+			s += ": " + slackEscape.Replace(f.Clip.Title)
+		}
+		return s
+	case RoomCreated:
+		return user(&f.Actor) + " created " + room
+	case RoomDeleted:
+		if f.Owner.ID != "" && f.Actor.ID != f.Owner.ID {
+			return user(&f.Actor) + " took down " + room + " of " + user(&f.Owner)
+		}
+		return user(&f.Actor) + " deleted " + room
+	case TestEvent:
+		return "Test event for " + room + " from onair: this webhook works"
 	case ChatModeration:
 		actor := user(&f.Actor)
 		switch f.Action {
@@ -164,6 +258,8 @@ func slackText(e *event, publicURL string) string {
 				return actor + " turned slow mode off in " + room
 			}
 			return actor + " set slow mode to " + ms(f.DurationMS) + " in " + room
+		case "purge":
+			return actor + fmt.Sprintf(" deleted %d recent messages by ", f.Count) + user(f.User) + " in " + room
 		}
 		return actor + " moderated the chat of " + room + " (" + slackEscape.Replace(f.Action) + ")"
 	}

@@ -194,9 +194,35 @@ func (r *receiver) delivered() []hit {
 	return out
 }
 
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+// settled waits until the delivery log holds want deliveries matching q, none of them
+// pending, and none of the nodes holds an event or a delivery in memory: from then on
+// nothing more is sent, so what the receivers got is final.
+func settled(t *testing.T, q DeliveryQuery, want int, nodes ...*running) []Delivery {
 	t.Helper()
-	testenv.Eventually(t, timeout, cond)
+	q.Limit = 200
+	var page DeliveryPage
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		var err error
+		page, err = nodes[0].Deliveries(ctxT(t), q)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(page.Deliveries) != want {
+			return false, fmt.Sprintf("%d deliveries in the log, want %d", len(page.Deliveries), want)
+		}
+		for _, dl := range page.Deliveries {
+			if dl.Status == StatusPending {
+				return false, fmt.Sprintf("delivery %s of %s still pending", dl.ID, dl.EventID)
+			}
+		}
+		for _, n := range nodes {
+			if st := n.Stats(); st.Queued != 0 || st.Pending != 0 {
+				return false, fmt.Sprintf("a node still holds work: %+v", st)
+			}
+		}
+		return true, ""
+	})
+	return page.Deliveries
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -218,4 +244,21 @@ func publish(t *testing.T, d *running, typ string, room Room, data any) string {
 		t.Fatal(err)
 	}
 	return e.ID
+}
+
+// publishPending publishes three events of typ in room A on d, which the receiver keeps
+// refusing, and waits until their deliveries are stored, pending, and tried at least
+// tries times in all. It returns the events' ids in order.
+func publishPending(t *testing.T, d *running, rcv *receiver, typ string, tries int) []string {
+	t.Helper()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, publish(t, d, typ, roomA, map[string]any{"n": i}))
+	}
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		p, err := d.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
+		return err == nil && len(p.Deliveries) == 3 && len(rcv.all()) >= tries,
+			fmt.Sprintf("%d pending, %d requests, %v", len(p.Deliveries), len(rcv.all()), err)
+	})
+	return ids
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"onair/rooms/audit"
+	"onair/scripts/testenv"
 )
 
 func TestSignature(t *testing.T) {
@@ -89,6 +90,20 @@ func TestSlackText(t *testing.T) {
 			"@mod set slow mode to 30s in *Room &lt;A&gt; &amp; co*"},
 		{"slow mode off", ev(ChatModeration, ModerationData{Action: "slow_mode", Actor: UserRef{Handle: "mod"}}), "",
 			"@mod turned slow mode off in *Room &lt;A&gt; &amp; co*"},
+		{"purge", ev(ChatModeration, ModerationData{Action: "purge", Actor: UserRef{Handle: "mod"}, User: &UserRef{Handle: "troll"}, Count: 7}), "",
+			"@mod deleted 7 recent messages by @troll in *Room &lt;A&gt; &amp; co*"},
+		{"recording failed", ev(RecordingFailed, RecordingFailedData{Reason: "disk full"}), "",
+			"Recording of *Room &lt;A&gt; &amp; co* failed: disk full"},
+		{"recording cut", ev(RecordingFailed, RecordingFailedData{Reason: "disk full", Partial: true}), "",
+			"Recording of *Room &lt;A&gt; &amp; co* stopped early: disk full; what was recorded is kept"},
+		{"clip", ev(ClipCreated, ClipData{Clip: Clip{Title: "the <goal>", CreatedBy: UserRef{Handle: "fan"}}}), "",
+			"@fan clipped *Room &lt;A&gt; &amp; co*: the &lt;goal&gt;"},
+		{"room created", ev(RoomCreated, RoomData{Owner: UserRef{ID: "u1", Handle: "ann"}, Actor: UserRef{ID: "u1", Handle: "ann"}}), "",
+			"@ann created *Room &lt;A&gt; &amp; co*"},
+		{"room taken down", ev(RoomDeleted, RoomData{Owner: UserRef{ID: "u1", Handle: "ann"}, Actor: UserRef{ID: "u9", Handle: "root"}}), "",
+			"@root took down *Room &lt;A&gt; &amp; co* of @ann"},
+		{"test", ev(TestEvent, TestData{}), "",
+			"Test event for *Room &lt;A&gt; &amp; co* from onair: this webhook works"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,11 +127,12 @@ func TestSlackDelivery(t *testing.T) {
 	rcv.setSecret(secret)
 	publish(t, d, ChatModeration, roomA, ModerationData{Action: "ban"}) // not subscribed
 	publish(t, d, StreamStarted, roomA, map[string]any{"broadcast": map[string]any{"id": "b1"}})
-	eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) == 1, fmt.Sprintf("%d requests", len(rcv.all())) })
-	time.Sleep(100 * time.Millisecond)
+	// The events are stored in the order published: once the second is delivered, the
+	// first has been passed over.
+	log := settled(t, DeliveryQuery{RoomID: roomA.ID}, 1, d)
 	hits := rcv.all()
-	if len(hits) != 1 {
-		t.Fatalf("%d requests, want only the subscribed event", len(hits))
+	if len(hits) != 1 || log[0].Type != StreamStarted || log[0].Status != StatusDelivered || log[0].Attempts != 1 {
+		t.Fatalf("%d requests, delivery log %+v; want only the subscribed event, once", len(hits), log)
 	}
 	h := hits[0]
 	var body map[string]string
@@ -126,9 +142,8 @@ func TestSlackDelivery(t *testing.T) {
 	if h.Signature != nil || h.Header.Get(EventHeader) != StreamStarted || h.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("headers %v, signature: %v", h.Header, h.Signature)
 	}
-	page, err := d.Deliveries(ctxT(t), DeliveryQuery{WebhookID: hook.ID})
-	if err != nil || len(page.Deliveries) != 1 || page.Deliveries[0].Format != FormatSlack {
-		t.Fatalf("deliveries = %+v, %v", page, err)
+	if log[0].WebhookID != hook.ID || log[0].Format != FormatSlack {
+		t.Fatalf("delivery = %+v", log[0])
 	}
 }
 
@@ -147,7 +162,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 50*time.Millisecond, 400*time.Millisecond
 	})
 	id := publish(t, d, StreamStarted, roomA, map[string]any{"broadcast": map[string]any{"id": "b1"}})
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 1, fmt.Sprintf("%d requests", len(rcv.all()))
 	})
 	hits := rcv.all()
@@ -174,7 +189,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 		}
 	}
 	var page DeliveryPage
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		var err error
 		page, err = d.Deliveries(ctxT(t), DeliveryQuery{WebhookID: GlobalID, Bodies: true})
 		return err == nil && len(page.Deliveries) == 1 && page.Deliveries[0].Status == StatusDelivered, fmt.Sprintf("%+v %v", page, err)
@@ -206,7 +221,7 @@ func TestGiveUpAndDeliveryLog(t *testing.T) {
 	})
 	publish(t, d, StreamStarted, roomA, nil)
 	publish(t, d, StreamEnded, roomA, nil)
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 1, fmt.Sprintf("%d requests", len(rcv.all()))
 	})
 	hits := rcv.all()
@@ -220,7 +235,7 @@ func TestGiveUpAndDeliveryLog(t *testing.T) {
 		}
 	}
 	var page DeliveryPage
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		var err error
 		page, err = d.Deliveries(ctxT(t), DeliveryQuery{RoomID: roomA.ID})
 		return err == nil && len(page.Deliveries) == 2 && page.Deliveries[0].Status == StatusDelivered, fmt.Sprintf("%+v %v", page, err)
@@ -294,7 +309,7 @@ func TestOrderPerRoomUnderRetries(t *testing.T) {
 		want = append(want, publish(t, d, ChatModeration, roomA, ModerationData{Action: "ban", Reason: fmt.Sprint(i)}))
 	}
 	b1 := publish(t, d, StreamStarted, roomB, nil)
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 6, fmt.Sprintf("%d delivered", len(rcv.delivered()))
 	})
 	var gotA []string
@@ -335,20 +350,13 @@ func TestResumeAfterRestart(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 300*time.Millisecond
 	}
 	d1 := e.dispatcher("node-1", cfg)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, publish(t, d1, StreamStarted, roomA, map[string]any{"n": i}))
-	}
-	eventually(t, 5*time.Second, func() (bool, string) {
-		p, err := d1.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
-		return err == nil && len(p.Deliveries) == 3 && len(rcv.all()) >= 2, fmt.Sprintf("%d pending, %d requests, %v", len(p.Deliveries), len(rcv.all()), err)
-	})
+	ids := publishPending(t, d1, rcv, StreamStarted, 2)
 	d1.stop()
 	before := len(rcv.all())
 	rcv.setAnswer(func(hit, int) int { return http.StatusOK })
 
 	d2 := e.dispatcher("node-1", cfg)
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 3, fmt.Sprintf("%d delivered", len(rcv.delivered()))
 	})
 	var got []string
@@ -361,7 +369,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	if !slices.Equal(got, ids) {
 		t.Fatalf("after the restart: %v, want %v in order", got, ids)
 	}
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		p, err := d2.Deliveries(ctxT(t), DeliveryQuery{Status: StatusDelivered})
 		return err == nil && len(p.Deliveries) == 3, fmt.Sprintf("%d delivered in the log", len(p.Deliveries))
 	})
@@ -388,13 +396,14 @@ func TestPublishedEventsSurviveShutdown(t *testing.T) {
 	if st := d1.Stats(); st.Queued != 0 || st.Dropped != 0 {
 		t.Fatalf("after the shutdown: %+v", st)
 	}
-	e.dispatcher("node-1", cfg)
-	eventually(t, 10*time.Second, func() (bool, string) {
-		return len(rcv.delivered()) >= 20, fmt.Sprintf("%d delivered", len(rcv.delivered()))
-	})
-	time.Sleep(200 * time.Millisecond)
+	d2 := e.dispatcher("node-1", cfg)
+	for _, dl := range settled(t, DeliveryQuery{}, 20, d2) {
+		if dl.Status != StatusDelivered || dl.Attempts != 1 {
+			t.Fatalf("delivery %+v", dl)
+		}
+	}
 	var got []string
-	for _, h := range rcv.delivered() {
+	for _, h := range rcv.all() {
 		got = append(got, h.Event.ID)
 	}
 	if !slices.Equal(got, ids) {
@@ -412,14 +421,7 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
 	}
 	dead := e.dispatcher("pod-old", cfg)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, publish(t, dead, StreamEnded, roomA, map[string]any{"n": i}))
-	}
-	eventually(t, 5*time.Second, func() (bool, string) {
-		p, err := dead.Deliveries(ctxT(t), DeliveryQuery{Status: StatusPending})
-		return err == nil && len(p.Deliveries) == 3, fmt.Sprintf("%d pending", len(p.Deliveries))
-	})
+	ids := publishPending(t, dead, rcv, StreamEnded, 0)
 	dead.stop()
 	before := len(rcv.all())
 	rcv.setAnswer(func(hit, int) int { return http.StatusOK })
@@ -427,10 +429,13 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 	// Two live nodes race to adopt; each delivery goes out once, in order.
 	a := e.dispatcher("pod-a", cfg)
 	b := e.dispatcher("pod-b", cfg)
-	eventually(t, 10*time.Second, func() (bool, string) {
-		return len(rcv.delivered()) >= 3, fmt.Sprintf("%d delivered", len(rcv.delivered()))
-	})
-	time.Sleep(500 * time.Millisecond)
+	// Settled: both live nodes hold nothing more, so a delivery adopted twice would have
+	// been sent twice by now.
+	for _, dl := range settled(t, DeliveryQuery{}, 3, a, b) {
+		if dl.Status != StatusDelivered || (dl.Node != "pod-a" && dl.Node != "pod-b") {
+			t.Fatalf("delivery %+v", dl)
+		}
+	}
 	var got []string
 	for _, h := range rcv.all()[before:] {
 		got = append(got, h.Event.ID)
@@ -438,16 +443,6 @@ func TestAdoptDeadNodesDeliveries(t *testing.T) {
 	if !slices.Equal(got, ids) {
 		t.Fatalf("adopted deliveries arrived as %v, want %v once each, in order", got, ids)
 	}
-	p, err := a.Deliveries(ctxT(t), DeliveryQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dl := range p.Deliveries {
-		if dl.Status != StatusDelivered || (dl.Node != "pod-a" && dl.Node != "pod-b") {
-			t.Fatalf("delivery %+v", dl)
-		}
-	}
-	_ = b
 }
 
 // Two nodes publishing events of one room: a delivery waits for an earlier pending one
@@ -471,9 +466,28 @@ func TestOrderAcrossNodes(t *testing.T) {
 	n1 := e.dispatcher("node-1", cfg)
 	n2 := e.dispatcher("node-2", cfg)
 	first := publish(t, n1, StreamStarted, roomA, nil)
-	eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "first event not tried yet" })
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "first event not tried yet" })
 	second := publish(t, n2, ChatModeration, roomA, ModerationData{Action: "ban"})
-	time.Sleep(400 * time.Millisecond)
+	// Node-2 has stored the second event's delivery; it must hold it back while node-1
+	// retries the first, attempt after attempt (node-2 checks every 50 ms).
+	attempts := -1
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		p, err := n1.Deliveries(ctxT(t), DeliveryQuery{RoomID: roomA.ID})
+		if err != nil || len(p.Deliveries) != 2 {
+			return false, fmt.Sprintf("%d deliveries, %v", len(p.Deliveries), err)
+		}
+		newer, older := p.Deliveries[0], p.Deliveries[1]
+		if newer.EventID != second || older.EventID != first {
+			t.Fatalf("the log, newest first: %s, %s", newer.EventID, older.EventID)
+		}
+		if newer.Attempts != 0 || newer.Node != "node-2" {
+			t.Fatalf("node-2 tried the room's second event while node-1's first was pending: %+v", newer)
+		}
+		if attempts < 0 {
+			attempts = older.Attempts
+		}
+		return older.Attempts >= attempts+3, fmt.Sprintf("node-1's first delivery: %d attempts", older.Attempts)
+	})
 	for _, h := range rcv.all() {
 		if h.Event.ID == second {
 			t.Fatal("node-2 sent the room's second event while node-1's first was pending")
@@ -482,7 +496,7 @@ func TestOrderAcrossNodes(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		return len(rcv.delivered()) == 2, fmt.Sprintf("%d delivered", len(rcv.delivered()))
 	})
 	if got := rcv.delivered(); got[0].Event.ID != first || got[1].Event.ID != second {
@@ -520,10 +534,11 @@ func TestWebhookManagement(t *testing.T) {
 		{"mapped loopback", NewWebhook{URL: "http://[::ffff:127.0.0.1]/x"}, "url"},
 		{"bad format", NewWebhook{URL: "https://93.184.215.14/x", Format: "xml"}, "format"},
 		{"bad event", NewWebhook{URL: "https://93.184.215.14/x", Events: []string{"stream.paused"}}, "events"},
+		{"global event", NewWebhook{URL: "https://93.184.215.14/x", Events: []string{RoomDeleted}}, "events"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := strict.CreateWebhook(ctxT(t), ann, roomA, tt.in)
-			var ie *InvalidError
+			var ie *ValidationError
 			if !errors.As(err, &ie) || ie.Field != tt.field {
 				t.Fatalf("error = %v, want an invalid %s", err, tt.field)
 			}
@@ -539,7 +554,7 @@ func TestWebhookManagement(t *testing.T) {
 	if !strings.HasPrefix(secret, "whsec_") || len(secret) != len("whsec_")+64 {
 		t.Fatalf("secret %q", secret)
 	}
-	if h.Format != FormatJSON || !slices.Equal(h.Events, EventTypes) || h.RoomID != roomA.ID || h.CreatedBy != ann {
+	if h.Format != FormatJSON || !slices.Equal(h.Events, RoomEventTypes) || h.RoomID != roomA.ID || h.CreatedBy != ann {
 		t.Fatalf("webhook = %+v", h)
 	}
 	list, err := d.Webhooks(ctxT(t), roomA.ID)
@@ -613,18 +628,22 @@ func TestDeletedWebhookCancelsDeliveries(t *testing.T) {
 	}
 	publish(t, d, StreamStarted, roomA, nil)
 	publish(t, d, StreamEnded, roomA, nil)
-	eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "not tried" })
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) { return len(rcv.all()) >= 1, "not tried" })
 	if err := d.DeleteWebhook(ctxT(t), ann, roomA, h.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		p, err := d.Deliveries(ctxT(t), DeliveryQuery{WebhookID: h.ID, Status: StatusCanceled})
 		return err == nil && len(p.Deliveries) == 2, fmt.Sprintf("%d canceled", len(p.Deliveries))
 	})
-	n := len(rcv.all())
-	time.Sleep(300 * time.Millisecond)
-	if len(rcv.all()) != n {
-		t.Fatal("requests after the webhook was deleted")
+	// Every request the receiver got is an attempt in the log, and nothing is left to send.
+	log := settled(t, DeliveryQuery{WebhookID: h.ID}, 2, d)
+	attempts := 0
+	for _, dl := range log {
+		attempts += dl.Attempts
+	}
+	if n := len(rcv.all()); n != attempts || log[0].Attempts != 0 {
+		t.Fatalf("%d requests, %d attempts in the log (%+v): requests after the webhook was deleted", n, attempts, log)
 	}
 }
 
@@ -673,7 +692,7 @@ func TestOutboundGuards(t *testing.T) {
 			room := Room{ID: fmt.Sprintf("665f0000000000000000%04d", i), Slug: "guard"}
 			publish(t, d, StreamStarted, room, nil)
 			var dl Delivery
-			eventually(t, 5*time.Second, func() (bool, string) {
+			testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 				p, err := d.Deliveries(ctxT(t), DeliveryQuery{RoomID: room.ID})
 				if err != nil || len(p.Deliveries) != 1 {
 					return false, fmt.Sprint(err)
@@ -741,5 +760,132 @@ func TestPublishValidatesAndBounds(t *testing.T) {
 	}
 	if st := d.Stats(); st.Dropped != 1 || st.Queued != 2 {
 		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// An owner edits a webhook, sends it a test event, and sends a failed delivery again: the
+// test and the redelivery are in the delivery log, signed and delivered like any other;
+// what is pending or canceled is not sent again.
+func TestEditTestAndRedeliver(t *testing.T) {
+	e := newEnv(t)
+	var recorded []string
+	var mu sync.Mutex
+	rec := audit.RecorderFunc(func(_ context.Context, en audit.Entry) {
+		mu.Lock()
+		recorded = append(recorded, en.Action)
+		mu.Unlock()
+	})
+	failing := true
+	var fmu sync.Mutex
+	var secret string
+	rcv := newReceiver(t, "", func(hit, int) int {
+		fmu.Lock()
+		defer fmu.Unlock()
+		if failing {
+			return http.StatusBadGateway
+		}
+		return http.StatusNoContent
+	})
+	d := e.dispatcher("n1", func(c *Config) { c.Audit = rec; c.GiveUpAfter = 300 * time.Millisecond })
+	ann := audit.Actor{ID: "u1", Handle: "ann"}
+	h, secret, err := d.CreateWebhook(ctxT(t), ann, roomA, NewWebhook{URL: "http://127.0.0.1:9/old", Events: []string{StreamStarted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.setSecret(secret)
+
+	// Edits: refused ones change nothing.
+	bad := "ftp://example.com/"
+	if _, err := d.UpdateWebhook(ctxT(t), ann, roomA, h.ID, WebhookUpdate{URL: &bad}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("edit to a bad URL: %v", err)
+	}
+	if _, err := d.UpdateWebhook(ctxT(t), ann, roomA, h.ID, WebhookUpdate{Events: []string{RoomCreated}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("edit to a global event: %v", err)
+	}
+	if _, err := d.UpdateWebhook(ctxT(t), ann, roomB, h.ID, WebhookUpdate{URL: &bad}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("edit through another room: %v", err)
+	}
+	url, slack := rcv.URL+"/new", FormatSlack
+	edited, err := d.UpdateWebhook(ctxT(t), ann, roomA, h.ID, WebhookUpdate{URL: &url, Format: &slack, Events: []string{StreamEnded, RecordingFailed}})
+	if err != nil || edited.URL != url || edited.Format != FormatSlack || !slices.Equal(edited.Events, []string{StreamEnded, RecordingFailed}) {
+		t.Fatalf("edited = %+v, %v", edited, err)
+	}
+	if got, _ := d.GetWebhook(ctxT(t), roomA.ID, h.ID); got.URL != url || got.ID != h.ID {
+		t.Fatalf("stored = %+v", got)
+	}
+
+	// A test event: fails, and is given up quickly here.
+	test, err := d.SendTest(ctxT(t), ann, roomA, h.ID)
+	if err != nil || test.Type != TestEvent || test.WebhookID != h.ID || test.Status != StatusPending {
+		t.Fatalf("test = %+v, %v", test, err)
+	}
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("redeliver a pending delivery: %v", err)
+	}
+	log := settled(t, DeliveryQuery{WebhookID: h.ID}, 1, d)
+	if log[0].ID != test.ID || log[0].Status != StatusFailed || log[0].LastStatus != http.StatusBadGateway {
+		t.Fatalf("log after the test = %+v", log)
+	}
+	first := rcv.all()[0]
+	if first.Signature != nil || first.Header.Get(EventHeader) != TestEvent || !strings.Contains(first.Event.Text, "this webhook works") {
+		t.Fatalf("test request: %v %s %s", first.Signature, first.Header.Get(EventHeader), first.Body)
+	}
+
+	// The receiver is fixed: the failed delivery is sent again, to a room B request it
+	// does not exist.
+	fmu.Lock()
+	failing = false
+	fmu.Unlock()
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID, RoomID: roomB.ID}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("redeliver through another room: %v", err)
+	}
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: "nope"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("redeliver an unknown delivery: %v", err)
+	}
+	again, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID, RoomID: roomA.ID, WebhookID: h.ID})
+	if err != nil || again.RedeliveryOf != test.ID || again.EventID != test.EventID || again.ID == test.ID {
+		t.Fatalf("redelivery = %+v, %v", again, err)
+	}
+	log = settled(t, DeliveryQuery{WebhookID: h.ID}, 2, d)
+	if log[0].ID != again.ID || log[0].Status != StatusDelivered || log[1].Status != StatusFailed {
+		t.Fatalf("log after the redelivery = %+v", log)
+	}
+	hits := rcv.delivered()
+	if len(hits) != 1 || hits[0].Header.Get(EventIDHeader) != test.EventID || hits[0].Header.Get(DeliveryHeader) != again.ID || hits[0].Signature != nil {
+		t.Fatalf("delivered: %+v", hits)
+	}
+
+	// Once its webhook is gone, nothing is sent again.
+	if err := d.DeleteWebhook(ctxT(t), ann, roomA, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Redeliver(ctxT(t), ann, Redelivery{DeliveryID: test.ID}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("redeliver to a deleted webhook: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{audit.WebhookCreate, audit.WebhookUpdate, audit.WebhookTest, audit.WebhookRedeliver, audit.WebhookDelete}
+	if !slices.Equal(recorded, want) {
+		t.Fatalf("audit: %v, want %v", recorded, want)
+	}
+}
+
+// Tests and redeliveries asked faster than a receiver answers stop at a bound.
+func TestRequestedDeliveriesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t, "", func(hit, int) int { return http.StatusServiceUnavailable })
+	d := e.dispatcher("n1", func(c *Config) { c.BackoffMin, c.BackoffMax = time.Minute, time.Minute })
+	ann := audit.Actor{ID: "u1", Handle: "ann"}
+	h, _, err := d.CreateWebhook(ctxT(t), ann, roomA, NewWebhook{URL: rcv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxPendingOnRequest {
+		if _, err := d.SendTest(ctxT(t), ann, roomA, h.ID); err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+	}
+	if _, err := d.SendTest(ctxT(t), ann, roomA, h.ID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("test %d: %v, want invalid", maxPendingOnRequest+1, err)
 	}
 }

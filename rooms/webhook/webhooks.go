@@ -67,7 +67,7 @@ func (d *webhookDoc) webhook() Webhook {
 type NewWebhook struct {
 	URL    string
 	Format Format   // default FormatJSON
-	Events []string // default every event type
+	Events []string // default RoomEventTypes
 }
 
 // newSecret is "whsec_" and 32 random bytes in hex.
@@ -87,14 +87,18 @@ func checkFormat(f Format) (Format, error) {
 	return "", invalid("format", "must be %q or %q", FormatJSON, FormatSlack)
 }
 
-func checkEvents(events []string) ([]string, error) {
+// checkEvents checks a subscription to some of allowed (all of them when empty).
+func checkEvents(events, allowed []string) ([]string, error) {
 	if len(events) == 0 {
-		return slices.Clone(EventTypes), nil
+		return slices.Clone(allowed), nil
 	}
 	var out []string
 	for _, e := range events {
-		if !knownType(e) {
-			return nil, invalid("events", "unknown event type %q (known: %v)", e, EventTypes)
+		if !slices.Contains(allowed, e) {
+			if knownType(e) {
+				return nil, invalid("events", "%s goes to the global webhook only (a room's webhooks take %v)", e, allowed)
+			}
+			return nil, invalid("events", "unknown event type %q (known: %v)", e, allowed)
 		}
 		if !slices.Contains(out, e) {
 			out = append(out, e)
@@ -105,16 +109,16 @@ func checkEvents(events []string) ([]string, error) {
 
 // CreateWebhook adds a webhook to room and returns it with its signing secret: the only
 // time the secret is shown. The caller has checked that actor may edit the room. Errors:
-// *InvalidError (url, format, events, or too many webhooks), ErrUnavailable.
+// *ValidationError (url, format, events, or too many webhooks), ErrUnavailable.
 func (d *Dispatcher) CreateWebhook(ctx context.Context, actor audit.Actor, room Room, in NewWebhook) (Webhook, string, error) {
 	if room.ID == "" {
-		return Webhook{}, "", errors.New("create webhook: no room")
+		return Webhook{}, "", fmt.Errorf("create webhook: %w: no room", ErrInvalid)
 	}
 	format, err := checkFormat(in.Format)
 	if err != nil {
 		return Webhook{}, "", err
 	}
-	events, err := checkEvents(in.Events)
+	events, err := checkEvents(in.Events, RoomEventTypes)
 	if err != nil {
 		return Webhook{}, "", err
 	}

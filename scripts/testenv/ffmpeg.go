@@ -31,7 +31,7 @@ type PublishOptions struct {
 // Publisher is a running ffmpeg.
 type Publisher struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *Buffer
 	done   chan struct{}
 	err    error
 }
@@ -94,7 +94,7 @@ func startFFmpeg(t testing.TB, args []string) *Publisher {
 		t.Fatalf("ffmpeg is required (scripts/deps.sh installs it): %v", err)
 	}
 	cmd := exec.Command(path, args...)
-	p := &Publisher{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &Publisher{cmd: cmd, stderr: &Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ffmpeg: %v", err)

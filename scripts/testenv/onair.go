@@ -76,7 +76,7 @@ type Onair struct {
 	Client *http.Client
 
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *Buffer
 	done chan struct{}
 	err  error
 }
@@ -118,7 +118,7 @@ func StartOnair(t testing.TB, opts OnairOptions) *Onair {
 		"ONAIR_LOG_LEVEL=debug",
 	)
 	cmd.Env = append(cmd.Env, opts.Env...)
-	logs := &syncBuffer{}
+	logs := &Buffer{}
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -255,41 +255,27 @@ func (o *Onair) get(t testing.TB, url string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// Eventually polls cond every 50 ms until it holds, failing the test with cond's last
-// explanation once timeout has passed.
-func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %s", timeout, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
+// Buffer is a bytes buffer that processes and loggers may write to concurrently while a
+// test reads it.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Contains reports whether s was written.
+func (b *Buffer) Contains(s string) bool { return strings.Contains(b.String(), s) }
 
 // Contains reports whether the logs contain s.
 func (o *Onair) LogsContain(s string) bool { return strings.Contains(o.Logs(), s) }

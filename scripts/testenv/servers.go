@@ -43,7 +43,7 @@ func FreePort(t testing.TB) int {
 // Server is a process started for a test.
 type Server struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *Buffer
 	done chan struct{}
 	args []string
 	bin  string
@@ -68,7 +68,7 @@ func (s *Server) start(t testing.TB) {
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Env = append(os.Environ(), s.env...)
 	if s.logs == nil {
-		s.logs = &syncBuffer{}
+		s.logs = &Buffer{}
 	}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -89,7 +89,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.MaxPutSize = 5 << 30
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Region = "us-east-1"
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	prefix := strings.Trim(cfg.Prefix, "/")
 	if prefix != "" {

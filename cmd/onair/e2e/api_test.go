@@ -311,11 +311,12 @@ func TestRoomsAndPermissions(t *testing.T) {
 			t.Errorf("bob %s %s: %d %s, want 403", req.method, req.path, code, raw)
 		}
 	}
-	var updated apiRoom
+	var updated privateRoom
 	ann.must(200, "PATCH", "/api/v1/rooms/ann-live", map[string]any{"title": "Ann's stream", "visibility": "unlisted"}, &updated)
-	if updated.Title != "Ann's stream" || updated.Visibility != "unlisted" {
+	if updated.Title != "Ann's stream" || updated.Visibility != "unlisted" || updated.HLSURL != "/live/"+updated.PlaybackID+"/index.m3u8" {
 		t.Fatalf("updated = %+v", updated)
 	}
+	pid := updated.PlaybackID // an unlisted room's address, its stream's name
 	if code, _ := ann.do("PATCH", "/api/v1/rooms/ann-live", map[string]any{"slug": "renamed"}, &e); code != 400 {
 		t.Fatalf("changing the slug: %d", code)
 	}
@@ -331,10 +332,10 @@ func TestRoomsAndPermissions(t *testing.T) {
 
 	// Publish with the room's key: live within a second of the stream, and HLS plays.
 	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
-	index := waitIndex(t, o, "ann-live")
+	index := waitIndex(t, o, pid)
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		var r apiRoom
-		anon.must(200, "GET", "/api/v1/rooms/ann-live", nil, &r)
+		anon.must(200, "GET", "/api/v1/rooms/"+pid, nil, &r)
 		return r.Live, "room not live yet"
 	})
 	r := readHLS(t, index)
@@ -358,7 +359,7 @@ func TestRoomsAndPermissions(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		var r apiRoom
-		anon.must(200, "GET", "/api/v1/rooms/ann-live", nil, &r)
+		anon.must(200, "GET", "/api/v1/rooms/"+pid, nil, &r)
 		return !r.Live, "room still live"
 	})
 	old := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 20 * time.Second})
@@ -369,7 +370,7 @@ func TestRoomsAndPermissions(t *testing.T) {
 	}
 	fresh := testenv.Publish(t, o.RTMP+"/"+rotated.StreamKey, testenv.PublishOptions{})
 	defer fresh.Kill()
-	waitIndex(t, o, "ann-live")
+	waitIndex(t, o, pid)
 	if o.LogsContain(key) || o.LogsContain(rotated.StreamKey) {
 		t.Fatal("a stream key appears in the logs")
 	}
@@ -381,7 +382,7 @@ func TestRoomsAndPermissions(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("deleting the room did not end its stream")
 	}
-	if code, _ := anon.do("GET", "/api/v1/rooms/ann-live", nil, &e); code != 404 {
+	if code, _ := anon.do("GET", "/api/v1/rooms/"+pid, nil, &e); code != 404 {
 		t.Fatalf("deleted room: %d", code)
 	}
 	_ = room

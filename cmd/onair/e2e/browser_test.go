@@ -33,7 +33,7 @@ func TestBrowser(t *testing.T) {
 		"CHROMIUM=" + chromium,
 		"ONAIR_SCREENSHOTS=" + filepath.Join(root, ".artifacts", "screenshots"),
 		"ONAIR_BENCH_OUT=" + filepath.Join(root, ".artifacts", "browser-test", "page.json"),
-	}, func(command string, args []string) {
+	}, func(command string, args []string) string {
 		switch command {
 		case "@publish":
 			key := args[0]
@@ -49,6 +49,7 @@ func TestBrowser(t *testing.T) {
 		default:
 			t.Fatalf("the scenario asked for %s", command)
 		}
+		return "ok"
 	})
 
 	// The live health the dashboard shows is for the room's owner only.
@@ -88,8 +89,9 @@ func browserDeps(t *testing.T) string {
 
 // runBrowserScript runs a script of web/ui/e2e with node and env, until it exits. Lines it
 // prints starting with "@" are commands for the Go side: do runs each one (command and
-// its space-separated arguments), then the script is answered "ok". Other lines are logged.
-func runBrowserScript(t *testing.T, script string, env []string, do func(command string, args []string)) {
+// its space-separated arguments) and returns the line the script is answered ("ok" for
+// most). Other lines are logged.
+func runBrowserScript(t *testing.T, script string, env []string, do func(command string, args []string) string) {
 	t.Helper()
 	e2eDir := filepath.Join(testenv.RepoRoot(t), "web", "ui", "e2e")
 	node, err := exec.LookPath("node")
@@ -129,8 +131,8 @@ func runBrowserScript(t *testing.T, script string, env []string, do func(command
 			continue
 		}
 		fields := strings.Fields(line)
-		do(fields[0], fields[1:])
-		if _, err := io.WriteString(stdin, "ok\n"); err != nil {
+		answer := do(fields[0], fields[1:])
+		if _, err := io.WriteString(stdin, answer+"\n"); err != nil {
 			t.Errorf("answer %s: %v", script, err)
 		}
 	}

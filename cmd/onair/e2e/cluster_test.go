@@ -12,8 +12,8 @@ import (
 )
 
 // startNode starts one onair node on a known HTTP port, so that it can advertise itself
-// to the other nodes sharing mongo and s3.
-func startNode(t *testing.T, bin string, m *testenv.MongoDB, s3 *testenv.S3) *testenv.Onair {
+// to the other nodes sharing mongo and s3; extra are more ONAIR_* settings.
+func startNode(t *testing.T, bin string, m *testenv.MongoDB, s3 *testenv.S3, extra ...string) *testenv.Onair {
 	t.Helper()
 	port := testenv.FreePort(t)
 	env := append([]string{
@@ -21,6 +21,7 @@ func startNode(t *testing.T, bin string, m *testenv.MongoDB, s3 *testenv.S3) *te
 		fmt.Sprintf("ONAIR_HTTP_ADDR=127.0.0.1:%d", port),
 		fmt.Sprintf("ONAIR_NODE_ADVERTISE_URL=http://127.0.0.1:%d", port),
 	}, s3Env(s3)...)
+	env = append(env, extra...)
 	o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: env})
 	testenv.Eventually(t, 20*time.Second, func() (bool, string) { return o.LogsContain("MongoDB ready"), "indexes" })
 	return o

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +27,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		code, body := o.Get(t, "/readyz")
 		return code == 200, string(body)
 	})
+	before := scrape(t, o)
 	ann := newClient(t, o.HTTP)
 	ann.signUp("ann")
 	room, key := ann.createRoom("ann-live")
@@ -71,6 +75,60 @@ func TestHealthAndMetrics(t *testing.T) {
 	if strings.Contains(metrics, "ann-live") {
 		t.Error("the metrics name a room by its slug: unlisted rooms' slugs are secret")
 	}
+
+	// A whole segment, as a viewer rewinding fetches it (live players read parts).
+	playlist, media := mediaPlaylist(t, o, index)
+	fetched := false
+	for _, m := range uriLine.FindAllSubmatch(media, -1) {
+		if u := string(m[1]); hlsSegmentRE.MatchString(stripQuery(u)) {
+			if code, body := o.Get(t, path.Dir(playlist)+"/"+u); code != http.StatusOK || len(body) == 0 {
+				t.Fatalf("segment %s: %d, %d bytes", u, code, len(body))
+			}
+			fetched = true
+			break
+		}
+	}
+	if !fetched {
+		t.Fatalf("no segment in the media playlist:\n%s", media)
+	}
+	// A chat message: received once, delivered to the one socket, which is counted while
+	// it is open.
+	ws := ann.chat("ann-live")
+	ws.next("history")
+	if f := ws.post("hello metrics"); f.Type != "ack" {
+		t.Fatalf("chat answered %s", f.Raw)
+	}
+	// The counters moved by what this test did, not merely exist.
+	waitMetrics(t, o, func(m map[string]float64) string {
+		for _, c := range []struct {
+			series string
+			by     float64
+		}{
+			{`onair_live_streams`, 1},
+			{`onair_rtmp_connections`, 1}, // the publisher's, still open
+			{`onair_rtmp_refused_total{reason="unknown_key"}`, 1},
+			{`onair_hls_requests_total{kind="part"}`, 1},
+			{`onair_hls_requests_total{kind="playlist"}`, 1},
+			{`onair_hls_requests_total{kind="segment"}`, 1},
+			{`onair_hls_bytes_total{kind="segment"}`, 1},
+			{`onair_chat_messages_total{event="received"}`, 1},
+			{`onair_chat_messages_total{event="delivered"}`, 1},
+			{`onair_chat_sockets`, 1},
+			{`onair_mongo_commands_total{result="ok"}`, 1},
+		} {
+			if m[c.series] < before[c.series]+c.by {
+				return fmt.Sprintf("%s is %v, was %v before the test acted: want at least %v more", c.series, m[c.series], before[c.series], c.by)
+			}
+		}
+		return ""
+	})
+	ws.ws.Close()
+	waitMetrics(t, o, func(m map[string]float64) string {
+		if m["onair_chat_sockets"] != 0 {
+			return fmt.Sprintf("%v chat sockets after the only one closed", m["onair_chat_sockets"])
+		}
+		return ""
+	})
 	if code, body := o.Get(t, "/metrics"); code != http.StatusNotFound || strings.Contains(string(body), "onair_") {
 		t.Errorf("the public port answers /metrics with %d, want 404", code)
 	}
@@ -104,10 +162,15 @@ func TestGracefulShutdown(t *testing.T) {
 	ann.signUp("ann")
 	_, key := ann.createRoom("ann-live")
 	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
-	waitIndex(t, o, "ann-live")
+	index := waitIndex(t, o, "ann-live")
 	ws := ann.chat("ann-live")
 	ws.next("history")
-	time.Sleep(4 * time.Second) // a few seconds of broadcast to record
+	// A few seconds of broadcast to record, as the server has them.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		_, media := mediaPlaylist(t, o, index)
+		n := listedSeconds(media)
+		return n >= 4, fmt.Sprintf("%.1f s of media listed", n)
+	})
 
 	o.Signal(syscall.SIGTERM)
 	sent := time.Now()
@@ -145,4 +208,35 @@ func TestGracefulShutdown(t *testing.T) {
 	if b.Ended == nil || b.Recording == nil || b.Recording.Recovered || b.Recording.DurationMS < 3000 {
 		t.Fatalf("broadcast after a graceful shutdown = %+v %+v", b, b.Recording)
 	}
+}
+
+// scrape reads every sample of /metrics, keyed by series (name and labels as written).
+func scrape(t *testing.T, o *testenv.Onair) map[string]float64 {
+	t.Helper()
+	code, body := o.GetMetrics(t)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// waitMetrics waits until check, given the current samples, finds nothing wrong ("").
+func waitMetrics(t *testing.T, o *testenv.Onair, check func(map[string]float64) string) {
+	t.Helper()
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		why := check(scrape(t, o))
+		return why == "", why
+	})
 }

@@ -381,7 +381,11 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	}
 	defer c.Close()
 
-	time.Sleep(8 * time.Second) // let the recording's first parts reach S3
+	// The recording's multipart upload is open in S3 (its parts of 8 MiB come later, at
+	// 500 kbit/s after the outage) when S3 goes away.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		return metric(t, o, `onair_storage_requests_total{op="CreateMultipartUpload",result="ok"}`) >= 1, "no multipart upload yet"
+	})
 	s3.Kill()
 	down := time.Now()
 	time.Sleep(20 * time.Second) // the outage the issue asks for

@@ -255,11 +255,12 @@ func TestTLSBrowser(t *testing.T) {
 	s := startTLS(t)
 	runBrowserScript(t, "tls.mjs", []string{
 		"ONAIR_URL=" + s.o.HTTP, "ONAIR_PLAIN_URL=" + s.o.Plain, "ONAIR_SPKI=" + s.leaf.SPKIHash(), "CHROMIUM=" + chromium,
-	}, func(command string, args []string) {
+	}, func(command string, args []string) string {
 		if command != "@publish" || len(args) != 2 || !strings.HasPrefix(args[0], "rtmps://") {
 			t.Fatalf("the scenario asked for %s %v", command, args)
 		}
 		testenv.Publish(t, args[0]+"/"+args[1], testenv.PublishOptions{Size: "640x360"})
+		return "ok"
 	})
 }
 

@@ -49,9 +49,11 @@ type hookRequest struct {
 					DurationMS int64 `json:"duration_ms"`
 				} `json:"recording"`
 			} `json:"broadcast"`
-			ReplayURL string           `json:"replay_url"`
-			Action    string           `json:"action"`
-			User      *webhook.UserRef `json:"user"`
+			ReplayURL  string           `json:"replay_url"`
+			Action     string           `json:"action"`
+			User       *webhook.UserRef `json:"user"`
+			Owner      webhook.UserRef  `json:"owner"`
+			Visibility string           `json:"visibility"`
 		} `json:"data"`
 		Text string `json:"text"`
 	}
@@ -135,13 +137,32 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	if err := pub.Wait(30 * time.Second); err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
+	// The delivery logs settle: the global webhook's five deliveries and the room's two all
+	// delivered, so nothing more is sent and what the receivers got is final.
+	settled := func(path string, want int) (bool, string) {
+		var log webhook.DeliveryPage
+		ann.must(200, "GET", path, nil, &log)
+		if len(log.Deliveries) < want {
+			return false, fmt.Sprintf("%s: %d deliveries, want %d", path, len(log.Deliveries), want)
+		}
+		for _, d := range log.Deliveries {
+			if d.Status != webhook.StatusDelivered {
+				return false, fmt.Sprintf("%s: %s is %s", path, d.Type, d.Status)
+			}
+		}
+		return true, ""
+	}
 	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
-		got := global.types()
-		return len(got) >= 4, fmt.Sprintf("global webhook got %v", got)
+		if ok, why := settled("/api/v1/admin/webhooks/deliveries?webhook=global", 5); !ok {
+			return false, why
+		}
+		return settled("/api/v1/rooms/ann-live/webhooks/"+hook.Webhook.ID+"/deliveries", 2)
 	})
-	time.Sleep(500 * time.Millisecond)
+	if n := metric(t, o, `onair_webhook_deliveries_total{result="delivered"}`); n != 7 {
+		t.Fatalf("onair_webhook_deliveries_total{result=\"delivered\"} = %v, want the 7 deliveries made", n)
+	}
 	reqs := global.requests()
-	if got := global.types(); strings.Join(got, ",") != "chat.moderation,stream.started,stream.ended,recording.ready" {
+	if got := global.types(); strings.Join(got, ",") != "room.created,chat.moderation,stream.started,stream.ended,recording.ready" {
 		t.Fatalf("global webhook got %v", got)
 	}
 	ids := map[string]bool{}
@@ -156,6 +177,11 @@ func TestWebhooksForARealPublish(t *testing.T) {
 		}
 		ids[ev.ID] = true
 	}
+	created := reqs[0].event
+	if created.Data.Owner.Handle != "ann" || created.Data.Visibility != "public" {
+		t.Fatalf("room.created: %s", reqs[0].body)
+	}
+	reqs = reqs[1:]
 	started, ended, ready := reqs[1].event, reqs[2].event, reqs[3].event
 	b := started.Data.Broadcast
 	if b.ID == "" || b.RunID == "" || b.Ended != nil {
@@ -177,9 +203,9 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	}
 
 	// The room's Slack webhook: readable lines, signed with the secret shown once.
-	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		return len(slack.requests()) == 2, fmt.Sprintf("slack webhook got %v", slack.types())
-	})
+	if got := slack.types(); len(got) != 2 {
+		t.Fatalf("slack webhook got %v", got)
+	}
 	for i, want := range []string{"@ann banned @bob in *Room ann-live*: testing", "*Room ann-live* is live"} {
 		r := slack.requests()[i]
 		if r.event.Text != want || r.signature != nil {
@@ -195,7 +221,7 @@ func TestWebhooksForARealPublish(t *testing.T) {
 		t.Fatalf("room webhook log: %+v", log)
 	}
 	ann.must(200, "GET", "/api/v1/admin/webhooks/deliveries?webhook=global", nil, &log)
-	if len(log.Deliveries) != 4 || log.Deliveries[0].Type != webhook.RecordingReady {
+	if len(log.Deliveries) != 5 || log.Deliveries[0].Type != webhook.RecordingReady {
 		t.Fatalf("global webhook log: %+v", log)
 	}
 

@@ -5,12 +5,38 @@ import { api } from './lib/api.js';
 import { initSite } from './lib/site.js';
 import { Player } from './lib/player.js';
 import { Chat } from './lib/chat.js';
+import { moderationPanel } from './lib/moderation.js';
 
 initSite();
 const page = document.body.dataset.page;
 if (page === 'watch') watchPage();
 else if (page === 'room') roomPage();
 else if (page === 'replay') replayPage();
+
+// keepPlaybackAccess gets, and keeps fresh, the playback cookie a private room's media
+// needs: the server sets it (httpOnly: this script never sees the token) for a few
+// minutes and says when to ask again. It resolves to false, after calling onLost, when the
+// viewer may not watch (any more): not invited, invitation revoked, signed out.
+function keepPlaybackAccess(ref, onLost) {
+  let lost = false;
+  const renew = async () => {
+    if (lost) return false;
+    try {
+      const out = await api('POST', `/api/v1/rooms/${encodeURIComponent(ref)}/playback`);
+      if (out && out.required) setTimeout(renew, out.refresh_after_ms || 60000);
+      return true;
+    } catch (e) {
+      if (e.status === 401 || e.status === 403 || e.status === 404) {
+        lost = true;
+        onLost(e);
+        return false;
+      }
+      setTimeout(renew, 10000); // unreachable for now: the cookie still lasts minutes
+      return true;
+    }
+  };
+  return renew();
+}
 
 function setStatus(text, kind = '') {
   const el = $('[data-status]');
@@ -38,7 +64,7 @@ function watchPage() {
 
 function roomPage() {
   const main = $('[data-room]');
-  const slug = main.dataset.slug;
+  const ref = main.dataset.ref; // the room's slug while public, its playback id otherwise
   const body = document.body.dataset;
   const me = body.userId ? { id: body.userId, handle: body.userHandle } : null;
   const badge = $('[data-room-badge]', main);
@@ -49,6 +75,7 @@ function roomPage() {
   let endedWhileWatching = false;
   let latest = null; // newest broadcast
   let pollTimer = 0;
+  let denied = false; // a private room that stopped admitting this viewer
 
   const player = new Player($('[data-player]', main), {
     onEnded: () => {
@@ -98,8 +125,9 @@ function roomPage() {
 
   async function poll() {
     clearTimeout(pollTimer);
+    if (denied) return;
     try {
-      const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(slug)}`);
+      const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(ref)}`);
       viewers.textContent = String(room.viewers);
       if (room.live) {
         // Went live, a new broadcast began, or the player gave up on a stream that is live.
@@ -128,7 +156,7 @@ function roomPage() {
   async function refreshBroadcasts() {
     const list = $('[data-broadcasts]', main);
     try {
-      const page = await api('GET', `/api/v1/rooms/${encodeURIComponent(slug)}/broadcasts?limit=20`);
+      const page = await api('GET', `/api/v1/rooms/${encodeURIComponent(ref)}/broadcasts?limit=20`);
       const past = page.broadcasts.filter((b) => b.ended);
       latest = past[0] || null;
       list.replaceChildren(...(past.length ? past.map(broadcastItem) : [h('li', { class: 'muted' }, 'No past broadcasts yet.')]));
@@ -145,16 +173,31 @@ function roomPage() {
   }
 
   new Chat($('[data-chat]', main), {
-    slug,
+    slug: ref,
     me,
     canModerate: main.dataset.canModerate === 'true',
     onViewers: (n) => { viewers.textContent = String(n); },
     onSystem: () => poll(), // "went live", "ended": look at the room now
   });
+  const panel = $('[data-mod-panel]', main);
+  if (panel && me) moderationPanel(panel, ref);
 
-  if (live) goLive(); else showOffline();
-  if (live) refreshBroadcasts();
-  pollTimer = setTimeout(poll, 5000);
+  const start = () => {
+    if (live) goLive(); else showOffline();
+    if (live) refreshBroadcasts();
+    pollTimer = setTimeout(poll, 5000);
+  };
+  if (main.dataset.private === 'true') {
+    keepPlaybackAccess(ref, () => {
+      denied = true;
+      clearTimeout(pollTimer);
+      player.stop('You may not watch this room any more.');
+      player.setState('error');
+      setStatus('This room is private, and you may not watch it any more.', 'error');
+    }).then((ok) => { if (ok) start(); });
+  } else {
+    start();
+  }
 }
 
 function broadcastItem(b) {
@@ -176,7 +219,14 @@ function replayPage() {
   const player = new Player(root, {
     onPlaying: () => setStatus(''),
   });
-  player.playVod(main.dataset.src);
+  if (main.dataset.private === 'true') {
+    keepPlaybackAccess(main.dataset.ref, () => {
+      player.stop('You may not watch this recording any more.');
+      player.setState('error');
+    }).then((ok) => { if (ok) player.playVod(main.dataset.src); });
+  } else {
+    player.playVod(main.dataset.src);
+  }
   const total = Number(main.dataset.durationMs) / 1000;
   if (total) $('[data-duration]', root).textContent = clock(total);
 }

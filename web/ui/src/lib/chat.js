@@ -57,8 +57,15 @@ export class Chat {
       try { f = JSON.parse(e.data); } catch { return; }
       this.frame(f);
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (e) => {
       if (this.ws !== ws) return;
+      if (e.code === 4403) {
+        // A private room whose owner revoked this viewer's invitation (or made it private).
+        this.setState('closed · you may no longer be in this room');
+        for (const [, text] of this.pending) this.restore(text);
+        this.pending.clear();
+        return;
+      }
       this.setState(`disconnected · reconnecting in ${Math.round(this.backoff / 1000)} s`);
       for (const [, text] of this.pending) this.restore(text);
       this.pending.clear();

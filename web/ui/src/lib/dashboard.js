@@ -1,5 +1,9 @@
 // The streamer's dashboard: their rooms, creating and editing one, the OBS settings
-// (server URL and stream key), live health, moderators and past broadcasts.
+// (server URL and stream key), live health, moderators, a private room's invited viewers
+// and player links, and past broadcasts.
+//
+// The dashboard names rooms by slug (the owner's handle for a room); their public
+// addresses are room.url (/rooms/<slug> while public, /watch/<playback id> otherwise).
 //
 // onair stores stream keys hashed, so a key can be shown only in the answer that made it
 // (creating the room, rotating the key). The dashboard keeps such a key in memory for as
@@ -7,6 +11,8 @@
 // localStorage or sessionStorage.
 import { $, h, flash, since, date, clock, bitrate, bytes, confirmDialog, copyText } from './dom.js';
 import { api } from './api.js';
+import { section, showError } from './forms.js';
+import { webhooksSection } from './webhooks.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
@@ -58,8 +64,8 @@ export function dashboard(main) {
       ? h('ul', { class: 'cards', 'data-my-rooms': '' }, page.rooms.map((r) => h('li', { class: r.live ? 'card live' : 'card' },
         h('a', { href: `/dashboard/${r.slug}`, 'data-nav': '' }, r.live ? h('span', { class: 'badge live' }, 'LIVE') : null, ' ',
           h('strong', { class: 'title' }, r.title)),
-        h('span', { class: 'muted' }, `/rooms/${r.slug} · ${r.visibility}${r.live ? ` · ${r.viewers} watching` : ''}`),
-        h('span', null, h('a', { href: `/rooms/${r.slug}` }, 'Open the room page')))))
+        h('span', { class: 'muted' }, `${r.url} · ${r.visibility}${r.live ? ` · ${r.viewers} watching` : ''}`),
+        h('span', null, h('a', { href: r.url }, 'Open the room page')))))
       : h('p', { class: 'muted empty' }, 'You have no rooms yet. Create one below to get a stream key for OBS.');
     main.replaceChildren(h('h1', null, 'Your rooms'), list, createForm());
   }
@@ -70,15 +76,13 @@ export function dashboard(main) {
       h('h2', null, 'Create a room'),
       h('label', { for: 'new-title' }, 'Title'),
       h('input', { id: 'new-title', name: 'title', required: true, maxlength: 120, placeholder: 'Friday night coding' }),
-      h('label', { for: 'new-slug' }, 'Address ', h('span', { class: 'muted' }, '(3–40 lowercase letters, digits and -; cannot change later)')),
+      h('label', { for: 'new-slug' }, 'Address ', h('span', { class: 'muted' }, '(3–40 lowercase letters, digits and -; cannot change later; unlisted and private rooms get an unguessable address instead)')),
       h('div', { class: 'row' }, h('span', { class: 'muted' }, `${location.host}/rooms/`),
         h('input', { id: 'new-slug', name: 'slug', required: true, maxlength: 40, pattern: '[a-z0-9][a-z0-9-]{2,39}', autocapitalize: 'off', spellcheck: 'false' })),
       h('label', { for: 'new-desc' }, 'Description ', h('span', { class: 'muted' }, '(optional)')),
       h('textarea', { id: 'new-desc', name: 'description', rows: 2, maxlength: 2000 }),
       h('label', { for: 'new-vis' }, 'Who finds it'),
-      h('select', { id: 'new-vis', name: 'visibility' },
-        h('option', { value: 'public' }, 'Public: listed on the home page'),
-        h('option', { value: 'unlisted' }, 'Unlisted: only people with the link')),
+      visibilitySelect('new-vis', 'public'),
       h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'recording', checked: true }), ' Record every broadcast (for replays)'),
       err,
       h('button', { type: 'submit', class: 'primary' }, 'Create room'));
@@ -115,7 +119,7 @@ export function dashboard(main) {
     const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(slug)}`);
     if (!room.rtmp_url) {
       main.replaceChildren(h('h1', null, room.title), h('p', { class: 'notice error' }, 'You do not manage this room.'),
-        h('p', null, h('a', { href: `/rooms/${room.slug}` }, 'Open the room page')));
+        h('p', null, h('a', { href: room.url }, 'Open the room page')));
       return;
     }
     setTitle(`${room.title} · dashboard`);
@@ -123,18 +127,17 @@ export function dashboard(main) {
     main.replaceChildren(
       h('p', { class: 'crumbs' }, h('a', { href: '/dashboard', 'data-nav': '' }, '← Your rooms')),
       heading,
-      h('p', null, h('a', { href: `/rooms/${room.slug}` }, `Open the room page (/rooms/${room.slug})`)),
+      h('p', null, h('a', { href: room.url, 'data-room-url': '' }, `Open the room page (${room.url})`)),
       h('div', { class: 'dash-grid' },
         streamSection(room),
         healthSection(room),
         editSection(room, heading),
         moderatorsSection(room),
+        invitedSection(room),
+        room.visibility === 'private' ? playerLinkSection(room) : null,
         broadcastsSection(room),
+        webhooksSection(room),
         dangerSection(room)));
-  }
-
-  function section(title, id, ...children) {
-    return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...children);
   }
 
   function streamSection(room) {
@@ -251,9 +254,7 @@ export function dashboard(main) {
   function editSection(room, heading) {
     const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const ok = h('p', { class: 'ok', role: 'status' });
-    const vis = h('select', { id: 'edit-vis', name: 'visibility' },
-      h('option', { value: 'public', selected: room.visibility === 'public' }, 'Public: listed on the home page'),
-      h('option', { value: 'unlisted', selected: room.visibility === 'unlisted' }, 'Unlisted: only people with the link'));
+    const vis = visibilitySelect('edit-vis', room.visibility);
     const form = h('form', { class: 'stack', novalidate: true, 'data-edit-room': '' },
       h('label', { for: 'edit-title' }, 'Title'),
       h('input', { id: 'edit-title', name: 'title', required: true, maxlength: 120, value: room.title }),
@@ -275,10 +276,13 @@ export function dashboard(main) {
           visibility: f.get('visibility'), recording: f.get('recording') === 'on',
           retention_days: Number(f.get('retention_days')) || 0,
         });
+        const moved = r.url !== room.url || r.visibility !== room.visibility;
         Object.assign(room, r);
         heading.textContent = r.title;
         err.hidden = true;
         ok.textContent = 'Saved.';
+        // A new visibility moves the room's page and changes what the dashboard shows.
+        if (moved) route();
       } catch (ex) {
         showError(err, ex, form);
       }
@@ -286,33 +290,37 @@ export function dashboard(main) {
     return section('Room details', 'edit-h', form);
   }
 
-  function moderatorsSection(room) {
-    const list = h('ul', { class: 'plain', 'data-moderators': '' });
+  // membersSection lists one of a room's lists of users (moderators, invited viewers)
+  // with a button to remove each and a form to add one by handle.
+  function membersSection(room, { key, path, title, id, note, empty, add, remove, removeLabel, list: listAttr, form: formAttr, input: inputID }) {
+    const list = h('ul', { class: 'plain', [`data-${listAttr}`]: '' });
     const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const base = `/api/v1/rooms/${encodeURIComponent(room.slug)}/${path}`;
     const render = () => {
-      list.replaceChildren(...(room.moderators.length ? room.moderators.map((m) => h('li', { class: 'row' },
+      const members = room[key] || [];
+      list.replaceChildren(...(members.length ? members.map((m) => h('li', { class: 'row' },
         h('span', null, `@${m.handle}`),
         h('button', {
-          type: 'button', class: 'small', 'aria-label': `Remove @${m.handle} as moderator`,
+          type: 'button', class: 'small', 'aria-label': removeLabel(m.handle), 'data-remove': m.handle,
           onclick: async () => {
             try {
-              Object.assign(room, await api('DELETE', `/api/v1/rooms/${encodeURIComponent(room.slug)}/moderators/${encodeURIComponent(m.handle)}`));
+              Object.assign(room, { [key]: [] }, await api('DELETE', `${base}/${encodeURIComponent(m.handle)}`));
               render();
             } catch (ex) { showError(err, ex); }
           },
-        }, 'Remove'))) : [h('li', { class: 'muted' }, 'No moderators yet. You moderate your room yourself.')]));
+        }, remove))) : [h('li', { class: 'muted' }, empty)]));
     };
     render();
-    const input = h('input', { id: 'mod-handle', name: 'handle', required: true, placeholder: 'handle', autocapitalize: 'off', spellcheck: 'false' });
-    const form = h('form', { class: 'row', novalidate: true, 'data-add-moderator': '' },
-      h('label', { class: 'sr-only', for: 'mod-handle' }, 'Handle of the new moderator'), input,
-      h('button', { type: 'submit' }, 'Add moderator'));
+    const input = h('input', { id: inputID, name: 'handle', required: true, placeholder: 'handle', autocapitalize: 'off', spellcheck: 'false' });
+    const form = h('form', { class: 'row', novalidate: true, [`data-${formAttr}`]: '' },
+      h('label', { class: 'sr-only', for: inputID }, `Handle to add to the ${title.toLowerCase()}`), input,
+      h('button', { type: 'submit' }, add));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const handle = input.value.trim().replace(/^@/, '');
       if (!handle) return;
       try {
-        Object.assign(room, await api('POST', `/api/v1/rooms/${encodeURIComponent(room.slug)}/moderators`, { handle }));
+        Object.assign(room, { [key]: [] }, await api('POST', base, { handle }));
         input.value = '';
         err.hidden = true;
         render();
@@ -320,8 +328,62 @@ export function dashboard(main) {
         showError(err, ex, form);
       }
     });
-    return section('Moderators', 'mods-h',
-      h('p', { class: 'muted' }, 'Moderators delete messages, time out and ban people in the chat.'), list, form, err);
+    return section(title, id, h('p', { class: 'muted' }, note), list, form, err);
+  }
+
+  function moderatorsSection(room) {
+    return membersSection(room, {
+      key: 'moderators', path: 'moderators', title: 'Moderators', id: 'mods-h',
+      list: 'moderators', form: 'add-moderator', input: 'mod-handle',
+      note: 'Moderators delete messages, time out and ban people in the chat.',
+      empty: 'No moderators yet. You moderate your room yourself.', add: 'Add moderator',
+      remove: 'Remove', removeLabel: (handle) => `Remove @${handle} as moderator`,
+    });
+  }
+
+  // invitedSection lists who may watch the room while it is private, besides its owner,
+  // moderators and admins. Revoking someone stops their player within minutes and closes
+  // their chat.
+  function invitedSection(room) {
+    return membersSection(room, {
+      key: 'invited', path: 'viewers', title: 'Invited viewers', id: 'invited-h',
+      list: 'invited', form: 'invite', input: 'invite-handle',
+      note: room.visibility === 'private'
+        ? 'Only they, your moderators and admins can watch this room and read its chat. Revoking someone stops their player within five minutes.'
+        : 'These people can watch the room once you make it private. While it is not, they are not needed.',
+      empty: 'Nobody is invited yet.', add: 'Invite',
+      remove: 'Revoke', removeLabel: (handle) => `Revoke the invitation of @${handle}`,
+    });
+  }
+
+  // playerLinkSection makes links for players outside onair (an embed on your site, a TV
+  // app): the room's HLS address with a playback token that expires when you choose.
+  function playerLinkSection(room) {
+    const ttl = h('select', { id: 'link-ttl', name: 'ttl' },
+      h('option', { value: '3600' }, '1 hour'),
+      h('option', { value: '86400', selected: true }, '1 day'),
+      h('option', { value: '604800' }, '7 days'));
+    const out = h('div', { 'data-player-link': '' });
+    const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const form = h('form', { class: 'row', novalidate: true },
+      h('label', { for: 'link-ttl' }, 'Valid for'), ttl, h('button', { type: 'submit' }, 'Make a player link'));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const t = await api('POST', `/api/v1/rooms/${encodeURIComponent(room.slug)}/playback-tokens`, { ttl_seconds: Number(ttl.value) });
+        const link = `${location.origin}${t.hls_url}`;
+        const input = h('input', { id: 'player-link', readonly: true, value: link, autocomplete: 'off', spellcheck: 'false' });
+        const copy = h('button', { type: 'button' }, 'Copy');
+        copy.addEventListener('click', () => copyText(link, copy));
+        out.replaceChildren(h('label', { for: 'player-link' }, `HLS address, until ${date(t.expires)}`), h('div', { class: 'row' }, input, copy),
+          h('p', { class: 'muted' }, 'Anyone with this link can watch until it expires: share it only with the player it is for.'));
+        err.hidden = true;
+      } catch (ex) {
+        showError(err, ex);
+      }
+    });
+    return section('Player links', 'links-h',
+      h('p', { class: 'muted' }, 'For players outside onair. Links cannot be taken back: keep them short-lived.'), form, out, err);
   }
 
   function broadcastsSection(room) {
@@ -376,15 +438,10 @@ export function dashboard(main) {
   }
 }
 
-function showError(el, err, form) {
-  let text = err.message;
-  const input = form && err.field && form.querySelector(`[name="${CSS.escape(err.field)}"]`);
-  if (input) {
-    const label = input.id && form.querySelector(`label[for="${input.id}"]`);
-    text = `${label ? label.firstChild.textContent.trim() : err.field}: ${err.detail}`;
-    input.setAttribute('aria-invalid', 'true');
-    input.focus();
-  }
-  el.textContent = text;
-  el.hidden = false;
+function visibilitySelect(id, current) {
+  return h('select', { id, name: 'visibility' },
+    h('option', { value: 'public', selected: current === 'public' }, 'Public: listed on the home page'),
+    h('option', { value: 'unlisted', selected: current === 'unlisted' }, 'Unlisted: only people with the link'),
+    h('option', { value: 'private', selected: current === 'private' }, 'Private: only people you invite'));
 }
+

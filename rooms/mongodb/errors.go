@@ -1,10 +1,9 @@
-// Package mongoerr classifies MongoDB driver errors the way rooms and its sub-packages
-// need: MongoDB away (answer 503, retry) or a duplicate key (on MongoDB and FerretDB).
-package mongoerr
+package mongodb
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -50,8 +49,8 @@ func Unavailable(err error) bool {
 	return false
 }
 
-// IsDup reports a duplicate key error: 11000 on MongoDB, and on FerretDB also the
-// internal error (code 1) it returns for a duplicate caused by an update.
+// IsDup reports a duplicate key error: code 11000, or the embedded server's code 1 for a
+// duplicate caused by an update.
 func IsDup(err error) bool {
 	if err == nil {
 		return false
@@ -65,4 +64,17 @@ func IsDup(err error) bool {
 		return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key")
 	}
 	return false
+}
+
+// Wrap says what was being done when err happened (nil stays nil). When err means MongoDB
+// could not be reached, the result also wraps unavailable, the caller's package's
+// sentinel for it, so that its callers answer 503 and retry.
+func Wrap(op string, err, unavailable error) error {
+	if err == nil {
+		return nil
+	}
+	if Unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, unavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

@@ -1,0 +1,423 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"onair/rooms"
+)
+
+// The media of a private room (live HLS, replays, downloads) is served only to requests
+// carrying a playback token of that room (rooms/playback.go), checked on every node that
+// answers a viewer, before any cache:
+//
+//   - The web pages get theirs in an httpOnly cookie, scoped to the room's media paths
+//     (/live/<playback id>/ and /vod/<playback id>/), from POST /api/v1/rooms/{ref}/playback,
+//     which the page calls again before the token runs out: page JavaScript never sees it,
+//     and a viewer whose invitation is revoked gets no new one.
+//   - External players get a URL token from their owner (POST .../playback-tokens) and
+//     carry it as ?token=: the playlists they receive list every URI with the token.
+//   - A node fetching HLS from the node that has the stream (origin.go) has checked the
+//     viewer's token itself and sends a short token of its own in X-Onair-Playback; the
+//     viewer's token is never forwarded and never part of a cache key.
+//
+// Answers for private rooms are Cache-Control: private, so no CDN keeps them.
+
+const (
+	playbackCookie = "onair_play"
+	tokenParam     = "token"
+	// playbackHeader carries a node's token on the HLS requests it proxies.
+	playbackHeader = "X-Onair-Playback"
+	nodeViewer     = "node"
+	nodeTokenTTL   = 2 * time.Minute
+	// cookieRefresh is when the page asks for a new cookie: well before it expires.
+	cookieRefresh = rooms.CookieTokenTTL * 2 / 5
+	// maxRewrite bounds a playlist held to add a URL token to its URIs.
+	maxRewrite = 4 << 20
+)
+
+// gateTTL is how long a stream's access rule is remembered: a room made private, or
+// taken out of public view, applies to its media within it.
+const gateTTL = 5 * time.Second
+
+// maxGateEntries bounds the remembered rules (names requested, including unknown ones).
+const maxGateEntries = 10_000
+
+// streamGate remembers what each stream name's media requires (rooms.StreamAccess);
+// concurrent lookups of one name make one query.
+type streamGate struct {
+	flight singleflight.Group
+	mu     sync.Mutex
+	m      map[string]gateEntry
+}
+
+type gateEntry struct {
+	acc rooms.StreamAccess
+	at  time.Time
+}
+
+func (g *streamGate) get(name string) (gateEntry, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.m[name]
+	return e, ok
+}
+
+func (g *streamGate) put(name string, acc rooms.StreamAccess, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil || len(g.m) >= maxGateEntries {
+		g.m = map[string]gateEntry{}
+	}
+	g.m[name] = gateEntry{acc: acc, at: now}
+}
+
+// streamAccess is what the media of stream name requires. While MongoDB cannot answer,
+// the last known rule holds; without one, only this node's streams of the config file
+// (which are no room's) are served.
+func (s *Server) streamAccess(ctx context.Context, name string) (rooms.StreamAccess, error) {
+	if s.cfg.Rooms == nil {
+		return rooms.StreamAccess{}, nil // only the config file's streams exist
+	}
+	now := time.Now()
+	e, cached := s.gate.get(name)
+	if cached && now.Sub(e.at) < gateTTL {
+		return e.acc, nil
+	}
+	v, err, _ := s.gate.flight.Do(name, func() (any, error) {
+		// Shared by the viewers asking meanwhile: not bound to this one's request.
+		return s.cfg.Rooms.StreamAccess(context.WithoutCancel(ctx), name)
+	})
+	if err != nil {
+		if cached {
+			// The last known rule holds for another gateTTL: viewers' requests must not
+			// each wait for MongoDB to time out.
+			s.gate.put(name, e.acc, now)
+			return e.acc, nil
+		}
+		if st := s.cfg.Hub.Stream(name); st != nil && st.Route().Owner == "" {
+			return rooms.StreamAccess{}, nil
+		}
+		return rooms.StreamAccess{}, err
+	}
+	acc := v.(rooms.StreamAccess)
+	s.gate.put(name, acc, now)
+	return acc, nil
+}
+
+// playbackGrant finds a valid token of the room among the request's: ?token= first (a
+// URL token, returned so that playlists can carry it on), then its cookies and a node's
+// header.
+func (s *Server) playbackGrant(r *http.Request, room string) (g rooms.Grant, urlToken string, err error) {
+	keys, err := s.cfg.Rooms.Playback(r.Context())
+	if err != nil {
+		return g, "", err
+	}
+	now := time.Now()
+	err = rooms.ErrBadToken
+	try := func(tok string) bool {
+		got, verr := keys.Verify(tok, room, now)
+		if verr == nil {
+			g = got
+			return true
+		}
+		if errors.Is(verr, rooms.ErrTokenExpired) {
+			err = verr // the more useful answer to give
+		}
+		return false
+	}
+	if tok := r.URL.Query().Get(tokenParam); tok != "" && try(tok) {
+		return g, tok, nil
+	}
+	tried := 0
+	for _, c := range r.Cookies() {
+		if c.Name == playbackCookie && tried < 4 {
+			tried++
+			if try(c.Value) {
+				return g, "", nil
+			}
+		}
+	}
+	if tok := r.Header.Get(playbackHeader); tok != "" && try(tok) {
+		return g, "", nil
+	}
+	return rooms.Grant{}, "", err
+}
+
+// refuseMedia answers a media request of a private room without a valid token.
+func (s *Server) refuseMedia(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if errors.Is(err, rooms.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if tok := r.URL.Query().Get(tokenParam); tok != "" {
+		s.log.Debug("playback token refused", "path", r.URL.Path, "token", rooms.TokenFingerprint(tok), "err", err)
+	}
+	msg := "this room is private: a valid playback token is required"
+	if errors.Is(err, rooms.ErrTokenExpired) {
+		msg = "the playback token has expired"
+	}
+	http.Error(w, msg, http.StatusForbidden)
+}
+
+// gateLive applies the stream's access rule to an HLS request. It answers refused
+// requests and returns false; otherwise it returns the request to serve (without the
+// viewer's token, and with this node's token for an origin node when the room is private)
+// and the writer to serve it through.
+func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (*mediaWriter, *http.Request, bool) {
+	acc, err := s.streamAccess(r.Context(), name)
+	if err != nil {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return nil, nil, false
+	}
+	if acc.Hidden {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "stream not found", http.StatusNotFound)
+		return nil, nil, false
+	}
+	if acc.PlaybackID == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return nil, r, true // OPTIONS and the like carry no media
+	}
+	g, urlToken, err := s.playbackGrant(r, acc.PlaybackID)
+	if err != nil {
+		s.refuseMedia(w, r, err)
+		return nil, nil, false
+	}
+	r = withoutToken(r)
+	keys, _ := s.cfg.Rooms.Playback(r.Context()) // loaded by playbackGrant
+	if tok, err := keys.Sign(rooms.Grant{Room: g.Room, Viewer: nodeViewer, Expires: time.Now().Add(nodeTokenTTL)}); err == nil {
+		r.Header.Set(playbackHeader, tok)
+	}
+	return &mediaWriter{ResponseWriter: w, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}, r, true
+}
+
+// withoutToken is r without the viewer's token in its query (nor a token header of its
+// own): what the HLS server, the origin node and the caches see is the same for every
+// viewer.
+func withoutToken(r *http.Request) *http.Request {
+	r = r.Clone(r.Context())
+	q := r.URL.Query()
+	if q.Has(tokenParam) {
+		q.Del(tokenParam)
+		r.URL.RawQuery = q.Encode()
+	}
+	r.Header.Del(playbackHeader)
+	return r
+}
+
+// mediaWriter serves a private room's media: answers are private to the viewer, and a
+// playlist fetched with a URL token lists every URI with that token.
+type mediaWriter struct {
+	http.ResponseWriter
+	token    string // URL token to add to a playlist's URIs; "" for none
+	playlist bool
+
+	status   int // held back while a playlist is rewritten
+	held     bytes.Buffer
+	overflow bool
+	wrote    bool
+}
+
+func (m *mediaWriter) rewriting() bool { return m.token != "" && m.playlist }
+
+func (m *mediaWriter) WriteHeader(code int) {
+	if m.wrote || m.status != 0 {
+		return
+	}
+	h := m.Header()
+	if cc := h.Get("Cache-Control"); strings.Contains(cc, "public") {
+		h.Set("Cache-Control", strings.ReplaceAll(cc, "public", "private"))
+	}
+	if m.rewriting() && code == http.StatusOK {
+		m.status = code
+		return
+	}
+	m.wrote = true
+	m.ResponseWriter.WriteHeader(code)
+}
+
+func (m *mediaWriter) Write(p []byte) (int, error) {
+	if !m.wrote && m.status == 0 {
+		m.WriteHeader(http.StatusOK)
+	}
+	if m.status == 0 {
+		return m.ResponseWriter.Write(p)
+	}
+	if m.held.Len()+len(p) > maxRewrite {
+		m.overflow = true
+		return 0, errors.New("playlist too large to rewrite")
+	}
+	return m.held.Write(p)
+}
+
+// ReadFrom keeps the server's sendfile path for segments.
+func (m *mediaWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !m.wrote && m.status == 0 {
+		m.WriteHeader(http.StatusOK)
+	}
+	if m.status != 0 {
+		return io.Copy(struct{ io.Writer }{m}, r)
+	}
+	return io.Copy(m.ResponseWriter, r)
+}
+
+// finish sends a held playlist, rewritten.
+func (m *mediaWriter) finish() {
+	if m.status == 0 {
+		return
+	}
+	if m.overflow {
+		m.ResponseWriter.Header().Set("Cache-Control", "no-store")
+		http.Error(m.ResponseWriter, "playlist too large", http.StatusBadGateway)
+		return
+	}
+	body := withToken(m.held.Bytes(), m.token)
+	m.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	m.ResponseWriter.WriteHeader(m.status)
+	_, _ = m.ResponseWriter.Write(body)
+}
+
+var uriAttr = regexp.MustCompile(`URI="([^"]*)"`)
+
+// withToken lists every URI of an HLS playlist with the token: URI lines (variants,
+// segments) and URI="..." attributes (parts, preload hints, rendition reports, maps,
+// renditions). Players request what the playlist lists, and resolve blocking reloads from
+// the playlist's own URL, which carries the token already.
+func withToken(playlist []byte, token string) []byte {
+	add := func(uri string) string {
+		if uri == "" {
+			return uri
+		}
+		sep := "?"
+		if strings.Contains(uri, "?") {
+			sep = "&"
+		}
+		return uri + sep + tokenParam + "=" + url.QueryEscape(token)
+	}
+	lines := strings.Split(string(playlist), "\n")
+	for i, line := range lines {
+		text := strings.TrimRight(line, "\r")
+		switch {
+		case text == "":
+		case strings.HasPrefix(text, "#"):
+			lines[i] = uriAttr.ReplaceAllStringFunc(line, func(m string) string {
+				return `URI="` + add(m[len(`URI="`):len(m)-1]) + `"`
+			})
+		default:
+			lines[i] = add(text) + line[len(text):]
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
+}
+
+// playbackSession answers POST /api/v1/rooms/{slug}/playback for the room's page: for a
+// private room it sets the playback token cookies of the request's user, for one
+// CookieTokenTTL, and says when to ask again; other rooms need none.
+func (s *Server) playbackSession(w http.ResponseWriter, r *http.Request) {
+	room, ok := s.admittedRoom(w, r)
+	if !ok {
+		return
+	}
+	if room.Visibility != rooms.Private {
+		writeJSON(w, http.StatusOK, playbackAnswer{})
+		return
+	}
+	u := viewerOf(r) // admitted to a private room: signed in
+	keys, err := s.cfg.Rooms.Playback(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	exp := time.Now().Add(rooms.CookieTokenTTL).Truncate(time.Second)
+	tok, err := keys.Sign(rooms.Grant{Room: room.PlaybackID, Viewer: u.ID, Expires: exp})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, p := range mediaPaths(room.PlaybackID) {
+		http.SetCookie(w, &http.Cookie{
+			Name: playbackCookie, Value: tok, Path: p, Expires: exp, MaxAge: int(rooms.CookieTokenTTL.Seconds()),
+			HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode,
+		})
+	}
+	writeJSON(w, http.StatusOK, playbackAnswer{Required: true, Expires: exp, RefreshAfter: cookieRefresh.Milliseconds()})
+}
+
+// playbackAnswer says whether the room's media needs the playback cookie, and when to
+// renew it.
+type playbackAnswer struct {
+	Required     bool      `json:"required"`
+	Expires      time.Time `json:"expires,omitzero"`
+	RefreshAfter int64     `json:"refresh_after_ms,omitempty"`
+}
+
+// urlTokenRequest is POST /api/v1/rooms/{slug}/playback-tokens.
+type urlTokenRequest struct {
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+// urlTokenResponse is a URL token for external players and the HLS URL carrying it.
+type urlTokenResponse struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+	HLSURL  string    `json:"hls_url"`
+}
+
+// mediaPaths are the paths of a private room's media: its live HLS and its replays and
+// downloads, where its playback cookie is sent.
+func mediaPaths(playbackID string) []string {
+	return []string{"/live/" + playbackID + "/", "/vod/" + playbackID + "/"}
+}
+
+// urlToken answers POST /api/v1/rooms/{slug}/playback-tokens {"ttl_seconds"} for the
+// room's owner or an admin: a token for external players (an embed, a TV app), valid for
+// MinURLTokenTTL to MaxURLTokenTTL, and the room's HLS URL carrying it.
+func (s *Server) urlToken(w http.ResponseWriter, r *http.Request) {
+	var in urlTokenRequest
+	if !decode(w, r, &in) {
+		return
+	}
+	u, room, ok := s.editedRoom(w, r, "only the room's owner or an admin hands out playback tokens")
+	if !ok {
+		return
+	}
+	ttl := time.Duration(in.TTLSeconds) * time.Second
+	if ttl < rooms.MinURLTokenTTL || ttl > rooms.MaxURLTokenTTL {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "ttl_seconds",
+			"ttl_seconds must be between "+strconv.Itoa(int(rooms.MinURLTokenTTL.Seconds()))+" and "+strconv.Itoa(int(rooms.MaxURLTokenTTL.Seconds())))
+		return
+	}
+	if room.Visibility != rooms.Private {
+		writeAPIError(w, http.StatusConflict, "conflict", "visibility", "the room is not private: its media needs no token")
+		return
+	}
+	keys, err := s.cfg.Rooms.Playback(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	exp := time.Now().Add(ttl).Truncate(time.Second)
+	tok, err := keys.Sign(rooms.Grant{Room: room.PlaybackID, Viewer: u.ID, Expires: exp})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("playback token issued", "room_id", room.ID, "by", u.ID, "token", rooms.TokenFingerprint(tok), "expires", exp)
+	writeJSON(w, http.StatusCreated, urlTokenResponse{tok, exp, "/live/" + room.PlaybackID + "/index.m3u8?" + tokenParam + "=" + url.QueryEscape(tok)})
+}

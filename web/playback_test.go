@@ -1,0 +1,187 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"onair/media"
+	"onair/rooms"
+	"onair/rooms/cluster"
+	"onair/scripts/testenv"
+)
+
+func TestWithToken(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"multivariant",
+			"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio2_stream.m3u8?s=r1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nvideo1_stream.m3u8?s=r1\n",
+			"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio2_stream.m3u8?s=r1&token=T.1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nvideo1_stream.m3u8?s=r1&token=T.1\n"},
+		{"low-latency media playlist",
+			"#EXTM3U\r\n#EXT-X-MAP:URI=\"v_init.mp4\"\r\n#EXT-X-PART:DURATION=0.2,URI=\"v_part1.mp4\"\r\n#EXTINF:1,\r\nv_seg1.mp4\r\n" +
+				"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"v_part2.mp4\"\r\n#EXT-X-RENDITION-REPORT:URI=\"a_stream.m3u8\",LAST-MSN=1\r\n",
+			"#EXTM3U\r\n#EXT-X-MAP:URI=\"v_init.mp4?token=T.1\"\r\n#EXT-X-PART:DURATION=0.2,URI=\"v_part1.mp4?token=T.1\"\r\n#EXTINF:1,\r\nv_seg1.mp4?token=T.1\r\n" +
+				"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"v_part2.mp4?token=T.1\"\r\n#EXT-X-RENDITION-REPORT:URI=\"a_stream.m3u8?token=T.1\",LAST-MSN=1\r\n"},
+		{"replay over byte ranges",
+			"#EXT-X-MAP:URI=\"/vod/p/b/media.mp4\",BYTERANGE=\"900@0\"\n#EXT-X-BYTERANGE:10@900\n/vod/p/b/media.mp4\n#EXT-X-ENDLIST\n",
+			"#EXT-X-MAP:URI=\"/vod/p/b/media.mp4?token=T.1\",BYTERANGE=\"900@0\"\n#EXT-X-BYTERANGE:10@900\n/vod/p/b/media.mp4?token=T.1\n#EXT-X-ENDLIST\n"},
+		{"no URIs", "#EXTM3U\n#EXT-X-ENDLIST\n", "#EXTM3U\n#EXT-X-ENDLIST\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(withToken([]byte(tt.in), "T.1")); got != tt.want {
+				t.Fatalf("got:\n%q\nwant:\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+// privateHLS is a node's HLS server with one stream: playlists list parts, parts are
+// bytes, all cacheable by anyone as the real one says.
+type privateHLS struct {
+	name   string
+	served atomic.Int64
+}
+
+func (p *privateHLS) Live(name string) bool { return name == p.name }
+
+func (p *privateHLS) Immutable(file string) bool { return !strings.HasSuffix(file, ".m3u8") }
+
+func (p *privateHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("name") != p.name {
+		http.NotFound(w, r)
+		return
+	}
+	p.served.Add(1)
+	if strings.HasSuffix(r.PathValue("file"), ".m3u8") {
+		w.Header().Set("Cache-Control", "public, max-age=1")
+		_, _ = io.WriteString(w, "#EXTM3U\n#EXT-X-PART:DURATION=0.2,URI=\"v_part1.mp4\"\n#EXTINF:1,\nv_seg1.mp4\n")
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	_, _ = io.WriteString(w, "part bytes")
+}
+
+// A private room's HLS, on the node that has the stream and on a node that fetches it
+// from there: every request needs a valid token of the room, also for what the fetching
+// node has cached and for blocking playlist requests; the origin refuses a request that
+// only claims to come from another node; answers are private; playlists fetched with a
+// URL token carry it in every URI.
+func TestPrivateHLSOnEveryNode(t *testing.T) {
+	db := testenv.StartMongoDB(t).Database(t, "web")
+	nodes, err := cluster.New(cluster.Config{DB: db, NodeID: "web-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := rooms.New(rooms.Config{DB: db, Cluster: nodes, Password: rooms.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := svc.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ann, err := svc.SignUp(ctx, rooms.SignUp{Email: "ann@example.com", Handle: "ann", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := rooms.Private
+	room, _, err := svc.CreateRoom(ctx, ann.User, rooms.NewRoom{Slug: "ann-room", Title: "Ann", Visibility: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := svc.CreateRoom(ctx, ann.User, rooms.NewRoom{Slug: "ann-other", Title: "Other", Visibility: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := svc.Playback(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(room string, ttl time.Duration) string {
+		tok, err := keys.Sign(rooms.Grant{Room: room, Viewer: ann.User.ID, Expires: time.Now().Add(ttl)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good, expired, otherRoom := sign(room.PlaybackID, time.Minute), sign(room.PlaybackID, -time.Second), sign(other.PlaybackID, time.Minute)
+
+	originHLS := &privateHLS{name: room.PlaybackID}
+	node := func(hls LocalHLS, origins OriginNodes) *Server {
+		s, err := New(Config{HLS: hls, Hub: media.NewHub(media.HubConfig{}), Rooms: svc, OriginNodes: origins})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	origin := node(originHLS, fixedOriginNodes{})
+	originSrv := httptest.NewServer(origin.Handler())
+	t.Cleanup(originSrv.Close)
+	edge := node(&privateHLS{}, fixedOriginNodes{name: room.PlaybackID, url: originSrv.URL})
+
+	get := func(s *Server, path string, header http.Header) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	cookie := func(tok string) http.Header { return http.Header{"Cookie": {playbackCookie + "=" + tok}} }
+	live := "/live/" + room.PlaybackID + "/"
+	tests := []struct {
+		name   string
+		node   *Server
+		path   string
+		header http.Header
+		want   int
+	}{
+		{"origin, no token", origin, live + "v_part1.mp4", nil, 403},
+		{"origin, cookie", origin, live + "v_part1.mp4", cookie(good), 200},
+		{"origin, URL token", origin, live + "v_part1.mp4?token=" + good, nil, 200},
+		{"origin, expired", origin, live + "v_part1.mp4?token=" + expired, nil, 403},
+		{"origin, another room's token", origin, live + "v_part1.mp4", cookie(otherRoom), 403},
+		{"origin, claims to be a node", origin, live + "v_part1.mp4", http.Header{proxiedHeader: {"1"}}, 403},
+		{"origin, blocking playlist without token", origin, live + "v_stream.m3u8?_HLS_msn=5&_HLS_part=1", nil, 403},
+		{"edge, part with a token (fetched and cached)", edge, live + "v_part1.mp4", cookie(good), 200},
+		{"edge, cached part without token", edge, live + "v_part1.mp4", nil, 403},
+		{"edge, cached part with an expired token", edge, live + "v_part1.mp4?token=" + expired, nil, 403},
+		{"edge, cached part with another room's token", edge, live + "v_part1.mp4", cookie(otherRoom), 403},
+		{"edge, cached part with a token", edge, live + "v_part1.mp4?token=" + good, nil, 200},
+		{"edge, blocking playlist without token", edge, live + "v_stream.m3u8?_HLS_msn=5&_HLS_part=1", nil, 403},
+		{"edge, blocking playlist with a token", edge, live + "v_stream.m3u8?_HLS_msn=5&_HLS_part=1", cookie(good), 200},
+		{"by slug, with a token", edge, "/live/ann-room/v_part1.mp4?token=" + good, nil, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := get(tt.node, tt.path, tt.header)
+			if rec.Code != tt.want {
+				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tt.want)
+			}
+			if cc := rec.Header().Get("Cache-Control"); rec.Code == 200 && !strings.HasPrefix(cc, "private") {
+				t.Fatalf("Cache-Control %q: a shared cache may keep it", cc)
+			}
+		})
+	}
+	if n := originHLS.served.Load(); n != 4 {
+		t.Errorf("the origin's HLS served %d requests, want 4 (2 of its own viewers', the part and the playlist the edge fetched)", n)
+	}
+
+	// A URL token follows every URI of the playlists, on both nodes.
+	for _, s := range []*Server{origin, edge} {
+		rec := get(s, live+"v_stream.m3u8?token="+good, nil)
+		body := rec.Body.String()
+		if rec.Code != 200 || !strings.Contains(body, `URI="v_part1.mp4?token=`+good+`"`) || !strings.Contains(body, "\nv_seg1.mp4?token="+good+"\n") {
+			t.Fatalf("playlist with a URL token: %d\n%s", rec.Code, body)
+		}
+		if rec := get(s, live+"v_stream.m3u8", cookie(good)); strings.Contains(rec.Body.String(), "token=") {
+			t.Fatalf("playlist for a cookie lists a token:\n%s", rec.Body)
+		}
+	}
+}
