@@ -348,13 +348,16 @@ func testRecordAndReplay(t *testing.T, o *testenv.Onair) {
 // HLS never stalled meanwhile.
 func TestRecordingSurvivesS3Outage(t *testing.T) {
 	s3 := testenv.StartS3(t)
-	o, _ := startWithMongo(t, s3Env(s3)...)
+	// Chunks of S3's smallest part at 4 Mbit/s: one reaches S3 every ten seconds or so, and
+	// two are sealed while S3 is away.
+	o, _ := startWithMongo(t, append(s3Env(s3), "ONAIR_RECORDINGS_CHUNK_SIZE=5242880")...)
 	ann := newClient(t, o.HTTP)
 	ann.signUp("ann")
 	_, key := ann.createRoom("ann-live")
 	const seconds = 40
 	sent := filepath.Join(t.TempDir(), "sent.flv")
-	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: seconds * time.Second, Copy: sent})
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: seconds * time.Second, Copy: sent,
+		Size: "160x120", ExtraArgs: []string{"-b:v", "4M", "-minrate", "4M", "-maxrate", "4M", "-bufsize", "1M", "-x264-params", "nal-hrd=cbr"}})
 	index := waitIndex(t, o, "ann-live")
 
 	// Watch live the whole time and note the longest gap between frames.
@@ -381,10 +384,9 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	}
 	defer c.Close()
 
-	// The recording's multipart upload is open in S3 (its parts of 8 MiB come later, at
-	// 500 kbit/s after the outage) when S3 goes away.
+	// The recording's first chunk is in S3 when S3 goes away.
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
-		return metric(t, o, `onair_storage_requests_total{op="CreateMultipartUpload",result="ok"}`) >= 1, "no multipart upload yet"
+		return metric(t, o, `onair_storage_requests_total{op="PutObject",result="ok"}`) >= 1, "no chunk in S3 yet"
 	})
 	s3.Kill()
 	down := time.Now()
