@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"onair/rooms"
 )
 
 // OriginNodes finds the node a stream is live on (its origin node) when it is not this
 // one. It has nothing to do with the HTTP origins of pages (Config.AllowedPageOrigins).
 type OriginNodes interface {
 	// Origin returns the base URL of the node serving name and the id of the room the
-	// stream belongs to, or an error when no other node serves it.
+	// stream belongs to, or an error when no other node serves it, wrapping
+	// rooms.ErrUnavailable when MongoDB could not tell.
 	Origin(ctx context.Context, name string) (url, room string, err error)
 }
 
@@ -83,7 +86,14 @@ func (p *hlsProxy) origin(ctx context.Context, name string) string {
 		return e.url
 	}
 	url, room, err := p.nodes.Origin(ctx, name)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, rooms.ErrUnavailable) && ok && e.url != "":
+		// MongoDB did not answer in time (under load, or away): the origin known a moment
+		// ago is the best guess, and it says so itself if the stream has left it. Answering
+		// 404 instead would send every viewer of the stream through this node away.
+		url, room = e.url, e.room
+	default:
 		url, room = "", ""
 	}
 	url = strings.TrimSuffix(url, "/")

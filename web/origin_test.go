@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"onair/media"
+	"onair/rooms"
 )
 
 // fakeHLS is a node's own HLS server with the streams it has; it answers every file.
@@ -132,5 +134,62 @@ func TestViewersCountedWhereTheyArrive(t *testing.T) {
 	}
 	if fromNodes < 2 { // the edge's and the trusting node's fetches, coalesced or not
 		t.Fatalf("the origin served %d requests from other nodes, want them marked", fromNodes)
+	}
+}
+
+// switchingOrigins answers with err once it is set, else with the origin.
+type switchingOrigins struct {
+	url string
+	mu  sync.Mutex
+	err error
+}
+
+func (o *switchingOrigins) Origin(context.Context, string) (string, string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return "", "", o.err
+	}
+	return o.url, "room-cam", nil
+}
+
+func (o *switchingOrigins) fail(err error) {
+	o.mu.Lock()
+	o.err = err
+	o.mu.Unlock()
+}
+
+// A node that proxies a stream keeps fetching it from the origin it knows while MongoDB
+// does not answer the lookup, instead of telling its viewers that the stream is gone; it
+// stops once MongoDB says that no other node has the stream.
+func TestProxyKeepsItsOriginWhileMongoDBIsAway(t *testing.T) {
+	originSrv := httptest.NewServer(newTestNode(t, &fakeHLS{streams: map[string]bool{"cam": true}}, fixedOriginNodes{}, false).Handler())
+	t.Cleanup(originSrv.Close)
+	origins := &switchingOrigins{url: originSrv.URL}
+	edge := newTestNode(t, &fakeHLS{}, origins, false)
+	get := func() int {
+		rec := httptest.NewRecorder()
+		edge.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/live/cam/video1_stream.m3u8", nil))
+		return rec.Code
+	}
+	expire := func() { // as if originTTL had passed since the last lookup
+		edge.proxy.mu.Lock()
+		e := edge.proxy.lookup["cam"]
+		e.at = e.at.Add(-originTTL)
+		edge.proxy.lookup["cam"] = e
+		edge.proxy.mu.Unlock()
+	}
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("through the edge: %d", code)
+	}
+	expire()
+	origins.fail(fmt.Errorf("find room cam: %w", rooms.ErrUnavailable))
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("through the edge while MongoDB is away: %d, want 200 from the origin it knew", code)
+	}
+	expire()
+	origins.fail(rooms.ErrNotLiveElsewhere)
+	if code := get(); code != http.StatusNotFound {
+		t.Fatalf("through the edge once the stream is live nowhere else: %d, want 404", code)
 	}
 }

@@ -44,6 +44,7 @@ type app struct {
 	nodeID   string
 	mongo    *mongo.Client
 	cluster  *cluster.Registry // nil without MongoDB (cluster.go)
+	notices  sync.WaitGroup    // chat notices being posted (systemMessage)
 	hub      *media.Hub
 	hls      *hls.Server
 	rooms    *rooms.Service      // nil without MongoDB
@@ -315,13 +316,13 @@ func (a *app) systemMessage(r rooms.Room, text string) {
 	if a.chat == nil {
 		return
 	}
-	go func() {
+	a.notices.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := a.chat.System(ctx, chatRoomOf(r), text); err != nil {
 			a.log.Warn("chat notice not posted", "room", r.Slug, "err", err)
 		}
-	}()
+	})
 }
 
 func chatRoomOf(r rooms.Room) chat.Room {
@@ -410,9 +411,17 @@ func (a *app) run(ctx context.Context, ls *listeners) error {
 			finishBy := a.cfg.Shutdown.Timeout * 4 / 5
 			runPart("recorder", func(ctx context.Context) error { return a.recorder.Run(ctx, finishBy) })
 		}
-		runPart("rooms", a.rooms.Run)
+		// Chat outlives the broadcasts ending at shutdown, so that their "stream ended"
+		// notices reach the sockets before chat closes them.
+		chatCtx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
+		runPart("rooms", func(ctx context.Context) error {
+			defer stopChat()
+			err := a.rooms.Run(ctx)
+			a.notices.Wait()
+			return err
+		})
 		stopEvents = a.startEvents(ctx)
-		runPart("chat", a.chat.Run)
+		runPart("chat", func(context.Context) error { return a.chat.Run(chatCtx) })
 		runPart("viewers", a.pumpViewers)
 	}
 	runPart("hub", a.hub.Run)

@@ -125,6 +125,9 @@ type Registry struct {
 
 	mu      sync.Mutex
 	watched map[*watch]struct{}
+	// lookup is generations, the read of the watched leases' state, which a test makes as
+	// slow as a MongoDB under load.
+	lookup func(context.Context, bson.D) (map[string][]Lease, error)
 }
 
 // New checks cfg. It does not talk to MongoDB: call EnsureIndexes and Run.
@@ -158,6 +161,7 @@ func New(cfg Config) (*Registry, error) {
 		watched: map[*watch]struct{}{},
 	}
 	r.started = r.now()
+	r.lookup = r.generations
 	return r, nil
 }
 
@@ -180,22 +184,42 @@ func (r *Registry) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// Run writes this node's heartbeat at once and then every HeartbeatInterval, checks the
-// watched leases, and prunes old lease generations, until ctx ends.
+// Run writes this node's heartbeat at once and then every HeartbeatInterval until ctx
+// ends. Beside it, at the same pace, it checks the watched leases and, every minute,
+// prunes old lease generations: that is a query per lease, which on a slow MongoDB can
+// take longer than StaleAfter, and a heartbeat waiting for it would have the other nodes
+// take this live node for dead, end its broadcasts and take its leases over.
 func (r *Registry) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.upkeep(ctx) })
 	beat := time.NewTicker(r.cfg.HeartbeatInterval)
 	defer beat.Stop()
-	prune := time.NewTicker(time.Minute)
-	defer prune.Stop()
 	for {
 		if err := r.Beat(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("heartbeat not written", "err", err)
 		}
-		r.checkWatched(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-beat.C:
+		}
+	}
+}
+
+// upkeep checks the watched leases every HeartbeatInterval and prunes old lease
+// generations every minute, until ctx ends.
+func (r *Registry) upkeep(ctx context.Context) {
+	check := time.NewTicker(r.cfg.HeartbeatInterval)
+	defer check.Stop()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
+	for {
+		r.checkWatched(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-check.C:
 		case <-prune.C:
 			if err := r.prune(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("pruning old lease generations", "err", err)

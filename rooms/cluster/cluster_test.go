@@ -245,19 +245,74 @@ func TestNodesAndWatch(t *testing.T) {
 	if _, err := b.Acquire(ctx, "k", "w", IfDead); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		_ = a.Run(runCtx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runInBackground(t, a)
 	select {
 	case <-lost:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the watch did not report the lost lease")
 	}
+}
+
+// A node whose lease checks are slow, as on a MongoDB under load, goes on writing its
+// heartbeat: the others must not take it for dead while it runs.
+func TestHeartbeatDoesNotWaitForLeaseChecks(t *testing.T) {
+	m := testenv.StartMongoDB(t)
+	db := m.Database(t, "cluster")
+	ctx := context.Background()
+	a, err := New(Config{DB: db, NodeID: "a", HeartbeatInterval: 50 * time.Millisecond, StaleAfter: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.Acquire(ctx, "k", "slow", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := a.Watch(l)
+	defer stop()
+	checking := make(chan struct{}, 1)
+	a.lookup = func(ctx context.Context, _ bson.D) (map[string][]Lease, error) {
+		select {
+		case checking <- struct{}{}:
+		default:
+		}
+		<-ctx.Done() // a check that outlasts the test
+		return nil, ctx.Err()
+	}
+	runInBackground(t, a)
+	<-checking
+	b := newNode(t, db, "b", &clock{t: time.Now()})
+	// The first heartbeat and the first check start together; either may land first.
+	var first time.Time
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _, ok, err := b.Node(ctx, "a")
+		switch {
+		case err != nil || !ok:
+		case first.IsZero():
+			first = n.Heartbeat
+		case n.Heartbeat.After(first):
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat since %v while a lease check was under way (ok %v, err %v)", first, ok, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runInBackground runs r until the test ends.
+func runInBackground(t *testing.T, r *Registry) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = r.Run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }

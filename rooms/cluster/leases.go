@@ -272,14 +272,25 @@ func (r *Registry) Watch(l Lease) (lost <-chan struct{}, stop func()) {
 func (r *Registry) checkWatched(ctx context.Context) {
 	r.mu.Lock()
 	ws := make([]*watch, 0, len(r.watched))
+	resources := bson.A{}
 	for w := range r.watched {
 		ws = append(ws, w)
+		resources = append(resources, w.lease.Resource)
 	}
 	r.mu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	// One query for every lease this node watches, not one each: the database scans the
+	// collection per query, and a node may hold dozens of streams.
+	all, err := r.lookup(ctx, bson.D{{Key: "resource", Value: bson.D{{Key: "$in", Value: resources}}}})
+	if err != nil {
+		return // unknown while MongoDB is away: keep acting as the holder
+	}
 	for _, w := range ws {
-		err := r.Holds(ctx, w.lease)
-		if !errors.Is(err, ErrLost) {
-			continue // held, or unknown while MongoDB is away: keep acting as the holder
+		gens := all[w.lease.Resource]
+		if n := len(gens); n > 0 && gens[n-1].Gen == w.lease.Gen && gens[n-1].Node == w.lease.Node {
+			continue
 		}
 		r.mu.Lock()
 		_, still := r.watched[w]

@@ -68,12 +68,8 @@ func parseLiveFlags(args []string, root string, stderr io.Writer) (liveConfig, e
 		return c, fmt.Errorf("bench live: onair binary: %w (run make build first)", err)
 	}
 	c.onair = abs
-	for _, s := range strings.Split(*pubs, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return c, fmt.Errorf("bench live: -publishers: %q is not a positive count", s)
-		}
-		c.publishers = append(c.publishers, n)
+	if c.publishers, err = parseCounts(*pubs); err != nil {
+		return c, fmt.Errorf("bench live: -publishers: %w", err)
 	}
 	c.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
@@ -86,4 +82,17 @@ func parseLiveFlags(args []string, root string, stderr io.Writer) (liveConfig, e
 		return c, fmt.Errorf("bench live: runs, windows and durations must be positive")
 	}
 	return c, nil
+}
+
+// parseCounts reads a comma-separated list of positive counts, such as "10,100,500".
+func parseCounts(list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive count", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -33,7 +33,7 @@ type subcommand struct {
 	limit time.Duration
 }
 
-// subcommands lists the benchmarks; chat, record, web and cluster join here.
+// subcommands lists the benchmarks.
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
 		"chat":         {summary: "chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", run: runChat, limit: 8 * time.Minute},
@@ -45,7 +45,9 @@ func subcommands() map[string]subcommand {
 		},
 		"record":      {summary: "recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", run: runRecord, limit: 10 * time.Minute},
 		"cluster-hls": {summary: "HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", run: runClusterHLS, limit: 8 * time.Minute},
-		"web":         {summary: "room page weight and time to the first video frame in headless Chromium", run: runWeb, limit: 8 * time.Minute},
+		"cluster-churn": {summary: "three nodes restarted in turn under 12 publishers and 100 LL-HLS players: recordings, viewer counts, stalls; origin requests behind the CDN example",
+			run: runClusterChurn, limit: 15 * time.Minute},
+		"web": {summary: "room page weight and time to the first video frame in headless Chromium", run: runWeb, limit: 8 * time.Minute},
 	}
 }
 

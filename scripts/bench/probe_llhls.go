@@ -24,6 +24,9 @@ type llhlsProbe struct {
 	url string
 	// retry is the interval between attempts while the stream is not there yet.
 	retry time.Duration
+	// scan finds the frames of each part; nil is scanFMP4. Players that only note when
+	// parts arrive skip the parsing, which hundreds of them cannot afford on two cores.
+	scan func([]byte) ([]frameInfo, error)
 }
 
 // partRef is one part of a media playlist, by media sequence number and index.
@@ -84,10 +87,14 @@ func (p *llhlsProbe) Run(ctx context.Context, rec *fetchLog) error {
 			rec.add(fetchResult{URL: uri, Err: err, Failed: time.Now()})
 			return
 		}
+		scan := p.scan
+		if scan == nil {
+			scan = scanFMP4
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fetchMedia(ctx, p.client, u, scanFMP4, rec)
+			fetchMedia(ctx, p.client, u, scan, rec)
 		}()
 	}
 
@@ -135,6 +142,11 @@ func (p *llhlsProbe) Run(ctx context.Context, rec *fetchLog) error {
 				fetch(part.uri)
 				last = part
 			}
+		}
+		if pl.Endlist {
+			// The run is over: onair answers every later reload at once with this same
+			// playlist, so asking on would spin.
+			return nil
 		}
 		if pl.PreloadHint != nil {
 			fetch(pl.PreloadHint.URI)

@@ -126,6 +126,7 @@ type rigBroadcast struct {
 		Status     string `json:"status"`
 		Size       int64  `json:"size"`
 		DurationMS int64  `json:"duration_ms"`
+		Recovered  bool   `json:"recovered"`
 	} `json:"recording"`
 }
 

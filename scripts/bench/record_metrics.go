@@ -28,25 +28,36 @@ func promValue(text, name string) (float64, bool) {
 // promSum adds up every sample of name, labelled or not, in Prometheus' text format.
 func promSum(text, name string) float64 {
 	var sum float64
+	for _, v := range promByLabel(text, name) {
+		sum += v
+	}
+	return sum
+}
+
+// promByLabel sums the samples of name in Prometheus' text format by their labels, e.g.
+// `kind="part"`; an unlabelled sample is under "".
+func promByLabel(text, name string) map[string]float64 {
+	out := map[string]float64{}
 	for line := range strings.SplitSeq(text, "\n") {
 		rest, ok := strings.CutPrefix(line, name)
 		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
 			continue
 		}
+		labels := ""
 		if rest[0] == '{' {
 			end := strings.LastIndexByte(rest, '}')
 			if end < 0 {
 				continue
 			}
-			rest = rest[end+1:]
+			labels, rest = rest[1:end], rest[end+1:]
 		}
 		if f := strings.Fields(rest); len(f) > 0 {
 			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-				sum += v
+				out[labels] += v
 			}
 		}
 	}
-	return sum
+	return out
 }
 
 // spoolState is onair's recording backlog as /metrics tells it.

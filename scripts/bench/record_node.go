@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -30,6 +31,9 @@ type rigNodeOptions struct {
 	// to each other; empty picks a free port.
 	httpAddr string
 	env      []string // more ONAIR_* variables
+	// readyTimeout bounds the wait for its MongoDB indexes (default 20 s); a MongoDB
+	// under load can take longer.
+	readyTimeout time.Duration
 }
 
 // startRigNode starts onair and waits until it serves HTTP and its MongoDB indexes exist.
@@ -53,7 +57,7 @@ func startRigNode(ctx context.Context, opts rigNodeOptions) (*rigNode, error) {
 		n.Stop()
 		return nil, fmt.Errorf("onair: %w", err)
 	}
-	err = waitReady(ctx, proc, 20*time.Second, func() error {
+	err = waitReady(ctx, proc, cmp.Or(opts.readyTimeout, 20*time.Second), func() error {
 		if !strings.Contains(proc.Output(), "MongoDB ready") {
 			return fmt.Errorf("no %q in its log yet", "MongoDB ready")
 		}

@@ -1,17 +1,15 @@
 package testenv
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"onair/configs/cdn"
 )
 
 // CDN is Debian's nginx running configs/cdn/nginx.conf, the caching proxy example that
@@ -37,70 +35,16 @@ func nginxBinary(t testing.TB) string {
 	return ""
 }
 
-// cdnMain wraps the example, which is written for Debian's conf.d (inside the http block),
-// into a whole configuration that runs as a test's process: in the foreground, with its
-// pid file and temporary files in the test's directory instead of /var and /run.
-const cdnMain = `daemon off;
-master_process on;
-worker_processes 1;
-%[2]s
-error_log stderr warn;
-pid %[1]s/nginx.pid;
-
-events {
-    worker_connections 1024;
-}
-
-http {
-    access_log off;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    include %[1]s/onair.conf;
-}
-`
-
-var placeholderRE = regexp.MustCompile(`@[A-Z_]+@`)
-
 // StartCDN starts nginx with configs/cdn/nginx.conf on a free loopback port, proxying to
 // origin (host:port) with a cache of its own, and waits until it accepts connections.
 func StartCDN(t testing.TB, origin string) *CDN {
 	t.Helper()
 	bin := nginxBinary(t)
-	example := filepath.Join(RepoRoot(t), "configs", "cdn", "nginx.conf")
-	tmpl, err := os.ReadFile(example)
-	if err != nil {
-		t.Fatalf("read the CDN example: %v", err)
-	}
 	dir := t.TempDir()
-	for _, d := range []string{"cache", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	port := FreePort(t)
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	conf := strings.NewReplacer(
-		"@LISTEN@", listen,
-		"@ORIGIN@", origin,
-		"@CACHE_DIR@", filepath.Join(dir, "cache"),
-	).Replace(string(tmpl))
-	if left := placeholderRE.FindString(conf); left != "" {
-		t.Fatalf("%s has a placeholder StartCDN does not fill: %s", example, left)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "onair.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// As root, nginx's workers would switch to an unprivileged user that cannot enter the
-	// test's private temporary directory; keep them as root (a throwaway loopback instance).
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	main := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(main, fmt.Appendf(nil, cdnMain, dir, user), 0o644); err != nil {
+	main, err := cdn.Write(dir, listen, origin)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// -e: nginx opens its compiled-in error log (under /var/log) before reading -c.

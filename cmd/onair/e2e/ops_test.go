@@ -185,15 +185,22 @@ func TestGracefulShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the publisher's connection outlived the server")
 	}
+	// The broadcast the shutdown ended is announced in chat before chat closes the socket.
 	_ = ws.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var ce *websocket.CloseError
+	announced := false
 	for {
-		if _, _, err := ws.ws.ReadMessage(); err != nil {
+		_, b, err := ws.ws.ReadMessage()
+		if err != nil {
 			if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 				t.Fatalf("chat socket ended with %v, want close 1001 (going away)", err)
 			}
 			break
 		}
+		announced = announced || strings.Contains(string(b), "The stream has ended")
+	}
+	if !announced {
+		t.Error("the chat socket was closed before the end of the broadcast was announced in it")
 	}
 	for _, line := range []string{"shut down cleanly", "recording complete"} {
 		if !o.LogsContain(line) {
