@@ -3,12 +3,10 @@ package web
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
+	"onair/media/hls"
 	"onair/rooms"
 	"onair/storage"
 )
@@ -245,52 +243,24 @@ func (s *Server) replayMedia(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, url, http.StatusFound)
 }
 
-// replaySegment is a byte range of a recording and how long it plays.
-type replaySegment struct {
-	offset, size int64
-	duration     time.Duration
-	key          bool
-}
-
 // replaySegments lists a recording's segments: from its segment index, or from the
 // fragment index of recordings made before it.
-func replaySegments(rec *rooms.Recording) []replaySegment {
-	out := make([]replaySegment, 0, len(rec.Segments)+len(rec.Fragments))
+func replaySegments(rec *rooms.Recording) []hls.ReplaySegment {
+	out := make([]hls.ReplaySegment, 0, len(rec.Segments)+len(rec.Fragments))
 	at := rec.InitSize
 	for _, s := range rec.Segments {
-		out = append(out, replaySegment{offset: at, size: s.Size, duration: s.Duration, key: s.Key})
+		out = append(out, hls.ReplaySegment{Offset: at, Size: s.Size, Duration: s.Duration, Key: s.Key})
 		at += s.Size
 	}
 	for _, f := range rec.Fragments {
-		out = append(out, replaySegment{offset: f.Offset, size: f.Size, duration: f.Duration, key: f.Key})
+		out = append(out, hls.ReplaySegment{Offset: f.Offset, Size: f.Size, Duration: f.Duration, Key: f.Key})
 	}
 	return out
 }
 
-// vodPlaylist writes the replay playlist: EXT-X-VERSION 6, the lowest that EXT-X-MAP
-// (and EXT-X-BYTERANGE, 4) needs; TARGETDURATION rounded up from the longest segment.
+// vodPlaylist writes the replay playlist of rec, whose object is at url.
 func vodPlaylist(url string, rec *rooms.Recording) string {
-	segs := replaySegments(rec)
-	target := 1.0
-	independent := true
-	for _, s := range segs {
-		target = max(target, math.Ceil(s.duration.Seconds()))
-		independent = independent && s.key
-	}
-	var sb strings.Builder
-	sb.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n")
-	fmt.Fprintf(&sb, "#EXT-X-TARGETDURATION:%d\n", int(target))
-	sb.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n")
-	if independent {
-		sb.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
-	}
-	fmt.Fprintf(&sb, "#EXT-X-MAP:URI=%q,BYTERANGE=\"%d@0\"\n", url, rec.InitSize)
-	for _, s := range segs {
-		sb.WriteString("#EXTINF:" + strconv.FormatFloat(s.duration.Seconds(), 'f', 5, 64) + ",\n")
-		fmt.Fprintf(&sb, "#EXT-X-BYTERANGE:%d@%d\n%s\n", s.size, s.offset, url)
-	}
-	sb.WriteString("#EXT-X-ENDLIST\n")
-	return sb.String()
+	return hls.ReplayPlaylist(url, rec.InitSize, replaySegments(rec))
 }
 
 // download sends the browser to a short-lived URL of the MP4, named for the broadcast

@@ -25,6 +25,13 @@ type expect struct {
 	target     int           // TARGETDURATION
 	partTarget time.Duration // PART-TARGET
 	reports    []string      // the renditions its RENDITION-REPORTs name
+	// replay: a recording's VOD playlist, byte ranges of one object, initSize bytes of
+	// init first (its URIs are the object's, not pinned to a run).
+	replay   bool
+	initSize int64
+	// sparseDates: only the first segment and those after a discontinuity need a date
+	// (the "from the start" playlist, whose index of a long run stays small).
+	sparseDates bool
 }
 
 // checkMedia checks a media playlist against the rules of RFC 8216bis and Apple's
@@ -53,6 +60,10 @@ func checkMedia(t *testing.T, name string, body []byte, e expect) *playlist.Medi
 	if pl.Map == nil {
 		fail("no EXT-X-MAP")
 	}
+	if e.replay {
+		checkReplay(t, name, body, &pl, e)
+		return &pl
+	}
 	run, _, _ := strings.Cut(pl.Map.URI, "_")
 	pinnedURI := func(u string) {
 		t.Helper()
@@ -64,8 +75,19 @@ func checkMedia(t *testing.T, name string, body []byte, e expect) *playlist.Medi
 	if len(pl.Segments) == 0 || pl.Segments[0].DateTime == nil {
 		fail("the first segment has no EXT-X-PROGRAM-DATE-TIME")
 	}
-	for _, s := range pl.Segments {
+	for i, s := range pl.Segments {
 		pinnedURI(s.URI)
+		// Every segment carries its date, and dates follow durations but where a
+		// returning publisher made a discontinuity.
+		if s.DateTime == nil && !e.sparseDates {
+			fail("segment %s has no EXT-X-PROGRAM-DATE-TIME", s.URI)
+		}
+		if i > 0 && !s.Discontinuity && s.DateTime != nil && pl.Segments[i-1].DateTime != nil {
+			prev := pl.Segments[i-1]
+			if d := s.DateTime.Sub(prev.DateTime.Add(prev.Duration)); d < -50*time.Millisecond || d > 50*time.Millisecond {
+				fail("segment %s is dated %s off its predecessor's end", s.URI, d)
+			}
+		}
 		// The spec's rule: EXTINF rounded to the nearest integer; video segments keep to
 		// the target itself (audio ones follow them to the nearest audio frame).
 		if d := s.Duration.Seconds(); math.Round(d) > float64(e.target) || (strings.Contains(s.URI, "_video1_") && d > float64(e.target)) {
@@ -115,17 +137,32 @@ func checkMedia(t *testing.T, name string, body []byte, e expect) *playlist.Medi
 	}
 	pinnedURI(pl.PreloadHint.URI)
 	for _, p := range parts {
+		if p.URI == pl.PreloadHint.URI {
+			fail("PRELOAD-HINT names %s, a part already listed", p.URI)
+		}
 		pinnedURI(p.URI)
 		// The playlist writes five decimals.
 		if p.Duration > e.partTarget+5*time.Microsecond {
 			fail("part %s lasts %s, more than PART-TARGET %s", p.URI, p.Duration, e.partTarget)
 		}
 	}
+	// The renditions are cut together: each report names this playlist's last part.
+	skipped := 0
+	if pl.Skip != nil {
+		skipped = pl.Skip.SkippedSegments
+	}
+	lastMSN, lastPart := pl.MediaSequence+skipped+len(pl.Segments), len(pl.Parts)-1
+	if lastPart < 0 {
+		lastMSN, lastPart = lastMSN-1, len(pl.Segments[len(pl.Segments)-1].Parts)-1
+	}
 	var reported []string
 	for _, r := range pl.RenditionReport {
 		reported = append(reported, uri(r.URI))
 		if r.LastPart == nil {
 			fail("RENDITION-REPORT %s without LAST-PART", r.URI)
+		}
+		if r.LastMSN != lastMSN || *r.LastPart != lastPart {
+			fail("RENDITION-REPORT %s at %d.%d, the playlist ends at %d.%d", r.URI, r.LastMSN, *r.LastPart, lastMSN, lastPart)
 		}
 	}
 	if strings.Join(reported, ",") != strings.Join(e.reports, ",") {
@@ -343,34 +380,41 @@ func TestMultivariant(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{tracks: c.tracks})
 			h.feed(3 * time.Second)
-			body := h.must("index.m3u8")
-			var mv playlist.Multivariant
-			if err := mv.Unmarshal(body); err != nil {
-				t.Fatalf("%v\n%s", err, body)
-			}
-			text := string(body)
-			for _, want := range []string{"#EXT-X-VERSION:6", c.codecs, c.res, c.chans} {
-				if !strings.Contains(text, want) {
-					t.Errorf("lacks %s:\n%s", want, text)
-				}
-			}
-			v := mv.Variants[0]
-			if c.tracks.Video != nil {
-				if v.FrameRate == nil || math.Abs(*v.FrameRate-30) > 0.1 || v.Audio != "audio" || len(mv.Renditions) != 1 {
-					t.Errorf("variant %+v, renditions %d", v, len(mv.Renditions))
-				}
-			}
-			// BANDWIDTH is measured, both tracks included: the video is 480 kbit/s here,
-			// the audio 112.5.
-			want := 0
-			if c.tracks.Video != nil {
-				want += 2000 * 8 * 30
-			}
-			want += 300 * 8 * 48000 / 1024
-			if v.Bandwidth < want || v.Bandwidth > want*13/10 || v.AverageBandwidth == nil || *v.AverageBandwidth < want {
-				t.Errorf("BANDWIDTH %d, AVERAGE-BANDWIDTH %v: want about %d", v.Bandwidth, v.AverageBandwidth, want)
-			}
+			checkMultivariant(t, h.must("index.m3u8"), c.tracks, c.codecs, c.res, c.chans)
 		})
+	}
+}
+
+// checkMultivariant checks a multivariant playlist of a run fed by the harness: the
+// lowest version, CODECS, RESOLUTION, FRAME-RATE and the audio group with its CHANNELS
+// (res and chans empty where they do not apply), BANDWIDTH with the audio.
+func checkMultivariant(t *testing.T, body []byte, tracks media.Tracks, codecs, res, chans string) {
+	t.Helper()
+	var mv playlist.Multivariant
+	if err := mv.Unmarshal(body); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	text := string(body)
+	for _, want := range []string{"#EXT-X-VERSION:6", codecs, res, chans} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lacks %s:\n%s", want, text)
+		}
+	}
+	v := mv.Variants[0]
+	if tracks.Video != nil {
+		if v.FrameRate == nil || math.Abs(*v.FrameRate-30) > 0.1 || v.Audio != "audio" || len(mv.Renditions) != 1 {
+			t.Errorf("variant %+v, renditions %d", v, len(mv.Renditions))
+		}
+	}
+	// BANDWIDTH is measured, both tracks included: the video is 480 kbit/s here, the
+	// audio 112.5.
+	want := 0
+	if tracks.Video != nil {
+		want += 2000 * 8 * 30
+	}
+	want += 300 * 8 * 48000 / 1024
+	if v.Bandwidth < want || v.Bandwidth > want*13/10 || v.AverageBandwidth == nil || *v.AverageBandwidth < want {
+		t.Errorf("BANDWIDTH %d, AVERAGE-BANDWIDTH %v: want about %d", v.Bandwidth, v.AverageBandwidth, want)
 	}
 }
 

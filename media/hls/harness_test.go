@@ -76,13 +76,21 @@ type harness struct {
 // archive is an Archive for tests: it keeps every run, and reads back what a test says
 // left the disk from copies it makes of the sealed chunks.
 type archive struct {
-	mu     sync.Mutex
-	chunks map[int64][]byte // start → bytes
-	ended  bool
+	mu       sync.Mutex
+	chunks   map[int64][]byte // start → bytes
+	segs     []fmp4.Segment   // of the sealed chunks, in order: what a recording indexes
+	initSize int64
+	ended    bool
 }
 
-func (a *archive) Keep(*media.Stream, *fmp4.Log) (Kept, error) { return a, nil }
-func (a *archive) Owns(string) bool                            { return false }
+func (a *archive) Keep(_ *media.Stream, l *fmp4.Log) (Kept, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.initSize = l.InitSize()
+	return a, nil
+}
+
+func (a *archive) Owns(string) bool { return false }
 
 func (a *archive) Sealed(c *fmp4.Chunk) {
 	b, err := os.ReadFile(c.Path)
@@ -95,6 +103,7 @@ func (a *archive) Sealed(c *fmp4.Chunk) {
 		a.chunks = map[int64][]byte{}
 	}
 	a.chunks[c.Start] = b
+	a.segs = append(a.segs, c.Segments...)
 }
 
 func (a *archive) Ended(last *fmp4.Chunk) {
