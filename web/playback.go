@@ -204,7 +204,13 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 	if tok, err := keys.Sign(rooms.Grant{Room: g.Room, Viewer: nodeViewer, Expires: time.Now().Add(nodeTokenTTL)}); err == nil {
 		r.Header.Set(playbackHeader, tok)
 	}
-	return &mediaWriter{ResponseWriter: w, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}, r, true
+	m := &mediaWriter{ResponseWriter: w, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}
+	if m.rewriting() {
+		// The playlist is rewritten as text: the HLS server (or the origin node) must not
+		// gzip it.
+		r.Header.Del("Accept-Encoding")
+	}
+	return m, r, true
 }
 
 // withoutToken is r without the viewer's token in its query (nor a token header of its
