@@ -9,7 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/media"
 	"onair/rooms/audit"
 )
 
@@ -38,7 +37,7 @@ const (
 // maxInvited bounds a room's invited viewers (the list lives in the room's document).
 const maxInvited = 500
 
-// StreamName is the name of the room's media stream (media.Route.Name), which names its
+// StreamName is the name of the room's media stream (StreamRoute.Name), which names its
 // HLS URLs: the slug of a public room, the playback id of any other.
 func (r Room) StreamName() string {
 	if r.Visibility == Public {
@@ -211,17 +210,6 @@ func (s *Service) InviteViewer(ctx context.Context, actor User, ref, handle stri
 func (s *Service) RevokeViewer(ctx context.Context, actor User, ref, handle string) (Room, error) {
 	return s.removeMember(ctx, actor, ref, handle, invited)
 }
-
-// Why the room ends a live publish: a deleted room, a rotated key (the streamer reconnects
-// with the new one), a new stream name.
-var (
-	errRoomDeleted = fmt.Errorf("%w: room deleted", media.ErrStopped)
-	errKeyRotated  = fmt.Errorf("%w: stream key rotated", media.ErrStopped)
-)
-
-// errVisibilityChanged ends a live publish whose stream name changed with its room's
-// visibility.
-var errVisibilityChanged = fmt.Errorf("%w: the room's visibility changed the stream's name", media.ErrStopped)
 
 // renameStream ends the live publish of a room whose stream name changed with its
 // visibility (public to unlisted or private, or back): its HLS URLs carry the name, and

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"onair/media"
 )
 
 // The access rule, for every kind of user, visibility and way of naming the room.
@@ -96,7 +94,7 @@ func TestPrivateRooms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := e.stopper.last(); last.name != "ann-room" || !errors.Is(last.reason, media.ErrStopped) {
+	if last := e.stopper.last(); last.name != "ann-room" || !errors.Is(last.reason, ErrStopped) {
 		t.Fatalf("stopped %+v, want the stream called ann-room", last)
 	}
 	if up.StreamName() != room.PlaybackID {

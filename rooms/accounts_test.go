@@ -141,7 +141,7 @@ func TestFirstAdminRepair(t *testing.T) {
 	if err := e.svc.EnsureIndexes(e.ctx()); err != nil {
 		t.Fatal(err)
 	}
-	u, err := e.svc.GetUser(e.ctx(), a.User.ID)
+	u, err := e.svc.FindUser(e.ctx(), a.User.ID)
 	if err != nil || !u.Admin {
 		t.Fatalf("oldest account after repair: %+v %v; want admin", u, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/media"
 	"onair/rooms/internal/cursor"
 	"onair/rooms/mongodb"
 )
@@ -25,10 +24,10 @@ type Broadcast struct {
 	ID       string `json:"id"`
 	RoomID   string `json:"room_id"`
 	RoomSlug string `json:"room_slug"`
-	// Stream is the name the room's stream had for this broadcast (media.Route.Name): its
+	// Stream is the name the room's stream had for this broadcast (StreamRoute.Name): its
 	// slug, or its playback id when it was not public.
 	Stream string `json:"-"`
-	// RunID is the media stream's id (media.Stream.ID), also in HLS playlist URLs.
+	// RunID is the media stream's id (StreamStart.RunID), also in HLS playlist URLs.
 	RunID string `json:"run_id"`
 	// Node is the onair node that ingested it (its cluster id).
 	Node    string     `json:"node"`
@@ -111,7 +110,7 @@ func (s *Service) broadcastOf(d *broadcastDoc) Broadcast {
 // only writer of its document.
 type liveBroadcast struct {
 	doc     broadcastDoc // owned by the goroutine
-	stream  *media.Stream
+	stream  LiveStream
 	keyHash string // the room's stream key when it went live, owned by the goroutine
 
 	mu                   sync.Mutex
@@ -202,33 +201,29 @@ func (l *liveSet) count() int {
 	return len(l.byStream)
 }
 
-// OpenSink implements media.Output: it records the broadcast of a stream whose key
-// ResolveKey resolved (other streams are skipped). It returns at once, with no sink: a
-// goroutine writes the broadcast document and sets the room live, then, when the stream
-// ends, writes the final figures and sets the room offline. Writes that MongoDB refuses
-// are retried with backoff until they succeed or Run gives up at shutdown.
-func (s *Service) OpenSink(st *media.Stream) (media.Sink, error) {
-	roomID, err := bson.ObjectIDFromHex(st.Route().Owner)
+// StartBroadcast records the broadcast of a stream whose key ResolveKey resolved
+// (cmd/onair calls it for every stream the media hub starts; a RoomID that is no room's
+// id, e.g. a stream from the config file, is skipped). It returns at once: a goroutine
+// writes the broadcast document and sets the room live, then, when the stream ends,
+// writes the final figures and sets the room offline. Writes that MongoDB refuses are
+// retried with backoff until they succeed or Run gives up at shutdown.
+func (s *Service) StartBroadcast(st StreamStart, stream LiveStream) {
+	roomID, err := bson.ObjectIDFromHex(st.RoomID)
 	if err != nil {
-		return nil, nil // not a room's stream (e.g. one from the config file)
+		return
 	}
-	tr := st.Tracks()
 	// The room's slug is read by the broadcast's goroutine: the stream is named by slug
 	// only when the room is public.
 	doc := broadcastDoc{
-		ID: bson.NewObjectID(), RoomID: roomID, Stream: st.Name(), RunID: st.ID(), Node: s.node(),
-		Started: s.now(), Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},
+		ID: bson.NewObjectID(), RoomID: roomID, Stream: st.Name, RunID: st.RunID, Node: s.node(),
+		Started: s.now(), Codecs: st.Codecs, Resolution: st.Resolution,
 	}
 	doc.Heartbeat = doc.Started
-	if tr.Video != nil {
-		doc.Resolution = Resolution{Width: tr.Video.Width, Height: tr.Video.Height}
-	}
-	b := &liveBroadcast{doc: doc, stream: st}
+	b := &liveBroadcast{doc: doc, stream: stream}
 	s.live.add(b)
 	s.writers.Add(1)
 	go s.runBroadcast(b)
 	go b.watch(s.now, &s.live)
-	return nil, nil
 }
 
 func (s *Service) runBroadcast(b *liveBroadcast) {
@@ -416,12 +411,12 @@ func (s *Service) checkRoom(b *liveBroadcast) {
 // finalFigures fills the document's statistics from the stream and the viewer figures.
 func (s *Service) finalFigures(b *liveBroadcast, ended time.Time) {
 	d := &b.doc
-	stats := b.stream.Stats()
+	bytes := b.stream.Bytes()
 	dur := ended.Sub(d.Started)
-	d.Bytes = stats.Bytes
+	d.Bytes = bytes
 	d.DurationMS = dur.Milliseconds()
 	if dur > 0 {
-		d.Bitrate = int64(float64(stats.Bytes*8) / dur.Seconds())
+		d.Bitrate = int64(float64(bytes*8) / dur.Seconds())
 	}
 	_, d.PeakViewers, d.TotalViewers = b.figures()
 	d.Ended = &ended
@@ -451,16 +446,16 @@ func (s *Service) persistViewers(d *broadcastDoc, n int) error {
 func (s *Service) heartbeat(b *liveBroadcast) {
 	d := &b.doc
 	now := s.now()
-	stats := b.stream.Stats()
+	bytes := b.stream.Bytes()
 	_, peak, total := b.figures()
 	var bitrate int64
 	if dur := now.Sub(d.Started); dur > 0 {
-		bitrate = int64(float64(stats.Bytes*8) / dur.Seconds())
+		bitrate = int64(float64(bytes*8) / dur.Seconds())
 	}
 	ctx, cancel := s.op(s.bg)
 	defer cancel()
 	_, err := s.broadcasts.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "heartbeat", Value: now}, {Key: "bytes", Value: stats.Bytes}, {Key: "duration_ms", Value: now.Sub(d.Started).Milliseconds()},
+		{Key: "heartbeat", Value: now}, {Key: "bytes", Value: bytes}, {Key: "duration_ms", Value: now.Sub(d.Started).Milliseconds()},
 		{Key: "bitrate", Value: bitrate}, {Key: "peak_viewers", Value: peak}, {Key: "total_viewers", Value: total},
 	}}})
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 	"onair/scripts/testenv"
 )
 
-// testHub is a real media hub whose outputs include the Service, as cmd/onair wires it.
+// testHub is a real media hub whose outputs include the Service, as cmd/onair wires it
+// (hubRooms).
 type testHub struct {
 	e    *testEnv
 	hub  *media.Hub
@@ -29,12 +30,44 @@ func newTestHub(e *testEnv) *testHub {
 }
 
 func newTestHubWith(e *testEnv, svc *Service, cfg media.HubConfig) *testHub {
-	cfg.Outputs = []media.Output{svc}
+	cfg.Outputs = []media.Output{hubRooms{svc}}
 	hub := media.NewHub(cfg)
 	e.stopper.setHub(hub)
 	h := &testHub{e: e, hub: hub, pubs: map[string]*media.Publisher{}}
 	e.t.Cleanup(func() { hub.StopAll(media.ErrStopped) })
 	return h
+}
+
+// hubRooms wires a Service to a media hub as cmd/onair's roomStreams does.
+type hubRooms struct{ s *Service }
+
+func (h hubRooms) OpenSink(st *media.Stream) (media.Sink, error) {
+	start := StreamStart{RoomID: st.Route().Owner, Name: st.Name(), RunID: st.ID(),
+		Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())}}
+	if v := st.Tracks().Video; v != nil {
+		start.Resolution = Resolution{Width: v.Width, Height: v.Height}
+	}
+	h.s.StartBroadcast(start, testStream{st})
+	return nil, nil
+}
+
+func (h hubRooms) Claim(ctx context.Context, name string, quiet time.Duration) (media.Claim, error) {
+	c, err := h.s.Claim(ctx, name, quiet)
+	if errors.Is(err, ErrStreamBusy) {
+		return nil, fmt.Errorf("%w: %w", media.ErrStreamBusy, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type testStream struct{ *media.Stream }
+
+func (s testStream) Bytes() int64 { return s.Stats().Bytes }
+
+func mediaRoute(r StreamRoute) media.Route {
+	return media.Route{Name: r.Name, Owner: r.RoomID, Record: r.Record}
 }
 
 var testTracks = media.Tracks{
@@ -54,9 +87,9 @@ func (h *testHub) goLive(key string) (*media.Publisher, *media.Stream) {
 }
 
 // publish claims route's stream, starts it and sends a key frame.
-func (h *testHub) publish(key string, route media.Route) (*media.Publisher, *media.Stream) {
+func (h *testHub) publish(key string, route StreamRoute) (*media.Publisher, *media.Stream) {
 	h.e.t.Helper()
-	p, err := h.hub.Publish(context.Background(), route, "127.0.0.1:50000")
+	p, err := h.hub.Publish(context.Background(), mediaRoute(route), "127.0.0.1:50000")
 	if err != nil {
 		h.e.t.Fatal(err)
 	}
@@ -431,7 +464,7 @@ func TestEndStaleBroadcasts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newTestHubWith(e, nodeB, media.HubConfig{Claims: nodeB})
+	h := newTestHubWith(e, nodeB, media.HubConfig{Claims: hubRooms{nodeB}})
 	h.goLive(key)
 	live := e.waitLive(room.Slug, true)
 	nodeB.bgCancel()
@@ -492,7 +525,7 @@ func TestEndStaleBroadcasts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newTestHubWith(e, nodeC, media.HubConfig{Claims: nodeC}).goLive(key)
+	newTestHubWith(e, nodeC, media.HubConfig{Claims: hubRooms{nodeC}}).goLive(key)
 	live = e.waitLive(room.Slug, true)
 	nodeC.bgCancel()
 	nodeC.writers.Wait()
@@ -535,8 +568,8 @@ func TestStreamOwnedAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	const quiet = 5 * time.Second
-	hubA := newTestHubWith(e, e.svc, media.HubConfig{Claims: e.svc, TakeoverAfter: quiet})
-	hubB := newTestHubWith(e, nodeB, media.HubConfig{Claims: nodeB, TakeoverAfter: quiet})
+	hubA := newTestHubWith(e, e.svc, media.HubConfig{Claims: hubRooms{e.svc}, TakeoverAfter: quiet})
+	hubB := newTestHubWith(e, nodeB, media.HubConfig{Claims: hubRooms{nodeB}, TakeoverAfter: quiet})
 	pubA, _ := hubA.goLive(key)
 	first := e.waitLive(room.Slug, true)
 
@@ -544,7 +577,7 @@ func TestStreamOwnedAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hubB.hub.Publish(e.ctx(), route, "b"); !errors.Is(err, media.ErrStreamBusy) {
+	if _, err := hubB.hub.Publish(e.ctx(), mediaRoute(route), "b"); !errors.Is(err, media.ErrStreamBusy) {
 		t.Fatalf("second publisher on node B: %v, want ErrStreamBusy", err)
 	}
 	// A's publisher goes quiet (the clock moves; A reports its last data time).

@@ -1,7 +1,8 @@
 // Package rooms keeps onair's accounts, sessions, rooms, stream keys and broadcasts in
 // MongoDB, as a library: the web package serves it over HTTP, the chat package asks it
-// who may moderate, cmd/onair wires it to the media hub (it is a media.KeyResolver, a
-// media.StreamClaims and a media.Output).
+// who may moderate, cmd/onair wires it to the media hub: ResolveKey, Claim and
+// StartBroadcast answer the hub in rooms' own types (streams.go); rooms does not import
+// media.
 //
 // # Lifecycle
 //
@@ -82,7 +83,7 @@
 //
 // # Broadcasts
 //
-// OpenSink returns at once; a goroutine per broadcast inserts its document, sets the room
+// StartBroadcast returns at once; a goroutine per broadcast inserts its document, sets the room
 // live, refreshes viewer counts and a heartbeat while live, and on the stream's end writes
 // the final figures and sets the room offline, retrying with backoff while MongoDB is
 // unreachable. A node that crashes leaves broadcasts open: it ends its own at its next
@@ -125,6 +126,6 @@
 // chat sockets (Admitted).
 //
 // Secrets: passwords, session tokens, API tokens, stream keys, playback tokens and the
-// playback secret are never logged (media.KeyID and TokenFingerprint fingerprint keys and
+// playback secret are never logged (KeyID and TokenFingerprint fingerprint keys and
 // tokens); session tokens, API tokens and keys are stored only as SHA-256 hashes.
 package rooms

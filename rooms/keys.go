@@ -13,7 +13,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"onair/media"
 	"onair/rooms/audit"
 )
 
@@ -31,15 +30,13 @@ func keyHash(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ResolveKey implements media.KeyResolver: the room whose stream key this is gives the
-// stream's route (Name: Room.StreamName, the slug of a public room and the playback id of
-// any other; Owner: room id; Record: the room's recording setting).
-// An unknown key gives media.ErrUnknownKey. While MongoDB is unreachable a key resolved
-// within KeyCacheTTL is answered from memory, so that OBS can reconnect; otherwise the
+// ResolveKey gives the route of the stream that this stream key publishes: its room's
+// (cmd/onair asks it for the media hub). An unknown key gives ErrUnknownKey. While
+// MongoDB is unreachable a key resolved within KeyCacheTTL is answered from memory, so that OBS can reconnect; otherwise the
 // error wraps ErrUnavailable.
-func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, error) {
+func (s *Service) ResolveKey(ctx context.Context, key string) (StreamRoute, error) {
 	if len(key) == 0 || len(key) > 256 {
-		return media.Route{}, media.ErrUnknownKey
+		return StreamRoute{}, ErrUnknownKey
 	}
 	h := keyHash(key)
 	epoch := s.keys.currentEpoch()
@@ -49,26 +46,26 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (media.Route, erro
 		// A room made before its slug was configured as a stream: the configured stream
 		// keeps its URLs.
 		s.log.Warn("publish refused: the room's slug is the name of a stream of the config file (streams, or -demo)",
-			"room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key))
-		return media.Route{}, media.ErrUnknownKey
+			"room_id", d.ID.Hex(), "slug", d.Slug, "key_id", KeyID(key))
+		return StreamRoute{}, ErrUnknownKey
 	case err == nil && s.refusedOwner(ctx, d):
 		s.keys.evict(h)
-		return media.Route{}, media.ErrUnknownKey
+		return StreamRoute{}, ErrUnknownKey
 	case err == nil:
-		route := media.Route{Name: s.room(&d).StreamName(), Owner: d.ID.Hex(), Record: d.Recording}
+		route := StreamRoute{Name: s.room(&d).StreamName(), RoomID: d.ID.Hex(), Record: d.Recording}
 		s.keys.put(h, route, s.now(), epoch)
 		return route, nil
 	case errors.Is(err, ErrNotFound):
 		s.keys.evict(h)
-		return media.Route{}, media.ErrUnknownKey
+		return StreamRoute{}, ErrUnknownKey
 	case errors.Is(err, ErrUnavailable):
 		if route, ok := s.keys.get(h, s.now()); ok {
-			s.log.Warn("stream key resolved from cache: database unavailable", "key_id", media.KeyID(key), "stream", route.Name)
+			s.log.Warn("stream key resolved from cache: database unavailable", "key_id", KeyID(key), "stream", route.Name)
 			return route, nil
 		}
-		return media.Route{}, fmt.Errorf("resolve %s: %w", media.KeyID(key), err)
+		return StreamRoute{}, fmt.Errorf("resolve %s: %w", KeyID(key), err)
 	default:
-		return media.Route{}, fmt.Errorf("resolve %s: %w", media.KeyID(key), err)
+		return StreamRoute{}, fmt.Errorf("resolve %s: %w", KeyID(key), err)
 	}
 }
 
@@ -105,7 +102,7 @@ func (s *Service) RotateKey(ctx context.Context, actor User, slug string) (strin
 	if err != nil {
 		return "", err
 	}
-	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", media.KeyID(key), "by", actor.ID)
+	s.log.Info("stream key rotated", "room_id", d.ID.Hex(), "slug", d.Slug, "key_id", KeyID(key), "by", actor.ID)
 	stopped := s.cfg.Stopper != nil && s.cfg.Stopper.Stop(s.room(&d).StreamName(), errKeyRotated)
 	if stopped {
 		s.log.Info("live stream stopped: key rotated", "slug", d.Slug)
@@ -132,7 +129,7 @@ type keyCache struct {
 
 type keyEntry struct {
 	hash  string
-	route media.Route
+	route StreamRoute
 	at    time.Time
 }
 
@@ -146,7 +143,7 @@ func (c *keyCache) currentEpoch() uint64 {
 	return c.epoch
 }
 
-func (c *keyCache) put(hash string, route media.Route, now time.Time, epoch uint64) {
+func (c *keyCache) put(hash string, route StreamRoute, now time.Time, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if epoch != c.epoch {
@@ -156,26 +153,26 @@ func (c *keyCache) put(hash string, route media.Route, now time.Time, epoch uint
 		c.removeLocked(el)
 	}
 	c.byHash[hash] = c.lru.PushFront(&keyEntry{hash: hash, route: route, at: now})
-	if c.byRoom[route.Owner] == nil {
-		c.byRoom[route.Owner] = map[string]struct{}{}
+	if c.byRoom[route.RoomID] == nil {
+		c.byRoom[route.RoomID] = map[string]struct{}{}
 	}
-	c.byRoom[route.Owner][hash] = struct{}{}
+	c.byRoom[route.RoomID][hash] = struct{}{}
 	for c.lru.Len() > c.size {
 		c.removeLocked(c.lru.Back())
 	}
 }
 
-func (c *keyCache) get(hash string, now time.Time) (media.Route, bool) {
+func (c *keyCache) get(hash string, now time.Time) (StreamRoute, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byHash[hash]
 	if !ok {
-		return media.Route{}, false
+		return StreamRoute{}, false
 	}
 	e := el.Value.(*keyEntry)
 	if now.Sub(e.at) >= c.ttl {
 		c.removeLocked(el)
-		return media.Route{}, false
+		return StreamRoute{}, false
 	}
 	return e.route, true
 }
@@ -222,10 +219,10 @@ func (c *keyCache) len() int {
 func (c *keyCache) removeLocked(el *list.Element) {
 	e := c.lru.Remove(el).(*keyEntry)
 	delete(c.byHash, e.hash)
-	if hs := c.byRoom[e.route.Owner]; hs != nil {
+	if hs := c.byRoom[e.route.RoomID]; hs != nil {
 		delete(hs, e.hash)
 		if len(hs) == 0 {
-			delete(c.byRoom, e.route.Owner)
+			delete(c.byRoom, e.route.RoomID)
 		}
 	}
 }

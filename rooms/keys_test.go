@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"onair/media"
 	"onair/scripts/testenv"
 )
 
@@ -19,11 +18,11 @@ func TestResolveAndRotateKey(t *testing.T) {
 	ctx := e.ctx()
 
 	route, err := e.svc.ResolveKey(ctx, key)
-	if err != nil || route != (media.Route{Name: room.Slug, Owner: room.ID, Record: true}) {
+	if err != nil || route != (StreamRoute{Name: room.Slug, RoomID: room.ID, Record: true}) {
 		t.Fatalf("resolve = %+v, %v", route, err)
 	}
 	for _, k := range []string{"", "nope", key + "x", string(make([]byte, 300))} {
-		if _, err := e.svc.ResolveKey(ctx, k); !errors.Is(err, media.ErrUnknownKey) {
+		if _, err := e.svc.ResolveKey(ctx, k); !errors.Is(err, ErrUnknownKey) {
 			t.Errorf("resolve %q: %v, want ErrUnknownKey", k, err)
 		}
 	}
@@ -56,7 +55,7 @@ func TestResolveAndRotateKey(t *testing.T) {
 		t.Fatalf("rotate = %q, %v", newKey, err)
 	}
 	call := e.stopper.last()
-	if call.name != room.Slug || !errors.Is(call.reason, media.ErrStopped) {
+	if call.name != room.Slug || !errors.Is(call.reason, ErrStopped) {
 		t.Errorf("stopper called with %+v", call)
 	}
 	select {
@@ -65,7 +64,7 @@ func TestResolveAndRotateKey(t *testing.T) {
 		t.Fatal("publish with the old key still running")
 	}
 	e.waitLive(room.Slug, false)
-	if _, err := e.svc.ResolveKey(ctx, key); !errors.Is(err, media.ErrUnknownKey) {
+	if _, err := e.svc.ResolveKey(ctx, key); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("old key: %v, want ErrUnknownKey", err)
 	}
 	if route, err := e.svc.ResolveKey(ctx, newKey); err != nil || route.Name != room.Slug {
@@ -83,7 +82,7 @@ func TestResolveAndRotateKey(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("publish in a deleted room still running")
 	}
-	if _, err := e.svc.ResolveKey(ctx, newKey); !errors.Is(err, media.ErrUnknownKey) {
+	if _, err := e.svc.ResolveKey(ctx, newKey); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("key of a deleted room: %v", err)
 	}
 	e.assertNotLogged(key, newKey)
@@ -133,7 +132,7 @@ func TestResolveCacheSurvivesOutage(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) || route.Name != tt.wantName {
 				t.Fatalf("resolve = %+v, %v; want %q, %v", route, err, tt.wantName, tt.wantErr)
 			}
-			if err != nil && errors.Is(err, media.ErrUnknownKey) {
+			if err != nil && errors.Is(err, ErrUnknownKey) {
 				t.Fatal("an outage must not look like an unknown key")
 			}
 		})
@@ -149,7 +148,7 @@ func TestResolveCacheSurvivesOutage(t *testing.T) {
 		route, err := e.svc.ResolveKey(ctx, keyA)
 		return err == nil && route.Name == roomA.Slug, "resolve after restart: " + Code(err)
 	})
-	if _, err := e.svc.ResolveKey(ctx, keyB); !errors.Is(err, media.ErrUnknownKey) {
+	if _, err := e.svc.ResolveKey(ctx, keyB); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("rotated key after restart: %v", err)
 	}
 	e.assertNotLogged(keyA, keyB, keyB2, keyC)
@@ -159,7 +158,7 @@ func TestKeyCacheBounded(t *testing.T) {
 	c := newKeyCache(3, time.Hour)
 	now := time.Now()
 	for i, h := range []string{"h1", "h2", "h3", "h4"} {
-		c.put(h, media.Route{Name: h, Owner: "room" + string(rune('0'+i%2))}, now, c.currentEpoch())
+		c.put(h, StreamRoute{Name: h, RoomID: "room" + string(rune('0'+i%2))}, now, c.currentEpoch())
 	}
 	if c.len() != 3 {
 		t.Fatalf("len %d", c.len())
@@ -177,11 +176,11 @@ func TestKeyCacheBounded(t *testing.T) {
 	// A resolve that started before an eviction does not cache.
 	epoch := c.currentEpoch()
 	c.evictRoom("room0")
-	c.put("h5", media.Route{Owner: "room0"}, now, epoch)
+	c.put("h5", StreamRoute{RoomID: "room0"}, now, epoch)
 	if _, ok := c.get("h5", now); ok {
 		t.Error("stale resolve cached")
 	}
-	c.put("h6", media.Route{Owner: "room0"}, now, c.currentEpoch())
+	c.put("h6", StreamRoute{RoomID: "room0"}, now, c.currentEpoch())
 	c.prune(now.Add(time.Hour))
 	if c.len() != 0 {
 		t.Errorf("prune left %d", c.len())

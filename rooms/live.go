@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"onair/media"
 	"onair/rooms/cluster"
 )
 
@@ -21,10 +20,11 @@ const streamKind = "stream"
 
 func streamResource(name string) string { return streamKind + "/" + name }
 
-var _ media.StreamClaims = (*Service)(nil)
-
-// Claim implements media.StreamClaims with the stream's lease.
-func (s *Service) Claim(ctx context.Context, name string, quiet time.Duration) (media.Claim, error) {
+// Claim takes the stream's lease for this node, before a publisher is accepted on a stream
+// that has none here (cmd/onair asks it for the media hub). It fails with ErrStreamBusy
+// while a publisher on another node holds the stream and has sent data within quiet (or
+// that node has not been given up for dead).
+func (s *Service) Claim(ctx context.Context, name string, quiet time.Duration) (*StreamClaim, error) {
 	unlock := s.streamLocks.lock(name)
 	defer unlock()
 	reg := s.cfg.Cluster
@@ -44,21 +44,21 @@ func (s *Service) Claim(ctx context.Context, name string, quiet time.Duration) (
 	})
 	var held *cluster.HeldError
 	if errors.As(err, &held) {
-		return nil, fmt.Errorf("%w: node %s holds the stream", media.ErrStreamBusy, held.Lease.Node)
+		return nil, fmt.Errorf("%w: node %s holds the stream", ErrStreamBusy, held.Lease.Node)
 	}
 	if err != nil {
 		return nil, dbError("claim stream "+name, err)
 	}
 	lost, stop := reg.Watch(l)
-	c := &streamClaim{s: s, name: name, lease: l, lost: lost, stop: stop}
+	c := &StreamClaim{s: s, name: name, lease: l, lost: lost, stop: stop}
 	s.claimsMu.Lock()
 	s.claims[name] = c
 	s.claimsMu.Unlock()
 	return c, nil
 }
 
-// streamClaim is this node's hold on a stream.
-type streamClaim struct {
+// StreamClaim is this node's hold on a stream.
+type StreamClaim struct {
 	s     *Service
 	name  string
 	lease cluster.Lease
@@ -66,9 +66,11 @@ type streamClaim struct {
 	stop  func()
 }
 
-func (c *streamClaim) Lost() <-chan struct{} { return c.lost }
+// Lost is closed when another node took the stream over.
+func (c *StreamClaim) Lost() <-chan struct{} { return c.lost }
 
-func (c *streamClaim) Release() {
+// Release gives the stream up, once its last publisher on this node has ended.
+func (c *StreamClaim) Release() {
 	unlock := c.s.streamLocks.lock(c.name)
 	defer unlock()
 	c.stop()

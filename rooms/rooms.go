@@ -14,7 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/media"
 	"onair/rooms/audit"
 	"onair/rooms/mongodb"
 )
@@ -51,7 +50,7 @@ type Room struct {
 	// out of JSON: web shows them to whom it may.
 	PlaybackID string    `json:"-"`
 	Invited    []UserRef `json:"-"`
-	// Recording asks for every broadcast to be recorded (the stream's media.Route.Record).
+	// Recording asks for every broadcast to be recorded (the stream's StreamRoute.Record).
 	Recording bool `json:"recording"`
 	// RetentionDays overrides Config.RetentionDays for this room's recordings (0: the default).
 	RetentionDays int       `json:"retention_days"`
@@ -235,6 +234,13 @@ func validVisibility(v Visibility) error {
 	return nil
 }
 
+// RoomChange is a room created or deleted (Config.OnRoomCreated, OnRoomDeleted).
+type RoomChange struct {
+	At    time.Time // when it took effect
+	Actor User      // who made it
+	Room  Room      // as created, or as it was when deleted
+}
+
 // CreateRoom creates a room owned by actor and returns it with its stream key: the only
 // time the key is shown, besides RotateKey. The slug is lowercased. Errors: a
 // *ValidationError, a *ConflictError on "slug", ErrUnauthorized for an anonymous actor,
@@ -285,9 +291,12 @@ func (s *Service) CreateRoom(ctx context.Context, actor User, in NewRoom) (Room,
 	if err != nil {
 		return Room{}, "", dbError("create room", err)
 	}
-	s.log.Info("room created", "room_id", d.ID.Hex(), "slug", slug, "owner_id", actor.ID, "key_id", media.KeyID(key))
+	s.log.Info("room created", "room_id", d.ID.Hex(), "slug", slug, "owner_id", actor.ID, "key_id", KeyID(key))
 	room := s.room(&d)
 	s.record(ctx, actor, audit.RoomCreate, &room, nil, map[string]any{"visibility": string(d.Visibility), "recording": d.Recording})
+	if s.cfg.OnRoomCreated != nil {
+		s.cfg.OnRoomCreated(RoomChange{At: now, Actor: actor, Room: room})
+	}
 	return room, key, nil
 }
 
@@ -476,6 +485,9 @@ func (s *Service) DeleteRoom(ctx context.Context, actor User, slug string) error
 	s.log.Info("room deleted", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
 	s.record(ctx, actor, audit.RoomDelete, &room, nil, map[string]any{
 		"owner_id": room.Owner.ID, "owner_handle": room.Owner.Handle, "visibility": string(room.Visibility)})
+	if s.cfg.OnRoomDeleted != nil {
+		s.cfg.OnRoomDeleted(RoomChange{At: s.now(), Actor: actor, Room: room})
+	}
 	s.forgetRoom(d.ID)
 	return nil
 }

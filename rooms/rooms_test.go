@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"onair/media"
 )
 
 func TestCreateRoomValidation(t *testing.T) {
@@ -338,7 +337,40 @@ func TestReservedSlugRefusesPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := later.ResolveKey(e.ctx(), key); !errors.Is(err, media.ErrUnknownKey) {
+	if _, err := later.ResolveKey(e.ctx(), key); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("ResolveKey of a room named like a configured stream: %v, want ErrUnknownKey", err)
+	}
+}
+
+// OnRoomCreated and OnRoomDeleted are told of what took effect, once, with who did it.
+func TestRoomChangeHooks(t *testing.T) {
+	var mu sync.Mutex
+	var created, deleted []RoomChange
+	e := newEnv(t, func(c *Config) {
+		c.OnRoomCreated = func(rc RoomChange) { mu.Lock(); created = append(created, rc); mu.Unlock() }
+		c.OnRoomDeleted = func(rc RoomChange) { mu.Lock(); deleted = append(deleted, rc); mu.Unlock() }
+	})
+	root := e.signUp("root").User // first account: admin
+	ann := e.signUp("ann").User
+	bob := e.signUp("bob").User
+	room, _ := e.createRoom(ann, "ann-room", "Ann")
+	if _, _, err := e.svc.CreateRoom(e.ctx(), bob, NewRoom{Slug: "ann-room", Title: "taken"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second room with the slug: %v", err)
+	}
+	if err := e.svc.DeleteRoom(e.ctx(), bob, room.Slug); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob deletes: %v", err)
+	}
+	if err := e.svc.DeleteRoom(e.ctx(), root, room.Slug); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(created) != 1 || created[0].Actor.ID != ann.ID || created[0].Room.ID != room.ID || created[0].Room.Owner.ID != ann.ID ||
+		created[0].At.IsZero() {
+		t.Errorf("created: %+v", created)
+	}
+	if len(deleted) != 1 || deleted[0].Actor.ID != root.ID || deleted[0].Room.ID != room.ID || deleted[0].Room.Owner.Handle != "ann" ||
+		deleted[0].Room.Visibility != Public || deleted[0].At.IsZero() {
+		t.Errorf("deleted: %+v", deleted)
 	}
 }

@@ -11,32 +11,10 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"onair/media"
 	"onair/rooms/audit"
 	"onair/rooms/cluster"
 	"onair/rooms/mongodb"
 )
-
-// Compile-time checks of the interfaces the wiring relies on.
-var (
-	_ media.KeyResolver = (*Service)(nil)
-	_ media.Output      = (*Service)(nil)
-	_ StreamStopper     = (*media.Hub)(nil)
-)
-
-// StreamStopper ends a live publish. *media.Hub satisfies it.
-type StreamStopper interface {
-	// Stop ends the stream called name, if it is live, and reports whether it was.
-	Stop(name string, reason error) bool
-}
-
-// StreamStopperFunc adapts a function to StreamStopper, e.g. to break the cycle between
-// the hub (whose outputs include the Service) and the Service (which stops the hub's
-// streams): Stopper: rooms.StreamStopperFunc(func(n string, r error) bool { return hub.Stop(n, r) }).
-type StreamStopperFunc func(name string, reason error) bool
-
-// Stop implements StreamStopper.
-func (f StreamStopperFunc) Stop(name string, reason error) bool { return f(name, reason) }
 
 // Config configures a Service. Only DB is required; zero values take the defaults given.
 type Config struct {
@@ -126,6 +104,9 @@ type Config struct {
 	// (AttachRecording; not again when the same recording is attached twice), from the
 	// caller's goroutine: return quickly. b carries the Recording (without its index).
 	OnRecording func(room Room, b Broadcast)
+	// OnRoomCreated and OnRoomDeleted are called once a room was created or deleted (after
+	// Audit is told), from the caller's goroutine: return quickly.
+	OnRoomCreated, OnRoomDeleted func(RoomChange)
 
 	// ReservedSlugs are stream names taken outside rooms (the config file's streams, the
 	// demo stream): no room may have one, since a room's slug is its stream's name and the
@@ -140,8 +121,7 @@ type Config struct {
 }
 
 // Service is the rooms library: accounts, sessions, rooms, stream keys and broadcasts.
-// It is safe for concurrent use. It implements media.KeyResolver, media.StreamClaims and
-// media.Output.
+// It is safe for concurrent use. cmd/onair wires it to the media hub (streams.go).
 type Service struct {
 	cfg Config
 	log *slog.Logger
@@ -170,7 +150,7 @@ type Service struct {
 
 	streamLocks keyedMutex // serialises claiming a stream and ending its lost broadcasts
 	claimsMu    sync.Mutex
-	claims      map[string]*streamClaim // this node's claims on streams, by name
+	claims      map[string]*StreamClaim // this node's claims on streams, by name
 
 	bg       context.Context // broadcast writers; cancelled when Run gives up draining
 	bgCancel context.CancelFunc
@@ -258,7 +238,7 @@ func New(cfg Config) (*Service, error) {
 		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
 		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
 		live:       liveSet{byStream: map[string]*liveBroadcast{}},
-		claims:     map[string]*streamClaim{},
+		claims:     map[string]*StreamClaim{},
 		bg:         bg,
 		bgCancel:   cancel,
 	}

@@ -34,7 +34,7 @@ func TestUnavailable(t *testing.T) {
 		}},
 		{"Authenticate", func(ctx context.Context) error { _, _, err := e.svc.Authenticate(ctx, alice.Token); return err }},
 		{"LogOut", func(ctx context.Context) error { return e.svc.LogOut(ctx, alice.Token) }},
-		{"GetUser", func(ctx context.Context) error { _, err := e.svc.GetUser(ctx, u.ID); return err }},
+		{"FindUser", func(ctx context.Context) error { _, err := e.svc.FindUser(ctx, u.ID); return err }},
 		{"UserByHandle", func(ctx context.Context) error { _, err := e.svc.UserByHandle(ctx, "alice"); return err }},
 		{"CreateRoom", func(ctx context.Context) error {
 			_, _, err := e.svc.CreateRoom(ctx, u, NewRoom{Slug: "other", Title: "t"})

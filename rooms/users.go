@@ -13,7 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"onair/media"
 	"onair/rooms/audit"
 	"onair/rooms/internal/cursor"
 )
@@ -22,18 +21,6 @@ import (
 // another admin. A user document is written by its holder (password) and by admins (the
 // flags here): this process serialises its writes to one with the same per-key lock as
 // rooms' (doc.go, The embedded database).
-
-// errOwnerDisabled ends the live publishes of a disabled account's rooms.
-var errOwnerDisabled = fmt.Errorf("%w: the room's owner was disabled", media.ErrStopped)
-
-// GetUser returns the account with this id.
-func (s *Service) GetUser(ctx context.Context, id string) (User, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
-	}
-	return s.userByID(ctx, oid)
-}
 
 // UserByHandle returns the account with this handle (case-insensitive).
 func (s *Service) UserByHandle(ctx context.Context, handle string) (User, error) {

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"onair/media"
 )
 
 func TestAdminsManageUsers(t *testing.T) {
@@ -85,7 +83,7 @@ func TestAdminsManageUsers(t *testing.T) {
 	if _, err := e.svc.LogIn(e.ctx(), LogIn{Login: "carol", Password: "wrong password!"}); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("wrong password of a disabled account: %v, want unauthorized (nothing told)", err)
 	}
-	if _, err := e.svc.ResolveKey(e.ctx(), key); !errors.Is(err, media.ErrUnknownKey) {
+	if _, err := e.svc.ResolveKey(e.ctx(), key); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("carol's key: %v, want unknown", err)
 	}
 	n, _ := e.db.Collection("sessions").CountDocuments(e.ctx(), bson.D{{Key: "user_id", Value: mustOID(t, carol.ID)}})
@@ -180,7 +178,7 @@ func TestAccountSelfService(t *testing.T) {
 	if _, err := e.svc.GetRoom(e.ctx(), room.Slug); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob's room: %v, want not found", err)
 	}
-	if _, err := e.svc.GetUser(e.ctx(), bob.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.FindUser(e.ctx(), bob.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob's account: %v, want not found", err)
 	}
 	if _, _, err := e.svc.AuthenticateToken(e.ctx(), secret); !errors.Is(err, ErrUnauthorized) {

@@ -21,6 +21,14 @@ import (
 	"onair/rooms/webhook"
 )
 
+// LiveStreams is what web reads of the media hub: the streams live on this node.
+type LiveStreams interface {
+	// Streams lists them.
+	Streams() []*media.Stream
+	// Stream is the one called name, nil when none is live.
+	Stream(name string) *media.Stream
+}
+
 // Config configures a Server.
 type Config struct {
 	// Logger receives structured logs; nil discards them.
@@ -31,8 +39,8 @@ type Config struct {
 	// their HLS from the node a stream is live on (its origin node); ProxyCacheBytes bounds the cache of their parts and segments.
 	OriginNodes     OriginNodes
 	ProxyCacheBytes int64
-	// Hub lists the live streams.
-	Hub *media.Hub
+	// Hub lists this node's live streams (a *media.Hub).
+	Hub LiveStreams
 	// Rooms serves accounts, rooms and broadcasts; nil without MongoDB (the API answers 503).
 	Rooms *rooms.Service
 	// Chat serves the rooms' chat; nil without MongoDB.

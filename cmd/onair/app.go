@@ -129,20 +129,22 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			DB: db, Logger: log, Cluster: a.cluster, SessionTTL: cfg.Auth.SessionTTL,
 			SignUpLimit:   rooms.RateLimit{Failures: signUpLimit(cfg.Auth.SignUpLimit), Window: cfg.Auth.SignUpWindow},
 			DrainTimeout:  cfg.Shutdown.Timeout * 4 / 5,
-			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return a.hub.Stop(name, reason) }),
+			Stopper:       rooms.StreamStopperFunc(func(name string, reason error) bool { return stopStream(a.hub, name, reason) }),
 			Objects:       store,
 			RetentionDays: cfg.Recordings.RetentionDays,
 			OnLive:        a.streamStarted,
 			OnEnded:       a.streamEnded,
 			OnRecording:   a.recordingReady,
+			OnRoomCreated: a.roomCreated,
+			OnRoomDeleted: a.roomDeleted,
 			ReservedSlugs: keys.Names(),
-			Audit:         a.actions(),
+			Audit:         a.audit,
 		})
 		if err != nil {
 			return nil, err
 		}
-		outputs = append(outputs, a.rooms)
-		resolver = append(resolver, a.rooms)
+		outputs = append(outputs, roomStreams{a.rooms})
+		resolver = append(resolver, roomStreams{a.rooms})
 		if cfg.Recordings.Enabled {
 			if err := a.newRecorder(db, store); err != nil {
 				return nil, err
@@ -189,7 +191,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		IdleTimeout:   cfg.RTMP.IdleTimeout,
 	}
 	if a.rooms != nil {
-		hubCfg.Claims = a.rooms // one publisher per stream across the nodes
+		hubCfg.Claims = roomStreams{a.rooms} // one publisher per stream across the nodes
 	}
 	a.hub = media.NewHub(hubCfg)
 	webCfg.Hub = a.hub

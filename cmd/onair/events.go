@@ -32,42 +32,41 @@ func (a *app) newEvents(db *mongo.Database) error {
 	return err
 }
 
-// actions is what rooms and chat report their owners', moderators' and admins' actions
-// to: the audit trail, chat.moderation webhooks for the chat ones, room.created and
-// room.deleted, and the removal of a deleted room's webhooks.
+// actions is what chat reports its moderators' actions to: the audit trail, and
+// chat.moderation webhooks.
 func (a *app) actions() audit.Recorder {
-	return audit.Multi{a.audit, audit.RecorderFunc(a.moderationWebhook), audit.RecorderFunc(a.roomEvents)}
+	return audit.Multi{a.audit, audit.RecorderFunc(a.moderationWebhook)}
 }
 
-// roomEvents publishes room.created and room.deleted, and deletes the webhooks of a room
-// that was deleted. room.deleted is queued before the room's webhooks go: it reaches the
-// global webhook, which is all it is for (a room's own webhooks never take room.*).
-func (a *app) roomEvents(_ context.Context, e audit.Entry) {
-	if e.Room == nil || (e.Action != audit.RoomCreate && e.Action != audit.RoomDelete) {
-		return
-	}
-	typ := webhook.RoomCreated
-	if e.Action == audit.RoomDelete {
-		typ = webhook.RoomDeleted
-	}
-	actor := webhook.UserRef{ID: e.Actor.ID, Handle: e.Actor.Handle}
-	data := webhook.RoomData{Actor: actor, Owner: actor}
-	if o, ok := e.Details["owner_id"].(string); ok {
-		h, _ := e.Details["owner_handle"].(string)
-		data.Owner = webhook.UserRef{ID: o, Handle: h}
-	}
-	data.Visibility, _ = e.Details["visibility"].(string)
-	a.publish(webhook.Event{Type: typ, Created: e.At, Room: webhook.Room{ID: e.Room.ID, Slug: e.Room.Slug, Title: e.Room.Title}, Data: data})
-	if e.Action != audit.RoomDelete || a.webhooks == nil {
+// roomCreated is rooms' OnRoomCreated: room.created.
+func (a *app) roomCreated(c rooms.RoomChange) {
+	a.publish(roomEvent(webhook.RoomCreated, c))
+}
+
+// roomDeleted is rooms' OnRoomDeleted: room.deleted, and the removal of the room's
+// webhooks. room.deleted is queued before they go: it reaches the global webhook, which is
+// all it is for (a room's own webhooks never take room.*).
+func (a *app) roomDeleted(c rooms.RoomChange) {
+	a.publish(roomEvent(webhook.RoomDeleted, c))
+	if a.webhooks == nil {
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := a.webhooks.ForgetRoom(ctx, e.Room.ID); err != nil {
-			a.log.Warn("webhooks of a deleted room left behind (they never fire)", "room_id", e.Room.ID, "err", err)
+		if _, err := a.webhooks.ForgetRoom(ctx, c.Room.ID); err != nil {
+			a.log.Warn("webhooks of a deleted room left behind (they never fire)", "room_id", c.Room.ID, "err", err)
 		}
 	}()
+}
+
+func roomEvent(typ string, c rooms.RoomChange) webhook.Event {
+	r := c.Room
+	return webhook.Event{Type: typ, Created: c.At, Room: webhookRoom(r), Data: webhook.RoomData{
+		Actor:      webhook.UserRef{ID: c.Actor.ID, Handle: c.Actor.Handle},
+		Owner:      webhook.UserRef{ID: r.Owner.ID, Handle: r.Owner.Handle},
+		Visibility: string(r.Visibility),
+	}}
 }
 
 // startEvents runs the audit writer and the webhook dispatcher on a context of their own,

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -286,21 +287,17 @@ func TestHeartbeatDoesNotWaitForLeaseChecks(t *testing.T) {
 	b := newNode(t, db, "b", &clock{t: time.Now()})
 	// The first heartbeat and the first check start together; either may land first.
 	var first time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		n, _, ok, err := b.Node(ctx, "a")
 		switch {
 		case err != nil || !ok:
 		case first.IsZero():
 			first = n.Heartbeat
 		case n.Heartbeat.After(first):
-			return
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no heartbeat since %v while a lease check was under way (ok %v, err %v)", first, ok, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("no heartbeat since %v while a lease check was under way (ok %v, err %v)", first, ok, err)
+	})
 }
 
 // runInBackground runs r until the test ends.

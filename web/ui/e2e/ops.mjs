@@ -106,7 +106,9 @@ async function main() {
     const refreshUntil = async (loc, what) => {
       for (let i = 0; i < 60 && !(await loc.count()); i++) {
         await root.waitForTimeout(250);
-        await logBox.getByRole('button', { name: 'Refresh' }).click();
+        await logBox.getByRole('button', { name: 'Refresh' }).click({ timeout: 10000 }).catch(async (e) => {
+          throw new Error(`${e.message}\nthe webhook's entry shows: ${await edited.innerText()}`);
+        });
       }
       check(await loc.count() > 0, what);
     };

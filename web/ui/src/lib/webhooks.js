@@ -36,7 +36,13 @@ export function webhooksSection(room) {
   };
 
   function item(hook) {
-    const log = h('div', { class: 'delivery-log', 'data-delivery-log': hook.id, hidden: true });
+    // The log's heading and Refresh button stay while its table is fetched, so that a slow
+    // or failed fetch leaves something to retry with.
+    const logBody = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+    const log = h('div', { class: 'delivery-log', 'data-delivery-log': hook.id, hidden: true },
+      h('div', { class: 'row' }, h('h3', { class: 'grow' }, 'Delivery log'),
+        h('button', { type: 'button', class: 'small', onclick: () => showLog() }, 'Refresh')),
+      logBody);
     const editor = h('div', { hidden: true });
     const li = h('li', { class: 'hook', dataset: { webhookId: hook.id } },
       h('div', { class: 'row' },
@@ -64,14 +70,12 @@ export function webhooksSection(room) {
     async function showLog() {
       try {
         const page = await api('GET', `${base}/${encodeURIComponent(hook.id)}/deliveries?limit=20`);
-        const refresh = h('button', { type: 'button', class: 'small', onclick: showLog }, 'Refresh');
-        log.replaceChildren(h('div', { class: 'row' }, h('h3', { class: 'grow' }, 'Delivery log'), refresh),
-          page.deliveries.length ? h('table', { class: 'log' },
+        logBody.replaceChildren(page.deliveries.length ? h('table', { class: 'log' },
             h('thead', null, h('tr', null, ['Event', 'Status', 'Attempts', 'Answer', 'Queued', ''].map((t) => h('th', null, t)))),
             h('tbody', null, page.deliveries.map((d) => deliveryRow(d, () => api('POST',
               `${base}/${encodeURIComponent(hook.id)}/deliveries/${encodeURIComponent(d.id)}/redeliver`), showLog, err))))
             : h('p', { class: 'muted' }, 'Nothing delivered yet.'));
-      } catch (e) { showError(err, e); }
+      } catch (e) { logBody.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, `The delivery log cannot be read: ${e.message}`)); }
     }
     async function remove() {
       const ok = await confirmDialog('Delete this webhook?', `${hook.url} receives nothing more; pending deliveries are canceled.`, 'Delete');
