@@ -300,7 +300,7 @@ func TestBroadcastTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p3, err := h.hub.Publish(context.Background(), route, "127.0.0.1:50001")
+	p3, err := h.hub.Publish(context.Background(), mediaRoute(route), "127.0.0.1:50001")
 	if err != nil {
 		t.Fatal(err)
 	}
