@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"onair/scripts/hostile"
 	"onair/scripts/testenv"
 )
 
@@ -121,7 +122,7 @@ func TestPingFloodHoldsBoundedMemory(t *testing.T) {
 			received := th.Stats().MessagesReceived
 			before := liveHeap()
 
-			ping := testenv.MaskedFrame(opPing, bytes.Repeat([]byte("p"), 125), true)
+			ping := hostile.MaskedFrame(opPing, bytes.Repeat([]byte("p"), 125), true)
 			batch := bytes.Repeat(ping, 512)
 			maxHeld := 0
 			_ = nc.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -133,7 +134,7 @@ func TestPingFloodHoldsBoundedMemory(t *testing.T) {
 			}
 			// Frames are read in order: once the server has read this one, it has read
 			// every ping.
-			if _, err := nc.Write(testenv.MaskedFrame(opText, []byte(`{"type":"message","text":"done"}`), true)); err != nil {
+			if _, err := nc.Write(hostile.MaskedFrame(opText, []byte(`{"type":"message","text":"done"}`), true)); err != nil {
 				t.Fatal(err)
 			}
 			testenv.Eventually(t, 30*time.Second, func() (bool, string) {
@@ -216,7 +217,7 @@ func TestNonReadingSocketIsClosedAtItsByteLimit(t *testing.T) {
 	nc, _ := rawUpgrade(t, th, "r1", "")
 	c := socketOf(t, th, "r1")
 	// About 3.9 KiB of error frame per 4 KiB frame sent.
-	bad := testenv.MaskedFrame(opText, []byte(`{"`+strings.Repeat("x", int(th.cfg.ReadLimit)-16)+`":1}`), true)
+	bad := hostile.MaskedFrame(opText, []byte(`{"`+strings.Repeat("x", int(th.cfg.ReadLimit)-16)+`":1}`), true)
 	maxHeld := 0
 	_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	for sent := 0; th.Stats().SlowClosed == 0; sent++ {
@@ -253,11 +254,11 @@ func TestOversizeFramesClose(t *testing.T) {
 		frames [][]byte
 		code   int
 	}{
-		{"text over the read limit", [][]byte{testenv.MaskedFrame(opText, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
-		{"binary over the read limit", [][]byte{testenv.MaskedFrame(0x2, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
-		{"fragments over the read limit", [][]byte{testenv.MaskedFrame(opText, half, false), testenv.MaskedFrame(0x0, half, true)}, websocket.CloseMessageTooBig},
-		{"ping over 125 bytes", [][]byte{testenv.MaskedFrame(opPing, bytes.Repeat([]byte("p"), 126), true)}, websocket.CloseProtocolError},
-		{"close over 125 bytes", [][]byte{testenv.MaskedFrame(opClose, bytes.Repeat([]byte("c"), 126), true)}, websocket.CloseProtocolError},
+		{"text over the read limit", [][]byte{hostile.MaskedFrame(opText, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
+		{"binary over the read limit", [][]byte{hostile.MaskedFrame(0x2, bytes.Repeat([]byte("x"), limit+1), true)}, websocket.CloseMessageTooBig},
+		{"fragments over the read limit", [][]byte{hostile.MaskedFrame(opText, half, false), hostile.MaskedFrame(0x0, half, true)}, websocket.CloseMessageTooBig},
+		{"ping over 125 bytes", [][]byte{hostile.MaskedFrame(opPing, bytes.Repeat([]byte("p"), 126), true)}, websocket.CloseProtocolError},
+		{"close over 125 bytes", [][]byte{hostile.MaskedFrame(opClose, bytes.Repeat([]byte("c"), 126), true)}, websocket.CloseProtocolError},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,14 +7,17 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
+	"hash"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -58,11 +61,22 @@ const playbackSecretID = "playback_secret"
 // idEncoding is base32 in lowercase: ids fit stream names, slugs' alphabet and URLs.
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-var playbackIDRE = regexp.MustCompile(`^[a-z2-7]{26}$`)
+// IsPlaybackID reports whether s has the shape of a playback or broadcast id, 26 of
+// [a-z2-7] (it may still name nothing). Every private media request checks one: a loop,
+// not a regular expression.
+func IsPlaybackID(s string) bool {
+	return len(s) == 26 && onlyOf(s, func(c byte) bool { return 'a' <= c && c <= 'z' || '2' <= c && c <= '7' })
+}
 
-// IsPlaybackID reports whether s has the shape of a playback or broadcast id (it may
-// still name nothing).
-func IsPlaybackID(s string) bool { return playbackIDRE.MatchString(s) }
+// onlyOf reports whether every byte of s is one that ok accepts.
+func onlyOf(s string, ok func(byte) bool) bool {
+	for i := range len(s) {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // Tags told apart by decryption, so that a room's playback id never works as a
 // broadcast id and the other way round.
@@ -76,6 +90,8 @@ var (
 type PlaybackKeys struct {
 	ids cipher.Block
 	mac []byte
+	// macs holds HMAC states keyed with mac, reset rather than keyed anew for every token.
+	macs sync.Pool
 }
 
 // NewPlaybackKeys derives the keys from a secret of at least 32 bytes.
@@ -92,7 +108,9 @@ func NewPlaybackKeys(secret []byte) (*PlaybackKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("playback id cipher: %w", err)
 	}
-	return &PlaybackKeys{ids: block, mac: derive("onair playback tokens v1")}, nil
+	k := &PlaybackKeys{ids: block, mac: derive("onair playback tokens v1")}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.mac) }
+	return k, nil
 }
 
 func (k *PlaybackKeys) encode(oid bson.ObjectID, tag [4]byte) string {
@@ -159,7 +177,10 @@ var (
 	ErrTokenExpired = fmt.Errorf("%w: playback token expired", ErrUnauthorized)
 )
 
-var viewerRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
+// validViewer reports whether s is a token's viewer: 1 to 32 of [a-z0-9].
+func validViewer(s string) bool {
+	return len(s) >= 1 && len(s) <= 32 && onlyOf(s, func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' })
+}
 
 // Token format: v1.<viewer>.<expiry, Unix seconds>.<MAC>, where MAC is the first 16
 // bytes of HMAC-SHA256 over the version, the room's playback id, the viewer and the
@@ -170,7 +191,7 @@ const tokenVersion = "v1"
 
 // Sign makes a token for g.
 func (k *PlaybackKeys) Sign(g Grant) (string, error) {
-	if !IsPlaybackID(g.Room) || !viewerRE.MatchString(g.Viewer) || g.Expires.Unix() <= 0 {
+	if !IsPlaybackID(g.Room) || !validViewer(g.Viewer) || g.Expires.Unix() <= 0 {
 		return "", fmt.Errorf("sign playback token: %w", ErrInvalid)
 	}
 	exp := strconv.FormatInt(g.Expires.Unix(), 10)
@@ -178,10 +199,15 @@ func (k *PlaybackKeys) Sign(g Grant) (string, error) {
 }
 
 func (k *PlaybackKeys) tokenMAC(room, viewer, exp string) string {
-	m := hmac.New(sha256.New, k.mac)
+	m := k.macs.Get().(hash.Hash)
+	defer k.macs.Put(m)
+	m.Reset()
 	// Fields are fixed alphabets without the separator, so joining them is unambiguous.
-	m.Write([]byte(tokenVersion + "\n" + room + "\n" + viewer + "\n" + exp))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	for _, f := range [...]string{tokenVersion, "\n", room, "\n", viewer, "\n", exp} {
+		_, _ = io.WriteString(m, f)
+	}
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // Verify checks token for the room with this playback id at now.
@@ -189,18 +215,20 @@ func (k *PlaybackKeys) Verify(token, room string, now time.Time) (Grant, error) 
 	if len(token) > MaxTokenLen || !IsPlaybackID(room) {
 		return Grant{}, ErrBadToken
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 4 || parts[0] != tokenVersion || !viewerRE.MatchString(parts[1]) {
+	version, rest, _ := strings.Cut(token, ".")
+	viewer, rest, _ := strings.Cut(rest, ".")
+	expText, mac, ok := strings.Cut(rest, ".")
+	if !ok || version != tokenVersion || !validViewer(viewer) || strings.Contains(mac, ".") {
 		return Grant{}, ErrBadToken
 	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || exp <= 0 || strconv.FormatInt(exp, 10) != parts[2] {
+	exp, err := strconv.ParseInt(expText, 10, 64)
+	if err != nil || exp <= 0 || strconv.FormatInt(exp, 10) != expText {
 		return Grant{}, ErrBadToken
 	}
-	if !hmac.Equal([]byte(parts[3]), []byte(k.tokenMAC(room, parts[1], parts[2]))) {
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(k.tokenMAC(room, viewer, expText))) != 1 {
 		return Grant{}, ErrBadToken
 	}
-	g := Grant{Room: room, Viewer: parts[1], Expires: time.Unix(exp, 0)}
+	g := Grant{Room: room, Viewer: viewer, Expires: time.Unix(exp, 0)}
 	if !now.Before(g.Expires) {
 		return g, ErrTokenExpired
 	}

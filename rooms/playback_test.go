@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/bits"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,21 @@ func TestPlaybackTokens(t *testing.T) {
 	}
 	if fp := TokenFingerprint(good); strings.Contains(good, strings.TrimPrefix(fp, "tok-")) || len(fp) != 12 {
 		t.Errorf("fingerprint %q", fp)
+	}
+}
+
+// TestTokenFieldShapes: the hand-written checks accept exactly what the documented
+// patterns do: playback ids ^[a-z2-7]{26}$, viewers ^[a-z0-9]{1,32}$.
+func TestTokenFieldShapes(t *testing.T) {
+	id, viewer := regexp.MustCompile(`^[a-z2-7]{26}$`), regexp.MustCompile(`^[a-z0-9]{1,32}$`)
+	for _, s := range []string{"", "a", "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxy2", "abcdefghijklmnopqrstuvwxy8",
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz2", "abcdefghijklmnopqrstuvwxy\n", "node", "u1", "user_1", "é",
+		strings.Repeat("a", 32), strings.Repeat("a", 33), "a.b", "0"} {
+		if got, want := IsPlaybackID(s), id.MatchString(s); got != want {
+			t.Errorf("IsPlaybackID(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := validViewer(s), viewer.MatchString(s); got != want {
+			t.Errorf("validViewer(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -264,6 +264,9 @@ func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
 	case s.proxy != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		if base := s.proxy.origin(r.Context(), name); base != "" {
 			s.countViewer(r, name)
+			if mw != nil {
+				r = s.withNodeToken(r, mw.room)
+			}
 			s.proxy.serve(w, r, base, s.cfg.HLS.Immutable(r.PathValue("file")))
 			return
 		}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,16 +137,18 @@ func (s *Server) playbackGrant(r *http.Request, room string) (g rooms.Grant, url
 		}
 		return false
 	}
-	if tok := r.URL.Query().Get(tokenParam); tok != "" && try(tok) {
-		return g, tok, nil
+	// Most requests carry a cookie, and no query to parse for a token.
+	if strings.Contains(r.URL.RawQuery, tokenParam+"=") {
+		if tok := r.URL.Query().Get(tokenParam); tok != "" && try(tok) {
+			return g, tok, nil
+		}
 	}
-	tried := 0
-	for _, c := range r.Cookies() {
-		if c.Name == playbackCookie && tried < 4 {
-			tried++
-			if try(c.Value) {
-				return g, "", nil
-			}
+	for i, c := range r.CookiesNamed(playbackCookie) {
+		if i == 4 {
+			break
+		}
+		if try(c.Value) {
+			return g, "", nil
 		}
 	}
 	if tok := r.Header.Get(playbackHeader); tok != "" && try(tok) {
@@ -199,27 +201,26 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 		s.refuseMedia(w, r, err)
 		return nil, nil, false
 	}
+	m := &mediaWriter{ResponseWriter: w, bufs: &s.rewrites, room: g.Room, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}
 	r = withoutToken(r)
-	keys, _ := s.cfg.Rooms.Playback(r.Context()) // loaded by playbackGrant
-	if tok, err := keys.Sign(rooms.Grant{Room: g.Room, Viewer: nodeViewer, Expires: time.Now().Add(nodeTokenTTL)}); err == nil {
-		r.Header.Set(playbackHeader, tok)
-	}
-	m := &mediaWriter{ResponseWriter: w, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}
-	if m.rewriting() {
+	if m.rewriting() && r.Header.Get("Accept-Encoding") != "" {
 		// The playlist is rewritten as text: the HLS server (or the origin node) must not
 		// gzip it.
+		r = r.Clone(r.Context())
 		r.Header.Del("Accept-Encoding")
 	}
 	return m, r, true
 }
 
-// withoutToken is r without the viewer's token in its query (nor a token header of its
-// own): what the HLS server, the origin node and the caches see is the same for every
-// viewer.
+// withoutToken is r without a token in its query (valid or not) nor a token header:
+// what the HLS server, the origin node and the caches see is the same for every viewer.
+// r itself when it has neither, as most requests (cookies) do.
 func withoutToken(r *http.Request) *http.Request {
+	if !strings.Contains(r.URL.RawQuery, tokenParam+"=") && r.Header.Get(playbackHeader) == "" {
+		return r
+	}
 	r = r.Clone(r.Context())
-	q := r.URL.Query()
-	if q.Has(tokenParam) {
+	if q := r.URL.Query(); q.Has(tokenParam) {
 		q.Del(tokenParam)
 		r.URL.RawQuery = q.Encode()
 	}
@@ -227,15 +228,33 @@ func withoutToken(r *http.Request) *http.Request {
 	return r
 }
 
+// withNodeToken is r with this node's token for the room in its header, for the origin
+// node it is proxied to: signed only then, since most requests are served here.
+func (s *Server) withNodeToken(r *http.Request, room string) *http.Request {
+	keys, err := s.cfg.Rooms.Playback(r.Context()) // loaded by playbackGrant
+	if err != nil {
+		return r
+	}
+	tok, err := keys.Sign(rooms.Grant{Room: room, Viewer: nodeViewer, Expires: time.Now().Add(nodeTokenTTL)})
+	if err != nil {
+		return r
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set(playbackHeader, tok)
+	return r
+}
+
 // mediaWriter serves a private room's media: answers are private to the viewer, and a
 // playlist fetched with a URL token lists every URI with that token.
 type mediaWriter struct {
 	http.ResponseWriter
-	token    string // URL token to add to a playlist's URIs; "" for none
+	bufs     *sync.Pool // of *[]byte, for the held playlist and its rewrite
+	room     string     // the playback id the viewer's token grants
+	token    string     // URL token to add to a playlist's URIs; "" for none
 	playlist bool
 
-	status   int // held back while a playlist is rewritten
-	held     bytes.Buffer
+	status   int     // held back while a playlist is rewritten
+	held     *[]byte // the playlist, while status is set
 	overflow bool
 	wrote    bool
 }
@@ -251,7 +270,10 @@ func (m *mediaWriter) WriteHeader(code int) {
 		h.Set("Cache-Control", strings.ReplaceAll(cc, "public", "private"))
 	}
 	if m.rewriting() && code == http.StatusOK {
-		m.status = code
+		m.status, m.held = code, m.buf()
+		if n, err := strconv.Atoi(h.Get("Content-Length")); err == nil && n <= maxRewrite {
+			*m.held = slices.Grow(*m.held, n)
+		}
 		return
 	}
 	m.wrote = true
@@ -265,11 +287,29 @@ func (m *mediaWriter) Write(p []byte) (int, error) {
 	if m.status == 0 {
 		return m.ResponseWriter.Write(p)
 	}
-	if m.held.Len()+len(p) > maxRewrite {
+	if len(*m.held)+len(p) > maxRewrite {
 		m.overflow = true
 		return 0, errors.New("playlist too large to rewrite")
 	}
-	return m.held.Write(p)
+	*m.held = append(*m.held, p...)
+	return len(p), nil
+}
+
+// buf is an empty buffer, recycled if possible.
+func (m *mediaWriter) buf() *[]byte {
+	if b, ok := m.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	return new([]byte)
+}
+
+// recycle gives b back for another playlist, unless it grew large: a rare huge playlist
+// does not stay held.
+func (m *mediaWriter) recycle(b *[]byte) {
+	if cap(*b) <= 256<<10 {
+		m.bufs.Put(b)
+	}
 }
 
 // ReadFrom keeps the server's sendfile path for segments.
@@ -288,48 +328,75 @@ func (m *mediaWriter) finish() {
 	if m.status == 0 {
 		return
 	}
+	defer m.recycle(m.held)
 	if m.overflow {
 		m.ResponseWriter.Header().Set("Cache-Control", "no-store")
 		http.Error(m.ResponseWriter, "playlist too large", http.StatusBadGateway)
 		return
 	}
-	body := withToken(m.held.Bytes(), m.token)
-	m.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	body := m.buf()
+	defer m.recycle(body)
+	*body = withToken(*body, *m.held, m.token)
+	m.Header().Set("Content-Length", strconv.Itoa(len(*body)))
 	m.ResponseWriter.WriteHeader(m.status)
-	_, _ = m.ResponseWriter.Write(body)
+	_, _ = m.ResponseWriter.Write(*body)
 }
-
-var uriAttr = regexp.MustCompile(`URI="([^"]*)"`)
 
 // withToken lists every URI of an HLS playlist with the token: URI lines (variants,
 // segments) and URI="..." attributes (parts, preload hints, rendition reports, maps,
 // renditions). Players request what the playlist lists, and resolve blocking reloads from
-// the playlist's own URL, which carries the token already.
-func withToken(playlist []byte, token string) []byte {
-	add := func(uri string) string {
-		if uri == "" {
-			return uri
+// the playlist's own URL, which carries the token already. Every playlist request of an
+// external player passes here, so it is one pass over the bytes, appended to dst.
+func withToken(dst, playlist []byte, token string) []byte {
+	param := tokenParam + "=" + url.QueryEscape(token)
+	attr := []byte(`URI="`)
+	// Room for the token on every line and attribute, so that out grows at most once.
+	out := slices.Grow(dst, len(playlist)+(1+bytes.Count(playlist, []byte{'\n'})+bytes.Count(playlist, attr))*(1+len(param)))
+	add := func(uri []byte) {
+		out = append(out, uri...)
+		if len(uri) == 0 {
+			return
 		}
-		sep := "?"
-		if strings.Contains(uri, "?") {
-			sep = "&"
+		if bytes.IndexByte(uri, '?') >= 0 {
+			out = append(out, '&')
+		} else {
+			out = append(out, '?')
 		}
-		return uri + sep + tokenParam + "=" + url.QueryEscape(token)
+		out = append(out, param...)
 	}
-	lines := strings.Split(string(playlist), "\n")
-	for i, line := range lines {
-		text := strings.TrimRight(line, "\r")
+	for len(playlist) > 0 {
+		line, rest, newline := bytes.Cut(playlist, []byte{'\n'})
+		text := bytes.TrimRight(line, "\r")
 		switch {
-		case text == "":
-		case strings.HasPrefix(text, "#"):
-			lines[i] = uriAttr.ReplaceAllStringFunc(line, func(m string) string {
-				return `URI="` + add(m[len(`URI="`):len(m)-1]) + `"`
-			})
+		case len(text) == 0:
+			out = append(out, line...)
+		case text[0] == '#':
+			for {
+				i := bytes.Index(line, attr)
+				if i < 0 {
+					break
+				}
+				start := i + len(attr)
+				end := bytes.IndexByte(line[start:], '"')
+				if end < 0 {
+					break
+				}
+				out = append(out, line[:start]...)
+				add(line[start : start+end])
+				out = append(out, '"')
+				line = line[start+end+1:]
+			}
+			out = append(out, line...)
 		default:
-			lines[i] = add(text) + line[len(text):]
+			add(text)
+			out = append(out, line[len(text):]...)
 		}
+		if newline {
+			out = append(out, '\n')
+		}
+		playlist = rest
 	}
-	return []byte(strings.Join(lines, "\n"))
+	return out
 }
 
 // playbackSession answers POST /api/v1/rooms/{slug}/playback for the room's page: for a

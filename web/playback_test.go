@@ -31,10 +31,13 @@ func TestWithToken(t *testing.T) {
 			"#EXT-X-MAP:URI=\"/vod/p/b/media.mp4\",BYTERANGE=\"900@0\"\n#EXT-X-BYTERANGE:10@900\n/vod/p/b/media.mp4\n#EXT-X-ENDLIST\n",
 			"#EXT-X-MAP:URI=\"/vod/p/b/media.mp4?token=T.1\",BYTERANGE=\"900@0\"\n#EXT-X-BYTERANGE:10@900\n/vod/p/b/media.mp4?token=T.1\n#EXT-X-ENDLIST\n"},
 		{"no URIs", "#EXTM3U\n#EXT-X-ENDLIST\n", "#EXTM3U\n#EXT-X-ENDLIST\n"},
+		{"odd attributes and no final newline",
+			"#X:URI=\"\",A=\"b\",URI=\"c?d\"\n#Y:URI=\"unclosed\n\r\nseg.mp4",
+			"#X:URI=\"\",A=\"b\",URI=\"c?d&token=T.1\"\n#Y:URI=\"unclosed\n\r\nseg.mp4?token=T.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(withToken([]byte(tt.in), "T.1")); got != tt.want {
+			if got := string(withToken(nil, []byte(tt.in), "T.1")); got != tt.want {
 				t.Fatalf("got:\n%q\nwant:\n%q", got, tt.want)
 			}
 		})

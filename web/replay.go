@@ -208,7 +208,7 @@ func (s *Server) replayPlaylist(w http.ResponseWriter, r *http.Request) {
 	if rp.grant != nil {
 		body = []byte(vodPlaylist(vodPath(rp.room, rp.b)+"media.mp4", rec))
 		if rp.urlToken != "" {
-			body = withToken(body, rp.urlToken)
+			body = withToken(nil, body, rp.urlToken)
 		}
 	} else {
 		url, ok := s.presign(w, r, rp, presignTTL(time.Duration(rec.DurationMS)*time.Millisecond), "")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"onair/chat"
@@ -103,6 +104,10 @@ type Server struct {
 	proxy     *hlsProxy
 	audience  *hls.Audience // viewers of the streams served here, local or proxied
 	gate      streamGate    // what each stream's media requires (playback.go)
+	// rewrites recycles the buffers of playlists held and rewritten with a URL token
+	// (*[]byte, mediaWriter): an external player of a private room makes one of each with
+	// every playlist request.
+	rewrites sync.Pool
 
 	// table is every documented route (routes.go); api serves those under /api/v1 and
 	// served lists every pattern registered through a router, for the coverage test.

@@ -204,6 +204,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		ReadTimeout:              cfg.RTMP.IdleTimeout,
 		MaxConnections:           cfg.RTMP.MaxConnections,
 		MaxConnectionsPerAddress: cfg.RTMP.MaxConnectionsPerAddress,
+		MaxSetupConnections:      cfg.RTMP.MaxSetupConnections,
 		MaxMessageSize:           cfg.RTMP.MaxMessageSize,
 		ReadInterval:             cfg.RTMP.ReadInterval,
 	})

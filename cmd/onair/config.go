@@ -134,6 +134,7 @@ type rtmpConfig struct {
 	TakeoverAfter            time.Duration `yaml:"takeover_after"`
 	MaxConnections           int           `yaml:"max_connections"`
 	MaxConnectionsPerAddress int           `yaml:"max_connections_per_address"`
+	MaxSetupConnections      int           `yaml:"max_setup_connections"`
 	MaxMessageSize           int           `yaml:"max_message_size"`
 	ReadInterval             time.Duration `yaml:"read_interval"`
 }
@@ -181,6 +182,7 @@ func defaultConfig() config {
 			TakeoverAfter:            5 * time.Second,
 			MaxConnections:           1000,
 			MaxConnectionsPerAddress: 16,
+			MaxSetupConnections:      64,
 			MaxMessageSize:           8 << 20,
 			ReadInterval:             20 * time.Millisecond,
 		},

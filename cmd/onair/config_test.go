@@ -159,6 +159,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad address", env: []string{"ONAIR_HTTP_ADDR=8080"}, wantErr: `http.addr: invalid listen address "8080"`},
 		{name: "part longer than segment", env: []string{"ONAIR_HLS_PART_DURATION=2s"}, wantErr: "hls.part_duration: must be shorter than hls.segment_duration"},
 		{name: "no connections per address", env: []string{"ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=0"}, wantErr: "rtmp.max_connections_per_address: must be at least 1, got 0"},
+		{name: "no setup connections", env: []string{"ONAIR_RTMP_MAX_SETUP_CONNECTIONS=0"}, wantErr: "rtmp.max_setup_connections: must be at least 1, got 0"},
 		{name: "takeover not shorter than idle", env: []string{"ONAIR_RTMP_TAKEOVER_AFTER=20s"}, wantErr: "rtmp.takeover_after: must be shorter than rtmp.idle_timeout"},
 		{name: "short stream key", env: []string{`ONAIR_STREAMS=[{key: short, name: a}]`}, wantErr: "streams[0].key: must be at least 16 characters"},
 		{name: "bad stream name", env: []string{`ONAIR_STREAMS=[{key: 0123456789abcdef0, name: "../x"}]`}, wantErr: `streams[0].name: must be lowercase`},

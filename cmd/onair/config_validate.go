@@ -67,6 +67,9 @@ func (c *config) validate() error {
 	if c.RTMP.MaxConnectionsPerAddress < 1 {
 		bad("rtmp.max_connections_per_address", "must be at least 1, got %d", c.RTMP.MaxConnectionsPerAddress)
 	}
+	if c.RTMP.MaxSetupConnections < 1 {
+		bad("rtmp.max_setup_connections", "must be at least 1, got %d", c.RTMP.MaxSetupConnections)
+	}
 	if c.RTMP.MaxMessageSize < 64<<10 || c.RTMP.MaxMessageSize > 16<<20 {
 		bad("rtmp.max_message_size", "must be between 65536 and 16777216 bytes, got %d", c.RTMP.MaxMessageSize)
 	}

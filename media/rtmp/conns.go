@@ -9,19 +9,22 @@ import (
 // connTable holds the open connections by client address and decides which new ones get
 // in. Server.mu guards it.
 //
-// Idle TCP connections cost an attacker nothing, so both limits count every connection,
+// Idle TCP connections cost an attacker nothing, so the limits count every connection,
 // from its accept on. A connection from one address is refused once that address holds
-// perAddr. When the server holds max, the busiest address with connections that have not
-// published yet (of equally busy ones, the one with the oldest such connection) gives up
-// the oldest of them to a newcomer from an address holding at least two fewer: one
-// address (or a few) that fills the server with idle connections cannot keep others out,
-// while publishing connections are never given up, and equal addresses do not take turns
-// evicting each other.
+// perAddr. When the server holds max connections, or maxSetup that have not published
+// yet, the busiest address with connections that have not published yet (of equally busy
+// ones, the one with the oldest such connection) gives up the oldest of them to a
+// newcomer from an address holding at least two fewer: addresses that fill the server
+// with idle or never-publishing connections cannot keep others out, while publishing
+// connections are never given up, and equal addresses do not take turns evicting each
+// other. maxSetup bounds what connections anyone can open cost together, many addresses
+// or not: each holds its buffers (ConnMemory) until it publishes or times out.
 type connTable struct {
-	max, perAddr int
-	all          map[*conn]struct{}
-	byAddr       map[netip.Addr]*addrConns
-	added        uint64 // connections added so far: conn.seq
+	max, perAddr, maxSetup int
+	all                    map[*conn]struct{}
+	byAddr                 map[netip.Addr]*addrConns
+	inSetup                int    // connections in all that do not publish
+	added                  uint64 // connections added so far: conn.seq
 }
 
 type addrConns struct {
@@ -29,8 +32,8 @@ type addrConns struct {
 	setup []*conn // connections not publishing yet, oldest first
 }
 
-func newConnTable(max, perAddr int) connTable {
-	return connTable{max: max, perAddr: perAddr, all: map[*conn]struct{}{}, byAddr: map[netip.Addr]*addrConns{}}
+func newConnTable(max, perAddr, maxSetup int) connTable {
+	return connTable{max: max, perAddr: perAddr, maxSetup: maxSetup, all: map[*conn]struct{}{}, byAddr: map[netip.Addr]*addrConns{}}
 }
 
 // admit decides on a new connection from addr: in, in after evict gives up its place,
@@ -43,8 +46,12 @@ func (t *connTable) admit(addr netip.Addr) (evict *conn, refusal string) {
 	if open >= t.perAddr {
 		return nil, RefusedTooManyFromAddress
 	}
-	if len(t.all) < t.max {
+	full := RefusedTooMany
+	switch {
+	case len(t.all) < t.max && t.inSetup < t.maxSetup:
 		return nil, ""
+	case len(t.all) < t.max:
+		full = RefusedTooManyInSetup
 	}
 	var busiest *addrConns
 	for _, a := range t.byAddr {
@@ -56,7 +63,7 @@ func (t *connTable) admit(addr netip.Addr) (evict *conn, refusal string) {
 		}
 	}
 	if busiest == nil || busiest.open < open+2 {
-		return nil, RefusedTooMany
+		return nil, full
 	}
 	return busiest.setup[0], ""
 }
@@ -71,6 +78,7 @@ func (t *connTable) add(c *conn) {
 	t.added++
 	c.seq = t.added
 	a.setup = append(a.setup, c)
+	t.inSetup++
 	t.all[c] = struct{}{}
 	c.tracked = true
 }
@@ -78,6 +86,7 @@ func (t *connTable) add(c *conn) {
 // published marks c as publishing: it can no longer be evicted.
 func (t *connTable) published(c *conn) {
 	c.publishing = true
+	t.inSetup--
 	if a := t.byAddr[c.addr]; a != nil {
 		a.setup = slices.DeleteFunc(a.setup, func(x *conn) bool { return x == c })
 	}
@@ -89,6 +98,9 @@ func (t *connTable) remove(c *conn) {
 	}
 	c.tracked = false
 	delete(t.all, c)
+	if !c.publishing {
+		t.inSetup--
+	}
 	a := t.byAddr[c.addr]
 	if a.open--; a.open == 0 {
 		delete(t.byAddr, c.addr)

@@ -9,26 +9,6 @@ import (
 // TestConnTableAdmit: which new connection gets in, evicts whom, or is refused, given the
 // connections open. Each step opens (or publishes) a connection from an address.
 func TestConnTableAdmit(t *testing.T) {
-	type step struct {
-		addr    string
-		publish bool   // the connection then publishes
-		refusal string // expected refusal
-		evicts  int    // expected eviction: 1 + index of the evicted step's connection; 0 none
-	}
-	open := func(addr string, n int) []step {
-		s := make([]step, n)
-		for i := range s {
-			s[i] = step{addr: addr}
-		}
-		return s
-	}
-	cat := func(ss ...[]step) []step {
-		var out []step
-		for _, s := range ss {
-			out = append(out, s...)
-		}
-		return out
-	}
 	for _, tc := range []struct {
 		name         string
 		max, perAddr int
@@ -63,46 +43,104 @@ func TestConnTableAdmit(t *testing.T) {
 		}},
 		{"IPv4-mapped IPv6 is IPv4", 10, 1, []step{{addr: "10.0.0.1"}, {addr: "::ffff:10.0.0.1", refusal: RefusedTooManyFromAddress}}},
 	} {
+		t.Run(tc.name, func(t *testing.T) { checkAdmits(t, newConnTable(tc.max, tc.perAddr, tc.max), tc.steps) })
+	}
+}
+
+// TestConnTableSetupLimit: connections that have not published count against maxSetup
+// as all count against max, so that many addresses together cannot hold more than
+// maxSetup of them; publishing ones do not count.
+func TestConnTableSetupLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		max, perAddr, maxSetup int
+		steps                  []step
+	}{
+		{"many addresses fill the setup limit: no one evicts an equal, a newcomer evicts the busiest", 100, 4, 4, cat(
+			open("10.0.0.1", 1), open("10.0.0.2", 1), open("10.0.0.3", 2),
+			[]step{{addr: "10.0.0.4", evicts: 3}, {addr: "10.0.0.4", refusal: RefusedTooManyInSetup}},
+		)},
+		{"publishing connections leave room", 100, 4, 2, []step{
+			{addr: "10.0.0.1", publish: true}, {addr: "10.0.0.1", publish: true}, {addr: "10.0.0.2"}, {addr: "10.0.0.3"},
+			{addr: "10.0.0.4", refusal: RefusedTooManyInSetup},
+		}},
+		{"a publisher gets past attackers from many addresses", 100, 3, 6, cat(
+			open("10.0.0.1", 3), open("10.0.0.2", 3), []step{{addr: "192.0.2.1", evicts: 1}},
+		)},
+		{"the connection limit still applies", 3, 3, 10, cat(open("10.0.0.1", 1), open("10.0.0.2", 1), open("10.0.0.3", 1),
+			[]step{{addr: "10.0.0.4", refusal: RefusedTooMany}})},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			table := newConnTable(tc.max, tc.perAddr)
-			conns := make([]*conn, len(tc.steps))
-			for i, st := range tc.steps {
-				c := &conn{addr: addrKey(&net.TCPAddr{IP: net.ParseIP(st.addr), Port: 1935})}
-				evict, refusal := table.admit(c.addr)
-				if refusal != st.refusal {
-					t.Fatalf("step %d (%s): refusal %q, want %q", i, st.addr, refusal, st.refusal)
-				}
-				want := (*conn)(nil)
-				if st.evicts > 0 {
-					want = conns[st.evicts-1]
-				}
-				if evict != want {
-					t.Fatalf("step %d (%s): evicts %s, want %s", i, st.addr, stepOf(conns, evict), stepOf(conns, want))
-				}
-				if refusal != "" {
-					continue
-				}
-				if evict != nil {
-					table.remove(evict)
-				}
-				table.add(c)
-				conns[i] = c
-				if st.publish {
-					table.published(c)
-				}
-				if len(table.all) > tc.max {
-					t.Fatalf("step %d: %d connections open, limit %d", i, len(table.all), tc.max)
-				}
-			}
-			for _, c := range conns {
-				if c != nil {
-					table.remove(c)
-				}
-			}
-			if len(table.all) != 0 || len(table.byAddr) != 0 {
-				t.Fatalf("after removing every connection: %d left, %d addresses", len(table.all), len(table.byAddr))
-			}
+			checkAdmits(t, newConnTable(tc.max, tc.perAddr, tc.maxSetup), tc.steps)
 		})
+	}
+}
+
+// step opens (or publishes) a connection from an address.
+type step struct {
+	addr    string
+	publish bool   // the connection then publishes
+	refusal string // expected refusal
+	evicts  int    // expected eviction: 1 + index of the evicted step's connection; 0 none
+}
+
+// open is n steps from addr.
+func open(addr string, n int) []step {
+	s := make([]step, n)
+	for i := range s {
+		s[i] = step{addr: addr}
+	}
+	return s
+}
+
+func cat(ss ...[]step) []step {
+	var out []step
+	for _, s := range ss {
+		out = append(out, s...)
+	}
+	return out
+}
+
+// checkAdmits takes steps on table, checks each admission and the limits after it, and
+// checks that the table is empty once every connection is removed.
+func checkAdmits(t *testing.T, table connTable, steps []step) {
+	t.Helper()
+	conns := make([]*conn, len(steps))
+	for i, st := range steps {
+		c := &conn{addr: addrKey(&net.TCPAddr{IP: net.ParseIP(st.addr), Port: 1935})}
+		evict, refusal := table.admit(c.addr)
+		if refusal != st.refusal {
+			t.Fatalf("step %d (%s): refusal %q, want %q", i, st.addr, refusal, st.refusal)
+		}
+		want := (*conn)(nil)
+		if st.evicts > 0 {
+			want = conns[st.evicts-1]
+		}
+		if evict != want {
+			t.Fatalf("step %d (%s): evicts %s, want %s", i, st.addr, stepOf(conns, evict), stepOf(conns, want))
+		}
+		if refusal != "" {
+			continue
+		}
+		if evict != nil {
+			table.remove(evict)
+		}
+		table.add(c)
+		conns[i] = c
+		if st.publish {
+			table.published(c)
+		}
+		if len(table.all) > table.max || table.inSetup > table.maxSetup {
+			t.Fatalf("step %d: %d connections open, %d not publishing; limits %d, %d", i, len(table.all), table.inSetup, table.max, table.maxSetup)
+		}
+	}
+	for _, c := range conns {
+		if c != nil {
+			table.remove(c)
+		}
+	}
+	if len(table.all) != 0 || len(table.byAddr) != 0 || table.inSetup != 0 {
+		t.Fatalf("after removing every connection: %d left, %d addresses, %d not publishing", len(table.all), len(table.byAddr), table.inSetup)
 	}
 }
 

@@ -47,6 +47,11 @@ type Config struct {
 	// IPv6 /64, which one subscriber usually has); further ones are closed at once
 	// (RefusedTooManyFromAddress).
 	MaxConnectionsPerAddress int
+	// MaxSetupConnections bounds concurrent connections whose publish command has not
+	// been accepted yet, as MaxConnections bounds all (RefusedTooManyInSetup, or an
+	// eviction): each may hold ConnMemory(SetupMaxBuffered), and anyone who can open TCP
+	// connections from many addresses gets that far.
+	MaxSetupConnections int
 	// MaxMessageSize bounds one RTMP message (a video frame, typically) once the publish
 	// command has been accepted; before, SetupMaxMessageSize does.
 	MaxMessageSize int
@@ -67,6 +72,7 @@ const (
 	RefusedBadApp             = "bad_app"
 	RefusedTooMany            = "too_many_connections"
 	RefusedTooManyFromAddress = "too_many_from_address"
+	RefusedTooManyInSetup     = "too_many_in_setup"
 	RefusedEvicted            = "evicted" // not yet publishing, closed to let another address in
 	RefusedProtocol           = "protocol_error"
 	RefusedTimeout            = "timeout"
@@ -167,6 +173,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnectionsPerAddress <= 0 {
 		cfg.MaxConnectionsPerAddress = 16
 	}
+	if cfg.MaxSetupConnections <= 0 {
+		cfg.MaxSetupConnections = 64
+	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = 8 << 20
 	}
@@ -176,7 +185,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "rtmp"),
-		conns:   newConnTable(cfg.MaxConnections, cfg.MaxConnectionsPerAddress),
+		conns:   newConnTable(cfg.MaxConnections, cfg.MaxConnectionsPerAddress, cfg.MaxSetupConnections),
 		refused: map[string]int64{},
 	}, nil
 }
@@ -295,7 +304,8 @@ func (s *Server) admit(nc net.Conn) (*conn, error) {
 	if reason != "" {
 		if sampled(refused) {
 			s.log.Warn("rtmp connection refused", "reason", reason, "remote", nc.RemoteAddr().String(),
-				"limit", s.cfg.MaxConnections, "limit_per_address", s.cfg.MaxConnectionsPerAddress, "refused_total", refused)
+				"limit", s.cfg.MaxConnections, "limit_per_address", s.cfg.MaxConnectionsPerAddress,
+				"limit_in_setup", s.cfg.MaxSetupConnections, "refused_total", refused)
 		}
 		return nil, fmt.Errorf("rtmp: connection from %s refused: %s", nc.RemoteAddr(), reason)
 	}

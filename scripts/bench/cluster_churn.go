@@ -60,18 +60,16 @@ func parseChurnFlags(args []string, root string, stderr io.Writer) (churnConfig,
 
 // churnRun is one run of `bench cluster-churn`.
 type churnRun struct {
-	cfg      churnConfig
-	tmp, bin string
-	input    string
-	mongo    *rigMongo
-	s3       *rigS3
-	api      *rigAPI
-	addrs    [churnNodes]string // each node's HTTP address, kept across its restarts
-	keys     map[string]string  // stream key by room
-	lb       churnLB
-	lives    [churnNodes]int // how many times each node has stopped
-	start    time.Time       // of the churn phase: results count seconds from here
-	res      *churnResults
+	cfg churnConfig
+	tmp string
+	rigStack
+	api   *rigAPI
+	addrs [churnNodes]string // each node's HTTP address, kept across its restarts
+	keys  map[string]string  // stream key by room
+	lb    churnLB
+	lives [churnNodes]int // how many times each node has stopped
+	start time.Time       // of the churn phase: results count seconds from here
+	res   *churnResults
 	runLog
 }
 
@@ -110,12 +108,7 @@ func runClusterChurn(ctx context.Context, args []string, root, command string, s
 	for k := range churnNodes {
 		c.stopNode(k)
 	}
-	if c.s3 != nil {
-		c.s3.Stop()
-	}
-	if c.mongo != nil {
-		c.mongo.Stop()
-	}
+	c.rigStack.Stop()
 	c.res.Machine.LoadEnd, c.res.Finished = loadAvg(), time.Now().UTC().Format(time.RFC3339)
 	section := churnSection(c.res)
 	fmt.Fprintln(stdout, section)
@@ -124,27 +117,8 @@ func runClusterChurn(ctx context.Context, args []string, root, command string, s
 
 // setup starts FerretDB, MinIO and the three nodes, and creates the rooms.
 func (c *churnRun) setup(ctx context.Context, root string) error {
-	var err error
-	if c.input, c.res.Input, err = rigInput(ctx, root, c.cfg.outDir); err != nil {
-		return err
-	}
-	c.bin = filepath.Join(c.tmp, "onair")
-	if c.res.Onair, err = copyBinary(c.cfg.onair, c.bin); err != nil {
-		return err
-	}
-	c.res.Onair.Path, _ = filepath.Rel(root, c.cfg.onair)
-	ferret, err := rigTool(root, "ferretdb")
+	err := c.rigStack.launch(ctx, root, c.tmp, c.cfg.rigFlags, &c.res.Input, &c.res.Onair)
 	if err != nil {
-		return err
-	}
-	minio, err := rigTool(root, "minio")
-	if err != nil {
-		return err
-	}
-	if c.mongo, err = startRigMongo(ctx, ferret, filepath.Join(c.tmp, "mongo")); err != nil {
-		return err
-	}
-	if c.s3, err = startRigS3(ctx, minio, filepath.Join(c.tmp, "s3")); err != nil {
 		return err
 	}
 	for k := range churnNodes {

@@ -36,6 +36,8 @@ type subcommand struct {
 // subcommands lists the benchmarks.
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
+		"abuse": {summary: "RSS growth under hostile clients (pong flood, pre-auth RTMP, chat sockets, idle TCP) with a publisher and a player served; CPU cost of playback tokens",
+			run: runAbuse, limit: 15 * time.Minute},
 		"chat":         {summary: "chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", run: runChat, limit: 8 * time.Minute},
 		"cluster-chat": {summary: "chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", run: runClusterChat, limit: 5 * time.Minute},
 		"live": {

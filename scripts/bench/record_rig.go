@@ -138,3 +138,50 @@ func (s *rigS3) Env() []string {
 		"ONAIR_STORAGE_S3_ACCESS_KEY=" + rigS3User, "ONAIR_STORAGE_S3_SECRET_KEY=" + rigS3Secret,
 	}
 }
+
+// rigStack is what the benchmarks of fresh onair nodes on FerretDB and MinIO share: the
+// live benchmark's input, the onair binary under test copied into the run's directory
+// (so that a rebuild during the run changes nothing), and the two stores.
+type rigStack struct {
+	input string
+	bin   string
+	mongo *rigMongo
+	s3    *rigS3
+}
+
+// launch prepares the stack in tmp for the binary cfg names, and describes the input and
+// the binary in in and onair; Stop stops what it started, even after an error.
+func (s *rigStack) launch(ctx context.Context, root, tmp string, cfg rigFlags, in *inputInfo, onair *binaryInfo) error {
+	var err error
+	if s.input, *in, err = rigInput(ctx, root, cfg.outDir); err != nil {
+		return err
+	}
+	s.bin = filepath.Join(tmp, "onair")
+	if *onair, err = copyBinary(cfg.onair, s.bin); err != nil {
+		return err
+	}
+	onair.Path, _ = filepath.Rel(root, cfg.onair)
+	ferret, err := rigTool(root, "ferretdb")
+	if err != nil {
+		return err
+	}
+	minio, err := rigTool(root, "minio")
+	if err != nil {
+		return err
+	}
+	if s.mongo, err = startRigMongo(ctx, ferret, filepath.Join(tmp, "mongo")); err != nil {
+		return err
+	}
+	s.s3, err = startRigS3(ctx, minio, filepath.Join(tmp, "s3"))
+	return err
+}
+
+// Stop stops MinIO and FerretDB, those that were started.
+func (s *rigStack) Stop() {
+	if s.s3 != nil {
+		s.s3.Stop()
+	}
+	if s.mongo != nil {
+		s.mongo.Stop()
+	}
+}

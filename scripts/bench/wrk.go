@@ -4,22 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // wrkOptions describe an HTTP load: Connections viewers on Threads threads for Duration,
-// each connection requesting Paths in turn.
+// each connection requesting Paths in turn, with Headers on every request (a player's
+// cookie).
 type wrkOptions struct {
 	Threads     int
 	Connections int
 	Duration    time.Duration
 	Paths       []string
+	Headers     map[string]string
 }
 
 // wrkResult is what wrk reported.
@@ -34,13 +38,17 @@ type wrkResult struct {
 	BytesPerSec string
 }
 
-// wrkScript cycles every connection over paths.
-func wrkScript(paths []string) string {
+// wrkScript cycles every connection over paths, sending headers with each request.
+func wrkScript(paths []string, headers map[string]string) string {
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
 		quoted[i] = strconv.Quote(p)
 	}
-	return `local paths = {` + strings.Join(quoted, ", ") + `}
+	var set strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(headers)) {
+		set.WriteString("wrk.headers[" + strconv.Quote(k) + "] = " + strconv.Quote(headers[k]) + "\n")
+	}
+	return set.String() + `local paths = {` + strings.Join(quoted, ", ") + `}
 local i = 0
 request = function()
   i = i + 1
@@ -58,7 +66,7 @@ func wrkArgs(opts wrkOptions, script, base string) []string {
 // runWrk runs wrk against base (http://host:port) and parses its report.
 func runWrk(ctx context.Context, dir, base string, opts wrkOptions) (wrkResult, error) {
 	script := filepath.Join(dir, "paths.lua")
-	if err := os.WriteFile(script, []byte(wrkScript(opts.Paths)), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(wrkScript(opts.Paths, opts.Headers)), 0o644); err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Duration+30*time.Second)

@@ -38,8 +38,14 @@ func TestParseWrk(t *testing.T) {
 }
 
 func TestWrkScript(t *testing.T) {
-	s := wrkScript([]string{"/a.m3u8?s=1", `/b"c.ts`})
+	s := wrkScript([]string{"/a.m3u8?s=1", `/b"c.ts`}, map[string]string{"Cookie": "onair_play=v1.a.b", "X-B": "2"})
 	if !strings.Contains(s, `{"/a.m3u8?s=1", "/b\"c.ts"}`) {
 		t.Errorf("paths not quoted for Lua:\n%s", s)
+	}
+	if !strings.HasPrefix(s, "wrk.headers[\"Cookie\"] = \"onair_play=v1.a.b\"\nwrk.headers[\"X-B\"] = \"2\"\n") {
+		t.Errorf("headers not set first, in order:\n%s", s)
+	}
+	if strings.Contains(wrkScript([]string{"/a"}, nil), "wrk.headers") {
+		t.Error("headers set without any")
 	}
 }

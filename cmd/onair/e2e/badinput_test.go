@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"onair/scripts/hostile"
 	"onair/scripts/testenv"
 )
 
@@ -28,20 +29,8 @@ func rtmpAddr(t *testing.T, o *testenv.Onair) string {
 // handshake performs the client side of the plain RTMP handshake.
 func handshake(t *testing.T, c net.Conn) {
 	t.Helper()
-	c1 := make([]byte, 1537)
-	c1[0] = 3
-	if _, err := rand.Read(c1[9:]); err != nil {
+	if err := hostile.RTMPHandshake(c); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := c.Write(c1); err != nil {
-		t.Fatalf("write C0+C1: %v", err)
-	}
-	s := make([]byte, 1+1536+1536)
-	if _, err := io.ReadFull(c, s); err != nil {
-		t.Fatalf("read S0+S1+S2: %v", err)
-	}
-	if _, err := c.Write(s[1 : 1+1536]); err != nil { // C2 echoes S1
-		t.Fatalf("write C2: %v", err)
 	}
 }
 
@@ -202,7 +191,7 @@ func TestBadInput(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				// From 10 addresses, under the per-address limit, so that all get in.
-				c, err := dialFrom(addr, fmt.Sprintf("127.0.2.%d", i%10+1))
+				c, err := hostile.DialFrom(addr, fmt.Sprintf("127.0.2.%d", i%10+1))
 				if err != nil {
 					return
 				}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"onair/chat"
+	"onair/scripts/hostile"
 	"onair/scripts/testenv"
 )
 
@@ -38,13 +39,13 @@ func metric(t *testing.T, o *testenv.Onair, name string) float64 {
 // floodPings writes n bytes of pings on nc, then one message frame, which the server reads
 // after every ping.
 func floodPings(nc net.Conn, n int) error {
-	batch := bytes.Repeat(testenv.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
+	batch := bytes.Repeat(hostile.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
 	for sent := 0; sent < n; sent += len(batch) {
 		if _, err := nc.Write(batch); err != nil {
 			return fmt.Errorf("after %d bytes of pings: %w", sent, err)
 		}
 	}
-	_, err := nc.Write(testenv.MaskedFrame(0x1, []byte(`{"type":"message","text":"done"}`), true))
+	_, err := nc.Write(hostile.MaskedFrame(0x1, []byte(`{"type":"message","text":"done"}`), true))
 	return err
 }
 

@@ -15,21 +15,16 @@ import (
 	"github.com/yutopp/go-amf0"
 
 	"onair/media/rtmp"
+	"onair/scripts/hostile"
 	"onair/scripts/testenv"
 )
 
-// RTMP chunks as an attacker writes them, at the initial chunk size of 128 bytes.
-const chunkSize = 128
-
-// chunkHeader is a fmt 0 header on chunk stream csid (2-63) for a message of the given
-// length and type on message stream 1.
-func chunkHeader(csid, length int, typeID byte) []byte {
-	return []byte{byte(csid), 0, 0, 0, byte(length >> 16), byte(length >> 8), byte(length), typeID, 1, 0, 0, 0}
-}
+// chunkSize is the chunk size the attackers write at.
+const chunkSize = hostile.ChunkSize
 
 // chunked is a whole message on chunk stream csid: a fmt 0 header, then fmt 3 headers.
 func chunked(csid int, typeID byte, msid byte, payload []byte) []byte {
-	h := chunkHeader(csid, len(payload), typeID)
+	h := hostile.ChunkHeader(csid, len(payload), typeID)
 	h[8] = msid
 	out := append([]byte(nil), h...)
 	for i := 0; i < len(payload); i += chunkSize {
@@ -41,23 +36,10 @@ func chunked(csid int, typeID byte, msid byte, payload []byte) []byte {
 	return out
 }
 
-// unfinished is the first n bytes (a multiple of the chunk size) of a video message of the
-// given length on chunk stream csid, with their chunk headers.
-func unfinished(csid, length, n int) []byte {
-	out := chunkHeader(csid, length, 9)
-	for i := 0; i < n; i += chunkSize {
-		if i > 0 {
-			out = append(out, 0xc0|byte(csid))
-		}
-		out = append(out, make([]byte, chunkSize)...)
-	}
-	return out
-}
-
 // writeUnfinished writes the first n bytes (a multiple of the chunk size) of a video
 // message of the given length on chunk stream csid, a megabyte of chunks at a time.
 func writeUnfinished(w io.Writer, csid, length, n int) error {
-	if _, err := w.Write(unfinished(csid, length, chunkSize)); err != nil {
+	if _, err := w.Write(hostile.Unfinished(csid, length, chunkSize)); err != nil {
 		return err
 	}
 	block := bytes.Repeat(append([]byte{0xc0 | byte(csid)}, make([]byte, chunkSize)...), (1<<20)/chunkSize)
@@ -88,13 +70,6 @@ func connectCommand(t *testing.T) []byte {
 	return enc((n/chunkSize+1)*chunkSize - n)
 }
 
-// dialFrom connects to addr from the loopback address from: Linux routes all of
-// 127.0.0.0/8 to the loopback interface, so tests can play clients from many addresses.
-func dialFrom(addr, from string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	return d.Dial("tcp", addr)
-}
-
 // TestRTMPSetupMemory reproduces issue 12's first finding: 40 connections that never
 // publish, each sending unfinished 8 MiB messages, held about 22 MiB each. Before publish
 // a connection may now buffer rtmp.SetupMaxBuffered bytes, so onair's memory grows by at
@@ -117,7 +92,7 @@ func TestRTMPSetupMemory(t *testing.T) {
 	attackers := func(t *testing.T) []net.Conn {
 		cs := make([]net.Conn, conns)
 		for i := range cs {
-			c, err := dialFrom(addr, fmt.Sprintf("127.0.1.%d", i+1))
+			c, err := hostile.DialFrom(addr, fmt.Sprintf("127.0.1.%d", i+1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,13 +131,7 @@ func TestRTMPSetupMemory(t *testing.T) {
 
 	t.Run("unfinished messages up to the limit", func(t *testing.T) {
 		connect := connectCommand(t)
-		var attack []byte
-		left := rtmp.SetupMaxBuffered - len(connect)
-		for csid := 4; left > 0; csid++ {
-			n := min(left, rtmp.SetupMaxMessageSize-chunkSize)
-			attack = append(attack, unfinished(csid, rtmp.SetupMaxMessageSize, n)...)
-			left -= n
-		}
+		attack := hostile.UnfinishedUpTo(rtmp.SetupMaxMessageSize, rtmp.SetupMaxBuffered-len(connect))
 		attack = append(attack, chunked(3, 20, 0, connect)...)
 		for _, c := range attackers(t) {
 			if _, err := c.Write(attack); err != nil {
@@ -223,7 +192,7 @@ func startFlood(t *testing.T, addr, from string, n int) *flood {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				c, err := dialFrom(addr, from)
+				c, err := hostile.DialFrom(addr, from)
 				if err == nil {
 					f.slots[i].CompareAndSwap(0, 1)
 					f.open.Add(1)
@@ -275,6 +244,10 @@ func TestRTMPConnectionFlood(t *testing.T) {
 		// Without it, the flood fills max_connections; the publisher takes the place of
 		// one of its idle connections.
 		{"one address fills the server", []string{"ONAIR_RTMP_MAX_CONNECTIONS=20", "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=20"}, 30, 19, rtmp.RefusedEvicted},
+		// Connections that never publish fill rtmp.max_setup_connections, under both other
+		// limits (from many addresses they would, too: media/rtmp's connTable tests); the
+		// publisher takes the place of one, and once it publishes, the flood refills it.
+		{"the setup limit", []string{"ONAIR_RTMP_MAX_SETUP_CONNECTIONS=10"}, 30, 10, rtmp.RefusedTooManyInSetup},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := newKey(t)
