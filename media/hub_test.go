@@ -332,3 +332,154 @@ func TestClaimsAcrossNodes(t *testing.T) {
 		t.Fatalf("claim not released once: released %v", claims.released)
 	}
 }
+
+func publishStarted(t *testing.T, hub *Hub, remote string, tracks Tracks) (*Publisher, *Stream) {
+	t.Helper()
+	p, err := hub.Publish(context.Background(), Route{Name: "cam"}, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Start(tracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, s
+}
+
+func waitWrites(t *testing.T, s *recordSink, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-s.wrote:
+		case <-time.After(5 * time.Second):
+			t.Fatal("sink did not get the access unit")
+		}
+	}
+}
+
+// A publisher whose connection drops and that comes back within the takeover window
+// continues its run: the same stream, the same sinks, timestamps going on from where the
+// run was, the first access unit marked as a discontinuity.
+func TestDroppedPublisherComesBackToItsRun(t *testing.T) {
+	sink := newRecordSink(false)
+	opened := 0
+	hub := NewHub(HubConfig{TakeoverAfter: time.Second, IdleTimeout: time.Hour,
+		Outputs: []Output{outputFunc(func(*Stream) (Sink, error) { opened++; return sink, nil })}})
+	first, run := publishStarted(t, hub, "a", testTracks)
+	for i := range 3 {
+		first.Write(&AccessUnit{DTS: time.Duration(i) * 20 * time.Millisecond, Payload: [][]byte{{1}}})
+	}
+	waitWrites(t, sink, 3)
+	first.Disconnected()
+	if hub.Stream("cam") != run || len(hub.Streams()) != 1 {
+		t.Fatal("a run waiting for its publisher is not live")
+	}
+	select {
+	case <-run.Done():
+		t.Fatal("the run ended when its publisher dropped")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	second, again := publishStarted(t, hub, "b", testTracks)
+	if again != run || opened != 1 {
+		t.Fatalf("the returning publisher got a new run (same: %v, sinks opened %d)", again == run, opened)
+	}
+	second.Write(&AccessUnit{DTS: 0, Payload: [][]byte{{2}}})
+	second.Write(&AccessUnit{DTS: 20 * time.Millisecond, Payload: [][]byte{{2}}})
+	waitWrites(t, sink, 2)
+	sink.mu.Lock()
+	got := sink.got[3:]
+	sink.mu.Unlock()
+	// The run ended at 40 ms + the 20 ms its last frame lasts.
+	if !got[0].Discontinuity || got[0].DTS != 60*time.Millisecond || got[1].Discontinuity || got[1].DTS != 80*time.Millisecond {
+		t.Fatalf("continued access units: %+v, %+v", got[0], got[1])
+	}
+	first.Write(&AccessUnit{Payload: [][]byte{{3}}}) // the dropped connection's late data is ignored
+	second.Close()
+	if err := waitErr(t, sink.closed); err != nil {
+		t.Fatalf("sink closed with %v", err)
+	}
+	if sink.count() != 5 {
+		t.Fatalf("sink got %d access units, want 5", sink.count())
+	}
+}
+
+func TestDroppedPublisherThatDoesNotComeBack(t *testing.T) {
+	claims := &fakeClaims{held: map[string]*fakeClaim{}, busy: map[string]bool{}}
+	hub := NewHub(HubConfig{TakeoverAfter: 100 * time.Millisecond, IdleTimeout: time.Hour, Claims: claims})
+	p, run := publishStarted(t, hub, "a", testTracks)
+	dropped := time.Now()
+	p.Disconnected()
+	select {
+	case <-run.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run of a publisher that never came back did not end")
+	}
+	if waited := time.Since(dropped); waited < 100*time.Millisecond {
+		t.Fatalf("the run ended %s after the drop, want the takeover window", waited)
+	}
+	if !errors.Is(run.Err(), ErrDisconnected) || hub.Stream("cam") != nil || len(claims.released) != 1 {
+		t.Fatalf("run ended with %v; listed %v; claims released %v", run.Err(), hub.Stream("cam") != nil, claims.released)
+	}
+}
+
+func TestRunEndsWithoutWaiting(t *testing.T) {
+	other := Tracks{Audio: &AudioTrack{Codec: CodecAAC, SampleRate: 44100, Channels: 2}}
+	cases := []struct {
+		name string
+		end  func(hub *Hub, p *Publisher) *Stream // ends the first publisher's run; returns the next run
+		want error
+	}{
+		{"unpublished", func(_ *Hub, p *Publisher) *Stream { p.Close(); return nil }, nil},
+		{"stopped while waiting", func(hub *Hub, p *Publisher) *Stream {
+			p.Disconnected()
+			hub.Stop("cam", ErrStopped)
+			return nil
+		}, ErrStopped},
+		{"back with other tracks", func(hub *Hub, p *Publisher) *Stream {
+			p.Disconnected()
+			_, s := publishStarted(t, hub, "b", other)
+			return s
+		}, errTracksChanged},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hub := NewHub(HubConfig{TakeoverAfter: time.Hour, IdleTimeout: time.Hour})
+			p, run := publishStarted(t, hub, "a", testTracks)
+			next := c.end(hub, p)
+			select {
+			case <-run.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("run still going")
+			}
+			if !errors.Is(run.Err(), c.want) {
+				t.Fatalf("run ended with %v, want %v", run.Err(), c.want)
+			}
+			if next == run {
+				t.Fatal("the run went on")
+			}
+		})
+	}
+}
+
+// A takeover of a quiet publisher (OBS reconnecting while its old connection hangs)
+// continues the run too.
+func TestTakeoverContinuesTheRun(t *testing.T) {
+	sink := newRecordSink(false)
+	hub := NewHub(HubConfig{TakeoverAfter: 50 * time.Millisecond, IdleTimeout: time.Hour,
+		Outputs: []Output{outputFunc(func(*Stream) (Sink, error) { return sink, nil })}})
+	first, run := publishStarted(t, hub, "a", testTracks)
+	first.Write(&AccessUnit{DTS: 0, Payload: [][]byte{{1}}})
+	waitWrites(t, sink, 1)
+	time.Sleep(60 * time.Millisecond)
+	_, again := publishStarted(t, hub, "b", testTracks)
+	if again != run {
+		t.Fatal("the takeover started a new run")
+	}
+	<-first.Done()
+	select {
+	case <-run.Done():
+		t.Fatal("the taken-over publisher's end ended the run")
+	default:
+	}
+}

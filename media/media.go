@@ -24,6 +24,7 @@ const (
 	CodecH265 Codec = "h265"
 	CodecAV1  Codec = "av1"
 	CodecAAC  Codec = "aac"
+	CodecOpus Codec = "opus"
 )
 
 // VideoTrack describes a stream's video.
@@ -39,8 +40,10 @@ type VideoTrack struct {
 
 // AudioTrack describes a stream's audio.
 type AudioTrack struct {
-	Codec      Codec
-	AAC        *mpeg4audio.AudioSpecificConfig
+	Codec Codec
+	// AAC is the AudioSpecificConfig of AAC audio (nil for other codecs).
+	AAC *mpeg4audio.AudioSpecificConfig
+	// SampleRate is the clock of the audio's timestamps (Opus: always 48000).
 	SampleRate int
 	// Channels is 0 when a program config element gives the layout.
 	Channels int
@@ -65,6 +68,10 @@ type AccessUnit struct {
 	Payload [][]byte
 	// Received is when the access unit arrived, on the wall clock.
 	Received time.Time
+	// Discontinuity marks the first access unit of a publisher that continues a run (see
+	// Hub): timestamps go on from the run's end, but the media itself starts afresh
+	// (video at a key frame).
+	Discontinuity bool
 }
 
 // Size is the payload's length in bytes.

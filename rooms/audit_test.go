@@ -142,7 +142,7 @@ func TestOnRecordingHook(t *testing.T) {
 	select {
 	case c := <-calls:
 		if c.room.ID != room.ID || c.room.Title != "Alice live" || c.b.ID != live.BroadcastID || c.b.Ended == nil ||
-			c.b.Recording == nil || c.b.Recording.Size != 100 || len(c.b.Recording.Fragments) != 0 {
+			c.b.Recording == nil || c.b.Recording.Size != 100 || len(c.b.Recording.Segments) != 0 {
 			t.Fatalf("OnRecording(%+v, %+v)", c.room, c.b)
 		}
 	case <-time.After(2 * time.Second):

@@ -545,7 +545,7 @@ func (s *Service) RoomBroadcasts(ctx context.Context, room Room, q BroadcastQuer
 	// Lists leave out the fragment index: replay reads it through GetBroadcast.
 	cur, err := s.broadcasts.Find(octx, filter, options.Find().
 		SetSort(bson.D{{Key: "started", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit+1)).
-		SetProjection(bson.D{{Key: "recording.fragments", Value: 0}}))
+		SetProjection(bson.D{{Key: "recording.fragments", Value: 0}, {Key: "recording.segments", Value: 0}}))
 	if err != nil {
 		return BroadcastPage{}, dbError("list broadcasts", err)
 	}

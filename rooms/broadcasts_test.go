@@ -274,21 +274,41 @@ func (e *testEnv) broadcastOID(id string) bson.ObjectID {
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// TestBroadcastTakeover: OBS reconnecting takes the stream over; the newer broadcast
-// must hold the room whatever order the writes land in.
+// TestBroadcastTakeover: OBS reconnecting with the same tracks takes the stream over
+// and continues its broadcast; a publisher with other tracks starts a new one, and the
+// newer broadcast must hold the room whatever order the writes land in.
 func TestBroadcastTakeover(t *testing.T) {
 	e := newEnv(t, nil)
 	alice := e.signUp("alice").User
 	room, key := e.createRoom(alice, "alice-live", "Alice live")
 	h := newTestHubWith(e, e.svc, media.HubConfig{TakeoverAfter: time.Nanosecond})
 
-	p1, _ := h.goLive(key)
+	p1, run := h.goLive(key)
 	first := e.waitLive(room.Slug, true)
-	p2, _ := h.goLive(key) // takes over at once
+	p2, again := h.goLive(key) // takes over at once, continuing the run
 	<-p1.Done()
-	if !errors.Is(p1.Err(), media.ErrTakenOver) {
-		t.Fatalf("first publisher ended with %v", p1.Err())
+	if !errors.Is(p1.Err(), media.ErrTakenOver) || again != run {
+		t.Fatalf("first publisher ended with %v; the run went on: %v", p1.Err(), again == run)
 	}
+	time.Sleep(100 * time.Millisecond)
+	if r, err := e.svc.GetRoom(e.ctx(), room.Slug); err != nil || !r.Live || r.BroadcastID != first.BroadcastID {
+		t.Fatalf("room after a takeover continuing the run: %+v, %v; want the first broadcast live", r, err)
+	}
+
+	// A publisher sending other tracks starts a new run, and a new broadcast.
+	route, err := e.svc.ResolveKey(e.ctx(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3, err := h.hub.Publish(context.Background(), mediaRoute(route), "127.0.0.1:50001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := media.Tracks{Audio: testTracks.Audio}
+	if _, err := p3.Start(other); err != nil {
+		t.Fatal(err)
+	}
+	<-p2.Done()
 	var r Room
 	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		var err error
@@ -297,7 +317,7 @@ func TestBroadcastTakeover(t *testing.T) {
 	})
 	testenv.Eventually(t, 2*time.Second, func() (bool, string) {
 		b, err := e.svc.GetBroadcast(context.Background(), first.BroadcastID)
-		return err == nil && b.Ended != nil && strings.Contains(b.EndReason, "replaced"), "first broadcast ended: not yet"
+		return err == nil && b.Ended != nil && strings.Contains(b.EndReason, "other tracks"), "first broadcast ended: not yet"
 	})
 	// The first broadcast's last write, setting the room offline, is done: it either
 	// landed before the second's "live" or found the room held by the second.
@@ -314,7 +334,7 @@ func TestBroadcastTakeover(t *testing.T) {
 	if r, _ := e.svc.GetRoom(e.ctx(), room.Slug); !r.Live {
 		t.Fatal("room offline while the second publisher is live")
 	}
-	p2.Close()
+	p3.Close()
 	e.waitLive(room.Slug, false)
 }
 

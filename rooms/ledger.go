@@ -19,27 +19,25 @@ import (
 
 // A recording in progress is owned by the node that records it, through a lease of kind
 // "recording" on "recording/<object key>" in the cluster registry, renewed by that node's
-// heartbeat. Its owner alone writes its multipart upload, and completes or aborts it; so
-// the other nodes never touch the upload of a live node. The ledger beside the lease holds
+// heartbeat. Its owner alone writes its chunks and assembles, completes or drops it; so the
+// other nodes never touch the recording of a live node. The ledger beside the lease holds
 // what another node needs to complete the recording from the object store if the owner is
-// lost with its disk: the recording's fixed fields and, as the store acknowledges parts,
-// the fragment index of the bytes it holds.
+// lost with its disk: the recording's fixed fields and, as each chunk of its log reaches
+// the store (an object of its own), the chunk and the segments it holds.
 //
 //	recording_uploads    {_id: object key, node, room_id, slug, run_id, started, content_type,
-//	                      init_size, video_codec, audio_codec, width, height, upload_id, created}
-//	recording_fragments  {_id: "<key>#<first>", key, first, fragments: [{o, s, t, d, k}]}
+//	                      init_size, video_codec, audio_codec, width, height, created}
+//	recording_fragments  {_id: "<key>#<chunk>", key, first: chunk, start, size,
+//	                      fragments: [{o, s, t, d, k}]}   (one per segment)
 //	                     key_first {key, first}
 //
-// Only the lease holder writes a recording's documents: the header is inserted once and
-// its upload_id set by the owner (one writer per document, see doc.go), fragments are inserted in batches of at most maxLedgerBatch under ids
-// that make a repeated insert a duplicate. A 24-hour broadcast of 1-second fragments is
-// some 86 000 fragments: many small documents, never one large one.
+// Only the lease holder writes a recording's documents: the header is inserted once by the
+// owner (one writer per document, see doc.go), chunks
+// are inserted under ids that make a repeated insert a duplicate. A 24-hour broadcast of
+// 8 MiB chunks at 6 Mbit/s is some 8 000 chunk documents of about 30 segments each: many
+// small documents, never one large one.
 
-const (
-	recordingKind = "recording"
-	// maxLedgerBatch bounds a fragments document (about 60 bytes a fragment).
-	maxLedgerBatch = 1000
-)
+const recordingKind = "recording"
 
 func recordingResource(key string) string { return recordingKind + "/" + key }
 
@@ -69,24 +67,34 @@ type LedgerRecording struct {
 	AudioCodec  string    `bson:"audio_codec"`
 	Width       int       `bson:"width"`
 	Height      int       `bson:"height"`
-	UploadID    string    `bson:"upload_id"`
 	Created     time.Time `bson:"created"`
-	// Fragments index the bytes the store holds, in order (not stored in this document).
-	Fragments []RecordingFragment `bson:"-"`
+}
+
+// LedgerChunk is a chunk of a recording's log that the store holds, and its segments.
+type LedgerChunk struct {
+	N        int
+	Start    int64
+	Size     int64
+	Segments []RecordingFragment
 }
 
 // LedgerOrphan is a recording whose owner is gone, now this node's.
 type LedgerOrphan struct {
 	Recording LedgerRecording
+	// Chunks are those the owner noted, in order from chunk 1, up to the first missing.
+	Chunks []LedgerChunk
 	// Empty: the ledger had nothing but the lease (its owner stopped between taking it and
-	// writing the header, before any upload).
+	// writing the header, before any chunk).
 	Empty bool
 }
 
-type fragmentsDoc struct {
+// chunkDoc is a chunk's document; first is the chunk's number.
+type chunkDoc struct {
 	ID        string              `bson:"_id"`
 	Key       string              `bson:"key"`
 	First     int                 `bson:"first"`
+	Start     int64               `bson:"start"`
+	Size      int64               `bson:"size"`
 	Fragments []RecordingFragment `bson:"fragments"`
 }
 
@@ -153,7 +161,7 @@ func (l *RecordingLedger) Begin(ctx context.Context, rec LedgerRecording) error 
 		return dbError("own recording "+rec.Key, err)
 	}
 	l.remember(rec.Key, lease)
-	rec.Node, rec.UploadID, rec.Created = l.cfg.Cluster.ID(), "", time.Now().UTC().Truncate(time.Millisecond)
+	rec.Node, rec.Created = l.cfg.Cluster.ID(), time.Now().UTC().Truncate(time.Millisecond)
 	octx, cancel := l.op(ctx)
 	defer cancel()
 	if _, err := l.uploads.InsertOne(octx, rec); err != nil && !mongodb.IsDup(err) {
@@ -162,45 +170,23 @@ func (l *RecordingLedger) Begin(ctx context.Context, rec LedgerRecording) error 
 	return nil
 }
 
-// Upload notes the recording's multipart upload.
-func (l *RecordingLedger) Upload(ctx context.Context, key, uploadID string) error {
-	octx, cancel := l.op(ctx)
-	defer cancel()
-	_, err := l.uploads.UpdateOne(octx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "$set", Value: bson.D{{Key: "upload_id", Value: uploadID}}}})
-	return dbError("note upload of "+key, err)
-}
-
-// Stored adds fragments number first, first+1, ... of the recording, whose bytes the store
-// holds. A node that lost the recording to another stores nothing more.
-func (l *RecordingLedger) Stored(ctx context.Context, key string, first int, frags []RecordingFragment) error {
+// Stored notes a chunk of the recording that the store holds. A node that lost the
+// recording to another notes nothing more.
+func (l *RecordingLedger) Stored(ctx context.Context, key string, c LedgerChunk) error {
 	l.mu.Lock()
 	lease, ok := l.leases[key]
 	l.mu.Unlock()
 	if ok {
 		if err := l.cfg.Cluster.Holds(ctx, lease); err != nil {
-			return dbError("store fragments of "+key, err)
+			return dbError("note chunk of "+key, err)
 		}
 	}
-	for len(frags) > 0 {
-		n := min(len(frags), maxLedgerBatch)
-		doc := fragmentsDoc{ID: fmt.Sprintf("%s#%d", key, first), Key: key, First: first, Fragments: frags[:n]}
-		octx, cancel := l.op(ctx)
-		_, err := l.fragments.InsertOne(octx, doc)
-		if mongodb.IsDup(err) {
-			// An earlier attempt landed, its answer lost, perhaps with fewer fragments
-			// than now: carry on after those it holds.
-			var had fragmentsDoc
-			err = l.fragments.FindOne(octx, bson.D{{Key: "_id", Value: doc.ID}}).Decode(&had)
-			n = min(len(had.Fragments), n)
-		}
-		cancel()
-		if err != nil {
-			return dbError("store fragments of "+key, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("store fragments of %s: batch %s is empty", key, doc.ID)
-		}
-		frags, first = frags[n:], first+n
+	doc := chunkDoc{ID: fmt.Sprintf("%s#%d", key, c.N), Key: key, First: c.N, Start: c.Start, Size: c.Size, Fragments: c.Segments}
+	octx, cancel := l.op(ctx)
+	defer cancel()
+	if _, err := l.fragments.InsertOne(octx, doc); err != nil && !mongodb.IsDup(err) {
+		// A duplicate is an earlier attempt that landed, its answer lost.
+		return dbError("note chunk of "+key, err)
 	}
 	return nil
 }
@@ -352,7 +338,7 @@ func (l *RecordingLedger) Orphans(ctx context.Context, inHand func(key string) b
 		if err != nil {
 			return out, err
 		}
-		l.log.Info("recording adopted", "key", key, "empty", o.Empty, "fragments", len(o.Recording.Fragments))
+		l.log.Info("recording adopted", "key", key, "empty", o.Empty, "chunks", len(o.Chunks))
 		out = append(out, o)
 	}
 	return out, nil
@@ -393,20 +379,17 @@ func (l *RecordingLedger) entry(ctx context.Context, key string) (LedgerOrphan, 
 	}
 	cur, err := l.fragments.Find(octx, bson.D{{Key: "key", Value: key}}, options.Find().SetSort(bson.D{{Key: "first", Value: 1}}))
 	if err != nil {
-		return o, dbError("read recording fragments "+key, err)
+		return o, dbError("read recording chunks "+key, err)
 	}
-	var docs []fragmentsDoc
+	var docs []chunkDoc
 	if err := cur.All(octx, &docs); err != nil {
-		return o, dbError("read recording fragments "+key, err)
+		return o, dbError("read recording chunks "+key, err)
 	}
 	for _, d := range docs {
-		have := len(o.Recording.Fragments)
-		if d.First > have {
-			break // a batch never stored: the index stops before it
+		if d.First != len(o.Chunks)+1 {
+			break // a chunk never noted: the recording ends before it
 		}
-		if have-d.First < len(d.Fragments) {
-			o.Recording.Fragments = append(o.Recording.Fragments, d.Fragments[have-d.First:]...)
-		}
+		o.Chunks = append(o.Chunks, LedgerChunk{N: d.First, Start: d.Start, Size: d.Size, Segments: d.Fragments})
 	}
 	return o, nil
 }

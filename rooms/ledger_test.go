@@ -57,13 +57,14 @@ func (n *ledgerNodes) beat(id string) {
 	}
 }
 
-func testFragments(first, n int) []RecordingFragment {
-	out := make([]RecordingFragment, n)
-	for i := range out {
-		j := int64(first + i)
-		out[i] = RecordingFragment{Offset: 100 + 1000*j, Size: 1000, Start: time.Duration(j) * time.Second, Duration: time.Second, Key: true}
+// testChunk is chunk n of a recording: 30 segments of 1 s, 1000 bytes each.
+func testChunk(n int) LedgerChunk {
+	c := LedgerChunk{N: n, Start: 100 + int64(n-1)*30_000, Size: 30_000}
+	for i := range 30 {
+		j := int64((n-1)*30 + i)
+		c.Segments = append(c.Segments, RecordingFragment{Offset: 100 + 1000*j, Size: 1000, Start: time.Duration(j) * time.Second, Duration: time.Second, Key: true})
 	}
-	return out
+	return c
 }
 
 func nothingInHand(string) bool { return false }
@@ -85,23 +86,10 @@ func TestRecordingLedger(t *testing.T) {
 			if err := a.Begin(ctx, header); err != nil {
 				t.Fatalf("Begin again: %v", err)
 			}
-			if err := a.Upload(ctx, key, "upload-1"); err != nil {
-				t.Fatal(err)
-			}
-			// Stored as parts are acknowledged, in batches of bounded size.
-			for _, r := range [][2]int{{0, 1500}, {1500, 1000}} {
-				if err := a.Stored(ctx, key, r[0], testFragments(r[0], r[1])); err != nil {
+			// Noted as chunks reach the store; a repeated note is harmless.
+			for _, c := range []int{1, 2, 2, 3} {
+				if err := a.Stored(ctx, key, testChunk(c)); err != nil {
 					t.Fatal(err)
-				}
-			}
-			var docs []fragmentsDoc
-			cur, err := n.db.Collection("recording_fragments").Find(ctx, bson.D{})
-			if err != nil || cur.All(ctx, &docs) != nil {
-				t.Fatal(err)
-			}
-			for _, d := range docs {
-				if len(d.Fragments) > maxLedgerBatch {
-					t.Fatalf("a fragments document holds %d fragments", len(d.Fragments))
 				}
 			}
 			if known, err := b.Known(ctx, key); err != nil || !known {
@@ -120,13 +108,14 @@ func TestRecordingLedger(t *testing.T) {
 			if err != nil || len(got) != 1 {
 				t.Fatalf("orphans after the grace period: %d, %v", len(got), err)
 			}
-			o := got[0].Recording
-			if got[0].Empty || o.UploadID != "upload-1" || o.Node != "a" || o.Slug != "studio" || o.InitSize != 100 ||
-				!o.Started.Equal(header.Started) || len(o.Fragments) != 2500 || o.Fragments[2499] != testFragments(2499, 1)[0] {
-				t.Fatalf("orphan = %+v with %d fragments", got[0], len(o.Fragments))
+			o, chunks := got[0].Recording, got[0].Chunks
+			if got[0].Empty || o.Node != "a" || o.Slug != "studio" || o.InitSize != 100 || !o.Started.Equal(header.Started) ||
+				len(chunks) != 3 || chunks[2].N != 3 || chunks[2].Start != testChunk(3).Start || len(chunks[2].Segments) != 30 ||
+				chunks[2].Segments[29] != testChunk(3).Segments[29] {
+				t.Fatalf("orphan = %+v with %d chunks", got[0], len(chunks))
 			}
 			// The former owner, back, has lost it: it writes nothing more and leaves it.
-			if err := a.Stored(ctx, key, 2500, testFragments(2500, 1)); !errors.Is(err, cluster.ErrLost) {
+			if err := a.Stored(ctx, key, testChunk(4)); !errors.Is(err, cluster.ErrLost) {
 				t.Fatalf("Stored by the former owner = %v, want ErrLost", err)
 			}
 			if err := a.Done(ctx, key); err != nil {
@@ -189,19 +178,18 @@ func TestRecordingLedger(t *testing.T) {
 				t.Fatal("the lease outlived Done")
 			}
 		}},
-		{"a repeated batch whose answer was lost carries on where it ended", func(t *testing.T, n *ledgerNodes) {
+		{"the chunks end at the first one never noted", func(t *testing.T, n *ledgerNodes) {
 			a := n.ledger("a")
 			if err := a.Begin(ctx, header); err != nil {
 				t.Fatal(err)
 			}
-			if err := a.Stored(ctx, key, 0, testFragments(0, 5)); err != nil {
-				t.Fatal(err)
-			}
-			if err := a.Stored(ctx, key, 0, testFragments(0, 8)); err != nil {
-				t.Fatal(err)
+			for _, c := range []int{1, 2, 4} {
+				if err := a.Stored(ctx, key, testChunk(c)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			o, err := a.entry(ctx, key)
-			if err != nil || len(o.Recording.Fragments) != 8 || o.Recording.Fragments[7].Start != 7*time.Second {
+			if err != nil || len(o.Chunks) != 2 {
 				t.Fatalf("entry = %+v, %v", o, err)
 			}
 		}},

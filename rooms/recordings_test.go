@@ -32,7 +32,7 @@ func putRecording(t *testing.T, objects storage.Store, roomID, runID string) Rec
 	return Recording{
 		Status: RecordingReady, Key: key, Prefix: "recordings/" + roomID + "/" + runID + "/",
 		ContentType: "video/mp4", Size: 100, InitSize: 10, DurationMS: 2000,
-		Fragments: []RecordingFragment{{Offset: 10, Size: 40, Duration: time.Second, Key: true}, {Offset: 50, Size: 50, Start: time.Second, Duration: time.Second, Key: true}},
+		Segments:  []RecordingSegment{{Size: 40, Duration: time.Second, Key: true}, {Size: 50, Duration: time.Second}},
 		Completed: time.Now().UTC().Truncate(time.Millisecond),
 	}
 }
@@ -70,15 +70,15 @@ func TestAttachRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Recording == nil || b.Recording.Status != RecordingReady || len(b.Recording.Fragments) != 2 || b.Recording.Fragments[1].Start != time.Second {
+	if b.Recording == nil || b.Recording.Status != RecordingReady || len(b.Recording.Segments) != 2 || b.Recording.Segments[1].Size != 50 {
 		t.Fatalf("recording = %+v", b.Recording)
 	}
 	page, err := e.svc.ListBroadcasts(e.ctx(), room.Slug, BroadcastQuery{})
 	if err != nil || len(page.Broadcasts) != 1 {
 		t.Fatalf("list: %+v %v", page, err)
 	}
-	if r := page.Broadcasts[0].Recording; r == nil || r.Size != 100 || len(r.Fragments) != 0 {
-		t.Fatalf("listed recording = %+v, want it without its fragment index", r)
+	if r := page.Broadcasts[0].Recording; r == nil || r.Size != 100 || len(r.Segments) != 0 {
+		t.Fatalf("listed recording = %+v, want it without its segment index", r)
 	}
 	if err := e.svc.AttachRecording(e.ctx(), "no-such-run", rec, time.Now()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("attach to an unknown run: %v", err)

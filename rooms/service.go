@@ -102,7 +102,7 @@ type Config struct {
 	OnEnded func(room Room, b Broadcast)
 	// OnRecording is called once a broadcast's recording is attached and ready
 	// (AttachRecording; not again when the same recording is attached twice), from the
-	// caller's goroutine: return quickly. b carries the Recording (without its fragments).
+	// caller's goroutine: return quickly. b carries the Recording (without its index).
 	OnRecording func(room Room, b Broadcast)
 	// OnRoomCreated and OnRoomDeleted are called once a room was created or deleted (after
 	// Audit is told), from the caller's goroutine: return quickly.

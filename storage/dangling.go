@@ -8,13 +8,12 @@ import (
 	"time"
 )
 
-// DanglingAge is how old an upload that nothing accounts for must be before
-// AbortDanglingUploads aborts it. Uploads are aborted only when they are clearly orphaned:
-// no lease, no record of its recording and no spool claims it, and it is older than any
-// broadcast and any outage a node could come back from with its spool (a node of an older
-// version records without leases, and a crash between creating an upload and recording it
-// leaves one unaccounted for). The nodes complete or abort, through their leases, every
-// upload they account for; this age only sweeps what no one ever will.
+// DanglingAge is how old an upload or object that nothing accounts for must be before it
+// is swept (AbortDanglingUploads, DeleteDanglingObjects): only once clearly orphaned (no
+// lease, no record of its recording, nothing on a node's disk) and older than any
+// broadcast and any outage a node could come back from with its disk. The nodes complete
+// or delete, through their leases, everything they account for; this age only sweeps
+// what no one ever will.
 const DanglingAge = 7 * 24 * time.Hour
 
 // DanglingConfig configures AbortDanglingUploads.
@@ -68,18 +67,60 @@ func AbortDanglingUploads(ctx context.Context, cfg DanglingConfig) (int, error) 
 	return aborted, nil
 }
 
-// ClaimedUploads returns a Keep function for AbortDanglingUploads that claims the upload of
-// every spool in dir (live, or left by a recovery that failed and will be tried again).
-func ClaimedUploads(dir string) (func(key, uploadID string) bool, error) {
-	spools, err := ListSpools(dir)
-	if err != nil {
-		return nil, err
+// DanglingObjects configures DeleteDanglingObjects.
+type DanglingObjects struct {
+	Store  Store
+	Prefix string
+	// Group names the thing an object belongs to (a recording's key for its chunks), ""
+	// for objects this sweep leaves alone.
+	Group func(key string) string
+	// Keep reports whether a group is accounted for: its objects are never deleted. An
+	// error deletes nothing more.
+	Keep      func(ctx context.Context, group string) (bool, error)
+	OlderThan time.Duration
+	Now       func() time.Time // default time.Now
+	Logger    *slog.Logger
+}
+
+// DeleteDanglingObjects deletes the objects under cfg.Prefix of groups that cfg.Keep does
+// not account for, once older than cfg.OlderThan (a recording's chunks that no recording
+// will ever be assembled from), and returns how many it deleted.
+func DeleteDanglingObjects(ctx context.Context, cfg DanglingObjects) (int, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	claimed := map[string]string{}
-	for _, sp := range spools {
-		if sp.UploadID != "" {
-			claimed[sp.UploadID] = sp.Key
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var stale []Object
+	err := cfg.Store.List(ctx, cfg.Prefix, func(o Object) error {
+		if cfg.Group(o.Key) != "" && cfg.Now().Sub(o.LastModified) >= cfg.OlderThan {
+			stale = append(stale, o)
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list objects under %q: %w", cfg.Prefix, err)
 	}
-	return func(key, uploadID string) bool { return claimed[uploadID] == key }, nil
+	kept := map[string]bool{}
+	deleted := 0
+	for _, o := range stale {
+		g := cfg.Group(o.Key)
+		keep, known := kept[g]
+		if !known {
+			if keep, err = cfg.Keep(ctx, g); err != nil {
+				return deleted, fmt.Errorf("check dangling objects of %q: %w", g, err)
+			}
+			kept[g] = keep
+		}
+		if keep {
+			continue
+		}
+		if err := cfg.Store.Delete(ctx, o.Key); err != nil {
+			return deleted, fmt.Errorf("delete dangling object %q: %w", o.Key, err)
+		}
+		cfg.Logger.Info("deleted dangling object", "key", o.Key, "of", g, "modified", o.LastModified)
+		deleted++
+	}
+	return deleted, nil
 }

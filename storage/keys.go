@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"unicode/utf8"
 )
@@ -36,6 +37,30 @@ func RecordingKey(room, broadcastID, name string) (string, error) {
 		return "", fmt.Errorf("file name %q: %w", name, err)
 	}
 	return p + name, nil
+}
+
+// ChunkKey is the key of chunk n (from 1) of a recording being written: the recording's
+// log reaches the store chunk by chunk, each readable at once, and the recording is
+// assembled from them at the end. They sit in the recording's folder, so that whatever
+// removes the folder removes them.
+func ChunkKey(recording string, n int) string {
+	return path.Dir(recording) + "/" + ChunksFolder + fmt.Sprintf("%06d", n)
+}
+
+// ChunksFolder holds a recording's chunks, in its folder.
+const ChunksFolder = "chunks/"
+
+// ChunkOf reads a chunk's key back: the recording's folder ("" when key is no chunk's)
+// and the chunk's number.
+func ChunkOf(key string) (folder string, n int) {
+	dir, name := path.Split(key)
+	if !strings.HasSuffix(dir, "/"+ChunksFolder) || !strings.HasPrefix(key, RecordingsPrefix) {
+		return "", 0
+	}
+	if _, err := fmt.Sscanf(name, "%06d", &n); err != nil || n < 1 || fmt.Sprintf("%06d", n) != name {
+		return "", 0
+	}
+	return strings.TrimSuffix(dir, ChunksFolder), n
 }
 
 // validSegment keeps room names, broadcast ids and file names to characters that mean the

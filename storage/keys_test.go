@@ -37,6 +37,18 @@ func TestKeys(t *testing.T) {
 			t.Errorf("RecordingKey%q accepted", bad)
 		}
 	}
+	chunk := ChunkKey(k, 12)
+	if chunk != "recordings/studio/01HZX/chunks/000012" {
+		t.Fatalf("ChunkKey = %q", chunk)
+	}
+	if folder, n := ChunkOf(chunk); folder != "recordings/studio/01HZX/" || n != 12 {
+		t.Fatalf("ChunkOf(%q) = %q, %d", chunk, folder, n)
+	}
+	for _, notChunk := range []string{k, "recordings/studio/01HZX/chunks/12", "other/x/chunks/000001", "recordings/a/chunks/000000"} {
+		if folder, _ := ChunkOf(notChunk); folder != "" {
+			t.Errorf("ChunkOf(%q) = %q, want none", notChunk, folder)
+		}
+	}
 	if d := AttachmentDisposition(`a"b/c.mp4`); d != `attachment; filename=a_b_c.mp4` {
 		t.Errorf("AttachmentDisposition = %s", d)
 	}

@@ -43,6 +43,10 @@ type Store interface {
 	// UploadPart uploads part n (1-based) of an upload. Uploading the same number again
 	// replaces it, which makes retries safe.
 	UploadPart(ctx context.Context, key, uploadID string, n int, body io.ReadSeeker, size int64) (Part, error)
+	// CopyPart makes part n (1-based) of an upload from the whole object src, inside the
+	// store (S3's UploadPartCopy): the bytes never travel through onair. Copying the same
+	// number again replaces the part, which makes retries safe.
+	CopyPart(ctx context.Context, key, uploadID string, n int, src string) (Part, error)
 	// ListParts returns the parts the store holds for an upload, ordered by number; it is
 	// the authority on what was uploaded. ErrNotFound when the upload does not exist.
 	ListParts(ctx context.Context, key, uploadID string) ([]Part, error)

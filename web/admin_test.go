@@ -34,6 +34,8 @@ type eventsHLS struct{ http.Handler }
 
 func (eventsHLS) Live(string) bool { return false }
 
+func (eventsHLS) Immutable(string) bool { return false }
+
 // eventsEnv is the web server over real services (rooms, chat, audit trail, webhooks) on
 // a FerretDB of the test's own.
 type eventsEnv struct {

@@ -102,13 +102,21 @@ func TestSameOriginAndCSRF(t *testing.T) {
 }
 
 func TestVODPlaylist(t *testing.T) {
-	rec := &rooms.Recording{InitSize: 900, Fragments: []rooms.RecordingFragment{
+	rec := &rooms.Recording{InitSize: 900, Segments: []rooms.RecordingSegment{
+		{Size: 1000, Duration: time.Second, Key: true},
+		{Size: 1500, Duration: 1500 * time.Millisecond, Key: true},
+	}}
+	// Recordings made before the segment index read the same from their fragment index.
+	old := &rooms.Recording{InitSize: 900, Fragments: []rooms.RecordingFragment{
 		{Offset: 900, Size: 1000, Duration: time.Second, Key: true},
 		{Offset: 1900, Size: 1500, Start: time.Second, Duration: 1500 * time.Millisecond, Key: true},
 	}}
 	got := vodPlaylist("https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1", rec)
+	if again := vodPlaylist("https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1", old); again != got {
+		t.Fatalf("a recording indexed by fragments:\n%s\nby segments:\n%s", again, got)
+	}
 	want := `#EXTM3U
-#EXT-X-VERSION:7
+#EXT-X-VERSION:6
 #EXT-X-TARGETDURATION:2
 #EXT-X-PLAYLIST-TYPE:VOD
 #EXT-X-MEDIA-SEQUENCE:0
@@ -126,7 +134,7 @@ https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1
 		t.Fatalf("playlist:\n%s\nwant:\n%s", got, want)
 	}
 	// A fragment cut inside a GOP means segments are not independent.
-	rec.Fragments[1].Key = false
+	rec.Segments[1].Key = false
 	if strings.Contains(vodPlaylist("u", rec), "INDEPENDENT") {
 		t.Fatal("playlist claims independent segments with a non-key fragment")
 	}

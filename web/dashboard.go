@@ -31,6 +31,9 @@ type roomHealth struct {
 	FPS         float64      `json:"fps"`      // average video frames per second of the run
 	Video       *videoHealth `json:"video,omitempty"`
 	Audio       *audioHealth `json:"audio,omitempty"`
+	// Warnings say what the stream's settings cost viewers, e.g. a key frame interval
+	// longer than the segments.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type videoHealth struct {
@@ -62,6 +65,7 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 		h.LiveSince = st.StartedAt()
 		h.Recording = st.Route().Record
 		h.RunID = st.ID()
+		h.Warnings = st.Warnings()
 		h.Bytes, h.VideoFrames, h.AudioFrames = stats.Bytes, stats.VideoUnits, stats.AudioUnits
 		h.MediaMS = stats.Duration.Milliseconds()
 		if secs := now.Sub(st.StartedAt()).Seconds(); secs > 0 {

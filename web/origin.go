@@ -30,6 +30,9 @@ type LocalHLS interface {
 	http.Handler
 	// Live reports whether the stream is being published here now.
 	Live(name string) bool
+	// Immutable reports whether a file of a stream never changes once served (its media,
+	// as opposed to its playlists): what the proxy may cache.
+	Immutable(file string) bool
 }
 
 // proxiedHeader marks a request one node sends another, so that it is never sent on.
@@ -119,17 +122,13 @@ type fetched struct {
 
 var errTooLarge = errors.New("response too large to share")
 
-func immutableFile(file string) bool {
-	return strings.HasSuffix(file, ".mp4") || strings.HasSuffix(file, ".ts")
-}
-
-// serve answers from the origin node at base.
-func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request, base string) {
+// serve answers from the origin node at base; immutable says whether the file may be
+// cached.
+func (p *hlsProxy) serve(w http.ResponseWriter, r *http.Request, base string, immutable bool) {
 	target := base + r.URL.Path
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	immutable := immutableFile(r.PathValue("file"))
 	if immutable {
 		if f, ok := p.cache.get(target); ok {
 			writeFetched(w, f)
@@ -268,7 +267,7 @@ func (s *Server) liveHLS(w http.ResponseWriter, r *http.Request) {
 			if mw != nil {
 				r = s.withNodeToken(r, mw.room)
 			}
-			s.proxy.serve(w, r, base)
+			s.proxy.serve(w, r, base, s.cfg.HLS.Immutable(r.PathValue("file")))
 			return
 		}
 	}

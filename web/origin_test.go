@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,6 +21,9 @@ type fakeHLS struct {
 }
 
 func (f *fakeHLS) Live(name string) bool { return f.streams[name] }
+
+// Immutable: the media files this fake knows end in .mp4.
+func (f *fakeHLS) Immutable(file string) bool { return strings.HasSuffix(file, ".mp4") }
 
 func (f *fakeHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.streams[r.PathValue("name")] {

@@ -29,6 +29,8 @@ type noHLS struct{ http.Handler }
 
 func (noHLS) Live(string) bool { return false }
 
+func (noHLS) Immutable(string) bool { return false }
+
 // testServer is a Server without MongoDB whose bundle is dist.
 func testServer(t *testing.T, dist fstest.MapFS) *Server {
 	t.Helper()

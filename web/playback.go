@@ -201,8 +201,15 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 		s.refuseMedia(w, r, err)
 		return nil, nil, false
 	}
-	return &mediaWriter{ResponseWriter: w, bufs: &s.rewrites, room: g.Room, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")},
-		withoutToken(r), true
+	m := &mediaWriter{ResponseWriter: w, bufs: &s.rewrites, room: g.Room, token: urlToken, playlist: strings.HasSuffix(r.PathValue("file"), ".m3u8")}
+	r = withoutToken(r)
+	if m.rewriting() && r.Header.Get("Accept-Encoding") != "" {
+		// The playlist is rewritten as text: the HLS server (or the origin node) must not
+		// gzip it.
+		r = r.Clone(r.Context())
+		r.Header.Del("Accept-Encoding")
+	}
+	return m, r, true
 }
 
 // withoutToken is r without a token in its query (valid or not) nor a token header:

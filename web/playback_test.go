@@ -1,6 +1,7 @@
 package web
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -52,6 +53,8 @@ type privateHLS struct {
 
 func (p *privateHLS) Live(name string) bool { return name == p.name }
 
+func (p *privateHLS) Immutable(file string) bool { return !strings.HasSuffix(file, ".m3u8") }
+
 func (p *privateHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.PathValue("name") != p.name {
 		http.NotFound(w, r)
@@ -60,7 +63,16 @@ func (p *privateHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.served.Add(1)
 	if strings.HasSuffix(r.PathValue("file"), ".m3u8") {
 		w.Header().Set("Cache-Control", "public, max-age=1")
-		_, _ = io.WriteString(w, "#EXTM3U\n#EXT-X-PART:DURATION=0.2,URI=\"v_part1.mp4\"\n#EXTINF:1,\nv_seg1.mp4\n")
+		body := "#EXTM3U\n#EXT-X-PART:DURATION=0.2,URI=\"v_part1.mp4\"\n#EXTINF:1,\nv_seg1.mp4\n"
+		// As media/hls does: playlists gzipped for clients that accept it.
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, body)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, body)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -174,9 +186,10 @@ func TestPrivateHLSOnEveryNode(t *testing.T) {
 		t.Errorf("the origin's HLS served %d requests, want 4 (2 of its own viewers', the part and the playlist the edge fetched)", n)
 	}
 
-	// A URL token follows every URI of the playlists, on both nodes.
+	// A URL token follows every URI of the playlists, on both nodes, also for a browser
+	// that accepts gzip.
 	for _, s := range []*Server{origin, edge} {
-		rec := get(s, live+"v_stream.m3u8?token="+good, nil)
+		rec := get(s, live+"v_stream.m3u8?token="+good, http.Header{"Accept-Encoding": {"gzip, deflate"}})
 		body := rec.Body.String()
 		if rec.Code != 200 || !strings.Contains(body, `URI="v_part1.mp4?token=`+good+`"`) || !strings.Contains(body, "\nv_seg1.mp4?token="+good+"\n") {
 			t.Fatalf("playlist with a URL token: %d\n%s", rec.Code, body)

@@ -3,12 +3,10 @@ package web
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
+	"onair/media/hls"
 	"onair/rooms"
 	"onair/storage"
 )
@@ -245,27 +243,24 @@ func (s *Server) replayMedia(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, url, http.StatusFound)
 }
 
+// replaySegments lists a recording's segments: from its segment index, or from the
+// fragment index of recordings made before it.
+func replaySegments(rec *rooms.Recording) []hls.ReplaySegment {
+	out := make([]hls.ReplaySegment, 0, len(rec.Segments)+len(rec.Fragments))
+	at := rec.InitSize
+	for _, s := range rec.Segments {
+		out = append(out, hls.ReplaySegment{Offset: at, Size: s.Size, Duration: s.Duration, Key: s.Key})
+		at += s.Size
+	}
+	for _, f := range rec.Fragments {
+		out = append(out, hls.ReplaySegment{Offset: f.Offset, Size: f.Size, Duration: f.Duration, Key: f.Key})
+	}
+	return out
+}
+
+// vodPlaylist writes the replay playlist of rec, whose object is at url.
 func vodPlaylist(url string, rec *rooms.Recording) string {
-	target := 1.0
-	independent := true
-	for _, f := range rec.Fragments {
-		target = max(target, math.Ceil(f.Duration.Seconds()))
-		independent = independent && f.Key
-	}
-	var sb strings.Builder
-	sb.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
-	fmt.Fprintf(&sb, "#EXT-X-TARGETDURATION:%d\n", int(target))
-	sb.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n")
-	if independent {
-		sb.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
-	}
-	fmt.Fprintf(&sb, "#EXT-X-MAP:URI=%q,BYTERANGE=\"%d@0\"\n", url, rec.InitSize)
-	for _, f := range rec.Fragments {
-		sb.WriteString("#EXTINF:" + strconv.FormatFloat(f.Duration.Seconds(), 'f', 5, 64) + ",\n")
-		fmt.Fprintf(&sb, "#EXT-X-BYTERANGE:%d@%d\n%s\n", f.Size, f.Offset, url)
-	}
-	sb.WriteString("#EXT-X-ENDLIST\n")
-	return sb.String()
+	return hls.ReplayPlaylist(url, rec.InitSize, replaySegments(rec))
 }
 
 // download sends the browser to a short-lived URL of the MP4, named for the broadcast

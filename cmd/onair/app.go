@@ -68,23 +68,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	if a.nodeID, err = nodeID(cfg); err != nil {
 		return nil, err
 	}
-	a.hls, err = hls.New(hls.Config{
-		Logger:          log,
-		Variant:         cfg.HLS.Variant,
-		SegmentDuration: cfg.HLS.SegmentDuration,
-		PartDuration:    cfg.HLS.PartDuration,
-		DVRWindow:       cfg.HLS.DVRWindow,
-		Directory:       filepath.Join(cfg.Data.Dir, "hls"),
-		EndGrace:        cfg.HLS.EndGrace,
-	})
-	if err != nil {
-		return nil, err
-	}
-	outputs := []media.Output{a.hls}
+	var outputs []media.Output
 	resolver := resolvers{keys}
 	webCfg := web.Config{
 		Logger:              log,
-		HLS:                 a.hls,
 		ReadHeaderTimeout:   cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:         cfg.HTTP.ReadTimeout,
 		WriteTimeout:        cfg.HTTP.WriteTimeout,
@@ -163,7 +150,6 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			if err := a.newRecorder(db, store); err != nil {
 				return nil, err
 			}
-			outputs = append(outputs, a.recorder)
 		}
 		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
 		webCfg.Audit, webCfg.Webhooks, webCfg.Cluster = a.audit, a.webhooks, a.cluster
@@ -179,6 +165,25 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	} else {
 		log.Warn("mongo.uri is not set: serving the configured streams only, without accounts, rooms or chat")
 	}
+
+	// HLS writes each run's log; the recorder, when there is one, keeps the recorded runs'.
+	hlsCfg := hls.Config{
+		Logger:          log,
+		SegmentDuration: cfg.HLS.SegmentDuration,
+		PartDuration:    cfg.HLS.PartDuration,
+		DVRWindow:       cfg.HLS.DVRWindow,
+		Dir:             runsDir(cfg),
+		ChunkSize:       cfg.Recordings.ChunkSize,
+		EndGrace:        cfg.HLS.EndGrace,
+	}
+	if a.recorder != nil {
+		hlsCfg.Archive = a.recorder
+	}
+	if a.hls, err = hls.New(hlsCfg); err != nil {
+		return nil, err
+	}
+	webCfg.HLS = a.hls
+	outputs = append([]media.Output{a.hls}, outputs...)
 
 	hubCfg := media.HubConfig{
 		Logger:        log,
@@ -280,7 +285,7 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		Status: rooms.RecordingReady, Key: rec.Key, Prefix: path.Dir(rec.Key) + "/", ContentType: rec.ContentType,
 		Size: rec.Size, InitSize: rec.InitSize, DurationMS: rec.Duration.Milliseconds(),
 		Recovered: rec.Recovered, Completed: time.Now().UTC().Truncate(time.Millisecond),
-		Fragments: roomsFragments(rec.Fragments),
+		Segments: replaySegments(rec.Segments),
 	}
 	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
 	if errors.Is(err, rooms.ErrNotFound) && a.roomGone(ctx, rec.Owner) {

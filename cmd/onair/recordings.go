@@ -23,13 +23,16 @@ func (a *app) newRecorder(db *mongo.Database, store storage.Store) error {
 		return err
 	}
 	a.recorder, err = record.New(record.Config{
-		Logger: a.log, Store: store, Dir: filepath.Join(a.cfg.Data.Dir, "recordings"),
+		Logger: a.log, Store: store, Dir: runsDir(a.cfg),
 		MaxDisk: a.cfg.Recordings.SpoolMaxDisk, Recorded: a.recorded, Ledger: recordLedger{a.ledger}, Failed: a.recordingFailed,
 		// Twice per grace period: a dead node's recordings are adopted within 1.5 of it.
 		AdoptEvery: a.cfg.Recordings.AdoptAfter / 2,
 	})
 	return err
 }
+
+// runsDir holds the runs' logs: HLS writes them, the recorder uploads and recovers them.
+func runsDir(cfg config) string { return filepath.Join(cfg.Data.Dir, "runs") }
 
 // recordLedger is rooms' ledger as media/record sees it.
 type recordLedger struct{ l *rooms.RecordingLedger }
@@ -44,12 +47,8 @@ func (r recordLedger) Begin(ctx context.Context, rec record.Recording) error {
 	})
 }
 
-func (r recordLedger) Upload(ctx context.Context, key, uploadID string) error {
-	return r.l.Upload(ctx, key, uploadID)
-}
-
-func (r recordLedger) Stored(ctx context.Context, key string, first int, frags []record.Fragment) error {
-	return r.l.Stored(ctx, key, first, roomsFragments(frags))
+func (r recordLedger) Stored(ctx context.Context, key string, c record.StoredChunk) error {
+	return r.l.Stored(ctx, key, rooms.LedgerChunk{N: c.N, Start: c.Start, Size: c.Size, Segments: ledgerSegments(c.Segments)})
 }
 
 func (r recordLedger) Done(ctx context.Context, key string) error { return r.l.Done(ctx, key) }
@@ -72,18 +71,35 @@ func (r recordLedger) Orphans(ctx context.Context, inHand func(string) bool) ([]
 			InitSize: l.InitSize, VideoCodec: l.VideoCodec, AudioCodec: l.AudioCodec, Width: l.Width, Height: l.Height,
 			StartedAt: l.Started,
 		}
-		for _, f := range l.Fragments {
-			rec.Fragments = append(rec.Fragments, record.Fragment{Offset: f.Offset, Size: f.Size, Start: f.Start, Duration: f.Duration, Key: f.Key})
+		var chunks []record.StoredChunk
+		for _, c := range o.Chunks {
+			sc := record.StoredChunk{N: c.N, Start: c.Start, Size: c.Size}
+			for _, f := range c.Segments {
+				sc.Segments = append(sc.Segments, record.Segment{Offset: f.Offset, Size: f.Size, Start: f.Start, Duration: f.Duration, Key: f.Key})
+			}
+			chunks = append(chunks, sc)
 		}
-		out[i] = record.Orphan{Recording: rec, UploadID: l.UploadID, Empty: o.Empty}
+		out[i] = record.Orphan{Recording: rec, Chunks: chunks, Empty: o.Empty}
 	}
 	return out, err
 }
 
-func roomsFragments(frags []record.Fragment) []rooms.RecordingFragment {
-	out := make([]rooms.RecordingFragment, len(frags))
-	for i, f := range frags {
-		out[i] = rooms.RecordingFragment{Offset: f.Offset, Size: f.Size, Start: f.Start, Duration: f.Duration, Key: f.Key}
+// ledgerSegments are a chunk's segments as the ledger keeps them, each with its offset and
+// start, so that a chunk's document stands on its own.
+func ledgerSegments(segs []record.Segment) []rooms.RecordingFragment {
+	out := make([]rooms.RecordingFragment, len(segs))
+	for i, s := range segs {
+		out[i] = rooms.RecordingFragment{Offset: s.Offset, Size: s.Size, Start: s.Start, Duration: s.Duration, Key: s.Key}
+	}
+	return out
+}
+
+// replaySegments are a recording's segments as its broadcast keeps them: each starts where
+// the one before ends, so sizes and durations are enough.
+func replaySegments(segs []record.Segment) []rooms.RecordingSegment {
+	out := make([]rooms.RecordingSegment, len(segs))
+	for i, s := range segs {
+		out[i] = rooms.RecordingSegment{Size: s.Size, Duration: s.Duration, Key: s.Key}
 	}
 	return out
 }

@@ -2,27 +2,43 @@ package hls
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // ServeHTTP serves /live/{name}/{file}; the router must set the two path values.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	kind := classify(r.PathValue("file"))
+	ref := parseFile(r.PathValue("file"))
 	cw := &countingWriter{ResponseWriter: w}
-	s.serve(cw, r, kind)
-	st := &s.stats[kind]
+	s.serve(cw, r, ref)
+	st := &s.stats[ref.kind]
 	st.requests.Add(1)
 	st.bytes.Add(cw.n)
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind fileKind) {
+// Cache policies. Media files never change (their names are unique to a run). A blocking
+// playlist request names the run and the part it waits for, so shared caches may keep the
+// answer and collapse viewers' requests, while browsers revalidate (a player may ask the
+// same blocking URL again, and must not get its own stale copy). A plain reload must never
+// be answered from a cache: the playlist changes with every part, and a stale one makes a
+// player fetch again the part it has.
+const (
+	cacheImmutable    = "public, max-age=31536000, immutable"
+	cacheBlocking     = "public, max-age=0, s-maxage=60"
+	cacheMultivariant = "public, max-age=1"
+	cacheRevalidate   = "no-cache"
+)
+
+func (s *Server) serve(w http.ResponseWriter, req *http.Request, ref fileRef) {
 	h := w.Header()
 	// Players on other origins (an embed, a CDN-hosted page) must be able to read the stream.
 	h.Set("Access-Control-Allow-Origin", "*")
-	switch r.Method {
+	switch req.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodOptions:
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
@@ -35,118 +51,291 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind fileKind) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-
-	file := r.PathValue("file")
-	sess := s.lookup(r.PathValue("name"))
-	if kind == kindUnknown || sess == nil {
+	r := s.lookup(req.PathValue("name"))
+	if ref.kind == kindUnknown || r == nil {
 		writeError(w, http.StatusNotFound, "stream not found")
 		return
 	}
-	q := r.URL.Query()
-	sid := q.Get("s")
-	if sid != "" && sid != sess.id {
+	sid, pinnedRun := query(req.URL.RawQuery, "s")
+	if (pinnedRun && sid != r.id) || (ref.run != "" && ref.run != r.id) {
 		writeError(w, http.StatusNotFound, "this run of the stream has ended; reload index.m3u8")
 		return
 	}
-	pinned := sid != ""
-	blocking := q.Has("_HLS_msn")
-
-	if _, ended := sess.endedAt(); ended {
-		s.serveEnded(w, r, sess, file, kind, blocking, pinned)
-		return
-	}
-	switch kind {
+	switch ref.kind {
 	case kindMultivariant:
-		// Pin the media playlists to this run, so cached answers never cross runs.
-		r = r.Clone(r.Context())
-		r.URL.RawQuery = "s=" + sess.id
-		s.serveWaiting(w, r, sess, file, kind, false, true)
-	case kindMediaPlaylist, kindPart:
-		s.serveWaiting(w, r, sess, file, kind, blocking, pinned)
-	default:
-		serveMuxer(w, r, sess, kind)
+		s.servePlaylist(w, req, r, renderKey{file: multivariantFile}, cacheMultivariant)
+	case kindMediaPlaylist:
+		s.serveMedia(w, req, r, ref, pinnedRun)
+	case kindInit:
+		s.serveInit(w, req, r, ref)
+	case kindPart:
+		s.servePart(w, req, r, ref)
+	case kindSegment:
+		s.serveSegment(w, req, r, ref)
 	}
 }
 
-// serveWaiting serves what the muxer may hold back until the stream has progressed, and
-// stops waiting when the stream ends, the client leaves or PlaylistWait passes.
-func (s *Server) serveWaiting(w http.ResponseWriter, r *http.Request, sess *session, file string, kind fileKind, blocking, pinned bool) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PlaylistWait)
+// query finds a parameter in a raw query without parsing it whole: the hot paths read one
+// or two.
+func query(raw, name string) (string, bool) {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// waitContent waits for the run's first part; false once it answered.
+func (s *Server) waitContent(w http.ResponseWriter, req *http.Request, r *run) bool {
+	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.PlaylistWait)
 	defer cancel()
-	shared, produce := sess.responses.get(file+"?"+r.URL.RawQuery, time.Now())
-	if produce {
-		// Shared by every viewer asking meanwhile: not bound to this one's request.
-		go func() {
-			sess.muxer.Handle(shared.buf, r)
-			sess.responses.done(shared, shareFor(kind, blocking))
-		}()
+	if r.wait(ctx, r.hasContent) {
+		return true
 	}
-	buf := shared.buf
-	select {
-	case <-shared.ready:
-	case <-sess.ended:
-		s.serveEnded(w, r, sess, file, kind, blocking, pinned)
-		return
-	case <-ctx.Done():
-		if r.Context().Err() == nil {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "stream is starting; retry")
-		}
-		return
-	}
-	if buf.code == 0 {
-		writeError(w, http.StatusNotFound, "not found")
-		return
-	}
-	if buf.code != http.StatusOK {
-		writeError(w, buf.code, http.StatusText(buf.code))
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", buf.header.Get("Content-Type"))
-	h.Set("Content-Length", strconv.Itoa(buf.body.Len()))
-	h.Set("Cache-Control", cacheControl(kind, blocking, pinned))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.body.Bytes())
-}
-
-func (s *Server) serveEnded(w http.ResponseWriter, r *http.Request, sess *session, file string, kind fileKind, blocking, pinned bool) {
-	switch kind {
-	case kindMultivariant, kindMediaPlaylist:
-		body, ok := sess.final[file]
-		if !ok {
-			writeError(w, http.StatusNotFound, "stream not found")
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/vnd.apple.mpegurl")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		h.Set("Cache-Control", cacheControl(kind, blocking, pinned))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body)
-	case kindInit, kindSegment:
-		if !sess.finalFiles[file] {
-			writeError(w, http.StatusNotFound, "not found")
-			return
-		}
-		serveMuxer(w, r, sess, kind)
+	switch {
+	case req.Context().Err() != nil:
+	case ctx.Err() != nil:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "stream is starting; retry")
 	default:
-		writeError(w, http.StatusNotFound, "the stream has ended")
+		writeError(w, http.StatusNotFound, "the stream ended before it had anything to play")
+	}
+	return false
+}
+
+// serveMedia serves a media playlist, and holds a blocking reload (_HLS_msn, _HLS_part)
+// until the part it asks for exists.
+func (s *Server) serveMedia(w http.ResponseWriter, req *http.Request, r *run, ref fileRef, pinnedRun bool) {
+	file := playlistName(ref.rendition)
+	if ref.rendition == renditionAV {
+		if !r.fromStartAvailable() {
+			writeError(w, http.StatusNotFound, "this run is not kept: it has no playlist from the start")
+			return
+		}
+	} else if r.rendition(ref.rendition) == nil {
+		writeError(w, http.StatusNotFound, "no such rendition")
+		return
+	}
+	if !s.waitContent(w, req, r) {
+		return
+	}
+	raw := req.URL.RawQuery
+	msnArg, blocking := query(raw, "_HLS_msn")
+	cache := cacheRevalidate
+	if blocking && ref.rendition != renditionAV {
+		msn, err := strconv.Atoi(msnArg)
+		part := -1
+		if p, ok := query(raw, "_HLS_part"); ok && err == nil {
+			part, err = strconv.Atoi(p)
+		}
+		if err != nil || msn < 0 || part < -1 {
+			writeError(w, http.StatusBadRequest, "_HLS_msn and _HLS_part must be numbers")
+			return
+		}
+		if !s.waitPart(w, req, r, msn, part) {
+			return
+		}
+		if pinnedRun {
+			cache = cacheBlocking
+		}
+	}
+	skip, _ := query(raw, "_HLS_skip")
+	s.servePlaylist(w, req, r, renderKey{file: file, skip: skip == "YES" || skip == "v2"}, cache)
+}
+
+// waitPart waits until part (msn, part) exists (part -1: segment msn is complete). A
+// request for a part too far ahead to come within the wait is refused at once, as the
+// spec asks. false once it answered.
+func (s *Server) waitPart(w http.ResponseWriter, req *http.Request, r *run, msn, part int) bool {
+	r.mu.RLock()
+	cur, _ := r.position()
+	r.mu.RUnlock()
+	if msn > cur+2 {
+		writeError(w, http.StatusBadRequest, "_HLS_msn is more than two segments ahead of the playlist")
+		return false
+	}
+	ready := func() bool {
+		if part < 0 {
+			c, _ := r.position()
+			return msn < c || (msn == c && r.open == nil)
+		}
+		return r.hasPart(msn, part)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.PlaylistWait)
+	defer cancel()
+	if r.wait(ctx, ready) {
+		return true
+	}
+	if _, ended := r.endedAtTime(); ended {
+		return true // the final playlist answers whatever was waited for
+	}
+	if req.Context().Err() == nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the part did not come in time; retry")
+	}
+	return false
+}
+
+// servePlaylist sends the current rendering of a playlist, gzipped for clients that take
+// it.
+func (s *Server) servePlaylist(w http.ResponseWriter, req *http.Request, r *run, key renderKey, cache string) {
+	if key.file == multivariantFile && !s.waitContent(w, req, r) {
+		return
+	}
+	gz := strings.Contains(req.Header.Get("Accept-Encoding"), "gzip")
+	e := r.playlist(key, gz)
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", cache)
+	h.Set("Vary", "Accept-Encoding")
+	body, etag := e.body, e.etag
+	if gz {
+		body, etag = e.gz, etag[:len(etag)-1]+`-gz"`
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
+	if req.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		_, _ = w.Write(body)
 	}
 }
 
-// serveMuxer streams what the muxer answers at once (init files and segments).
-func serveMuxer(w http.ResponseWriter, r *http.Request, sess *session, kind fileKind) {
-	if kind == kindSegment {
-		if f, ok := sess.openFinishedSegment(r.PathValue("file")); ok {
-			serveSegmentFile(w, r, f, r.PathValue("file"))
+func (s *Server) serveInit(w http.ResponseWriter, req *http.Request, r *run, ref fileRef) {
+	body := r.avInit
+	if ref.rendition != renditionAV {
+		rd := r.rendition(ref.rendition)
+		if rd == nil {
+			writeError(w, http.StatusNotFound, "no such rendition")
 			return
 		}
+		body = rd.init
 	}
-	cw := &cacheWriter{ResponseWriter: w, cache: cacheControl(kind, false, true)}
-	sess.muxer.Handle(cw, r)
-	if !cw.wrote {
-		writeError(w, http.StatusNotFound, "not found")
+	writeMedia(w, req, body)
+}
+
+// servePart serves a part from memory near the live edge, else from the log. The part
+// after the newest (a preload hint) is held until it exists.
+func (s *Server) servePart(w http.ResponseWriter, req *http.Request, r *run, ref fileRef) {
+	rd := r.rendition(ref.rendition)
+	if rd == nil {
+		writeError(w, http.StatusNotFound, "no such rendition")
+		return
+	}
+	r.mu.RLock()
+	next := r.nextPart
+	r.mu.RUnlock()
+	if ref.n > next {
+		writeError(w, http.StatusNotFound, "no such part")
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.PlaylistWait)
+	defer cancel()
+	if !r.wait(ctx, func() bool { return r.nextPart > ref.n }) {
+		if req.Context().Err() == nil {
+			writeError(w, http.StatusNotFound, "the part never came")
+		}
+		return
+	}
+	r.mu.RLock()
+	p := r.part(ref.n)
+	var buf []byte
+	var off, size int64
+	if p != nil {
+		buf, off, size = p.buf[rd.idx], p.off[rd.idx], p.size[rd.idx]
+	}
+	r.mu.RUnlock()
+	switch {
+	case p == nil:
+		writeError(w, http.StatusNotFound, "the part left the playlist")
+	case buf != nil:
+		writeMedia(w, req, buf)
+	default:
+		s.sendLog(w, req, r, off, size)
+	}
+}
+
+// serveSegment serves a whole segment from the log: a rendition's from the DVR window, or
+// both tracks' from the whole run ("from the start"), read from the archive once it left
+// the disk.
+func (s *Server) serveSegment(w http.ResponseWriter, req *http.Request, r *run, ref fileRef) {
+	var off, size int64
+	var found bool
+	r.mu.RLock()
+	if ref.rendition == renditionAV {
+		if ref.n < len(r.hist) {
+			off, size, found = r.hist[ref.n].off, int64(r.hist[ref.n].size), true
+		}
+	} else if rd := r.rendition(ref.rendition); rd != nil {
+		if seg := r.segment(ref.n); seg != nil && seg != r.open {
+			off, size, found = seg.Offset, seg.Video, true
+			if rd.idx == 1 {
+				off, size = seg.Offset+seg.Video, seg.Audio
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if !found {
+		writeError(w, http.StatusNotFound, "no such segment")
+		return
+	}
+	s.sendLog(w, req, r, off, size)
+}
+
+// sendLog sends size bytes of the run's log at off: from its chunk file with sendfile, or,
+// once the chunk left the disk, from the archive.
+func (s *Server) sendLog(w http.ResponseWriter, req *http.Request, r *run, off, size int64) {
+	h := w.Header()
+	f, at, err := r.mediaLog.Open(off, size)
+	if err == nil {
+		defer f.Close()
+		_, err = f.Seek(at, io.SeekStart)
+	}
+	var body io.Reader
+	switch {
+	case err == nil:
+		// A LimitedReader over the file is what net/http sends with sendfile.
+		body = io.LimitReader(f, size)
+	case errors.Is(err, os.ErrNotExist) && r.kept != nil:
+		ctx, cancel := context.WithTimeout(req.Context(), time.Minute)
+		defer cancel()
+		rc, err := r.kept.Open(ctx, off, size)
+		if err != nil {
+			r.log.Warn("hls: read from the archive", "offset", off, "size", size, "err", err)
+			writeError(w, http.StatusBadGateway, "the recording could not be read")
+			return
+		}
+		defer rc.Close()
+		body = rc
+	default:
+		writeError(w, http.StatusNotFound, "no longer available")
+		return
+	}
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Cache-Control", cacheImmutable)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		_, _ = io.Copy(w, body)
+	}
+}
+
+func writeMedia(w http.ResponseWriter, req *http.Request, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Cache-Control", cacheImmutable)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		_, _ = w.Write(body)
 	}
 }
 
@@ -186,33 +375,6 @@ func (s *Server) Stats() map[string]KindStats {
 		out[name] = st
 	}
 	return out
-}
-
-var kindNames = [...]string{kindUnknown: "other", kindMultivariant: "playlist", kindMediaPlaylist: "playlist",
-	kindInit: "init", kindPart: "part", kindSegment: "segment"}
-
-// cacheWriter replaces the muxer's cache policy with ours.
-type cacheWriter struct {
-	http.ResponseWriter
-	cache string
-	wrote bool
-}
-
-func (c *cacheWriter) WriteHeader(code int) {
-	c.wrote = true
-	if code == http.StatusOK {
-		c.Header().Set("Cache-Control", c.cache)
-	} else {
-		c.Header().Set("Cache-Control", "no-store")
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *cacheWriter) Write(p []byte) (int, error) {
-	if !c.wrote {
-		c.WriteHeader(http.StatusOK)
-	}
-	return c.ResponseWriter.Write(p)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

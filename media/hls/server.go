@@ -1,5 +1,8 @@
-// Package hls turns live streams into HLS (Low-Latency HLS by default) with gohlslib and
-// serves the playlists, parts and segments to players and CDNs.
+// Package hls serves live streams as Low-Latency HLS with onair's own segmenter: each
+// run's access units are cut into parts and segments, marshalled once into the run's fMP4
+// log (media/fmp4), and served from it: the live edge's parts from memory, the DVR
+// window's segments as byte ranges of the log with sendfile, and "from the start" from the
+// log and from what an archive (the recording) holds of it.
 package hls
 
 import (
@@ -7,73 +10,73 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/gohlslib/v2"
-	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
-
 	"onair/media"
-)
-
-// Variants of HLS a server can produce.
-const (
-	VariantLowLatency = "lowlatency"
-	VariantFMP4       = "fmp4"
-	VariantMPEGTS     = "mpegts"
+	"onair/media/fmp4"
 )
 
 // Config configures a Server.
 type Config struct {
-	Logger  *slog.Logger
-	Variant string
-	// SegmentDuration is the shortest segment; segments end on a key frame after it.
+	Logger *slog.Logger
+	// SegmentDuration is when a segment is due: it ends at the first key frame after it.
+	// Rounded up to whole seconds it is the target duration, which no segment exceeds.
 	SegmentDuration time.Duration
-	// PartDuration is the shortest Low-Latency HLS part.
+	// PartDuration is the Low-Latency HLS part target: no part is longer.
 	PartDuration time.Duration
 	// DVRWindow is how far back a viewer can rewind.
 	DVRWindow time.Duration
-	// Directory keeps finished segments on disk, so that the DVR window does not sit in RAM.
-	// It is owned by the server: leftovers of an earlier run are deleted at start.
-	Directory string
+	// Dir keeps the runs' logs, one directory each. Leftovers of an earlier process are
+	// removed at start unless Archive owns them.
+	Dir string
+	// ChunkSize is the size of the log's chunks for runs an archive keeps (its object
+	// store's part size); the logs of other runs are cut into chunks of a fraction of the
+	// DVR window, so that what leaves the window leaves the disk soon.
+	ChunkSize int64
+	// Archive, when set, is offered every run (media/record keeps them as recordings).
+	Archive Archive
 	// EndGrace is how long an ended stream's final playlist stays available.
 	EndGrace time.Duration
-	// PlaylistWait bounds how long a request waits for a starting stream's first segment or
+	// PlaylistWait bounds how long a request waits for a starting stream's first part or
 	// for a blocking playlist reload.
 	PlaylistWait time.Duration
 }
 
-// Server is a media.Output producing HLS, and the http.Handler serving it.
-type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	variant gohlslib.MuxerVariant
+// Archive keeps runs' logs beyond the DVR window (media/record: as recordings).
+type Archive interface {
+	// Keep is offered each run as it starts, with its log; it returns nil, nil to leave
+	// the run alone. A run kept holds its log's chunks until the archive releases them
+	// (Log.Release), and is served "from the start".
+	Keep(st *media.Stream, log *fmp4.Log) (Kept, error)
+	// Owns reports whether a run's directory left by an earlier process is the archive's
+	// to recover.
+	Owns(dir string) bool
+}
 
-	mu       sync.Mutex
-	sessions map[string]*session // by stream name: the current or most recently ended run
+// dvrChunks is how many chunks the log of a run no archive keeps has over its DVR window:
+// what leaves the window leaves the disk within a chunk.
+const dvrChunks = 8
+
+// Server is a media.Output producing LL-HLS, and the http.Handler serving it.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	runs map[string]*run // by stream name: the current or most recently ended run
 
 	stats [kindSegment + 1]struct{ requests, bytes atomic.Int64 }
 }
 
-// New checks cfg and prepares cfg.Directory.
+// New checks cfg and prepares cfg.Dir.
 func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	var variant gohlslib.MuxerVariant
-	switch cfg.Variant {
-	case VariantLowLatency, "":
-		variant = gohlslib.MuxerVariantLowLatency
-	case VariantFMP4:
-		variant = gohlslib.MuxerVariantFMP4
-	case VariantMPEGTS:
-		variant = gohlslib.MuxerVariantMPEGTS
-	default:
-		return nil, fmt.Errorf("hls: unknown variant %q (want %s, %s or %s)", cfg.Variant, VariantLowLatency, VariantFMP4, VariantMPEGTS)
 	}
 	if cfg.SegmentDuration <= 0 {
 		cfg.SegmentDuration = time.Second
@@ -81,8 +84,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PartDuration <= 0 {
 		cfg.PartDuration = 200 * time.Millisecond
 	}
+	if cfg.PartDuration >= cfg.SegmentDuration {
+		return nil, fmt.Errorf("hls: part duration %s must be shorter than the segment duration %s", cfg.PartDuration, cfg.SegmentDuration)
+	}
 	if cfg.DVRWindow <= 0 {
 		cfg.DVRWindow = 2 * time.Minute
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = 8 << 20
 	}
 	if cfg.EndGrace <= 0 {
 		cfg.EndGrace = 30 * time.Second
@@ -90,27 +99,35 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PlaylistWait <= 0 {
 		cfg.PlaylistWait = 10 * time.Second
 	}
-	if cfg.Directory == "" {
-		return nil, errors.New("hls: Directory is required")
+	if cfg.Dir == "" {
+		return nil, errors.New("hls: Dir is required")
 	}
-	if err := os.MkdirAll(cfg.Directory, 0o750); err != nil {
-		return nil, fmt.Errorf("hls: create %s: %w", cfg.Directory, err)
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("hls: create %s: %w", cfg.Dir, err)
 	}
-	old, err := filepath.Glob(filepath.Join(cfg.Directory, sessionDirPrefix+"*"))
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "hls"), runs: map[string]*run{}}
+	if err := s.removeLeftovers(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// removeLeftovers removes the logs an earlier process left that no archive recovers.
+func (s *Server) removeLeftovers() error {
+	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("hls: list %s: %w", cfg.Directory, err)
+		return fmt.Errorf("hls: list %s: %w", s.cfg.Dir, err)
 	}
-	for _, d := range old {
-		if err := os.RemoveAll(d); err != nil {
-			return nil, fmt.Errorf("hls: remove leftover %s: %w", d, err)
+	for _, e := range entries {
+		dir := filepath.Join(s.cfg.Dir, e.Name())
+		if s.cfg.Archive != nil && s.cfg.Archive.Owns(dir) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("hls: remove leftover %s: %w", dir, err)
 		}
 	}
-	return &Server{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "hls"),
-		variant:  variant,
-		sessions: map[string]*session{},
-	}, nil
+	return nil
 }
 
 // Run removes ended streams once their grace period is over, until ctx ends.
@@ -121,231 +138,175 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.mu.Lock()
-			all := s.sessions
-			s.sessions = map[string]*session{}
+			all := s.runs
+			s.runs = map[string]*run{}
 			s.mu.Unlock()
-			for _, sess := range all {
-				sess.close()
+			for _, r := range all {
+				r.release()
 			}
 			return nil
 		case now := <-tick.C:
-			var expired []*session
+			var expired []*run
 			s.mu.Lock()
-			for name, sess := range s.sessions {
-				if t, ok := sess.endedAt(); ok && now.Sub(t) >= s.cfg.EndGrace {
-					delete(s.sessions, name)
-					expired = append(expired, sess)
+			for name, r := range s.runs {
+				if t, ok := r.endedAtTime(); ok && now.Sub(t) >= s.cfg.EndGrace {
+					delete(s.runs, name)
+					expired = append(expired, r)
 				}
 			}
 			s.mu.Unlock()
-			for _, sess := range expired {
-				sess.close()
+			for _, r := range expired {
+				r.release()
 			}
 		}
 	}
 }
 
+// release lets the log go: HLS needs none of it any more.
+func (r *run) release() { r.mediaLog.Release(holdHLS) }
+
 // OpenSink implements media.Output.
 func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
-	variant := s.variant
-	tracks := st.Tracks()
-	if variant == gohlslib.MuxerVariantMPEGTS && tracks.Video != nil && tracks.Video.Codec != media.CodecH264 {
-		s.log.Info("mpegts carries only H.264: serving fmp4 instead", "stream", st.Name(), "codec", tracks.Video.Codec)
-		variant = gohlslib.MuxerVariantFMP4
+	tracks, err := fmp4.NewTracks(st.Tracks())
+	if err != nil {
+		return nil, fmt.Errorf("hls %q: %w", st.Name(), err)
 	}
-
-	segments := int(s.cfg.DVRWindow/s.cfg.SegmentDuration) + 1
-	minSegments := 3
-	if variant == gohlslib.MuxerVariantLowLatency {
-		minSegments = 7 // gohlslib (and iOS) need at least 7 for LL-HLS
+	avInit, err := fmp4.Init(tracks.List()...)
+	if err != nil {
+		return nil, fmt.Errorf("hls %q: %w", st.Name(), err)
 	}
-	segments = max(segments, minSegments)
-
-	dir := filepath.Join(s.cfg.Directory, sessionDirPrefix+st.Name()+"-"+st.ID())
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("hls: create %s: %w", dir, err)
+	r := &run{
+		id: st.ID(), name: st.Name(), log: s.log.With("stream", st.Name(), "id", st.ID()),
+		tracks: tracks, avInit: avInit, segDue: s.cfg.SegmentDuration,
+		target: time.Duration(math.Ceil(s.cfg.SegmentDuration.Seconds())) * time.Second,
+		window: max(3, int(s.cfg.DVRWindow/s.cfg.SegmentDuration)+1), maxHist: maxRunSegments,
 	}
-
-	sess := &session{
-		id:        st.ID(),
-		name:      st.Name(),
-		dir:       dir,
-		log:       s.log.With("stream", st.Name(), "id", st.ID()),
-		ended:     make(chan struct{}),
-		responses: responses{entries: map[string]*sharedResponse{}},
+	r.changed = make(chan struct{})
+	if v := st.Tracks().Video; v != nil {
+		r.width, r.height = v.Width, v.Height
 	}
-	var muxTracks []*gohlslib.Track
-	if v := tracks.Video; v != nil {
-		var c codecs.Codec
-		switch v.Codec {
-		case media.CodecH264:
-			c = &codecs.H264{SPS: v.SPS, PPS: v.PPS}
-		case media.CodecH265:
-			c = &codecs.H265{VPS: v.VPS, SPS: v.SPS, PPS: v.PPS}
-		case media.CodecAV1:
-			c = &codecs.AV1{SequenceHeader: v.SequenceHeader}
-		default:
-			return nil, fmt.Errorf("hls: video codec %q not supported", v.Codec)
+	if tracks.Video != nil {
+		r.rends = append(r.rends, &rend{name: renditionVideo, idx: 0, track: tracks.Video, partTarget: s.cfg.PartDuration})
+	}
+	if a := tracks.Audio; a != nil {
+		// Audio parts end at the audio frame nearest the video's part boundary, so that
+		// they may run a frame past the part target.
+		target := s.cfg.PartDuration
+		if tracks.Video != nil {
+			// Rounded up to what the playlist writes (five decimals), so that no part
+			// reads longer than its target.
+			target += a.Duration(a.FrameTicks(&fmp4.Sample{}))
+			target = (target + 10*time.Microsecond - 1).Truncate(10 * time.Microsecond)
 		}
-		sess.video = &gohlslib.Track{Codec: c, ClockRate: 90000}
-		sess.videoCodec = v.Codec
-		muxTracks = append(muxTracks, sess.video)
+		r.rends = append(r.rends, &rend{name: renditionAudio, idx: 1, track: a, partTarget: target})
 	}
-	if a := tracks.Audio; a != nil && a.Codec == media.CodecAAC && a.AAC != nil {
-		sess.audio = &gohlslib.Track{Codec: &codecs.MPEG4Audio{Config: *a.AAC}, ClockRate: a.SampleRate}
-		muxTracks = append(muxTracks, sess.audio)
+	for _, rd := range r.rends {
+		if rd.init, err = fmp4.Init(rd.track); err != nil {
+			return nil, fmt.Errorf("hls %q: %w", st.Name(), err)
+		}
 	}
-
-	sess.muxer = &gohlslib.Muxer{
-		Tracks:             muxTracks,
-		Variant:            variant,
-		SegmentCount:       segments,
-		SegmentMinDuration: s.cfg.SegmentDuration,
-		PartMinDuration:    s.cfg.PartDuration,
-		Directory:          dir,
-		OnEncodeError: func(err error) {
-			sess.log.Debug("hls encode warning", "err", err)
-		},
+	r.mediaLog, err = fmp4.CreateLog(fmp4.LogConfig{Dir: filepath.Join(s.cfg.Dir, st.ID()), ChunkSize: s.cfg.ChunkSize, Init: avInit})
+	if err != nil {
+		return nil, fmt.Errorf("hls %q: %w", st.Name(), err)
 	}
-	if err := sess.muxer.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("hls: start muxer for %q: %w", st.Name(), err)
+	r.mediaLog.Hold(holdHLS, 1, 0)
+	if s.cfg.Archive != nil {
+		if r.kept, err = s.cfg.Archive.Keep(st, r.mediaLog); err != nil {
+			r.log.Error("hls: run not archived", "err", err)
+		}
+	}
+	if r.kept != nil {
+		r.hist, r.histTimes = []histSeg{}, map[int]time.Time{}
+	}
+	k := &sink{server: s, r: r, g: newSegmenter(r, r.mediaLog, st, s.cfg)}
+	if r.kept == nil {
+		k.g.chunkSpan = r.tracks.List()[0].Ticks(max(time.Second, s.cfg.DVRWindow/dvrChunks))
 	}
 
 	s.mu.Lock()
-	prev := s.sessions[st.Name()]
-	s.sessions[st.Name()] = sess
+	prev := s.runs[st.Name()]
+	s.runs[st.Name()] = r
 	s.mu.Unlock()
 	if prev != nil {
-		prev.close() // a new run replaces the ended one at once
+		prev.release() // a new run replaces the ended one at once
 	}
-	return &sink{sess: sess, server: s}, nil
+	return k, nil
 }
 
-func (s *Server) lookup(name string) *session {
+func (s *Server) lookup(name string) *run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[name]
+	return s.runs[name]
 }
 
-// release drops sess if it is still the current session of its stream.
-func (s *Server) release(sess *session) {
+// drop forgets r if it is still the current run of its stream.
+func (s *Server) drop(r *run) {
 	s.mu.Lock()
-	if s.sessions[sess.name] == sess {
-		delete(s.sessions, sess.name)
+	if s.runs[r.name] == r {
+		delete(s.runs, r.name)
 	}
 	s.mu.Unlock()
-	sess.close()
+	r.release()
 }
 
-// Live reports whether name has a session that has not ended.
+// Live reports whether name has a run that has not ended.
 func (s *Server) Live(name string) bool {
-	sess := s.lookup(name)
-	if sess == nil {
+	r := s.lookup(name)
+	if r == nil {
 		return false
 	}
-	_, ended := sess.endedAt()
+	_, ended := r.endedAtTime()
 	return !ended
 }
 
-const sessionDirPrefix = "live-"
-
-// sink writes one stream's access units into its muxer.
+// sink feeds one run's segmenter.
 type sink struct {
-	sess   *session
-	server *Server
-	errors int
+	server  *Server
+	r       *run
+	g       *segmenter
+	skipped int
 }
 
 func (k *sink) WriteAccessUnit(au *media.AccessUnit) error {
-	sess := k.sess
-	var err error
+	err := k.g.write(au)
 	switch {
-	case au.Video && sess.video != nil:
-		pts := durationToClock(au.PTS, 90000)
-		switch sess.videoCodec {
-		case media.CodecH264:
-			err = sess.muxer.WriteH264(sess.video, au.Received, pts, au.Payload)
-		case media.CodecH265:
-			err = sess.muxer.WriteH265(sess.video, au.Received, pts, au.Payload)
-		case media.CodecAV1:
-			err = sess.muxer.WriteAV1(sess.video, au.Received, pts, au.Payload)
-		}
-	case !au.Video && sess.audio != nil:
-		err = sess.muxer.WriteMPEG4Audio(sess.audio, au.Received, durationToClock(au.PTS, sess.audio.ClockRate), au.Payload)
-	}
-	if err != nil {
-		// A frame the muxer cannot place (e.g. a timestamp jump) is skipped; the next key
-		// frame recovers. Stopping HLS for the whole stream would be worse.
-		k.errors++
-		if k.errors == 1 || k.errors%100 == 0 {
-			sess.log.Warn("hls: access unit skipped", "err", err, "skipped_total", k.errors)
+	case err == nil:
+	case errors.Is(err, errPartTooLarge), errors.Is(err, fmp4.ErrLogFailed):
+		return err
+	default:
+		// An access unit that cannot be placed is skipped; the next key frame recovers.
+		// Stopping HLS for the whole run would be worse.
+		k.skipped++
+		if k.skipped == 1 || k.skipped%100 == 0 {
+			k.r.log.Warn("hls: access unit skipped", "err", err, "skipped_total", k.skipped)
 		}
 	}
 	return nil
 }
 
 func (k *sink) Close(err error) {
+	r := k.r
 	if errors.Is(err, media.ErrSinkTooSlow) {
-		k.sess.log.Warn("hls: muxer fell behind; stream stops on HLS")
+		r.log.Warn("hls: segmenter fell behind; the run stops on HLS")
+	} else if err != nil {
+		r.log.Error("hls: the run stops on HLS", "err", err)
 	}
-	if !k.sess.finish(k.server.cfg) {
-		k.server.release(k.sess)
+	r.beginEnd()
+	if ferr := k.g.flush(); ferr != nil {
+		r.log.Error("hls: last part lost", "err", ferr)
 	}
-}
-
-func durationToClock(d time.Duration, rate int) int64 {
-	secs := int64(d / time.Second)
-	rest := int64(d % time.Second)
-	return secs*int64(rate) + rest*int64(rate)/int64(time.Second)
-}
-
-// classify tells what a file name of the muxer is, for caching and for the ended state.
-type fileKind int
-
-const (
-	kindUnknown fileKind = iota
-	kindMultivariant
-	kindMediaPlaylist
-	kindInit
-	kindPart
-	kindSegment
-)
-
-func classify(file string) fileKind {
-	switch {
-	case file == "index.m3u8":
-		return kindMultivariant
-	case strings.HasSuffix(file, "_stream.m3u8"):
-		return kindMediaPlaylist
-	case strings.HasSuffix(file, "_init.mp4"):
-		return kindInit
-	case strings.Contains(file, "_part") && strings.HasSuffix(file, ".mp4"):
-		return kindPart
-	case strings.Contains(file, "_seg") && (strings.HasSuffix(file, ".mp4") || strings.HasSuffix(file, ".ts")):
-		return kindSegment
+	last, serr := r.mediaLog.Seal()
+	if serr != nil {
+		r.log.Error("hls: seal the run's log", "err", serr)
 	}
-	return kindUnknown
-}
-
-// cacheControl is what a CDN may do with a successful response of each kind. Parts,
-// segments and init files never change (their names are unique to a run), playlists do.
-// Blocking playlist requests carry the run's id and the media sequence they wait for, so
-// caching their answer can never hand an old run's playlist to a new viewer.
-func cacheControl(kind fileKind, blocking, sessionPinned bool) string {
-	switch kind {
-	case kindInit, kindPart, kindSegment:
-		return "public, max-age=31536000, immutable"
-	case kindMediaPlaylist:
-		if blocking && sessionPinned {
-			return "public, max-age=60"
-		}
-		if !sessionPinned {
-			return "no-cache"
-		}
-		return "public, max-age=1"
-	case kindMultivariant:
-		return "public, max-age=1"
+	if r.kept != nil {
+		r.kept.Ended(last)
 	}
-	return "no-store"
+	r.end()
+	r.mu.RLock()
+	content := r.hasContent()
+	r.mu.RUnlock()
+	if !content {
+		k.server.drop(r)
+	}
 }

@@ -2,29 +2,72 @@ package record
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
-
-	"onair/storage"
 )
+
+// Recording describes a recording: one fMP4 object, its init segment at offset 0 and its
+// segments after it, end to end.
+type Recording struct {
+	StreamName, StreamID, Owner string
+	Key                         string
+	ContentType                 string
+	Size                        int64
+	InitSize                    int64
+	Duration                    time.Duration
+	VideoCodec, AudioCodec      string
+	Width, Height               int
+	StartedAt, EndedAt          time.Time
+	// Segments index the object by segment (1 to 2 s each), for replays.
+	Segments []Segment
+	// Recovered is set when the recording was completed after a crash, or by another
+	// node.
+	Recovered bool
+}
+
+// Segment is one segment of a recording: a contiguous byte range of both tracks.
+type Segment struct {
+	Offset int64
+	Size   int64
+	// Start is the segment's media time from the recording's start.
+	Start    time.Duration
+	Duration time.Duration
+	// Key is set when the segment begins with a key frame, so playback can start there.
+	Key bool
+}
+
+// fixed is rec without what grows as it records.
+func (rec Recording) fixed() Recording {
+	rec.Segments, rec.Size, rec.Duration, rec.EndedAt, rec.Recovered = nil, 0, 0, time.Time{}, false
+	return rec
+}
+
+// StoredChunk is a chunk of a recording's log that the store holds as an object
+// (storage.ChunkKey), with the segments it holds.
+type StoredChunk struct {
+	N           int
+	Start, Size int64
+	Segments    []Segment
+}
 
 // Ledger is where the nodes sharing a bucket agree on who owns each recording in progress,
 // and where its owner keeps what another node needs to complete it if the owner is lost
-// with its disk: the recording's fixed fields, its upload, and the fragment index of the
-// bytes the store already holds. rooms implements it in MongoDB, with leases renewed by
-// the node's heartbeat; cmd/onair wires it.
+// with its disk: the recording's fixed fields and the chunks of its log the store holds,
+// with their segments. rooms implements it in MongoDB, with leases renewed by the node's
+// heartbeat; cmd/onair wires it.
 type Ledger interface {
 	// Begin makes this node the owner of the recording rec.Key and stores rec's fixed
-	// fields (its fragments are left out). It runs before the recording's multipart upload
-	// is created, retried until it succeeds, so it must be idempotent.
+	// fields. It runs before the recording's first chunk reaches the store, retried until
+	// it succeeds, so it must be idempotent.
 	Begin(ctx context.Context, rec Recording) error
-	// Upload notes the multipart upload that receives the recording's parts.
-	Upload(ctx context.Context, key, uploadID string) error
-	// Stored adds fragments whose bytes the store holds: fragments number first,
-	// first+1, ... of the recording (counting from 0), following those stored before.
-	// Storing the same fragments again is harmless.
-	Stored(ctx context.Context, key string, first int, frags []Fragment) error
+	// Stored notes a chunk the store holds. Chunks are noted in order; noting one again is
+	// harmless.
+	Stored(ctx context.Context, key string, c StoredChunk) error
 	// Done forgets a recording that is complete and registered, or dropped: its entries
 	// go, and so does this node's ownership of it. Done of an unknown key is no error.
 	Done(ctx context.Context, key string) error
@@ -37,57 +80,81 @@ type Ledger interface {
 	// finish its own, and this node's own that it does not have in hand (its disk was
 	// lost). inHand reports the keys this process works on.
 	Orphans(ctx context.Context, inHand func(key string) bool) ([]Orphan, error)
-	// Known reports whether any node owns the key, or the ledger has an entry for it: an
-	// upload of such a key is never aborted as dangling.
+	// Known reports whether any node owns the key, or the ledger has an entry for it: the
+	// chunks and uploads of such a key are never swept as dangling.
 	Known(ctx context.Context, key string) (bool, error)
 }
 
 // Orphan is a recording whose owner is gone, now this node's to complete.
 type Orphan struct {
-	// Recording holds the fixed fields and the fragments the ledger had (Recovered unset).
+	// Recording holds the fixed fields (Recovered unset).
 	Recording Recording
-	// UploadID is the multipart upload the owner noted ("" if it had not).
-	UploadID string
+	// Chunks are the chunks the owner noted as stored, in order from chunk 1.
+	Chunks []StoredChunk
 	// Empty: the ledger has nothing but the ownership (the owner stopped between taking it
-	// and writing its entry, before any upload): there is nothing to complete.
+	// and writing its entry, before any chunk): there is nothing to complete.
 	Empty bool
 }
 
-// fixed is rec without what grows as it records.
-func (rec Recording) fixed() Recording {
-	rec.Fragments, rec.Size, rec.Duration, rec.EndedAt, rec.Recovered = nil, 0, 0, time.Time{}, false
-	return rec
+// markerName is the recorder's file in a run's log directory: the recording's fixed
+// fields. A log directory that has it is a recording, to recover if a crash left it.
+const markerName = "recording.json"
+
+func writeMarker(dir string, rec Recording) error {
+	b, err := json.Marshal(rec.fixed())
+	if err != nil {
+		return fmt.Errorf("record %s: encode marker: %w", rec.Key, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, markerName), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("record %s: create marker: %w", rec.Key, err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("record %s: write marker: %w", rec.Key, err)
+	}
+	return nil
 }
 
-// ledgerWriter keeps one recording's ledger entry in step with its upload, on a goroutine
-// of its own: the spool tells it what the store holds, it writes the upload id and the
-// fragments that lie within. A database that is away delays the entry, never the upload.
+func readMarker(dir string) (Recording, error) {
+	var rec Recording
+	b, err := os.ReadFile(filepath.Join(dir, markerName))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Key == "" {
+		return rec, fmt.Errorf("record: marker in %s: %w", dir, err)
+	}
+	return rec, nil
+}
+
+// ledgerWriter notes a recording's stored chunks in the ledger, in order, on a goroutine
+// of its own: a database that is away delays the ledger, never the uploads.
 type ledgerWriter struct {
 	ledger Ledger
 	key    string
 	log    *slog.Logger
-	// within returns the fragments from number first on that end within end bytes.
-	within func(first int, end int64) []Fragment
 
-	mu       sync.Mutex
-	progress storage.SpoolProgress
-
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	mu      sync.Mutex
+	pending []StoredChunk
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
 }
 
-func startLedgerWriter(ctx context.Context, l Ledger, key string, log *slog.Logger, within func(int, int64) []Fragment) *ledgerWriter {
-	w := &ledgerWriter{ledger: l, key: key, log: log, within: within,
+func startLedgerWriter(ctx context.Context, l Ledger, key string, log *slog.Logger) *ledgerWriter {
+	w := &ledgerWriter{ledger: l, key: key, log: log,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run(ctx)
 	return w
 }
 
-// tell is the spool's Progress callback.
-func (w *ledgerWriter) tell(p storage.SpoolProgress) {
+func (w *ledgerWriter) tell(c StoredChunk) {
 	w.mu.Lock()
-	w.progress = p
+	w.pending = append(w.pending, c)
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -107,66 +174,42 @@ func (w *ledgerWriter) close() {
 
 func (w *ledgerWriter) run(ctx context.Context) {
 	defer close(w.done)
-	noted, stored := "", 0
 	wait := 200 * time.Millisecond
 	for {
-		select {
-		case <-w.wake:
-		case <-w.stop:
-			return
-		case <-ctx.Done():
-			return
+		w.mu.Lock()
+		var next *StoredChunk
+		if len(w.pending) > 0 {
+			next = &w.pending[0]
 		}
-		for {
-			w.mu.Lock()
-			p := w.progress
-			w.mu.Unlock()
-			frags := w.within(stored, p.Uploaded)
-			if p.UploadID == noted && len(frags) == 0 {
-				wait = 200 * time.Millisecond
-				break
-			}
-			err := w.write(ctx, p.UploadID, noted, stored, frags)
-			if err == nil {
-				noted, stored = p.UploadID, stored+len(frags)
-				continue
-			}
-			w.log.Warn("recording ledger behind its upload; retrying", "key", w.key, "fragments", stored, "retry_in", wait, "err", err)
+		w.mu.Unlock()
+		if next == nil {
 			select {
+			case <-w.wake:
+				continue
 			case <-w.stop:
 				return
 			case <-ctx.Done():
 				return
-			case <-time.After(wait):
 			}
-			wait = min(2*wait, 10*time.Second)
 		}
-	}
-}
-
-func (w *ledgerWriter) write(ctx context.Context, id, noted string, first int, frags []Fragment) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if id != noted {
-		if err := w.ledger.Upload(ctx, w.key, id); err != nil {
-			return err
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := w.ledger.Stored(octx, w.key, *next)
+		cancel()
+		if err == nil {
+			w.mu.Lock()
+			w.pending = w.pending[1:]
+			w.mu.Unlock()
+			wait = 200 * time.Millisecond
+			continue
 		}
-	}
-	if len(frags) == 0 {
-		return nil
-	}
-	return w.ledger.Stored(ctx, w.key, first, frags)
-}
-
-// keepFragments is how much of found bytes is worth keeping for rec: up to the end of its
-// last fragment that lies within them (0: none does).
-func keepFragments(rec Recording) func(found int64) int64 {
-	return func(found int64) int64 {
-		c := rec
-		c.truncateTo(found)
-		if len(c.Fragments) == 0 {
-			return 0
+		w.log.Warn("recording ledger behind its uploads; retrying", "key", w.key, "chunk", next.N, "retry_in", wait, "err", err)
+		select {
+		case <-w.stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
 		}
-		return c.Size
+		wait = min(2*wait, 10*time.Second)
 	}
 }

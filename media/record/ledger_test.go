@@ -16,9 +16,8 @@ type ledgerDB struct {
 }
 
 type ledgerEntry struct {
-	rec      Recording
-	uploadID string
-	frags    []Fragment
+	rec    Recording
+	chunks []StoredChunk
 }
 
 func newLedgerDB() *ledgerDB {
@@ -34,27 +33,14 @@ func (db *ledgerDB) setDead(node string, dead bool) {
 	db.mu.Unlock()
 }
 
-func (db *ledgerDB) setOwner(key, node string) {
-	db.mu.Lock()
-	db.owners[key] = node
-	db.mu.Unlock()
-}
-
-// fragments returns what the ledger holds of key's index.
-func (db *ledgerDB) fragments(key string) []Fragment {
+// chunks returns the chunks the ledger holds of key.
+func (db *ledgerDB) chunks(key string) []StoredChunk {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if e := db.entries[key]; e != nil {
-		return append([]Fragment(nil), e.frags...)
+		return append([]StoredChunk(nil), e.chunks...)
 	}
 	return nil
-}
-
-func (db *ledgerDB) known(key string) bool {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	_, ok := db.owners[key]
-	return ok
 }
 
 func (db *ledgerDB) empty() bool {
@@ -81,21 +67,17 @@ func (l *memLedger) Begin(_ context.Context, rec Recording) error {
 	return nil
 }
 
-func (l *memLedger) Upload(_ context.Context, key, uploadID string) error {
-	l.db.mu.Lock()
-	defer l.db.mu.Unlock()
-	l.db.entries[key].uploadID = uploadID
-	return nil
-}
-
-func (l *memLedger) Stored(_ context.Context, key string, first int, frags []Fragment) error {
+func (l *memLedger) Stored(_ context.Context, key string, c StoredChunk) error {
 	l.db.mu.Lock()
 	defer l.db.mu.Unlock()
 	e := l.db.entries[key]
-	if first != len(e.frags) {
-		return fmt.Errorf("%s: fragments from %d stored after %d", key, first, len(e.frags))
+	switch {
+	case c.N <= len(e.chunks):
+		return nil // noted again
+	case c.N != len(e.chunks)+1:
+		return fmt.Errorf("%s: chunk %d noted after %d", key, c.N, len(e.chunks))
 	}
-	e.frags = append(e.frags, frags...)
+	e.chunks = append(e.chunks, c)
 	return nil
 }
 
@@ -134,9 +116,7 @@ func (l *memLedger) Orphans(_ context.Context, inHand func(string) bool) ([]Orph
 			out = append(out, Orphan{Recording: Recording{Key: key}, Empty: true})
 			continue
 		}
-		rec := e.rec
-		rec.Fragments = append([]Fragment(nil), e.frags...)
-		out = append(out, Orphan{Recording: rec, UploadID: e.uploadID})
+		out = append(out, Orphan{Recording: e.rec, Chunks: append([]StoredChunk(nil), e.chunks...)})
 	}
 	return out, nil
 }

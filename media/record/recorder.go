@@ -1,3 +1,9 @@
+// Package record keeps live streams as fragmented MP4 recordings in object storage. A
+// recording is the run's own fMP4 log (media/fmp4), which HLS writes: each chunk of it
+// goes to the store as an object of its own as soon as it is sealed (readable at once,
+// for "from the start"), and when the run ends the recording is assembled in the store
+// from those objects and the last chunk. Nothing is written twice on disk, and the live
+// path never waits on the network.
 package record
 
 import (
@@ -11,48 +17,37 @@ import (
 	"time"
 
 	"onair/media"
+	"onair/media/fmp4"
+	"onair/media/hls"
 	"onair/storage"
 )
 
-// Recording describes a finished recording: one fMP4 object, its init segment at offset 0
-// and its fragments after it.
-type Recording struct {
-	StreamName, StreamID, Owner string
-	Key                         string
-	ContentType                 string
-	Size                        int64
-	InitSize                    int64
-	Duration                    time.Duration
-	VideoCodec, AudioCodec      string
-	Width, Height               int
-	StartedAt, EndedAt          time.Time
-	Fragments                   []Fragment
-	// Recovered is set when the recording was completed after a crash.
-	Recovered bool
-}
+// holdRecord is the recorder's name among the holders of a log's chunks.
+const holdRecord = "record"
 
 // Config configures a Recorder.
 type Config struct {
 	Logger *slog.Logger
 	Store  storage.Store
-	// Dir keeps spools and fragment indexes; it must survive restarts so that a crash
-	// loses nothing.
+	// Dir holds the runs' logs (hls.Config.Dir): recordings a crash left there are
+	// recovered from it. It must survive restarts.
 	Dir string
-	// MinFragment and MaxFragment bound fragment lengths (default 1 s and 4 s): fragments end
-	// at the first key frame after MinFragment, or at MaxFragment in long GOPs.
-	MinFragment, MaxFragment time.Duration
-	// PartSize and MaxDisk are the spool's (see storage.SpoolConfig).
-	PartSize, MaxDisk int64
+	// MaxDisk bounds the bytes of a recording's log waiting on disk for the store (1 GiB
+	// when 0): past it, during a long outage, the recording stops growing and the live
+	// stream goes on.
+	MaxDisk int64
 	// Recorded is told about every finished recording, including those completed after a
 	// crash or adopted from a lost node. It is retried until it succeeds, so it must be
 	// idempotent.
 	Recorded func(ctx context.Context, rec Recording) error
-	// Ledger owns each recording for this node and keeps its fragment index, as its parts
-	// reach the store, where the other nodes find it.
+	// Ledger owns each recording for this node and keeps the chunks the store holds,
+	// where the other nodes find them.
 	Ledger Ledger
 	// AdoptEvery is how often the recorder asks the Ledger for recordings to adopt and
 	// retries recovering what its disk holds (default 30 s).
 	AdoptEvery time.Duration
+	// Retry paces the retries of store operations (100 ms to 10 s when zero).
+	Retry storage.Retrier
 	// Failed, when set, is told when a stream that asked to be recorded is not (partial
 	// false: its recording could not start) or stops being recorded before its end
 	// (partial: what was recorded is kept, and goes through Recorded). It must return
@@ -60,23 +55,23 @@ type Config struct {
 	Failed func(rec Recording, err error, partial bool)
 }
 
-// Recorder is a media.Output that records every stream whose route asks for it.
+// Recorder is an hls.Archive: it keeps every run whose route asks for it as a recording.
 type Recorder struct {
-	cfg      Config
-	log      *slog.Logger
-	spoolDir string
-	indexDir string
+	cfg Config
+	log *slog.Logger
 
-	base   context.Context // spools live as long as this; cancelling it freezes them for recovery
+	base   context.Context // recordings live as long as this; cancelling it freezes them for recovery
 	cancel context.CancelFunc
 	active sync.WaitGroup
 
-	mu    sync.Mutex
-	sinks map[*sink]struct{}
-	busy  map[string]bool // keys this process works on: recording, recovering, adopting
+	mu   sync.Mutex
+	runs map[*keptRun]struct{}
+	busy map[string]bool // keys this process works on: recording, recovering, adopting
 }
 
-// New checks cfg and prepares cfg.Dir.
+var _ hls.Archive = (*Recorder)(nil)
+
+// New checks cfg.
 func New(cfg Config) (*Recorder, error) {
 	if cfg.Store == nil || cfg.Dir == "" || cfg.Recorded == nil || cfg.Ledger == nil {
 		return nil, errors.New("record: Store, Dir, Recorded and Ledger are required")
@@ -84,36 +79,26 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.AdoptEvery <= 0 {
 		cfg.AdoptEvery = 30 * time.Second
 	}
+	if cfg.MaxDisk <= 0 {
+		cfg.MaxDisk = 1 << 30
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MinFragment <= 0 {
-		cfg.MinFragment = time.Second
+	cfg.Retry.Logger = cfg.Logger
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("record: create %s: %w", cfg.Dir, err)
 	}
-	if cfg.MaxFragment <= 0 {
-		cfg.MaxFragment = 4 * time.Second
-	}
-	r := &Recorder{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "record"),
-		spoolDir: filepath.Join(cfg.Dir, "spool"),
-		indexDir: filepath.Join(cfg.Dir, "index"),
-		sinks:    map[*sink]struct{}{},
-		busy:     map[string]bool{},
-	}
-	for _, d := range []string{r.spoolDir, r.indexDir} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return nil, fmt.Errorf("record: create %s: %w", d, err)
-		}
-	}
+	r := &Recorder{cfg: cfg, log: cfg.Logger.With("component", "record"),
+		runs: map[*keptRun]struct{}{}, busy: map[string]bool{}}
 	r.base, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
 
 // Run adopts the recordings of lost nodes and retries recovering what the disk holds, at
 // once and every AdoptEvery, until ctx ends; then it gives recordings still finishing
-// until finishBy to complete their uploads; whatever is left is frozen on disk and
-// completed at next start (or, if this node does not come back in time, by another).
+// until finishBy to complete; whatever is left stays on disk and is completed at next
+// start (or, if this node does not come back in time, by another).
 func (r *Recorder) Run(ctx context.Context, finishBy time.Duration) error {
 	tick := time.NewTicker(r.cfg.AdoptEvery)
 	defer tick.Stop()
@@ -145,28 +130,32 @@ func (r *Recorder) Run(ctx context.Context, finishBy time.Duration) error {
 type Backlog struct {
 	Recordings   int
 	BytesPending int64
-	PartsPending int
+	PartsPending int // chunks
 }
 
-// Backlog sums the spools of the recordings in progress.
+// Backlog sums the recordings in progress.
 func (r *Recorder) Backlog() Backlog {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	b := Backlog{Recordings: len(r.sinks)}
-	for k := range r.sinks {
-		st := k.spool.Stats()
-		b.BytesPending += st.Pending
-		b.PartsPending += st.PartsPending
+	runs := make([]*keptRun, 0, len(r.runs))
+	for k := range r.runs {
+		runs = append(runs, k)
+	}
+	r.mu.Unlock()
+	b := Backlog{Recordings: len(runs)}
+	for _, k := range runs {
+		bytes, chunks := k.backlog()
+		b.BytesPending += bytes
+		b.PartsPending += chunks
 	}
 	return b
 }
 
-// OpenSink implements media.Output.
-func (r *Recorder) OpenSink(st *media.Stream) (media.Sink, error) {
+// Keep implements hls.Archive: it records the runs whose route asks for it.
+func (r *Recorder) Keep(st *media.Stream, log *fmp4.Log) (hls.Kept, error) {
 	if !st.Route().Record {
 		return nil, nil
 	}
-	k, err := r.openSink(st)
+	k, err := r.keep(st, log)
 	if err != nil && r.cfg.Failed != nil {
 		r.cfg.Failed(Recording{StreamName: st.Name(), StreamID: st.ID(), Owner: st.Route().Owner, StartedAt: st.StartedAt()}, err, false)
 	}
@@ -176,7 +165,7 @@ func (r *Recorder) OpenSink(st *media.Stream) (media.Sink, error) {
 	return k, nil
 }
 
-func (r *Recorder) openSink(st *media.Stream) (*sink, error) {
+func (r *Recorder) keep(st *media.Stream, log *fmp4.Log) (*keptRun, error) {
 	route := st.Route()
 	room := route.Owner
 	if room == "" {
@@ -186,13 +175,9 @@ func (r *Recorder) openSink(st *media.Stream) (*sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record %q: %w", st.Name(), err)
 	}
-	frag, init, err := newFragmenter(fragmenterConfig{MinFragment: r.cfg.MinFragment, MaxFragment: r.cfg.MaxFragment}, st.Tracks())
-	if err != nil {
-		return nil, err
-	}
 	rec := Recording{
 		StreamName: st.Name(), StreamID: st.ID(), Owner: route.Owner, Key: key,
-		ContentType: "video/mp4", InitSize: int64(len(init)),
+		ContentType: "video/mp4", InitSize: log.InitSize(),
 		VideoCodec: string(st.VideoCodec()), AudioCodec: string(st.AudioCodec()),
 		StartedAt: st.StartedAt(),
 	}
@@ -202,40 +187,19 @@ func (r *Recorder) openSink(st *media.Stream) (*sink, error) {
 	if !r.take(key) {
 		return nil, fmt.Errorf("record %q: %s is being recorded already", st.Name(), key)
 	}
-	idx, err := createIndex(r.indexDir, rec)
-	if err != nil {
+	if err := writeMarker(log.Dir(), rec); err != nil {
 		r.release(key)
 		return nil, err
 	}
-	k := &sink{r: r, rec: rec, frag: frag, idx: idx, log: r.log.With("stream", st.Name(), "id", st.ID())}
-	k.ledger = startLedgerWriter(r.base, r.cfg.Ledger, key, k.log, k.within)
-	k.spool, err = storage.OpenSpool(r.base, storage.SpoolConfig{
-		Dir: r.spoolDir, Store: r.cfg.Store, Key: key, ContentType: rec.ContentType,
-		PartSize: r.cfg.PartSize, MaxDisk: r.cfg.MaxDisk, Logger: r.log,
-		// The recording is this node's, in the ledger, before its upload exists.
-		BeforeUpload: func(ctx context.Context) error { return r.cfg.Ledger.Begin(ctx, rec.fixed()) },
-		Progress:     k.ledger.tell,
-	})
-	if err != nil {
-		k.ledger.close()
-		idx.remove()
-		r.release(key)
-		return nil, fmt.Errorf("record %q: %w", st.Name(), err)
-	}
-	if err := k.append(init, nil); err != nil {
-		// An ownership already taken is found unused and forgotten by the next pass.
-		_ = k.spool.Abort(r.base)
-		k.ledger.close()
-		idx.remove()
-		r.release(key)
-		return nil, err
-	}
-	r.active.Add(1)
-	r.mu.Lock()
-	r.sinks[k] = struct{}{}
-	r.mu.Unlock()
+	k := r.startRun(rec, log, log.Dir())
 	k.log.Info("recording started", "key", key)
 	return k, nil
+}
+
+// Owns implements hls.Archive: a log directory with the recorder's marker is a recording.
+func (r *Recorder) Owns(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, markerName))
+	return err == nil
 }
 
 // deliver hands a finished recording to Recorded, retrying with backoff until it
@@ -289,123 +253,69 @@ func (r *Recorder) forget(key string) bool {
 	return r.retry("forget recording", key, func(ctx context.Context) error { return r.cfg.Ledger.Done(ctx, key) }) == nil
 }
 
-// sink records one stream.
-type sink struct {
-	r      *Recorder
-	frag   *fragmenter
-	spool  *storage.Spool
-	ledger *ledgerWriter
-	idx    *index
-	log    *slog.Logger
-	failed error // once writing failed, the recording stops growing but keeps what it has
-
-	mu  sync.Mutex // guards rec.Fragments, which the ledger writer reads
-	rec Recording
+// finish completes a recording from its sources (the chunks in the store, and what is
+// left on disk), registers it and removes its chunks from the store. It reports whether
+// all of that is done; if not, the recording is left for the next attempt.
+func (r *Recorder) finish(rec Recording, sources []storage.Source, chunks []StoredChunk) bool {
+	log := r.log.With("key", rec.Key)
+	if len(rec.Segments) == 0 {
+		log.Info("recording dropped: nothing recorded")
+		r.deleteChunks(rec.Key, chunks)
+		return r.forget(rec.Key)
+	}
+	if obj, err := r.cfg.Store.Head(r.base, rec.Key); err == nil && obj.Size == rec.Size {
+		log.Info("recording already assembled: a run of this finish stopped before the end")
+	} else if err := storage.Assemble(r.base, storage.Assembly{Store: r.cfg.Store, Key: rec.Key,
+		ContentType: rec.ContentType, Sources: sources, Retry: r.cfg.Retry}); err != nil {
+		log.Warn("recording not assembled yet; it will be later", "err", err)
+		return false
+	}
+	if err := r.deliver(rec); err != nil {
+		return false
+	}
+	r.deleteChunks(rec.Key, chunks)
+	if !r.forget(rec.Key) {
+		return false
+	}
+	log.Info("recording complete", "bytes", rec.Size, "duration", rec.Duration.Round(time.Millisecond),
+		"segments", len(rec.Segments), "chunks", len(sources), "recovered", rec.Recovered)
+	return true
 }
 
-// within returns the fragments from number first on that end within end bytes.
-func (k *sink) within(first int, end int64) []Fragment {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	n := first
-	for n < len(k.rec.Fragments) && k.rec.Fragments[n].Offset+k.rec.Fragments[n].Size <= end {
-		n++
-	}
-	if n <= first {
-		return nil
-	}
-	return append([]Fragment(nil), k.rec.Fragments[first:n]...)
-}
-
-// append writes bytes to the spool, makes them durable, then records the fragment (when
-// given) in the index: the index never points past durable bytes.
-func (k *sink) append(b []byte, f *Fragment) error {
-	if _, err := k.spool.Write(b); err != nil {
-		return fmt.Errorf("record %s: spool: %w", k.rec.Key, err)
-	}
-	if err := k.spool.Sync(); err != nil {
-		return fmt.Errorf("record %s: sync spool: %w", k.rec.Key, err)
-	}
-	k.rec.Size += int64(len(b))
-	if f == nil {
-		return nil
-	}
-	f.Offset = k.rec.Size - int64(len(b))
-	if err := k.idx.add(*f); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	k.rec.Fragments = append(k.rec.Fragments, *f)
-	k.mu.Unlock()
-	k.rec.Duration = f.Start + f.Duration
-	return nil
-}
-
-func (k *sink) WriteAccessUnit(au *media.AccessUnit) error {
-	if k.failed != nil {
-		return nil
-	}
-	b, f, err := k.frag.write(au)
-	if err == nil && f != nil {
-		err = k.append(b, f)
-	}
-	if err != nil {
-		k.failed = err
-		k.log.Error("recording stopped growing; what was recorded is kept", "err", err)
-		if k.r.cfg.Failed != nil {
-			rec := k.rec
-			rec.Fragments = nil
-			k.r.cfg.Failed(rec, err, true)
+// deleteChunks removes the chunk objects a recording was assembled from. One that
+// cannot be deleted now is left for the dangling sweep.
+func (r *Recorder) deleteChunks(key string, chunks []StoredChunk) {
+	for _, c := range chunks {
+		ck := storage.ChunkKey(key, c.N)
+		err := r.cfg.Retry.Do(r.base, "delete "+ck, func(ctx context.Context) error { return r.cfg.Store.Delete(ctx, ck) })
+		if err != nil {
+			r.log.Warn("chunk of a complete recording left in the store", "key", ck, "err", err)
 		}
 	}
-	return nil
 }
 
-func (k *sink) Close(reason error) {
-	defer k.r.active.Done()
-	defer func() {
-		k.r.mu.Lock()
-		delete(k.r.sinks, k)
-		delete(k.r.busy, k.rec.Key)
-		k.r.mu.Unlock()
-	}()
-	defer k.ledger.close()
-	if k.failed == nil {
-		if b, f, err := k.frag.finish(); err != nil {
-			k.log.Error("recording: last fragment lost", "err", err)
-		} else if f != nil {
-			if err := k.append(b, f); err != nil {
-				k.log.Error("recording: last fragment lost", "err", err)
-			}
-		}
+// withSegments fills rec's index, size and duration from the chunks it is made of.
+func withSegments(rec Recording, chunks []StoredChunk) Recording {
+	rec.Segments = nil
+	rec.Size = rec.InitSize
+	for _, c := range chunks {
+		rec.Segments = append(rec.Segments, c.Segments...)
+		rec.Size = c.Start + c.Size
 	}
-	if len(k.rec.Fragments) == 0 {
-		_ = k.spool.Abort(k.r.base)
-		k.ledger.close()
-		k.r.forget(k.rec.Key)
-		k.idx.remove()
-		k.log.Info("recording dropped: nothing recorded")
-		return
+	rec.Duration = 0
+	if n := len(rec.Segments); n > 0 {
+		first, last := rec.Segments[0], rec.Segments[n-1]
+		rec.Duration = last.Start + last.Duration - first.Start
 	}
-	// Close waits for the store as long as the recorder lives: an outage only delays the
-	// replay. If the process stops first, the spool stays for recovery.
-	if err := k.spool.Close(k.r.base); err != nil {
-		k.log.Warn("recording not completed; it will be at next start", "err", err)
-		return
-	}
-	k.ledger.close()
-	k.rec.EndedAt = k.rec.StartedAt.Add(k.rec.Duration)
-	if err := k.r.deliver(k.rec); err != nil || !k.r.forget(k.rec.Key) {
-		return // the index stays; the next start delivers it
-	}
-	k.idx.remove()
-	k.log.Info("recording complete", "key", k.rec.Key, "bytes", k.rec.Size,
-		"duration", k.rec.Duration.Round(time.Millisecond), "fragments", len(k.rec.Fragments), "stream_end", errString(reason))
+	rec.EndedAt = rec.StartedAt.Add(rec.Duration)
+	return rec
 }
 
-func errString(err error) string {
-	if err == nil {
-		return "publisher left"
+// storedChunk is a chunk of the log as the recording indexes it.
+func storedChunk(c fmp4.Chunk) StoredChunk {
+	sc := StoredChunk{N: c.N, Start: c.Start, Size: c.Size}
+	for _, s := range c.Segments {
+		sc.Segments = append(sc.Segments, Segment{Offset: s.Offset, Size: s.Size(), Start: s.Start, Duration: s.Duration, Key: s.Independent})
 	}
-	return err.Error()
+	return sc
 }

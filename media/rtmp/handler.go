@@ -230,9 +230,11 @@ func (h *handler) read(payload io.Reader) ([]byte, error) {
 	return h.buf.Bytes(), nil
 }
 
+// OnClose ends a publisher whose connection closed. One that unpublished first (OBS's
+// Stop Streaming) has ended its run already; otherwise the run waits for it to come back.
 func (h *handler) OnClose() {
 	if h.pub != nil {
-		h.pub.Close()
+		h.pub.Disconnected()
 		h.log.Info("publisher left")
 	}
 }

@@ -84,8 +84,8 @@ func (n *rigNode) Alive() error {
 	return nil
 }
 
-// RecordingsDir holds the recording spools.
-func (n *rigNode) RecordingsDir() string { return filepath.Join(n.dataDir, "recordings") }
+// RecordingsDir holds the runs' logs: the recordings until their chunks are in the store.
+func (n *rigNode) RecordingsDir() string { return filepath.Join(n.dataDir, "runs") }
 
 // Metrics fetches /metrics from the metrics listener.
 func (n *rigNode) Metrics(ctx context.Context, client *http.Client) (string, error) {

@@ -24,6 +24,8 @@ type PublishOptions struct {
 	NoAudio bool
 	// ExtraArgs go before the output, e.g. to change the encoder settings.
 	ExtraArgs []string
+	// Copy, when set, is a file that gets an FLV copy of exactly what is sent.
+	Copy string
 }
 
 // Publisher is a running ffmpeg.
@@ -59,7 +61,17 @@ func Publish(t testing.TB, url string, opts PublishOptions) *Publisher {
 		args = append(args, "-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-ac", "2")
 	}
 	args = append(args, opts.ExtraArgs...)
-	args = append(args, "-f", "flv", url)
+	if opts.Copy == "" {
+		args = append(args, "-f", "flv", url)
+		return startFFmpeg(t, args)
+	}
+	// The same packets to the server and to the file: what the server was sent. Behind
+	// tee the encoders must put their configuration in the headers themselves.
+	args = append(args, "-flags", "+global_header", "-map", "0:v")
+	if !opts.NoAudio {
+		args = append(args, "-map", "1:a")
+	}
+	args = append(args, "-f", "tee", "[f=flv:onfail=abort]"+url+"|[f=flv]"+opts.Copy)
 	return startFFmpeg(t, args)
 }
 

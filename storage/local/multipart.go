@@ -239,3 +239,16 @@ func (s *Store) ListUploads(ctx context.Context, prefix string) ([]storage.Pendi
 	}
 	return out, nil
 }
+
+// CopyPart makes part n of an upload from the whole object src.
+func (s *Store) CopyPart(ctx context.Context, key, uploadID string, n int, src string) (storage.Part, error) {
+	if err := storage.ValidateKey(src); err != nil {
+		return storage.Part{}, err
+	}
+	f, obj, err := s.open(ctx, src)
+	if err != nil {
+		return storage.Part{}, fmt.Errorf("local copy part %d of %q: %w", n, key, err)
+	}
+	defer f.Close()
+	return s.UploadPart(ctx, key, uploadID, n, f, obj.Size)
+}

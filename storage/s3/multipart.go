@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -124,4 +125,44 @@ func (s *Store) ListUploads(ctx context.Context, prefix string) ([]storage.Pendi
 		}
 	}
 	return out, nil
+}
+
+// CopyPart makes part n of an upload from the whole object src (UploadPartCopy).
+func (s *Store) CopyPart(ctx context.Context, key, uploadID string, n int, src string) (storage.Part, error) {
+	full, err := s.full(key)
+	if err != nil {
+		return storage.Part{}, err
+	}
+	fullSrc, err := s.full(src)
+	if err != nil {
+		return storage.Part{}, err
+	}
+	if n < 1 || n > storage.MaxParts {
+		return storage.Part{}, fmt.Errorf("s3 copy part %q: part number %d outside 1..10000", key, n)
+	}
+	head, err := s.Head(ctx, src)
+	if err != nil {
+		return storage.Part{}, fmt.Errorf("s3 copy part %d of %q from %q: %w", n, key, src, err)
+	}
+	out, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(full), UploadId: aws.String(uploadID),
+		PartNumber: aws.Int32(int32(n)), CopySource: aws.String(s.bucket + "/" + escapePath(fullSrc))})
+	if err != nil {
+		return storage.Part{}, wrap(fmt.Sprintf("copy part %d from %q", n, src), key, err)
+	}
+	etag := ""
+	if out.CopyPartResult != nil {
+		etag = aws.ToString(out.CopyPartResult.ETag)
+	}
+	return storage.Part{Number: n, ETag: etag, Size: head.Size}, nil
+}
+
+// escapePath URL-encodes a key for CopySource, segment by segment: S3 wants it encoded,
+// with its slashes kept.
+func escapePath(key string) string {
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/")
 }

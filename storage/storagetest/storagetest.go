@@ -42,6 +42,7 @@ func Run(t *testing.T, st storage.Store) {
 		{"DeleteAndDeletePrefix", testDelete},
 		{"Multipart", testMultipart},
 		{"MultipartSmallMiddlePart", testSmallMiddlePart},
+		{"CopyPart", testCopyPart},
 		{"AbortAndListUploads", testAbortAndListUploads},
 		{"PresignGet", testPresignGet},
 		{"PresignPut", testPresignPut},
@@ -311,6 +312,47 @@ func testMultipart(t *testing.T, st storage.Store, p string) {
 	}
 	if ups, err := st.ListUploads(ctx(t), p); err != nil || len(ups) != 0 {
 		t.Fatalf("uploads after complete: %+v %v", ups, err)
+	}
+}
+
+// testCopyPart assembles an object from other objects inside the store, as recordings are
+// assembled from their chunks, with a last part uploaded from onair.
+func testCopyPart(t *testing.T, st storage.Store, p string) {
+	key := p + "whole.mp4"
+	chunks := [][]byte{Data(20, 5<<20+3), Data(21, 6<<20)}
+	for i, b := range chunks {
+		put(t, st, fmt.Sprintf("%schunks/%d", p, i+1), b, "video/mp4")
+	}
+	last := Data(22, 1000)
+	id, err := st.CreateUpload(ctx(t), key, "video/mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []storage.Part
+	for i := range chunks {
+		// Twice, as a retry would: the copy replaces the part.
+		for range 2 {
+			part, err := st.CopyPart(ctx(t), key, id, i+1, fmt.Sprintf("%schunks/%d", p, i+1))
+			if err != nil {
+				t.Fatalf("copy part %d: %v", i+1, err)
+			}
+			if part.Number != i+1 || part.Size != int64(len(chunks[i])) || part.ETag == "" {
+				t.Fatalf("copy part %d = %+v", i+1, part)
+			}
+			if len(parts) == i {
+				parts = append(parts, part)
+			}
+		}
+	}
+	parts = append(parts, uploadPart(t, st, key, id, 3, last))
+	if _, err := st.CopyPart(ctx(t), key, id, 4, p+"chunks/missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("copy part from a missing object: %v, want ErrNotFound", err)
+	}
+	if err := st.CompleteUpload(ctx(t), key, id, parts); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ReadAll(t, st, key), bytes.Join(append(chunks, last), nil); !bytes.Equal(got, want) {
+		t.Fatalf("assembled object has %d bytes, want the %d of its sources", len(got), len(want))
 	}
 }
 

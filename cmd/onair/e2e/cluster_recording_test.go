@@ -14,8 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"onair/scripts/testenv"
-	"onair/storage"
-	"onair/storage/s3"
 )
 
 // recNode is an onair node of a cluster test that can be restarted on its data dir.
@@ -63,19 +61,28 @@ func (n *recNode) start(t *testing.T) {
 	})
 }
 
-// uploadsOf lists the multipart uploads in progress in the test's bucket.
-func uploadsOf(t *testing.T, srv *testenv.S3) []storage.PendingUpload {
+// recordingOwners lists the recordings in progress in the ledger, with the node that
+// began each.
+func recordingOwners(t *testing.T, m *testenv.MongoDB) map[string]string {
 	t.Helper()
-	st, err := s3.New(context.Background(), s3.Config{Endpoint: srv.Endpoint, Bucket: "recordings",
-		PathStyle: true, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cur, err := m.Client(t).Database("onair").Collection("recording_uploads").Find(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ups, err := st.ListUploads(context.Background(), storage.RecordingsPrefix)
-	if err != nil {
+	var docs []struct {
+		Key  string `bson:"_id"`
+		Node string `bson:"node"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
 		t.Fatal(err)
 	}
-	return ups
+	out := map[string]string{}
+	for _, d := range docs {
+		out[d.Key] = d.Node
+	}
+	return out
 }
 
 // broadcastOn has ann create the room ann-live and publish to it on node o.
@@ -111,17 +118,21 @@ func TestRecordingWhileANodeStarts(t *testing.T) {
 	a := startRecNode(t, bin, m, s3, "")
 	const seconds = 16
 	ann, pub := broadcastOn(t, a, testenv.PublishOptions{Duration: seconds * time.Second})
+	var owners map[string]string
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		return len(uploadsOf(t, s3)) == 1, "node A has not created its upload yet"
+		owners = recordingOwners(t, m)
+		return len(owners) == 1, "node A does not own its recording yet"
 	})
 
 	b := startRecNode(t, bin, m, s3, "")
-	if ups := uploadsOf(t, s3); len(ups) != 1 {
-		t.Errorf("uploads after node B started: %+v, want node A's", ups)
+	if now := recordingOwners(t, m); fmt.Sprint(now) != fmt.Sprint(owners) {
+		t.Errorf("recordings after node B started: %v, want node A's %v", now, owners)
 	}
 	recordedWhole(t, pub, a, ann, seconds)
-	if b.LogsContain("aborted dangling upload") {
-		t.Fatal("node B aborted an upload")
+	for _, line := range []string{"recording adopted", "aborted dangling upload", "deleted dangling object"} {
+		if b.LogsContain(line) {
+			t.Fatalf("node B: %q", line)
+		}
 	}
 }
 

@@ -196,55 +196,50 @@ func waitPlaylist(t *testing.T, url string, timeout time.Duration) []byte {
 var uriLine = regexp.MustCompile(`(?m)^([^#\s][^\s]*)$`)
 var mapURI = regexp.MustCompile(`#EXT-X-MAP:URI="([^"]+)"`)
 
-// TestLiveHLSVariants publishes with ffmpeg and reads each HLS variant with the gohlslib
-// client (H.264 and AAC with increasing timestamps) and ffprobe (a segment).
-func TestLiveHLSVariants(t *testing.T) {
-	bin := testenv.OnairBinary(t)
-	for _, variant := range []string{"lowlatency", "fmp4", "mpegts"} {
-		t.Run(variant, func(t *testing.T) {
-			key := newKey(t)
-			o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: []string{
-				streamsEnv(map[string]string{"cam": key}),
-				"ONAIR_HLS_VARIANT=" + variant,
-			}})
-			pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
+// TestLiveHLS publishes with ffmpeg and reads the LL-HLS stream with the gohlslib client
+// (H.264 and AAC with increasing timestamps), ffprobe (a segment of each rendition) and
+// ffmpeg's own HLS reader, a player without LL-HLS that plays the whole segments.
+func TestLiveHLS(t *testing.T) {
+	key := newKey(t)
+	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{streamsEnv(map[string]string{"cam": key})}})
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{})
 
-			index := o.HTTP + "/live/cam/index.m3u8"
-			waitPlaylist(t, index, 15*time.Second)
-			if variant != "lowlatency" {
-				// Clients of classic HLS start three segments behind live.
-				testenv.Eventually(t, 15*time.Second, func() (bool, string) {
-					_, media := mediaPlaylist(t, o, index)
-					n := bytes.Count(media, []byte("#EXTINF"))
-					return n >= 4, fmt.Sprintf("%d segments", n)
-				})
-			}
-			r := readHLS(t, index)
-			testenv.Eventually(t, 20*time.Second, func() (bool, string) {
-				v, a, problems := r.snapshot()
-				if len(problems) > 0 {
-					t.Fatalf("HLS client saw problems: %v", problems)
-				}
-				return v >= 90 && a >= 100, fmt.Sprintf("received %d video and %d audio units", v, a)
-			})
-			if r.videoCodec != "h264" || r.audioCodec != "aac" {
-				t.Fatalf("codecs = %q/%q, want h264/aac", r.videoCodec, r.audioCodec)
-			}
+	index := o.HTTP + "/live/cam/index.m3u8"
+	waitPlaylist(t, index, 15*time.Second)
+	r := readHLS(t, index)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		v, a, problems := r.snapshot()
+		if len(problems) > 0 {
+			t.Fatalf("HLS client saw problems: %v", problems)
+		}
+		return v >= 90 && a >= 100, fmt.Sprintf("received %d video and %d audio units", v, a)
+	})
+	if r.videoCodec != "h264" || r.audioCodec != "aac" {
+		t.Fatalf("codecs = %q/%q, want h264/aac", r.videoCodec, r.audioCodec)
+	}
 
-			probeSegments(t, o, index)
+	probeSegments(t, o, index)
 
-			if variant == "lowlatency" {
-				_, media := mediaPlaylist(t, o, index)
-				for _, tag := range []string{"#EXT-X-PART-INF", "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES", "#EXT-X-PRELOAD-HINT"} {
-					if !bytes.Contains(media, []byte(tag)) {
-						t.Errorf("LL-HLS media playlist lacks %s:\n%s", tag, media)
-					}
-				}
-			}
-			if err := pub.Stop(); err != nil {
-				t.Logf("ffmpeg stop: %v", err)
-			}
-		})
+	_, media := mediaPlaylist(t, o, index)
+	for _, tag := range []string{"#EXT-X-PART-INF", "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES", "#EXT-X-PRELOAD-HINT", "#EXT-X-RENDITION-REPORT"} {
+		if !bytes.Contains(media, []byte(tag)) {
+			t.Errorf("LL-HLS media playlist lacks %s:\n%s", tag, media)
+		}
+	}
+
+	// A classic HLS player plays the whole segments of the same playlists.
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-i", index,
+		"-t", "4", "-map", "0:v", "-f", "framemd5", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg reading the HLS: %v\n%s", err, out)
+	}
+	if n := bytes.Count(out, []byte("\n0,")); n < 90 {
+		t.Fatalf("ffmpeg read %d video frames in 4 s of the stream", n)
+	}
+	if err := pub.Stop(); err != nil {
+		t.Logf("ffmpeg stop: %v", err)
 	}
 }
 
@@ -363,8 +358,7 @@ func TestDVRWindow(t *testing.T) {
 	waitPlaylist(t, index, 15*time.Second)
 	path, _ := mediaPlaylist(t, o, index)
 
-	// LL-HLS starts with 7 gaps (msn 0-6): once the window starts at msn 11, it has slid
-	// past four real segments as well.
+	// Once the window starts at msn 11, it has slid past eleven segments.
 	var full playlist.Media
 	testenv.Eventually(t, 45*time.Second, func() (bool, string) {
 		_, body := o.Get(t, path)
@@ -407,10 +401,11 @@ func TestDVRWindow(t *testing.T) {
 			delta.MediaSequence, delta.Skip.SkippedSegments, len(delta.Segments), full.MediaSequence, len(full.Segments))
 	}
 
-	// Segments that left the window are gone from disk: the window and the one being
-	// written (and one more if the window slid meanwhile) are all that is left.
-	files, _ := filepath.Glob(filepath.Join(o.DataDir, "hls", "live-cam-*", "*_video1_seg*.mp4"))
-	if len(files) < window || len(files) > window+2 {
-		t.Fatalf("%d video segments on disk for a window of %d: %v", len(files), window, files)
+	// Segments that left the window are gone from disk: the run's log keeps the chunks the
+	// window needs (a run no recording keeps is cut into eighths of the window), and the
+	// one being written.
+	files, _ := filepath.Glob(filepath.Join(o.DataDir, "runs", "*", "chunk-*"))
+	if len(files) == 0 || len(files) > 8+3 || strings.HasSuffix(files[0], "chunk-000001") {
+		t.Fatalf("%d chunks of the run's log on disk for a window of %d segments: %v", len(files), window, files)
 	}
 }

@@ -42,7 +42,8 @@ func TestWrongKeyRefused(t *testing.T) {
 }
 
 // TestDuplicatePublisherAndTakeover: a second publisher is refused while the first sends,
-// and takes over once the first has been silent for 5 s (OBS reconnecting).
+// and takes over once the first has been silent for 5 s (OBS reconnecting), continuing
+// its run.
 func TestDuplicatePublisherAndTakeover(t *testing.T) {
 	key := newKey(t)
 	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{streamsEnv(map[string]string{"cam": key})}})
@@ -97,10 +98,13 @@ func TestDuplicatePublisherAndTakeover(t *testing.T) {
 	if took := time.Since(frozen); took < 5*time.Second {
 		t.Fatalf("take-over after %s of silence, want at least 5 s", took)
 	}
-	// The new publisher's stream plays.
+	// The new publisher continues the run: the same playlists go on.
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		return strings.Count(o.Logs(), "stream started") == 2, "waiting for the new publisher's stream to start"
+		return strings.Count(o.Logs(), "stream resumed") == 1, "waiting for the new publisher to continue the run"
 	})
+	if n := strings.Count(o.Logs(), "stream started"); n != 1 {
+		t.Fatalf("%d runs started, want the first one, continued", n)
+	}
 	r := readHLS(t, o.HTTP+"/live/cam/index.m3u8")
 	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
 		v, a, problems := r.snapshot()

@@ -275,11 +275,50 @@ func TestRecordingAndReplayLocal(t *testing.T) {
 	testRecordAndReplay(t, o)
 }
 
+// videoPackets lists the MD5 of every video packet of an input ffmpeg reads (a file, an
+// HLS playlist), in order: the samples themselves, whatever the container, without the
+// parameter sets that onair puts in front of key frames that lack them (for players that
+// join there) or access unit delimiters.
+func videoPackets(t *testing.T, input string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-i", input,
+		"-map", "0:v", "-c", "copy", "-bsf:v", "filter_units=remove_types=7|8|9", "-f", "framemd5", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg framemd5 of %s: %v\n%s", input, err, out)
+	}
+	var sums []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Split(line, ","); len(f) == 6 && strings.TrimSpace(f[0]) == "0" {
+			sums = append(sums, strings.TrimSpace(f[4])+":"+strings.TrimSpace(f[5]))
+		}
+	}
+	return sums
+}
+
+// sameVideo checks that the replay holds exactly the video that was sent: as many
+// frames, each one's bytes the same.
+func sameVideo(t *testing.T, sent []string, replay string) {
+	t.Helper()
+	got := videoPackets(t, replay)
+	if len(got) != len(sent) {
+		t.Fatalf("the replay has %d video frames, %d were sent", len(got), len(sent))
+	}
+	for i := range sent {
+		if got[i] != sent[i] {
+			t.Fatalf("video frame %d of the replay differs from the one sent (size:md5 %s, sent %s)", i, got[i], sent[i])
+		}
+	}
+	t.Logf("the replay's %d video frames are those sent, byte for byte", len(got))
+}
+
 func testRecordAndReplay(t *testing.T, o *testenv.Onair) {
 	ann := newClient(t, o.HTTP)
 	ann.signUp("ann")
 	_, key := ann.createRoom("ann-live")
-	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 12 * time.Second})
+	sent := filepath.Join(t.TempDir(), "sent.flv")
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 12 * time.Second, Copy: sent})
 	if err := pub.Wait(40 * time.Second); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, pub.Stderr())
 	}
@@ -290,6 +329,7 @@ func testRecordAndReplay(t *testing.T, o *testenv.Onair) {
 		t.Fatalf("broadcast = %+v", b)
 	}
 	checkReplay(t, o, ann, b, 12, 360)
+	sameVideo(t, videoPackets(t, sent), o.HTTP+b.ReplayURL)
 
 	// The owner deletes the past broadcast: the playlist and download are gone.
 	var e apiErr
@@ -308,12 +348,16 @@ func testRecordAndReplay(t *testing.T, o *testenv.Onair) {
 // HLS never stalled meanwhile.
 func TestRecordingSurvivesS3Outage(t *testing.T) {
 	s3 := testenv.StartS3(t)
-	o, _ := startWithMongo(t, s3Env(s3)...)
+	// Chunks of S3's smallest part at 4 Mbit/s: one reaches S3 every ten seconds or so, and
+	// two are sealed while S3 is away.
+	o, _ := startWithMongo(t, append(s3Env(s3), "ONAIR_RECORDINGS_CHUNK_SIZE=5242880")...)
 	ann := newClient(t, o.HTTP)
 	ann.signUp("ann")
 	_, key := ann.createRoom("ann-live")
 	const seconds = 40
-	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: seconds * time.Second})
+	sent := filepath.Join(t.TempDir(), "sent.flv")
+	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: seconds * time.Second, Copy: sent,
+		Size: "160x120", ExtraArgs: []string{"-b:v", "4M", "-minrate", "4M", "-maxrate", "4M", "-bufsize", "1M", "-x264-params", "nal-hrd=cbr"}})
 	index := waitIndex(t, o, "ann-live")
 
 	// Watch live the whole time and note the longest gap between frames.
@@ -340,10 +384,9 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	}
 	defer c.Close()
 
-	// The recording's multipart upload is open in S3 (its parts of 8 MiB come later, at
-	// 500 kbit/s after the outage) when S3 goes away.
+	// The recording's first chunk is in S3 when S3 goes away.
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
-		return metric(t, o, `onair_storage_requests_total{op="CreateMultipartUpload",result="ok"}`) >= 1, "no multipart upload yet"
+		return metric(t, o, `onair_storage_requests_total{op="PutObject",result="ok"}`) >= 1, "no chunk in S3 yet"
 	})
 	s3.Kill()
 	down := time.Now()
@@ -362,6 +405,7 @@ func TestRecordingSurvivesS3Outage(t *testing.T) {
 	t.Logf("longest gap between live frames: %s", stall)
 	b := waitReplay(t, ann, "ann-live", 60*time.Second)
 	checkReplay(t, o, ann, b, seconds, seconds*30)
+	sameVideo(t, videoPackets(t, sent), o.HTTP+b.ReplayURL)
 }
 
 // waitRecovered waits for the newest broadcast's recording, recovered after a crash, and

@@ -233,8 +233,8 @@ async function main() {
     await owner.goto(`${base}/dashboard/${slug}`);
     await waitFor(owner, 'live health', () => document.querySelector('[data-health]')?.dataset.live === 'true');
     // One more refresh, so that bitrate and frame rate are current rather than averages.
-    const note = await owner.textContent('[data-health] + p');
-    await waitFor(owner, 'a health refresh', (n) => document.querySelector('[data-health] + p').textContent !== n, note, 10000);
+    const note = await owner.textContent('[data-health] ~ p[role=status]');
+    await waitFor(owner, 'a health refresh', (n) => document.querySelector('[data-health] ~ p[role=status]').textContent !== n, note, 10000);
     await shoot(owner, 'dashboard-desktop');
     const ownerPhone = await ownerCtx.newPage();
     await ownerPhone.setViewportSize(phone.viewport);

@@ -212,6 +212,9 @@ export function dashboard(main) {
       dl.append(h('div', null, h('dt', null, label), values[k]));
     }
     const note = h('p', { class: 'muted', role: 'status' }, 'Refreshed every 3 s.');
+    // What the stream's settings cost viewers (a key frame interval longer than the
+    // segments), from the server.
+    const warnings = h('ul', { class: 'form-error', 'data-health-warnings': '', hidden: true });
     let prev = null;
     const set = (k, v) => { values[k].textContent = v; };
     const poll = async () => {
@@ -236,6 +239,8 @@ export function dashboard(main) {
         set('video', s.video ? `${s.video.codec.toUpperCase()} ${s.video.width}×${s.video.height}` : '—');
         set('audio', s.audio ? `${s.audio.codec.toUpperCase()} ${(s.audio.sample_rate / 1000).toFixed(1)} kHz${s.audio.channels ? `, ${s.audio.channels} ch` : ''}` : '—');
         set('recording', s.live ? (s.recording ? 'Recording this broadcast' : 'Not recording') : (room.recording ? 'On: broadcasts are recorded' : 'Off'));
+        warnings.replaceChildren(...(s.warnings || []).map((w) => h('li', null, w)));
+        warnings.hidden = !(s.warnings || []).length;
         note.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshed every 3 s.`;
       } catch (e) {
         note.textContent = `Health unavailable: ${e.message}`;
@@ -243,7 +248,7 @@ export function dashboard(main) {
     };
     poll();
     timers.push(setInterval(poll, 3000));
-    return section('Live health', 'health-h', dl, note);
+    return section('Live health', 'health-h', dl, warnings, note);
   }
 
   function editSection(room, heading) {
