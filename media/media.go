@@ -89,8 +89,8 @@ type Route struct {
 	Name string
 	// Record asks outputs that record to keep this stream.
 	Record bool
-	// Owner is an opaque reference for the resolver's own bookkeeping (e.g. a room id).
-	Owner string
+	// RoomID is the room the stream belongs to; empty for the config file's streams.
+	RoomID string
 }
 
 // ErrUnknownKey is returned by a KeyResolver for a key that publishes nothing.

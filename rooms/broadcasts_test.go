@@ -42,7 +42,7 @@ func newTestHubWith(e *testEnv, svc *Service, cfg media.HubConfig) *testHub {
 type hubRooms struct{ s *Service }
 
 func (h hubRooms) OpenSink(st *media.Stream) (media.Sink, error) {
-	start := StreamStart{RoomID: st.Route().Owner, Name: st.Name(), RunID: st.ID(),
+	start := StreamStart{RoomID: st.Route().RoomID, Name: st.Name(), RunID: st.ID(),
 		Codecs: Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())}}
 	if v := st.Tracks().Video; v != nil {
 		start.Resolution = Resolution{Width: v.Width, Height: v.Height}
@@ -67,7 +67,7 @@ type testStream struct{ *media.Stream }
 func (s testStream) Bytes() int64 { return s.Stats().Bytes }
 
 func mediaRoute(r StreamRoute) media.Route {
-	return media.Route{Name: r.Name, Owner: r.RoomID, Record: r.Record}
+	return media.Route{Name: r.Name, RoomID: r.RoomID, Record: r.Record}
 }
 
 var testTracks = media.Tracks{

@@ -77,7 +77,9 @@ type Store interface {
 	// downloadName makes the response an attachment with that file name.
 	PresignGet(ctx context.Context, key string, ttl time.Duration, downloadName string) (string, error)
 	// PresignPut returns a URL anyone can PUT the object to until ttl passes; the request
-	// must carry exactly this Content-Type.
+	// must carry exactly this Content-Type. The local backend accepts one PUT per URL, and
+	// only on URLs it handed out itself. No caller yet: the uploads of past broadcasts
+	// (browser straight to the bucket) will be the first.
 	PresignPut(ctx context.Context, key string, ttl time.Duration, contentType string) (string, error)
 }
 

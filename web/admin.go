@@ -211,7 +211,7 @@ func (s *Server) serverHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, st := range s.cfg.Hub.Streams() {
-		sh := streamHealth{Name: st.Name(), Room: st.Route().Owner, Since: st.StartedAt().UTC(), Recording: st.Route().Record}
+		sh := streamHealth{Name: st.Name(), Room: st.Route().RoomID, Since: st.StartedAt().UTC(), Recording: st.Route().Record}
 		if secs := now.Sub(st.StartedAt()).Seconds(); secs > 0 {
 			sh.Bitrate = int64(float64(st.Stats().Bytes*8) / secs)
 		}

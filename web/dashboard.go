@@ -59,7 +59,7 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 	if room.Live {
 		h.LiveSince = room.LiveSince
 	}
-	if st := s.cfg.Hub.Stream(room.StreamName()); st != nil && st.Route().Owner == room.ID {
+	if st := s.cfg.Hub.Stream(room.StreamName()); st != nil && st.Route().RoomID == room.ID {
 		stats := st.Stats()
 		h.Live, h.Here = true, true
 		h.LiveSince = st.StartedAt()

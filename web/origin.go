@@ -284,8 +284,8 @@ func (s *Server) countViewer(r *http.Request, name string) {
 // of the config file. "" when this node does not know the stream.
 func (s *Server) RoomOf(name string) string {
 	if st := s.cfg.Hub.Stream(name); st != nil {
-		if r := st.Route(); r.Owner != "" {
-			return r.Owner
+		if r := st.Route(); r.RoomID != "" {
+			return r.RoomID
 		}
 		return name
 	}

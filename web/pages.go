@@ -263,7 +263,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d := homeData{Query: strings.TrimSpace(q.Get("q"))}
 	for _, st := range s.cfg.Hub.Streams() {
-		if st.Route().Owner == "" {
+		if st.Route().RoomID == "" {
 			d.Streams = append(d.Streams, roomCard{Slug: st.Name(), Title: st.Name(), Live: true, LiveSince: st.StartedAt()})
 		}
 	}
@@ -319,7 +319,7 @@ func (s *Server) watchPage(w http.ResponseWriter, r *http.Request) {
 		s.notFoundPage(w, r)
 		return
 	}
-	if st := s.cfg.Hub.Stream(name); (st == nil || st.Route().Owner != "") && s.cfg.Rooms != nil {
+	if st := s.cfg.Hub.Stream(name); (st == nil || st.Route().RoomID != "") && s.cfg.Rooms != nil {
 		room, via, err := s.cfg.Rooms.FindRoom(r.Context(), name)
 		switch {
 		case err == nil && via == rooms.ViaPlaybackID:

@@ -106,7 +106,7 @@ func (s *Server) streamAccess(ctx context.Context, name string) (rooms.StreamAcc
 			s.gate.put(name, e.acc, now)
 			return e.acc, nil
 		}
-		if st := s.cfg.Hub.Stream(name); st != nil && st.Route().Owner == "" {
+		if st := s.cfg.Hub.Stream(name); st != nil && st.Route().RoomID == "" {
 			return rooms.StreamAccess{}, nil
 		}
 		return rooms.StreamAccess{}, err

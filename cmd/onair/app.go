@@ -288,7 +288,7 @@ func (a *app) recorded(ctx context.Context, rec record.Recording) error {
 		Segments: replaySegments(rec.Segments),
 	}
 	err := a.rooms.AttachRecording(ctx, rec.StreamID, doc, rec.EndedAt)
-	if errors.Is(err, rooms.ErrNotFound) && a.roomGone(ctx, rec.Owner) {
+	if errors.Is(err, rooms.ErrNotFound) && a.roomGone(ctx, rec.RoomID) {
 		// The room was deleted while it recorded (by its owner, an admin's take-down, or
 		// with its account): its recordings went with it, and so does this one.
 		if err := a.store.Delete(ctx, rec.Key); err != nil {

@@ -185,7 +185,7 @@ func moderationEvent(room chat.Room, actor chat.User, act chat.Action) webhook.E
 // paths of this node, is in the log.
 func (a *app) recordingFailed(rec record.Recording, err error, partial bool) {
 	a.log.Warn("recording failed", "stream", rec.StreamName, "run_id", rec.StreamID, "partial", partial, "err", err)
-	if a.rooms == nil || rec.Owner == "" {
+	if a.rooms == nil || rec.RoomID == "" {
 		return
 	}
 	reason := "the recording could not start on its onair node"
@@ -195,9 +195,9 @@ func (a *app) recordingFailed(rec record.Recording, err error, partial bool) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		room, err := a.rooms.RoomByID(ctx, rec.Owner)
+		room, err := a.rooms.RoomByID(ctx, rec.RoomID)
 		if err != nil {
-			a.log.Warn("recording.failed not published: room not read", "room_id", rec.Owner, "err", err)
+			a.log.Warn("recording.failed not published: room not read", "room_id", rec.RoomID, "err", err)
 			return
 		}
 		a.publish(webhook.Event{Type: webhook.RecordingFailed, Room: webhookRoom(room), Data: webhook.RecordingFailedData{

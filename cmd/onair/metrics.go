@@ -170,8 +170,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 // roomLabel is a stream's room label: the room's id for rooms, whose slugs may be
 // unlisted, and the configured name, public anyway, for the config file's streams.
 func roomLabel(r media.Route) string {
-	if r.Owner != "" {
-		return r.Owner
+	if r.RoomID != "" {
+		return r.RoomID
 	}
 	return r.Name
 }

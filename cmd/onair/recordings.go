@@ -41,7 +41,7 @@ var _ record.Ledger = recordLedger{}
 
 func (r recordLedger) Begin(ctx context.Context, rec record.Recording) error {
 	return r.l.Begin(ctx, rooms.LedgerRecording{
-		Key: rec.Key, RoomID: rec.Owner, Slug: rec.StreamName, RunID: rec.StreamID, Started: rec.StartedAt,
+		Key: rec.Key, RoomID: rec.RoomID, Slug: rec.StreamName, RunID: rec.StreamID, Started: rec.StartedAt,
 		ContentType: rec.ContentType, InitSize: rec.InitSize, VideoCodec: rec.VideoCodec, AudioCodec: rec.AudioCodec,
 		Width: rec.Width, Height: rec.Height,
 	})
@@ -67,7 +67,7 @@ func (r recordLedger) Orphans(ctx context.Context, inHand func(string) bool) ([]
 	for i, o := range orphans {
 		l := o.Recording
 		rec := record.Recording{
-			StreamName: l.Slug, StreamID: l.RunID, Owner: l.RoomID, Key: l.Key, ContentType: l.ContentType,
+			StreamName: l.Slug, StreamID: l.RunID, RoomID: l.RoomID, Key: l.Key, ContentType: l.ContentType,
 			InitSize: l.InitSize, VideoCodec: l.VideoCodec, AudioCodec: l.AudioCodec, Width: l.Width, Height: l.Height,
 			StartedAt: l.Started,
 		}

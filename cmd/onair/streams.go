@@ -26,7 +26,7 @@ func (r roomStreams) ResolveKey(ctx context.Context, key string) (media.Route, e
 	if err != nil {
 		return media.Route{}, mediaError(err, rooms.ErrUnknownKey, media.ErrUnknownKey)
 	}
-	return media.Route{Name: route.Name, Owner: route.RoomID, Record: route.Record}, nil
+	return media.Route{Name: route.Name, RoomID: route.RoomID, Record: route.Record}, nil
 }
 
 func (r roomStreams) Claim(ctx context.Context, name string, quiet time.Duration) (media.Claim, error) {
@@ -41,7 +41,7 @@ func (r roomStreams) Claim(ctx context.Context, name string, quiet time.Duration
 // end and byte count.
 func (r roomStreams) OpenSink(st *media.Stream) (media.Sink, error) {
 	start := rooms.StreamStart{
-		RoomID: st.Route().Owner, Name: st.Name(), RunID: st.ID(),
+		RoomID: st.Route().RoomID, Name: st.Name(), RunID: st.ID(),
 		Codecs: rooms.Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},
 	}
 	if v := st.Tracks().Video; v != nil {

@@ -14,15 +14,15 @@ import (
 // Recording describes a recording: one fMP4 object, its init segment at offset 0 and its
 // segments after it, end to end.
 type Recording struct {
-	StreamName, StreamID, Owner string
-	Key                         string
-	ContentType                 string
-	Size                        int64
-	InitSize                    int64
-	Duration                    time.Duration
-	VideoCodec, AudioCodec      string
-	Width, Height               int
-	StartedAt, EndedAt          time.Time
+	StreamName, StreamID, RoomID string
+	Key                          string
+	ContentType                  string
+	Size                         int64
+	InitSize                     int64
+	Duration                     time.Duration
+	VideoCodec, AudioCodec       string
+	Width, Height                int
+	StartedAt, EndedAt           time.Time
 	// Segments index the object by segment (1 to 2 s each), for replays.
 	Segments []Segment
 	// Recovered is set when the recording was completed after a crash, or by another

@@ -157,7 +157,7 @@ func (r *Recorder) Keep(st *media.Stream, log *fmp4.Log) (hls.Kept, error) {
 	}
 	k, err := r.keep(st, log)
 	if err != nil && r.cfg.Failed != nil {
-		r.cfg.Failed(Recording{StreamName: st.Name(), StreamID: st.ID(), Owner: st.Route().Owner, StartedAt: st.StartedAt()}, err, false)
+		r.cfg.Failed(Recording{StreamName: st.Name(), StreamID: st.ID(), RoomID: st.Route().RoomID, StartedAt: st.StartedAt()}, err, false)
 	}
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (r *Recorder) Keep(st *media.Stream, log *fmp4.Log) (hls.Kept, error) {
 
 func (r *Recorder) keep(st *media.Stream, log *fmp4.Log) (*keptRun, error) {
 	route := st.Route()
-	room := route.Owner
+	room := route.RoomID
 	if room == "" {
 		room = route.Name
 	}
@@ -176,7 +176,7 @@ func (r *Recorder) keep(st *media.Stream, log *fmp4.Log) (*keptRun, error) {
 		return nil, fmt.Errorf("record %q: %w", st.Name(), err)
 	}
 	rec := Recording{
-		StreamName: st.Name(), StreamID: st.ID(), Owner: route.Owner, Key: key,
+		StreamName: st.Name(), StreamID: st.ID(), RoomID: route.RoomID, Key: key,
 		ContentType: "video/mp4", InitSize: log.InitSize(),
 		VideoCodec: string(st.VideoCodec()), AudioCodec: string(st.AudioCodec()),
 		StartedAt: st.StartedAt(),

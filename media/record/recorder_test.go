@@ -118,7 +118,7 @@ type publisher struct {
 
 func (n *node) publish(frameBytes int) *publisher {
 	n.t.Helper()
-	p, err := n.hub.Publish(context.Background(), media.Route{Name: "cam", Owner: "room1", Record: true}, "test")
+	p, err := n.hub.Publish(context.Background(), media.Route{Name: "cam", RoomID: "room1", Record: true}, "test")
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func TestRecorderReportsARecordingThatCannotStart(t *testing.T) {
 	}
 	select {
 	case f := <-n.failed:
-		if f.partial || f.err == nil || f.rec.StreamID != pub.st.ID() || f.rec.Owner != "room1" {
+		if f.partial || f.err == nil || f.rec.StreamID != pub.st.ID() || f.rec.RoomID != "room1" {
 			t.Fatalf("failure = %+v", f)
 		}
 	case <-time.After(time.Second):

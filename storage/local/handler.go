@@ -79,17 +79,24 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
 	if err == nil && r.Header.Get("Content-Type") != contentType {
 		err = fmt.Errorf("content type %q was not signed", r.Header.Get("Content-Type"))
 	}
+	sig := r.URL.Query().Get("sig")
+	if err == nil && !s.puts.take(sig) {
+		err = errors.New("this URL was used already or not handed out by this server")
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
+	exp, _ := strconv.ParseInt(r.URL.Query().Get("exp"), 10, 64)
 	if r.ContentLength > s.cfg.MaxPutSize {
+		s.puts.restore(sig, exp)
 		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxPutSize)
 	etag, err := s.putFrom(r.Context(), key, body, r.ContentLength, contentType)
 	if err != nil {
+		s.puts.restore(sig, exp)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			http.Error(w, "too large", http.StatusRequestEntityTooLarge)

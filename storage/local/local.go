@@ -66,6 +66,7 @@ type Store struct {
 	cfg  Config
 	root *os.Root
 	log  *slog.Logger
+	puts pendingPuts
 }
 
 var _ storage.Store = (*Store)(nil)

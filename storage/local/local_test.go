@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -185,5 +186,60 @@ func TestNoSecretNoPresign(t *testing.T) {
 	}
 	if _, err := New(Config{Root: t.TempDir(), Secret: []byte("short")}); err == nil {
 		t.Fatal("accepted a short secret")
+	}
+}
+
+// A PUT needs a URL this store handed out and nobody used: a URL signed with the same
+// secret elsewhere (another process, an old log) writes nothing, and a used one is spent.
+func TestPresignedPutOnlyWhatWasAskedFor(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newServed(t, nil)
+	jpeg := map[string]string{"Content-Type": "image/jpeg"}
+	other, err := New(Config{Root: t.TempDir(), BaseURL: strings.TrimSuffix(st.cfg.BaseURL, "/"), Secret: secret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	forged, err := other.PresignPut(ctx, "uploads/a.jpg", time.Minute, "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := do(t, "PUT", forged, []byte("x"), jpeg); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("PUT on a URL this store did not hand out: %s, want 403", resp.Status)
+	}
+	if _, err := st.Head(ctx, "uploads/a.jpg"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the refused PUT stored something: %v", err)
+	}
+
+	put, err := st.PresignPut(ctx, "uploads/b.jpg", time.Minute, "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := do(t, "PUT", put, []byte("x"), map[string]string{"Content-Type": "text/html"}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("PUT with an unsigned content type: %s, want 403", resp.Status)
+	}
+	if resp := do(t, "PUT", put, []byte("x"), jpeg); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT after a refused attempt: %s, want 200", resp.Status)
+	}
+	if resp := do(t, "PUT", put, []byte("y"), jpeg); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("second PUT on a used URL: %s, want 403", resp.Status)
+	}
+}
+
+func TestPendingPutsBounded(t *testing.T) {
+	var p pendingPuts
+	for i := range MaxPendingPuts {
+		if err := p.add(strconv.Itoa(i), 100, 50); err != nil {
+			t.Fatalf("add %d: %v", i, err)
+		}
+	}
+	if err := p.add("one more", 100, 50); err == nil {
+		t.Fatalf("more than MaxPendingPuts (%d) pending", MaxPendingPuts)
+	}
+	if err := p.add("after expiry", 300, 101); err != nil {
+		t.Fatalf("expired entries were not pruned: %v", err)
+	}
+	if len(p.exp) != 1 {
+		t.Fatalf("%d pending after pruning, want 1", len(p.exp))
 	}
 }

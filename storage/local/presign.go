@@ -21,33 +21,43 @@ import (
 
 // PresignGet returns a URL onair serves (Handler) for GET and HEAD, Range included.
 func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration, downloadName string) (string, error) {
-	return s.presign("GET", key, ttl, "dl", downloadName)
+	u, _, _, err := s.presign("GET", key, ttl, "dl", downloadName)
+	return u, err
 }
 
-// PresignPut returns a URL onair accepts a PUT of the object on; the request must carry
+// PresignPut returns a URL onair accepts one PUT of the object on; the request must carry
 // exactly contentType.
 func (s *Store) PresignPut(ctx context.Context, key string, ttl time.Duration, contentType string) (string, error) {
-	return s.presign("PUT", key, ttl, "ct", contentType)
-}
-
-func (s *Store) presign(method, key string, ttl time.Duration, extraName, extra string) (string, error) {
-	if err := storage.ValidateKey(key); err != nil {
+	u, sig, exp, err := s.presign("PUT", key, ttl, "ct", contentType)
+	if err != nil {
 		return "", err
 	}
+	if err := s.puts.add(sig, exp, s.cfg.Now().Unix()); err != nil {
+		return "", fmt.Errorf("local presign PUT %q: %w", key, err)
+	}
+	return u, nil
+}
+
+// presign returns the URL, its signature and its expiry (unix seconds).
+func (s *Store) presign(method, key string, ttl time.Duration, extraName, extra string) (u, sig string, exp int64, err error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return "", "", 0, err
+	}
 	if s.cfg.Secret == nil {
-		return "", fmt.Errorf("local presign %q: no secret configured", key)
+		return "", "", 0, fmt.Errorf("local presign %q: no secret configured", key)
 	}
 	if ttl <= 0 || ttl > storage.MaxPresignTTL {
-		return "", fmt.Errorf("local presign %q: validity %s outside (0, %s]", key, ttl, storage.MaxPresignTTL)
+		return "", "", 0, fmt.Errorf("local presign %q: validity %s outside (0, %s]", key, ttl, storage.MaxPresignTTL)
 	}
-	exp := s.cfg.Now().Add(ttl).Unix()
+	exp = s.cfg.Now().Add(ttl).Unix()
+	sig = s.sign(method, key, exp, extra)
 	q := url.Values{}
 	q.Set("exp", strconv.FormatInt(exp, 10))
 	if extra != "" {
 		q.Set(extraName, extra)
 	}
-	q.Set("sig", s.sign(method, key, exp, extra))
-	return s.cfg.BaseURL + s.cfg.PathPrefix + escapeKey(key) + "?" + q.Encode(), nil
+	q.Set("sig", sig)
+	return s.cfg.BaseURL + s.cfg.PathPrefix + escapeKey(key) + "?" + q.Encode(), sig, exp, nil
 }
 
 // sign computes the signature. Every field is length-prefixed so that no two different
