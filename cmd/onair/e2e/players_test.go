@@ -42,7 +42,7 @@ func TestPlayers(t *testing.T) {
 	// already runs about two minutes for the rewind and "from the start", which need a
 	// run longer than a minute).
 	runBrowserScript(t, "players.mjs", []string{
-		"ONAIR_HLS=" + index, "CHROMIUM=" + chromium, "WATCH=20", "MAX_BEHIND=1.5", "GAP=3",
+		"ONAIR_HLS=" + index, "CHROMIUM=" + chromium, "WATCH=20", "MAX_BEHIND=1.5", "MAX_BEHIND_VIDEOJS=4", "GAP=3",
 		"PLAYERS=" + cmp.Or(os.Getenv("PLAYERS"), "hlsjs,shaka,videojs"),
 		fmt.Sprintf("DVR_WINDOW=%d", int(window.Seconds())),
 	}, func(command string, args []string) string {

@@ -4,6 +4,9 @@
 // cmd/onair/e2e/players_test.go):
 //   - each plays at most MAX_BEHIND seconds behind live (by the playlist's
 //     PROGRAM-DATE-TIME, which onair stamps at ingest) without a stall, for WATCH seconds;
+//     video.js at most MAX_BEHIND_VIDEOJS: VHS 3 has no catch-up (it plays at rate 1 from
+//     where it started), so how far behind it plays is set by how long its start took,
+//     which a busy machine stretches; its figure is logged with the others';
 //   - hls.js rewinds 60 s and comes back to live;
 //   - the publisher drops its connection and comes back after a few seconds ("@reconnect"):
 //     no player stops for much longer than the gap (a second more for ffmpeg to start
@@ -22,6 +25,7 @@ const require = createRequire(import.meta.url);
 const index = process.env.ONAIR_HLS;
 const watch = Number(process.env.WATCH || 60);
 const maxBehind = Number(process.env.MAX_BEHIND || 1.5);
+const maxBehindOf = (k) => (k === 'videojs' ? Number(process.env.MAX_BEHIND_VIDEOJS || 4) : maxBehind);
 const gap = Number(process.env.GAP || 3);
 const dvrWindow = Number(process.env.DVR_WINDOW || 70);
 const players = (process.env.PLAYERS || 'hlsjs,shaka,videojs').split(',');
@@ -198,7 +202,7 @@ async function main() {
       log(`figure ${k} behind_median=${median.toFixed(3)} behind_max=${worst.toFixed(3)} stalls=${stalls.length} hiccups=${hiccups.length} ${JSON.stringify(v.player)}`);
       if (v.warnings.length) log(`${k} recovered from: ${[...new Set(v.warnings)].join('; ')}`);
       if (v.errors.length) failures.push(`${k}: ${v.errors.join('; ')}`);
-      if (worst > maxBehind) failures.push(`${k} was ${worst.toFixed(2)} s behind live, more than ${maxBehind} s`);
+      if (worst > maxBehindOf(k)) failures.push(`${k} was ${worst.toFixed(2)} s behind live, more than ${maxBehindOf(k)} s`);
       if (stalls.length) failures.push(`${k} stalled: ${JSON.stringify(stalls)}`);
     }
     check(failures.length === 0, failures.join('; '));
