@@ -126,6 +126,7 @@ func (s *Server) pageRoutes() {
 	page("GET /dashboard/{slug}", s.dashboardPage)
 	page("GET /settings", s.settingsPage)
 	page("GET /admin", s.adminPage)
+	s.embedRoutes()
 	page("GET /login", s.authPage("login"))
 	page("GET /signup", s.authPage("signup"))
 	page("/", s.notFoundPage)
@@ -145,7 +146,9 @@ type pageData struct {
 	// SignInWith names the OpenID Connect provider offered on the login and sign-up
 	// pages, and to link on the dashboard; empty: none.
 	SignInWith string
-	Data       any
+	// OG, when set, are the page's Open Graph tags (og.go).
+	OG   *ogMeta
+	Data any
 }
 
 // pageHeaders lock a page down: only onair's own scripts and styles run; media and
@@ -331,7 +334,7 @@ func (s *Server) watchPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.render(w, r, http.StatusOK, "watch", pageData{Title: name, Page: "watch", Script: "player.js", Data: name})
+	s.render(w, r, http.StatusOK, "watch", pageData{Title: name, Page: "watch", Script: "player.js", Data: name, OG: s.streamOG(r, name)})
 }
 
 type roomData struct {
@@ -370,7 +373,7 @@ func (s *Server) showRoom(w http.ResponseWriter, r *http.Request, room rooms.Roo
 	d := roomData{Room: room, Ref: room.Ref(), URL: roomURL(room), Private: room.Visibility == rooms.Private,
 		CanModerate: room.CanModerate(u), CanEdit: room.CanEdit(u)}
 	// Offline rooms play their latest recording, from the object store.
-	s.renderWith(w, r, http.StatusOK, "room", pageData{Title: room.Title, Page: "room", Script: "player.js", Data: d},
+	s.renderWith(w, r, http.StatusOK, "room", pageData{Title: room.Title, Page: "room", Script: "player.js", Data: d, OG: s.roomOG(r, room)},
 		s.mediaOrigin(r.Context()))
 }
 
@@ -420,7 +423,7 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 	case v.ReplayURL == "":
 		d.Status = "The recording is still being saved. Reload in a moment."
 	}
-	s.renderWith(w, r, http.StatusOK, "replay", pageData{Title: room.Title + " · replay", Page: "replay", Script: "player.js", Data: d},
+	s.renderWith(w, r, http.StatusOK, "replay", pageData{Title: room.Title + " · replay", Page: "replay", Script: "player.js", Data: d, OG: s.replayOG(r, room, b)},
 		s.mediaOrigin(r.Context()))
 }
 

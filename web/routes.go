@@ -230,7 +230,8 @@ func (s *Server) mediaTable() []route {
 	if s.cfg.Storage != nil {
 		rs = append(rs, route{method: "", path: "/storage/{key...}", tag: "media",
 			summary: "Recordings in the local storage backend, at the signed URLs the API hands out (GET, HEAD; PUT for uploads)",
-			media:   "application/octet-stream", h: s.cfg.Storage.ServeHTTP})
+			doc:     "GET and HEAD answer any origin (CORS, OPTIONS preflight included), so that players on other sites play replays.",
+			media:   "application/octet-stream", h: storageCORS(s.cfg.Storage).ServeHTTP})
 	}
 	return rs
 }

@@ -84,6 +84,9 @@ type Config struct {
 	// AllowedPageOrigins are the origins (scheme://host) of other sites whose pages may
 	// make state-changing requests and open chat sockets, besides onair's own (CSRF).
 	AllowedPageOrigins []string
+	// EmbedFrameAncestors are the sources (CSP frame-ancestors) that may put the embed
+	// pages (/embed/...) in a frame; empty: any site. Other pages refuse framing.
+	EmbedFrameAncestors []string
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -100,10 +103,12 @@ type Server struct {
 	site      *site // pages and their assets (pages.go)
 	publicURL *url.URL
 	hsts      string // the Strict-Transport-Security header, "" for none
-	chatRooms chatRooms
-	proxy     *hlsProxy
-	audience  *hls.Audience // viewers of the streams served here, local or proxied
-	gate      streamGate    // what each stream's media requires (playback.go)
+	// frameAncestors is the CSP frame-ancestors of the embed pages (embed.go).
+	frameAncestors string
+	chatRooms      chatRooms
+	proxy          *hlsProxy
+	audience       *hls.Audience // viewers of the streams served here, local or proxied
+	gate           streamGate    // what each stream's media requires (playback.go)
 	// rewrites recycles the buffers of playlists held and rewritten with a URL token
 	// (*[]byte, mediaWriter): an external player of a private room makes one of each with
 	// every playlist request.
@@ -144,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("web: public URL %q: want scheme://host", cfg.PublicURL)
 		}
 		s.publicURL = u
+	}
+	if s.frameAncestors, err = FrameAncestors(cfg.EmbedFrameAncestors); err != nil {
+		return nil, fmt.Errorf("web: embed frame ancestors: %w", err)
 	}
 	if cfg.OriginNodes != nil {
 		if cfg.ProxyCacheBytes <= 0 {

@@ -71,20 +71,21 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	var outputs []media.Output
 	resolver := resolvers{keys}
 	webCfg := web.Config{
-		Logger:             log,
-		ReadHeaderTimeout:  cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:        cfg.HTTP.ReadTimeout,
-		WriteTimeout:       cfg.HTTP.WriteTimeout,
-		IdleTimeout:        cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:     cfg.HTTP.MaxHeaderBytes,
-		PublicURL:          cfg.HTTP.PublicURL,
-		RTMPURL:            cfg.RTMP.PublicURL,
-		RTMPApp:            cfg.RTMP.App,
-		RTMPSURL:           cfg.RTMP.TLSPublicURL,
-		TrustProxy:         cfg.HTTP.TrustProxy,
-		HSTS:               hstsMaxAge(cfg.HTTP.HSTSMaxAge),
-		AllowedPageOrigins: cfg.HTTP.AllowedOrigins,
-		Ready:              a.ready.check,
+		Logger:              log,
+		ReadHeaderTimeout:   cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:         cfg.HTTP.ReadTimeout,
+		WriteTimeout:        cfg.HTTP.WriteTimeout,
+		IdleTimeout:         cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:      cfg.HTTP.MaxHeaderBytes,
+		PublicURL:           cfg.HTTP.PublicURL,
+		RTMPURL:             cfg.RTMP.PublicURL,
+		RTMPApp:             cfg.RTMP.App,
+		RTMPSURL:            cfg.RTMP.TLSPublicURL,
+		TrustProxy:          cfg.HTTP.TrustProxy,
+		HSTS:                hstsMaxAge(cfg.HTTP.HSTSMaxAge),
+		AllowedPageOrigins:  cfg.HTTP.AllowedOrigins,
+		EmbedFrameAncestors: cfg.HTTP.EmbedFrameAncestors,
+		Ready:               a.ready.check,
 	}
 	if _, port, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		webCfg.RTMPPort = port

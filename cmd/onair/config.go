@@ -121,6 +121,8 @@ type httpConfig struct {
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 	TrustProxy        bool          `yaml:"trust_proxy"`
 	AllowedOrigins    []string      `yaml:"allowed_origins"`
+	// EmbedFrameAncestors may frame the embed pages (CSP frame-ancestors sources).
+	EmbedFrameAncestors []string `yaml:"embed_frame_ancestors"`
 }
 
 type rtmpConfig struct {
@@ -165,14 +167,15 @@ type streamConfig struct {
 func defaultConfig() config {
 	return config{
 		HTTP: httpConfig{
-			Addr:              ":8080",
-			HSTSMaxAge:        365 * 24 * time.Hour,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    16 << 10,
-			AllowedOrigins:    []string{},
+			Addr:                ":8080",
+			HSTSMaxAge:          365 * 24 * time.Hour,
+			ReadHeaderTimeout:   5 * time.Second,
+			ReadTimeout:         30 * time.Second,
+			WriteTimeout:        60 * time.Second,
+			IdleTimeout:         120 * time.Second,
+			MaxHeaderBytes:      16 << 10,
+			AllowedOrigins:      []string{},
+			EmbedFrameAncestors: []string{"*"},
 		},
 		RTMP: rtmpConfig{
 			Addr:                     ":1935",

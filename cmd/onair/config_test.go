@@ -157,6 +157,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad number in file", file: "rtmp:\n  max_connections: many\n", wantErr: `invalid value "many"`},
 		{name: "the dropped HLS variant", env: []string{"ONAIR_HLS_VARIANT=mpegts"}, wantErr: `ONAIR_HLS_VARIANT`},
 		{name: "bad address", env: []string{"ONAIR_HTTP_ADDR=8080"}, wantErr: `http.addr: invalid listen address "8080"`},
+		{name: "bad frame ancestor", env: []string{`ONAIR_HTTP_EMBED_FRAME_ANCESTORS=["https://a.example; script-src *"]`}, wantErr: `http.embed_frame_ancestors: source`},
+		{name: "none with others", env: []string{`ONAIR_HTTP_EMBED_FRAME_ANCESTORS=["'none'", "'self'"]`}, wantErr: `http.embed_frame_ancestors: 'none' must be the only source`},
 		{name: "part longer than segment", env: []string{"ONAIR_HLS_PART_DURATION=2s"}, wantErr: "hls.part_duration: must be shorter than hls.segment_duration"},
 		{name: "no connections per address", env: []string{"ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=0"}, wantErr: "rtmp.max_connections_per_address: must be at least 1, got 0"},
 		{name: "no setup connections", env: []string{"ONAIR_RTMP_MAX_SETUP_CONNECTIONS=0"}, wantErr: "rtmp.max_setup_connections: must be at least 1, got 0"},

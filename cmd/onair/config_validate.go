@@ -12,6 +12,7 @@ import (
 	"onair/rooms/cluster"
 	"onair/rooms/webhook"
 	"onair/storage"
+	"onair/web"
 )
 
 // validate reports every key whose value is wrong, each error naming its key.
@@ -168,6 +169,9 @@ func (c *config) validate() error {
 	}
 	for i, o := range c.HTTP.AllowedOrigins {
 		checkURL(fmt.Sprintf("http.allowed_origins[%d]", i), o, "http", "https")
+	}
+	if _, err := web.FrameAncestors(c.HTTP.EmbedFrameAncestors); err != nil {
+		bad("http.embed_frame_ancestors", "%v", err)
 	}
 	checkURL("node.advertise_url", c.Node.AdvertiseURL, "http", "https")
 	if c.Shutdown.Timeout < time.Second || c.Shutdown.Timeout > 10*time.Minute {

@@ -6,12 +6,15 @@ import { initSite } from './lib/site.js';
 import { Player } from './lib/player.js';
 import { Chat } from './lib/chat.js';
 import { moderationPanel } from './lib/moderation.js';
+import { shareButton, timeParam } from './lib/share.js';
 
 initSite();
 const page = document.body.dataset.page;
 if (page === 'watch') watchPage();
 else if (page === 'room') roomPage();
 else if (page === 'replay') replayPage();
+else if (page === 'embed') embedPage();
+else if (page === 'embedchat') embedChatPage();
 
 // keepPlaybackAccess gets, and keeps fresh, the playback cookie a private room's media
 // needs: the server sets it (httpOnly: this script never sees the token) for a few
@@ -60,6 +63,7 @@ function watchPage() {
     onPlaying: () => setStatus(''),
   });
   player.playLive(main.dataset.hls);
+  shareButton(main, () => location.origin + location.pathname);
 }
 
 function roomPage() {
@@ -181,6 +185,7 @@ function roomPage() {
   });
   const panel = $('[data-mod-panel]', main);
   if (panel && me) moderationPanel(panel, ref);
+  shareButton(main, () => location.origin + location.pathname);
 
   const start = () => {
     if (live) goLive(); else showOffline();
@@ -219,14 +224,90 @@ function replayPage() {
   const player = new Player(root, {
     onPlaying: () => setStatus(''),
   });
+  // A shared link's ?t= starts the replay there.
+  const startAt = timeParam();
   if (main.dataset.private === 'true') {
     keepPlaybackAccess(main.dataset.ref, () => {
       player.stop('You may not watch this recording any more.');
       player.setState('error');
-    }).then((ok) => { if (ok) player.playVod(main.dataset.src); });
+    }).then((ok) => { if (ok) player.playVod(main.dataset.src, startAt); });
   } else {
-    player.playVod(main.dataset.src);
+    player.playVod(main.dataset.src, startAt);
   }
+  // The link shared is to the moment being watched.
+  shareButton(main, () => {
+    const t = Math.floor(player.video.currentTime || 0);
+    return `${location.origin}${location.pathname}${t > 0 ? `?t=${t}` : ''}`;
+  });
   const total = Number(main.dataset.durationMs) / 1000;
   if (total) $('[data-duration]', root).textContent = clock(total);
+}
+
+// embedPage is /embed/<room>, in another site's iframe: the player alone, live while the
+// room is, else its latest recording; it switches to live when the room goes live.
+function embedPage() {
+  const main = $('[data-embed]');
+  const ref = main.dataset.ref;
+  let live = main.dataset.live === 'true';
+  let watchingLive = false;
+  let denied = false;
+  const player = new Player($('[data-player]', main), {
+    onEnded: () => setStatus('The stream has ended.', 'ended'),
+    onOffline: (why) => { if (why === 'offline') { watchingLive = false; playLatest(); } },
+    onPlaying: () => { if (watchingLive) setStatus('Live', 'live'); },
+  });
+  const goLive = () => {
+    watchingLive = true;
+    player.playLive(main.dataset.hls);
+  };
+  async function playLatest() {
+    try {
+      const page = await api('GET', `/api/v1/rooms/${encodeURIComponent(ref)}/broadcasts?limit=5`);
+      const b = page.broadcasts.find((x) => x.ended && x.replay_url);
+      if (live || watchingLive) return;
+      if (b) {
+        player.playVod(b.replay_url);
+        setStatus(`Offline · the broadcast of ${date(b.started)}`, 'offline');
+        main.dataset.replay = b.id;
+        return;
+      }
+    } catch {
+      // Said below: nothing to play for now.
+    }
+    player.stop('This room is offline. The stream starts playing here as soon as it goes live.');
+    player.setState('offline');
+    setStatus('Offline', 'offline');
+  }
+  async function poll() {
+    if (denied) return;
+    try {
+      const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(ref)}`);
+      if (room.live && (!watchingLive || player.root.dataset.state === 'error')) { live = true; goLive(); }
+      if (!room.live) live = false;
+    } catch {
+      // The next poll tries again.
+    }
+    setTimeout(poll, 10000);
+  }
+  const start = () => {
+    if (live) goLive(); else playLatest();
+    setTimeout(poll, 10000);
+  };
+  if (main.dataset.private === 'true') {
+    keepPlaybackAccess(ref, () => {
+      denied = true;
+      player.stop('You may not watch this room any more.');
+      player.setState('error');
+    }).then((ok) => { if (ok) start(); });
+  } else {
+    start();
+  }
+}
+
+// embedChatPage is /embed/<room>/chat: the room's chat alone, for another site's iframe.
+function embedChatPage() {
+  const main = $('[data-embed-chat]');
+  const body = document.body.dataset;
+  const me = body.userId ? { id: body.userId, handle: body.userHandle } : null;
+  new Chat($('[data-chat]', main), { slug: main.dataset.ref, me, canModerate: false });
 }

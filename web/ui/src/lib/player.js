@@ -32,6 +32,7 @@ export class Player {
     this.hls = null;
     this.mode = '';
     this.ended = false;
+    this.startAt = 0; // where a recording starts (a shared link's ?t=)
     this.played = false;
     this.fatalErrors = 0;
     this.mediaRecoveries = 0;
@@ -193,12 +194,13 @@ export class Player {
     });
   }
 
-  // playVod plays a recording (a VOD playlist).
-  playVod(src) {
+  // playVod plays a recording (a VOD playlist), from startAt seconds when given.
+  playVod(src, startAt = 0) {
     this.reset('vod');
     this.setState('loading');
     this.show('Loading the recording…', true);
-    this.attach(src, { lowLatencyMode: false, maxBufferLength: 30 });
+    this.startAt = startAt > 0 ? startAt : 0;
+    this.attach(src, { lowLatencyMode: false, maxBufferLength: 30, startPosition: this.startAt || -1 });
   }
 
   // attach plays src with hls.js wherever the browser has Media Source Extensions (or
@@ -219,7 +221,10 @@ export class Player {
       hls.attachMedia(v);
     } else if (nativeHLS()) {
       v.src = src;
-      v.addEventListener('loadedmetadata', () => this.play(), { once: true });
+      v.addEventListener('loadedmetadata', () => {
+        if (this.mode === 'vod' && this.startAt) v.currentTime = Math.min(this.startAt, v.duration || this.startAt);
+        this.play();
+      }, { once: true });
       v.addEventListener('error', () => this.nativeError(), { once: true });
     } else {
       this.setState('error');
