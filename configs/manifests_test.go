@@ -1602,6 +1602,7 @@ var exported = map[string][]string{
 	"onair_hls_bytes_total":                  {"kind"},
 	"onair_chat_sockets":                     nil,
 	"onair_chat_messages_total":              {"event"},
+	"onair_recordings_in_progress":           nil,
 	"onair_recording_spool_bytes":            nil,
 	"onair_recording_parts_pending":          nil,
 	"onair_storage_requests_total":           {"op", "result"},

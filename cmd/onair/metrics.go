@@ -28,7 +28,7 @@ type metrics struct {
 	mongoLatency    prometheus.Histogram
 
 	liveStreams, publishers, ingestBitrate, viewers, hlsRequests, hlsBytes,
-	chatSockets, chatMessages, spoolBytes, partsPending, rtmpConnections, rtmpRefused,
+	chatSockets, chatMessages, recordings, spoolBytes, partsPending, rtmpConnections, rtmpRefused,
 	sinksDropped, webhookDeliveries *prometheus.Desc
 }
 
@@ -63,6 +63,7 @@ func newMetrics(a *app) *metrics {
 	m.hlsBytes = d("onair_hls_bytes_total", "HLS body bytes served, by kind of file.", "kind")
 	m.chatSockets = d("onair_chat_sockets", "Open chat websockets.")
 	m.chatMessages = d("onair_chat_messages_total", "Chat messages received from clients, delivered to sockets and rejected.", "event")
+	m.recordings = d("onair_recordings_in_progress", "Recordings this node is making.")
 	m.spoolBytes = d("onair_recording_spool_bytes", "Recording bytes on local disk waiting for object storage.")
 	m.partsPending = d("onair_recording_parts_pending", "Recording parts waiting for object storage.")
 	m.rtmpConnections = d("onair_rtmp_connections", "Open RTMP connections.")
@@ -104,7 +105,7 @@ func (m *metrics) mongoMonitor() *event.CommandMonitor {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.liveStreams, m.publishers, m.ingestBitrate, m.viewers, m.hlsRequests,
-		m.hlsBytes, m.chatSockets, m.chatMessages, m.spoolBytes, m.partsPending, m.rtmpConnections, m.rtmpRefused, m.sinksDropped,
+		m.hlsBytes, m.chatSockets, m.chatMessages, m.recordings, m.spoolBytes, m.partsPending, m.rtmpConnections, m.rtmpRefused, m.sinksDropped,
 		m.webhookDeliveries} {
 		ch <- d
 	}
@@ -151,6 +152,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if a.recorder != nil {
 		b := a.recorder.Backlog()
+		gauge(m.recordings, float64(b.Recordings))
 		gauge(m.spoolBytes, float64(b.BytesPending))
 		gauge(m.partsPending, float64(b.PartsPending))
 	}

@@ -22,7 +22,7 @@ const maxDimension = 32768
 // The zero value is ready to use. It is not safe for concurrent use.
 //
 // A message that returns an error changes nothing, so the caller may skip it and go on;
-// errors for which Ignorable is true are the ones a healthy publisher may cause.
+// ErrUnsupportedPacket and ErrNotConfigured are the ones a healthy publisher may cause.
 //
 // The tracks that Tracks returns are never modified, so sinks may keep them: a new sequence
 // header replaces a track with a new value and increases Generation.

@@ -15,7 +15,7 @@ import (
 
 // Errors that mark a message the caller can skip without giving up on the publisher: a
 // healthy encoder may send them, and the Demuxer's state is unchanged after them. Test
-// with errors.Is, or with Ignorable.
+// with errors.Is.
 var (
 	// ErrUnsupportedPacket is returned for message kinds this package does not handle
 	// (Enhanced RTMP multitrack, ModEx, MPEG-2 TS sequence start, reserved packet types,
@@ -30,11 +30,6 @@ var (
 // MP3). Unlike the errors above, every message of that track will fail the same way, so
 // the caller decides whether a stream without that track is worth keeping.
 var ErrUnsupportedCodec = errors.New("unsupported codec")
-
-// Ignorable reports whether err only means "skip this message".
-func Ignorable(err error) bool {
-	return errors.Is(err, ErrUnsupportedPacket) || errors.Is(err, ErrNotConfigured)
-}
 
 // PacketKind says what a parsed tag carries.
 type PacketKind int

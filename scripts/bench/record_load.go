@@ -168,10 +168,10 @@ func (r *recordRun) measureLoad(ctx context.Context, s *recordStreams, recording
 	switch {
 	case res.Live < res.Streams:
 		return res, fmt.Errorf("%s: only %d of %d rooms live", what, res.Live, res.Streams)
-	case recording && sp.Parts < float64(res.Streams):
-		return res, fmt.Errorf("%s: %v chunk files being written, want one per stream (%d): is recording on?", what, sp.Parts, res.Streams)
-	case !recording && sp.Parts > 0:
-		return res, fmt.Errorf("%s: %v chunk files being written: recording is not off", what, sp.Parts)
+	case recording && sp.Recordings < float64(res.Streams):
+		return res, fmt.Errorf("%s: %v recordings in progress, want one per stream (%d): is recording on?", what, sp.Recordings, res.Streams)
+	case !recording && sp.Recordings > 0:
+		return res, fmt.Errorf("%s: %v recordings in progress: recording is not off", what, sp.Recordings)
 	}
 	return res, nil
 }

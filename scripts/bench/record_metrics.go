@@ -62,17 +62,19 @@ func promByLabel(text, name string) map[string]float64 {
 
 // spoolState is onair's recording backlog as /metrics tells it.
 type spoolState struct {
-	Bytes float64 // onair_recording_spool_bytes: waiting on local disk for object storage
-	Parts float64 // onair_recording_parts_pending: chunk files on disk, the one being written included
+	Recordings float64 // onair_recordings_in_progress
+	Bytes      float64 // onair_recording_spool_bytes: waiting on local disk for object storage
+	Parts      float64 // onair_recording_parts_pending: chunks of the runs' logs not stored yet
 }
 
 func parseSpool(text string) (spoolState, error) {
+	r, ok0 := promValue(text, "onair_recordings_in_progress")
 	b, ok1 := promValue(text, "onair_recording_spool_bytes")
 	p, ok2 := promValue(text, "onair_recording_parts_pending")
-	if !ok1 || !ok2 {
-		return spoolState{}, fmt.Errorf("metrics: no onair_recording_spool_bytes or onair_recording_parts_pending (is recording enabled?)")
+	if !ok0 || !ok1 || !ok2 {
+		return spoolState{}, fmt.Errorf("metrics: no onair_recordings_in_progress, onair_recording_spool_bytes or onair_recording_parts_pending (is recording enabled?)")
 	}
-	return spoolState{Bytes: b, Parts: p}, nil
+	return spoolState{Recordings: r, Bytes: b, Parts: p}, nil
 }
 
 // spool reads the node's recording backlog.

@@ -127,10 +127,10 @@ func recordLoadTable(b *strings.Builder, r *recordResults) {
 	b.WriteString("\n### Recording off and on\n\n")
 	fmt.Fprintf(b, "Each on a fresh onair (the same FerretDB and MinIO; off first, then on): RSS 1 s after start (*idle*), then "+
 		"%d publishers; window of %s s after a %s s warm-up. Go's heap at start is not returned to the system at once, so "+
-		"the idle RSS can exceed the loaded mean: compare the means. The recorder writes fMP4 fragments to a spool on disk "+
-		"and uploads each 8 MiB chunk as a multipart part; *spool* is `onair_recording_spool_bytes` and "+
-		"`onair_recording_parts_pending` (chunk files, the one each recording is writing included) from /metrics at the end "+
-		"of the window.\n\n",
+		"the idle RSS can exceed the loaded mean: compare the means. A recording is the run's fMP4 log, which the live "+
+		"playlists are served from too, uploaded chunk by chunk; *spool* is `onair_recording_spool_bytes` and "+
+		"`onair_recording_parts_pending` (chunks of the logs not stored yet, the one in flight included) from /metrics at "+
+		"the end of the window, and `onair_recordings_in_progress` must be one per stream with recording on.\n\n",
 		r.Streams, fnum(firstLoad(r).WindowS, 0), fnum(firstLoad(r).WarmupS, 0))
 	var rows [][]string
 	for _, l := range r.Load {

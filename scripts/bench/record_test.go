@@ -11,6 +11,7 @@ func TestPromValue(t *testing.T) {
 onair_recording_spool_bytes 2.097152e+07
 onair_recording_spool_bytes_total{x="y"} 7
 onair_recording_parts_pending 12
+onair_recordings_in_progress 10
 onair_publishers{video_codec="h264",audio_codec="aac"} 10
 `
 	if v, ok := promValue(text, "onair_recording_spool_bytes"); !ok || v != 20971520 {
@@ -27,7 +28,7 @@ onair_publishers{video_codec="h264",audio_codec="aac"} 10
 		t.Errorf("promSum = %v, want 420", got)
 	}
 	sp, err := parseSpool(text)
-	if err != nil || sp.Bytes != 20971520 || sp.Parts != 12 {
+	if err != nil || sp.Bytes != 20971520 || sp.Parts != 12 || sp.Recordings != 10 {
 		t.Errorf("parseSpool = %+v, %v", sp, err)
 	}
 	if _, err := parseSpool("go_goroutines 12\n"); err == nil {
