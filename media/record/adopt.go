@@ -70,5 +70,5 @@ func (r *Recorder) adoptOne(ctx context.Context, o Orphan) {
 		log.Info("recording of a lost node completed from the store", "stream", rec.StreamName, "run_id", rec.StreamID,
 			"bytes", rec.Size, "duration", rec.Duration, "segments", len(rec.Segments), "chunks", len(chunks))
 	}
-	r.finish(rec, sources, stored)
+	r.finish(rec, "", sources, stored)
 }

@@ -232,7 +232,7 @@ func (k *keptRun) complete() {
 	}
 	k.ledger.close()
 	rec := withSegments(k.rec, chunks)
-	if !k.r.finish(rec, sources, stored) {
+	if !k.r.finish(rec, k.dir, sources, stored) {
 		return
 	}
 	k.mu.Lock()

@@ -254,9 +254,10 @@ func (r *Recorder) forget(key string) bool {
 }
 
 // finish completes a recording from its sources (the chunks in the store, and what is
-// left on disk), registers it and removes its chunks from the store. It reports whether
-// all of that is done; if not, the recording is left for the next attempt.
-func (r *Recorder) finish(rec Recording, sources []storage.Source, chunks []StoredChunk) bool {
+// left on disk in dir, "" for an adopted one), registers it and removes its chunks from
+// the store. It reports whether all of that is done; if not, the recording is left for
+// the next attempt.
+func (r *Recorder) finish(rec Recording, dir string, sources []storage.Source, chunks []StoredChunk) bool {
 	log := r.log.With("key", rec.Key)
 	if len(rec.Segments) == 0 {
 		log.Info("recording dropped: nothing recorded")
@@ -272,6 +273,14 @@ func (r *Recorder) finish(rec Recording, sources []storage.Source, chunks []Stor
 	}
 	if err := r.deliver(rec); err != nil {
 		return false
+	}
+	// Registered, the log is no recording any more, only HLS's until its grace period
+	// ends: left marked, the next pass over the disk would complete it again, and bring
+	// back a recording its owner has deleted since.
+	if dir != "" {
+		if err := os.Remove(filepath.Join(dir, markerName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Error("record: a complete recording's log still marked as a recording", "dir", dir, "err", err)
+		}
 	}
 	r.deleteChunks(rec.Key, chunks)
 	if !r.forget(rec.Key) {

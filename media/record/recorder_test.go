@@ -89,6 +89,12 @@ const chunkSize = storage.MinPartSize
 
 func startNode(t *testing.T, dir string, store storage.Store, ledger Ledger, maxDisk int64) *node {
 	t.Helper()
+	return startNodeGrace(t, dir, store, ledger, maxDisk, 100*time.Millisecond)
+}
+
+// startNodeGrace starts a node whose HLS keeps an ended run's log for endGrace.
+func startNodeGrace(t *testing.T, dir string, store storage.Store, ledger Ledger, maxDisk int64, endGrace time.Duration) *node {
+	t.Helper()
 	n := &node{t: t, dir: dir, out: newCollected(), failed: make(chan failure, 16)}
 	var err error
 	n.rec, err = New(Config{Store: store, Dir: dir, Recorded: n.out.recorded, Ledger: ledger, MaxDisk: maxDisk,
@@ -97,7 +103,7 @@ func startNode(t *testing.T, dir string, store storage.Store, ledger Ledger, max
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.hls, err = hls.New(hls.Config{Dir: dir, ChunkSize: chunkSize, Archive: n.rec, DVRWindow: 5 * time.Second, EndGrace: 100 * time.Millisecond})
+	n.hls, err = hls.New(hls.Config{Dir: dir, ChunkSize: chunkSize, Archive: n.rec, DVRWindow: 5 * time.Second, EndGrace: endGrace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +226,39 @@ func TestRecordsARunFromItsLog(t *testing.T) {
 	}
 	if ups, _ := store.ListUploads(context.Background(), storage.RecordingsPrefix); len(ups) != 0 {
 		t.Fatalf("uploads left: %v", ups)
+	}
+}
+
+// A complete recording whose log still serves the last viewers of the run is no crash's
+// leftover: a later pass over the disk must not complete it again (and so bring back a
+// recording its owner deleted meanwhile).
+func TestCompleteRecordingIsNotRecoveredAgain(t *testing.T) {
+	store := newStore(t)
+	db := newLedgerDB()
+	n := startNodeGrace(t, t.TempDir(), store, db.node("a"), 0, time.Hour)
+	pub := n.publish(30_000)
+	pub.send(3 * time.Second)
+	pub.p.Close()
+	rec := n.out.wait(t)
+	waitFor(t, "the recording's ledger entry gone", db.empty)
+	if dirEntries(t, n.dir) != 1 {
+		t.Fatal("the run's log went before its grace period")
+	}
+	if err := store.Delete(context.Background(), rec.Key); err != nil { // its owner deletes it
+		t.Fatal(err)
+	}
+	if err := n.rec.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n.rec.active.Wait()
+	n.out.mu.Lock()
+	got := len(n.out.recs)
+	n.out.mu.Unlock()
+	if got != 1 {
+		t.Fatalf("the recording was registered %d times", got)
+	}
+	if _, err := store.Head(context.Background(), rec.Key); err == nil {
+		t.Fatal("the deleted recording is back in the store")
 	}
 }
 

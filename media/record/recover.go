@@ -173,7 +173,7 @@ func (r *Recorder) recoverOne(ctx context.Context, key, dir string) {
 	rec = withSegments(rec, chunks)
 	rec.Recovered = true
 	log.Info("recording recovered after a crash", "bytes", rec.Size, "duration", rec.Duration, "segments", len(rec.Segments))
-	if r.finish(rec, sources, stored) {
+	if r.finish(rec, dir, sources, stored) {
 		r.removeDir(dir)
 	}
 }
