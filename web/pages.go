@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -304,8 +305,13 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	if d.Query != "" {
 		title = "Search: " + d.Query
 	}
-	// player.js: the live cards' previews play with hls.js.
-	s.render(w, r, http.StatusOK, "home", pageData{Title: title, Page: "home", Script: "player.js", Data: d})
+	// The live cards' previews play with hls.js, which player.js carries: the home page
+	// loads it only when a card has one.
+	script := ""
+	if len(d.Streams) > 0 || slices.ContainsFunc(d.Live, func(c roomCard) bool { return c.Public }) {
+		script = "player.js"
+	}
+	s.render(w, r, http.StatusOK, "home", pageData{Title: title, Page: "home", Script: script, Data: d})
 }
 
 // streamNameRE is what a stream's public name looks like.
