@@ -60,6 +60,10 @@ func (p *privateHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if r.PathValue("token") != "" || strings.Contains(r.URL.Path, "/t/") || r.URL.Query().Has("token") {
+		http.Error(w, "a viewer's token reached the HLS server", http.StatusInternalServerError)
+		return
+	}
 	p.served.Add(1)
 	if strings.HasSuffix(r.PathValue("file"), ".m3u8") {
 		w.Header().Set("Cache-Control", "public, max-age=1")
@@ -170,6 +174,13 @@ func TestPrivateHLSOnEveryNode(t *testing.T) {
 		{"edge, blocking playlist without token", edge, live + "v_stream.m3u8?_HLS_msn=5&_HLS_part=1", nil, 403},
 		{"edge, blocking playlist with a token", edge, live + "v_stream.m3u8?_HLS_msn=5&_HLS_part=1", cookie(good), 200},
 		{"by slug, with a token", edge, "/live/ann-room/v_part1.mp4?token=" + good, nil, 404},
+		// The URL the token API hands out has the token in its path; the edge's cache and
+		// the origin see the path without it.
+		{"origin, token in the path", origin, live + "t/" + good + "/v_part1.mp4", nil, 200},
+		{"origin, expired token in the path", origin, live + "t/" + expired + "/v_part1.mp4", nil, 403},
+		{"edge, cached part with a token in the path", edge, live + "t/" + good + "/v_part1.mp4", nil, 200},
+		{"edge, cached part with another room's token in the path", edge, live + "t/" + otherRoom + "/v_part1.mp4", nil, 403},
+		{"edge, blocking playlist with a token in the path", edge, live + "t/" + good + "/v_stream.m3u8?_HLS_msn=5&_HLS_part=1", nil, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,8 +193,8 @@ func TestPrivateHLSOnEveryNode(t *testing.T) {
 			}
 		})
 	}
-	if n := originHLS.served.Load(); n != 4 {
-		t.Errorf("the origin's HLS served %d requests, want 4 (2 of its own viewers', the part and the playlist the edge fetched)", n)
+	if n := originHLS.served.Load(); n != 6 {
+		t.Errorf("the origin's HLS served %d requests, want 6 (3 of its own viewers', the part and the 2 playlists the edge fetched)", n)
 	}
 
 	// A URL token follows every URI of the playlists, on both nodes, also for a browser
@@ -196,6 +207,11 @@ func TestPrivateHLSOnEveryNode(t *testing.T) {
 		}
 		if rec := get(s, live+"v_stream.m3u8", cookie(good)); strings.Contains(rec.Body.String(), "token=") {
 			t.Fatalf("playlist for a cookie lists a token:\n%s", rec.Body)
+		}
+		// A token in the path needs no rewriting: the relative URIs resolve under it.
+		if rec := get(s, live+"t/"+good+"/v_stream.m3u8", nil); rec.Code != 200 || strings.Contains(rec.Body.String(), "token=") ||
+			!strings.Contains(rec.Body.String(), `URI="v_part1.mp4"`) {
+			t.Fatalf("playlist for a token in the path: %d\n%s", rec.Code, rec.Body)
 		}
 	}
 }
