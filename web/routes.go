@@ -222,7 +222,7 @@ func (s *Server) mediaTable() []route {
 			doc:   "Playlists, parts, segments and init files; LL-HLS blocking requests with _HLS_msn/_HLS_part. A private room's need its playback cookie or ?token=.",
 			query: []param{{"token", "string", "playback token (private rooms)"}}, media: "application/vnd.apple.mpegurl", h: s.liveHLS},
 		{method: "", path: "/live/{name}/t/{token}/{file}", tag: "media", summary: "Live HLS of a private room for an external player, with its URL token in the path",
-			doc: "What POST /api/v1/rooms/{slug}/playback-tokens hands out as hls_url: the playlists' relative URIs resolve under this path, so every request carries the token.",
+			doc:   "What POST /api/v1/rooms/{slug}/playback-tokens hands out as hls_url: the playlists' relative URIs resolve under this path, so every request carries the token.",
 			media: "application/vnd.apple.mpegurl", h: s.liveHLS},
 		{method: "GET", path: "/vod/{ref}/{id}/index.m3u8", tag: "media", summary: "A private room's replay playlist", media: "application/vnd.apple.mpegurl", h: s.replayPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/media.mp4", tag: "media", summary: "A private room's recording (redirect to a short-lived URL)", media: "redirect", h: s.replayMedia},
