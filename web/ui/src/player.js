@@ -73,6 +73,8 @@ function roomPage() {
   const me = body.userId ? { id: body.userId, handle: body.userHandle } : null;
   const badge = $('[data-room-badge]', main);
   const viewers = $('[data-viewer-count]', main);
+  const streamTitle = $('[data-stream-title]', main);
+  const roomName = $('[data-room-name]', main);
   let live = main.dataset.live === 'true';
   let broadcastID = main.dataset.broadcastId || ''; // the live broadcast the page knows of
   let watchingLive = false; // the player plays this room's live stream
@@ -133,6 +135,10 @@ function roomPage() {
     try {
       const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(ref)}`);
       viewers.textContent = String(room.viewers);
+      // The streamer may retitle the broadcast at any time: the heading follows.
+      streamTitle.textContent = room.stream_title || room.title;
+      roomName.hidden = !room.stream_title;
+      roomName.textContent = `${room.title} · `;
       if (room.live) {
         // Went live, a new broadcast began, or the player gave up on a stream that is live.
         const fresh = room.broadcast_id !== broadcastID;
@@ -213,7 +219,8 @@ function broadcastItem(b) {
   else if (!rec) what = h('span', { class: 'muted' }, 'not recorded, or saving…');
   else what = h('span', { class: 'muted' }, rec.status === 'expired' ? 'recording expired' : 'recording being saved…');
   return h('li', { class: 'broadcast', dataset: { id: b.id } },
-    h('span', null, h('strong', null, date(b.started)), ' ', h('span', { class: 'muted' }, `${dur} · peak ${b.peak_viewers} watching`)),
+    h('span', null, h('strong', { class: 'broadcast-title' }, b.title), ' ',
+      h('span', { class: 'muted' }, `${date(b.started)} · ${dur} · peak ${b.peak_viewers} watching`)),
     what);
 }
 
