@@ -352,7 +352,7 @@ func (s *Service) editableRoom(ctx context.Context, actor User, slug, verb strin
 	if actor.ID == "" {
 		return roomDoc{}, fmt.Errorf("%s room %s: %w", verb, slug, ErrUnauthorized)
 	}
-	d, _, err := s.findRoomDoc(ctx, slug)
+	d, _, err := s.queryRoomDoc(ctx, slug) // an edit starts from the room as it is now
 	if err != nil {
 		return d, err
 	}
