@@ -157,11 +157,16 @@ func (s *Server) apiTable() []route {
 			query: []param{{"token", "string", "playback token (a private room's)"}}, media: "application/vnd.apple.mpegurl", h: s.replayPlaylist},
 		{method: "GET", path: "/api/v1/broadcasts/{id}/download", tag: "broadcasts", summary: "Redirect to the recording's MP4", scope: rooms.ScopeBroadcastsRead,
 			query: []param{{"token", "string", "playback token (a private room's)"}}, media: "redirect", h: s.download},
+		{method: "GET", path: "/api/v1/broadcasts/{id}/chat", tag: "broadcasts", summary: "The broadcast's chat by time, oldest first, each message with its offset from the start",
+			doc:   "Deleted messages and those of users banned during the broadcast are left out. Readable by whoever may watch the broadcast.",
+			scope: rooms.ScopeChatRead, query: []param{{"from", "integer", "milliseconds into the broadcast (default 0)"}, {"to", "integer", "milliseconds into the broadcast, excluded (default: its end)"},
+				pLimit, {"cursor", "string", "the next cursor of the previous page (instead of from)"}}, out: replayChat{}, h: s.broadcastChat},
 
 		// Chat.
 		{method: "GET", path: chat, tag: "chat", summary: "The chat websocket (protocol: /api/v1/asyncapi.json); read-only without a session or chat:write",
 			scope: rooms.ScopeChatRead, media: "websocket", h: s.chatSocket},
-		{method: "GET", path: chat + "/history", tag: "chat", summary: "The last messages, oldest first", scope: rooms.ScopeChatRead, query: []param{pLimit}, out: messageList{}, h: s.chatHistory},
+		{method: "GET", path: chat + "/history", tag: "chat", summary: "The last messages, oldest first; next_before pages back to older ones", scope: rooms.ScopeChatRead,
+			query: []param{pLimit, {"before", "string", "a message id (next_before of the previous page): the messages just older than it"}}, out: messageList{}, h: s.chatHistory},
 		{method: "DELETE", path: chat + "/messages/{id}", tag: "chat", summary: "Delete a message", access: signedIn, scope: rooms.ScopeChatModerate, h: s.deleteMessage},
 		{method: "POST", path: chat + "/timeouts", tag: "chat", summary: "Time a user out (1 s to 14 days)", access: signedIn, scope: rooms.ScopeChatModerate, in: timeoutRequest{}, h: s.timeoutUser},
 		{method: "GET", path: chat + "/bans", tag: "chat", summary: "The bans and timeouts in force", access: signedIn, scope: rooms.ScopeChatModerate, out: banList{}, h: s.listBans},

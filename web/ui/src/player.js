@@ -5,6 +5,7 @@ import { api } from './lib/api.js';
 import { initSite } from './lib/site.js';
 import { Player } from './lib/player.js';
 import { Chat } from './lib/chat.js';
+import { ReplayChat } from './lib/replaychat.js';
 import { moderationPanel } from './lib/moderation.js';
 import { shareButton, timeParam } from './lib/share.js';
 
@@ -248,6 +249,8 @@ function replayPage() {
   });
   const total = Number(main.dataset.durationMs) / 1000;
   if (total) $('[data-duration]', root).textContent = clock(total);
+  const chat = $('[data-replay-chat]', main);
+  if (chat) new ReplayChat(chat, { id: main.dataset.id, video: player.video });
 }
 
 // embedPage is /embed/<room>, in another site's iframe: the player alone, live while the
