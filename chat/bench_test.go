@@ -27,7 +27,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	r.loaded = true
 	conns := make([]*conn, subs)
 	for i := range conns {
-		conns[i] = &conn{h: h, r: r, id: uint64(i), wake: make(chan struct{}, 1), gone: make(chan struct{})}
+		conns[i] = &conn{h: h, r: r, id: uint64(i), writing: true, gone: make(chan struct{})} // no network: no writer starts
 		r.join(conns[i])
 	}
 	written := func() {

@@ -384,3 +384,22 @@ func TestWriteLanesAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleSocketHoldsOneGoroutine: what an idle socket holds on the server is its reader
+// alone. The HTTP handler returns once the socket has joined (net/http's state for the
+// request goes with it), and the writer runs only while something waits to be written.
+// Two goroutines per socket, and the handler's stack, were most of the memory 2,000 idle
+// anonymous sockets took (issue 12).
+func TestIdleSocketHoldsOneGoroutine(t *testing.T) {
+	th := newEnv(t).hub("n1", nil)
+	const sockets = 200
+	before := runtime.NumGoroutine()
+	for range sockets {
+		rawUpgrade(t, th, "r1", "") // reads nothing: its history frame is written, then it is idle
+	}
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		added := runtime.NumGoroutine() - before
+		return th.Sockets() == sockets && added <= sockets+sockets/4,
+			fmt.Sprintf("%d sockets joined, %d goroutines more than before them", th.Sockets(), added)
+	})
+}

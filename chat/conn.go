@@ -15,8 +15,8 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// conn is one chat socket. Its reader is the ServeWS goroutine; its writer is writeLoop
-// (socket.go).
+// conn is one chat socket. Its reader is readLoop; its writer, writeLoop (socket.go),
+// runs only while there is something to write.
 type conn struct {
 	h    *Hub
 	r    *room
@@ -26,7 +26,6 @@ type conn struct {
 	id   uint64
 
 	inflight chan struct{} // posts being stored
-	wake     chan struct{} // the writer has something to write
 
 	idx         int  // position in r.subs, guarded by r.mu
 	needHistory bool // joined while the room could not be loaded; guarded by r.mu
@@ -42,16 +41,21 @@ type conn struct {
 	closeSent bool // the close frame was taken: nothing may follow it
 	abort     bool // the reader has ended: close the connection once the queue is written
 	closeCode int
+	writing   bool // writeLoop runs
 
 	closed    atomic.Bool   // closing, or the connection failed
 	closeOnce sync.Once     // for closeNow
 	gone      chan struct{} // closed when the network connection is closed
 }
 
-// ServeWS upgrades the request to a chat websocket for room and serves it until it
-// closes. user nil is an anonymous reader. The caller has authenticated the user and
-// resolved the room; the Origin header is checked here (Config.CheckOrigin). Until Run
-// runs, and once it is stopping, requests get 503.
+// ServeWS upgrades the request to a chat websocket for room and hands the socket to a
+// reader goroutine of its own. user nil is an anonymous reader. The caller has
+// authenticated the user and resolved the room; the Origin header is checked here
+// (Config.CheckOrigin). Until Run runs, and once it is stopping, requests get 503.
+//
+// ServeWS returns once the socket has joined, rather than reading it: net/http's state
+// for the request and the stack of the handler chain would otherwise stay alive as long
+// as the socket, which for idle sockets is most of what they hold.
 func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user *User) {
 	h.mu.Lock()
 	if h.stopping || !h.live.Load() {
@@ -61,10 +65,10 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 	}
 	h.conns.Add(1)
 	h.mu.Unlock()
-	defer h.conns.Done()
 
 	ws, err := h.upgrader.Upgrade(w, req, nil) // writes the error response itself
 	if err != nil {
+		h.conns.Done()
 		h.log.Debug("websocket upgrade refused", "room", info.ID, "err", err)
 		return
 	}
@@ -75,23 +79,15 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		h: h, ws: ws, user: user, id: h.connSeq.Add(1), idx: -1,
 		priv:     user != nil && rank(info, *user) > 0,
 		inflight: make(chan struct{}, maxInflight),
-		wake:     make(chan struct{}, 1),
 		gone:     make(chan struct{}),
 	}
 	r := h.acquire(info)
 	c.r = r
 	h.sockets.Add(1)
-	defer func() {
-		r.leave(c)
-		h.release(r)
-		h.sockets.Add(-1)
-	}()
-	go c.writeLoop()
 
 	ws.SetReadLimit(h.cfg.ReadLimit)
-	idle := h.cfg.PingInterval + h.cfg.PongTimeout
-	_ = ws.SetReadDeadline(time.Now().Add(idle))
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(idle)) })
+	_ = ws.SetReadDeadline(time.Now().Add(c.idle()))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(c.idle())) })
 	// The library's own handlers would write the pong or the close reply from the reader,
 	// which would then wait for a client that does not read: the writer sends them.
 	ws.SetPingHandler(c.queuePong)
@@ -111,9 +107,18 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
 	h.log.Debug("socket joined", "room", r.id, "conn", c.id, "signed_in", user != nil)
+	go c.readLoop()
+}
 
+// idle is how long a socket may stay silent: a ping and the time to answer it.
+func (c *conn) idle() time.Duration { return c.h.cfg.PingInterval + c.h.cfg.PongTimeout }
+
+// readLoop reads the client's frames until the socket closes, then leaves the room.
+func (c *conn) readLoop() {
+	h, r := c.h, c.r
+	defer h.conns.Done()
 	for {
-		mt, data, err := ws.ReadMessage()
+		mt, data, err := c.ws.ReadMessage()
 		if err != nil {
 			if !c.closed.Load() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				h.log.Debug("socket read ended", "room", r.id, "conn", c.id, "err", err)
@@ -123,11 +128,14 @@ func (h *Hub) ServeWS(w http.ResponseWriter, req *http.Request, info Room, user 
 		if c.closed.Load() {
 			break // being closed: ignore what else the client sends
 		}
-		_ = ws.SetReadDeadline(time.Now().Add(idle))
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.idle()))
 		h.handleFrame(c, mt, data)
 	}
 	c.shutdown(0, "") // after a close frame from the client, its reply is queued
 	<-c.gone
+	r.leave(c)
+	h.release(r)
+	h.sockets.Add(-1)
 	c.mu.Lock()
 	code := c.closeCode
 	c.mu.Unlock()

@@ -9,8 +9,9 @@ import (
 
 // Outgoing messages.
 //
-// Each socket has one writer goroutine (writeLoop) and a queue of messages that never
-// blocks whoever adds to it. Messages are websocket.PreparedMessage: what every socket
+// Each socket has a queue of messages that never blocks whoever adds to it, and a writer
+// goroutine (writeLoop) while the queue or a control frame waits: an idle socket has
+// none. Messages are websocket.PreparedMessage: what every socket
 // of a room receives is prepared once for all of them (room.flush), so each socket's
 // write is one buffer and one syscall; what one socket receives (acks, errors, its
 // history) is prepared for it. The writer also sends the control frames: our pings, the
@@ -83,8 +84,9 @@ func (c *conn) send(m outMsg) bool {
 	}
 	c.q = append(c.q, m)
 	c.held += m.size
+	start := c.wakeLocked()
 	c.mu.Unlock()
-	signal(c.wake)
+	c.startWriter(start)
 	return true
 }
 
@@ -101,22 +103,39 @@ func (c *conn) queuePong(payload string) error {
 	}
 	c.pong = []byte(payload) // never nil, even empty; at most 125 bytes, as the library checks
 	c.held += len(c.pong) + 2
+	start := c.wakeLocked()
 	c.mu.Unlock()
-	signal(c.wake)
+	c.startWriter(start)
 	return nil
 }
 
 // queuePing has the writer ping the client, unless a ping is due already.
 func (c *conn) queuePing() {
 	c.mu.Lock()
-	due := !c.ping && !c.closing
-	if due {
+	start := false
+	if !c.ping && !c.closing {
 		c.ping = true
 		c.held += 2
+		start = c.wakeLocked()
 	}
 	c.mu.Unlock()
-	if due {
-		signal(c.wake)
+	c.startWriter(start)
+}
+
+// wakeLocked notes that the writer has work, and reports whether it must be started. c.mu
+// is held.
+func (c *conn) wakeLocked() bool {
+	if c.writing {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// startWriter starts the writer when wakeLocked said so.
+func (c *conn) startWriter(start bool) {
+	if start {
+		go c.writeLoop()
 	}
 }
 
@@ -130,69 +149,62 @@ func (f control) size() int { return len(f.payload) + 2 }
 
 // next takes the writer's next frame: a control frame, else a message, else the close
 // frame once nothing is queued. Control frames go first so that a long queue does not
-// delay the answer to a ping, nor our ping. ok is false when there is nothing to write.
-func (c *conn) next() (ctl *control, m outMsg, ok bool) {
+// delay the answer to a ping, nor our ping. ok is false when there is nothing to write:
+// the writer then ends, and closes the connection if the reader has (abort).
+func (c *conn) next() (ctl *control, m outMsg, ok, abort bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closeSent:
-		return nil, m, false
 	case c.pong != nil:
 		ctl, c.pong = &control{websocket.PongMessage, c.pong}, nil
+		return ctl, m, true, false
 	case c.ping:
 		ctl, c.ping = &control{websocket.PingMessage, nil}, false
+		return ctl, m, true, false
 	case len(c.q) > 0:
 		m = c.q[0]
 		c.q[0] = outMsg{}
 		c.q = c.q[1:]
-		return nil, m, true
+		return nil, m, true, false
 	case c.closeDue:
 		ctl, c.closeSent = &control{websocket.CloseMessage, c.closeMsg}, true
-	default:
-		return nil, m, false
+		return ctl, m, true, false
 	}
-	return ctl, m, true
+	c.writing = false
+	return nil, m, false, c.abort
 }
 
-// writeLoop is the socket's writer: it writes what is queued until the connection closes,
-// and closes the connection after its last frame once the reader has ended.
+// writeLoop is the socket's writer: it writes what is queued, and ends when nothing is
+// (or the connection fails). Once the reader has ended nothing more is queued: what was
+// is written, then the writer closes the connection.
 func (c *conn) writeLoop() {
 	for {
-		select {
-		case <-c.wake:
-		case <-c.gone:
+		ctl, m, ok, abort := c.next()
+		if !ok {
+			if abort {
+				c.closeNow()
+			}
 			return
 		}
-		for {
-			ctl, m, ok := c.next()
-			if !ok {
-				break
-			}
-			deadline := time.Now().Add(c.h.cfg.WriteTimeout)
-			var err error
-			size := m.size
-			if ctl != nil {
-				size = ctl.size()
-				err = c.ws.WriteControl(ctl.op, ctl.payload, deadline)
-			} else {
-				_ = c.ws.SetWriteDeadline(deadline)
-				c.h.stats.writes.Add(1)
-				err = c.ws.WritePreparedMessage(m.pm)
-			}
-			c.mu.Lock()
-			c.held -= size // written, or dropped with the connection
-			c.mu.Unlock()
-			if err != nil {
-				c.closed.Store(true)
-				c.closeNow()
-				return
-			}
+		deadline := time.Now().Add(c.h.cfg.WriteTimeout)
+		var err error
+		size := m.size
+		if ctl != nil {
+			size = ctl.size()
+			err = c.ws.WriteControl(ctl.op, ctl.payload, deadline)
+		} else {
+			_ = c.ws.SetWriteDeadline(deadline)
+			c.h.stats.writes.Add(1)
+			err = c.ws.WritePreparedMessage(m.pm)
 		}
-		// Once the reader has ended nothing more is queued: what was is written now.
 		c.mu.Lock()
-		done := c.abort
+		c.held -= size // written, or dropped with the connection
 		c.mu.Unlock()
-		if done {
+		if err != nil {
+			// The writer stays marked as running: nothing is written on this socket any
+			// more.
+			c.closed.Store(true)
 			c.closeNow()
 			return
 		}
@@ -222,9 +234,10 @@ func (c *conn) shutdown(code int, reason string) bool {
 	if code == 0 {
 		c.abort = true
 	}
+	start := c.wakeLocked()
 	c.mu.Unlock()
 	c.closed.Store(true)
-	signal(c.wake)
+	c.startWriter(start)
 	if first {
 		time.AfterFunc(closeGrace, c.closeNow)
 	}

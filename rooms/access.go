@@ -87,7 +87,25 @@ func (s *Service) FindRoom(ctx context.Context, ref string) (Room, Via, error) {
 	return s.room(&d), via, nil
 }
 
+// findRoomDoc finds a room by slug or playback id. Lookups of the same reference at the
+// same moment share one query: when a crowd arrives at once (a popular stream going
+// live, everyone's chat connecting), each request would otherwise hold its goroutine and
+// its state while thousands of identical queries queue for the database's connections.
 func (s *Service) findRoomDoc(ctx context.Context, ref string) (roomDoc, Via, error) {
+	type found struct {
+		d   roomDoc
+		via Via
+	}
+	v, err, _ := s.lookups.Do(ref, func() (any, error) {
+		// The query serves every caller waiting on it: none of them may cancel it.
+		d, via, err := s.queryRoomDoc(context.WithoutCancel(ctx), ref)
+		return found{d, via}, err
+	})
+	f := v.(found)
+	return f.d, f.via, err
+}
+
+func (s *Service) queryRoomDoc(ctx context.Context, ref string) (roomDoc, Via, error) {
 	k, err := s.Playback(ctx)
 	if err != nil {
 		return roomDoc{}, ViaSlug, err

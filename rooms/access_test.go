@@ -3,9 +3,19 @@ package rooms
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/scripts/testenv"
 )
 
 // The access rule, for every kind of user, visibility and way of naming the room.
@@ -158,4 +168,67 @@ func TestPrivateRooms(t *testing.T) {
 	if admitted, err = e.svc.Admitted(ctx, seats[:1]); err != nil || admitted[0] {
 		t.Fatalf("ivy admitted after revocation: %v %v", admitted, err)
 	}
+}
+
+// A crowd arriving at one room at once (everyone's chat connecting when a popular stream
+// goes live) makes one query, not one each: while it runs, the others wait for its
+// answer instead of queueing for the database's connections with their requests held.
+func TestConcurrentLookupsShareOneQuery(t *testing.T) {
+	e := newEnv(t, nil)
+	ann := e.signUp("ann").User
+	room, _ := e.createRoom(ann, "ann-room", "Ann")
+
+	var finds atomic.Int32
+	hold := make(chan struct{})
+	mon := &event.CommandMonitor{Started: func(_ context.Context, ev *event.CommandStartedEvent) {
+		if ev.CommandName == "find" && ev.Command.Lookup("find").StringValue() == "rooms" && finds.Add(1) == 1 {
+			<-hold // the first lookup's query waits until the crowd has arrived
+		}
+	}}
+	client, err := mongo.Connect(options.Client().ApplyURI(e.mongo.URI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	svc, err := New(Config{DB: client.Database(e.db.Name()), Cluster: e.node("node-b", "http://10.0.0.2:8080"), Password: cheapPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Playback(e.ctx()); err != nil { // read before the crowd: not a room lookup
+		t.Fatal(err)
+	}
+
+	const crowd = 50
+	errs := make(chan error, crowd)
+	for range crowd {
+		go func() {
+			got, _, err := svc.FindRoom(e.ctx(), "ann-room")
+			if err == nil && got.ID != room.ID {
+				err = fmt.Errorf("found room %s, want %s", got.ID, room.ID)
+			}
+			errs <- err
+		}()
+	}
+	// Every caller is inside the lookup (the first one running the query) before the
+	// query may answer; none of them started another.
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		inside := lookupsRunning()
+		return inside == crowd, fmt.Sprintf("%d callers in the lookup, %d queries", inside, finds.Load())
+	})
+	close(hold)
+	for range crowd {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := finds.Load(); n != 1 {
+		t.Fatalf("%d callers made %d queries", crowd, n)
+	}
+}
+
+// lookupsRunning counts the goroutines inside Service.findRoomDoc.
+func lookupsRunning() int {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "onair/rooms.(*Service).findRoomDoc(")
 }

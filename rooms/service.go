@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/singleflight"
 
 	"onair/rooms/audit"
 	"onair/rooms/cluster"
@@ -131,6 +132,8 @@ type Service struct {
 	loginFails                               *mongo.Collection // failed logins of every node (loginfails.go)
 	devices                                  *mongo.Collection // browsers that signed in to an account (devices.go)
 	tokens                                   *mongo.Collection // API tokens (tokens.go)
+
+	lookups singleflight.Group // room lookups by reference running now (findRoomDoc)
 
 	dummyHash string        // verified against for unknown accounts, to take the same time
 	hashSem   chan struct{} // bounds concurrent argon2 hashes

@@ -241,6 +241,7 @@ type privateData struct {
 // roomCard is a room in a list.
 type roomCard struct {
 	Slug, Title, Description, Owner string
+	StreamTitle                     string // the live broadcast's title, when the room has one
 	// Public rooms that are live offer a preview on the home page: other rooms' media
 	// need a playback token.
 	Live, Public bool
@@ -249,7 +250,7 @@ type roomCard struct {
 }
 
 func roomCardOf(r rooms.Room) roomCard {
-	return roomCard{Slug: r.Slug, Title: r.Title, Description: r.Description, Owner: r.Owner.Handle,
+	return roomCard{Slug: r.Slug, Title: r.Title, StreamTitle: r.StreamTitle, Description: r.Description, Owner: r.Owner.Handle,
 		Live: r.Live, Public: r.Visibility == rooms.Public, Viewers: r.Viewers, LiveSince: r.LiveSince}
 }
 
@@ -418,7 +419,7 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.broadcastView(r, room, b)
-	d := replayData{Broadcast: b, Room: room, RoomURL: roomURL(room), Private: room.Visibility == rooms.Private,
+	d := replayData{Broadcast: v.Broadcast, Room: room, RoomURL: roomURL(room), Private: room.Visibility == rooms.Private,
 		ReplayURL: v.ReplayURL, DownloadURL: v.DownloadURL}
 	switch {
 	case s.cfg.Recordings == nil:
@@ -433,7 +434,7 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 	case v.ReplayURL == "":
 		d.Status = "The recording is still being saved. Reload in a moment."
 	}
-	s.renderWith(w, r, http.StatusOK, "replay", pageData{Title: room.Title + " · replay", Page: "replay", Script: "player.js", Data: d, OG: s.replayOG(r, room, b)},
+	s.renderWith(w, r, http.StatusOK, "replay", pageData{Title: v.Title + " · replay", Page: "replay", Script: "player.js", Data: d, OG: s.replayOG(r, room, v.Broadcast)},
 		s.mediaOrigin(r.Context()))
 }
 

@@ -26,8 +26,12 @@ import (
 //     (/live/<playback id>/ and /vod/<playback id>/), from POST /api/v1/rooms/{ref}/playback,
 //     which the page calls again before the token runs out: page JavaScript never sees it,
 //     and a viewer whose invitation is revoked gets no new one.
-//   - External players get a URL token from their owner (POST .../playback-tokens) and
-//     carry it as ?token=: the playlists they receive list every URI with the token.
+//   - External players get a URL token from their owner (POST .../playback-tokens) in
+//     the path of the HLS URL it hands out (/live/<playback id>/t/<token>/index.m3u8):
+//     playlists list relative URIs, which resolve under that path, so every request
+//     carries the token and each playlist is served as it is for everyone. A token in
+//     the query (?token=) is accepted too; the playlists answered then list every URI
+//     with it, rewritten for each request.
 //   - A node fetching HLS from the node that has the stream (origin.go) has checked the
 //     viewer's token itself and sends a short token of its own in X-Onair-Playback; the
 //     viewer's token is never forwarded and never part of a cache key.
@@ -37,6 +41,8 @@ import (
 const (
 	playbackCookie = "onair_play"
 	tokenParam     = "token"
+	// pathTokenParam names the token in /live/{name}/t/{token}/{file}.
+	pathTokenParam = "token"
 	// playbackHeader carries a node's token on the HLS requests it proxies.
 	playbackHeader = "X-Onair-Playback"
 	nodeViewer     = "node"
@@ -116,9 +122,9 @@ func (s *Server) streamAccess(ctx context.Context, name string) (rooms.StreamAcc
 	return acc, nil
 }
 
-// playbackGrant finds a valid token of the room among the request's: ?token= first (a
-// URL token, returned so that playlists can carry it on), then its cookies and a node's
-// header.
+// playbackGrant finds a valid token of the room among the request's: the one in its
+// path, then ?token= (a URL token, returned so that playlists can carry it on), then its
+// cookies and a node's header.
 func (s *Server) playbackGrant(r *http.Request, room string) (g rooms.Grant, urlToken string, err error) {
 	keys, err := s.cfg.Rooms.Playback(r.Context())
 	if err != nil {
@@ -136,6 +142,9 @@ func (s *Server) playbackGrant(r *http.Request, room string) (g rooms.Grant, url
 			err = verr // the more useful answer to give
 		}
 		return false
+	}
+	if tok := r.PathValue(pathTokenParam); tok != "" && try(tok) {
+		return g, "", nil
 	}
 	// Most requests carry a cookie, and no query to parse for a token.
 	if strings.Contains(r.URL.RawQuery, tokenParam+"=") {
@@ -194,7 +203,7 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 		return nil, nil, false
 	}
 	if acc.PlaybackID == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		return nil, r, true // OPTIONS and the like carry no media
+		return nil, withoutToken(r), true // OPTIONS and the like carry no media
 	}
 	g, urlToken, err := s.playbackGrant(r, acc.PlaybackID)
 	if err != nil {
@@ -212,14 +221,19 @@ func (s *Server) gateLive(w http.ResponseWriter, r *http.Request, name string) (
 	return m, r, true
 }
 
-// withoutToken is r without a token in its query (valid or not) nor a token header:
-// what the HLS server, the origin node and the caches see is the same for every viewer.
-// r itself when it has neither, as most requests (cookies) do.
+// withoutToken is r without a token in its path or query (valid or not) nor a token
+// header: what the HLS server, the origin node and the caches see is the same for every
+// viewer. r itself when it has none, as most requests (cookies) do.
 func withoutToken(r *http.Request) *http.Request {
-	if !strings.Contains(r.URL.RawQuery, tokenParam+"=") && r.Header.Get(playbackHeader) == "" {
+	inPath := r.PathValue(pathTokenParam) != ""
+	if !inPath && !strings.Contains(r.URL.RawQuery, tokenParam+"=") && r.Header.Get(playbackHeader) == "" {
 		return r
 	}
 	r = r.Clone(r.Context())
+	if inPath {
+		r.SetPathValue(pathTokenParam, "")
+		r.URL.Path, r.URL.RawPath = livePath(r.PathValue("name"), r.PathValue("file")), ""
+	}
 	if q := r.URL.Query(); q.Has(tokenParam) {
 		q.Del(tokenParam)
 		r.URL.RawQuery = q.Encode()
@@ -492,5 +506,14 @@ func (s *Server) urlToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("playback token issued", "room_id", room.ID, "by", u.ID, "token", rooms.TokenFingerprint(tok), "expires", exp)
-	writeJSON(w, http.StatusCreated, urlTokenResponse{tok, exp, "/live/" + room.PlaybackID + "/index.m3u8?" + tokenParam + "=" + url.QueryEscape(tok)})
+	writeJSON(w, http.StatusCreated, urlTokenResponse{tok, exp, liveTokenPath(room.PlaybackID, tok, "index.m3u8")})
+}
+
+// livePath is the path of a live HLS file.
+func livePath(name, file string) string { return "/live/" + name + "/" + file }
+
+// liveTokenPath is the path of a live HLS file with a URL token in it: the playlists'
+// relative URIs resolve under it, so that every request carries the token.
+func liveTokenPath(name, token, file string) string {
+	return "/live/" + name + "/t/" + url.PathEscape(token) + "/" + file
 }

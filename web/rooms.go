@@ -142,7 +142,10 @@ type createRoomResponse struct {
 
 // updateRoomRequest is PATCH /api/v1/rooms/{slug}: the fields to change.
 type updateRoomRequest struct {
-	Title         *string           `json:"title"`
+	Title *string `json:"title"`
+	// StreamTitle is the coming or current broadcast's title; "" clears it (broadcasts
+	// then take the room's title).
+	StreamTitle   *string           `json:"stream_title"`
 	Description   *string           `json:"description"`
 	Visibility    *rooms.Visibility `json:"visibility"`
 	Recording     *bool             `json:"recording"`
@@ -198,7 +201,7 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	room, err := s.cfg.Rooms.UpdateRoom(r.Context(), u, r.PathValue("slug"), rooms.RoomUpdate{
-		Title: in.Title, Description: in.Description, Visibility: in.Visibility, Recording: in.Recording, RetentionDays: in.RetentionDays,
+		Title: in.Title, StreamTitle: in.StreamTitle, Description: in.Description, Visibility: in.Visibility, Recording: in.Recording, RetentionDays: in.RetentionDays,
 	})
 	if err != nil {
 		s.fail(w, r, err)

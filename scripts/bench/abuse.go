@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -447,7 +448,10 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 		return err
 	}
 	base, visibility := "/live/"+a.playbackID+"/", "private"
-	if _, err := httpGetUntilFound(ctx, newHTTPClient(), n.HTTP+base+"index.m3u8?token="+url.QueryEscape(tok.Token), 100*time.Millisecond); err != nil {
+	// The URL token is where the API puts it, in the path: the playlists' relative URIs
+	// resolve under it.
+	tokenBase := path.Dir(tok.HLSURL) + "/"
+	if _, err := httpGetUntilFound(ctx, newHTTPClient(), n.HTTP+tok.HLSURL, 100*time.Millisecond); err != nil {
 		return err
 	}
 	if err := sleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
@@ -480,7 +484,7 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 			switch variant {
 			case tokenURL:
 				for _, p := range paths {
-					opts.Paths = append(opts.Paths, p+sep(p)+"token="+url.QueryEscape(tok.Token))
+					opts.Paths = append(opts.Paths, tokenBase+strings.TrimPrefix(p, base))
 				}
 			case tokenCookie:
 				if err := api.do(ctx, http.MethodPost, "/api/v1/rooms/"+tokenRoom+"/playback", nil, nil, http.StatusOK); err != nil {
@@ -507,7 +511,7 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 
 // urlTokenAnswer is POST /api/v1/rooms/{ref}/playback-tokens's answer.
 type urlTokenAnswer struct {
-	Token string `json:"token"`
+	HLSURL string `json:"hls_url"`
 }
 
 // setVisibility switches the token room and waits until its media follows: a request

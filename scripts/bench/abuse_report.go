@@ -211,8 +211,8 @@ func abuseSection(r *abuseResults) string {
 	fmt.Fprintf(&b, "One room on a fresh node, published as above (recording off), switched between *unlisted*, whose media is served "+
 		"as a public room's (no token; a room cannot move between public and private without restarting its stream, between "+
 		"unlisted and private it keeps it) and *private*. The load is the live benchmark's: `%s`, every connection alternating "+
-		"the video media playlist and the newest complete segment (`%s`), with `?token=` added to both (the playlists "+
-		"it gets list every URI with it), or with the playback cookie (`Cookie: onair_play=…` from `POST …/playback`). "+
+		"the video media playlist and the newest complete segment (`%s`), with the URL token in the path as the token API "+
+		"hands it out (`/live/<playback id>/t/<token>/…`: the playlists' relative URIs resolve under it), or with the playback cookie (`Cookie: onair_play=…` from `POST …/playback`). "+
 		"Requests per CPU second = wrk's requests / onair's CPU seconds (utime + stime) over the load; the verdicts use the "+
 		"sums over the rounds, whose order alternates.\n\n", r.WrkCommand, strings.Join(r.Paths, "`, `"))
 	rows = nil
