@@ -180,11 +180,11 @@ func TestSkippableErrors(t *testing.T) {
 		{true, exTag(1, exMultitrack, "avc1", nil), true},
 		{false, []byte{0x90 | exAudioModEx}, true},
 		{false, exAudio(exAudioCodedFrames, "Opus", []byte{1}), true}, // before the sequence header
-		{false, exAudio(exAudioSequenceStart, "ac-3", nil), false},     // unsupported codec
-		{true, []byte{0x12}, false},                                 // unsupported codec: the caller decides
-		{true, []byte{0x17}, false},                                 // malformed
-		{true, avcTag(1, 1, 0, lengthPrefixed([]byte{0x65})), true}, // before the sequence header
-		{false, aacTag(1, []byte{1}), true},                         // before the sequence header
+		{false, exAudio(exAudioSequenceStart, "ac-3", nil), false},    // unsupported codec
+		{true, []byte{0x12}, false},                                   // unsupported codec: the caller decides
+		{true, []byte{0x17}, false},                                   // malformed
+		{true, avcTag(1, 1, 0, lengthPrefixed([]byte{0x65})), true},   // before the sequence header
+		{false, aacTag(1, []byte{1}), true},                           // before the sequence header
 	} {
 		var err error
 		if tt.video {
