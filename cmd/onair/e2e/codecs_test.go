@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+
+	"onair/scripts/testenv"
+)
+
+// TestEnhancedVP9Opus publishes VP9 video and Opus audio over Enhanced RTMP (FourCC vp09
+// and Opus) and reads them back: the multivariant playlist names both codecs, the
+// gohlslib client gets VP9 frames and Opus packets, and ffprobe finds vp9 and opus frames
+// in the segments. A publish with AC-3 audio, which onair cannot serve, is refused with
+// the reason in the log instead of going live silent.
+func TestEnhancedVP9Opus(t *testing.T) {
+	bin := testenv.OnairBinary(t)
+	clip := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.Opus, 12)
+	key := newKey(t)
+	refusedKey := newKey(t)
+	o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin,
+		Env: []string{streamsEnv(map[string]string{"cam": key, "ac3": refusedKey})}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	published := make(chan error, 1)
+	go func() { published <- clip.Publish(ctx, o.RTMP+"/"+key) }()
+
+	index := waitIndex(t, o, "cam")
+	var mv string
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		_, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+		mv = string(b)
+		return strings.Contains(mv, "CODECS="), mv
+	})
+	wantCodecs := fmt.Sprintf(`CODECS="vp09.00.%02d.08,opus"`, testenv.VP9ClipLevel)
+	if !strings.Contains(mv, wantCodecs) {
+		t.Fatalf("multivariant playlist lacks %s:\n%s", wantCodecs, mv)
+	}
+
+	// gohlslib's client skips variants whose CODECS it does not list (vp09 among them),
+	// so it reads each media playlist on its own.
+	var videoURL, audioURL string
+	for path := range mediaPlaylists(t, o, index) {
+		if strings.Contains(path, "video") {
+			videoURL = o.HTTP + path
+		} else {
+			audioURL = o.HTTP + path
+		}
+	}
+	if videoURL == "" || audioURL == "" {
+		t.Fatalf("media playlists: video %q, audio %q", videoURL, audioURL)
+	}
+	var mu sync.Mutex
+	var videoFrames, audioPackets int
+	var problems []string
+	read := func(url string) {
+		c := &gohlslib.Client{URI: url}
+		c.OnTracks = func(tracks []*gohlslib.Track) error {
+			for _, track := range tracks {
+				switch track.Codec.(type) {
+				case *codecs.VP9:
+					c.OnDataVP9(track, func(_ int64, frame []byte) {
+						mu.Lock()
+						defer mu.Unlock()
+						if len(frame) == 0 {
+							problems = append(problems, "empty vp9 frame")
+						}
+						videoFrames++
+					})
+				case *codecs.Opus:
+					c.OnDataOpus(track, func(_ int64, packets [][]byte) {
+						mu.Lock()
+						defer mu.Unlock()
+						audioPackets += len(packets)
+					})
+				default:
+					mu.Lock()
+					problems = append(problems, fmt.Sprintf("unexpected codec %T in %s", track.Codec, url))
+					mu.Unlock()
+				}
+			}
+			return nil
+		}
+		if err := c.Start(); err != nil {
+			t.Fatalf("client of %s: %v", url, err)
+		}
+		t.Cleanup(c.Close)
+		go func() {
+			err := c.Wait2()
+			mu.Lock()
+			problems = append(problems, fmt.Sprintf("client of %s stopped: %v", url, err))
+			mu.Unlock()
+		}()
+	}
+	read(videoURL)
+	read(audioURL)
+	testenv.Eventually(t, 25*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(problems) > 0 {
+			t.Fatalf("client problems: %v", problems)
+		}
+		return videoFrames >= 60 && audioPackets >= 100, fmt.Sprintf("%d vp9 frames, %d opus packets", videoFrames, audioPackets)
+	})
+	if !strings.Contains(o.Logs(), "video=vp9") || !strings.Contains(o.Logs(), "audio=opus") {
+		t.Fatal("stream start not logged with vp9 video and opus audio")
+	}
+	probeCodecs(t, o, index, "opus,vp9")
+	cancel()
+	<-published
+
+	// AC-3 is refused at the publish, not dropped: the reason is logged with the FourCC.
+	refused := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.AC3, 4)
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	if err := refused.Publish(rctx, o.RTMP+"/"+refusedKey); err == nil {
+		t.Fatal("an AC-3 publish was sent to the end without being refused")
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		for _, line := range strings.Split(o.Logs(), "\n") {
+			if strings.Contains(line, "rtmp connection refused") && strings.Contains(line, "reason=unsupported") &&
+				strings.Contains(line, "AC-3") && strings.Contains(line, "audio codec cannot be served") {
+				return true, ""
+			}
+		}
+		return false, "no refusal naming AC-3 in the log"
+	})
+	if code, _ := o.Get(t, "/live/ac3/index.m3u8"); code == http.StatusOK {
+		t.Fatal("the refused AC-3 stream went live")
+	}
+}
+
+// probeCodecs downloads the newest complete segment of every media playlist with its
+// init file and checks that ffprobe reads frames of exactly the codecs want lists
+// (sorted, comma-separated).
+func probeCodecs(t *testing.T, o *testenv.Onair, index, want string) {
+	t.Helper()
+	var found []string
+	for path, media := range mediaPlaylists(t, o, index) {
+		base := path[:strings.LastIndex(path, "/")+1]
+		m := mapURI.FindSubmatch(media)
+		if m == nil {
+			t.Fatalf("no init file in %s", path)
+		}
+		code, data := o.Get(t, base+string(m[1]))
+		if code != http.StatusOK {
+			t.Fatalf("init file: %d", code)
+		}
+		var seg string
+		for _, m := range uriLine.FindAllSubmatch(media, -1) {
+			if u := string(m[1]); !strings.HasPrefix(u, "gap") {
+				seg = u
+			}
+		}
+		code, body := o.Get(t, base+seg)
+		if seg == "" || code != http.StatusOK {
+			t.Fatalf("segment %q of %s: %d", seg, path, code)
+		}
+		file := filepath.Join(t.TempDir(), "segment.mp4")
+		if err := os.WriteFile(file, append(data, body...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Fields(ffprobe(t, "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", file)) {
+			name, frames, _ := strings.Cut(line, ",")
+			if frames == "0" || frames == "" {
+				t.Fatalf("ffprobe reads no %s frames in %s", name, seg)
+			}
+			found = append(found, name)
+		}
+	}
+	sort.Strings(found)
+	if got := strings.Join(found, ","); got != want {
+		t.Fatalf("ffprobe found %s in the segments, want %s", got, want)
+	}
+}
