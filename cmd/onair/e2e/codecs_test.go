@@ -21,15 +21,12 @@ import (
 // TestEnhancedVP9Opus publishes VP9 video and Opus audio over Enhanced RTMP (FourCC vp09
 // and Opus) and reads them back: the multivariant playlist names both codecs, the
 // gohlslib client gets VP9 frames and Opus packets, and ffprobe finds vp9 and opus frames
-// in the segments. A publish with AC-3 audio, which onair cannot serve, is refused with
-// the reason in the log instead of going live silent.
+// in the segments.
 func TestEnhancedVP9Opus(t *testing.T) {
 	bin := testenv.OnairBinary(t)
 	clip := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.Opus, 12)
 	key := newKey(t)
-	refusedKey := newKey(t)
-	o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin,
-		Env: []string{streamsEnv(map[string]string{"cam": key, "ac3": refusedKey})}})
+	o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: []string{streamsEnv(map[string]string{"cam": key})}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	published := make(chan error, 1)
@@ -119,11 +116,21 @@ func TestEnhancedVP9Opus(t *testing.T) {
 	cancel()
 	<-published
 
-	// AC-3 is refused at the publish, not dropped: the reason is logged with the FourCC.
-	refused := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.AC3, 4)
-	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer rcancel()
-	if err := refused.Publish(rctx, o.RTMP+"/"+refusedKey); err == nil {
+}
+
+// TestEnhancedCodecRefused publishes VP9 with AC-3 audio, which onair cannot serve (no
+// browser's Media Source Extensions play it): the publish is refused rather than going
+// live silent, with the reason in the log and in the room's live health, where its
+// streamer looks.
+func TestEnhancedCodecRefused(t *testing.T) {
+	clip := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.AC3, 4)
+	o, _ := startWithMongo(t)
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-ac3")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := clip.Publish(ctx, o.RTMP+"/"+key); err == nil {
 		t.Fatal("an AC-3 publish was sent to the end without being refused")
 	}
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
@@ -135,8 +142,19 @@ func TestEnhancedVP9Opus(t *testing.T) {
 		}
 		return false, "no refusal naming AC-3 in the log"
 	})
-	if code, _ := o.Get(t, "/live/ac3/index.m3u8"); code == http.StatusOK {
-		t.Fatal("the refused AC-3 stream went live")
+	var health struct {
+		Live         bool `json:"live"`
+		PublishError *struct {
+			At     time.Time `json:"at"`
+			Reason string    `json:"reason"`
+		} `json:"publish_error"`
+	}
+	if code, _ := ann.do("GET", "/api/v1/rooms/ann-ac3/health", nil, &health); code != http.StatusOK {
+		t.Fatalf("health: %d", code)
+	}
+	if health.Live || health.PublishError == nil || !strings.Contains(health.PublishError.Reason, "AC-3") ||
+		!strings.Contains(health.PublishError.Reason, "cannot be served") {
+		t.Fatalf("live health after the refused publish: live %v, publish error %+v", health.Live, health.PublishError)
 	}
 }
 
