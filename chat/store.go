@@ -208,13 +208,20 @@ func (h *Hub) History(ctx context.Context, info Room, limit int) ([]Message, err
 
 // recentMessages reads a room's last n undeleted messages, oldest first.
 func (h *Hub) recentMessages(ctx context.Context, roomID string, n int) ([]messageDoc, error) {
+	return h.messagesBefore(ctx, roomID, nil, n)
+}
+
+// messagesBefore reads the last n undeleted messages of a room that match older (nil:
+// all), oldest first.
+func (h *Hub) messagesBefore(ctx context.Context, roomID string, older bson.D, n int) ([]messageDoc, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	opts := options.Find().
 		SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).
 		SetLimit(int64(n))
-	cur, err := h.messages.Find(ctx, bson.D{{Key: "room", Value: roomID}, {Key: "deleted", Value: false}}, opts)
+	filter := append(bson.D{{Key: "room", Value: roomID}, {Key: "deleted", Value: false}}, older...)
+	cur, err := h.messages.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, dbError("read history", err)
 	}

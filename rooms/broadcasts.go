@@ -24,6 +24,9 @@ type Broadcast struct {
 	ID       string `json:"id"`
 	RoomID   string `json:"room_id"`
 	RoomSlug string `json:"room_slug"`
+	// Title is the room's broadcast title (Room.BroadcastTitle) as the broadcast started,
+	// followed while live and kept once ended; "" for broadcasts from before titles.
+	Title string `json:"title"`
 	// Stream is the name the room's stream had for this broadcast (StreamRoute.Name): its
 	// slug, or its playback id when it was not public.
 	Stream string `json:"-"`
@@ -66,6 +69,7 @@ type broadcastDoc struct {
 	ID           bson.ObjectID `bson:"_id"`
 	RoomID       bson.ObjectID `bson:"room_id"`
 	RoomSlug     string        `bson:"room_slug"`
+	Title        string        `bson:"title,omitempty"`
 	Stream       string        `bson:"stream,omitempty"` // absent before playback ids: the slug
 	RunID        string        `bson:"run_id"`
 	Node         string        `bson:"node"`
@@ -99,7 +103,7 @@ func (s *Service) broadcastOf(d *broadcastDoc) Broadcast {
 		id = k.BroadcastID(d.ID)
 	}
 	return Broadcast{
-		ID: id, RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, Stream: d.stream(), RunID: d.RunID, Node: d.Node,
+		ID: id, RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, Title: d.Title, Stream: d.stream(), RunID: d.RunID, Node: d.Node,
 		Started: d.Started, Ended: d.Ended, EndReason: d.EndReason, Codecs: d.Codecs, Resolution: d.Resolution,
 		Bytes: d.Bytes, DurationMS: d.DurationMS, Bitrate: d.Bitrate,
 		PeakViewers: d.PeakViewers, TotalViewers: d.TotalViewers, Recording: d.Recording,
@@ -112,6 +116,8 @@ type liveBroadcast struct {
 	doc     broadcastDoc // owned by the goroutine
 	stream  LiveStream
 	keyHash string // the room's stream key when it went live, owned by the goroutine
+	// retitle asks the goroutine to write the room's new title now (liveSet.retitle).
+	retitle chan struct{}
 
 	mu                   sync.Mutex
 	viewers, peak, total int
@@ -151,7 +157,7 @@ func (b *liveBroadcast) figures() (viewers, peak, total int) {
 }
 
 // liveSet indexes this node's live broadcasts by stream name. It reads only their
-// documents' ID and Stream, which never change, while their goroutines write the rest.
+// documents' ID, RoomID and Stream, which never change, while their goroutines write the rest.
 type liveSet struct {
 	mu       sync.Mutex
 	byStream map[string]*liveBroadcast
@@ -219,7 +225,7 @@ func (s *Service) StartBroadcast(st StreamStart, stream LiveStream) {
 		Started: s.now(), Codecs: st.Codecs, Resolution: st.Resolution,
 	}
 	doc.Heartbeat = doc.Started
-	b := &liveBroadcast{doc: doc, stream: stream}
+	b := &liveBroadcast{doc: doc, stream: stream, retitle: make(chan struct{}, 1)}
 	s.live.add(b)
 	s.writers.Add(1)
 	go s.runBroadcast(b)
@@ -242,7 +248,7 @@ func (s *Service) runBroadcast(b *liveBroadcast) {
 			case err != nil:
 				return err
 			default:
-				d.RoomSlug = room.Slug
+				d.RoomSlug, d.Title = room.Slug, room.broadcastTitle()
 			}
 		}
 		_, err := s.broadcasts.InsertOne(ctx, d)
@@ -311,10 +317,9 @@ wait:
 				}
 			}
 		case <-heartbeat.C:
-			s.heartbeat(b)
-			if announced {
-				s.checkRoom(b)
-			}
+			s.heartbeat(b, announced)
+		case <-b.retitle:
+			s.heartbeat(b, false)
 		}
 	}
 
@@ -329,8 +334,15 @@ wait:
 		d.EndReason = reason.Error()
 	}
 	err = s.retry("broadcast: end", attrs, func(ctx context.Context) error {
+		// The title it ends with is the room's now, even if changed since the last heartbeat.
+		switch room, err := s.followRoom(ctx, d.RoomID); {
+		case err == nil:
+			d.Title = room.broadcastTitle()
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return dbError("read the title of the room of broadcast", err)
+		}
 		_, err := s.broadcasts.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: bson.D{
-			{Key: "ended", Value: d.Ended}, {Key: "end_reason", Value: d.EndReason}, {Key: "heartbeat", Value: ended},
+			{Key: "title", Value: d.Title}, {Key: "ended", Value: d.Ended}, {Key: "end_reason", Value: d.EndReason}, {Key: "heartbeat", Value: ended},
 			{Key: "bytes", Value: d.Bytes}, {Key: "duration_ms", Value: d.DurationMS}, {Key: "bitrate", Value: d.Bitrate},
 			{Key: "peak_viewers", Value: d.PeakViewers}, {Key: "total_viewers", Value: d.TotalViewers},
 		}}})
@@ -373,20 +385,15 @@ wait:
 	}
 }
 
-// checkRoom stops the stream when its room no longer lets it go on: the room was deleted,
-// its stream key rotated, its visibility changed the stream's name, or its owner was
-// disabled. Those requests reach any node, which stops the stream at once only when it
-// runs there; on the node it runs on, these reads at every heartbeat do.
-func (s *Service) checkRoom(b *liveBroadcast) {
+// checkRoom stops the stream when its room (d, as followRoom read it with err) no longer
+// lets it go on: the room was deleted, its stream key rotated, its visibility changed the
+// stream's name, or its owner was disabled. Those requests reach any node, which stops the
+// stream at once only when it runs there; on the node it runs on, these reads at every
+// heartbeat do.
+func (s *Service) checkRoom(ctx context.Context, b *liveBroadcast, d roomDoc, err error) {
 	if s.cfg.Stopper == nil {
 		return
 	}
-	ctx, cancel := s.op(s.bg)
-	defer cancel()
-	var d roomDoc
-	err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: b.doc.RoomID}},
-		options.FindOne().SetProjection(bson.D{{Key: "slug", Value: 1}, {Key: "visibility", Value: 1}, {Key: "key_hash", Value: 1},
-			{Key: "owner_id", Value: 1}})).Decode(&d)
 	var reason error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
@@ -442,9 +449,19 @@ func (s *Service) persistViewers(d *broadcastDoc, n int) error {
 	return nil
 }
 
-// heartbeat refreshes a live broadcast's figures and heartbeat (one attempt).
-func (s *Service) heartbeat(b *liveBroadcast) {
+// heartbeat refreshes a live broadcast's figures, title and heartbeat (one attempt), and
+// with check, checks that its room still lets it go on.
+func (s *Service) heartbeat(b *liveBroadcast, check bool) {
 	d := &b.doc
+	rctx, rcancel := s.op(s.bg)
+	defer rcancel()
+	room, err := s.followRoom(rctx, d.RoomID)
+	if err == nil {
+		d.Title = room.broadcastTitle()
+	}
+	if check {
+		s.checkRoom(rctx, b, room, err)
+	}
 	now := s.now()
 	bytes := b.stream.Bytes()
 	_, peak, total := b.figures()
@@ -454,8 +471,8 @@ func (s *Service) heartbeat(b *liveBroadcast) {
 	}
 	ctx, cancel := s.op(s.bg)
 	defer cancel()
-	_, err := s.broadcasts.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "heartbeat", Value: now}, {Key: "bytes", Value: bytes}, {Key: "duration_ms", Value: now.Sub(d.Started).Milliseconds()},
+	_, err = s.broadcasts.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: nil}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "heartbeat", Value: now}, {Key: "title", Value: d.Title}, {Key: "bytes", Value: bytes}, {Key: "duration_ms", Value: now.Sub(d.Started).Milliseconds()},
 		{Key: "bitrate", Value: bitrate}, {Key: "peak_viewers", Value: peak}, {Key: "total_viewers", Value: total},
 	}}})
 	if err != nil {

@@ -18,14 +18,14 @@
 //	            unique email_unique {email}, unique handle_unique {handle}
 //	sessions    {_id: hex SHA-256 of the token, user_id, created, expires, csrf}
 //	            user {user_id}, expires {expires}
-//	rooms       {_id, slug, title, description, visibility (public, unlisted, private),
+//	rooms       {_id, slug, title, stream_title (absent: none), description, visibility (public, unlisted, private),
 //	             owner_id, owner_handle, moderators [{id, handle}], invited [{id, handle}],
 //	             recording, key_hash (hex SHA-256 of the stream key),
 //	             created, updated, activity, live, broadcast_id (null offline),
 //	             live_started, live_node, viewers}
 //	            unique slug_unique {slug}, unique key_hash_unique {key_hash},
 //	            owner {owner_id, activity -1}, listing {visibility, live -1, activity -1, _id -1}
-//	broadcasts  {_id, room_id, room_slug, stream (the stream's name; absent: room_slug),
+//	broadcasts  {_id, room_id, room_slug, title (absent: before titles), stream (the stream's name; absent: room_slug),
 //	             run_id, node, started, ended (null while live),
 //	             end_reason, heartbeat, codecs {video, audio}, resolution {width, height},
 //	             bytes, duration_ms, bitrate, peak_viewers, total_viewers, recording {...}}
@@ -49,8 +49,8 @@
 //     decided by the unique insert of the rooms_meta marker, not by counting users, and a
 //     lease is a unique insert, never an update.
 //   - Concurrent updates of one document can be lost: each document that changes has one
-//     writer (a broadcast its goroutine, a webhook delivery its node, a recording upload
-//     its lease holder), login failures and audit entries are inserts, and this process
+//     writer (a broadcast its goroutine, which also copies a title changed while live from
+//     the room (titles.go), a webhook delivery its node, a recording upload its lease holder), login failures and audit entries are inserts, and this process
 //     serialises its writes to a room or user document with a per-document lock. Conditional updates
 //     (live_started only grows, set offline only if broadcast_id is ours) keep delayed
 //     writes from undoing newer ones. On MongoDB these rules are merely sufficient.

@@ -161,6 +161,9 @@ func (s *Service) announceRecording(ctx context.Context, d broadcastDoc, rec Rec
 	}
 	rec.Fragments, rec.Segments = nil, nil
 	d.Recording = &rec
+	if d.Title == "" { // a broadcast from before titles
+		d.Title = room.Title
+	}
 	s.cfg.OnRecording(room, s.broadcastOf(&d))
 }
 

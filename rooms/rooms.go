@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -38,9 +37,12 @@ type UserRef struct {
 
 // Room is a channel: a stream name (its slug), a stream key, chat moderators.
 type Room struct {
-	ID          string     `json:"id"`
-	Slug        string     `json:"slug"` // immutable: it is in public rooms' HLS and page URLs
-	Title       string     `json:"title"`
+	ID    string `json:"id"`
+	Slug  string `json:"slug"` // immutable: it is in public rooms' HLS and page URLs
+	Title string `json:"title"`
+	// StreamTitle is the title of the coming or current broadcast ("": the room's Title):
+	// a broadcast takes it when it starts, follows it while live and keeps it once ended.
+	StreamTitle string     `json:"stream_title"`
 	Description string     `json:"description"`
 	Visibility  Visibility `json:"visibility"`
 	Owner       UserRef    `json:"owner"`
@@ -101,7 +103,9 @@ type NewRoom struct {
 
 // RoomUpdate changes the fields that are set; the slug cannot change.
 type RoomUpdate struct {
-	Title       *string
+	Title *string
+	// StreamTitle: "" clears it (broadcasts then take the room's title).
+	StreamTitle *string
 	Description *string
 	Visibility  *Visibility
 	Recording   *bool
@@ -118,6 +122,7 @@ type roomDoc struct {
 	ID          bson.ObjectID `bson:"_id"`
 	Slug        string        `bson:"slug"`
 	Title       string        `bson:"title"`
+	StreamTitle string        `bson:"stream_title,omitempty"`
 	Description string        `bson:"description"`
 	Visibility  Visibility    `bson:"visibility"`
 	OwnerID     bson.ObjectID `bson:"owner_id"`
@@ -143,7 +148,7 @@ type roomDoc struct {
 
 func (s *Service) room(d *roomDoc) Room {
 	r := Room{
-		ID: d.ID.Hex(), Slug: d.Slug, Title: d.Title, Description: d.Description, Visibility: d.Visibility,
+		ID: d.ID.Hex(), Slug: d.Slug, Title: d.Title, StreamTitle: d.StreamTitle, Description: d.Description, Visibility: d.Visibility,
 		Owner:      UserRef{ID: d.OwnerID.Hex(), Handle: d.OwnerHandle},
 		Moderators: make([]UserRef, 0, len(d.Moderators)),
 		Recording:  d.Recording, RetentionDays: d.Retention, Created: d.Created, Updated: d.Updated, Activity: d.Activity,
@@ -189,42 +194,6 @@ func validateSlug(slug string) error {
 		return invalid("slug", "must not be 26 characters of a-z and 2-7 only (that is the shape of a playback id)")
 	}
 	return nil
-}
-
-func cleanTitle(t string) (string, error) {
-	t = strings.TrimSpace(t)
-	if !utf8.ValidString(t) {
-		return "", invalid("title", "must be valid UTF-8 text")
-	}
-	if n := utf8.RuneCountInString(t); n < 1 || n > maxTitle {
-		return "", invalid("title", "must be 1 to %d characters", maxTitle)
-	}
-	if strings.ContainsFunc(t, isControl) {
-		return "", invalid("title", "must not contain control or bidirectional override characters")
-	}
-	return t, nil
-}
-
-func cleanDescription(d string) (string, error) {
-	d = strings.TrimSpace(d)
-	if !utf8.ValidString(d) {
-		return "", invalid("description", "must be valid UTF-8 text")
-	}
-	if utf8.RuneCountInString(d) > maxDescription {
-		return "", invalid("description", "must be at most %d characters", maxDescription)
-	}
-	if strings.ContainsFunc(d, func(r rune) bool { return r != '\n' && r != '\t' && isControl(r) }) {
-		return "", invalid("description", "must not contain control or bidirectional override characters")
-	}
-	return strings.ReplaceAll(d, "\r\n", "\n"), nil
-}
-
-// isControl reports the characters titles and descriptions refuse: C0 and C1 controls,
-// and the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
-// U+2066–U+2069) that make text display in another order than it reads (the same set
-// chat removes from messages).
-func isControl(r rune) bool {
-	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 func validVisibility(v Visibility) error {
@@ -373,6 +342,13 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 		}
 		set = append(set, bson.E{Key: "title", Value: t})
 	}
+	if in.StreamTitle != nil {
+		t, err := cleanStreamTitle(*in.StreamTitle)
+		if err != nil {
+			return Room{}, err
+		}
+		set = append(set, bson.E{Key: "stream_title", Value: t})
+	}
 	if in.Description != nil {
 		d, err := cleanDescription(*in.Description)
 		if err != nil {
@@ -426,6 +402,9 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 	}
 	if room.StreamName() != before.StreamName() {
 		s.renameStream(before, room)
+	}
+	if room.BroadcastTitle() != before.BroadcastTitle() {
+		s.live.retitle(d.ID) // its broadcast here writes the new title now, not at its next heartbeat
 	}
 	s.log.Info("room updated", "room_id", d.ID.Hex(), "slug", d.Slug, "by", actor.ID)
 	s.record(ctx, actor, audit.RoomUpdate, &room, nil, details)

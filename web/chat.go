@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,9 +103,20 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Chat.ServeWS(w, r, info, user)
 }
 
-// messageList is the chat's recent history, oldest first.
-type messageList struct {
-	Messages []chat.Message `json:"messages"`
+// messageList is a page of the chat's history, oldest first.
+type messageList = chat.HistoryPage
+
+// replayChat is a page of a past broadcast's chat, oldest first.
+type replayChat struct {
+	Messages []replayMessage `json:"messages"`
+	// Next is the cursor of the rest of the window, absent at its end.
+	Next string `json:"next,omitempty"`
+}
+
+// replayMessage is a message with when, after the broadcast's start, it was posted.
+type replayMessage struct {
+	chat.Message
+	OffsetMS int64 `json:"offset_ms"`
 }
 
 // timeoutRequest is POST /api/v1/rooms/{slug}/chat/timeouts.
@@ -157,12 +169,56 @@ func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	msgs, err := s.cfg.Chat.History(r.Context(), info, limit)
+	page, err := s.cfg.Chat.HistoryBefore(r.Context(), info, r.URL.Query().Get("before"), limit)
+	s.respond(w, r, http.StatusOK, page, err)
+}
+
+// broadcastChat answers GET /api/v1/broadcasts/{id}/chat: the chat of a broadcast (live
+// or past) from the from-th to the to-th millisecond of it, a page at a time, to those
+// who may watch it.
+func (s *Server) broadcastChat(w http.ResponseWriter, r *http.Request) {
+	var n [3]int
+	for i, name := range []string{"limit", "from", "to"} {
+		var ok bool
+		if n[i], ok = queryInt(w, r, name); !ok {
+			return
+		}
+	}
+	q := chat.ReplayQuery{Limit: n[0], From: time.Duration(n[1]) * time.Millisecond, To: time.Duration(n[2]) * time.Millisecond}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		ms, after, _ := strings.Cut(c, "_")
+		at, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil || at < 0 || after == "" {
+			writeAPIError(w, http.StatusBadRequest, "invalid", "cursor", "cursor must be the next cursor of the previous page")
+			return
+		}
+		q.From, q.After = time.Duration(at)*time.Millisecond, after
+	}
+	b, room, ok := s.admittedBroadcast(w, r)
+	if !ok {
+		return
+	}
+	if s.cfg.Chat == nil {
+		writeAPIError(w, http.StatusNotFound, "not_found", "", "chat is not configured")
+		return
+	}
+	q.RoomID, q.Start, q.End = room.ID, b.Started, time.Now()
+	if b.Ended != nil {
+		q.End = *b.Ended
+	}
+	page, err := s.cfg.Chat.Replay(r.Context(), q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, messageList{msgs})
+	out := replayChat{Messages: make([]replayMessage, len(page.Messages))}
+	for i, m := range page.Messages {
+		out.Messages[i] = replayMessage{m.Message, m.Offset.Milliseconds()}
+	}
+	if page.More {
+		out.Next = fmt.Sprintf("%d_%s", page.Next.Milliseconds(), page.NextAfter)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // moderator resolves the acting user and the room for a moderation request.

@@ -34,6 +34,9 @@ func (s *Server) roomOG(r *http.Request, room rooms.Room) *ogMeta {
 		state = "Live now"
 	}
 	desc := state + " · @" + room.Owner.Handle
+	if room.StreamTitle != "" { // the title of the broadcast that is on, or coming
+		desc = state + ": " + room.StreamTitle + " · @" + room.Owner.Handle
+	}
 	if room.Description != "" {
 		desc += " · " + room.Description
 	}
@@ -46,10 +49,17 @@ func (s *Server) replayOG(r *http.Request, room rooms.Room, b rooms.Broadcast) *
 		return s.genericOG(r, path)
 	}
 	desc := "Past broadcast of @" + room.Owner.Handle + ", " + b.Started.UTC().Format("2 Jan 2006")
+	if b.Title != "" && b.Title != room.Title {
+		desc = "Past broadcast of " + room.Title + " (@" + room.Owner.Handle + "), " + b.Started.UTC().Format("2 Jan 2006")
+	}
 	if b.DurationMS > 0 {
 		desc += ", " + clock(time.Duration(b.DurationMS)*time.Millisecond) + " long"
 	}
-	return &ogMeta{Title: room.Title + " · replay", Description: desc, URL: s.ownOrigin(r) + path, Type: "video.other"}
+	title := b.Title
+	if title == "" {
+		title = room.Title
+	}
+	return &ogMeta{Title: title + " · replay", Description: desc, URL: s.ownOrigin(r) + path, Type: "video.other"}
 }
 
 // streamOG is for a stream of the config file (/watch/<name>), which has no room.

@@ -49,10 +49,21 @@ func TestOpenGraphTags(t *testing.T) {
 		t.Errorf("replay tags:\n%s", html)
 	}
 
+	// A stream title is the live broadcast's, and a past broadcast's title its replay's.
+	room.Live, room.StreamTitle = true, "Episode 3"
+	if html := render(s.roomOG(r, room)); !strings.Contains(html, `content="Live now: Episode 3 · @ann · Go and more"`) {
+		t.Errorf("room with a stream title:\n%s", html)
+	}
+	b.Title = "Episode 2"
+	if html := render(s.replayOG(r, room, b)); !strings.Contains(html, `<meta property="og:title" content="Episode 2 · replay">`) ||
+		!strings.Contains(html, `content="Past broadcast of Talks &#34;live&#34; &lt;b&gt; (@ann), 1 Mar 2026, 2:05 long"`) {
+		t.Errorf("replay of a titled broadcast:\n%s", html)
+	}
+
 	for _, v := range []rooms.Visibility{rooms.Unlisted, rooms.Private} {
 		room.Visibility = v
 		for _, html := range []string{render(s.roomOG(r, room)), render(s.replayOG(r, room, b))} {
-			if strings.Contains(html, "Talks") || strings.Contains(html, "ann") || strings.Contains(html, "Offline") ||
+			if strings.Contains(html, "Talks") || strings.Contains(html, "Episode") || strings.Contains(html, "ann") || strings.Contains(html, "Offline") ||
 				!strings.Contains(html, `content="A room on onair"`) {
 				t.Errorf("%s room's tags tell more than onair:\n%s", v, html)
 			}

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,6 +43,61 @@ func TestWithToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// playbackEnv is a rooms service on a MongoDB of the test's own, with ann's private
+// room.
+type playbackEnv struct {
+	svc  *rooms.Service
+	ann  rooms.User
+	room rooms.Room
+	keys *rooms.PlaybackKeys
+}
+
+func newPlaybackEnv(t testing.TB) *playbackEnv {
+	t.Helper()
+	db := testenv.StartMongoDB(t).Database(t, "web")
+	nodes, err := cluster.New(cluster.Config{DB: db, NodeID: "web-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := rooms.New(rooms.Config{DB: db, Cluster: nodes, Password: rooms.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := svc.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ann, err := svc.SignUp(ctx, rooms.SignUp{Email: "ann@example.com", Handle: "ann", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe := &playbackEnv{svc: svc, ann: ann.User}
+	pe.room = pe.createRoom(t, "ann-room", rooms.Private)
+	if pe.keys, err = svc.Playback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return pe
+}
+
+func (pe *playbackEnv) createRoom(t testing.TB, slug string, v rooms.Visibility) rooms.Room {
+	t.Helper()
+	room, _, err := pe.svc.CreateRoom(context.Background(), pe.ann, rooms.NewRoom{Slug: slug, Title: slug, Visibility: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return room
+}
+
+// sign is a token of ann's for the room with this playback id, valid for ttl.
+func (pe *playbackEnv) sign(t testing.TB, room string, ttl time.Duration) string {
+	t.Helper()
+	tok, err := pe.keys.Sign(rooms.Grant{Room: room, Viewer: pe.ann.ID, Expires: time.Now().Add(ttl)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // privateHLS is a node's HLS server with one stream: playlists list parts, parts are
@@ -89,43 +145,10 @@ func (p *privateHLS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // only claims to come from another node; answers are private; playlists fetched with a
 // URL token carry it in every URI.
 func TestPrivateHLSOnEveryNode(t *testing.T) {
-	db := testenv.StartMongoDB(t).Database(t, "web")
-	nodes, err := cluster.New(cluster.Config{DB: db, NodeID: "web-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := rooms.New(rooms.Config{DB: db, Cluster: nodes, Password: rooms.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := svc.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ann, err := svc.SignUp(ctx, rooms.SignUp{Email: "ann@example.com", Handle: "ann", Password: "correct horse battery"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv := rooms.Private
-	room, _, err := svc.CreateRoom(ctx, ann.User, rooms.NewRoom{Slug: "ann-room", Title: "Ann", Visibility: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _, err := svc.CreateRoom(ctx, ann.User, rooms.NewRoom{Slug: "ann-other", Title: "Other", Visibility: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := svc.Playback(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign := func(room string, ttl time.Duration) string {
-		tok, err := keys.Sign(rooms.Grant{Room: room, Viewer: ann.User.ID, Expires: time.Now().Add(ttl)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	pe := newPlaybackEnv(t)
+	svc, room := pe.svc, pe.room
+	other := pe.createRoom(t, "ann-other", rooms.Private)
+	sign := func(room string, ttl time.Duration) string { return pe.sign(t, room, ttl) }
 	good, expired, otherRoom := sign(room.PlaybackID, time.Minute), sign(room.PlaybackID, -time.Second), sign(other.PlaybackID, time.Minute)
 
 	originHLS := &privateHLS{name: room.PlaybackID}
@@ -214,4 +237,37 @@ func TestPrivateHLSOnEveryNode(t *testing.T) {
 			t.Fatalf("playlist for a token in the path: %d\n%s", rec.Code, rec.Body)
 		}
 	}
+}
+
+// BenchmarkPlaybackGate is what a private room's token check adds to a media request
+// served by this node, by where the token is, against an unlisted room's request (served
+// as a public room's): the HLS server answers the same few bytes to each.
+func BenchmarkPlaybackGate(b *testing.B) {
+	pe := newPlaybackEnv(b)
+	unlisted := pe.createRoom(b, "ann-unlisted", rooms.Unlisted)
+	tok := pe.sign(b, pe.room.PlaybackID, time.Hour)
+	serve := func(b *testing.B, name, path string, header http.Header) {
+		s, err := New(Config{HLS: &privateHLS{name: name}, Hub: media.NewHub(media.HubConfig{}), Rooms: pe.svc, OriginNodes: fixedOriginNodes{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := s.Handler()
+		req := httptest.NewRequest("GET", "/live/"+name+"/"+path, nil)
+		maps.Copy(req.Header, header)
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		}
+	}
+	private := pe.room.PlaybackID
+	b.Run("unlisted", func(b *testing.B) { serve(b, unlisted.PlaybackID, "v_part1.mp4", nil) })
+	b.Run("cookie", func(b *testing.B) {
+		serve(b, private, "v_part1.mp4", http.Header{"Cookie": {playbackCookie + "=" + tok}})
+	})
+	b.Run("token in the path", func(b *testing.B) { serve(b, private, "t/"+tok+"/v_part1.mp4", nil) })
+	b.Run("token in the query", func(b *testing.B) { serve(b, private, "v_part1.mp4?token="+tok, nil) })
 }

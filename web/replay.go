@@ -30,6 +30,13 @@ type broadcastView struct {
 // under its media path (/vod/<playback id>/), where its viewers' playback cookie goes.
 func (s *Server) broadcastView(r *http.Request, room rooms.Room, b rooms.Broadcast) broadcastView {
 	v := broadcastView{Broadcast: b}
+	switch {
+	case room.Live && b.ID == room.BroadcastID:
+		// The live broadcast's title is the room's: its document follows within a heartbeat.
+		v.Title = room.BroadcastTitle()
+	case b.Title == "": // a broadcast from before titles
+		v.Title = room.Title
+	}
 	if room.Visibility != rooms.Public && !room.CanEdit(viewerOf(r)) {
 		v.RoomSlug = ""
 	}

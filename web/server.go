@@ -62,6 +62,9 @@ type Config struct {
 	// handler, mounted at /storage/.
 	Recordings Recordings
 	Storage    http.Handler
+	// FromStart says that a recorder keeps the live runs of the rooms that record, so
+	// that their whole broadcast so far plays "from the start" (start.m3u8).
+	FromStart bool
 
 	// PublicURL is how browsers reach onair (e.g. https://live.example.com), when it is not
 	// the request's own host: it sets the cookie's Secure flag and the CSRF origin.

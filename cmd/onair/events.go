@@ -97,7 +97,11 @@ func (a *app) publish(e webhook.Event) {
 
 // streamStarted and streamEnded are rooms' OnLive and OnEnded (with the chat notices).
 func (a *app) streamStarted(r rooms.Room, b rooms.Broadcast) {
-	a.systemMessage(r, r.Title+" went live")
+	msg := r.Title + " went live"
+	if b.Title != "" && b.Title != r.Title {
+		msg += ": " + b.Title
+	}
+	a.systemMessage(r, msg)
 	a.publish(webhook.Event{Type: webhook.StreamStarted, Created: b.Started, Room: webhookRoom(r),
 		Data: map[string]any{"broadcast": b}})
 }

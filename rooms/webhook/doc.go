@@ -17,7 +17,7 @@
 //	 "data": {…}}
 //
 // with data {"broadcast": {…}} for stream.* (the broadcast as the API shows it: id,
-// run_id, started, ended, duration_ms, bytes, bitrate, peak_viewers, codecs, …),
+// title (its own, which room.title is not: the stream title it had), run_id, started, ended, duration_ms, bytes, bitrate, peak_viewers, codecs, …),
 // {"broadcast": {… "recording": {content_type, size, duration_ms, recovered}},
 // "replay_url": "…"} for recording.ready, RecordingFailedData for recording.failed,
 // ModerationData for chat.moderation, ClipData for clip.created, RoomData for room.*, and

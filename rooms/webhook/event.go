@@ -165,8 +165,9 @@ func (e *event) body(f Format, publicURL string) []byte {
 // slackFields are the parts of event data a Slack line uses.
 type slackFields struct {
 	Broadcast struct {
-		DurationMS  int64 `json:"duration_ms"`
-		PeakViewers int   `json:"peak_viewers"`
+		Title       string `json:"title"`
+		DurationMS  int64  `json:"duration_ms"`
+		PeakViewers int    `json:"peak_viewers"`
 		Recording   *struct {
 			Size       int64 `json:"size"`
 			DurationMS int64 `json:"duration_ms"`
@@ -206,6 +207,9 @@ func slackText(e *event, publicURL string) string {
 	ms := func(n int64) string { return (time.Duration(n) * time.Millisecond).Round(time.Second).String() }
 	switch e.typ {
 	case StreamStarted:
+		if t := f.Broadcast.Title; t != "" && t != e.room.Title {
+			return room + " is live: " + slackEscape.Replace(t)
+		}
 		return room + " is live"
 	case StreamEnded:
 		s := room + " stream ended after " + ms(f.Broadcast.DurationMS)

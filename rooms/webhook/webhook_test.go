@@ -72,6 +72,8 @@ func TestSlackText(t *testing.T) {
 	}{
 		{"started", ev(StreamStarted, map[string]any{"broadcast": map[string]any{"id": "b1"}}), "",
 			"*Room &lt;A&gt; &amp; co* is live"},
+		{"started with a title", ev(StreamStarted, map[string]any{"broadcast": map[string]any{"title": "Q&A <live>"}}), "",
+			"*Room &lt;A&gt; &amp; co* is live: Q&amp;A &lt;live&gt;"},
 		{"started with a link", ev(StreamStarted, nil), "https://live.example.com/",
 			"*<https://live.example.com/watch/room-a|Room &lt;A&gt; &amp; co>* is live"},
 		{"ended", ev(StreamEnded, map[string]any{"broadcast": map[string]any{"duration_ms": 754_400, "peak_viewers": 42}}), "",

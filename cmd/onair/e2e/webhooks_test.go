@@ -40,6 +40,7 @@ type hookRequest struct {
 		Data struct {
 			Broadcast struct {
 				ID        string     `json:"id"`
+				Title     string     `json:"title"`
 				RunID     string     `json:"run_id"`
 				Started   time.Time  `json:"started"`
 				Ended     *time.Time `json:"ended"`
@@ -133,6 +134,8 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	// Chat moderation: both webhooks hear of it.
 	ann.must(204, "POST", "/api/v1/rooms/ann-live/chat/bans", map[string]any{"handle": "bob", "reason": "testing"}, nil)
 
+	// The broadcast's own title goes with its events (the room's stays in "room").
+	ann.must(200, "PATCH", "/api/v1/rooms/ann-live", map[string]any{"stream_title": "Launch day"}, nil)
 	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 4 * time.Second})
 	if err := pub.Wait(30 * time.Second); err != nil {
 		t.Fatalf("ffmpeg: %v", err)
@@ -184,14 +187,14 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	reqs = reqs[1:]
 	started, ended, ready := reqs[1].event, reqs[2].event, reqs[3].event
 	b := started.Data.Broadcast
-	if b.ID == "" || b.RunID == "" || b.Ended != nil {
+	if b.ID == "" || b.RunID == "" || b.Ended != nil || b.Title != "Launch day" {
 		t.Fatalf("stream.started: %s", reqs[1].body)
 	}
-	if eb := ended.Data.Broadcast; eb.ID != b.ID || eb.Ended == nil || eb.Bytes == 0 || !ended.Created.Equal(*eb.Ended) {
+	if eb := ended.Data.Broadcast; eb.ID != b.ID || eb.Title != b.Title || eb.Ended == nil || eb.Bytes == 0 || !ended.Created.Equal(*eb.Ended) {
 		t.Fatalf("stream.ended: %s", reqs[2].body)
 	}
 	rb := ready.Data.Broadcast
-	if rb.ID != b.ID || rb.Recording == nil || rb.Recording.Size == 0 || rb.Recording.DurationMS < 3000 ||
+	if rb.ID != b.ID || rb.Title != b.Title || rb.Recording == nil || rb.Recording.Size == 0 || rb.Recording.DurationMS < 3000 ||
 		ready.Data.ReplayURL != "/api/v1/broadcasts/"+b.ID+"/replay.m3u8" {
 		t.Fatalf("recording.ready: %s", reqs[3].body)
 	}
@@ -206,7 +209,7 @@ func TestWebhooksForARealPublish(t *testing.T) {
 	if got := slack.types(); len(got) != 2 {
 		t.Fatalf("slack webhook got %v", got)
 	}
-	for i, want := range []string{"@ann banned @bob in *Room ann-live*: testing", "*Room ann-live* is live"} {
+	for i, want := range []string{"@ann banned @bob in *Room ann-live*: testing", "*Room ann-live* is live: Launch day"} {
 		r := slack.requests()[i]
 		if r.event.Text != want || r.signature != nil {
 			t.Fatalf("slack %d: %s (%v), want text %q", i, r.body, r.signature, want)
@@ -244,7 +247,7 @@ func TestWebhooksForARealPublish(t *testing.T) {
 			t.Fatalf("entry %+v", en)
 		}
 	}
-	if strings.Join(actions, ",") != "chat.ban,webhook.create,room.create" {
+	if strings.Join(actions, ",") != "room.update,chat.ban,webhook.create,room.create" {
 		t.Fatalf("audit trail of the room: %v", actions)
 	}
 	if o.LogsContain(secret) || o.LogsContain(hook.Secret) || o.LogsContain("/slack") {

@@ -236,6 +236,15 @@ async function main() {
     const note = await owner.textContent('[data-health] ~ p[role=status]');
     await waitFor(owner, 'a health refresh', (n) => document.querySelector('[data-health] ~ p[role=status]').textContent !== n, note, 10000);
     await shoot(owner, 'dashboard-desktop');
+
+    // ---- the streamer retitles the live broadcast; the viewer's heading follows
+    const liveTitle = 'Live from the browser test ✓';
+    await owner.fill('#stream-title', liveTitle);
+    await owner.click('[data-stream-title-form] button[type=submit]');
+    await waitFor(owner, 'the title saved', () => /viewers see it now/.test(document.querySelector('[data-stream-title-form] .ok').textContent));
+    await waitFor(anon, 'the viewer page to show the new title', (t) => document.querySelector('[data-stream-title]').textContent === t &&
+      !document.querySelector('[data-room-name]').hidden, liveTitle, 15000);
+    log('the viewer page shows the title set on the dashboard');
     const ownerPhone = await ownerCtx.newPage();
     await ownerPhone.setViewportSize(phone.viewport);
     await ownerPhone.goto(`${base}/dashboard/${slug}`);
@@ -252,12 +261,14 @@ async function main() {
     log('the viewer page says the stream ended');
     const replayLink = anon.locator('[data-broadcasts] a', { hasText: 'Watch replay' }).first();
     await replayLink.waitFor({ timeout: 60000 });
+    check(await anon.textContent('[data-broadcasts] li.broadcast .broadcast-title') === liveTitle, 'the past broadcast keeps its title');
     log('the past broadcast appears with its replay');
 
     // ---- the replay plays and seeks
     await Promise.all([anon.waitForURL(/\/replay\//), replayLink.click()]);
     await waitFor(anon, 'the replay to play', () => document.querySelector('[data-player]')?.dataset.state === 'vod', null, 20000);
     await video.advancing(anon, 1);
+    check(await anon.textContent('[data-broadcast-title]') === liveTitle, 'the replay is headed by the broadcast title');
     const dur = await anon.evaluate(() => document.querySelector('[data-player] video').duration);
     check(dur > 30, `the replay lasts the broadcast (${dur} s)`);
     const target = Math.floor(dur / 2);

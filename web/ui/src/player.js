@@ -5,8 +5,10 @@ import { api } from './lib/api.js';
 import { initSite } from './lib/site.js';
 import { Player } from './lib/player.js';
 import { Chat } from './lib/chat.js';
+import { ReplayChat } from './lib/replaychat.js';
 import { moderationPanel } from './lib/moderation.js';
 import { shareButton, timeParam } from './lib/share.js';
+import { livePreviews } from './lib/preview.js';
 
 initSite();
 const page = document.body.dataset.page;
@@ -15,6 +17,7 @@ else if (page === 'room') roomPage();
 else if (page === 'replay') replayPage();
 else if (page === 'embed') embedPage();
 else if (page === 'embedchat') embedChatPage();
+else if (page === 'home') livePreviews($('[data-live-list]'));
 
 // keepPlaybackAccess gets, and keeps fresh, the playback cookie a private room's media
 // needs: the server sets it (httpOnly: this script never sees the token) for a few
@@ -73,6 +76,8 @@ function roomPage() {
   const me = body.userId ? { id: body.userId, handle: body.userHandle } : null;
   const badge = $('[data-room-badge]', main);
   const viewers = $('[data-viewer-count]', main);
+  const streamTitle = $('[data-stream-title]', main);
+  const roomName = $('[data-room-name]', main);
   let live = main.dataset.live === 'true';
   let broadcastID = main.dataset.broadcastId || ''; // the live broadcast the page knows of
   let watchingLive = false; // the player plays this room's live stream
@@ -108,6 +113,7 @@ function roomPage() {
     setBadge(true);
     setStatus('');
     player.playLive(main.dataset.hls);
+    player.setStart(main.dataset.start);
   }
 
   // showOffline plays the latest recording, if there is one, and says the room is offline.
@@ -133,12 +139,18 @@ function roomPage() {
     try {
       const room = await api('GET', `/api/v1/rooms/${encodeURIComponent(ref)}`);
       viewers.textContent = String(room.viewers);
+      // The streamer may retitle the broadcast at any time: the heading follows.
+      streamTitle.textContent = room.stream_title || room.title;
+      roomName.hidden = !room.stream_title;
+      roomName.textContent = `${room.title} · `;
       if (room.live) {
         // Went live, a new broadcast began, or the player gave up on a stream that is live.
         const fresh = room.broadcast_id !== broadcastID;
         const stuck = !watchingLive || player.root.dataset.state === 'error';
         live = true;
         broadcastID = room.broadcast_id || '';
+        main.dataset.start = room.start_url || '';
+        if (!player.fromStart) player.setStart(main.dataset.start);
         if (fresh || (stuck && !endedWhileWatching)) goLive();
       } else if (live) {
         live = false;
@@ -213,7 +225,8 @@ function broadcastItem(b) {
   else if (!rec) what = h('span', { class: 'muted' }, 'not recorded, or saving…');
   else what = h('span', { class: 'muted' }, rec.status === 'expired' ? 'recording expired' : 'recording being saved…');
   return h('li', { class: 'broadcast', dataset: { id: b.id } },
-    h('span', null, h('strong', null, date(b.started)), ' ', h('span', { class: 'muted' }, `${dur} · peak ${b.peak_viewers} watching`)),
+    h('span', null, h('strong', { class: 'broadcast-title' }, b.title), ' ',
+      h('span', { class: 'muted' }, `${date(b.started)} · ${dur} · peak ${b.peak_viewers} watching`)),
     what);
 }
 
@@ -241,6 +254,8 @@ function replayPage() {
   });
   const total = Number(main.dataset.durationMs) / 1000;
   if (total) $('[data-duration]', root).textContent = clock(total);
+  const chat = $('[data-replay-chat]', main);
+  if (chat) new ReplayChat(chat, { id: main.dataset.id, video: player.video });
 }
 
 // embedPage is /embed/<room>, in another site's iframe: the player alone, live while the

@@ -4,6 +4,10 @@ import { $, h, timeOfDay, since } from './dom.js';
 import { api } from './api.js';
 
 const maxShown = 300;
+// Older pages scrolled back to are kept up to maxKept messages; beyond, the top is not
+// loaded further.
+const maxKept = 2000;
+const olderPage = 50;
 
 export class Chat {
   constructor(root, { slug, me, canModerate, onViewers, onSystem }) {
@@ -26,6 +30,8 @@ export class Chat {
     this.pending = new Map(); // nonce -> text
     this.blockedUntil = 0;
     this.blockTimer = 0;
+    this.older = 'none'; // 'more', 'loading' or 'none': what scrolling to the top does
+    this.log.addEventListener('scroll', () => { if (this.log.scrollTop < 40) this.loadOlder(); });
     if (this.form) this.wireForm();
     this.connect();
   }
@@ -89,6 +95,8 @@ export class Chat {
         for (const m of f.messages || []) this.add(m);
         this.slowMode(f.slow_mode_ms || 0);
         this.scroll(true);
+        this.setOlder(f.messages && f.messages.length ? 'more' : 'none');
+        this.fill();
         break;
       case 'message':
       case 'system':
@@ -145,9 +153,56 @@ export class Chat {
     if (force || this.stick) this.log.scrollTop = this.log.scrollHeight;
   }
 
-  add(m) {
-    if (m.id && this.log.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
-    this.stick = this.atBottom();
+  setOlder(state) {
+    this.older = state;
+    this.root.dataset.chatOlder = state;
+  }
+
+  // oldestID is the cursor of the page before what the log shows.
+  oldestID() {
+    const li = this.log.querySelector('li[data-id]:not([data-id=""])');
+    return li ? li.dataset.id : '';
+  }
+
+  // loadOlder prepends the page of messages just older than the log's first, keeping
+  // what is in view where it is.
+  async loadOlder() {
+    const before = this.oldestID();
+    if (this.older !== 'more' || !before) return;
+    if (this.log.children.length >= maxKept) {
+      this.setOlder('none');
+      return;
+    }
+    this.setOlder('loading');
+    let page;
+    try {
+      page = await api('GET', `/api/v1/rooms/${encodeURIComponent(this.slug)}/chat/history?limit=${olderPage}&before=${encodeURIComponent(before)}`);
+    } catch (e) {
+      this.setOlder('more'); // scrolling up again retries
+      this.showError(`Older messages could not be loaded: ${e.message}`);
+      return;
+    }
+    if (this.oldestID() !== before) { // the log was replaced meanwhile (reconnected)
+      this.setOlder('more');
+      return;
+    }
+    const height = this.log.scrollHeight;
+    const top = this.log.scrollTop;
+    const first = this.log.firstElementChild;
+    for (const m of page.messages || []) {
+      if (!this.log.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) this.log.insertBefore(this.item(m), first);
+    }
+    this.log.scrollTop = top + (this.log.scrollHeight - height);
+    this.setOlder(page.next_before ? 'more' : 'none');
+    this.fill();
+  }
+
+  // fill loads older pages while the log is too short to scroll (no way to ask for them).
+  fill() {
+    if (this.older === 'more' && this.log.scrollHeight <= this.log.clientHeight) this.loadOlder();
+  }
+
+  item(m) {
     const at = h('time', { datetime: m.at }, timeOfDay(m.at));
     let li;
     if (m.type === 'system') {
@@ -159,8 +214,19 @@ export class Chat {
         h('span', { class: 'text', text: m.text }), ' ', at);
       if (this.canModerate && !mine) li.append(this.modMenu(m));
     }
-    this.log.append(li);
-    while (this.log.children.length > maxShown) this.log.firstElementChild.remove();
+    return li;
+  }
+
+  add(m) {
+    if (m.id && this.log.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
+    this.stick = this.atBottom();
+    this.log.append(this.item(m));
+    // Whoever reads the live end keeps maxShown messages; whoever scrolled back, up to maxKept.
+    const keep = this.stick ? maxShown : maxKept;
+    if (this.log.children.length > keep) {
+      while (this.log.children.length > keep) this.log.firstElementChild.remove();
+      if (this.older === 'none') this.setOlder('more');
+    }
     this.scroll(false);
   }
 

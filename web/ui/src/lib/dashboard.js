@@ -130,6 +130,7 @@ export function dashboard(main) {
       h('p', null, h('a', { href: room.url, 'data-room-url': '' }, `Open the room page (${room.url})`)),
       h('div', { class: 'dash-grid' },
         streamSection(room),
+        streamTitleSection(room),
         healthSection(room),
         editSection(room, heading),
         moderatorsSection(room),
@@ -198,6 +199,33 @@ export function dashboard(main) {
     } catch (e) {
       flash(`The key was not rotated: ${e.message}`);
     }
+  }
+
+  // streamTitleSection sets the title of the coming or current broadcast, Twitch's
+  // "stream title": a live broadcast changes title at once, a past one keeps its own.
+  function streamTitleSection(room) {
+    const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const ok = h('p', { class: 'ok', role: 'status' });
+    const input = h('input', { id: 'stream-title', name: 'stream_title', maxlength: 100, value: room.stream_title || '', placeholder: room.title });
+    const form = h('form', { class: 'stack', novalidate: true, 'data-stream-title-form': '' },
+      h('label', { for: 'stream-title' }, 'Title of the broadcast ', h('span', { class: 'muted' }, '(empty: the room’s title)')),
+      h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary' }, 'Set title')), err, ok);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      ok.textContent = '';
+      try {
+        const r = await api('PATCH', `/api/v1/rooms/${encodeURIComponent(room.slug)}`, { stream_title: input.value.trim() });
+        Object.assign(room, r);
+        input.value = r.stream_title;
+        err.hidden = true;
+        ok.textContent = r.live ? 'Saved: viewers see it now.' : 'Saved: your next broadcast takes it.';
+      } catch (ex) {
+        showError(err, ex, form);
+      }
+    });
+    return section('Broadcast title', 'stream-title-h',
+      h('p', { class: 'muted' }, 'What viewers see above the stream. Change it any time, live or not; each past broadcast keeps the title it ended with.'),
+      form);
   }
 
   function healthSection(room) {
@@ -415,8 +443,8 @@ export function dashboard(main) {
         }
       });
       const li = h('li', { class: 'broadcast', dataset: { id: b.id } },
-        h('span', null, h('strong', null, date(b.started)), ' ',
-          h('span', { class: 'muted' }, `${clock((b.duration_ms || 0) / 1000)} · peak ${b.peak_viewers} watching · ${status}`)),
+        h('span', null, h('strong', null, b.title), ' ',
+          h('span', { class: 'muted' }, `${date(b.started)} · ${clock((b.duration_ms || 0) / 1000)} · peak ${b.peak_viewers} watching · ${status}`)),
         h('span', { class: 'row' }, b.replay_url ? h('a', { class: 'button small', href: `/replay/${b.id}` }, 'Replay') : null, b.ended ? del : null));
       return li;
     };
