@@ -1,6 +1,7 @@
 package flv
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -146,5 +147,25 @@ func TestDemuxerVP9Opus(t *testing.T) {
 	}
 	if _, err := d.Audio(0, exAudio(exAudioSequenceStart, "ac-3", nil), time.Time{}); !errors.Is(err, ErrUnsupportedCodec) {
 		t.Fatalf("ac-3: %v, want ErrUnsupportedCodec", err)
+	}
+}
+
+// HEVC under the legacy FLV codec id 12 (laid out like AVC) gives the same track and
+// access units as over Enhanced RTMP.
+func TestDemuxerLegacyHEVC(t *testing.T) {
+	f := loadFixtures(t)
+	legacy := func(frameType, packetType byte, cts int32, data []byte) []byte {
+		b := avcTag(frameType, packetType, cts, data)
+		b[0] = frameType<<4 | 12
+		return b
+	}
+	var d Demuxer
+	feed(t, &d, message{video: true, body: legacy(1, 0, 0, f.hevcRecord)})
+	if v := d.Tracks().Video; v == nil || v.Codec != media.CodecH265 || v.Width != 160 || v.Height != 120 {
+		t.Fatalf("video track %+v", v)
+	}
+	au := feed(t, &d, message{video: true, timestamp: 1000, body: legacy(1, 1, 33, lengthPrefixed(f.h265AUs[0]...))})
+	if got := nalTypes(au, true); !au.Key || au.PTS-au.DTS != 33*time.Millisecond || !bytes.Equal(got, []uint8{32, 33, 34, 39, 20}) {
+		t.Fatalf("key frame: key %v, cts %v, nal types %v", au.Key, au.PTS-au.DTS, got)
 	}
 }
