@@ -41,6 +41,7 @@ type EnhancedAudio string
 // it would look inside).
 const (
 	Opus EnhancedAudio = "Opus"
+	FLAC EnhancedAudio = "fLaC"
 	AC3  EnhancedAudio = "ac-3"
 )
 
@@ -375,6 +376,27 @@ func encodeAudio(t testing.TB, codec EnhancedAudio, seconds int) *audioClip {
 			t.Fatalf("%s: no OpusHead", out)
 		}
 		return &audioClip{fourCC: codec, config: packets[0], packets: packets[2:]}
+	case FLAC:
+		// Ogg FLAC (20 ms blocks, like the Opus packets): its first packet holds "fLaC" and
+		// the STREAMINFO block behind a 9-byte mapping header; frames start with their
+		// sync code, other packets are metadata.
+		out := filepath.Join(dir, "tone.oga")
+		runFFmpeg(t, append(src, "-c:a", "flac", "-frame_size", "960", "-f", "ogg", out)...)
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packets := oggPackets(t, raw)
+		if len(packets) < 2 || !bytes.HasPrefix(packets[0], []byte("\x7fFLAC")) || len(packets[0]) < 9+4+4+34 {
+			t.Fatalf("%s: no Ogg FLAC header", out)
+		}
+		var frames [][]byte
+		for _, p := range packets[1:] {
+			if len(p) > 1 && p[0] == 0xff && p[1]&0xfe == 0xf8 {
+				frames = append(frames, p)
+			}
+		}
+		return &audioClip{fourCC: codec, config: packets[0][9:], packets: frames}
 	case AC3:
 		packets := make([][]byte, seconds*50)
 		for i := range packets {

@@ -18,34 +18,55 @@ import (
 	"onair/scripts/testenv"
 )
 
-// TestEnhancedVP9Opus publishes VP9 video and Opus audio over Enhanced RTMP (FourCC vp09
-// and Opus) and reads them back: the multivariant playlist names both codecs, the
-// gohlslib client gets VP9 frames and Opus packets, and ffprobe finds vp9 and opus frames
-// in the segments.
+// TestEnhancedVP9Opus publishes VP9 video with Opus, then FLAC, audio over Enhanced RTMP
+// (FourCC vp09, Opus, fLaC) and reads them back: the multivariant playlist names both
+// codecs, the gohlslib client gets VP9 frames and audio packets, and ffprobe finds frames
+// of both in the segments.
 func TestEnhancedVP9Opus(t *testing.T) {
 	bin := testenv.OnairBinary(t)
-	clip := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.Opus, 12)
-	key := newKey(t)
-	o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: []string{streamsEnv(map[string]string{"cam": key})}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	published := make(chan error, 1)
-	go func() { published <- clip.Publish(ctx, o.RTMP+"/"+key) }()
-
-	index := waitIndex(t, o, "cam")
-	var mv string
-	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
-		_, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
-		mv = string(b)
-		return strings.Contains(mv, "CODECS="), mv
-	})
-	wantCodecs := fmt.Sprintf(`CODECS="vp09.00.%02d.08,opus"`, testenv.VP9ClipLevel)
-	if !strings.Contains(mv, wantCodecs) {
-		t.Fatalf("multivariant playlist lacks %s:\n%s", wantCodecs, mv)
+	for _, tt := range []struct {
+		audio                 testenv.EnhancedAudio
+		codecs, probed, entry string
+	}{
+		{testenv.Opus, "opus", "opus,vp9", "opus"},
+		{testenv.FLAC, "fLaC", "flac,vp9", "flac"},
+	} {
+		t.Run(string(tt.audio), func(t *testing.T) {
+			clip := testenv.EncodeEnhancedAV(t, testenv.VP9, tt.audio, 12)
+			key := newKey(t)
+			o := testenv.StartOnair(t, testenv.OnairOptions{Binary: bin, Env: []string{streamsEnv(map[string]string{"cam": key})}})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			published := make(chan error, 1)
+			go func() { published <- clip.Publish(ctx, o.RTMP+"/"+key) }()
+			index := waitIndex(t, o, "cam")
+			var mv string
+			testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+				_, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+				mv = string(b)
+				return strings.Contains(mv, "CODECS="), mv
+			})
+			wantCodecs := fmt.Sprintf(`CODECS="vp09.00.%02d.08,%s"`, testenv.VP9ClipLevel, tt.codecs)
+			if !strings.Contains(mv, wantCodecs) {
+				t.Fatalf("multivariant playlist lacks %s:\n%s", wantCodecs, mv)
+			}
+			readVP9Audio(t, o, index)
+			if !strings.Contains(o.Logs(), "video=vp9") || !strings.Contains(o.Logs(), "audio="+tt.entry) {
+				t.Fatalf("stream start not logged with vp9 video and %s audio", tt.entry)
+			}
+			probeCodecs(t, o, index, tt.probed)
+			cancel()
+			<-published
+		})
 	}
+}
 
-	// gohlslib's client skips variants whose CODECS it does not list (vp09 among them),
-	// so it reads each media playlist on its own.
+// readVP9Audio reads the video and the audio media playlists with gohlslib's client until
+// it has 60 VP9 frames and 100 audio packets (Opus or FLAC). The client skips variants
+// whose CODECS it does not list (vp09 among them), so it reads each media playlist on
+// its own.
+func readVP9Audio(t *testing.T, o *testenv.Onair, index string) {
+	t.Helper()
 	var videoURL, audioURL string
 	for path := range mediaPlaylists(t, o, index) {
 		if strings.Contains(path, "video") {
@@ -60,6 +81,11 @@ func TestEnhancedVP9Opus(t *testing.T) {
 	var mu sync.Mutex
 	var videoFrames, audioPackets int
 	var problems []string
+	countAudio := func(_ int64, packets [][]byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		audioPackets += len(packets)
+	}
 	read := func(url string) {
 		c := &gohlslib.Client{URI: url}
 		c.OnTracks = func(tracks []*gohlslib.Track) error {
@@ -75,11 +101,9 @@ func TestEnhancedVP9Opus(t *testing.T) {
 						videoFrames++
 					})
 				case *codecs.Opus:
-					c.OnDataOpus(track, func(_ int64, packets [][]byte) {
-						mu.Lock()
-						defer mu.Unlock()
-						audioPackets += len(packets)
-					})
+					c.OnDataOpus(track, countAudio)
+				case *codecs.FLAC:
+					c.OnDataFLAC(track, func(pts int64, frame []byte) { countAudio(pts, [][]byte{frame}) })
 				default:
 					mu.Lock()
 					problems = append(problems, fmt.Sprintf("unexpected codec %T in %s", track.Codec, url))
@@ -107,15 +131,8 @@ func TestEnhancedVP9Opus(t *testing.T) {
 		if len(problems) > 0 {
 			t.Fatalf("client problems: %v", problems)
 		}
-		return videoFrames >= 60 && audioPackets >= 100, fmt.Sprintf("%d vp9 frames, %d opus packets", videoFrames, audioPackets)
+		return videoFrames >= 60 && audioPackets >= 100, fmt.Sprintf("%d vp9 frames, %d audio packets", videoFrames, audioPackets)
 	})
-	if !strings.Contains(o.Logs(), "video=vp9") || !strings.Contains(o.Logs(), "audio=opus") {
-		t.Fatal("stream start not logged with vp9 video and opus audio")
-	}
-	probeCodecs(t, o, index, "opus,vp9")
-	cancel()
-	<-published
-
 }
 
 // TestEnhancedCodecRefused publishes VP9 with AC-3 audio, which onair cannot serve (no
