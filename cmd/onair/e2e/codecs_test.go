@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -216,5 +217,45 @@ func probeCodecs(t *testing.T, o *testenv.Onair, index, want string) {
 	sort.Strings(found)
 	if got := strings.Join(found, ","); got != want {
 		t.Fatalf("ffprobe found %s in the segments, want %s", got, want)
+	}
+}
+
+// TestRecordingVP9Opus records a VP9 + Opus broadcast: the replay playlist and the MP4
+// download carry both codecs, every frame of the clip (the recording goes through the
+// same fMP4 write path as live HLS).
+func TestRecordingVP9Opus(t *testing.T) {
+	const seconds = 8
+	clip := testenv.EncodeEnhancedAV(t, testenv.VP9, testenv.Opus, seconds)
+	o, _ := startWithMongo(t)
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-vp9")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if err := clip.Publish(ctx, o.RTMP+"/"+key); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	b := waitReplay(t, ann, "ann-vp9", 30*time.Second)
+	if b.Recording == nil || b.Recording.Status != "ready" || b.Codecs.Video != "vp9" || b.Codecs.Audio != "opus" {
+		t.Fatalf("broadcast = %+v", b)
+	}
+	resp, err := ann.http.Get(o.HTTP + b.DownloadURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if strings.HasPrefix(loc, "/") {
+		loc = o.HTTP + loc
+	}
+	for what, input := range map[string]string{"download": loc, "replay playlist": o.HTTP + b.ReplayURL} {
+		// The replay's HLS lists a program per variant, the same streams in each.
+		got := slices.Compact(slices.Sorted(slices.Values(strings.Fields(
+			ffprobe(t, "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", input)))))
+		// Every one of the clip's 30 fps pictures; Opus in 20 ms packets, give or take
+		// those before the first key frame.
+		if len(got) != 2 || !strings.HasPrefix(got[0], "opus,") || got[1] != fmt.Sprintf("vp9,%d", seconds*30) {
+			t.Fatalf("ffprobe of the %s: %v, want opus frames and %d vp9 frames", what, got, seconds*30)
+		}
 	}
 }
