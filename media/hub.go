@@ -95,6 +95,7 @@ type Hub struct {
 	publishers map[string]*Publisher
 	waiting    map[string]*waitingRun // runs whose publisher dropped, by stream name
 	claiming   map[string]bool        // streams whose claim is being made
+	refusals   map[string]Refusal     // the last refused publish of each stream
 
 	sinksDropped atomic.Int64
 }
@@ -123,7 +124,7 @@ func NewHub(cfg HubConfig) *Hub {
 		cfg.IdleTimeout = 10 * time.Second
 	}
 	return &Hub{cfg: cfg, log: cfg.Logger, publishers: map[string]*Publisher{},
-		waiting: map[string]*waitingRun{}, claiming: map[string]bool{}}
+		waiting: map[string]*waitingRun{}, claiming: map[string]bool{}, refusals: map[string]Refusal{}}
 }
 
 // Run drops idle publishers until ctx ends, then stops every stream.
@@ -356,4 +357,35 @@ func (h *Hub) Activity() map[string]time.Time {
 		out[name] = w.run.LastData()
 	}
 	return out
+}
+
+// Refusal is why a publisher of a stream was refused after its key was accepted (a codec
+// onair cannot serve), kept for the streamer's dashboard.
+type Refusal struct {
+	At     time.Time
+	Reason string
+}
+
+// maxRefusals bounds the refusals a hub keeps. Only publishers with a valid stream key get
+// this far, so the names are the streams' own; the bound guards against very many rooms.
+const maxRefusals = 4096
+
+func (h *Hub) noteRefusal(name string, reason error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.refusals[name]; !ok && len(h.refusals) >= maxRefusals {
+		for n := range h.refusals { // forget any one: the map is a courtesy, not a log
+			delete(h.refusals, n)
+			break
+		}
+	}
+	h.refusals[name] = Refusal{At: time.Now(), Reason: reason.Error()}
+}
+
+// LastRefusal is the last refusal of a publisher of the stream called name on this node.
+func (h *Hub) LastRefusal(name string) (Refusal, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.refusals[name]
+	return r, ok
 }

@@ -483,3 +483,22 @@ func TestTakeoverContinuesTheRun(t *testing.T) {
 	default:
 	}
 }
+
+// A refused publisher ends its run at once, and the hub keeps the reason for the
+// streamer's dashboard.
+func TestRefusedPublisherKeepsItsReason(t *testing.T) {
+	hub := NewHub(HubConfig{IdleTimeout: time.Hour})
+	if _, ok := hub.LastRefusal("cam"); ok {
+		t.Fatal("a refusal before any publish")
+	}
+	p, _ := publishStarted(t, hub, "a", Tracks{Video: &VideoTrack{Codec: CodecH264}})
+	reason := errors.New(`audio tag: fourcc "ac-3" (AC-3): unsupported codec`)
+	p.Refuse(reason)
+	if !errors.Is(p.Err(), reason) || hub.Stream("cam") != nil {
+		t.Fatalf("refused publisher: err %v, stream %v", p.Err(), hub.Stream("cam"))
+	}
+	r, ok := hub.LastRefusal("cam")
+	if !ok || r.Reason != reason.Error() || r.At.IsZero() {
+		t.Fatalf("last refusal %+v, %v", r, ok)
+	}
+}

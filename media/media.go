@@ -23,8 +23,10 @@ const (
 	CodecH264 Codec = "h264"
 	CodecH265 Codec = "h265"
 	CodecAV1  Codec = "av1"
+	CodecVP9  Codec = "vp9"
 	CodecAAC  Codec = "aac"
 	CodecOpus Codec = "opus"
+	CodecFLAC Codec = "flac"
 )
 
 // VideoTrack describes a stream's video.
@@ -35,7 +37,17 @@ type VideoTrack struct {
 	// SequenceHeader is AV1's sequence header OBU without its size field
 	// (obu_has_size_field = 0), the form gohlslib and mediacommon compare.
 	SequenceHeader []byte
-	Width, Height  int
+	// VP9 is the profile, level, bit depth and colour of a VP9 stream, from its
+	// VPCodecConfigurationRecord.
+	VP9           *VP9Config
+	Width, Height int
+}
+
+// VP9Config is what a VPCodecConfigurationRecord (VP Codec ISO Media File Format Binding,
+// 2.2) says of a VP9 stream: the fields of its "vp09" codec string and sample entry.
+type VP9Config struct {
+	Profile, Level, BitDepth, ChromaSubsampling uint8
+	FullRange                                   bool
 }
 
 // AudioTrack describes a stream's audio.
@@ -43,6 +55,8 @@ type AudioTrack struct {
 	Codec Codec
 	// AAC is the AudioSpecificConfig of AAC audio (nil for other codecs).
 	AAC *mpeg4audio.AudioSpecificConfig
+	// FLAC is the STREAMINFO metadata block of FLAC audio (nil for other codecs).
+	FLAC []byte
 	// SampleRate is the clock of the audio's timestamps (Opus: always 48000).
 	SampleRate int
 	// Channels is 0 when a program config element gives the layout.
@@ -63,8 +77,9 @@ type AccessUnit struct {
 	// Key marks a random access point: an IDR picture or an AV1 key frame. Audio frames are
 	// always keys.
 	Key bool
-	// Payload holds the NAL units (H.264, H.265) or OBUs (AV1) of one picture, or one AAC
-	// frame as its only element. Elements are never empty (muxers read their first byte).
+	// Payload holds the NAL units (H.264, H.265) or OBUs (AV1) of one picture, one VP9
+	// frame, or one audio frame (AAC, Opus packet, FLAC frame) as its only element.
+	// Elements are never empty (muxers read their first byte).
 	Payload [][]byte
 	// Received is when the access unit arrived, on the wall clock.
 	Received time.Time

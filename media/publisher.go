@@ -153,6 +153,13 @@ func (p *Publisher) Write(au *AccessUnit) {
 // Close ends the publisher from its own side: it unpublished, and its run ends.
 func (p *Publisher) Close() { p.end(nil) }
 
+// Refuse ends the publisher and its run for a reason its streamer must see (a codec onair
+// cannot serve): the hub keeps it for LastRefusal.
+func (p *Publisher) Refuse(reason error) {
+	p.hub.noteRefusal(p.route.Name, reason)
+	p.end(reason)
+}
+
 // Disconnected ends the publisher whose connection closed without unpublishing: its run
 // waits TakeoverAfter for a publisher to continue it.
 func (p *Publisher) Disconnected() { p.end(ErrDisconnected) }

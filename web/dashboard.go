@@ -34,6 +34,14 @@ type roomHealth struct {
 	// Warnings say what the stream's settings cost viewers, e.g. a key frame interval
 	// longer than the segments.
 	Warnings []string `json:"warnings,omitempty"`
+	// PublishError is why this node last refused a publish of the stream (a codec it
+	// cannot serve), unless a run started since.
+	PublishError *publishError `json:"publish_error,omitempty"`
+}
+
+type publishError struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 type videoHealth struct {
@@ -81,6 +89,9 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 		if a := tr.Audio; a != nil {
 			h.Audio = &audioHealth{Codec: a.Codec, SampleRate: a.SampleRate, Channels: a.Channels}
 		}
+	}
+	if r, ok := s.cfg.Hub.LastRefusal(room.StreamName()); ok && (!h.Here || r.At.After(h.LiveSince)) {
+		h.PublishError = &publishError{At: r.At, Reason: r.Reason}
 	}
 	if h.Live && !h.LiveSince.IsZero() {
 		h.UptimeMS = now.Sub(h.LiveSince).Milliseconds()

@@ -146,7 +146,7 @@ func (s *Server) apiTable() []route {
 		{method: "POST", path: room + "/playback", tag: "rooms", summary: "A private room's page: sets its playback cookie (5 min)", scope: sc, out: playbackAnswer{}, h: s.playbackSession},
 		{method: "POST", path: room + "/playback-tokens", tag: "rooms", summary: "A URL token for external players of a private room, 60 s to 7 days",
 			access: signedIn, scope: rooms.ScopeRoomsWrite, in: urlTokenRequest{}, out: urlTokenResponse{}, status: 201, h: s.urlToken},
-		{method: "GET", path: room + "/health", tag: "rooms", summary: "Live health for the owner: bitrate, fps, codecs, viewers, recording", access: signedIn, scope: sc, out: roomHealth{}, h: s.roomHealth},
+		{method: "GET", path: room + "/health", tag: "rooms", summary: "Live health for the owner: bitrate, fps, codecs, viewers, recording, why a publish was refused", access: signedIn, scope: sc, out: roomHealth{}, h: s.roomHealth},
 
 		// Broadcasts.
 		{method: "GET", path: room + "/broadcasts", tag: "broadcasts", summary: "A room's past broadcasts, newest first", scope: rooms.ScopeBroadcastsRead,

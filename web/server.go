@@ -28,6 +28,8 @@ type LiveStreams interface {
 	Streams() []*media.Stream
 	// Stream is the one called name, nil when none is live.
 	Stream(name string) *media.Stream
+	// LastRefusal is why a publish of the stream called name was last refused.
+	LastRefusal(name string) (media.Refusal, bool)
 }
 
 // Config configures a Server.

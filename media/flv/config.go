@@ -1,8 +1,13 @@
 package flv
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/flac"
+
+	"onair/media"
 )
 
 // AVCConfig is what the demuxer needs from an AVCDecoderConfigurationRecord
@@ -213,4 +218,76 @@ func ParseAV1Config(rec []byte) (AV1Config, error) {
 		}
 	}
 	return AV1Config{}, nil
+}
+
+// ParseVP9Config parses a VPCodecConfigurationRecord (VP Codec ISO Media File Format
+// Binding, 2.2.3). FFmpeg sends it with the version and flags of its vpcC full box in
+// front (version 1, flags 0), the binding's record alone starts at the profile: both are
+// taken.
+func ParseVP9Config(rec []byte) (media.VP9Config, error) {
+	if len(rec) >= 12 && rec[0] == 1 && rec[1] == 0 && rec[2] == 0 && rec[3] == 0 {
+		rec = rec[4:]
+	}
+	if len(rec) < 8 {
+		return media.VP9Config{}, fmt.Errorf("vp9 config: %d bytes, need at least 8", len(rec))
+	}
+	c := media.VP9Config{
+		Profile: rec[0], Level: rec[1], BitDepth: rec[2] >> 4,
+		ChromaSubsampling: (rec[2] >> 1) & 7, FullRange: rec[2]&1 != 0,
+	}
+	switch {
+	case c.Profile > 3:
+		return media.VP9Config{}, fmt.Errorf("vp9 config: profile %d, want 0 to 3", c.Profile)
+	case c.BitDepth != 8 && c.BitDepth != 10 && c.BitDepth != 12:
+		return media.VP9Config{}, fmt.Errorf("vp9 config: bit depth %d, want 8, 10 or 12", c.BitDepth)
+	case c.ChromaSubsampling > 3:
+		return media.VP9Config{}, fmt.Errorf("vp9 config: chroma subsampling %d, want 0 to 3", c.ChromaSubsampling)
+	}
+	return c, nil
+}
+
+// maxOpusChannels is what onair serves of Opus: mono and stereo (channel mapping family
+// 0), the layouts the fMP4 writer describes and browsers play.
+const maxOpusChannels = 2
+
+// ParseOpusHead reads the channel count of an Opus identification header (RFC 7845,
+// 5.1), which Enhanced RTMP carries as Opus's sequence start.
+func ParseOpusHead(head []byte) (channels int, err error) {
+	if len(head) < 19 || string(head[:8]) != "OpusHead" {
+		return 0, fmt.Errorf("opus config: %d bytes (% x...) are not an OpusHead", len(head), truncate(head, 8))
+	}
+	if v := head[8]; v>>4 != 0 {
+		return 0, fmt.Errorf("opus config: version %d, want 1 to 15", v)
+	}
+	channels = int(head[9])
+	if channels < 1 || channels > maxOpusChannels || head[18] != 0 {
+		return 0, fmt.Errorf("opus config: %d channels with mapping family %d: only mono and stereo are served: %w",
+			channels, head[18], ErrUnsupportedCodec)
+	}
+	return channels, nil
+}
+
+// flacStreamInfoLen is the size of a STREAMINFO metadata block's body.
+const flacStreamInfoLen = 34
+
+// ParseFLACConfig finds the STREAMINFO block of a FLAC sequence start: the block alone,
+// or behind the "fLaC" marker and its metadata block header, as encoders differ. The
+// result aliases rec.
+func ParseFLACConfig(rec []byte) (flac.StreamInfo, []byte, error) {
+	b := bytes.TrimPrefix(rec, []byte("fLaC"))
+	if len(b) >= 4+flacStreamInfoLen && b[0]&0x7f == 0 && b[1] == 0 && b[2] == 0 && b[3] == flacStreamInfoLen {
+		b = b[4:] // METADATA_BLOCK_HEADER of a STREAMINFO block
+	}
+	var si flac.StreamInfo
+	if len(b) < flacStreamInfoLen {
+		return si, nil, fmt.Errorf("flac config: %d bytes, need a %d-byte STREAMINFO", len(rec), flacStreamInfoLen)
+	}
+	b = b[:flacStreamInfoLen]
+	if err := si.Unmarshal(b); err != nil {
+		return si, nil, fmt.Errorf("flac config: %w", err)
+	}
+	if si.SampleRate < 1 || si.SampleRate > 655350 {
+		return si, nil, fmt.Errorf("flac config: sample rate %d", si.SampleRate)
+	}
+	return si, b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 
 	"onair/media"
 )
@@ -72,9 +73,12 @@ func (d *Demuxer) Video(timestamp uint32, payload []byte, received time.Time) (*
 	}
 
 	var au *media.AccessUnit
-	if tag.Codec == media.CodecAV1 {
+	switch tag.Codec {
+	case media.CodecAV1:
 		au, err = d.av1Frame(tag.Data)
-	} else {
+	case media.CodecVP9:
+		au, err = d.vp9Frame(tag.Data)
+	default:
 		au, err = d.nalFrame(tag.Codec, tag.Data)
 	}
 	if err != nil || au == nil {
@@ -95,23 +99,26 @@ func (d *Demuxer) Audio(timestamp uint32, payload []byte, received time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	if tag.Kind == PacketConfig {
-		track, err := aacTrack(tag.Data)
+	switch tag.Kind {
+	case PacketConfig:
+		track, err := audioTrack(tag)
 		if err != nil {
 			return nil, err
 		}
-		if d.audio == nil || *d.audio.AAC != *track.AAC {
+		if d.audio == nil || !sameAudio(d.audio, track) {
 			d.audio = track
 			d.gen++
 		}
 		return nil, nil
+	case PacketIgnore:
+		return nil, nil
 	}
 
-	if d.audio == nil {
-		return nil, fmt.Errorf("aac frame: %w", ErrNotConfigured)
+	if d.audio == nil || d.audio.Codec != tag.Codec {
+		return nil, fmt.Errorf("%s frame: %w", tag.Codec, ErrNotConfigured)
 	}
 	if len(tag.Data) == 0 {
-		return nil, errors.New("aac frame: empty")
+		return nil, fmt.Errorf("%s frame: empty", tag.Codec)
 	}
 	dts := d.timestamp(timestamp)
 	return &media.AccessUnit{
@@ -152,6 +159,9 @@ func (d *Demuxer) setVideo(t *media.VideoTrack, av1Reduced bool) {
 }
 
 func sameVideo(a, b *media.VideoTrack) bool {
+	if (a.VP9 == nil) != (b.VP9 == nil) || (a.VP9 != nil && (*a.VP9 != *b.VP9 || a.Width != b.Width || a.Height != b.Height)) {
+		return false
+	}
 	return a.Codec == b.Codec && bytes.Equal(a.VPS, b.VPS) && bytes.Equal(a.SPS, b.SPS) &&
 		bytes.Equal(a.PPS, b.PPS) && bytes.Equal(a.SequenceHeader, b.SequenceHeader)
 }
@@ -208,6 +218,18 @@ func (d *Demuxer) videoConfig(tag VideoTag) error {
 			return fmt.Errorf("av1 config: %w", err)
 		}
 		d.setVideo(t, reduced)
+
+	case media.CodecVP9:
+		c, err := ParseVP9Config(tag.Data)
+		if err != nil {
+			return err
+		}
+		// The size comes with the first key frame's header.
+		t := &media.VideoTrack{Codec: media.CodecVP9, VP9: &c}
+		if v := d.video; v != nil && v.Codec == media.CodecVP9 {
+			t.Width, t.Height = v.Width, v.Height
+		}
+		d.setVideo(t, false)
 	}
 	return nil
 }
@@ -261,6 +283,33 @@ func av1Track(obu []byte) (*media.VideoTrack, bool, error) {
 		Codec: media.CodecAV1, SequenceHeader: bytes.Clone(obu),
 		Width: sh.Width(), Height: sh.Height(),
 	}, sh.ReducedStillPictureHeader, nil
+}
+
+func audioTrack(tag AudioTag) (*media.AudioTrack, error) {
+	switch tag.Codec {
+	case media.CodecOpus:
+		channels, err := ParseOpusHead(tag.Data)
+		if err != nil {
+			return nil, err
+		}
+		// Opus's timestamps run at 48 kHz whatever rate the source had.
+		return &media.AudioTrack{Codec: media.CodecOpus, SampleRate: 48000, Channels: channels}, nil
+	case media.CodecFLAC:
+		si, block, err := ParseFLACConfig(tag.Data)
+		if err != nil {
+			return nil, err
+		}
+		return &media.AudioTrack{Codec: media.CodecFLAC, FLAC: bytes.Clone(block),
+			SampleRate: int(si.SampleRate), Channels: int(si.ChannelCount)}, nil
+	}
+	return aacTrack(tag.Data)
+}
+
+func sameAudio(a, b *media.AudioTrack) bool {
+	if a.Codec != b.Codec || a.SampleRate != b.SampleRate || a.Channels != b.Channels || !bytes.Equal(a.FLAC, b.FLAC) {
+		return false
+	}
+	return a.AAC == nil || b.AAC == nil || *a.AAC == *b.AAC
 }
 
 func aacTrack(asc []byte) (*media.AudioTrack, error) {
@@ -404,4 +453,34 @@ func (d *Demuxer) av1Frame(data []byte) (*media.AccessUnit, error) {
 		payload = append([][]byte{d.video.SequenceHeader}, kept...)
 	}
 	return &media.AccessUnit{Key: key, Payload: payload}, nil
+}
+
+// vp9Frame turns a VP9 frame (or superframe) into an access unit; a key frame's header
+// gives the track its size.
+func (d *Demuxer) vp9Frame(data []byte) (*media.AccessUnit, error) {
+	if d.video == nil || d.video.Codec != media.CodecVP9 {
+		return nil, fmt.Errorf("vp9 frame: %w", ErrNotConfigured)
+	}
+	if len(data) == 0 {
+		return nil, errors.New("vp9 frame: empty")
+	}
+	var h vp9.Header
+	if err := h.Unmarshal(data); err != nil {
+		return nil, fmt.Errorf("vp9 frame (%d bytes) header: %w", len(data), err)
+	}
+	key := !h.ShowExistingFrame && !h.NonKeyFrame
+	if key {
+		w, ht := h.Width(), h.Height()
+		if err := checkDimensions(w, ht); err != nil {
+			return nil, fmt.Errorf("vp9 key frame: %w", err)
+		}
+		if w != d.video.Width || ht != d.video.Height {
+			t := *d.video
+			t.Width, t.Height = w, ht
+			d.setVideo(&t, false)
+		}
+	} else if d.video.Width == 0 {
+		return nil, fmt.Errorf("vp9 frame before the first key frame: %w", ErrNotConfigured)
+	}
+	return &media.AccessUnit{Key: key, Payload: [][]byte{bytes.Clone(data)}}, nil
 }

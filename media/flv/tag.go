@@ -1,8 +1,9 @@
 // Package flv turns the payloads of RTMP audio and video messages (FLV tag bodies, without
 // the 11-byte FLV tag header) into media.Tracks and media.AccessUnits.
 //
-// It understands classic FLV (H.264 video, AAC audio) and Enhanced RTMP video (FourCC
-// avc1, hvc1, av01). Everything it reads comes from the network: malformed input yields an
+// It understands classic FLV (H.264 video, HEVC under the non-standard codec id 12, AAC
+// audio), Enhanced RTMP video (FourCC avc1, hvc1, av01, vp09) and Enhanced RTMP audio
+// (FourCC mp4a, Opus, fLaC). Everything it reads comes from the network: malformed input yields an
 // error, never a panic, and memory use stays proportional to the message being parsed.
 package flv
 
@@ -18,8 +19,7 @@ import (
 // with errors.Is.
 var (
 	// ErrUnsupportedPacket is returned for message kinds this package does not handle
-	// (Enhanced RTMP multitrack, ModEx, MPEG-2 TS sequence start, reserved packet types,
-	// Enhanced RTMP audio).
+	// (Enhanced RTMP multitrack, ModEx, MPEG-2 TS sequence start, reserved packet types).
 	ErrUnsupportedPacket = errors.New("unsupported packet")
 	// ErrNotConfigured is returned for frames that arrive before the sequence header of
 	// their codec.
@@ -27,8 +27,8 @@ var (
 )
 
 // ErrUnsupportedCodec is returned for codecs onair does not ingest (e.g. Sorenson, VP6,
-// MP3). Unlike the errors above, every message of that track will fail the same way, so
-// the caller decides whether a stream without that track is worth keeping.
+// MP3, AC-3). Unlike the errors above, every message of that track will fail the same way:
+// the caller refuses the publish rather than serve a stream without that track.
 var ErrUnsupportedCodec = errors.New("unsupported codec")
 
 // PacketKind says what a parsed tag carries.
@@ -60,7 +60,8 @@ type VideoTag struct {
 	// CompositionTime is PTS minus DTS in milliseconds, for PacketFrame.
 	CompositionTime int32
 	// Data is the configuration record (PacketConfig) or the frame (PacketFrame):
-	// length-prefixed NAL units for H.264 and H.265, low-overhead OBUs for AV1.
+	// length-prefixed NAL units for H.264 and H.265, low-overhead OBUs for AV1, one frame
+	// for VP9.
 	// It aliases the parsed payload.
 	Data []byte
 }
@@ -99,16 +100,21 @@ func ParseVideoTag(payload []byte) (VideoTag, error) {
 		// Info/command frames carry a command byte instead of codec data: nothing to use.
 		return VideoTag{Kind: PacketIgnore, FrameType: tag.FrameType}, nil
 	}
-	if codecID != 7 {
+	switch codecID {
+	case 7:
+		tag.Codec = media.CodecH264
+	case 12:
+		// Encoders that predate Enhanced RTMP send HEVC this way, laid out like AVC.
+		tag.Codec = media.CodecH265
+	default:
 		name := videoCodecNames[codecID]
 		if name == "" {
 			name = "unknown"
 		}
 		return VideoTag{}, fmt.Errorf("video tag: codec id %d (%s): %w", codecID, name, ErrUnsupportedCodec)
 	}
-	tag.Codec = media.CodecH264
 	if len(payload) < 5 {
-		return VideoTag{}, fmt.Errorf("video tag: avc header needs 5 bytes, got %d", len(payload))
+		return VideoTag{}, fmt.Errorf("video tag: %s header needs 5 bytes, got %d", tag.Codec, len(payload))
 	}
 	switch payload[1] {
 	case 0:
@@ -120,7 +126,7 @@ func ParseVideoTag(payload []byte) (VideoTag, error) {
 		tag.Kind = PacketEnd
 		return tag, nil
 	default:
-		return VideoTag{}, fmt.Errorf("video tag: avc packet type %d unknown", payload[1])
+		return VideoTag{}, fmt.Errorf("video tag: %s packet type %d unknown", tag.Codec, payload[1])
 	}
 	tag.Data = payload[5:]
 	return tag, nil
@@ -149,6 +155,8 @@ func parseExVideoTag(payload []byte) (VideoTag, error) {
 		tag.Codec = media.CodecH265
 	case "av01":
 		tag.Codec = media.CodecAV1
+	case "vp09":
+		tag.Codec = media.CodecVP9
 	default:
 		return VideoTag{}, fmt.Errorf("video tag: fourcc %q: %w", fourCC, ErrUnsupportedCodec)
 	}
@@ -162,8 +170,8 @@ func parseExVideoTag(payload []byte) (VideoTag, error) {
 		tag.Kind = PacketEnd
 	case exCodedFrames:
 		tag.Kind = PacketFrame
-		if tag.Codec == media.CodecAV1 {
-			// AV1 has no composition time: its frames are in presentation order.
+		if tag.Codec == media.CodecAV1 || tag.Codec == media.CodecVP9 {
+			// AV1 and VP9 have no composition time: their frames are in presentation order.
 			tag.Data = rest
 			break
 		}
@@ -187,10 +195,10 @@ func parseExVideoTag(payload []byte) (VideoTag, error) {
 
 // AudioTag is a parsed audio message body.
 type AudioTag struct {
-	Kind  PacketKind // PacketConfig or PacketFrame
+	Kind  PacketKind // PacketConfig, PacketFrame or PacketIgnore
 	Codec media.Codec
-	// Data is the AudioSpecificConfig (PacketConfig) or one raw AAC frame (PacketFrame).
-	// It aliases the parsed payload.
+	// Data is the configuration (PacketConfig: AudioSpecificConfig, OpusHead, FLAC
+	// STREAMINFO) or one frame (PacketFrame). It aliases the parsed payload.
 	Data []byte
 }
 
@@ -200,6 +208,24 @@ var soundFormatNames = map[uint8]string{
 	11: "Speex", 14: "MP3 8 kHz", 15: "device-specific",
 }
 
+// Enhanced RTMP audio FourCCs onair refuses, for error messages: fMP4 could carry them,
+// but browsers' Media Source Extensions do not play AC-3 or E-AC-3 (Chromium, Firefox),
+// and MP3 in fMP4 plays nowhere hls.js runs reliably.
+var exAudioNames = map[string]string{"ac-3": "AC-3", "ec-3": "E-AC-3", ".mp3": "MP3"}
+
+// Enhanced RTMP audio packet types.
+const (
+	exAudioSequenceStart      = 0
+	exAudioCodedFrames        = 1
+	exAudioSequenceEnd        = 2
+	exAudioMultichannelConfig = 4
+	exAudioMultitrack         = 5
+	exAudioModEx              = 7
+)
+
+// soundFormatEx marks an Enhanced RTMP audio tag.
+const soundFormatEx = 9
+
 // ParseAudioTag parses the body of an RTMP audio message.
 func ParseAudioTag(payload []byte) (AudioTag, error) {
 	if len(payload) == 0 {
@@ -208,9 +234,8 @@ func ParseAudioTag(payload []byte) (AudioTag, error) {
 	format := payload[0] >> 4
 	switch format {
 	case 10:
-	case 9:
-		// Enhanced RTMP audio (Opus, FLAC, AC-3, ... by FourCC).
-		return AudioTag{}, fmt.Errorf("audio tag: enhanced audio: %w", ErrUnsupportedPacket)
+	case soundFormatEx:
+		return parseExAudioTag(payload)
 	default:
 		name := soundFormatNames[format]
 		if name == "" {
@@ -229,6 +254,46 @@ func ParseAudioTag(payload []byte) (AudioTag, error) {
 		tag.Kind = PacketFrame
 	default:
 		return AudioTag{}, fmt.Errorf("audio tag: aac packet type %d unknown", payload[1])
+	}
+	return tag, nil
+}
+
+func parseExAudioTag(payload []byte) (AudioTag, error) {
+	packetType := payload[0] & 0x0f
+	switch packetType {
+	case exAudioMultitrack, exAudioModEx:
+		return AudioTag{}, fmt.Errorf("audio tag: enhanced packet type %d (multitrack or ModEx): %w", packetType, ErrUnsupportedPacket)
+	}
+	if len(payload) < 5 {
+		return AudioTag{}, fmt.Errorf("audio tag: enhanced header needs 5 bytes, got %d", len(payload))
+	}
+	fourCC := string(payload[1:5])
+	var tag AudioTag
+	switch fourCC {
+	case "mp4a":
+		tag.Codec = media.CodecAAC
+	case "Opus":
+		tag.Codec = media.CodecOpus
+	case "fLaC":
+		tag.Codec = media.CodecFLAC
+	default:
+		name := exAudioNames[fourCC]
+		if name == "" {
+			name = "unknown"
+		}
+		return AudioTag{}, fmt.Errorf("audio tag: fourcc %q (%s): %w", fourCC, name, ErrUnsupportedCodec)
+	}
+	tag.Data = payload[5:]
+	switch packetType {
+	case exAudioSequenceStart:
+		tag.Kind = PacketConfig
+	case exAudioCodedFrames:
+		tag.Kind = PacketFrame
+	case exAudioSequenceEnd, exAudioMultichannelConfig:
+		// The channel layout repeats what the codec's configuration says.
+		tag.Kind, tag.Data = PacketIgnore, nil
+	default:
+		return AudioTag{}, fmt.Errorf("audio tag: enhanced packet type %d reserved: %w", packetType, ErrUnsupportedPacket)
 	}
 	return tag, nil
 }

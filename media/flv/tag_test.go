@@ -54,8 +54,12 @@ func TestParseVideoTag(t *testing.T) {
 		{name: "avc command frame", in: []byte{0x57, 0x00},
 			want: VideoTag{Kind: PacketIgnore, FrameType: 5}},
 		{name: "empty", in: nil, wantErr: "video tag: empty"},
-		{name: "avc header truncated", in: []byte{0x17, 0x01, 0x00}, wantErr: "avc header needs 5 bytes, got 3"},
-		{name: "avc packet type unknown", in: avcTag(1, 3, 0, nil), wantErr: "avc packet type 3 unknown"},
+		{name: "avc header truncated", in: []byte{0x17, 0x01, 0x00}, wantErr: "h264 header needs 5 bytes, got 3"},
+		{name: "avc packet type unknown", in: avcTag(1, 3, 0, nil), wantErr: "h264 packet type 3 unknown"},
+		{name: "legacy hevc id 12 sequence header", in: append([]byte{0x1c, 0, 0, 0, 0}, 9),
+			want: VideoTag{Kind: PacketConfig, Codec: media.CodecH265, FrameType: 1, Data: []byte{9}}},
+		{name: "legacy hevc id 12 frame", in: append([]byte{0x2c, 1, 0, 0, 40}, nalus...),
+			want: VideoTag{Kind: PacketFrame, Codec: media.CodecH265, FrameType: 2, CompositionTime: 40, Data: nalus}},
 		{name: "sorenson", in: []byte{0x12, 0, 0}, wantErr: "codec id 2 (Sorenson H.263)", wantIs: ErrUnsupportedCodec},
 		{name: "vp6", in: []byte{0x14, 0, 0}, wantErr: "codec id 4 (On2 VP6)", wantIs: ErrUnsupportedCodec},
 		{name: "codec id 15", in: []byte{0x1f}, wantErr: "codec id 15 (unknown)", wantIs: ErrUnsupportedCodec},
@@ -87,7 +91,11 @@ func TestParseVideoTag(t *testing.T) {
 		{name: "modex", in: []byte{0x80 | 1<<4 | exModEx, 0, 0}, wantErr: "multitrack or ModEx", wantIs: ErrUnsupportedPacket},
 		{name: "mpeg2ts sequence start", in: exTag(1, exMPEG2TSSequenceStart, "av01", nil), wantErr: "mpeg2-ts sequence start", wantIs: ErrUnsupportedPacket},
 		{name: "reserved packet type", in: exTag(1, 9, "av01", nil), wantErr: "packet type 9 reserved", wantIs: ErrUnsupportedPacket},
-		{name: "unknown fourcc", in: exTag(1, exSequenceStart, "vp09", nil), wantErr: `fourcc "vp09"`, wantIs: ErrUnsupportedCodec},
+		{name: "vp09 sequence start", in: exTag(1, exSequenceStart, "vp09", []byte{9}),
+			want: VideoTag{Kind: PacketConfig, Codec: media.CodecVP9, FrameType: 1, Data: []byte{9}}},
+		{name: "vp09 coded frames have no cts", in: exTag(1, exCodedFrames, "vp09", []byte{0x82, 0x49}),
+			want: VideoTag{Kind: PacketFrame, Codec: media.CodecVP9, FrameType: 1, Data: []byte{0x82, 0x49}}},
+		{name: "unknown fourcc", in: exTag(1, exSequenceStart, "vp08", nil), wantErr: `fourcc "vp08"`, wantIs: ErrUnsupportedCodec},
 		{name: "binary fourcc", in: exTag(1, exSequenceStart, "\x00\xff\x01\n", nil), wantErr: `fourcc "\x00\xff\x01\n"`, wantIs: ErrUnsupportedCodec},
 		{name: "fourcc truncated", in: []byte{0x91, 'h', 'v'}, wantErr: "enhanced header needs 5 bytes, got 3"},
 		{name: "cts truncated", in: exTag(1, exCodedFrames, "hvc1", []byte{0, 0}), wantErr: "hvc1 coded frames need a 3-byte composition time, got 2 bytes"},
@@ -126,7 +134,27 @@ func TestParseAudioTag(t *testing.T) {
 		{name: "mp3", in: []byte{0x2f, 0xff}, wantErr: "sound format 2 (MP3)", wantIs: ErrUnsupportedCodec},
 		{name: "speex", in: []byte{0xb2}, wantErr: "sound format 11 (Speex)", wantIs: ErrUnsupportedCodec},
 		{name: "reserved", in: []byte{0xc0}, wantErr: "sound format 12 (reserved)", wantIs: ErrUnsupportedCodec},
-		{name: "enhanced audio", in: []byte{0x90, 'O', 'p', 'u', 's'}, wantErr: "enhanced audio", wantIs: ErrUnsupportedPacket},
+		{name: "opus sequence start", in: exAudio(exAudioSequenceStart, "Opus", []byte("OpusHead")),
+			want: AudioTag{Kind: PacketConfig, Codec: media.CodecOpus, Data: []byte("OpusHead")}},
+		{name: "opus coded frames", in: exAudio(exAudioCodedFrames, "Opus", []byte{0xfc, 1}),
+			want: AudioTag{Kind: PacketFrame, Codec: media.CodecOpus, Data: []byte{0xfc, 1}}},
+		{name: "flac sequence start", in: exAudio(exAudioSequenceStart, "fLaC", []byte{1, 2}),
+			want: AudioTag{Kind: PacketConfig, Codec: media.CodecFLAC, Data: []byte{1, 2}}},
+		{name: "flac coded frames", in: exAudio(exAudioCodedFrames, "fLaC", []byte{0xff, 0xf8}),
+			want: AudioTag{Kind: PacketFrame, Codec: media.CodecFLAC, Data: []byte{0xff, 0xf8}}},
+		{name: "enhanced aac", in: exAudio(exAudioCodedFrames, "mp4a", []byte{7}),
+			want: AudioTag{Kind: PacketFrame, Codec: media.CodecAAC, Data: []byte{7}}},
+		{name: "opus sequence end", in: exAudio(exAudioSequenceEnd, "Opus", nil),
+			want: AudioTag{Kind: PacketIgnore, Codec: media.CodecOpus}},
+		{name: "multichannel config", in: exAudio(exAudioMultichannelConfig, "Opus", []byte{1, 2}),
+			want: AudioTag{Kind: PacketIgnore, Codec: media.CodecOpus}},
+		{name: "ac-3 refused", in: exAudio(exAudioSequenceStart, "ac-3", nil), wantErr: `fourcc "ac-3" (AC-3)`, wantIs: ErrUnsupportedCodec},
+		{name: "e-ac-3 refused", in: exAudio(exAudioCodedFrames, "ec-3", nil), wantErr: `fourcc "ec-3" (E-AC-3)`, wantIs: ErrUnsupportedCodec},
+		{name: "mp3 fourcc refused", in: exAudio(exAudioCodedFrames, ".mp3", nil), wantErr: `(MP3)`, wantIs: ErrUnsupportedCodec},
+		{name: "unknown audio fourcc", in: exAudio(exAudioCodedFrames, "abcd", nil), wantErr: `fourcc "abcd" (unknown)`, wantIs: ErrUnsupportedCodec},
+		{name: "audio multitrack", in: []byte{0x90 | exAudioMultitrack, 0}, wantErr: "multitrack or ModEx", wantIs: ErrUnsupportedPacket},
+		{name: "audio reserved packet type", in: exAudio(3, "Opus", nil), wantErr: "packet type 3 reserved", wantIs: ErrUnsupportedPacket},
+		{name: "audio fourcc truncated", in: []byte{0x90, 'O'}, wantErr: "enhanced header needs 5 bytes, got 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,11 +178,13 @@ func TestSkippableErrors(t *testing.T) {
 		want  bool
 	}{
 		{true, exTag(1, exMultitrack, "avc1", nil), true},
-		{false, []byte{0x90}, true},
-		{true, []byte{0x12}, false},                                 // unsupported codec: the caller decides
-		{true, []byte{0x17}, false},                                 // malformed
-		{true, avcTag(1, 1, 0, lengthPrefixed([]byte{0x65})), true}, // before the sequence header
-		{false, aacTag(1, []byte{1}), true},                         // before the sequence header
+		{false, []byte{0x90 | exAudioModEx}, true},
+		{false, exAudio(exAudioCodedFrames, "Opus", []byte{1}), true}, // before the sequence header
+		{false, exAudio(exAudioSequenceStart, "ac-3", nil), false},    // unsupported codec
+		{true, []byte{0x12}, false},                                   // unsupported codec: the caller decides
+		{true, []byte{0x17}, false},                                   // malformed
+		{true, avcTag(1, 1, 0, lengthPrefixed([]byte{0x65})), true},   // before the sequence header
+		{false, aacTag(1, []byte{1}), true},                           // before the sequence header
 	} {
 		var err error
 		if tt.video {
@@ -166,4 +196,9 @@ func TestSkippableErrors(t *testing.T) {
 			t.Errorf("skippable(%v) = %v, want %v", err, got, tt.want)
 		}
 	}
+}
+
+// exAudio is an Enhanced RTMP audio tag.
+func exAudio(packetType byte, fourCC string, body []byte) []byte {
+	return append(append([]byte{0x90 | packetType}, fourCC...), body...)
 }

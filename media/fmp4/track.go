@@ -6,9 +6,11 @@ package fmp4
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/flac"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	mcfmp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -41,6 +43,9 @@ type Track struct {
 	// Config is the codec's configuration as mediacommon describes it (for the init
 	// segment and for codec strings).
 	Config mp4codecs.Codec
+	// VP9Level is a VP9 stream's level from its configuration record, for its codec
+	// string: mediacommon's VP9 carries none.
+	VP9Level uint8
 	// avcc: samples are NAL units, written with 4-byte length prefixes (H.264, H.265).
 	avcc bool
 }
@@ -62,6 +67,13 @@ func NewTracks(t media.Tracks) (Tracks, error) {
 			tr.Config, tr.avcc = &mp4codecs.H265{VPS: v.VPS, SPS: v.SPS, PPS: v.PPS}, true
 		case media.CodecAV1:
 			tr.Config = &mp4codecs.AV1{SequenceHeader: v.SequenceHeader}
+		case media.CodecVP9:
+			if v.VP9 == nil {
+				return out, fmt.Errorf("fmp4: vp9 track without its codec configuration")
+			}
+			tr.Config = &mp4codecs.VP9{Width: v.Width, Height: v.Height, Profile: v.VP9.Profile,
+				BitDepth: v.VP9.BitDepth, ChromaSubsampling: v.VP9.ChromaSubsampling, ColorRange: v.VP9.FullRange}
+			tr.VP9Level = v.VP9.Level
 		default:
 			return out, fmt.Errorf("fmp4: video codec %q not supported", v.Codec)
 		}
@@ -75,6 +87,12 @@ func NewTracks(t media.Tracks) (Tracks, error) {
 		case a.Codec == media.CodecOpus && a.Channels > 0:
 			// Opus always runs at 48 kHz, whatever rate the source had.
 			tr.Timescale, tr.Config = 48000, &mp4codecs.Opus{ChannelCount: a.Channels}
+		case a.Codec == media.CodecFLAC && a.FLAC != nil:
+			var si flac.StreamInfo
+			if err := si.Unmarshal(a.FLAC); err != nil || si.SampleRate < 1 {
+				return out, fmt.Errorf("fmp4: flac streaminfo (%d bytes, rate %d): %v", len(a.FLAC), si.SampleRate, err)
+			}
+			tr.Timescale, tr.Config = si.SampleRate, &mp4codecs.FLAC{StreamInfo: &si}
 		}
 		if tr.Config != nil {
 			out.Audio = tr
@@ -132,7 +150,8 @@ func (t *Track) Sample(au *media.AccessUnit) (Sample, error) {
 }
 
 // FrameTicks is how long an audio sample lasts, in the track's timescale, by its codec:
-// 1024 (or 960) samples per AAC frame, what its header says for an Opus packet. 0 for
+// 1024 (or 960) samples per AAC frame, what its header says for an Opus packet or a FLAC
+// frame. 0 for
 // video, whose samples last until the next one.
 func (t *Track) FrameTicks(s *Sample) int64 {
 	switch c := t.Config.(type) {
@@ -148,6 +167,13 @@ func (t *Track) FrameTicks(s *Sample) int64 {
 			}
 		}
 		return 960 // 20 ms, Opus's usual packet
+	case *mp4codecs.FLAC:
+		if len(s.Payload) == 1 {
+			if n := flacBlockSize(s.Payload[0]); n > 0 {
+				return n
+			}
+		}
+		return int64(c.StreamInfo.MaxBlockSize)
 	}
 	return 0
 }
@@ -163,4 +189,31 @@ func Init(tracks ...*Track) ([]byte, error) {
 		return nil, fmt.Errorf("fmp4: marshal init of %d tracks: %w", len(tracks), err)
 	}
 	return buf.Bytes(), nil
+}
+
+// flacBlockSize is the number of samples of a FLAC frame, from its header (RFC 9639,
+// 9.1.1), or 0 when the header does not say.
+func flacBlockSize(f []byte) int64 {
+	if len(f) < 5 || f[0] != 0xff || f[1]&0xfe != 0xf8 {
+		return 0
+	}
+	switch code := f[2] >> 4; {
+	case code == 1:
+		return 192
+	case code >= 2 && code <= 5:
+		return 576 << (code - 2)
+	case code >= 8:
+		return 256 << (code - 8)
+	case code == 6 || code == 7:
+		// The size follows the coded frame or sample number, UTF-8-like: its first byte's
+		// leading ones say how many bytes it takes.
+		at := 4 + max(bits.LeadingZeros8(^f[4]), 1)
+		if code == 6 && len(f) > at {
+			return int64(f[at]) + 1
+		}
+		if code == 7 && len(f) > at+1 {
+			return int64(f[at])<<8 | int64(f[at+1]) + 1
+		}
+	}
+	return 0
 }

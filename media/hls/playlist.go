@@ -290,8 +290,28 @@ func codecString(t *fmp4.Track) string {
 		c = &codecs.MPEG4Audio{Config: cfg.Config}
 	case *mp4codecs.Opus:
 		c = &codecs.Opus{ChannelCount: cfg.ChannelCount}
+	case *mp4codecs.VP9:
+		return vp9CodecString(cfg, t.VP9Level)
+	case *mp4codecs.FLAC:
+		// The sample entry's name, as MP4 registers it (gohlslib writes "flac").
+		return "fLaC"
 	}
 	return codecparams.Marshal(c)
+}
+
+// vp9Levels are the levels VP9's codec string may name (VP Codec ISO Media File Format
+// Binding, Annex A); browsers refuse a codec string with any other.
+var vp9Levels = map[uint8]bool{10: true, 11: true, 20: true, 21: true, 30: true, 31: true, 40: true,
+	41: true, 50: true, 51: true, 52: true, 60: true, 61: true, 62: true}
+
+// vp9CodecString is "vp09.PP.LL.DD" from the stream's VP9 configuration record (gohlslib
+// writes level 1 whatever the stream's is). A record that names no valid level (0: not
+// given) is written as level 1, as browsers do not hold a stream to its level.
+func vp9CodecString(cfg *mp4codecs.VP9, level uint8) string {
+	if !vp9Levels[level] {
+		level = 10
+	}
+	return fmt.Sprintf("vp09.%02d.%02d.%02d", cfg.Profile, level, cfg.BitDepth)
 }
 
 // fromStart is the "from the start" playlist: every segment of the run so far, both

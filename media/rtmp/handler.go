@@ -169,8 +169,16 @@ func (h *handler) onMedia(video bool, timestamp uint32, payload io.Reader) error
 		au, err = h.demux.Audio(timestamp, b, now)
 	}
 	switch {
-	case errors.Is(err, flv.ErrUnsupportedCodec) && video:
+	case errors.Is(err, flv.ErrUnsupportedCodec):
+		// Refused rather than served without the track: a stream that plays silent or
+		// blank looks fine to its streamer, who would only hear of it from viewers.
+		kind := "audio"
+		if video {
+			kind = "video"
+		}
+		err = fmt.Errorf("publish refused: the %s codec cannot be served (onair serves H.264, HEVC, AV1 and VP9 video, AAC, Opus and FLAC audio): %w", kind, err)
 		h.fail(RefusedUnsupported, err)
+		h.pub.Refuse(err)
 		return err
 	case err != nil:
 		// One bad or unsupported message (e.g. MP3 audio) is skipped, not fatal.

@@ -13,14 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 )
 
 // Enhanced RTMP publishing, as a current OBS does for HEVC and AV1. Debian's ffmpeg 5.1
-// cannot send Enhanced RTMP, so ffmpeg encodes a test pattern to a file and this client
-// packs it into FourCC video tags (veovera enhanced-rtmp v1).
+// cannot send Enhanced RTMP, so ffmpeg encodes a test pattern (and a tone) to a file and
+// this client packs it into FourCC video and audio tags (veovera enhanced-rtmp v1, v2).
 
 // EnhancedCodec is a FourCC onair accepts.
 type EnhancedCodec string
@@ -29,7 +30,27 @@ type EnhancedCodec string
 const (
 	HEVC EnhancedCodec = "hvc1"
 	AV1  EnhancedCodec = "av01"
+	VP9  EnhancedCodec = "vp09"
 )
+
+// EnhancedAudio is an Enhanced RTMP audio FourCC.
+type EnhancedAudio string
+
+// The Enhanced RTMP audio codecs the test publisher sends: Opus, which onair serves, and
+// AC-3, which it refuses (the clip's AC-3 frames are the FourCC only: onair refuses before
+// it would look inside).
+const (
+	Opus EnhancedAudio = "Opus"
+	FLAC EnhancedAudio = "fLaC"
+	AC3  EnhancedAudio = "ac-3"
+)
+
+// audioClip is a clip's audio: its sequence start and 20 ms packets.
+type audioClip struct {
+	fourCC  EnhancedAudio
+	config  []byte
+	packets [][]byte
+}
 
 // frame is one coded picture and whether it is a key frame.
 type frame struct {
@@ -42,6 +63,7 @@ type EnhancedClip struct {
 	codec  EnhancedCodec
 	config []byte
 	frames []frame
+	audio  *audioClip
 }
 
 // EncodeEnhanced encodes seconds of testsrc2 at 30 fps with codec.
@@ -49,6 +71,14 @@ func EncodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int) *EnhancedCli
 	t.Helper()
 	config, frames := encodeEnhanced(t, codec, seconds)
 	return &EnhancedClip{codec: codec, config: config, frames: frames}
+}
+
+// EncodeEnhancedAV is EncodeEnhanced with an audio track: a 440 Hz tone, 48 kHz stereo.
+func EncodeEnhancedAV(t testing.TB, codec EnhancedCodec, audio EnhancedAudio, seconds int) *EnhancedClip {
+	t.Helper()
+	c := EncodeEnhanced(t, codec, seconds)
+	c.audio = encodeAudio(t, audio, seconds)
+	return c
 }
 
 // Publish sends the clip to url (rtmp://host:port/app/key) in real time. It returns when
@@ -83,11 +113,22 @@ func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
 	send := func(ts uint32, body []byte) error {
 		return stream.Write(6, ts, &rtmpmsg.VideoMessage{Payload: bytes.NewReader(body)})
 	}
+	sendAudio := func(packetType byte, ts uint32, body []byte) error {
+		// ExHeader sound format 9, packet type, FourCC.
+		b := append([]byte{9<<4 | packetType}, c.audio.fourCC...)
+		return stream.Write(4, ts, &rtmpmsg.AudioMessage{Payload: bytes.NewReader(append(b, body...))})
+	}
+	var audioSent int
 	// Sequence start: ExHeader bit, key frame type, packet type 0, FourCC, config record.
 	head := []byte{0x80 | 1<<4} // packet type 0
 	head = append(head, codec...)
 	if err := send(0, append(head, config...)); err != nil {
 		return fmt.Errorf("send sequence start: %w", err)
+	}
+	if c.audio != nil {
+		if err := sendAudio(0, 0, c.audio.config); err != nil {
+			return fmt.Errorf("send audio sequence start: %w", err)
+		}
 	}
 	start := time.Now()
 	for i, f := range frames {
@@ -108,6 +149,13 @@ func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
 		b = append(b, codec...)
 		if err := send(ts, append(b, f.data...)); err != nil {
 			return fmt.Errorf("send frame %d: %w", i, err)
+		}
+		// The audio packets (20 ms each) up to this picture's time.
+		for c.audio != nil && audioSent < len(c.audio.packets) && uint32(audioSent*20) <= ts {
+			if err := sendAudio(1, uint32(audioSent*20), c.audio.packets[audioSent]); err != nil {
+				return fmt.Errorf("send audio packet %d: %w", audioSent, err)
+			}
+			audioSent++
 		}
 	}
 	return nil
@@ -130,6 +178,11 @@ func encodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int) ([]byte, []f
 		runFFmpeg(t, append(src, "-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime",
 			"-g", "30", "-keyint_min", "30", "-b:v", "300k", "-f", "ivf", out)...)
 		return av1Clip(t, out)
+	case VP9:
+		out := filepath.Join(dir, "clip.ivf")
+		runFFmpeg(t, append(src, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+			"-g", "30", "-keyint_min", "30", "-b:v", "300k", "-f", "ivf", out)...)
+		return vp9Clip(t, out)
 	}
 	t.Fatalf("unknown codec %q", codec)
 	return nil, nil
@@ -196,28 +249,9 @@ func hevcClip(t testing.TB, path string) ([]byte, []frame) {
 // av1Clip reads an IVF file: each frame is one temporal unit of low-overhead OBUs.
 func av1Clip(t testing.TB, path string) ([]byte, []frame) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	hdr := make([]byte, 32)
-	if _, err := io.ReadFull(f, hdr); err != nil || string(hdr[:4]) != "DKIF" {
-		t.Fatalf("%s is not IVF: %v", path, err)
-	}
 	var seqHeader []byte
 	var frames []frame
-	for {
-		fh := make([]byte, 12)
-		if _, err := io.ReadFull(f, fh); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		data := make([]byte, binary.LittleEndian.Uint32(fh[:4]))
-		if _, err := io.ReadFull(f, data); err != nil {
-			t.Fatal(err)
-		}
+	for _, data := range ivfFrames(t, path) {
 		fr := frame{data: data}
 		for pos := 0; pos < len(data); {
 			typ := (data[pos] >> 3) & 0x0f
@@ -273,4 +307,134 @@ func leb128(b []byte) (uint64, int) {
 		}
 	}
 	return v, len(b)
+}
+
+// ivfFrames reads the frames of an IVF file.
+func ivfFrames(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdr := make([]byte, 32)
+	if _, err := io.ReadFull(f, hdr); err != nil || string(hdr[:4]) != "DKIF" {
+		t.Fatalf("%s is not IVF: %v", path, err)
+	}
+	var frames [][]byte
+	for {
+		fh := make([]byte, 12)
+		if _, err := io.ReadFull(f, fh); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, binary.LittleEndian.Uint32(fh[:4]))
+		if _, err := io.ReadFull(f, data); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, data)
+	}
+	return frames
+}
+
+// VP9ClipLevel is the level the VP9 clip's configuration record names (2.1, right for
+// 320x240 at 30 fps), which the playlists' CODECS must repeat.
+const VP9ClipLevel = 21
+
+// vp9Clip reads an IVF file of VP9 frames (superframes, as libvpx packs them).
+func vp9Clip(t testing.TB, path string) ([]byte, []frame) {
+	t.Helper()
+	var frames []frame
+	for _, data := range ivfFrames(t, path) {
+		frames = append(frames, frame{data: data, key: vp9.IsRandomAccess(data)})
+	}
+	if len(frames) == 0 || !frames[0].key {
+		t.Fatal("vp9 clip does not start with a key frame")
+	}
+	// VPCodecConfigurationRecord as FFmpeg sends it, behind vpcC's version 1 and flags:
+	// profile 0, the level, 8 bits with 4:2:0 colocated chroma, BT.709, no init data.
+	return []byte{1, 0, 0, 0, 0, VP9ClipLevel, 8<<4 | 1<<1, 1, 1, 1, 0, 0}, frames
+}
+
+func encodeAudio(t testing.TB, codec EnhancedAudio, seconds int) *audioClip {
+	t.Helper()
+	dir := t.TempDir()
+	src := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi",
+		"-i", "sine=frequency=440:sample_rate=48000", "-t", fmt.Sprint(seconds), "-ac", "2"}
+	switch codec {
+	case Opus:
+		out := filepath.Join(dir, "tone.ogg")
+		runFFmpeg(t, append(src, "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20", "-f", "ogg", out)...)
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packets := oggPackets(t, raw)
+		// OpusHead, OpusTags, then the audio.
+		if len(packets) < 3 || !bytes.HasPrefix(packets[0], []byte("OpusHead")) {
+			t.Fatalf("%s: no OpusHead", out)
+		}
+		return &audioClip{fourCC: codec, config: packets[0], packets: packets[2:]}
+	case FLAC:
+		// Ogg FLAC (20 ms blocks, like the Opus packets): its first packet holds "fLaC" and
+		// the STREAMINFO block behind a 9-byte mapping header; frames start with their
+		// sync code, other packets are metadata.
+		out := filepath.Join(dir, "tone.oga")
+		runFFmpeg(t, append(src, "-c:a", "flac", "-frame_size", "960", "-f", "ogg", out)...)
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packets := oggPackets(t, raw)
+		if len(packets) < 2 || !bytes.HasPrefix(packets[0], []byte("\x7fFLAC")) || len(packets[0]) < 9+4+4+34 {
+			t.Fatalf("%s: no Ogg FLAC header", out)
+		}
+		var frames [][]byte
+		for _, p := range packets[1:] {
+			if len(p) > 1 && p[0] == 0xff && p[1]&0xfe == 0xf8 {
+				frames = append(frames, p)
+			}
+		}
+		return &audioClip{fourCC: codec, config: packets[0][9:], packets: frames}
+	case AC3:
+		packets := make([][]byte, seconds*50)
+		for i := range packets {
+			packets[i] = []byte{0x0b, 0x77, 0, 0}
+		}
+		return &audioClip{fourCC: codec, packets: packets}
+	}
+	t.Fatalf("unknown audio codec %q", codec)
+	return nil
+}
+
+// oggPackets reassembles the packets of an Ogg stream of one logical bitstream.
+func oggPackets(t testing.TB, b []byte) [][]byte {
+	t.Helper()
+	var packets [][]byte
+	var cur []byte
+	for len(b) > 0 {
+		if len(b) < 27 || string(b[:4]) != "OggS" {
+			t.Fatalf("ogg: no page at %d bytes from the end", len(b))
+		}
+		nseg := int(b[26])
+		if len(b) < 27+nseg {
+			t.Fatal("ogg: segment table truncated")
+		}
+		lacing := b[27 : 27+nseg]
+		body := b[27+nseg:]
+		for _, l := range lacing {
+			if int(l) > len(body) {
+				t.Fatal("ogg: segment truncated")
+			}
+			cur = append(cur, body[:l]...)
+			body = body[l:]
+			if l < 255 {
+				packets = append(packets, cur)
+				cur = nil
+			}
+		}
+		b = body
+	}
+	return packets
 }

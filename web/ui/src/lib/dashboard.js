@@ -267,8 +267,12 @@ export function dashboard(main) {
         set('video', s.video ? `${s.video.codec.toUpperCase()} ${s.video.width}×${s.video.height}` : '—');
         set('audio', s.audio ? `${s.audio.codec.toUpperCase()} ${(s.audio.sample_rate / 1000).toFixed(1)} kHz${s.audio.channels ? `, ${s.audio.channels} ch` : ''}` : '—');
         set('recording', s.live ? (s.recording ? 'Recording this broadcast' : 'Not recording') : (room.recording ? 'On: broadcasts are recorded' : 'Off'));
-        warnings.replaceChildren(...(s.warnings || []).map((w) => h('li', null, w)));
-        warnings.hidden = !(s.warnings || []).length;
+        const lines = [...(s.warnings || [])];
+        if (s.publish_error) {
+          lines.unshift(`Publish refused at ${new Date(s.publish_error.at).toLocaleTimeString()}: ${s.publish_error.reason}`);
+        }
+        warnings.replaceChildren(...lines.map((w) => h('li', { 'data-publish-error': s.publish_error && w === lines[0] ? '' : null }, w)));
+        warnings.hidden = !lines.length;
         note.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshed every 3 s.`;
       } catch (e) {
         note.textContent = `Health unavailable: ${e.message}`;
