@@ -92,6 +92,10 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 	switch {
 	case d.Ended == nil:
 		return fmt.Errorf("attach recording to broadcast %s: %w", d.ID.Hex(), ErrNotReady)
+	case s.roomShows(ctx, d.RoomID, d.ID):
+		// Ended, but its room still shows it live: the end is announced (OnEnded, and
+		// stream.ended before recording.ready) once the room is set offline.
+		return fmt.Errorf("attach recording to broadcast %s: its room still shows it live: %w", d.ID.Hex(), ErrNotReady)
 	case rec.Recovered:
 		end := endedAt.UTC().Truncate(time.Millisecond)
 		set = append(set, bson.E{Key: "ended", Value: end}, bson.E{Key: "end_reason", Value: "recovered after a crash"},
@@ -129,6 +133,15 @@ func (s *Service) AttachRecording(ctx context.Context, runID string, rec Recordi
 		s.announceRecording(ctx, d, rec, set)
 	}
 	return nil
+}
+
+// roomShows reports whether the room shows the broadcast as its live one (true too while
+// the room cannot be read: the caller retries).
+func (s *Service) roomShows(ctx context.Context, roomID, broadcastID bson.ObjectID) bool {
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	n, err := s.rooms.CountDocuments(octx, bson.D{{Key: "_id", Value: roomID}, {Key: "broadcast_id", Value: broadcastID}}, options.Count().SetLimit(1))
+	return err != nil || n > 0
 }
 
 // announceRecording calls OnRecording with the broadcast as just written. A room deleted

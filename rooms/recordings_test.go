@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"onair/scripts/testenv"
 	"onair/storage"
 	"onair/storage/local"
@@ -97,6 +99,43 @@ func TestAttachRecording(t *testing.T) {
 	}
 	if _, err := e.svc.GetBroadcast(e.ctx(), b.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted broadcast: %v", err)
+	}
+}
+
+// A broadcast written as ended whose room still shows it live (its end not announced
+// yet) gets its recording only once the room is offline: stream.ended goes out before
+// recording.ready.
+func TestRecordingWaitsForTheAnnouncedEnd(t *testing.T) {
+	objects := newObjects(t)
+	e := newEnv(t, func(c *Config) { c.Objects = objects })
+	alice := e.signUp("alice").User
+	room, key := e.createRoom(alice, "alice-live", "Alice live")
+	h := newTestHub(e)
+	p, st := h.goLive(key)
+	live := e.waitLive(room.Slug, true)
+	rec := putRecording(t, objects, room.ID, st.ID())
+	p.Close()
+	e.waitLive(room.Slug, false)
+
+	// The moment between the broadcast's end and its room going offline, held.
+	rooms := e.db.Collection("rooms")
+	roomOID, err := bson.ObjectIDFromHex(room.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func(v any) {
+		t.Helper()
+		if _, err := rooms.UpdateOne(e.ctx(), bson.D{{Key: "_id", Value: roomOID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "broadcast_id", Value: v}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	show(e.broadcastOID(live.BroadcastID))
+	if err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now()); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("attach while the room still shows the broadcast: %v, want ErrNotReady", err)
+	}
+	show(nil)
+	if err := e.svc.AttachRecording(e.ctx(), st.ID(), rec, time.Now()); err != nil {
+		t.Fatalf("attach once the room is offline: %v", err)
 	}
 }
 
