@@ -246,6 +246,11 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 	if shortest == 0 {
 		return 0, nil // everything is kept forever
 	}
+	if n, err := s.expireClips(ctx, overrides, shortest); err != nil {
+		s.log.Warn("expired clips not deleted", "err", err)
+	} else if n > 0 {
+		s.log.Info("deleted expired clips", "count", n)
+	}
 	now := s.now()
 	cutoff := now.Add(-time.Duration(shortest) * 24 * time.Hour)
 	octx, cancel = s.op(ctx)
@@ -290,8 +295,8 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 
 // forgetRoom removes a deleted room's broadcasts and recordings. It runs after the room
 // is gone, so failures are logged, not returned: the room's deletion stands. It is where
-// a room's clips must go too, once there are clips: deleting an account deletes its rooms
-// through here and promises its clips with them.
+// a room's clips go too (their objects are in the room's folder): deleting an account
+// deletes its rooms through here and promises its clips with them.
 func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -304,5 +309,8 @@ func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	defer cancel()
 	if _, err := s.broadcasts.DeleteMany(octx, bson.D{{Key: "room_id", Value: roomID}, {Key: "ended", Value: bson.D{{Key: "$ne", Value: nil}}}}); err != nil {
 		s.log.Error("broadcasts of a deleted room left in the database", "room_id", roomID.Hex(), "err", err)
+	}
+	if _, err := s.clips.DeleteMany(octx, bson.D{{Key: "room_id", Value: roomID}}); err != nil {
+		s.log.Error("clips of a deleted room left in the database", "room_id", roomID.Hex(), "err", err)
 	}
 }
