@@ -60,6 +60,10 @@ type Config struct {
 	// handler, mounted at /storage/.
 	Recordings Recordings
 	Storage    http.Handler
+	// LiveClips cuts clips of the streams live on this node, and ClipObjects reads
+	// recordings and stores clips (clips.go); without ClipObjects there are no clips.
+	LiveClips   LiveCutter
+	ClipObjects ClipObjects
 
 	// PublicURL is how browsers reach onair (e.g. https://live.example.com), when it is not
 	// the request's own host: it sets the cookie's Secure flag and the CSRF origin.
