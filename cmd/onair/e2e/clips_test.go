@@ -207,10 +207,13 @@ func checkClipFrames(t *testing.T, o *testenv.Onair, c apiClip, sent []string) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("clip object: %d %v", resp.StatusCode, err)
 	}
-	got := strings.Fields(ffprobe(t, "-show_entries", "format=duration", "-of", "csv=p=0", file))
-	d, err := strconv.ParseFloat(got[0], 64)
-	if err != nil || d < float64(c.DurationMS)/1000-0.2 || d > float64(c.DurationMS)/1000+0.2 {
-		t.Fatalf("clip object lasts %v s, the clip says %d ms", got, c.DurationMS)
+	// Its media times are the broadcast's: it runs from its start to its end.
+	got := strings.Split(ffprobe(t, "-show_entries", "format=start_time,duration", "-of", "csv=p=0", file), ",")
+	start, err1 := strconv.ParseFloat(got[0], 64)
+	end, err2 := strconv.ParseFloat(got[len(got)-1], 64)
+	want := float64(c.StartMS+c.DurationMS) / 1000
+	if err1 != nil || err2 != nil || start < float64(c.StartMS)/1000-0.1 || start > float64(c.StartMS)/1000+0.1 || end < want-0.2 || end > want+0.2 {
+		t.Fatalf("clip object runs %v s, the clip says from %d ms for %d ms", got, c.StartMS, c.DurationMS)
 	}
 	frames := videoPackets(t, file)
 	// 30 fps from the broadcast's first frame: the clip's first frame is the one sent at
@@ -227,5 +230,5 @@ func checkClipFrames(t *testing.T, o *testenv.Onair, c apiClip, sent []string) {
 	if n := float64(len(frames)) / 30; n < float64(c.DurationMS)/1000-0.1 {
 		t.Fatalf("clip holds %.2f s of frames, says %d ms", n, c.DurationMS)
 	}
-	t.Logf("clip %s: %.2f s from %.2f s, its %d frames those sent", c.ID, d, float64(c.StartMS)/1000, len(frames))
+	t.Logf("clip %s: %s s from %.2f s, its %d frames those sent", c.ID, got, float64(c.StartMS)/1000, len(frames))
 }
