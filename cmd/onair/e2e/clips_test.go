@@ -68,21 +68,9 @@ func TestClips(t *testing.T) {
 	sent := filepath.Join(t.TempDir(), "sent.flv")
 	pub := testenv.Publish(t, o.RTMP+"/"+key, testenv.PublishOptions{Duration: 36 * time.Second, Copy: sent})
 
-	// About 30 s in (by the broadcast's own clock, which the heartbeat writes).
-	var room struct {
-		BroadcastID string `json:"broadcast_id"`
-	}
-	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
-		ann.must(200, "GET", "/api/v1/rooms/ann-clips", nil, &room)
-		if room.BroadcastID == "" {
-			return false, "not live yet"
-		}
-		var dur struct {
-			DurationMS int64 `json:"duration_ms"`
-		}
-		ann.must(200, "GET", "/api/v1/broadcasts/"+room.BroadcastID, nil, &dur)
-		return dur.DurationMS >= 28000, fmt.Sprintf("broadcast at %d ms", dur.DurationMS)
-	})
+	// About 30 s in.
+	room := waitLive(t, ann, "ann-clips")
+	waitBroadcastAt(t, ann, room.ID, 28*time.Second)
 	for _, bad := range []int{0, 4, 61} {
 		var e struct {
 			Error struct{ Field, Message string }
@@ -97,7 +85,7 @@ func TestClips(t *testing.T) {
 	}
 	var live apiClip
 	bob.must(201, "POST", "/api/v1/rooms/ann-clips/clips", map[string]any{"seconds": 10, "title": "bob's goal"}, &live)
-	if live.Title != "bob's goal" || live.Maker.Handle != "bob" || live.BroadcastID != room.BroadcastID || !live.CanDelete ||
+	if live.Title != "bob's goal" || live.Maker.Handle != "bob" || live.BroadcastID != room.ID || !live.CanDelete ||
 		live.DurationMS < 10000 || live.DurationMS > 11100 || live.StartMS < 15000 {
 		t.Fatalf("live clip: %+v", live)
 	}
