@@ -59,7 +59,13 @@ type clipDoc struct {
 	DurationMS  int64         `bson:"duration_ms"`
 	Created     time.Time     `bson:"created"`
 	Media       Recording     `bson:"media"`
+	// Deleted clips stay, without their object, until they no longer count towards their
+	// maker's MaxClipsPerHour: deleting a clip does not make room for another.
+	Deleted bool `bson:"deleted,omitempty"`
 }
+
+// notDeleted filters out deleted clips.
+var notDeleted = bson.E{Key: "deleted", Value: bson.D{{Key: "$ne", Value: true}}}
 
 func (d *clipDoc) clip() Clip {
 	return Clip{ID: d.ID, RoomID: d.RoomID.Hex(), BroadcastID: d.BroadcastID, Title: d.Title,
@@ -170,7 +176,7 @@ func (s *Service) GetClip(ctx context.Context, id string) (Clip, error) {
 	var d clipDoc
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	err := s.clips.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	err := s.clips.FindOne(octx, bson.D{{Key: "_id", Value: id}, notDeleted}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Clip{}, fmt.Errorf("clip %q: %w", id, ErrNotFound)
 	}
@@ -197,7 +203,7 @@ func (s *Service) RoomClips(ctx context.Context, room Room, limit int, cursor st
 		limit = 20
 	}
 	limit = min(limit, 100)
-	filter := bson.D{{Key: "room_id", Value: roomID}}
+	filter := bson.D{{Key: "room_id", Value: roomID}, notDeleted}
 	if cursor != "" {
 		before, err := time.Parse(time.RFC3339Nano, cursor)
 		if err != nil {
@@ -255,7 +261,8 @@ func (s *Service) DeleteClip(ctx context.Context, u User, id string) error {
 	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	if _, err := s.clips.DeleteOne(octx, bson.D{{Key: "_id", Value: id}}); err != nil {
+	if _, err := s.clips.UpdateOne(octx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "deleted", Value: true}}},
+		{Key: "$unset", Value: bson.D{{Key: "media.segments", Value: ""}}}}); err != nil {
 		return dbError("delete clip", err)
 	}
 	s.log.Info("clip deleted", "clip_id", id, "room_id", c.RoomID, "by", u.Handle)
@@ -273,12 +280,20 @@ func (s *Service) deleteClipObject(key string) {
 	}
 }
 
+// forgetDeletedClips removes the deleted clips that no longer count towards a limit.
+func (s *Service) forgetDeletedClips(ctx context.Context) error {
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.clips.DeleteMany(octx, bson.D{{Key: "deleted", Value: true}, {Key: "created", Value: bson.D{{Key: "$lt", Value: s.now().Add(-time.Hour)}}}})
+	return dbError("forget deleted clips", err)
+}
+
 // expireClips deletes the clips older than their room's retention (overrides, by room;
 // days the server's default), at most a batch at a time, and says how many.
 func (s *Service) expireClips(ctx context.Context, overrides map[bson.ObjectID]int, shortest int) (int, error) {
 	now := s.now()
 	octx, cancel := s.op(ctx)
-	cur, err := s.clips.Find(octx, bson.D{{Key: "created", Value: bson.D{{Key: "$lt", Value: now.Add(-time.Duration(shortest) * 24 * time.Hour)}}}},
+	cur, err := s.clips.Find(octx, bson.D{notDeleted, {Key: "created", Value: bson.D{{Key: "$lt", Value: now.Add(-time.Duration(shortest) * 24 * time.Hour)}}}},
 		options.Find().SetProjection(bson.D{{Key: "media.segments", Value: 0}}).SetLimit(500))
 	var docs []clipDoc
 	if err == nil {

@@ -218,6 +218,9 @@ func (s *Service) deleteRecording(ctx context.Context, rec *Recording) error {
 // ExpireRecordings deletes the recordings past their room's retention (or the default)
 // and marks them expired; the broadcasts stay as history. It returns how many it deleted.
 func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
+	if err := s.forgetDeletedClips(ctx); err != nil {
+		s.log.Warn("deleted clips not forgotten", "err", err)
+	}
 	if s.cfg.Objects == nil {
 		return 0, nil
 	}
