@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -243,14 +244,16 @@ type privateData struct {
 type roomCard struct {
 	Slug, Title, Description, Owner string
 	StreamTitle                     string // the live broadcast's title, when the room has one
-	Live                            bool
-	Viewers                         int
-	LiveSince                       time.Time
+	// Public rooms that are live offer a preview on the home page: other rooms' media
+	// need a playback token.
+	Live, Public bool
+	Viewers      int
+	LiveSince    time.Time
 }
 
 func roomCardOf(r rooms.Room) roomCard {
 	return roomCard{Slug: r.Slug, Title: r.Title, StreamTitle: r.StreamTitle, Description: r.Description, Owner: r.Owner.Handle,
-		Live: r.Live, Viewers: r.Viewers, LiveSince: r.LiveSince}
+		Live: r.Live, Public: r.Visibility == rooms.Public, Viewers: r.Viewers, LiveSince: r.LiveSince}
 }
 
 type homeData struct {
@@ -267,7 +270,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	d := homeData{Query: strings.TrimSpace(q.Get("q"))}
 	for _, st := range s.cfg.Hub.Streams() {
 		if st.Route().RoomID == "" {
-			d.Streams = append(d.Streams, roomCard{Slug: st.Name(), Title: st.Name(), Live: true, LiveSince: st.StartedAt()})
+			d.Streams = append(d.Streams, roomCard{Slug: st.Name(), Title: st.Name(), Live: true, Public: true, LiveSince: st.StartedAt()})
 		}
 	}
 	if s.cfg.Rooms != nil {
@@ -305,7 +308,13 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	if d.Query != "" {
 		title = "Search: " + d.Query
 	}
-	s.render(w, r, http.StatusOK, "home", pageData{Title: title, Page: "home", Data: d})
+	// The live cards' previews play with hls.js, which player.js carries: the home page
+	// loads it only when a card has one.
+	script := ""
+	if len(d.Streams) > 0 || slices.ContainsFunc(d.Live, func(c roomCard) bool { return c.Public }) {
+		script = "player.js"
+	}
+	s.render(w, r, http.StatusOK, "home", pageData{Title: title, Page: "home", Script: script, Data: d})
 }
 
 // streamNameRE is what a stream's public name looks like.
@@ -343,6 +352,7 @@ func (s *Server) watchPage(w http.ResponseWriter, r *http.Request) {
 type roomData struct {
 	Room        rooms.Room
 	Ref, URL    string // how URLs and the API name the room; its page
+	StartURL    string // its live broadcast from the start, when it has one
 	Private     bool
 	CanModerate bool
 	CanEdit     bool
@@ -373,7 +383,7 @@ func (s *Server) showRoom(w http.ResponseWriter, r *http.Request, room rooms.Roo
 		http.Redirect(w, r, url, http.StatusFound)
 		return
 	}
-	d := roomData{Room: room, Ref: room.Ref(), URL: roomURL(room), Private: room.Visibility == rooms.Private,
+	d := roomData{Room: room, Ref: room.Ref(), URL: roomURL(room), StartURL: s.startURL(room), Private: room.Visibility == rooms.Private,
 		CanModerate: room.CanModerate(u), CanEdit: room.CanEdit(u)}
 	// Offline rooms play their latest recording, from the object store.
 	s.renderWith(w, r, http.StatusOK, "room", pageData{Title: room.Title, Page: "room", Script: "player.js", Data: d, OG: s.roomOG(r, room)},

@@ -17,6 +17,8 @@ type roomView struct {
 	Ref    string `json:"ref"`
 	URL    string `json:"url"`
 	HLSURL string `json:"hls_url"`
+	// StartURL plays the live broadcast from its start; only while a recorded one is live.
+	StartURL string `json:"start_url,omitempty"`
 	// PlaybackID is shown for rooms that are not public, and to those who may edit any.
 	PlaybackID string `json:"playback_id,omitempty"`
 	// Invited are a private room's invited viewers; shown to those who may edit the room.
@@ -31,7 +33,8 @@ type roomView struct {
 // A room that is not public hides its slug from all but those who may address it by slug.
 func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
 	u := viewerOf(r)
-	v := roomView{Room: room, Ref: room.Ref(), URL: roomURL(room), HLSURL: "/live/" + room.StreamName() + "/index.m3u8"}
+	v := roomView{Room: room, Ref: room.Ref(), URL: roomURL(room), HLSURL: "/live/" + room.StreamName() + "/index.m3u8",
+		StartURL: s.startURL(room)}
 	if room.Visibility != rooms.Public || room.CanEdit(u) {
 		v.PlaybackID = room.PlaybackID
 	}
@@ -43,6 +46,15 @@ func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
 		v.Invited = append([]rooms.UserRef{}, room.Invited...)
 	}
 	return v
+}
+
+// startURL is the playlist of room's live broadcast from its start, "" when it has none:
+// offline, or not recorded (the recording is what keeps what left the DVR window).
+func (s *Server) startURL(room rooms.Room) string {
+	if !room.Live || !room.Recording || !s.cfg.FromStart {
+		return ""
+	}
+	return "/live/" + room.StreamName() + "/start.m3u8"
 }
 
 // rtmpURL is the publish URL streamers paste into OBS's Server field.

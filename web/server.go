@@ -64,6 +64,9 @@ type Config struct {
 	// recordings and stores clips (clips.go); without ClipObjects there are no clips.
 	LiveClips   LiveCutter
 	ClipObjects ClipObjects
+	// FromStart says that a recorder keeps the live runs of the rooms that record, so
+	// that their whole broadcast so far plays "from the start" (start.m3u8).
+	FromStart bool
 
 	// PublicURL is how browsers reach onair (e.g. https://live.example.com), when it is not
 	// the request's own host: it sets the cookie's Secure flag and the CSRF origin.

@@ -151,6 +151,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			if err := a.newRecorder(db, store); err != nil {
 				return nil, err
 			}
+			webCfg.FromStart = true
 		}
 		webCfg.Rooms, webCfg.Chat, webCfg.OriginNodes = a.rooms, a.chat, a.rooms
 		webCfg.Audit, webCfg.Webhooks, webCfg.Cluster = a.audit, a.webhooks, a.cluster

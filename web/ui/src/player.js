@@ -9,6 +9,7 @@ import { ReplayChat } from './lib/replaychat.js';
 import { moderationPanel } from './lib/moderation.js';
 import { shareButton, timeParam } from './lib/share.js';
 import { clipForm, clipList, deleteClip } from './lib/clips.js';
+import { livePreviews } from './lib/preview.js';
 
 initSite();
 const page = document.body.dataset.page;
@@ -18,6 +19,7 @@ else if (page === 'replay') replayPage();
 else if (page === 'clip') clipPage();
 else if (page === 'embed') embedPage();
 else if (page === 'embedchat') embedChatPage();
+else if (page === 'home') livePreviews($('[data-live-list]'));
 
 // keepPlaybackAccess gets, and keeps fresh, the playback cookie a private room's media
 // needs: the server sets it (httpOnly: this script never sees the token) for a few
@@ -113,6 +115,7 @@ function roomPage() {
     setBadge(true);
     setStatus('');
     player.playLive(main.dataset.hls);
+    player.setStart(main.dataset.start);
   }
 
   // showOffline plays the latest recording, if there is one, and says the room is offline.
@@ -148,6 +151,8 @@ function roomPage() {
         const stuck = !watchingLive || player.root.dataset.state === 'error';
         live = true;
         broadcastID = room.broadcast_id || '';
+        main.dataset.start = room.start_url || '';
+        if (!player.fromStart) player.setStart(main.dataset.start);
         if (fresh || (stuck && !endedWhileWatching)) goLive();
       } else if (live) {
         live = false;

@@ -4,8 +4,8 @@
 // template in web/templates/layout.html) holds the controls; this wires them.
 //
 // The root element's data- attributes mirror the state for tests and styling:
-// data-state (loading, live, behind, ended, offline, vod, error), data-latency (seconds
-// behind live), data-dvr (seconds of rewindable window), data-fatal-errors,
+// data-state (loading, live, behind, ended, offline, vod, error), data-source (live, or
+// start while playing a live broadcast from its start), data-latency (seconds behind live), data-dvr (seconds of rewindable window), data-fatal-errors,
 // data-first-frame-ms (time from navigation to the first frame on screen).
 import Hls from './hls.js';
 import { $, h, clock } from './dom.js';
@@ -31,6 +31,9 @@ export class Player {
     this.cb = { onEnded: onEnded || (() => {}), onOffline: onOffline || (() => {}), onPlaying: onPlaying || (() => {}) };
     this.hls = null;
     this.mode = '';
+    this.liveSrc = ''; // the live stream's multivariant playlist
+    this.startSrc = ''; // its broadcast from the start (start.m3u8), when recorded
+    this.fromStart = false; // playing startSrc rather than liveSrc
     this.ended = false;
     this.startAt = 0; // where a recording starts (a shared link's ?t=)
     this.played = false;
@@ -51,7 +54,8 @@ export class Player {
     this.btn('play').addEventListener('click', () => (v.paused ? this.play() : v.pause()));
     this.btn('back30').addEventListener('click', () => this.seekBy(-30));
     this.btn('back60').addEventListener('click', () => this.seekBy(-60));
-    this.btn('live').addEventListener('click', () => this.goLive());
+    this.btn('live').addEventListener('click', () => (this.fromStart ? this.playLive(this.liveSrc) : this.goLive()));
+    this.btn('start').addEventListener('click', () => this.playFromStart());
     this.btn('mute').addEventListener('click', () => {
       v.muted = !v.muted;
       if (!v.muted && v.volume === 0) v.volume = 0.5;
@@ -159,6 +163,14 @@ export class Player {
     const live = mode === 'live';
     for (const el of [this.badge, this.latencyEl, this.btn('back30'), this.btn('back60'), this.btn('live')]) el.hidden = !live;
     for (const el of [this.timeEl, this.seek, this.durEl]) el.hidden = live;
+    this.btn('start').hidden = !live || !this.startSrc || this.fromStart || this.ended;
+  }
+
+  // setStart offers the live broadcast from its start (its EVENT playlist), or stops
+  // offering it ("").
+  setStart(src) {
+    this.startSrc = src || '';
+    this.layout(this.mode);
   }
 
   reset(mode) {
@@ -183,6 +195,9 @@ export class Player {
 
   // playLive plays a live LL-HLS stream from its multivariant playlist.
   playLive(src) {
+    this.liveSrc = src;
+    this.fromStart = false;
+    this.root.dataset.source = 'live';
     this.reset('live');
     this.setState('loading');
     this.show('Loading the stream…', true);
@@ -192,6 +207,18 @@ export class Player {
       backBufferLength: 150,
       maxLiveSyncPlaybackRate: 1.5, // catch up after a stall instead of drifting behind
     });
+  }
+
+  // playFromStart plays the live broadcast from its first second: the whole run so far,
+  // however long ago it left the DVR window. Live goes back to the live edge.
+  playFromStart() {
+    if (!this.startSrc) return;
+    this.fromStart = true;
+    this.root.dataset.source = 'start';
+    this.reset('live');
+    this.setState('loading');
+    this.show('Loading the broadcast from the start…', true);
+    this.attach(this.startSrc, { lowLatencyMode: false, startPosition: 0, liveDurationInfinity: true, backBufferLength: 150 });
   }
 
   // playVod plays a recording (a VOD playlist), from startAt seconds when given.
@@ -243,6 +270,12 @@ export class Player {
     }
     hls.destroy();
     this.hls = null;
+    if (this.fromStart && code === 404) {
+      // Not kept after all (its recording failed to start): live is what there is.
+      this.setStart('');
+      this.playLive(this.liveSrc);
+      return;
+    }
     if (this.mode === 'live' && (code === 404 || code === 410)) {
       // The playlist is gone: the stream ended (a while ago) or never started.
       if (this.played || this.ended) this.markEnded(true); else this.offline();
@@ -281,6 +314,7 @@ export class Player {
     if (gone) this.show('The stream has ended. Thanks for watching!');
     if (this.ended) return;
     this.ended = true;
+    this.btn('start').hidden = true;
     this.setState('ended');
     this.cb.onEnded();
   }
@@ -339,8 +373,9 @@ export class Player {
     const r = v.seekable;
     if (!r.length) return;
     if (this.mode === 'live') {
-      // Keep clear of the window's oldest segment: it is about to slide out.
-      const start = Math.min(r.start(0) + 3, this.liveEdge());
+      // Keep clear of the window's oldest segment: it is about to slide out (not so from
+      // the start).
+      const start = this.fromStart ? r.start(0) : Math.min(r.start(0) + 3, this.liveEdge());
       v.currentTime = Math.max(start, Math.min(this.liveEdge(), v.currentTime + seconds));
     } else {
       v.currentTime = Math.max(0, Math.min(v.duration || 0, v.currentTime + seconds));
@@ -384,7 +419,7 @@ export class Player {
       this.latencyEl.hidden = false;
       this.badge.textContent = behind ? 'BEHIND' : 'LIVE';
       this.badge.className = behind ? 'badge' : 'badge live';
-      this.btn('live').disabled = !behind;
+      this.btn('live').disabled = !behind && !this.fromStart;
       this.btn('back30').disabled = dvr < 8;
       this.btn('back60').disabled = dvr < 8;
       if (this.played && this.root.dataset.state !== 'error') this.setState(behind ? 'behind' : 'live');
