@@ -119,8 +119,9 @@ func TestClips(t *testing.T) {
 		t.Fatalf("anonymous clip: %v", err)
 	}
 	private := Private
-	priv, _ := e.createRoom(alice, "alice-private", "Private")
-	if priv, err = e.svc.UpdateRoom(e.ctx(), alice, "alice-private", RoomUpdate{Visibility: &private}); err != nil {
+	e.createRoom(alice, "alice-private", "Private")
+	priv, err := e.svc.UpdateRoom(e.ctx(), alice, "alice-private", RoomUpdate{Visibility: &private})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.CreateClip(e.ctx(), bob, priv, b, ClipRequest{Seconds: 10}, func(context.Context, string) (ClipMedia, error) {
