@@ -58,9 +58,15 @@ type clipList struct {
 	Next  string     `json:"next,omitempty"`
 }
 
+// clipView shows a clip. A private room's plays from under its media path (/vod/<playback
+// id>/), where its viewers' playback cookie goes.
 func (s *Server) clipView(r *http.Request, room rooms.Room, c rooms.Clip) clipView {
-	return clipView{Clip: c, PageURL: "/clips/" + c.ID, PlaylistURL: "/api/v1/clips/" + c.ID + "/clip.m3u8",
+	v := clipView{Clip: c, PageURL: "/clips/" + c.ID, PlaylistURL: "/api/v1/clips/" + c.ID + "/clip.m3u8",
 		CanDelete: rooms.CanDeleteClip(viewerOf(r), room, c)}
+	if room.Visibility == rooms.Private {
+		v.PlaylistURL = "/vod/" + room.PlaybackID + "/clips/" + c.ID + "/index.m3u8"
+	}
+	return v
 }
 
 // clipsReady answers 404 and returns false when this server cannot make clips.
@@ -316,14 +322,24 @@ func (s *Server) deleteClip(w http.ResponseWriter, r *http.Request) {
 }
 
 // clipPlaylist is the clip's VOD playlist over its object. A private room's needs its
-// playback cookie or token, and its URL lasts no longer than they do.
+// playback cookie or token, and the object's URL lasts no longer than they do.
 func (s *Server) clipPlaylist(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if !s.clipsReady(w) {
 		return
 	}
-	c, room, ok := s.admittedClip(w, r)
-	if !ok {
+	// Like a replay's, the playlist is for whoever holds the room's playback token (its
+	// cookie, or a URL token): the media routes know no sessions.
+	c, err := s.cfg.Rooms.GetClip(r.Context(), r.PathValue("id"))
+	var room rooms.Room
+	if err == nil {
+		room, err = s.cfg.Rooms.RoomByID(r.Context(), c.RoomID)
+	}
+	if ref := r.PathValue("ref"); err == nil && ref != "" && ref != room.PlaybackID {
+		err = rooms.ErrNotFound
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	ttl := presignTTL(time.Duration(c.DurationMS) * time.Millisecond)

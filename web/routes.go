@@ -246,6 +246,7 @@ func (s *Server) mediaTable() []route {
 			media: "application/vnd.apple.mpegurl", h: s.liveHLS},
 		{method: "GET", path: "/vod/{ref}/{id}/index.m3u8", tag: "media", summary: "A private room's replay playlist", media: "application/vnd.apple.mpegurl", h: s.replayPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/media.mp4", tag: "media", summary: "A private room's recording (redirect to a short-lived URL)", media: "redirect", h: s.replayMedia},
+		{method: "GET", path: "/vod/{ref}/clips/{id}/index.m3u8", tag: "media", summary: "A private room's clip playlist", media: "application/vnd.apple.mpegurl", h: s.clipPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/download", tag: "media", summary: "A private room's recording as a download (redirect)", media: "redirect", h: s.download},
 		{method: "GET", path: "/healthz", tag: "media", summary: "Alive", media: "text/plain", h: healthz},
 		{method: "GET", path: "/readyz", tag: "media", summary: "Ready: MongoDB and storage reachable, listeners up (503 names what is not)", media: "text/plain", h: s.readyz},

@@ -159,6 +159,59 @@ func TestClips(t *testing.T) {
 	if want := live.ID + "/bob," + fromReplay.ID + "/carl"; strings.Join(ids, ",") != want {
 		t.Fatalf("clip.created for %v, want %s", ids, want)
 	}
+
+	// A private room's clips are as safe as its replays: for those it admits, and their
+	// media for those holding its playback cookie.
+	var own apiClip
+	ann.must(201, "POST", "/api/v1/broadcasts/"+b.ID+"/clips", map[string]any{"at_ms": 30000, "seconds": 5}, &own)
+	var priv struct {
+		PlaybackID string `json:"playback_id"`
+	}
+	ann.must(200, "PATCH", "/api/v1/rooms/ann-clips", map[string]any{"visibility": "private"}, &priv)
+	if code, _ := carl.do("GET", "/api/v1/clips/"+own.ID, nil, nil); code != 403 {
+		t.Fatalf("a stranger reads a private room's clip: %d, want 403", code)
+	}
+	if code, _ := anon.do("GET", "/api/v1/clips/"+own.ID, nil, nil); code != 401 {
+		t.Fatalf("anonymous reads a private room's clip: %d, want 401", code)
+	}
+	if code, _ := carl.do("POST", "/api/v1/broadcasts/"+b.ID+"/clips", map[string]any{"at_ms": 30000, "seconds": 5}, nil); code != 403 {
+		t.Fatalf("a stranger clips a private room's replay: %d, want 403", code)
+	}
+	if code, page := o.Get(t, own.PageURL); code != 401 || strings.Contains(string(page), "data-src") {
+		t.Fatalf("anonymous opens a private room's clip page: %d", code)
+	}
+	ann.must(200, "GET", "/api/v1/clips/"+own.ID, nil, &own)
+	if !strings.HasPrefix(own.PlaylistURL, "/vod/"+priv.PlaybackID+"/clips/") {
+		t.Fatalf("a private room's clip plays from %s", own.PlaylistURL)
+	}
+	get := func(url string) (int, []byte) {
+		resp, err := ann.http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	if code, _ := get(o.HTTP + own.PlaylistURL); code != 403 {
+		t.Fatalf("a private clip's playlist without the playback cookie: %d, want 403", code)
+	}
+	ann.must(200, "POST", "/api/v1/rooms/"+priv.PlaybackID+"/playback", nil, nil)
+	code, pl := get(o.HTTP + own.PlaylistURL)
+	m := mapRangeRE.FindSubmatch(pl)
+	if code != 200 || m == nil {
+		t.Fatalf("a private clip's playlist with the playback cookie: %d\n%s", code, pl)
+	}
+	url := string(m[1])
+	if strings.HasPrefix(url, "/") {
+		url = o.HTTP + url
+	}
+	if code, body := get(url); code != 200 || int64(len(body)) < 1000 || string(body[4:8]) != "ftyp" {
+		t.Fatalf("a private clip's object: %d, %d bytes", code, len(body))
+	}
 }
 
 // clipObjectURL is the URL of the clip's object, as its playlist gives it.
