@@ -206,12 +206,21 @@ func clipRecording(initSize int64, segs []hls.ReplaySegment) rooms.Recording {
 	return rec
 }
 
+// maxConcurrentClips bounds the clips this node cuts at once; more wait their turn.
+const maxConcurrentClips = 4
+
 // maxClipBytes bounds a clip's object: a minute of video at a high bit rate.
 const maxClipBytes = 512 << 20
 
 // storeClip writes a clip through a temporary file (Put needs its size and to seek, for
 // retries) and stores it at key.
 func (s *Server) storeClip(ctx context.Context, key string, write func(io.Writer) error) error {
+	select {
+	case s.clipping <- struct{}{}:
+		defer func() { <-s.clipping }()
+	case <-ctx.Done():
+		return fmt.Errorf("clip %s: waiting for a turn: %w", key, ctx.Err())
+	}
 	f, err := os.CreateTemp("", "onair-clip-*.mp4")
 	if err != nil {
 		return fmt.Errorf("clip %s: temporary file: %w", key, err)

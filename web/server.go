@@ -120,6 +120,9 @@ type Server struct {
 	// (*[]byte, mediaWriter): an external player of a private room makes one of each with
 	// every playlist request.
 	rewrites sync.Pool
+	// clipping bounds the clips being cut at once (clips.go): each copies up to a minute
+	// of video through a temporary file.
+	clipping chan struct{}
 
 	// table is every documented route (routes.go); api serves those under /api/v1 and
 	// served lists every pattern registered through a router, for the coverage test.
@@ -149,6 +152,7 @@ func New(cfg Config) (*Server, error) {
 		site:      site,
 		chatRooms: chatRooms{rooms: map[string]chat.Room{}},
 		audience:  hls.NewAudience(),
+		clipping:  make(chan struct{}, maxConcurrentClips),
 	}
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
