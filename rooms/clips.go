@@ -327,3 +327,29 @@ func (s *Service) expireClips(ctx context.Context, overrides map[bson.ObjectID]i
 	}
 	return n, nil
 }
+
+// deleteMadeClips deletes the clips a user made, in every room: an account's deletion
+// takes them along.
+func (s *Service) deleteMadeClips(ctx context.Context, userID string) error {
+	octx, cancel := s.op(ctx)
+	cur, err := s.clips.Find(octx, bson.D{{Key: "maker_id", Value: userID}}, options.Find().SetProjection(bson.D{{Key: "media.key", Value: 1}}))
+	var docs []clipDoc
+	if err == nil {
+		err = cur.All(octx, &docs)
+	}
+	cancel()
+	if err != nil {
+		return dbError("find the clips of user "+userID, err)
+	}
+	for _, d := range docs {
+		if s.cfg.Objects != nil && d.Media.Key != "" {
+			if err := s.cfg.Objects.DeletePrefix(ctx, d.Media.Key); err != nil {
+				return fmt.Errorf("delete clip %s: %w: %w", d.Media.Key, ErrUnavailable, err)
+			}
+		}
+	}
+	octx, cancel = s.op(ctx)
+	defer cancel()
+	_, err = s.clips.DeleteMany(octx, bson.D{{Key: "maker_id", Value: userID}})
+	return dbError("delete the clips of user "+userID, err)
+}

@@ -155,6 +155,18 @@ func TestClips(t *testing.T) {
 		t.Fatalf("expired clip: %v", err)
 	}
 
+	// A deleted account takes the clips it made along, in every room.
+	gone, err := clip(dave, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteAccount(e.ctx(), dave, AccountDeletion{Handle: "dave", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetClip(e.ctx(), gone.ID); !errors.Is(err, ErrNotFound) || exists(t, objects, gone.Media.Key) {
+		t.Fatalf("the clip of a deleted account: %v", err)
+	}
+
 	// A deleted room takes its clips along.
 	fresh, err := clip(carl, "")
 	if err != nil {
