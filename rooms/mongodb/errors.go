@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
@@ -33,6 +34,12 @@ func Unavailable(err error) bool {
 	}
 	var ce topology.ConnectionError
 	if errors.As(err, &ce) {
+		return true
+	}
+	// An operation that was waiting for a connection when another one found the server
+	// gone fails with the pool's "cleared" error, which wraps nothing the checks above see.
+	var pe driver.RetryablePoolError
+	if errors.As(err, &pe) && pe.Retryable() {
 		return true
 	}
 	var se mongo.ServerError

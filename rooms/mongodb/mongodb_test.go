@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"onair/scripts/testenv"
 )
@@ -71,5 +72,37 @@ func TestOnTheEmbeddedServer(t *testing.T) {
 	}
 	if Unavailable(context.Canceled) {
 		t.Fatal("a caller's cancellation counts as unavailability")
+	}
+}
+
+// poolCleared is what the driver returns to an operation waiting for a connection when
+// another operation found the server gone and the pool was cleared: an error of its own
+// (unexported), known by its Retryable method (driver.RetryablePoolError).
+type poolCleared struct{}
+
+func (poolCleared) Error() string {
+	return "connection pool for 127.0.0.1:1 was cleared because another operation failed with: EOF"
+}
+func (poolCleared) Retryable() bool { return true }
+
+func TestUnavailableKinds(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"deadline", context.DeadlineExceeded, true},
+		{"caller's cancellation", context.Canceled, false},
+		{"pool cleared", poolCleared{}, true},
+		{"pool cleared, wrapped", fmt.Errorf("find stream key: %w", poolCleared{}), true},
+		{"client disconnected", mongo.ErrClientDisconnected, true},
+		{"a refusal", errors.New("bad value"), false},
+		{"duplicate key", mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000}}}, false},
+	}
+	for _, tt := range tests {
+		if got := Unavailable(tt.err); got != tt.want {
+			t.Errorf("%s: Unavailable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
 	}
 }
