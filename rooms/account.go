@@ -200,6 +200,9 @@ func (s *Service) DeleteAccount(ctx context.Context, actor User, in AccountDelet
 			return fmt.Errorf("delete account: room %s: %w", r.Slug, err)
 		}
 	}
+	if err := s.deleteMadeClips(ctx, d.ID.Hex()); err != nil {
+		return fmt.Errorf("delete account: %w", err)
+	}
 	for _, c := range []struct {
 		coll   *mongo.Collection
 		filter bson.D

@@ -30,6 +30,9 @@
 //	             end_reason, heartbeat, codecs {video, audio}, resolution {width, height},
 //	             bytes, duration_ms, bitrate, peak_viewers, total_viewers, recording {...}}
 //	            room_started {room_id, started -1}, open {ended, heartbeat}
+//	clips       {_id (random, unguessable), room_id, broadcast_id, title, maker_id, maker_handle, start_ms,
+//	             duration_ms, created, media {key, init_size, size, duration_ms, segments}, deleted}
+//	            (clips.go) room_created {room_id, created -1}, maker_created {maker_id, created -1}, created {created}
 //	api_tokens  {_id: hex SHA-256 of the token, tid, user_id, name, scopes [], created,
 //	             expires} (tokens.go)
 //	rooms_meta  {_id: "first_admin", user_id, created}

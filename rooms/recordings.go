@@ -231,6 +231,9 @@ func (s *Service) deleteRecording(ctx context.Context, rec *Recording) error {
 // ExpireRecordings deletes the recordings past their room's retention (or the default)
 // and marks them expired; the broadcasts stay as history. It returns how many it deleted.
 func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
+	if err := s.forgetDeletedClips(ctx); err != nil {
+		s.log.Warn("deleted clips not forgotten", "err", err)
+	}
 	if s.cfg.Objects == nil {
 		return 0, nil
 	}
@@ -258,6 +261,11 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 	}
 	if shortest == 0 {
 		return 0, nil // everything is kept forever
+	}
+	if n, err := s.expireClips(ctx, overrides, shortest); err != nil {
+		s.log.Warn("expired clips not deleted", "err", err)
+	} else if n > 0 {
+		s.log.Info("deleted expired clips", "count", n)
 	}
 	now := s.now()
 	cutoff := now.Add(-time.Duration(shortest) * 24 * time.Hour)
@@ -303,8 +311,8 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 
 // forgetRoom removes a deleted room's broadcasts and recordings. It runs after the room
 // is gone, so failures are logged, not returned: the room's deletion stands. It is where
-// a room's clips must go too, once there are clips: deleting an account deletes its rooms
-// through here and promises its clips with them.
+// a room's clips go too (their objects are in the room's folder): deleting an account
+// deletes its rooms through here and promises its clips with them.
 func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -317,5 +325,8 @@ func (s *Service) forgetRoom(roomID bson.ObjectID) {
 	defer cancel()
 	if _, err := s.broadcasts.DeleteMany(octx, bson.D{{Key: "room_id", Value: roomID}, {Key: "ended", Value: bson.D{{Key: "$ne", Value: nil}}}}); err != nil {
 		s.log.Error("broadcasts of a deleted room left in the database", "room_id", roomID.Hex(), "err", err)
+	}
+	if _, err := s.clips.DeleteMany(octx, bson.D{{Key: "room_id", Value: roomID}}); err != nil {
+		s.log.Error("clips of a deleted room left in the database", "room_id", roomID.Hex(), "err", err)
 	}
 }

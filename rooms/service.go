@@ -108,6 +108,9 @@ type Config struct {
 	// OnRoomCreated and OnRoomDeleted are called once a room was created or deleted (after
 	// Audit is told), from the caller's goroutine: return quickly.
 	OnRoomCreated, OnRoomDeleted func(RoomChange)
+	// OnClip is called once a clip is stored (CreateClip), from the caller's goroutine:
+	// return quickly.
+	OnClip func(room Room, c Clip)
 
 	// ReservedSlugs are stream names taken outside rooms (the config file's streams, the
 	// demo stream): no room may have one, since a room's slug is its stream's name and the
@@ -132,6 +135,7 @@ type Service struct {
 	loginFails                               *mongo.Collection // failed logins of every node (loginfails.go)
 	devices                                  *mongo.Collection // browsers that signed in to an account (devices.go)
 	tokens                                   *mongo.Collection // API tokens (tokens.go)
+	clips                                    *mongo.Collection // clips (clips.go)
 
 	lookups singleflight.Group // room lookups by reference running now (findRoomDoc)
 
@@ -235,6 +239,7 @@ func New(cfg Config) (*Service, error) {
 		loginFails: cfg.DB.Collection("login_failures"),
 		devices:    cfg.DB.Collection("devices"),
 		tokens:     cfg.DB.Collection("api_tokens"),
+		clips:      cfg.DB.Collection("clips"),
 		dummyHash:  dummy,
 		hashSem:    make(chan struct{}, cfg.MaxConcurrentHashes),
 		signUpSem:  make(chan struct{}, max(1, cfg.MaxConcurrentHashes/2)),
@@ -276,6 +281,11 @@ func (s *Service) EnsureIndexes(ctx context.Context) error {
 		{s.tokens, tokenIndexes()},
 		{s.loginFails, []ix{
 			{Name: "key_at", Keys: k("key", 1, "at", -1)},
+		}},
+		{s.clips, []ix{
+			{Name: "room_created", Keys: k("room_id", 1, "created", -1)},
+			{Name: "maker_created", Keys: k("maker_id", 1, "created", -1)},
+			{Name: "created", Keys: k("created", 1)},
 		}},
 		{s.broadcasts, []ix{
 			{Name: "room_started", Keys: k("room_id", 1, "started", -1)},

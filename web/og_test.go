@@ -60,10 +60,17 @@ func TestOpenGraphTags(t *testing.T) {
 		t.Errorf("replay of a titled broadcast:\n%s", html)
 	}
 
+	c := rooms.Clip{ID: "c7", Title: "The goal", Maker: rooms.UserRef{Handle: "bob"}, DurationMS: 30_000}
+	if html := render(s.clipOG(r, room, c)); !strings.Contains(html, `<meta property="og:title" content="The goal · clip">`) ||
+		!strings.Contains(html, `content="Clip of Talks &#34;live&#34; &lt;b&gt; (@ann) by @bob, 0:30 long"`) ||
+		!strings.Contains(html, `content="http://live.example.com/clips/c7"`) {
+		t.Errorf("clip tags:\n%s", html)
+	}
+
 	for _, v := range []rooms.Visibility{rooms.Unlisted, rooms.Private} {
 		room.Visibility = v
-		for _, html := range []string{render(s.roomOG(r, room)), render(s.replayOG(r, room, b))} {
-			if strings.Contains(html, "Talks") || strings.Contains(html, "Episode") || strings.Contains(html, "ann") || strings.Contains(html, "Offline") ||
+		for _, html := range []string{render(s.roomOG(r, room)), render(s.replayOG(r, room, b)), render(s.clipOG(r, room, c))} {
+			if strings.Contains(html, "Talks") || strings.Contains(html, "Episode") || strings.Contains(html, "ann") || strings.Contains(html, "Offline") || strings.Contains(html, "goal") ||
 				!strings.Contains(html, `content="A room on onair"`) {
 				t.Errorf("%s room's tags tell more than onair:\n%s", v, html)
 			}

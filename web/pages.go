@@ -100,6 +100,7 @@ func newSite(dist fs.FS) (*site, error) {
 		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") },
 		"bytes": humanBytes,
+		"sec":   func(ms int64) int64 { return ms / 1000 },
 	}
 	st.pages, err = template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
@@ -123,6 +124,7 @@ func (s *Server) pageRoutes() {
 	page("GET /watch/{name}", s.watchPage)
 	page("GET /rooms/{slug}", s.roomPage)
 	page("GET /replay/{id}", s.replayPage)
+	page("GET /clips/{id}", s.clipPage)
 	page("GET /dashboard", s.dashboardPage)
 	page("GET /dashboard/{slug}", s.dashboardPage)
 	page("GET /settings", s.settingsPage)

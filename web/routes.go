@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"onair/rooms"
@@ -162,6 +163,20 @@ func (s *Server) apiTable() []route {
 			scope: rooms.ScopeChatRead, query: []param{{"from", "integer", "milliseconds into the broadcast (default 0)"}, {"to", "integer", "milliseconds into the broadcast, excluded (default: its end)"},
 				pLimit, {"cursor", "string", "the next cursor of the previous page (instead of from)"}}, out: replayChat{}, h: s.broadcastChat},
 
+		// Clips.
+		{method: "POST", path: room + "/clips", tag: "broadcasts", summary: "Clip the last 5 to 60 s of the live stream",
+			doc:    "Cut from the DVR window of the node that ingests the stream, on key frames (so up to a segment longer or behind live); 409 when the room is not live, or live on another node. At most " + strconv.Itoa(rooms.MaxClipsPerHour) + " clips per user an hour.",
+			access: signedIn, scope: rooms.ScopeBroadcastsWrite, in: clipRequest{}, out: clipView{}, status: 201, h: s.createLiveClip},
+		{method: "GET", path: room + "/clips", tag: "broadcasts", summary: "A room's clips, newest first", scope: rooms.ScopeBroadcastsRead,
+			query: []param{pLimit, pCursor}, out: clipList{}, h: s.listClips},
+		{method: "POST", path: "/api/v1/broadcasts/{id}/clips", tag: "broadcasts", summary: "Clip 5 to 60 s of a past broadcast's recording, ending at at_ms",
+			access: signedIn, scope: rooms.ScopeBroadcastsWrite, in: replayClipRequest{}, out: clipView{}, status: 201, h: s.createReplayClip},
+		{method: "GET", path: "/api/v1/clips/{id}", tag: "broadcasts", summary: "A clip", scope: rooms.ScopeBroadcastsRead, out: clipView{}, h: s.getClip},
+		{method: "DELETE", path: "/api/v1/clips/{id}", tag: "broadcasts", summary: "Delete a clip (its maker, the room's owner and moderators, admins)",
+			access: signedIn, scope: rooms.ScopeBroadcastsWrite, h: s.deleteClip},
+		{method: "GET", path: "/api/v1/clips/{id}/clip.m3u8", tag: "broadcasts", summary: "VOD HLS of a clip (a private room's needs its playback cookie or ?token=)", scope: rooms.ScopeBroadcastsRead,
+			query: []param{{"token", "string", "playback token (a private room's)"}}, media: "application/vnd.apple.mpegurl", h: s.clipPlaylist},
+
 		// Chat.
 		{method: "GET", path: chat, tag: "chat", summary: "The chat websocket (protocol: /api/v1/asyncapi.json); read-only without a session or chat:write",
 			scope: rooms.ScopeChatRead, media: "websocket", h: s.chatSocket},
@@ -231,6 +246,7 @@ func (s *Server) mediaTable() []route {
 			media: "application/vnd.apple.mpegurl", h: s.liveHLS},
 		{method: "GET", path: "/vod/{ref}/{id}/index.m3u8", tag: "media", summary: "A private room's replay playlist", media: "application/vnd.apple.mpegurl", h: s.replayPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/media.mp4", tag: "media", summary: "A private room's recording (redirect to a short-lived URL)", media: "redirect", h: s.replayMedia},
+		{method: "GET", path: "/vod/{ref}/clips/{id}/index.m3u8", tag: "media", summary: "A private room's clip playlist", media: "application/vnd.apple.mpegurl", h: s.clipPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/download", tag: "media", summary: "A private room's recording as a download (redirect)", media: "redirect", h: s.download},
 		{method: "GET", path: "/healthz", tag: "media", summary: "Alive", media: "text/plain", h: healthz},
 		{method: "GET", path: "/readyz", tag: "media", summary: "Ready: MongoDB and storage reachable, listeners up (503 names what is not)", media: "text/plain", h: s.readyz},

@@ -62,6 +62,10 @@ type Config struct {
 	// handler, mounted at /storage/.
 	Recordings Recordings
 	Storage    http.Handler
+	// LiveClips cuts clips of the streams live on this node, and ClipObjects reads
+	// recordings and stores clips (clips.go); without ClipObjects there are no clips.
+	LiveClips   LiveCutter
+	ClipObjects ClipObjects
 	// FromStart says that a recorder keeps the live runs of the rooms that record, so
 	// that their whole broadcast so far plays "from the start" (start.m3u8).
 	FromStart bool
@@ -118,6 +122,9 @@ type Server struct {
 	// (*[]byte, mediaWriter): an external player of a private room makes one of each with
 	// every playlist request.
 	rewrites sync.Pool
+	// clipping bounds the clips being cut at once (clips.go): each copies up to a minute
+	// of video through a temporary file.
+	clipping chan struct{}
 
 	// table is every documented route (routes.go); api serves those under /api/v1 and
 	// served lists every pattern registered through a router, for the coverage test.
@@ -147,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 		site:      site,
 		chatRooms: chatRooms{rooms: map[string]chat.Room{}},
 		audience:  hls.NewAudience(),
+		clipping:  make(chan struct{}, maxConcurrentClips),
 	}
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)

@@ -107,7 +107,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			return nil, err
 		}
 		a.store = store
-		webCfg.Recordings = store
+		webCfg.Recordings, webCfg.ClipObjects = store, store
 		if ls, ok := store.(*local.Store); ok {
 			webCfg.Storage = ls.Handler()
 		}
@@ -138,6 +138,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 			OnRecording:   a.recordingReady,
 			OnRoomCreated: a.roomCreated,
 			OnRoomDeleted: a.roomDeleted,
+			OnClip:        a.clipCreated,
 			ReservedSlugs: keys.Names(),
 			Audit:         a.audit,
 		})
@@ -183,7 +184,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 	if a.hls, err = hls.New(hlsCfg); err != nil {
 		return nil, err
 	}
-	webCfg.HLS = a.hls
+	webCfg.HLS, webCfg.LiveClips = a.hls, a.hls
 	outputs = append([]media.Output{a.hls}, outputs...)
 
 	hubCfg := media.HubConfig{

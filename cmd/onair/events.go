@@ -124,6 +124,15 @@ func (a *app) recordingReady(r rooms.Room, b rooms.Broadcast) {
 	}})
 }
 
+// clipCreated is rooms' OnClip.
+func (a *app) clipCreated(r rooms.Room, c rooms.Clip) {
+	a.publish(webhook.Event{Type: webhook.ClipCreated, Room: webhookRoom(r), Created: c.Created, Data: webhook.ClipData{Clip: webhook.Clip{
+		ID: c.ID, BroadcastID: c.BroadcastID, Title: c.Title, StartMS: c.StartMS, DurationMS: c.DurationMS,
+		URL:       strings.TrimSuffix(a.cfg.HTTP.PublicURL, "/") + "/clips/" + c.ID,
+		CreatedBy: webhook.UserRef{ID: c.Maker.ID, Handle: c.Maker.Handle}, Created: c.Created,
+	}}})
+}
+
 // chatActions records chat's moderation actions in the audit trail and publishes them as
 // chat.moderation webhooks.
 type chatActions struct{ a *app }

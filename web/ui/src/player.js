@@ -8,6 +8,7 @@ import { Chat } from './lib/chat.js';
 import { ReplayChat } from './lib/replaychat.js';
 import { moderationPanel } from './lib/moderation.js';
 import { shareButton, timeParam } from './lib/share.js';
+import { clipForm, clipList, deleteClip } from './lib/clips.js';
 import { livePreviews } from './lib/preview.js';
 
 initSite();
@@ -15,6 +16,7 @@ const page = document.body.dataset.page;
 if (page === 'watch') watchPage();
 else if (page === 'room') roomPage();
 else if (page === 'replay') replayPage();
+else if (page === 'clip') clipPage();
 else if (page === 'embed') embedPage();
 else if (page === 'embedchat') embedChatPage();
 else if (page === 'home') livePreviews($('[data-live-list]'));
@@ -198,6 +200,8 @@ function roomPage() {
   const panel = $('[data-mod-panel]', main);
   if (panel && me) moderationPanel(panel, ref);
   shareButton(main, () => location.origin + location.pathname);
+  clipForm(main, `/api/v1/rooms/${encodeURIComponent(ref)}/clips`);
+  clipList(main, ref);
 
   const start = () => {
     if (live) goLive(); else showOffline();
@@ -254,6 +258,8 @@ function replayPage() {
   });
   const total = Number(main.dataset.durationMs) / 1000;
   if (total) $('[data-duration]', root).textContent = clock(total);
+  clipForm(main, `/api/v1/broadcasts/${encodeURIComponent(main.dataset.id)}/clips`,
+    () => ({ at_ms: Math.round((player.video.currentTime || 0) * 1000) }));
   const chat = $('[data-replay-chat]', main);
   if (chat) new ReplayChat(chat, { id: main.dataset.id, video: player.video });
 }
@@ -325,4 +331,21 @@ function embedChatPage() {
   const body = document.body.dataset;
   const me = body.userId ? { id: body.userId, handle: body.userHandle } : null;
   new Chat($('[data-chat]', main), { slug: main.dataset.ref, me, canModerate: false });
+}
+
+// clipPage is /clips/<id>: the clip plays at once.
+function clipPage() {
+  const main = $('[data-clip]');
+  const player = new Player($('[data-player]', main), { onPlaying: () => setStatus('') });
+  if (main.dataset.private === 'true') {
+    keepPlaybackAccess(main.dataset.ref, () => {
+      player.stop('You may not watch this clip any more.');
+      player.setState('error');
+    }).then((ok) => { if (ok) player.playVod(main.dataset.src); });
+  } else {
+    player.playVod(main.dataset.src);
+  }
+  shareButton(main, () => location.origin + location.pathname);
+  const del = $('[data-delete-clip]', main);
+  if (del) del.addEventListener('click', async () => { if (await deleteClip(main.dataset.id)) location.assign($('.crumbs a', main).href); });
 }
