@@ -262,6 +262,11 @@ async function main() {
     const replayLink = anon.locator('[data-broadcasts] a', { hasText: 'Watch replay' }).first();
     await replayLink.waitFor({ timeout: 60000 });
     check(await anon.textContent('[data-broadcasts] li.broadcast .broadcast-title') === liveTitle, 'the past broadcast keeps its title');
+    // Each list has its own place on the page: one laid over the other takes the clicks.
+    check(await anon.evaluate(() => {
+      const [a, b] = ['[data-broadcasts]', '[data-clips]'].map((q) => document.querySelector(q).closest('section').getBoundingClientRect());
+      return a.bottom <= b.top || b.bottom <= a.top || a.right <= b.left || b.right <= a.left;
+    }), 'past broadcasts and clips do not overlap');
     log('the past broadcast appears with its replay');
 
     // ---- the replay plays and seeks
