@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"onair/rooms/internal/cursor"
 )
 
 // A clip is a few seconds of a broadcast, live or past, that a signed-in viewer cut: one
@@ -194,27 +196,24 @@ type ClipPage struct {
 
 // RoomClips lists a room's clips, newest first: limit (default 20, at most 100) from the
 // cursor (the Next of the previous page). Callers check the room's Admit.
-func (s *Service) RoomClips(ctx context.Context, room Room, limit int, cursor string) (ClipPage, error) {
+func (s *Service) RoomClips(ctx context.Context, room Room, limit int, cursorText string) (ClipPage, error) {
 	roomID, err := bson.ObjectIDFromHex(room.ID)
 	if err != nil {
 		return ClipPage{}, fmt.Errorf("room %q: %w", room.ID, ErrNotFound)
 	}
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, 100)
 	filter := bson.D{{Key: "room_id", Value: roomID}, notDeleted}
-	if cursor != "" {
-		before, err := time.Parse(time.RFC3339Nano, cursor)
+	if cursorText != "" {
+		c, err := decodeCursor[clipCursor](cursorText)
 		if err != nil {
-			return ClipPage{}, invalid("cursor", "is not a cursor of this list")
+			return ClipPage{}, err
 		}
-		filter = append(filter, bson.E{Key: "created", Value: bson.D{{Key: "$lt", Value: before}}})
+		filter = append(filter, cursor.Older("created", c.Created, c.ID)...)
 	}
+	limit = cursor.Limit(limit, 20, 100)
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	cur, err := s.clips.Find(octx, filter, options.Find().SetSort(bson.D{{Key: "created", Value: -1}}).SetLimit(int64(limit)+1).
-		SetProjection(bson.D{{Key: "media.segments", Value: 0}}))
+	cur, err := s.clips.Find(octx, filter, options.Find().SetSort(bson.D{{Key: "created", Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(limit)+1).SetProjection(bson.D{{Key: "media.segments", Value: 0}}))
 	var docs []clipDoc
 	if err == nil {
 		err = cur.All(octx, &docs)
@@ -222,15 +221,16 @@ func (s *Service) RoomClips(ctx context.Context, room Room, limit int, cursor st
 	if err != nil {
 		return ClipPage{}, dbError("list clips", err)
 	}
-	page := ClipPage{Clips: make([]Clip, 0, min(len(docs), limit))}
-	for i := range docs {
-		if i == limit {
-			page.Next = docs[i-1].Created.Format(time.RFC3339Nano)
-			break
-		}
-		page.Clips = append(page.Clips, docs[i].clip())
-	}
+	var page ClipPage
+	page.Clips, page.Next = cursor.Page(docs, limit, (*clipDoc).clip,
+		func(d *clipDoc) any { return clipCursor{Created: d.Created, ID: d.ID} })
 	return page, nil
+}
+
+// clipCursor is a position in a room's list of clips.
+type clipCursor struct {
+	Created time.Time `json:"c"`
+	ID      string    `json:"i"`
 }
 
 // CanDeleteClip: its maker, and whoever moderates its room (owner, moderators, admins).
@@ -305,11 +305,7 @@ func (s *Service) expireClips(ctx context.Context, overrides map[bson.ObjectID]i
 	}
 	n := 0
 	for _, d := range docs {
-		days, ok := overrides[d.RoomID]
-		if !ok {
-			days = s.cfg.RetentionDays
-		}
-		if days == 0 || d.Created.After(now.Add(-time.Duration(days)*24*time.Hour)) {
+		if _, past := s.pastRetention(overrides, d.RoomID, d.Created, now); !past {
 			continue
 		}
 		if s.cfg.Objects != nil {

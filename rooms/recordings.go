@@ -215,6 +215,16 @@ func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) er
 	return nil
 }
 
+// pastRetention gives the retention of a room's recordings and clips (overrides by room,
+// else the server's; 0 keeps them forever) and whether something of it from at is past it.
+func (s *Service) pastRetention(overrides map[bson.ObjectID]int, room bson.ObjectID, at, now time.Time) (days int, past bool) {
+	days, ok := overrides[room]
+	if !ok {
+		days = s.cfg.RetentionDays
+	}
+	return days, days > 0 && !at.After(now.Add(-time.Duration(days)*24*time.Hour))
+}
+
 func (s *Service) deleteRecording(ctx context.Context, rec *Recording) error {
 	if rec == nil || rec.Status != RecordingReady || rec.Prefix == "" {
 		return nil
@@ -284,11 +294,11 @@ func (s *Service) ExpireRecordings(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, d := range docs {
-		days, ok := overrides[d.RoomID]
-		if !ok {
-			days = s.cfg.RetentionDays
+		if d.Ended == nil {
+			continue
 		}
-		if days == 0 || d.Ended == nil || d.Ended.After(now.Add(-time.Duration(days)*24*time.Hour)) {
+		days, past := s.pastRetention(overrides, d.RoomID, *d.Ended, now)
+		if !past {
 			continue
 		}
 		if err := s.deleteRecording(ctx, d.Recording); err != nil {

@@ -48,7 +48,7 @@ func Page[D, T any](docs []D, limit int, item func(*D) T, pos func(*D) any) (ite
 
 // Older is the condition that keeps, in a list sorted newest first by (field, _id), the
 // documents after the one at (at, id): a cursor's position.
-func Older(field string, at time.Time, id bson.ObjectID) bson.D {
+func Older[ID bson.ObjectID | string](field string, at time.Time, id ID) bson.D {
 	return bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: field, Value: bson.D{{Key: "$lt", Value: at}}}},
 		bson.D{{Key: field, Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: id}}}},
