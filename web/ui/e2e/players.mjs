@@ -233,9 +233,17 @@ async function main() {
 
     // The publisher drops and comes back: every player stops for about the gap, no longer.
     const dropped = Date.now();
+    const atDrop = Object.fromEntries(Object.entries(await all()).map(([k, v]) => [k, v.position]));
     await ask('@reconnect');
-    await new Promise((r) => setTimeout(r, 10000));
-    for (const [k, v] of Object.entries(await all())) {
+    // Every player plays on past the gap, or the deadline says which did not: the checks
+    // below then judge how long each stopped.
+    let after;
+    for (const deadline = Date.now() + 30000; ;) {
+      after = await all();
+      if (Date.now() > deadline || Object.entries(after).every(([k, v]) => v.stuck === 0 && v.position > atDrop[k] + gap + 2)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    for (const [k, v] of Object.entries(after)) {
       const stalls = v.stalls.filter((s) => s.at >= dropped);
       const longest = Math.max(0, v.stuck, ...stalls.map((s) => s.ms)) / 1000;
       log(`${k} after the reconnect: longest stop ${longest.toFixed(2)} s, position ${v.position.toFixed(1)}`);
