@@ -1,9 +1,3 @@
-// Command bench measures onair against its peers on this machine and writes the figures
-// to BENCHMARKS.md (between its bench:<name> markers) and .artifacts/bench/<name>.json.
-//
-//	go run ./scripts/bench live -onair bin/onair
-//
-// Each benchmark is a subcommand; `bench help` lists them.
 package main
 
 import (
@@ -12,6 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"onair/scripts/bench/abuse"
+	"onair/scripts/bench/chat"
+	"onair/scripts/bench/cluster"
+	"onair/scripts/bench/idle"
+	"onair/scripts/bench/live"
+	"onair/scripts/bench/record"
+	"onair/scripts/bench/web"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,20 +38,20 @@ type subcommand struct {
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
 		"abuse": {summary: "RSS growth under hostile clients (pong flood, pre-auth RTMP, chat sockets, idle TCP) with a publisher and a player served; CPU cost of playback tokens",
-			run: runAbuse, limit: 15 * time.Minute},
-		"chat":         {summary: "chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", run: runChat, limit: 8 * time.Minute},
-		"cluster-chat": {summary: "chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", run: runClusterChat, limit: 5 * time.Minute},
-		"idle":         {summary: "onair and its embedded database as make run starts them, nobody connected: CPU over a minute", run: runIdle, limit: 5 * time.Minute},
+			run: abuse.RunAbuse, limit: 15 * time.Minute},
+		"chat":         {summary: "chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", run: chat.RunChat, limit: 8 * time.Minute},
+		"cluster-chat": {summary: "chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", run: chat.RunClusterChat, limit: 5 * time.Minute},
+		"idle":         {summary: "onair and its embedded database as make run starts them, nobody connected: CPU over a minute", run: idle.RunIdle, limit: 5 * time.Minute},
 		"live": {
 			summary: "RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
-			run:     runLive,
+			run:     live.RunLive,
 			limit:   20 * time.Minute,
 		},
-		"record":      {summary: "recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", run: runRecord, limit: 10 * time.Minute},
-		"cluster-hls": {summary: "HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", run: runClusterHLS, limit: 8 * time.Minute},
+		"record":      {summary: "recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", run: record.RunRecord, limit: 10 * time.Minute},
+		"cluster-hls": {summary: "HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", run: cluster.RunClusterHLS, limit: 8 * time.Minute},
 		"cluster-churn": {summary: "three nodes restarted in turn under 12 publishers and 100 LL-HLS players: recordings, viewer counts, stalls; origin requests behind the CDN example",
-			run: runClusterChurn, limit: 15 * time.Minute},
-		"web": {summary: "room page weight and time to the first video frame in headless Chromium", run: runWeb, limit: 8 * time.Minute},
+			run: cluster.RunClusterChurn, limit: 15 * time.Minute},
+		"web": {summary: "room page weight and time to the first video frame in headless Chromium", run: web.RunWeb, limit: 8 * time.Minute},
 	}
 }
 
