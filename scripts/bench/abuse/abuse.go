@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"onair/media/rtmp"
-	"onair/scripts/bench/benchkit"
 	"onair/scripts/bench/live"
+	"onair/scripts/bench/oldkit"
 	"onair/scripts/hostile"
 	"os"
 	"path"
@@ -25,16 +25,16 @@ import (
 
 // abuseConfig is the `abuse` benchmark's command line.
 type abuseConfig struct {
-	benchkit.RigFlags
+	oldkit.RigFlags
 	warmup, window, after            time.Duration
 	pong, preauth, chat, idle, round int
-	wrk                              benchkit.WrkOptions
+	wrk                              oldkit.WrkOptions
 }
 
 func parseAbuseFlags(args []string, root string, stderr io.Writer) (abuseConfig, error) {
 	fs := flag.NewFlagSet("bench abuse", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := abuseConfig{RigFlags: benchkit.RigFlags{Name: "abuse"}, wrk: benchkit.WrkOptions{Threads: 2, Connections: 100}}
+	c := abuseConfig{RigFlags: oldkit.RigFlags{Name: "abuse"}, wrk: oldkit.WrkOptions{Threads: 2, Connections: 100}}
 	c.Register(fs, root)
 	fs.DurationVar(&c.warmup, "warmup", 8*time.Second, "publishing and playing on a fresh node before its baseline memory")
 	fs.DurationVar(&c.window, "window", 20*time.Second, "how long each abuse lasts")
@@ -69,12 +69,12 @@ const (
 type abuseRun struct {
 	cfg abuseConfig
 	tmp string
-	benchkit.RigStack
-	api        *benchkit.RigAPI
+	oldkit.RigStack
+	api        *oldkit.RigAPI
 	keys       map[string]string
 	playbackID string // of tokenRoom
 	res        *abuseResults
-	benchkit.RunLog
+	oldkit.RunLog
 }
 
 // runAbuse is `bench abuse`: onair's memory under each of issue 12's abuse cases while a
@@ -85,8 +85,8 @@ func RunAbuse(ctx context.Context, args []string, root, command string, stdout, 
 		return err
 	}
 	a := &abuseRun{cfg: cfg, keys: map[string]string{}, res: &abuseResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339),
-		Machine: benchkit.DescribeMachine(ctx), WindowS: cfg.window.Seconds(), AfterS: cfg.after.Seconds(), TargetMB: abuseTargetMB}}
-	a.RunLog = benchkit.RunLog{Name: "abuse", Out: stderr, Errs: &a.res.Errors}
+		Machine: oldkit.DescribeMachine(ctx), WindowS: cfg.window.Seconds(), AfterS: cfg.after.Seconds(), TargetMB: abuseTargetMB}}
+	a.RunLog = oldkit.RunLog{Name: "abuse", Out: stderr, Errs: &a.res.Errors}
 	if a.tmp, err = os.MkdirTemp("", "onair-bench-abuse-"); err != nil {
 		return fmt.Errorf("bench abuse: %w", err)
 	}
@@ -106,10 +106,10 @@ func RunAbuse(ctx context.Context, args []string, root, command string, stdout, 
 		}
 	}
 	a.RigStack.Stop()
-	a.res.Machine.LoadEnd, a.res.Finished = benchkit.LoadAvg(), time.Now().UTC().Format(time.RFC3339)
+	a.res.Machine.LoadEnd, a.res.Finished = oldkit.LoadAvg(), time.Now().UTC().Format(time.RFC3339)
 	section := abuseSection(a.res)
 	fmt.Fprintln(stdout, section)
-	return benchkit.RigWrite(cfg.RigFlags, a.res, len(a.res.Errors), section, a.Logf)
+	return oldkit.RigWrite(cfg.RigFlags, a.res, len(a.res.Errors), section, a.Logf)
 }
 
 // setup starts FerretDB and MinIO, and creates the account and rooms through a first node.
@@ -122,7 +122,7 @@ func (a *abuseRun) setup(ctx context.Context, root string) error {
 		return err
 	}
 	defer n.Stop()
-	if a.api, err = benchkit.NewRigAPI(n.HTTP); err == nil {
+	if a.api, err = oldkit.NewRigAPI(n.HTTP); err == nil {
 		err = a.api.SignUp(ctx, "bench")
 	}
 	if err == nil {
@@ -151,8 +151,8 @@ func (a *abuseRun) setup(ctx context.Context, root string) error {
 // startNode starts a fresh onair on the run's FerretDB and MinIO with the shipped limits:
 // launchOnair lifts the per-address RTMP limit for the other benchmarks, this one puts
 // the default back.
-func (a *abuseRun) startNode(ctx context.Context, name string) (*benchkit.RigNode, error) {
-	return benchkit.StartRigNode(ctx, benchkit.RigNodeOptions{Binary: a.Bin, DataDir: filepath.Join(a.tmp, "onair-"+name), Mongo: a.Mongo.URI,
+func (a *abuseRun) startNode(ctx context.Context, name string) (*oldkit.RigNode, error) {
+	return oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: a.Bin, DataDir: filepath.Join(a.tmp, "onair-"+name), Mongo: a.Mongo.URI,
 		Env: append(a.S3.Env(), "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=16")})
 }
 
@@ -165,20 +165,20 @@ type abuseSlot func(ctx context.Context, i int, opened func()) error
 type abuseCase struct {
 	name string
 	n    int
-	slot func(n *benchkit.RigNode) abuseSlot
+	slot func(n *oldkit.RigNode) abuseSlot
 }
 
 func (a *abuseRun) cases() []abuseCase {
-	chatURL := func(n *benchkit.RigNode) string {
+	chatURL := func(n *oldkit.RigNode) string {
 		return "ws" + strings.TrimPrefix(n.HTTP, "http") + "/api/v1/rooms/" + abuseRoom + "/chat"
 	}
-	rtmpAddr := func(n *benchkit.RigNode) string { u, _ := url.Parse(n.RTMP); return u.Host }
-	httpAddr := func(n *benchkit.RigNode) string { return strings.TrimPrefix(n.HTTP, "http://") }
+	rtmpAddr := func(n *oldkit.RigNode) string { u, _ := url.Parse(n.RTMP); return u.Host }
+	httpAddr := func(n *oldkit.RigNode) string { return strings.TrimPrefix(n.HTTP, "http://") }
 	pings := bytes.Repeat(hostile.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
 	attack := hostile.UnfinishedUpTo(rtmp.SetupMaxMessageSize, rtmp.SetupMaxBuffered)
 	return []abuseCase{
 		{name: caseControl},
-		{name: casePong, n: a.cfg.pong, slot: func(n *benchkit.RigNode) abuseSlot {
+		{name: casePong, n: a.cfg.pong, slot: func(n *oldkit.RigNode) abuseSlot {
 			return func(ctx context.Context, _ int, opened func()) error {
 				nc, _, err := hostile.DialWebsocket(&net.Dialer{Timeout: 5 * time.Second}, chatURL(n), http.Header{"Origin": {n.HTTP}})
 				return holdConn(ctx, nc, err, opened, func(c net.Conn) error {
@@ -190,7 +190,7 @@ func (a *abuseRun) cases() []abuseCase {
 				})
 			}
 		}},
-		{name: casePreauth, n: a.cfg.preauth, slot: func(n *benchkit.RigNode) abuseSlot {
+		{name: casePreauth, n: a.cfg.preauth, slot: func(n *oldkit.RigNode) abuseSlot {
 			return func(ctx context.Context, i int, opened func()) error {
 				nc, err := hostile.DialFrom(rtmpAddr(n), loopbackSource(i))
 				return holdConn(ctx, nc, err, nil, func(c net.Conn) error {
@@ -206,9 +206,9 @@ func (a *abuseRun) cases() []abuseCase {
 				})
 			}
 		}},
-		{name: caseChat, n: a.cfg.chat, slot: func(n *benchkit.RigNode) abuseSlot {
+		{name: caseChat, n: a.cfg.chat, slot: func(n *oldkit.RigNode) abuseSlot {
 			return func(ctx context.Context, _ int, opened func()) error {
-				ws, err := benchkit.DialChat(ctx, chatURL(n), "")
+				ws, err := oldkit.DialChat(ctx, chatURL(n), "")
 				if err != nil {
 					return err
 				}
@@ -224,7 +224,7 @@ func (a *abuseRun) cases() []abuseCase {
 				}
 			}
 		}},
-		{name: caseIdle, n: a.cfg.idle, slot: func(n *benchkit.RigNode) abuseSlot {
+		{name: caseIdle, n: a.cfg.idle, slot: func(n *oldkit.RigNode) abuseSlot {
 			return func(ctx context.Context, i int, opened func()) error {
 				addr := httpAddr(n)
 				if i%2 == 1 {
@@ -271,7 +271,7 @@ func (l *abuseLoad) start(ctx context.Context, n int, slot abuseSlot) (wait func
 	for i := range n {
 		wg.Go(func() {
 			// Spread over a second or so, as a botnet's connections arrive.
-			if benchkit.SleepUntil(ctx, time.Now().Add(time.Duration(i)*time.Second/time.Duration(n))) != nil {
+			if oldkit.SleepUntil(ctx, time.Now().Add(time.Duration(i)*time.Second/time.Duration(n))) != nil {
 				return
 			}
 			for ctx.Err() == nil {
@@ -298,7 +298,7 @@ func (l *abuseLoad) start(ctx context.Context, n int, slot abuseSlot) (wait func
 					}
 					l.mu.Unlock()
 				}
-				_ = benchkit.SleepUntil(ctx, time.Now().Add(50*time.Millisecond))
+				_ = oldkit.SleepUntil(ctx, time.Now().Add(50*time.Millisecond))
 			}
 		})
 	}
@@ -314,7 +314,7 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	defer n.Stop()
-	pub, err := benchkit.StartFFmpegPublisher(a.Input, n.PublishURL(a.keys[abuseRoom]))
+	pub, err := oldkit.StartFFmpegPublisher(a.Input, n.PublishURL(a.keys[abuseRoom]))
 	if err != nil {
 		return r, err
 	}
@@ -324,19 +324,19 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	playCtx, stopPlayer := context.WithCancel(ctx)
-	players, waitPlayer := benchkit.StartPlayers(playCtx, 1, func(int) (int, int, string) { return 0, 0, n.HTTP + "/live/" + abuseRoom + "/index.m3u8" })
+	players, waitPlayer := oldkit.StartPlayers(playCtx, 1, func(int) (int, int, string) { return 0, 0, n.HTTP + "/live/" + abuseRoom + "/index.m3u8" })
 	defer waitPlayer()
 	defer stopPlayer()
 	t0 := time.Now()
 	pids := []int{n.Pid()}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
 		return r, err
 	}
-	base, err := benchkit.MeasureUsage(ctx, pids, 4*time.Second, 250*time.Millisecond)
+	base, err := oldkit.MeasureUsage(ctx, pids, 4*time.Second, 250*time.Millisecond)
 	if err != nil {
 		return r, err
 	}
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	m0, err := n.Metrics(ctx, client)
 	if err != nil {
@@ -352,9 +352,9 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	}
 	peaks := make(chan map[string]float64, 1)
 	go func() { peaks <- peakMetrics(abuseCtx, n, client) }()
-	busy0, _ := benchkit.ReadCPUTimes()
-	u, err := benchkit.MeasureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
-	r.MachineBusy = benchkit.BusySince(busy0)
+	busy0, _ := oldkit.ReadCPUTimes()
+	u, err := oldkit.MeasureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
+	r.MachineBusy = oldkit.BusySince(busy0)
 	to := time.Since(t0).Seconds()
 	live, lerr := api.Live(ctx, abuseRoom) // while the abuse still runs
 	stopAbuse()
@@ -364,26 +364,26 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	r.PeakChatSockets, r.PeakRTMPConnections, r.PeakGoroutines = p["onair_chat_sockets"], p["onair_rtmp_connections"], p["go_goroutines"]
-	r.PeakHeapMB, r.PeakStacksMB = p["go_memstats_heap_inuse_bytes"]/benchkit.Mb, p["go_memstats_stack_inuse_bytes"]/benchkit.Mb
+	r.PeakHeapMB, r.PeakStacksMB = p["go_memstats_heap_inuse_bytes"]/oldkit.Mb, p["go_memstats_stack_inuse_bytes"]/oldkit.Mb
 	r.PeakOpen, r.Dials, r.ClosedByServer, r.Failed, r.FirstError = load.peak.Load(), load.dials.Load(), load.closed.Load(), load.failed.Load(), load.firstErr
-	r.RSSBaseMB, r.RSSPeakMB, r.CPUPercent = float64(base.RSSMean)/benchkit.Mb, float64(u.RSSMax)/benchkit.Mb, u.CPUPercent
+	r.RSSBaseMB, r.RSSPeakMB, r.CPUPercent = float64(base.RSSMean)/oldkit.Mb, float64(u.RSSMax)/oldkit.Mb, u.CPUPercent
 	if m1, err := n.Metrics(ctx, client); err == nil {
 		r.Refused = map[string]float64{}
-		before := benchkit.PromByLabel(m0, "onair_rtmp_refused_total")
-		for k, v := range benchkit.PromByLabel(m1, "onair_rtmp_refused_total") {
+		before := oldkit.PromByLabel(m0, "onair_rtmp_refused_total")
+		for k, v := range oldkit.PromByLabel(m1, "onair_rtmp_refused_total") {
 			if d := v - before[k]; d > 0 {
 				r.Refused[strings.TrimSuffix(strings.TrimPrefix(k, `reason="`), `"`)] = d
 			}
 		}
 	}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(a.cfg.after)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(a.cfg.after)); err != nil {
 		return r, err
 	}
-	_, rss, err := benchkit.GroupStat(pids)
+	_, rss, err := oldkit.GroupStat(pids)
 	if err != nil {
 		return r, err
 	}
-	r.RSSAfterMB = float64(rss) / benchkit.Mb
+	r.RSSAfterMB = float64(rss) / oldkit.Mb
 	if err := n.Alive(); err != nil {
 		return r, err
 	}
@@ -393,12 +393,12 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 			r.Parts++
 		}
 	}
-	r.LongestGapS, _ = benchkit.LongestGap(w.Arrivals, from, to)
+	r.LongestGapS, _ = oldkit.LongestGap(w.Arrivals, from, to)
 	r.PlayerErrors = w.ErrsIn(from, to)
 	exited, perr := pub.Exited()
 	r.PublisherLive = !exited && lerr == nil && live
 	if exited {
-		r.PublisherNote = fmt.Sprintf("ffmpeg exited (%v): %s", perr, benchkit.Tail(pub.Output(), 300))
+		r.PublisherNote = fmt.Sprintf("ffmpeg exited (%v): %s", perr, oldkit.Tail(pub.Output(), 300))
 	} else if !r.PublisherLive {
 		r.PublisherNote = fmt.Sprintf("room not live (%v)", lerr)
 	}
@@ -414,17 +414,17 @@ var peakGauges = []string{"onair_chat_sockets", "onair_rtmp_connections", "go_go
 
 // peakMetrics samples peakGauges every second until ctx ends and returns the highest of
 // each.
-func peakMetrics(ctx context.Context, n *benchkit.RigNode, client *http.Client) map[string]float64 {
+func peakMetrics(ctx context.Context, n *oldkit.RigNode, client *http.Client) map[string]float64 {
 	peak := map[string]float64{}
 	for ctx.Err() == nil {
 		if text, err := n.Metrics(ctx, client); err == nil {
 			for _, name := range peakGauges {
-				if v, ok := benchkit.PromValue(text, name); ok {
+				if v, ok := oldkit.PromValue(text, name); ok {
 					peak[name] = max(peak[name], v)
 				}
 			}
 		}
-		_ = benchkit.SleepUntil(ctx, time.Now().Add(time.Second))
+		_ = oldkit.SleepUntil(ctx, time.Now().Add(time.Second))
 	}
 	return peak
 }
@@ -439,7 +439,7 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 	}
 	defer n.Stop()
 	api := a.api.At(n.HTTP)
-	pub, err := benchkit.StartFFmpegPublisher(a.Input, n.PublishURL(a.keys[tokenRoom]))
+	pub, err := oldkit.StartFFmpegPublisher(a.Input, n.PublishURL(a.keys[tokenRoom]))
 	if err != nil {
 		return err
 	}
@@ -452,13 +452,13 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 	// The URL token is where the API puts it, in the path: the playlists' relative URIs
 	// resolve under it.
 	tokenBase := path.Dir(tok.HLSURL) + "/"
-	if _, err := benchkit.HttpGetUntilFound(ctx, benchkit.NewHTTPClient(), n.HTTP+tok.HLSURL, 100*time.Millisecond); err != nil {
+	if _, err := oldkit.HttpGetUntilFound(ctx, oldkit.NewHTTPClient(), n.HTTP+tok.HLSURL, 100*time.Millisecond); err != nil {
 		return err
 	}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
 		return err
 	}
-	a.res.WrkCommand = "wrk " + strings.Join(benchkit.WrkArgs(a.cfg.wrk, "paths.lua", n.HTTP), " ")
+	a.res.WrkCommand = "wrk " + strings.Join(oldkit.WrkArgs(a.cfg.wrk, "paths.lua", n.HTTP), " ")
 	for round := range a.cfg.round {
 		order := []string{tokenUnlisted, tokenURL, tokenCookie}
 		if round%2 == 1 {
@@ -517,26 +517,26 @@ type urlTokenAnswer struct {
 
 // setVisibility switches the token room and waits until its media follows: a request
 // without a token is refused once it is private, and served once it is unlisted.
-func (a *abuseRun) setVisibility(ctx context.Context, api *benchkit.RigAPI, n *benchkit.RigNode, v string) error {
+func (a *abuseRun) setVisibility(ctx context.Context, api *oldkit.RigAPI, n *oldkit.RigNode, v string) error {
 	if err := api.Do(ctx, http.MethodPatch, "/api/v1/rooms/"+tokenRoom, map[string]string{"visibility": v}, nil, http.StatusOK); err != nil {
 		return err
 	}
 	want := map[string]int{"private": http.StatusForbidden, "unlisted": http.StatusOK}[v]
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		code, err := benchkit.HttpStatus(ctx, client, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
+		code, err := oldkit.HttpStatus(ctx, client, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
 		if err == nil && code == want {
 			return nil
 		}
-		if time.Now().After(deadline) || benchkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
+		if time.Now().After(deadline) || oldkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
 			return fmt.Errorf("room made %s: its playlist still answers %d (%v), want %d", v, code, err, want)
 		}
 	}
 }
 
 // playbackCookie is the Cookie header a browser sends with the room's media requests.
-func playbackCookie(api *benchkit.RigAPI, mediaURL string) string {
+func playbackCookie(api *oldkit.RigAPI, mediaURL string) string {
 	u, _ := url.Parse(mediaURL)
 	for _, c := range api.Http.Jar.Cookies(u) {
 		if c.Name == "onair_play" {
@@ -547,22 +547,22 @@ func playbackCookie(api *benchkit.RigAPI, mediaURL string) string {
 }
 
 // wrkRun runs one wrk load against n and notes onair's CPU time over it.
-func (a *abuseRun) wrkRun(ctx context.Context, n *benchkit.RigNode, opts benchkit.WrkOptions) (tokenRun, error) {
+func (a *abuseRun) wrkRun(ctx context.Context, n *oldkit.RigNode, opts oldkit.WrkOptions) (tokenRun, error) {
 	var run tokenRun
 	pids := []int{n.Pid()}
-	cpu0, err := benchkit.CpuSeconds(pids)
+	cpu0, err := oldkit.CpuSeconds(pids)
 	if err != nil {
 		return run, err
 	}
-	busy0, _ := benchkit.ReadCPUTimes()
+	busy0, _ := oldkit.ReadCPUTimes()
 	started := time.Now()
-	w, err := benchkit.RunWrk(ctx, a.tmp, n.HTTP, opts)
+	w, err := oldkit.RunWrk(ctx, a.tmp, n.HTTP, opts)
 	if err != nil {
 		return run, err
 	}
 	wall := time.Since(started).Seconds()
-	run.MachineBusy = benchkit.BusySince(busy0)
-	cpu1, err := benchkit.CpuSeconds(pids)
+	run.MachineBusy = oldkit.BusySince(busy0)
+	cpu1, err := oldkit.CpuSeconds(pids)
 	if err != nil {
 		return run, err
 	}

@@ -3,7 +3,7 @@ package abuse
 import (
 	"fmt"
 	"maps"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"slices"
 	"strings"
 )
@@ -39,20 +39,20 @@ const (
 // abuseResults is what `bench abuse` measured; it is written as JSON to
 // .artifacts/bench/abuse.json and summarised in BENCHMARKS.md.
 type abuseResults struct {
-	Command    string               `json:"command"`
-	Started    string               `json:"started"`
-	Finished   string               `json:"finished"`
-	Machine    benchkit.MachineInfo `json:"machine"`
-	Onair      benchkit.BinaryInfo  `json:"onair"`
-	Input      benchkit.InputInfo   `json:"input"`
-	WindowS    float64              `json:"window_s"`
-	AfterS     float64              `json:"after_s"`
-	TargetMB   float64              `json:"target_mb"`
-	Cases      []abuseCaseResult    `json:"cases"`
-	WrkCommand string               `json:"wrk_command"`
-	Paths      []string             `json:"paths"`
-	TokenRuns  []tokenRun           `json:"token_runs"`
-	Errors     []string             `json:"errors,omitempty"`
+	Command    string             `json:"command"`
+	Started    string             `json:"started"`
+	Finished   string             `json:"finished"`
+	Machine    oldkit.MachineInfo `json:"machine"`
+	Onair      oldkit.BinaryInfo  `json:"onair"`
+	Input      oldkit.InputInfo   `json:"input"`
+	WindowS    float64            `json:"window_s"`
+	AfterS     float64            `json:"after_s"`
+	TargetMB   float64            `json:"target_mb"`
+	Cases      []abuseCaseResult  `json:"cases"`
+	WrkCommand string             `json:"wrk_command"`
+	Paths      []string           `json:"paths"`
+	TokenRuns  []tokenRun         `json:"token_runs"`
+	Errors     []string           `json:"errors,omitempty"`
 }
 
 // abuseCaseResult is one abuse case on a fresh node.
@@ -110,7 +110,7 @@ type tokenRun struct {
 	MachineBusy float64 `json:"machine_busy_pct"`
 }
 
-func (t tokenRun) PerCPUS() float64 { return benchkit.Ratio(float64(t.Requests), t.CPUSeconds) }
+func (t tokenRun) PerCPUS() float64 { return oldkit.Ratio(float64(t.Requests), t.CPUSeconds) }
 
 // tokenTotals adds up each variant's requests and CPU seconds over the rounds, and
 // returns its requests per CPU second.
@@ -122,7 +122,7 @@ func tokenTotals(runs []tokenRun) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for v := range req {
-		out[v] = benchkit.Ratio(req[v], cpu[v])
+		out[v] = oldkit.Ratio(req[v], cpu[v])
 	}
 	return out
 }
@@ -138,7 +138,7 @@ func tokenCost(totals map[string]float64, variant string) (float64, bool) {
 // abuseSection renders the BENCHMARKS.md section of an abuse run (without its markers).
 func abuseSection(r *abuseResults) string {
 	var b strings.Builder
-	benchkit.RigSectionHead(&b, "Abuse: memory under hostile clients, and what playback tokens cost", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
+	oldkit.RigSectionHead(&b, "Abuse: memory under hostile clients, and what playback tokens cost", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
 	fmt.Fprintf(&b, "Each abuse case runs on a fresh onair node (FerretDB and MinIO started by the benchmark, the shipped limits: "+
 		"`ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=16` undoes the rig's lift of the per-address limit, nothing else is raised) with a "+
 		"public room published by a looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy` of `%s` (%.0f kbit/s, recorded to MinIO) "+
@@ -159,7 +159,7 @@ func abuseSection(r *abuseResults) string {
 		"address.\n\n", abusePerAddress)
 	fmt.Fprintf(&b, "*Served*: the publisher's ffmpeg still running and the room live, and the player getting parts with no "+
 		"gap over %.0f s during the abuse.\n\n", abuseMaxGapS)
-	benchkit.RunErrors(&b, r.Errors)
+	oldkit.RunErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
 	control := 0.0
@@ -169,7 +169,7 @@ func abuseSection(r *abuseResults) string {
 		}
 	}
 	fmt.Fprintf(&b, "A node's RSS grows without any abuse too (the control case: +%s MB over the same window, the stream's "+
-		"DVR window and recording filling up); an abuse case's growth is its own less the control's.\n\n", benchkit.Fnum(control, 1))
+		"DVR window and recording filling up); an abuse case's growth is its own less the control's.\n\n", oldkit.Fnum(control, 1))
 	var rows [][]string
 	for _, c := range r.Cases {
 		if c.Name == caseControl {
@@ -177,17 +177,17 @@ func abuseSection(r *abuseResults) string {
 		}
 		growth := c.GrowthMB() - control
 		rows = append(rows, []string{fmt.Sprintf("RSS growth, %s (%d connections)", c.Name, c.Connections),
-			fmt.Sprintf("%s MB (%s less the control's %s); %s", benchkit.Fnum(growth, 1), benchkit.Fnum(c.GrowthMB(), 1), benchkit.Fnum(control, 1), servedCell(c)),
-			fmt.Sprintf("≤ %d MB, publisher and player served", abuseTargetMB), benchkit.Verdict(growth <= abuseTargetMB && c.Served(), true)})
+			fmt.Sprintf("%s MB (%s less the control's %s); %s", oldkit.Fnum(growth, 1), oldkit.Fnum(c.GrowthMB(), 1), oldkit.Fnum(control, 1), servedCell(c)),
+			fmt.Sprintf("≤ %d MB, publisher and player served", abuseTargetMB), oldkit.Verdict(growth <= abuseTargetMB && c.Served(), true)})
 	}
 	totals := tokenTotals(r.TokenRuns)
 	for _, v := range []string{tokenURL, tokenCookie} {
 		cost, ok := tokenCost(totals, v)
 		rows = append(rows, []string{"playback token checks, " + v + ": requests per CPU second against the same stream unlisted",
-			fmt.Sprintf("%s vs %s (%s, cost %s %%)", benchkit.Fnum(totals[v], 0), benchkit.Fnum(totals[tokenUnlisted], 0), benchkit.Fratio(1-cost), benchkit.Fnum(100*cost, 1)),
-			fmt.Sprintf("cost ≤ %.0f %%", 100*tokenTargetCost), benchkit.Verdict(cost <= tokenTargetCost, ok)})
+			fmt.Sprintf("%s vs %s (%s, cost %s %%)", oldkit.Fnum(totals[v], 0), oldkit.Fnum(totals[tokenUnlisted], 0), oldkit.Fratio(1-cost), oldkit.Fnum(100*cost, 1)),
+			fmt.Sprintf("cost ≤ %.0f %%", 100*tokenTargetCost), oldkit.Verdict(cost <= tokenTargetCost, ok)})
 	}
-	b.WriteString(benchkit.Table([]string{"measure", "figure", "target", "verdict"}, rows))
+	b.WriteString(oldkit.Table([]string{"measure", "figure", "target", "verdict"}, rows))
 
 	b.WriteString("\n### Abuse cases\n\n")
 	rows = nil
@@ -195,10 +195,10 @@ func abuseSection(r *abuseResults) string {
 		rows = append(rows, []string{c.Name, fmt.Sprint(c.Connections),
 			fmt.Sprintf("%d; %d / %d / %d", c.PeakOpen, c.Dials, c.ClosedByServer, c.Failed),
 			fmt.Sprintf("%.0f / %.0f", c.PeakChatSockets, c.PeakRTMPConnections), refusedCell(c.Refused),
-			fmt.Sprintf("%s → %s (+%s) → %s", benchkit.Fnum(c.RSSBaseMB, 1), benchkit.Fnum(c.RSSPeakMB, 1), benchkit.Fnum(c.GrowthMB(), 1), benchkit.Fnum(c.RSSAfterMB, 1)),
-			fmt.Sprintf("%.0f; %s; %s", c.PeakGoroutines, benchkit.Fnum(c.PeakHeapMB, 1), benchkit.Fnum(c.PeakStacksMB, 1)), benchkit.Fnum(c.CPUPercent, 0), fmt.Sprintf("%d, %s s", c.Parts, benchkit.Fnum(c.LongestGapS, 2)), publisherCell(c), benchkit.Fnum(c.MachineBusy, 0)})
+			fmt.Sprintf("%s → %s (+%s) → %s", oldkit.Fnum(c.RSSBaseMB, 1), oldkit.Fnum(c.RSSPeakMB, 1), oldkit.Fnum(c.GrowthMB(), 1), oldkit.Fnum(c.RSSAfterMB, 1)),
+			fmt.Sprintf("%.0f; %s; %s", c.PeakGoroutines, oldkit.Fnum(c.PeakHeapMB, 1), oldkit.Fnum(c.PeakStacksMB, 1)), oldkit.Fnum(c.CPUPercent, 0), fmt.Sprintf("%d, %s s", c.Parts, oldkit.Fnum(c.LongestGapS, 2)), publisherCell(c), oldkit.Fnum(c.MachineBusy, 0)})
 	}
-	b.WriteString(benchkit.Table([]string{"case", "connections", "held at most; dials / ended by onair / failed", "onair's chat sockets / RTMP connections, peak",
+	b.WriteString(oldkit.Table([]string{"case", "connections", "held at most; dials / ended by onair / failed", "onair's chat sockets / RTMP connections, peak",
 		"RTMP refused (reason: count)", "RSS before → peak (growth) → after (MB)",
 		"Go runtime, peak: goroutines; heap in use; stacks (MB)", "onair CPU % of a core", "player: parts, longest gap",
 		"publisher", "machine busy %"}, rows))
@@ -218,10 +218,10 @@ func abuseSection(r *abuseResults) string {
 		"sums over the rounds, whose order alternates.\n\n", r.WrkCommand, strings.Join(r.Paths, "`, `"))
 	rows = nil
 	for _, t := range r.TokenRuns {
-		rows = append(rows, []string{fmt.Sprint(t.Round), t.Variant, benchkit.Fnum(t.RPS, 0), benchkit.Fnum(t.CPUPercent, 0), benchkit.Fnum(t.PerCPUS(), 0),
-			t.LatencyP50 + " / " + t.LatencyP99, benchkit.Fnum(t.MachineBusy, 0)})
+		rows = append(rows, []string{fmt.Sprint(t.Round), t.Variant, oldkit.Fnum(t.RPS, 0), oldkit.Fnum(t.CPUPercent, 0), oldkit.Fnum(t.PerCPUS(), 0),
+			t.LatencyP50 + " / " + t.LatencyP99, oldkit.Fnum(t.MachineBusy, 0)})
 	}
-	b.WriteString(benchkit.Table([]string{"round", "room", "requests/s", "onair CPU % of a core", "requests per CPU second", "latency p50 / p99", "machine busy %"}, rows))
+	b.WriteString(oldkit.Table([]string{"round", "room", "requests/s", "onair CPU % of a core", "requests per CPU second", "latency p50 / p99", "machine busy %"}, rows))
 	return b.String()
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,7 +19,7 @@ type chatBench struct {
 	tmp  string
 	bin  string // the copy of the onair binary that is measured
 	res  *chatResults
-	benchkit.RunLog
+	oldkit.RunLog
 }
 
 // runChat is `bench chat` (and, with -worker, its load generator).
@@ -32,19 +32,19 @@ func RunChat(ctx context.Context, args []string, root, command string, stdout, s
 		return runChatWorker(ctx, os.Stdin, stdout)
 	}
 	b := &chatBench{cfg: cfg, root: root, res: &chatResults{
-		Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: benchkit.DescribeMachine(ctx),
+		Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx),
 		Node: nodeVersion(ctx),
 		Load: chatLoadParams{Readers: cfg.readers, Senders: cfg.senders, Rate: cfg.load.rate,
 			DurationS: cfg.load.duration.Seconds(), WarmupS: cfg.load.warmup.Seconds(), TextBytes: cfg.load.textBytes},
 	}}
-	b.RunLog = benchkit.RunLog{Name: "chat", Out: stderr, Errs: &b.res.Errors}
+	b.RunLog = oldkit.RunLog{Name: "chat", Out: stderr, Errs: &b.res.Errors}
 	if b.tmp, err = os.MkdirTemp("", "onair-bench-chat-"); err != nil {
 		return fmt.Errorf("bench chat: %w", err)
 	}
 	defer os.RemoveAll(b.tmp)
 	// A copy, so that a `make build` meanwhile cannot change the binary under test.
 	b.bin = filepath.Join(b.tmp, "onair")
-	if b.res.Onair, err = benchkit.CopyBinary(cfg.out.onair, b.bin); err != nil {
+	if b.res.Onair, err = oldkit.CopyBinary(cfg.out.onair, b.bin); err != nil {
 		return fmt.Errorf("bench chat: %w", err)
 	}
 	b.res.Onair.Path, _ = filepath.Rel(root, cfg.out.onair)
@@ -56,7 +56,7 @@ func RunChat(ctx context.Context, args []string, root, command string, stdout, s
 		var r chatServerResult
 		var err error
 		switch server {
-		case benchkit.NameOnair:
+		case oldkit.NameOnair:
 			r, err = b.measureOnair(ctx)
 		case nameSocketIO:
 			r, err = b.measureSocketIO(ctx)
@@ -89,16 +89,16 @@ func (b *chatBench) measureOnair(ctx context.Context) (chatServerResult, error) 
 		return chatServerResult{}, err
 	}
 	b.Logf("onair: starting FerretDB and onair")
-	ferretBin, err := benchkit.RigTool(b.root, "ferretdb")
+	ferretBin, err := oldkit.RigTool(b.root, "ferretdb")
 	if err != nil {
 		return chatServerResult{}, err
 	}
-	ferret, err := benchkit.StartRigMongo(ctx, ferretBin, filepath.Join(dir, "ferretdb"))
+	ferret, err := oldkit.StartRigMongo(ctx, ferretBin, filepath.Join(dir, "ferretdb"))
 	if err != nil {
 		return chatServerResult{}, err
 	}
 	defer ferret.Stop()
-	o, err := benchkit.StartChatOnair(ctx, benchkit.NameOnair, b.bin, filepath.Join(dir, "data"), ferret.URI, benchkit.ChatRateEnv()...)
+	o, err := oldkit.StartChatOnair(ctx, oldkit.NameOnair, b.bin, filepath.Join(dir, "data"), ferret.URI, oldkit.ChatRateEnv()...)
 	if err != nil {
 		return chatServerResult{}, err
 	}
@@ -111,10 +111,10 @@ func (b *chatBench) measureOnair(ctx context.Context) (chatServerResult, error) 
 	b.Logf("onair: %d readers and %d senders joining", b.cfg.readers, b.cfg.senders)
 	run := chatRun{
 		root: b.root, spec: b.spec(chatProtoOnair, o.ChatURL(slug), senders), idle: b.cfg.idle, logf: b.Logf,
-		procs: []chatProc{{Name: benchkit.NameOnair, Pid: o.Pid()}, {Name: benchkit.NameFerret, Pid: ferret.Proc.Pid()}},
+		procs: []chatProc{{Name: oldkit.NameOnair, Pid: o.Pid()}, {Name: oldkit.NameFerret, Pid: ferret.Proc.Pid()}},
 		alive: o.Alive,
 	}
-	return run.run(ctx, benchkit.NameOnair)
+	return run.run(ctx, oldkit.NameOnair)
 }
 
 // chatSenders signs up n accounts (the first creates room slug) and returns them as
@@ -175,12 +175,12 @@ func (b *chatBench) logSummary(r chatServerResult) {
 // write prints the section, saves chat.json and, after a complete run, rewrites the
 // bench:chat section of BENCHMARKS.md.
 func (b *chatBench) write(stdout io.Writer) error {
-	b.res.Machine.LoadEnd = benchkit.LoadAvg()
+	b.res.Machine.LoadEnd = oldkit.LoadAvg()
 	b.res.Finished = time.Now().UTC().Format(time.RFC3339)
 	b.res.Verdicts = chatVerdicts(b.res)
 	section := chatSection(b.res)
 	fmt.Fprintln(stdout, section)
-	if err := benchkit.WriteJSONFile(filepath.Join(b.cfg.out.outDir, "chat.json"), b.res); err != nil {
+	if err := oldkit.WriteJSONFile(filepath.Join(b.cfg.out.outDir, "chat.json"), b.res); err != nil {
 		return fmt.Errorf("bench chat: %w", err)
 	}
 	b.Logf("raw results: %s", filepath.Join(b.cfg.out.outDir, "chat.json"))
@@ -190,7 +190,7 @@ func (b *chatBench) write(stdout io.Writer) error {
 	case len(b.cfg.servers) < len(chatServers()):
 		b.Logf("only some servers ran: %s left unchanged", b.cfg.out.markdown)
 	case b.cfg.out.writeMD:
-		if err := benchkit.UpdateSection(b.cfg.out.markdown, "chat", benchkit.BenchmarksIntro, section); err != nil {
+		if err := oldkit.UpdateSection(b.cfg.out.markdown, "chat", oldkit.BenchmarksIntro, section); err != nil {
 			return err
 		}
 		b.Logf("wrote the bench:chat section of %s", b.cfg.out.markdown)

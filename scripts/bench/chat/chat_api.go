@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"strings"
 	"time"
 )
@@ -28,7 +28,7 @@ type chatAPI struct {
 }
 
 func newChatAPI(base string) *chatAPI {
-	c := benchkit.NewHTTPClient()
+	c := oldkit.NewHTTPClient()
 	c.Timeout = 20 * time.Second
 	return &chatAPI{base: base, client: c}
 }
@@ -102,7 +102,7 @@ func (a *chatAPI) signUp(ctx context.Context, handle string) (*chatAccount, erro
 		if !errors.As(err, &apiErr) || apiErr.Code != http.StatusServiceUnavailable || time.Now().After(deadline) {
 			return nil, err
 		}
-		if err := benchkit.SleepUntil(ctx, time.Now().Add(200*time.Millisecond)); err != nil {
+		if err := oldkit.SleepUntil(ctx, time.Now().Add(200*time.Millisecond)); err != nil {
 			return nil, err
 		}
 	}

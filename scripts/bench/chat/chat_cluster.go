@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +30,7 @@ func RunClusterChat(ctx context.Context, args []string, root, command string, st
 		fmt.Fprintf(stderr, "%s bench cluster-chat: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
 	res := &clusterChatResults{
-		Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: benchkit.DescribeMachine(ctx),
+		Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx),
 		Load: chatLoadParams{Readers: cfg.remote + cfg.local, Senders: 1, Rate: cfg.load.rate,
 			DurationS: cfg.load.duration.Seconds(), WarmupS: cfg.load.warmup.Seconds(), TextBytes: cfg.load.textBytes},
 	}
@@ -40,7 +40,7 @@ func RunClusterChat(ctx context.Context, args []string, root, command string, st
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "onair")
-	if res.Onair, err = benchkit.CopyBinary(cfg.out.onair, bin); err != nil {
+	if res.Onair, err = oldkit.CopyBinary(cfg.out.onair, bin); err != nil {
 		return fmt.Errorf("bench cluster-chat: %w", err)
 	}
 	res.Onair.Path, _ = filepath.Rel(root, cfg.out.onair)
@@ -58,13 +58,13 @@ func RunClusterChat(ctx context.Context, args []string, root, command string, st
 			g.Delivered, g.Lost, g.Latency.P50MS, g.Latency.P99MS, g.Latency.MaxMS)
 	}
 	res.Result = r
-	res.Machine.LoadEnd = benchkit.LoadAvg()
+	res.Machine.LoadEnd = oldkit.LoadAvg()
 	res.Finished = time.Now().UTC().Format(time.RFC3339)
 	res.Verdicts = clusterChatVerdicts(res)
 	section := clusterChatSection(res)
 	fmt.Fprintln(stdout, section)
 	jsonPath := filepath.Join(cfg.out.outDir, "cluster-chat.json")
-	if err := benchkit.WriteJSONFile(jsonPath, res); err != nil {
+	if err := oldkit.WriteJSONFile(jsonPath, res); err != nil {
 		return fmt.Errorf("bench cluster-chat: %w", err)
 	}
 	logf("raw results: %s", jsonPath)
@@ -72,7 +72,7 @@ func RunClusterChat(ctx context.Context, args []string, root, command string, st
 	case len(res.Errors) > 0:
 		return fmt.Errorf("bench cluster-chat: the measurement failed; %s left unchanged", cfg.out.markdown)
 	case cfg.out.writeMD:
-		if err := benchkit.UpdateSection(cfg.out.markdown, "cluster-chat", benchkit.BenchmarksIntro, section); err != nil {
+		if err := oldkit.UpdateSection(cfg.out.markdown, "cluster-chat", oldkit.BenchmarksIntro, section); err != nil {
 			return err
 		}
 		logf("wrote the bench:cluster-chat section of %s", cfg.out.markdown)
@@ -82,19 +82,19 @@ func RunClusterChat(ctx context.Context, args []string, root, command string, st
 
 func measureClusterChat(ctx context.Context, cfg clusterChatConfig, root, tmp, bin string, logf func(string, ...any)) (chatServerResult, error) {
 	logf("starting FerretDB and onair nodes A and B")
-	ferretBin, err := benchkit.RigTool(root, "ferretdb")
+	ferretBin, err := oldkit.RigTool(root, "ferretdb")
 	if err != nil {
 		return chatServerResult{}, err
 	}
-	ferret, err := benchkit.StartRigMongo(ctx, ferretBin, filepath.Join(tmp, "ferretdb"))
+	ferret, err := oldkit.StartRigMongo(ctx, ferretBin, filepath.Join(tmp, "ferretdb"))
 	if err != nil {
 		return chatServerResult{}, err
 	}
 	defer ferret.Stop()
-	var nodes [2]*benchkit.ChatOnair
+	var nodes [2]*oldkit.ChatOnair
 	for i, name := range []string{"a", "b"} {
-		env := append(benchkit.ChatRateEnv(), "ONAIR_NODE_ID=bench-"+name)
-		nodes[i], err = benchkit.StartChatOnair(ctx, "onair-"+name, bin, filepath.Join(tmp, "data-"+name), ferret.URI, env...)
+		env := append(oldkit.ChatRateEnv(), "ONAIR_NODE_ID=bench-"+name)
+		nodes[i], err = oldkit.StartChatOnair(ctx, "onair-"+name, bin, filepath.Join(tmp, "data-"+name), ferret.URI, env...)
 		if err != nil {
 			return chatServerResult{}, err
 		}
@@ -115,7 +115,7 @@ func measureClusterChat(ctx context.Context, cfg clusterChatConfig, root, tmp, b
 	logf("%d readers on node B, %d on node A, the sender on node A", cfg.remote, cfg.local)
 	run := chatRun{
 		root: root, spec: spec, idle: cfg.idle, logf: logf,
-		procs: []chatProc{{Name: "onair A", Pid: a.Pid()}, {Name: "onair B", Pid: b.Pid()}, {Name: benchkit.NameFerret, Pid: ferret.Proc.Pid()}},
+		procs: []chatProc{{Name: "onair A", Pid: a.Pid()}, {Name: "onair B", Pid: b.Pid()}, {Name: oldkit.NameFerret, Pid: ferret.Proc.Pid()}},
 		alive: func() error { return errors.Join(a.Alive(), b.Alive()) },
 	}
 	return run.run(ctx, "onair cluster")
@@ -138,13 +138,13 @@ func clusterChatSection(r *clusterChatResults) string {
 		"batches of up to 50 ms); node B tails the log and delivers to its sockets. The load generator and the "+
 		"stamps are those of `bench chat` (see its section). %s\n\n",
 		l.Rate, l.DurationS, int(l.Rate*l.DurationS), l.TextBytes, l.WarmupS, groupClients(r.Result.Load, clusterRemoteName), localNote(r.Result.Load))
-	benchkit.RunErrors(&b, r.Errors)
+	oldkit.RunErrors(&b, r.Errors)
 	b.WriteString("### Targets\n\n")
 	var rows [][]string
 	for _, v := range r.Verdicts {
 		rows = append(rows, []string{v.Measure, v.Onair, v.Target, v.Verdict})
 	}
-	b.WriteString(benchkit.Table([]string{"measure", "onair", "target", "verdict"}, rows))
+	b.WriteString(oldkit.Table([]string{"measure", "onair", "target", "verdict"}, rows))
 	b.WriteString("\n### Details\n\n")
 	b.WriteString(clusterDetails(r.Result))
 	return b.String()
@@ -167,21 +167,21 @@ func clusterDetails(r chatServerResult) string {
 		x := g.Latency
 		rows = append(rows, []string{g.Name, fmt.Sprint(g.Clients), fmt.Sprintf("%d / %d (%d; %d)", g.Delivered, g.Expected, g.Lost, g.Duplicates),
 			fmt.Sprintf("%d; %d", g.Complete, g.Dropped),
-			fmt.Sprintf("%s / %s / %s / %s / %s", benchkit.Fnum(x.P50MS, 1), benchkit.Fnum(x.P90MS, 1), benchkit.Fnum(x.P99MS, 1), benchkit.Fnum(x.P999MS, 1), benchkit.Fnum(x.MaxMS, 1))})
+			fmt.Sprintf("%s / %s / %s / %s / %s", oldkit.Fnum(x.P50MS, 1), oldkit.Fnum(x.P90MS, 1), oldkit.Fnum(x.P99MS, 1), oldkit.Fnum(x.P999MS, 1), oldkit.Fnum(x.MaxMS, 1))})
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Messages posted / acknowledged / refused / unanswered: %d / %d / %d / %d; ack latency p50 %s ms, p99 %s ms; "+
 		"window (first send to last delivery) %s s; machine busy %s %%; load generator %s %% of a core.\n\n",
-		l.Sent, l.Acked, l.Refused, l.Unanswered, benchkit.Fnum(l.AckLatency.P50MS, 1), benchkit.Fnum(l.AckLatency.P99MS, 1),
-		benchkit.Fnum(r.WindowS, 2), benchkit.Fnum(r.MachineBusy, 0), benchkit.Fnum(r.WorkerCPUPercent, 0))
-	b.WriteString(benchkit.Table([]string{"sockets", "count", "deliveries received / expected (lost; duplicates)",
+		l.Sent, l.Acked, l.Refused, l.Unanswered, oldkit.Fnum(l.AckLatency.P50MS, 1), oldkit.Fnum(l.AckLatency.P99MS, 1),
+		oldkit.Fnum(r.WindowS, 2), oldkit.Fnum(r.MachineBusy, 0), oldkit.Fnum(r.WorkerCPUPercent, 0))
+	b.WriteString(oldkit.Table([]string{"sockets", "count", "deliveries received / expected (lost; duplicates)",
 		"got every message; disconnected", "latency p50 / p90 / p99 / p99.9 / max (ms)"}, rows))
 	b.WriteString("\n")
 	var prow [][]string
 	for _, p := range r.Procs {
-		prow = append(prow, []string{p.Name, benchkit.Fnum(p.IdleCPUPercent, 1), fmt.Sprintf("%s (%s)", benchkit.Fnum(p.CPUPercent, 1), benchkit.Fnum(p.CPUSeconds, 2)),
-			fmt.Sprintf("%s → %s (%s)", benchkit.Fnum(p.IdleRSSMB, 1), benchkit.Fnum(p.RSSMeanMB, 1), benchkit.Fnum(p.RSSMaxMB, 1))})
+		prow = append(prow, []string{p.Name, oldkit.Fnum(p.IdleCPUPercent, 1), fmt.Sprintf("%s (%s)", oldkit.Fnum(p.CPUPercent, 1), oldkit.Fnum(p.CPUSeconds, 2)),
+			fmt.Sprintf("%s → %s (%s)", oldkit.Fnum(p.IdleRSSMB, 1), oldkit.Fnum(p.RSSMeanMB, 1), oldkit.Fnum(p.RSSMaxMB, 1))})
 	}
-	b.WriteString(benchkit.Table([]string{"process", "CPU idle, % of a core", "CPU in the window, % of a core (s)", "RSS idle → mean (max), MB"}, prow))
+	b.WriteString(oldkit.Table([]string{"process", "CPU idle, % of a core", "CPU in the window, % of a core (s)", "RSS idle → mean (max), MB"}, prow))
 	return b.String()
 }

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,7 +17,7 @@ import (
 
 // chatWorker is the load generator process, seen from the benchmark.
 type chatWorker struct {
-	proc  *benchkit.Process
+	proc  *oldkit.Process
 	stdin io.WriteCloser
 	lines chan string // its stdout, closed when it ends
 }
@@ -42,7 +42,7 @@ func startChatWorker(root string, spec chatLoadSpec) (*chatWorker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load generator: %w", err)
 	}
-	proc, err := benchkit.StartProcess("load generator", cmd)
+	proc, err := oldkit.StartProcess("load generator", cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (r chatRun) run(ctx context.Context, server string) (chatServerResult, erro
 	if err != nil {
 		return res, err
 	}
-	workerCPU0, _ := benchkit.CpuSeconds([]int{w.proc.Pid()})
+	workerCPU0, _ := oldkit.CpuSeconds([]int{w.proc.Pid()})
 	sampler := startRSSSampler(res.Procs, 250*time.Millisecond)
 	_, err = w.expect(ctx, "DONE", r.spec.Duration+r.spec.Drain+30*time.Second)
 	rss := sampler.stop()
@@ -151,19 +151,19 @@ func (r chatRun) run(ctx context.Context, server string) (chatServerResult, erro
 		return res, r.withAlive(err)
 	}
 	res.WindowS = time.Since(t0).Seconds()
-	res.MachineBusy = benchkit.BusySince(busy0)
+	res.MachineBusy = oldkit.BusySince(busy0)
 	cpu1, err := r.cpu(res.Procs)
 	if err != nil {
 		return res, err
 	}
-	workerCPU1, _ := benchkit.CpuSeconds([]int{w.proc.Pid()})
+	workerCPU1, _ := oldkit.CpuSeconds([]int{w.proc.Pid()})
 	// max: the kernel's utime+stime of a nearly idle process has been seen to step back a tick.
 	res.WorkerCPUPercent = max(0, 100*(workerCPU1-workerCPU0)/res.WindowS)
 	for i := range res.Procs {
 		p := &res.Procs[i]
 		p.CPUSeconds = cpu1[i] - cpu0[i]
 		p.CPUPercent = 100 * p.CPUSeconds / res.WindowS
-		p.RSSMeanMB, p.RSSMaxMB = rss[i].mean/benchkit.Mb, rss[i].max/benchkit.Mb
+		p.RSSMeanMB, p.RSSMaxMB = rss[i].mean/oldkit.Mb, rss[i].max/oldkit.Mb
 	}
 	line, err := w.expect(ctx, "RESULT", 30*time.Second)
 	if err != nil {
@@ -193,7 +193,7 @@ func (r chatRun) idleUsage(ctx context.Context, procs []chatProcUsage) error {
 		return err
 	}
 	t0 := time.Now()
-	if err := benchkit.SleepUntil(ctx, t0.Add(r.idle)); err != nil {
+	if err := oldkit.SleepUntil(ctx, t0.Add(r.idle)); err != nil {
 		return err
 	}
 	c1, err := r.cpu(procs)
@@ -203,8 +203,8 @@ func (r chatRun) idleUsage(ctx context.Context, procs []chatProcUsage) error {
 	secs := time.Since(t0).Seconds()
 	for i := range procs {
 		procs[i].IdleCPUPercent = 100 * (c1[i] - c0[i]) / secs
-		if st, err := benchkit.ReadProcStat(procs[i].Pid); err == nil {
-			procs[i].IdleRSSMB = float64(st.RSSBytes) / benchkit.Mb
+		if st, err := oldkit.ReadProcStat(procs[i].Pid); err == nil {
+			procs[i].IdleRSSMB = float64(st.RSSBytes) / oldkit.Mb
 		}
 	}
 	return nil
@@ -214,7 +214,7 @@ func (r chatRun) idleUsage(ctx context.Context, procs []chatProcUsage) error {
 func (r chatRun) cpu(procs []chatProcUsage) ([]float64, error) {
 	out := make([]float64, len(procs))
 	for i, p := range procs {
-		s, err := benchkit.CpuSeconds([]int{p.Pid})
+		s, err := oldkit.CpuSeconds([]int{p.Pid})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name, err)
 		}
@@ -231,8 +231,8 @@ func totalClients(spec chatLoadSpec) int {
 	return n
 }
 
-func mustCPUTimes() benchkit.CpuTimes {
-	t, _ := benchkit.ReadCPUTimes()
+func mustCPUTimes() oldkit.CpuTimes {
+	t, _ := oldkit.ReadCPUTimes()
 	return t
 }
 
@@ -254,7 +254,7 @@ func startRSSSampler(procs []chatProcUsage, every time.Duration) *rssSampler {
 		defer tick.Stop()
 		sample := func() {
 			for i, p := range procs {
-				if st, err := benchkit.ReadProcStat(p.Pid); err == nil {
+				if st, err := oldkit.ReadProcStat(p.Pid); err == nil {
 					v := float64(st.RSSBytes)
 					sums[i] += v
 					out[i].max = max(out[i].max, v)

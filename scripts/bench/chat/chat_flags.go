@@ -4,7 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,7 +91,7 @@ type chatConfig struct {
 }
 
 // chatServers are the servers `bench chat` measures, in order.
-func chatServers() []string { return []string{benchkit.NameOnair, nameSocketIO} }
+func chatServers() []string { return []string{oldkit.NameOnair, nameSocketIO} }
 
 const nameSocketIO = "socket.io"
 

@@ -2,7 +2,7 @@ package chat
 
 import (
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"slices"
 	"strings"
 )
@@ -40,14 +40,14 @@ func chatSection(r *chatResults) string {
 		"Nothing is stored, checked or rate limited.\n\n", orNA(r.SocketIO), orNA(r.Node))
 	b.WriteString("Deliveries per CPU second = messages received, summed over the sockets / the server's CPU " +
 		"seconds (utime + stime from `/proc/<pid>/stat`) over the window, from the first send to the last delivery.\n\n")
-	benchkit.RunErrors(&b, r.Errors)
+	oldkit.RunErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
 	var rows [][]string
 	for _, v := range r.Verdicts {
 		rows = append(rows, []string{v.Measure, v.Onair, v.Peer, v.Ratio, v.Target, v.Verdict})
 	}
-	b.WriteString(benchkit.Table([]string{"measure", benchkit.NameOnair, nameSocketIO, "onair / socket.io", "target", "verdict"}, rows))
+	b.WriteString(oldkit.Table([]string{"measure", oldkit.NameOnair, nameSocketIO, "onair / socket.io", "target", "verdict"}, rows))
 	b.WriteString("\nThe like-for-like CPU comparison is the onair process against the socket.io process: " +
 		"one server against one, and onair's figure still includes its own MongoDB work (inserting each message, " +
 		"writing and tailing the event log). socket.io stores nothing, so adding FerretDB compares chat with " +
@@ -61,7 +61,7 @@ func chatSection(r *chatResults) string {
 		}
 	}
 	b.WriteString("\n### Details\n\n")
-	b.WriteString(chatDetails(r.Servers, []string{benchkit.NameOnair, nameSocketIO}))
+	b.WriteString(chatDetails(r.Servers, []string{oldkit.NameOnair, nameSocketIO}))
 	return b.String()
 }
 
@@ -87,9 +87,9 @@ func chatDetails(servers []chatServerResult, names []string) string {
 	}
 	lat := func(x chatLatency) string {
 		if x.Samples == 0 {
-			return benchkit.NotMeasured
+			return oldkit.NotMeasured
 		}
-		return fmt.Sprintf("%s / %s / %s / %s / %s", benchkit.Fnum(x.P50MS, 1), benchkit.Fnum(x.P90MS, 1), benchkit.Fnum(x.P99MS, 1), benchkit.Fnum(x.P999MS, 1), benchkit.Fnum(x.MaxMS, 1))
+		return fmt.Sprintf("%s / %s / %s / %s / %s", oldkit.Fnum(x.P50MS, 1), oldkit.Fnum(x.P90MS, 1), oldkit.Fnum(x.P99MS, 1), oldkit.Fnum(x.P999MS, 1), oldkit.Fnum(x.MaxMS, 1))
 	}
 	procs := func(f func(chatServerResult, chatProcUsage) string) func(chatServerResult) string {
 		return func(c chatServerResult) string {
@@ -127,30 +127,30 @@ func chatDetails(servers []chatServerResult, names []string) string {
 		}),
 		row("delivery latency p50 / p90 / p99 / p99.9 / max (ms)", func(c chatServerResult) string { return lat(c.Load.Total.Latency) }),
 		row("ack latency at the sender p50 / p90 / p99 / p99.9 / max (ms)", func(c chatServerResult) string { return lat(c.Load.AckLatency) }),
-		row("latest post behind schedule (ms)", func(c chatServerResult) string { return benchkit.Fnum(c.Load.SendSlipMax, 1) }),
+		row("latest post behind schedule (ms)", func(c chatServerResult) string { return oldkit.Fnum(c.Load.SendSlipMax, 1) }),
 		row("window: first send to last delivery (s)", func(c chatServerResult) string {
-			s := benchkit.Fnum(c.WindowS, 2)
+			s := oldkit.Fnum(c.WindowS, 2)
 			if !c.Load.Drained {
 				s += " (**drain time ran out**)"
 			}
 			return s
 		}),
 		row("server CPU, % of a core (CPU s)", procs(func(_ chatServerResult, p chatProcUsage) string {
-			return fmt.Sprintf("%s (%s)", benchkit.Fnum(p.CPUPercent, 1), benchkit.Fnum(p.CPUSeconds, 2))
+			return fmt.Sprintf("%s (%s)", oldkit.Fnum(p.CPUPercent, 1), oldkit.Fnum(p.CPUSeconds, 2))
 		})),
 		row("server CPU per delivery (µs)", procs(func(c chatServerResult, p chatProcUsage) string {
-			return benchkit.Fnum(1e6*benchkit.Ratio(p.CPUSeconds, float64(c.Load.Total.Delivered)), 2)
+			return oldkit.Fnum(1e6*oldkit.Ratio(p.CPUSeconds, float64(c.Load.Total.Delivered)), 2)
 		})),
 		row("server CPU when idle with every socket connected, % of a core", procs(func(_ chatServerResult, p chatProcUsage) string {
-			return benchkit.Fnum(p.IdleCPUPercent, 1)
+			return oldkit.Fnum(p.IdleCPUPercent, 1)
 		})),
 		row("server RSS: idle → window mean (max), MB", procs(func(_ chatServerResult, p chatProcUsage) string {
-			return fmt.Sprintf("%s → %s (%s)", benchkit.Fnum(p.IdleRSSMB, 1), benchkit.Fnum(p.RSSMeanMB, 1), benchkit.Fnum(p.RSSMaxMB, 1))
+			return fmt.Sprintf("%s → %s (%s)", oldkit.Fnum(p.IdleRSSMB, 1), oldkit.Fnum(p.RSSMeanMB, 1), oldkit.Fnum(p.RSSMaxMB, 1))
 		})),
-		row("load generator CPU, % of a core", func(c chatServerResult) string { return benchkit.Fnum(c.WorkerCPUPercent, 0) }),
-		row("machine busy, % of all cores", func(c chatServerResult) string { return benchkit.Fnum(c.MachineBusy, 0) }),
+		row("load generator CPU, % of a core", func(c chatServerResult) string { return oldkit.Fnum(c.WorkerCPUPercent, 0) }),
+		row("machine busy, % of all cores", func(c chatServerResult) string { return oldkit.Fnum(c.MachineBusy, 0) }),
 	}
-	return benchkit.Table(header, rows)
+	return oldkit.Table(header, rows)
 }
 
 // groupClients is the number of clients in the named group.
@@ -164,7 +164,7 @@ func groupClients(l chatLoadResult, name string) int {
 
 func orNA(s string) string {
 	if s == "" {
-		return benchkit.NotMeasured
+		return oldkit.NotMeasured
 	}
 	return s
 }
@@ -179,10 +179,10 @@ func chatBehindNote(r chatServerResult, durationS float64) string {
 	}
 	var cpu []string
 	for _, p := range r.Procs {
-		cpu = append(cpu, fmt.Sprintf("%s %s %% of a core", p.Name, benchkit.Fnum(p.CPUPercent, 0)))
+		cpu = append(cpu, fmt.Sprintf("%s %s %% of a core", p.Name, oldkit.Fnum(p.CPUPercent, 0)))
 	}
 	return fmt.Sprintf("**%s fell behind the load**: deliveries were up to %s ms late (p99 %s ms) and the last "+
 		"arrived %s s after the first post (posting took %.0f s); %s, machine busy %s %%. Its CPU figures are "+
-		"those of a server at its limit on this machine.", r.Server, benchkit.Fnum(lat.MaxMS, 0), benchkit.Fnum(lat.P99MS, 0),
-		benchkit.Fnum(r.WindowS, 1), durationS, strings.Join(cpu, ", "), benchkit.Fnum(r.MachineBusy, 0))
+		"those of a server at its limit on this machine.", r.Server, oldkit.Fnum(lat.MaxMS, 0), oldkit.Fnum(lat.P99MS, 0),
+		oldkit.Fnum(r.WindowS, 1), durationS, strings.Join(cpu, ", "), oldkit.Fnum(r.MachineBusy, 0))
 }

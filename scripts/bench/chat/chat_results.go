@@ -1,7 +1,7 @@
 package chat
 
 import (
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
@@ -124,17 +124,17 @@ type chatServerResult struct {
 
 // chatResults is everything `bench chat` measured (.artifacts/bench/chat.json).
 type chatResults struct {
-	Command  string               `json:"command"`
-	Started  string               `json:"started"`
-	Finished string               `json:"finished"`
-	Machine  benchkit.MachineInfo `json:"machine"`
-	Node     string               `json:"node"`
-	SocketIO string               `json:"socket_io"`
-	Onair    benchkit.BinaryInfo  `json:"onair"`
-	Load     chatLoadParams       `json:"load"`
-	Servers  []chatServerResult   `json:"servers"`
-	Verdicts []chatVerdict        `json:"verdicts"`
-	Errors   []string             `json:"errors,omitempty"`
+	Command  string             `json:"command"`
+	Started  string             `json:"started"`
+	Finished string             `json:"finished"`
+	Machine  oldkit.MachineInfo `json:"machine"`
+	Node     string             `json:"node"`
+	SocketIO string             `json:"socket_io"`
+	Onair    oldkit.BinaryInfo  `json:"onair"`
+	Load     chatLoadParams     `json:"load"`
+	Servers  []chatServerResult `json:"servers"`
+	Verdicts []chatVerdict      `json:"verdicts"`
+	Errors   []string           `json:"errors,omitempty"`
 }
 
 // chatLoadParams is the load, as configured.
@@ -159,13 +159,13 @@ type chatVerdict struct {
 
 // clusterChatResults is everything `bench cluster-chat` measured.
 type clusterChatResults struct {
-	Command  string               `json:"command"`
-	Started  string               `json:"started"`
-	Finished string               `json:"finished"`
-	Machine  benchkit.MachineInfo `json:"machine"`
-	Onair    benchkit.BinaryInfo  `json:"onair"`
-	Load     chatLoadParams       `json:"load"`
-	Result   chatServerResult     `json:"result"`
-	Verdicts []chatVerdict        `json:"verdicts"`
-	Errors   []string             `json:"errors,omitempty"`
+	Command  string             `json:"command"`
+	Started  string             `json:"started"`
+	Finished string             `json:"finished"`
+	Machine  oldkit.MachineInfo `json:"machine"`
+	Onair    oldkit.BinaryInfo  `json:"onair"`
+	Load     chatLoadParams     `json:"load"`
+	Result   chatServerResult   `json:"result"`
+	Verdicts []chatVerdict      `json:"verdicts"`
+	Errors   []string           `json:"errors,omitempty"`
 }

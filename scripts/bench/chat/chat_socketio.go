@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +17,7 @@ import (
 
 // chatSocketIO is the socket.io peer (scripts/bench/socketio/server.js) under Node.
 type chatSocketIO struct {
-	proc *benchkit.Process
+	proc *oldkit.Process
 	addr string // host:port
 }
 
@@ -64,7 +64,7 @@ func startSocketIO(ctx context.Context, root string) (*chatSocketIO, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket.io peer: %w", err)
 	}
-	proc, err := benchkit.StartProcess("socket.io peer", cmd)
+	proc, err := oldkit.StartProcess("socket.io peer", cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -111,4 +111,4 @@ func (s *chatSocketIO) Alive() error {
 func (s *chatSocketIO) Stop() { s.proc.Stop(syscall.SIGTERM, 5*time.Second) }
 
 // nodeVersion is `node --version`.
-func nodeVersion(ctx context.Context) string { return benchkit.FirstLine(ctx, "node", "--version") }
+func nodeVersion(ctx context.Context) string { return oldkit.FirstLine(ctx, "node", "--version") }

@@ -2,7 +2,7 @@ package chat
 
 import (
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"slices"
 )
 
@@ -34,7 +34,7 @@ func (r chatServerResult) cpuSeconds(names ...string) float64 {
 
 // perCPU is deliveries per CPU second of the named processes.
 func (r chatServerResult) perCPU(names ...string) float64 {
-	return benchkit.Ratio(float64(r.Load.Total.Delivered), r.cpuSeconds(names...))
+	return oldkit.Ratio(float64(r.Load.Total.Delivered), r.cpuSeconds(names...))
 }
 
 // chatLost is what did not arrive: deliveries of acknowledged messages that some socket
@@ -51,44 +51,44 @@ func chatComplete(l chatLoadResult) bool {
 
 // chatVerdicts is the targets table of bench chat.
 func chatVerdicts(r *chatResults) []chatVerdict {
-	o, okO := findChatServer(r.Servers, benchkit.NameOnair)
+	o, okO := findChatServer(r.Servers, oldkit.NameOnair)
 	s, okS := findChatServer(r.Servers, nameSocketIO)
 	both := okO && okS
 	cell := func(ok bool, v float64, dec int) string {
 		if !ok {
-			return benchkit.NotMeasured
+			return oldkit.NotMeasured
 		}
-		return benchkit.Fnum(v, dec)
+		return oldkit.Fnum(v, dec)
 	}
 	rat := func(a, b float64) string {
 		if !both {
-			return benchkit.NotMeasured
+			return oldkit.NotMeasured
 		}
-		return benchkit.Fratio(benchkit.Ratio(a, b))
+		return oldkit.Fratio(oldkit.Ratio(a, b))
 	}
 	lostCell := func(ok bool, r chatServerResult) string {
 		if !ok {
-			return benchkit.NotMeasured
+			return oldkit.NotMeasured
 		}
 		return fmt.Sprintf("%d", chatLost(r.Load))
 	}
 	latO := okO && o.Load.Total.Latency.Samples > 0
 	oP99, sP99 := o.Load.Total.Latency.P99MS, s.Load.Total.Latency.P99MS
 	oP50, sP50 := o.Load.Total.Latency.P50MS, s.Load.Total.Latency.P50MS
-	alone, store, peer := o.perCPU(benchkit.NameOnair), o.perCPU(benchkit.NameOnair, benchkit.NameFerret), s.perCPU(nameSocketIO)
+	alone, store, peer := o.perCPU(oldkit.NameOnair), o.perCPU(oldkit.NameOnair, oldkit.NameFerret), s.perCPU(nameSocketIO)
 	return []chatVerdict{
 		{Measure: "delivery latency p99 (ms)", Onair: cell(okO, oP99, 1), Peer: cell(okS, sP99, 1), Ratio: rat(oP99, sP99),
-			Target: fmt.Sprintf("< %.0f ms", targetChatP99MS), Verdict: benchkit.Verdict(oP99 < targetChatP99MS, latO)},
+			Target: fmt.Sprintf("< %.0f ms", targetChatP99MS), Verdict: oldkit.Verdict(oP99 < targetChatP99MS, latO)},
 		{Measure: "delivery latency p50 (ms)", Onair: cell(okO, oP50, 1), Peer: cell(okS, sP50, 1), Ratio: rat(oP50, sP50),
 			Target: "—", Verdict: "—"},
 		{Measure: "messages lost (deliveries missing)", Onair: lostCell(okO, o), Peer: lostCell(okS, s), Ratio: "",
-			Target: "0", Verdict: benchkit.Verdict(chatComplete(o.Load), okO)},
+			Target: "0", Verdict: oldkit.Verdict(chatComplete(o.Load), okO)},
 		{Measure: "deliveries per server CPU second: onair process", Onair: cell(okO, alone, 0), Peer: cell(okS, peer, 0),
 			Ratio: rat(alone, peer), Target: fmt.Sprintf("≥ %.0fx socket.io", targetChatPerCPURatio),
-			Verdict: benchkit.Verdict(benchkit.Ratio(alone, peer) >= targetChatPerCPURatio, both)},
+			Verdict: oldkit.Verdict(oldkit.Ratio(alone, peer) >= targetChatPerCPURatio, both)},
 		{Measure: "deliveries per server CPU second: onair + FerretDB (storage; socket.io stores nothing)", Onair: cell(okO, store, 0),
 			Peer: cell(okS, peer, 0), Ratio: rat(store, peer), Target: fmt.Sprintf("(≥ %.0fx: not like for like)", targetChatPerCPURatio),
-			Verdict: benchkit.Verdict(benchkit.Ratio(store, peer) >= targetChatPerCPURatio, both)},
+			Verdict: oldkit.Verdict(oldkit.Ratio(store, peer) >= targetChatPerCPURatio, both)},
 	}
 }
 
@@ -99,16 +99,16 @@ func clusterChatVerdicts(r *clusterChatResults) []chatVerdict {
 	g, ok := clusterRemoteGroup(l)
 	measured := ok && len(r.Errors) == 0
 	measured = measured && g.Latency.Samples > 0
-	p99, maxCell := benchkit.NotMeasured, benchkit.NotMeasured
+	p99, maxCell := oldkit.NotMeasured, oldkit.NotMeasured
 	if ok {
-		p99, maxCell = benchkit.Fnum(g.Latency.P99MS, 1), benchkit.Fnum(g.Latency.MaxMS, 1)
+		p99, maxCell = oldkit.Fnum(g.Latency.P99MS, 1), oldkit.Fnum(g.Latency.MaxMS, 1)
 	}
 	return []chatVerdict{
 		{Measure: "cross-node delivery latency p99 (ms)", Onair: p99, Target: fmt.Sprintf("≤ %.0f ms", targetClusterChatP99MS),
-			Verdict: benchkit.Verdict(g.Latency.P99MS <= targetClusterChatP99MS, measured)},
+			Verdict: oldkit.Verdict(g.Latency.P99MS <= targetClusterChatP99MS, measured)},
 		{Measure: "cross-node delivery latency max (ms)", Onair: maxCell, Target: "—", Verdict: "—"},
 		{Measure: "messages lost at node B (deliveries missing)", Onair: fmt.Sprintf("%d", g.Lost+int64(l.Sent-l.Acked)*int64(g.Clients)),
-			Target: "0", Verdict: benchkit.Verdict(g.Lost == 0 && g.Dropped == 0 && l.Acked == l.Sent && l.Sent > 0, measured)},
+			Target: "0", Verdict: oldkit.Verdict(g.Lost == 0 && g.Dropped == 0 && l.Acked == l.Sent && l.Sent > 0, measured)},
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +153,7 @@ func (l *chatLoad) connect(ctx context.Context) error {
 }
 
 func (l *chatLoad) connectOne(ctx context.Context, c *chatClient, url, cookie string, deadline time.Time) error {
-	ws, err := benchkit.DialChat(ctx, url, cookie)
+	ws, err := oldkit.DialChat(ctx, url, cookie)
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (l *chatLoad) warmUp(ctx context.Context) (int, error) {
 			_, missing := l.allWarm(0)
 			return seq, fmt.Errorf("chat worker: %d of %d clients received no warm-up message within %s", missing, len(l.clients), l.spec.WarmupMax)
 		}
-		if err := benchkit.SleepUntil(ctx, start.Add(time.Duration(seq)*interval)); err != nil {
+		if err := oldkit.SleepUntil(ctx, start.Add(time.Duration(seq)*interval)); err != nil {
 			return seq, err
 		}
 	}
@@ -255,7 +255,7 @@ func (l *chatLoad) warmUp(ctx context.Context) (int, error) {
 		if time.Now().After(deadline) {
 			return seq, fmt.Errorf("chat worker: %d of %d clients lack the last warm-up message 10 s after it was sent", missing, len(l.clients))
 		}
-		if err := benchkit.SleepUntil(ctx, time.Now().Add(5*time.Millisecond)); err != nil {
+		if err := oldkit.SleepUntil(ctx, time.Now().Add(5*time.Millisecond)); err != nil {
 			return seq, err
 		}
 	}
@@ -286,7 +286,7 @@ func (l *chatLoad) measure(ctx context.Context) chatLoadResult {
 	}
 	sent := 0
 	for seq := range l.n {
-		if benchkit.SleepUntil(ctx, start.Add(time.Duration(seq)*interval)) != nil {
+		if oldkit.SleepUntil(ctx, start.Add(time.Duration(seq)*interval)) != nil {
 			break
 		}
 		queues[seq%len(queues)] <- seq
@@ -307,7 +307,7 @@ func (l *chatLoad) measure(ctx context.Context) chatLoadResult {
 			res.Drained = true
 			break
 		}
-		if time.Now().After(deadline) || benchkit.SleepUntil(ctx, time.Now().Add(2*time.Millisecond)) != nil {
+		if time.Now().After(deadline) || oldkit.SleepUntil(ctx, time.Now().Add(2*time.Millisecond)) != nil {
 			break
 		}
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"onair/configs/cdn"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -16,7 +16,7 @@ import (
 // cdn runs one node behind nginx with the CDN example and counts the origin's HLS
 // requests under more and more players.
 func (c *churnRun) cdn(ctx context.Context) error {
-	n, err := benchkit.StartRigNode(ctx, benchkit.RigNodeOptions{Binary: c.Bin, DataDir: filepath.Join(c.tmp, "node-cdn"), Mongo: c.Mongo.URI, Env: c.S3.Env()})
+	n, err := oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: c.Bin, DataDir: filepath.Join(c.tmp, "node-cdn"), Mongo: c.Mongo.URI, Env: c.S3.Env()})
 	if err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func (c *churnRun) cdn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nginx is required (scripts/deps.sh bench installs it): %w", err)
 	}
-	port, err := benchkit.FreePort()
+	port, err := oldkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -34,19 +34,19 @@ func (c *churnRun) cdn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nginx, err := benchkit.StartProcess("nginx", exec.Command(bin, "-p", dir, "-c", conf, "-e", "stderr"))
+	nginx, err := oldkit.StartProcess("nginx", exec.Command(bin, "-p", dir, "-c", conf, "-e", "stderr"))
 	if err != nil {
 		return err
 	}
 	defer nginx.Stop(syscall.SIGTERM, 10*time.Second)
-	if err := benchkit.WaitReady(ctx, nginx, 10*time.Second, func() error { return benchkit.Dialable(listen) }); err != nil {
+	if err := oldkit.WaitReady(ctx, nginx, 10*time.Second, func() error { return oldkit.Dialable(listen) }); err != nil {
 		return err
 	}
 	api := c.api.At(n.HTTP)
 	if err := api.SetRecording(ctx, churnCDNRoom, false); err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpegPublisher(c.Input, n.PublishURL(c.keys[churnCDNRoom]))
+	pub, err := oldkit.StartFFmpegPublisher(c.Input, n.PublishURL(c.keys[churnCDNRoom]))
 	if err != nil {
 		return err
 	}
@@ -71,32 +71,32 @@ func (c *churnRun) cdn(ctx context.Context) error {
 
 // cdnLoad plays with count players through nginx and counts what reaches the origin n
 // over the window after the warm-up.
-func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.RigNode, url string, count int) (churnCDNRun, error) {
+func (c *churnRun) cdnLoad(ctx context.Context, n *oldkit.RigNode, url string, count int) (churnCDNRun, error) {
 	run := churnCDNRun{Players: count}
 	playCtx, stop := context.WithCancel(ctx)
-	players, wait := benchkit.StartPlayers(playCtx, count, func(int) (int, int, string) { return 0, 0, url })
+	players, wait := oldkit.StartPlayers(playCtx, count, func(int) (int, int, string) { return 0, 0, url })
 	defer func() { stop(); wait() }()
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(c.cfg.cdnWarmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(c.cfg.cdnWarmup)); err != nil {
 		return run, err
 	}
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	m0, err := n.Metrics(ctx, client)
 	if err != nil {
 		return run, err
 	}
-	busy0, _ := benchkit.ReadCPUTimes()
+	busy0, _ := oldkit.ReadCPUTimes()
 	t0 := time.Now()
-	if err := benchkit.SleepUntil(ctx, t0.Add(c.cfg.cdnWindow)); err != nil {
+	if err := oldkit.SleepUntil(ctx, t0.Add(c.cfg.cdnWindow)); err != nil {
 		return run, err
 	}
 	m1, err := n.Metrics(ctx, client)
 	if err != nil {
 		return run, err
 	}
-	run.Seconds, run.MachineBusy = time.Since(t0).Seconds(), benchkit.BusySince(busy0)
-	run.ByKind = benchkit.PromByLabel(m1, "onair_hls_requests_total")
-	for k, v := range benchkit.PromByLabel(m0, "onair_hls_requests_total") {
+	run.Seconds, run.MachineBusy = time.Since(t0).Seconds(), oldkit.BusySince(busy0)
+	run.ByKind = oldkit.PromByLabel(m1, "onair_hls_requests_total")
+	for k, v := range oldkit.PromByLabel(m0, "onair_hls_requests_total") {
 		run.ByKind[k] -= v
 	}
 	for _, v := range run.ByKind {
@@ -111,6 +111,6 @@ func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.RigNode, url string,
 		}
 		run.Rejoins += int(p.Rejoins.Load())
 	}
-	run.PartsPerPlayerS = benchkit.Ratio(float64(parts), float64(count)*run.Seconds)
+	run.PartsPerPlayerS = oldkit.Ratio(float64(parts), float64(count)*run.Seconds)
 	return run, nil
 }

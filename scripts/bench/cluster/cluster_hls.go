@@ -5,8 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
 	"onair/scripts/bench/live"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,10 +22,10 @@ const clusterHLSRoom = "hls"
 type clusterHLSBench struct {
 	cfg  clusterHLSConfig
 	tmp  string
-	a, b *benchkit.RigNode
-	pub  *benchkit.Process
+	a, b *oldkit.RigNode
+	pub  *oldkit.Process
 	res  *clusterHLSResults
-	benchkit.RunLog
+	oldkit.RunLog
 	cleanups []func()
 }
 
@@ -36,8 +36,8 @@ func RunClusterHLS(ctx context.Context, args []string, root, command string, std
 	if err != nil {
 		return err
 	}
-	c := &clusterHLSBench{cfg: cfg, RunLog: benchkit.RunLog{Name: "cluster-hls", Out: stderr},
-		res: &clusterHLSResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: benchkit.DescribeMachine(ctx), Recording: cfg.recording}}
+	c := &clusterHLSBench{cfg: cfg, RunLog: oldkit.RunLog{Name: "cluster-hls", Out: stderr},
+		res: &clusterHLSResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx), Recording: cfg.recording}}
 	if c.tmp, err = os.MkdirTemp("", "onair-bench-cluster-hls-"); err != nil {
 		return fmt.Errorf("bench cluster-hls: %w", err)
 	}
@@ -62,11 +62,11 @@ func RunClusterHLS(ctx context.Context, args []string, root, command string, std
 		c.res.Errors = append(c.res.Errors, fmt.Sprintf("bench cluster-hls: stopped: %v", err))
 	}
 	c.cleanup()
-	c.res.Machine.LoadEnd = benchkit.LoadAvg()
+	c.res.Machine.LoadEnd = oldkit.LoadAvg()
 	c.res.Finished = time.Now().UTC().Format(time.RFC3339)
 	section := clusterHLSSection(c.res)
 	fmt.Fprintln(stdout, section)
-	return benchkit.RigWrite(cfg.RigFlags, c.res, len(c.res.Errors), section, c.Logf)
+	return oldkit.RigWrite(cfg.RigFlags, c.res, len(c.res.Errors), section, c.Logf)
 }
 
 // cleanup stops what setup started, the last first.
@@ -80,41 +80,41 @@ func (c *clusterHLSBench) cleanup() {
 // setup starts FerretDB, MinIO and the two nodes, creates the room, publishes to A and
 // finds the paths the viewers ask for.
 func (c *clusterHLSBench) setup(ctx context.Context, root string) error {
-	input, in, err := benchkit.RigInput(ctx, root, c.cfg.OutDir)
+	input, in, err := oldkit.RigInput(ctx, root, c.cfg.OutDir)
 	if err != nil {
 		return err
 	}
 	c.res.Input = in
 	binary := filepath.Join(c.tmp, "onair")
-	if c.res.Onair, err = benchkit.CopyBinary(c.cfg.Onair, binary); err != nil {
+	if c.res.Onair, err = oldkit.CopyBinary(c.cfg.Onair, binary); err != nil {
 		return err
 	}
 	c.res.Onair.Path, _ = filepath.Rel(root, c.cfg.Onair)
-	ferret, err := benchkit.RigTool(root, "ferretdb")
+	ferret, err := oldkit.RigTool(root, "ferretdb")
 	if err != nil {
 		return err
 	}
-	minio, err := benchkit.RigTool(root, "minio")
+	minio, err := oldkit.RigTool(root, "minio")
 	if err != nil {
 		return err
 	}
-	mongo, err := benchkit.StartRigMongo(ctx, ferret, filepath.Join(c.tmp, "mongo"))
+	mongo, err := oldkit.StartRigMongo(ctx, ferret, filepath.Join(c.tmp, "mongo"))
 	if err != nil {
 		return err
 	}
 	c.cleanups = append(c.cleanups, mongo.Stop)
-	s3, err := benchkit.StartRigS3(ctx, minio, filepath.Join(c.tmp, "s3"))
+	s3, err := oldkit.StartRigS3(ctx, minio, filepath.Join(c.tmp, "s3"))
 	if err != nil {
 		return err
 	}
 	c.cleanups = append(c.cleanups, s3.Stop)
 	for _, name := range []string{"a", "b"} {
-		port, err := benchkit.FreePort()
+		port, err := oldkit.FreePort()
 		if err != nil {
 			return err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		n, err := benchkit.StartRigNode(ctx, benchkit.RigNodeOptions{Binary: binary, DataDir: filepath.Join(c.tmp, "onair-"+name),
+		n, err := oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: binary, DataDir: filepath.Join(c.tmp, "onair-"+name),
 			Mongo: mongo.URI, HttpAddr: addr, Env: append(s3.Env(), "ONAIR_NODE_ADVERTISE_URL=http://"+addr)})
 		if err != nil {
 			return fmt.Errorf("node %s: %w", strings.ToUpper(name), err)
@@ -128,7 +128,7 @@ func (c *clusterHLSBench) setup(ctx context.Context, root string) error {
 	}
 	c.Logf("node A %s, node B %s", c.a.HTTP, c.b.HTTP)
 
-	api, err := benchkit.NewRigAPI(c.a.HTTP)
+	api, err := oldkit.NewRigAPI(c.a.HTTP)
 	if err == nil {
 		err = api.SignUp(ctx, "bench")
 	}
@@ -142,14 +142,14 @@ func (c *clusterHLSBench) setup(ctx context.Context, root string) error {
 	if err != nil {
 		return err
 	}
-	if c.pub, err = benchkit.StartFFmpegPublisher(input, c.a.PublishURL(key)); err != nil {
+	if c.pub, err = oldkit.StartFFmpegPublisher(input, c.a.PublishURL(key)); err != nil {
 		return err
 	}
 	c.cleanups = append(c.cleanups, func() { c.pub.Stop(syscall.SIGTERM, 3*time.Second) })
 	if err := api.WaitLive(ctx, clusterHLSRoom, 20*time.Second); err != nil {
 		return err
 	}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(c.cfg.warmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(c.cfg.warmup)); err != nil {
 		return err
 	}
 	return c.findPaths(ctx)
@@ -158,28 +158,28 @@ func (c *clusterHLSBench) setup(ctx context.Context, root string) error {
 // findPaths takes the media playlist and newest complete segment from A (as the live
 // benchmark does) and checks that B serves the same.
 func (c *clusterHLSBench) findPaths(ctx context.Context) error {
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	paths, err := (&live.OnairServer{Http: c.a.HTTP}).LoadPaths(ctx, client, clusterHLSRoom)
 	if err != nil {
 		return err
 	}
-	segA, _, err := benchkit.HttpGet(ctx, client, c.a.HTTP+paths[1])
+	segA, _, err := oldkit.HttpGet(ctx, client, c.a.HTTP+paths[1])
 	if err != nil {
 		return err
 	}
-	segB, _, err := benchkit.HttpGet(ctx, client, c.b.HTTP+paths[1])
+	segB, _, err := oldkit.HttpGet(ctx, client, c.b.HTTP+paths[1])
 	if err != nil {
 		return fmt.Errorf("through node B: %w", err)
 	}
 	if !bytes.Equal(segA, segB) {
 		return fmt.Errorf("node B served %d bytes for %s, node A %d", len(segB), paths[1], len(segA))
 	}
-	if _, _, err := benchkit.HttpGet(ctx, client, c.b.HTTP+paths[0]); err != nil {
+	if _, _, err := oldkit.HttpGet(ctx, client, c.b.HTTP+paths[0]); err != nil {
 		return fmt.Errorf("through node B: %w", err)
 	}
 	c.res.Paths, c.res.SegmentBytes = paths, len(segA)
 	c.cfg.wrk.Paths = paths
-	c.res.WrkCommand = "wrk " + strings.Join(benchkit.WrkArgs(c.cfg.wrk, "paths.lua", "http://<node>"), " ")
+	c.res.WrkCommand = "wrk " + strings.Join(oldkit.WrkArgs(c.cfg.wrk, "paths.lua", "http://<node>"), " ")
 	return nil
 }

@@ -4,23 +4,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
 // clusterHLSConfig is the `cluster-hls` benchmark's command line.
 type clusterHLSConfig struct {
-	benchkit.RigFlags
+	oldkit.RigFlags
 	rounds    int
 	warmup    time.Duration
 	recording bool
-	wrk       benchkit.WrkOptions
+	wrk       oldkit.WrkOptions
 }
 
 func parseClusterHLSFlags(args []string, root string, stderr io.Writer) (clusterHLSConfig, error) {
 	fs := flag.NewFlagSet("bench cluster-hls", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clusterHLSConfig{RigFlags: benchkit.RigFlags{Name: "cluster-hls"}}
+	c := clusterHLSConfig{RigFlags: oldkit.RigFlags{Name: "cluster-hls"}}
 	c.Register(fs, root)
 	fs.IntVar(&c.rounds, "rounds", 2, "rounds of (load through the origin A, load through B), alternating so that both meet the same disturbances")
 	fs.DurationVar(&c.warmup, "warmup", 8*time.Second, "publishing before the first load, so that segments exist")

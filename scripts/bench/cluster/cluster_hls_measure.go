@@ -3,7 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
@@ -14,47 +14,47 @@ func (c *clusterHLSBench) measure(ctx context.Context, round int, via string) (c
 		run.Base = c.b.HTTP
 	}
 	pa, pb := []int{c.a.Pid()}, []int{c.b.Pid()}
-	idleA0, err := benchkit.CpuSeconds(pa)
+	idleA0, err := oldkit.CpuSeconds(pa)
 	if err != nil {
 		return run, err
 	}
-	idleB0, err := benchkit.CpuSeconds(pb)
+	idleB0, err := oldkit.CpuSeconds(pb)
 	if err != nil {
 		return run, err
 	}
 	idleStart := time.Now()
-	if err := benchkit.SleepUntil(ctx, idleStart.Add(3*time.Second)); err != nil {
+	if err := oldkit.SleepUntil(ctx, idleStart.Add(3*time.Second)); err != nil {
 		return run, err
 	}
-	a0, err := benchkit.CpuSeconds(pa)
+	a0, err := oldkit.CpuSeconds(pa)
 	if err != nil {
 		return run, err
 	}
-	b0, err := benchkit.CpuSeconds(pb)
+	b0, err := oldkit.CpuSeconds(pb)
 	if err != nil {
 		return run, err
 	}
 	idle := time.Since(idleStart).Seconds()
 	run.IdleAPct, run.IdleBPct = 100*(a0-idleA0)/idle, 100*(b0-idleB0)/idle
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	m0, err := c.a.Metrics(ctx, client)
 	if err != nil {
 		return run, err
 	}
-	busy0, _ := benchkit.ReadCPUTimes()
+	busy0, _ := oldkit.ReadCPUTimes()
 	started := time.Now()
-	w, err := benchkit.RunWrk(ctx, c.tmp, run.Base, c.cfg.wrk)
+	w, err := oldkit.RunWrk(ctx, c.tmp, run.Base, c.cfg.wrk)
 	if err != nil {
 		return run, fmt.Errorf("round %d via %s: %w", round, via, err)
 	}
 	wall := time.Since(started).Seconds()
-	run.MachineBusy = benchkit.BusySince(busy0)
-	a1, err := benchkit.CpuSeconds(pa)
+	run.MachineBusy = oldkit.BusySince(busy0)
+	a1, err := oldkit.CpuSeconds(pa)
 	if err != nil {
 		return run, err
 	}
-	b1, err := benchkit.CpuSeconds(pb)
+	b1, err := oldkit.CpuSeconds(pb)
 	if err != nil {
 		return run, err
 	}
@@ -62,7 +62,7 @@ func (c *clusterHLSBench) measure(ctx context.Context, round int, via string) (c
 	if err != nil {
 		return run, err
 	}
-	run.OriginRequests = int64(benchkit.PromSum(m1, "onair_hls_requests_total") - benchkit.PromSum(m0, "onair_hls_requests_total"))
+	run.OriginRequests = int64(oldkit.PromSum(m1, "onair_hls_requests_total") - oldkit.PromSum(m0, "onair_hls_requests_total"))
 	run.Requests, run.Seconds, run.RPS = w.Requests, w.Seconds, w.RPS
 	run.Non2xx, run.SocketErrors = w.Non2xx, w.SocketErrs
 	run.LatencyP50, run.LatencyP99, run.Transfer = w.LatencyP50, w.LatencyP99, w.BytesPerSec

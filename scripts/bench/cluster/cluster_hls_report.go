@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"strings"
 )
 
@@ -10,7 +10,7 @@ import (
 // markers).
 func clusterHLSSection(r *clusterHLSResults) string {
 	var b strings.Builder
-	benchkit.RigSectionHead(&b, "Cluster: HLS viewers through a non-origin node", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
+	oldkit.RigSectionHead(&b, "Cluster: HLS viewers through a non-origin node", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
 	rec := "switched off (`PATCH … {\"recording\": false}`), so that S3 uploads stay out of the CPU figures"
 	if r.Recording {
 		rec = "on (to MinIO)"
@@ -28,22 +28,22 @@ func clusterHLSSection(r *clusterHLSResults) string {
 	if len(r.Paths) == 2 {
 		fmt.Fprintf(&b, "Load: `%s` with paths `%s` and `%s`.\n\n", r.WrkCommand, r.Paths[0], r.Paths[1])
 	}
-	benchkit.RunErrors(&b, r.Errors)
+	oldkit.RunErrors(&b, r.Errors)
 
 	origin, proxy := clusterHLSTotals(r.Runs)
 	b.WriteString("### Summary\n\n")
-	pct := func(cpu, s float64) string { return benchkit.Fnum(100*benchkit.Ratio(cpu, s), 0) }
+	pct := func(cpu, s float64) string { return oldkit.Fnum(100*oldkit.Ratio(cpu, s), 0) }
 	rows := [][]string{
-		{"requests/s", benchkit.Fnum(origin.RPS(), 0), benchkit.Fnum(proxy.RPS(), 0), benchkit.Fratio(benchkit.Ratio(proxy.RPS(), origin.RPS()))},
+		{"requests/s", oldkit.Fnum(origin.RPS(), 0), oldkit.Fnum(proxy.RPS(), 0), oldkit.Fratio(oldkit.Ratio(proxy.RPS(), origin.RPS()))},
 		{"node A CPU, % of a core", pct(origin.CPUA, origin.Seconds), pct(proxy.CPUA, proxy.Seconds), ""},
 		{"node B CPU, % of a core", pct(origin.CPUB, origin.Seconds), pct(proxy.CPUB, proxy.Seconds), ""},
-		{"CPU per request, both nodes (µs)", benchkit.Fnum(origin.CPUPerRequestUS(), 1), benchkit.Fnum(proxy.CPUPerRequestUS(), 1),
-			benchkit.Fratio(benchkit.Ratio(proxy.CPUPerRequestUS(), origin.CPUPerRequestUS()))},
-		{"HLS requests node A answered, per viewer request", benchkit.Fnum(benchkit.Ratio(float64(origin.Origin), float64(origin.Requests)), 3),
-			benchkit.Fnum(benchkit.Ratio(float64(proxy.Origin), float64(proxy.Requests)), 3), ""},
+		{"CPU per request, both nodes (µs)", oldkit.Fnum(origin.CPUPerRequestUS(), 1), oldkit.Fnum(proxy.CPUPerRequestUS(), 1),
+			oldkit.Fratio(oldkit.Ratio(proxy.CPUPerRequestUS(), origin.CPUPerRequestUS()))},
+		{"HLS requests node A answered, per viewer request", oldkit.Fnum(oldkit.Ratio(float64(origin.Origin), float64(origin.Requests)), 3),
+			oldkit.Fnum(oldkit.Ratio(float64(proxy.Origin), float64(proxy.Requests)), 3), ""},
 		{"runs", fmt.Sprint(origin.Runs), fmt.Sprint(proxy.Runs), ""},
 	}
-	b.WriteString(benchkit.Table([]string{"", "viewers on A (origin)", "viewers on B (proxy)", "B / A"}, rows))
+	b.WriteString(oldkit.Table([]string{"", "viewers on A (origin)", "viewers on B (proxy)", "B / A"}, rows))
 	b.WriteString("\nIssue 6 asks for these ratios without a threshold: requests/s through B against A (higher is better), " +
 		"and total CPU per request through B against direct (lower is better; 1.00x would mean the proxy hop is free). " +
 		"*HLS requests node A answered* comes from A's `onair_hls_requests_total`: every viewer request when the viewers are " +
@@ -56,13 +56,13 @@ func clusterHLSSection(r *clusterHLSResults) string {
 		if x.SocketErrors != "" {
 			errs += "; " + x.SocketErrors
 		}
-		runRows = append(runRows, []string{fmt.Sprint(x.Round), x.Via, benchkit.Fnum(x.RPS, 0),
-			fmt.Sprintf("%s (%s)", benchkit.Fnum(x.CPUAPercent, 0), benchkit.Fnum(x.IdleAPct, 1)),
-			fmt.Sprintf("%s (%s)", benchkit.Fnum(x.CPUBPercent, 0), benchkit.Fnum(x.IdleBPct, 1)),
-			benchkit.Fnum(benchkit.Ratio(1e6*(x.CPUA+x.CPUB), float64(x.Requests)), 1), fmt.Sprint(x.OriginRequests),
-			x.LatencyP50 + " / " + x.LatencyP99, x.Transfer, errs, benchkit.Fnum(x.MachineBusy, 0)})
+		runRows = append(runRows, []string{fmt.Sprint(x.Round), x.Via, oldkit.Fnum(x.RPS, 0),
+			fmt.Sprintf("%s (%s)", oldkit.Fnum(x.CPUAPercent, 0), oldkit.Fnum(x.IdleAPct, 1)),
+			fmt.Sprintf("%s (%s)", oldkit.Fnum(x.CPUBPercent, 0), oldkit.Fnum(x.IdleBPct, 1)),
+			oldkit.Fnum(oldkit.Ratio(1e6*(x.CPUA+x.CPUB), float64(x.Requests)), 1), fmt.Sprint(x.OriginRequests),
+			x.LatencyP50 + " / " + x.LatencyP99, x.Transfer, errs, oldkit.Fnum(x.MachineBusy, 0)})
 	}
-	b.WriteString(benchkit.Table([]string{"round", "viewers on", "requests/s", "A CPU % (idle before)", "B CPU % (idle before)",
+	b.WriteString(oldkit.Table([]string{"round", "viewers on", "requests/s", "A CPU % (idle before)", "B CPU % (idle before)",
 		"µs CPU per request", "requests A answered", "latency p50 / p99", "transfer/s", "non-2xx; socket errors", "machine busy %"}, runRows))
 	return b.String()
 }

@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 )
 
 // Which node the viewers' requests go to.
@@ -13,12 +13,12 @@ const (
 // clusterHLSResults is everything `bench cluster-hls` measured; it is written as JSON to
 // .artifacts/bench/cluster-hls.json and summarised in BENCHMARKS.md.
 type clusterHLSResults struct {
-	Command  string               `json:"command"`
-	Started  string               `json:"started"`
-	Finished string               `json:"finished"`
-	Machine  benchkit.MachineInfo `json:"machine"`
-	Onair    benchkit.BinaryInfo  `json:"onair"`
-	Input    benchkit.InputInfo   `json:"input"`
+	Command  string             `json:"command"`
+	Started  string             `json:"started"`
+	Finished string             `json:"finished"`
+	Machine  oldkit.MachineInfo `json:"machine"`
+	Onair    oldkit.BinaryInfo  `json:"onair"`
+	Input    oldkit.InputInfo   `json:"input"`
 	// Recording tells whether the room recorded (to MinIO) during the loads.
 	Recording    bool     `json:"recording"`
 	Paths        []string `json:"paths"`
@@ -66,11 +66,11 @@ type clusterHLSTotal struct {
 	CPUB     float64
 }
 
-func (t clusterHLSTotal) RPS() float64 { return benchkit.Ratio(float64(t.Requests), t.Seconds) }
+func (t clusterHLSTotal) RPS() float64 { return oldkit.Ratio(float64(t.Requests), t.Seconds) }
 
 // CPUPerRequestUS is both nodes' CPU time per request, in microseconds.
 func (t clusterHLSTotal) CPUPerRequestUS() float64 {
-	return benchkit.Ratio(1e6*(t.CPUA+t.CPUB), float64(t.Requests))
+	return oldkit.Ratio(1e6*(t.CPUA+t.CPUB), float64(t.Requests))
 }
 
 // clusterHLSTotals sums runs by node: through the origin, then through the proxy.

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,12 +16,12 @@ import (
 // liveRun is one run of `bench live`: its configuration, the input and what it measured.
 type liveRun struct {
 	cfg   liveConfig
-	kinds []benchkit.ServerKind
+	kinds []oldkit.ServerKind
 	tmp   string // scratch directory for the servers' files, removed at the end
 	input string
-	tags  []benchkit.FlvTag
+	tags  []oldkit.FlvTag
 	res   *liveResults
-	benchkit.RunLog
+	oldkit.RunLog
 }
 
 // runLive is `bench live`: onair and nginx-rtmp side by side on the same input.
@@ -33,9 +33,9 @@ func RunLive(ctx context.Context, args []string, root, command string, stdout, s
 	r := &liveRun{
 		cfg:   cfg,
 		input: filepath.Join(cfg.outDir, "input-720p30.flv"),
-		res:   &liveResults{Command: command, Started: time.Now().Format(time.RFC3339), Machine: benchkit.DescribeMachine(ctx)},
+		res:   &liveResults{Command: command, Started: time.Now().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx)},
 	}
-	r.RunLog = benchkit.RunLog{Name: "live", Out: stderr, Errs: &r.res.Errors}
+	r.RunLog = oldkit.RunLog{Name: "live", Out: stderr, Errs: &r.res.Errors}
 	if err := r.prepareInput(ctx, root); err != nil {
 		return err
 	}
@@ -45,11 +45,11 @@ func RunLive(ctx context.Context, args []string, root, command string, stdout, s
 	defer os.RemoveAll(r.tmp)
 	// A copy, so that a `make build` meanwhile cannot change the binary under test.
 	onair := filepath.Join(r.tmp, "onair")
-	if r.res.Onair, err = benchkit.CopyBinary(cfg.onair, onair); err != nil {
+	if r.res.Onair, err = oldkit.CopyBinary(cfg.onair, onair); err != nil {
 		return fmt.Errorf("bench live: %w", err)
 	}
 	r.res.Onair.Path, _ = filepath.Rel(root, cfg.onair)
-	r.kinds = []benchkit.ServerKind{onairKind(onair), nginxKind()}
+	r.kinds = []oldkit.ServerKind{onairKind(onair), nginxKind()}
 
 	if cfg.phases["play"] {
 		r.play(ctx)
@@ -70,7 +70,7 @@ func RunLive(ctx context.Context, args []string, root, command string, stdout, s
 // publisher.
 func (r *liveRun) prepareInput(ctx context.Context, root string) error {
 	r.Logf("input %s", r.input)
-	encode, err := benchkit.EnsureInput(ctx, r.input)
+	encode, err := oldkit.EnsureInput(ctx, r.input)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (r *liveRun) prepareInput(ctx context.Context, root string) error {
 		return fmt.Errorf("bench live: %w", err)
 	}
 	defer f.Close()
-	if r.tags, err = benchkit.ReadFLVTags(f); err != nil {
+	if r.tags, err = oldkit.ReadFLVTags(f); err != nil {
 		return fmt.Errorf("bench live: %s: %w", r.input, err)
 	}
 	in := &r.res.Input
@@ -100,7 +100,7 @@ func (r *liveRun) play(ctx context.Context) {
 	for i := range r.cfg.firstRuns {
 		names = append(names, "ff"+strconv.Itoa(i))
 	}
-	servers := make([]benchkit.MediaServer, len(r.kinds))
+	servers := make([]oldkit.MediaServer, len(r.kinds))
 	defer func() {
 		for _, s := range servers {
 			if s != nil {
@@ -144,7 +144,7 @@ func (r *liveRun) play(ctx context.Context) {
 	}
 	for _, f := range ff {
 		if len(f.RunsMS) > 0 {
-			f.MedianMS = benchkit.Median(f.RunsMS)
+			f.MedianMS = oldkit.Median(f.RunsMS)
 			r.res.FirstFrame = append(r.res.FirstFrame, f)
 		}
 	}
@@ -199,7 +199,7 @@ func (r *liveRun) viewers(ctx context.Context) {
 // write prints the summary, saves the raw results and, after a complete run without
 // errors, rewrites the bench:live section of BENCHMARKS.md.
 func (r *liveRun) write(stdout io.Writer) error {
-	r.res.Machine.LoadEnd = benchkit.LoadAvg()
+	r.res.Machine.LoadEnd = oldkit.LoadAvg()
 	r.res.Finished = time.Now().Format(time.RFC3339)
 	section := liveSection(r.res)
 	fmt.Fprintln(stdout, section)
@@ -218,7 +218,7 @@ func (r *liveRun) write(stdout io.Writer) error {
 	case len(r.cfg.phases) < len(livePhases()):
 		r.Logf("only some phases ran: %s left unchanged", r.cfg.markdown)
 	case r.cfg.writeMD:
-		if err := benchkit.UpdateSection(r.cfg.markdown, "live", benchkit.BenchmarksIntro, section); err != nil {
+		if err := oldkit.UpdateSection(r.cfg.markdown, "live", oldkit.BenchmarksIntro, section); err != nil {
 			return err
 		}
 		r.Logf("wrote the bench:live section of %s", r.cfg.markdown)

@@ -4,7 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,7 +24,7 @@ type liveConfig struct {
 	firstRuns  int
 	loadWarmup time.Duration
 	loadWindow time.Duration
-	viewers    benchkit.WrkOptions
+	viewers    oldkit.WrkOptions
 	fullDVR    time.Duration
 	phases     map[string]bool
 }
@@ -68,7 +68,7 @@ func parseLiveFlags(args []string, root string, stderr io.Writer) (liveConfig, e
 		return c, fmt.Errorf("bench live: onair binary: %w (run make build first)", err)
 	}
 	c.onair = abs
-	if c.publishers, err = benchkit.ParseCounts(*pubs); err != nil {
+	if c.publishers, err = oldkit.ParseCounts(*pubs); err != nil {
 		return c, fmt.Errorf("bench live: -publishers: %w", err)
 	}
 	c.phases = map[string]bool{}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
@@ -14,18 +14,18 @@ type playRun struct {
 	end     time.Time // when the publisher stopped
 	player  string
 	stamps  []int64 // send times of the stamped frames
-	fetches []benchkit.FetchResult
+	fetches []oldkit.FetchResult
 }
 
 // play publishes tags (for publishFor of media time) to stream name on srv with the
 // stamping publisher while a probe plays the stream from the moment publishing starts,
 // and lets the player run for tail after the publisher stopped.
-func play(ctx context.Context, srv benchkit.MediaServer, name string, tags []benchkit.FlvTag, publishFor, tail time.Duration) (playRun, error) {
+func play(ctx context.Context, srv oldkit.MediaServer, name string, tags []oldkit.FlvTag, publishFor, tail time.Duration) (playRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, publishFor+tail+30*time.Second)
 	defer cancel()
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
-	rec := &benchkit.FetchLog{}
+	rec := &oldkit.FetchLog{}
 	pub := &stampedPublisher{target: srv.Target(name), tags: tags, duration: publishFor}
 
 	probeCtx, stopProbe := context.WithCancel(ctx)
@@ -37,7 +37,7 @@ func play(ctx context.Context, srv benchkit.MediaServer, name string, tags []ben
 	pubErr := pub.Run(ctx)
 	run.end = time.Now()
 	if pubErr == nil {
-		_ = benchkit.SleepUntil(ctx, time.Now().Add(tail))
+		_ = oldkit.SleepUntil(ctx, time.Now().Add(tail))
 	}
 	stopProbe()
 	err := <-probeErr
@@ -57,14 +57,14 @@ func play(ctx context.Context, srv benchkit.MediaServer, name string, tags []ben
 
 // measureLatency publishes for warmup + window (+ 2 s so that the window's last frames
 // get into a closed segment) and reports the latency of the frames sent in the window.
-func measureLatency(ctx context.Context, kind string, srv benchkit.MediaServer, name string, tags []benchkit.FlvTag, warmup, window time.Duration) (latencyResult, error) {
-	busy0, _ := benchkit.ReadCPUTimes()
+func measureLatency(ctx context.Context, kind string, srv oldkit.MediaServer, name string, tags []oldkit.FlvTag, warmup, window time.Duration) (latencyResult, error) {
+	busy0, _ := oldkit.ReadCPUTimes()
 	r, err := play(ctx, srv, name, tags, warmup+window+2*time.Second, 1500*time.Millisecond)
 	if err != nil {
 		return latencyResult{}, fmt.Errorf("latency on %s: %w", kind, err)
 	}
 	from, to := r.start.Add(warmup), r.start.Add(warmup+window)
-	lat := benchkit.Millis(benchkit.FrameLatencies(r.fetches, from, to))
+	lat := oldkit.Millis(oldkit.FrameLatencies(r.fetches, from, to))
 	sent := 0
 	for _, s := range r.stamps {
 		if s >= from.UnixNano() && s < to.UnixNano() {
@@ -74,14 +74,14 @@ func measureLatency(ctx context.Context, kind string, srv benchkit.MediaServer, 
 	res := latencyResult{
 		Server: kind, Player: r.player, WarmupS: warmup.Seconds(), WindowS: window.Seconds(),
 		FramesSent: sent, Frames: len(lat), Fetches: len(r.fetches),
-		MedianMS: benchkit.Median(lat), P95MS: benchkit.Percentile(lat, 95), MinMS: benchkit.Percentile(lat, 0), MaxMS: benchkit.Percentile(lat, 100),
-		MachineBusy: benchkit.BusySince(busy0),
+		MedianMS: oldkit.Median(lat), P95MS: oldkit.Percentile(lat, 95), MinMS: oldkit.Percentile(lat, 0), MaxMS: oldkit.Percentile(lat, 100),
+		MachineBusy: oldkit.BusySince(busy0),
 	}
 	for _, v := range lat {
 		res.LatenciesMS = append(res.LatenciesMS, math.Round(v*10)/10)
 	}
 	var first error
-	res.FetchErrors, first = benchkit.FetchErrors(r.fetches, r.end)
+	res.FetchErrors, first = oldkit.FetchErrors(r.fetches, r.end)
 	if first != nil {
 		res.FirstError = first.Error()
 	}
@@ -93,14 +93,14 @@ func measureLatency(ctx context.Context, kind string, srv benchkit.MediaServer, 
 
 // measureFirstFrame publishes briefly and returns the time from the publisher's first
 // byte to the first part or segment holding an IDR picture.
-func measureFirstFrame(ctx context.Context, kind string, srv benchkit.MediaServer, name string, tags []benchkit.FlvTag) (time.Duration, error) {
+func measureFirstFrame(ctx context.Context, kind string, srv oldkit.MediaServer, name string, tags []oldkit.FlvTag) (time.Duration, error) {
 	r, err := play(ctx, srv, name, tags, 5*time.Second, time.Second)
 	if err != nil {
 		return 0, fmt.Errorf("first frame on %s: %w", kind, err)
 	}
-	at, ok := benchkit.FirstIDRArrival(r.fetches)
+	at, ok := oldkit.FirstIDRArrival(r.fetches)
 	if !ok {
-		_, first := benchkit.FetchErrors(r.fetches, r.end)
+		_, first := oldkit.FetchErrors(r.fetches, r.end)
 		return 0, fmt.Errorf("first frame on %s: no IDR picture reached the player in 6 s (%d fetches, first error: %v)", kind, len(r.fetches), first)
 	}
 	return at.Sub(r.start), nil

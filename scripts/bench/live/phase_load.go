@@ -3,7 +3,7 @@ package live
 import (
 	"context"
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"strconv"
 	"time"
@@ -25,7 +25,7 @@ type loadOptions struct {
 
 // measureLoad starts a fresh server, measures its idle RSS, starts n looping ffmpeg
 // publishers and samples the server's CPU and RSS over the window after the warm-up.
-func measureLoad(ctx context.Context, kind benchkit.ServerKind, tmp string, n int, opts loadOptions) (loadResult, error) {
+func measureLoad(ctx context.Context, kind oldkit.ServerKind, tmp string, n int, opts loadOptions) (loadResult, error) {
 	res := loadResult{Server: kind.Name, Publishers: n, WarmupS: opts.warmup.Seconds(), WindowS: opts.window.Seconds()}
 	dir, err := os.MkdirTemp(tmp, kind.Name+"-load-")
 	if err != nil {
@@ -40,29 +40,29 @@ func measureLoad(ctx context.Context, kind benchkit.ServerKind, tmp string, n in
 		return res, fmt.Errorf("load %s: %w", kind.Name, err)
 	}
 	defer srv.Stop()
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
 		return res, err
 	}
-	_, idle, err := benchkit.GroupStat(srv.Pids())
+	_, idle, err := oldkit.GroupStat(srv.Pids())
 	if err != nil {
 		return res, fmt.Errorf("load %s: idle RSS: %w", kind.Name, err)
 	}
-	res.RSSIdleMB = float64(idle) / benchkit.Mb
+	res.RSSIdleMB = float64(idle) / oldkit.Mb
 
-	pubs := make([]*benchkit.Process, 0, n)
-	defer func() { benchkit.StopAll(pubs) }()
+	pubs := make([]*oldkit.Process, 0, n)
+	defer func() { oldkit.StopAll(pubs) }()
 	for _, name := range names {
-		p, err := benchkit.StartFFmpegPublisher(opts.input, benchkit.RtmpURL(srv.Target(name)))
+		p, err := oldkit.StartFFmpegPublisher(opts.input, oldkit.RtmpURL(srv.Target(name)))
 		if err != nil {
 			return res, fmt.Errorf("load %s: %w", kind.Name, err)
 		}
 		pubs = append(pubs, p)
-		if err := benchkit.SleepUntil(ctx, time.Now().Add(opts.stagger)); err != nil {
+		if err := oldkit.SleepUntil(ctx, time.Now().Add(opts.stagger)); err != nil {
 			return res, err
 		}
 	}
 	allStarted := time.Now()
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(opts.warmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(opts.warmup)); err != nil {
 		return res, err
 	}
 	if err := checkRunning(srv, pubs); err != nil {
@@ -73,45 +73,45 @@ func measureLoad(ctx context.Context, kind benchkit.ServerKind, tmp string, n in
 		ffPids[i] = p.Pid()
 	}
 	pids := srv.Pids()
-	ff0, err := benchkit.CpuSeconds(ffPids)
+	ff0, err := oldkit.CpuSeconds(ffPids)
 	if err != nil {
 		return res, fmt.Errorf("load: ffmpeg CPU: %w", err)
 	}
-	busy0, _ := benchkit.ReadCPUTimes()
-	u, err := benchkit.MeasureUsage(ctx, pids, opts.window, time.Second)
+	busy0, _ := oldkit.ReadCPUTimes()
+	u, err := oldkit.MeasureUsage(ctx, pids, opts.window, time.Second)
 	if err != nil {
 		return res, fmt.Errorf("load %s: %w", kind.Name, err)
 	}
-	res.MachineBusy = benchkit.BusySince(busy0)
+	res.MachineBusy = oldkit.BusySince(busy0)
 	if err := srv.Alive(); err != nil {
 		return res, fmt.Errorf("load %s with %d publishers: %w", kind.Name, n, err)
 	}
-	ff1, err := benchkit.CpuSeconds(ffPids) // of exited publishers too, until they are reaped
+	ff1, err := oldkit.CpuSeconds(ffPids) // of exited publishers too, until they are reaped
 	if err != nil {
 		return res, fmt.Errorf("load: ffmpeg CPU: %w", err)
 	}
 	res.Dropped, res.DropDetail = dropped(srv, pubs)
 	res.CPUPercent = u.CPUPercent
 	res.CPUPercentPerStream = u.CPUPercent / float64(n)
-	res.RSSMeanMB = float64(u.RSSMean) / benchkit.Mb
-	res.RSSMaxMB = float64(u.RSSMax) / benchkit.Mb
-	res.RSSPerStreamMB = (float64(u.RSSMean) - float64(idle)) / benchkit.Mb / float64(n)
-	res.RSSGrowthMBPerMin = (float64(u.RSSLast) - float64(u.RSSFirst)) / benchkit.Mb / u.Wall.Minutes()
+	res.RSSMeanMB = float64(u.RSSMean) / oldkit.Mb
+	res.RSSMaxMB = float64(u.RSSMax) / oldkit.Mb
+	res.RSSPerStreamMB = (float64(u.RSSMean) - float64(idle)) / oldkit.Mb / float64(n)
+	res.RSSGrowthMBPerMin = (float64(u.RSSLast) - float64(u.RSSFirst)) / oldkit.Mb / u.Wall.Minutes()
 	res.FFmpegCPUPercent = 100 * (ff1 - ff0) / u.Wall.Seconds()
 
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	for _, name := range names {
 		if srv.StreamReady(ctx, client, name) {
 			res.Live++
 		}
 	}
-	if disk, err := benchkit.DirSize(srv.DataDir()); err == nil {
-		res.DiskMB = float64(disk) / benchkit.Mb
+	if disk, err := oldkit.DirSize(srv.DataDir()); err == nil {
+		res.DiskMB = float64(disk) / oldkit.Mb
 	}
 
 	if rest := time.Until(allStarted.Add(opts.fullDVR)); opts.fullDVR > 0 && rest > 0 {
-		full, err := benchkit.MeasureUsage(ctx, pids, rest, time.Second)
+		full, err := oldkit.MeasureUsage(ctx, pids, rest, time.Second)
 		if err != nil {
 			return res, fmt.Errorf("load %s with a full DVR window: %w", kind.Name, err)
 		}
@@ -121,27 +121,27 @@ func measureLoad(ctx context.Context, kind benchkit.ServerKind, tmp string, n in
 		res.Dropped, res.DropDetail = dropped(srv, pubs)
 		res.FullDVR = &fullDVRResult{
 			AfterS:            time.Since(allStarted).Seconds(),
-			RSSMB:             float64(full.RSSLast) / benchkit.Mb,
-			RSSMaxMB:          float64(full.RSSMax) / benchkit.Mb,
-			RSSPerStreamMB:    (float64(full.RSSLast) - float64(idle)) / benchkit.Mb / float64(n),
-			RSSMaxPerStreamMB: (float64(full.RSSMax) - float64(idle)) / benchkit.Mb / float64(n),
+			RSSMB:             float64(full.RSSLast) / oldkit.Mb,
+			RSSMaxMB:          float64(full.RSSMax) / oldkit.Mb,
+			RSSPerStreamMB:    (float64(full.RSSLast) - float64(idle)) / oldkit.Mb / float64(n),
+			RSSMaxPerStreamMB: (float64(full.RSSMax) - float64(idle)) / oldkit.Mb / float64(n),
 			CPUPercent:        full.CPUPercent,
 		}
-		if disk, err := benchkit.DirSize(srv.DataDir()); err == nil {
-			res.FullDVR.DiskMB = float64(disk) / benchkit.Mb
+		if disk, err := oldkit.DirSize(srv.DataDir()); err == nil {
+			res.FullDVR.DiskMB = float64(disk) / oldkit.Mb
 		}
 	}
 	return res, nil
 }
 
 // checkRunning fails when the server or a publisher has exited.
-func checkRunning(srv benchkit.MediaServer, pubs []*benchkit.Process) error {
+func checkRunning(srv oldkit.MediaServer, pubs []*oldkit.Process) error {
 	if err := srv.Alive(); err != nil {
 		return err
 	}
 	for _, p := range pubs {
 		if exited, err := p.Exited(); exited {
-			return fmt.Errorf("a publisher exited (%v): %s; server log: %s", err, p.Output(), benchkit.Tail(srv.Logs(), 1500))
+			return fmt.Errorf("a publisher exited (%v): %s; server log: %s", err, p.Output(), oldkit.Tail(srv.Logs(), 1500))
 		}
 	}
 	return nil
@@ -149,12 +149,12 @@ func checkRunning(srv benchkit.MediaServer, pubs []*benchkit.Process) error {
 
 // dropped counts the publishers that have exited (the server closed their connection)
 // and describes the first one, with the end of the server's log.
-func dropped(srv benchkit.MediaServer, pubs []*benchkit.Process) (int, string) {
+func dropped(srv oldkit.MediaServer, pubs []*oldkit.Process) (int, string) {
 	n, detail := 0, ""
 	for _, p := range pubs {
 		if exited, err := p.Exited(); exited {
 			if n == 0 {
-				detail = fmt.Sprintf("publisher exited (%v): %s; server log: %s", err, p.Output(), benchkit.Tail(srv.Logs(), 1500))
+				detail = fmt.Sprintf("publisher exited (%v): %s; server log: %s", err, p.Output(), oldkit.Tail(srv.Logs(), 1500))
 			}
 			n++
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
@@ -27,8 +27,8 @@ func (p *classicProbe) Describe() string {
 }
 
 // Run plays until ctx ends.
-func (p *classicProbe) Run(ctx context.Context, rec *benchkit.FetchLog) error {
-	body, err := benchkit.HttpGetUntilFound(ctx, p.client, p.url, p.retry)
+func (p *classicProbe) Run(ctx context.Context, rec *oldkit.FetchLog) error {
+	body, err := oldkit.HttpGetUntilFound(ctx, p.client, p.url, p.retry)
 	if err != nil {
 		return fmt.Errorf("hls probe: %w", err)
 	}
@@ -47,17 +47,17 @@ func (p *classicProbe) Run(ctx context.Context, rec *benchkit.FetchLog) error {
 			if msn < next {
 				continue
 			}
-			u, err := benchkit.ResolveURL(p.url, seg.URI)
+			u, err := oldkit.ResolveURL(p.url, seg.URI)
 			if err != nil {
 				return fmt.Errorf("hls probe: segment URI: %w", err)
 			}
-			benchkit.FetchMedia(ctx, p.client, u, benchkit.ScanTS, rec)
+			oldkit.FetchMedia(ctx, p.client, u, oldkit.ScanTS, rec)
 			next = msn + 1
 		}
-		if err := benchkit.SleepUntil(ctx, polled.Add(p.interval)); err != nil {
+		if err := oldkit.SleepUntil(ctx, polled.Add(p.interval)); err != nil {
 			return nil
 		}
-		if body, _, err = benchkit.HttpGet(ctx, p.client, p.url); err != nil {
+		if body, _, err = oldkit.HttpGet(ctx, p.client, p.url); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

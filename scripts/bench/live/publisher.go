@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"sync"
 	"time"
 
@@ -28,8 +28,8 @@ const (
 // stampedPublisher sends FLV tags over RTMP in real time, by their timestamps, and puts a
 // send-time stamp (see sei.go) into every video access unit right before sending it.
 type stampedPublisher struct {
-	target benchkit.RtmpTarget
-	tags   []benchkit.FlvTag
+	target oldkit.RtmpTarget
+	tags   []oldkit.FlvTag
 	// Duration stops the publisher after this much media time; 0 sends every tag.
 	duration time.Duration
 
@@ -63,26 +63,26 @@ func (p *stampedPublisher) Run(ctx context.Context) error {
 		}
 		if base.IsZero() {
 			base = time.Now()
-		} else if err := benchkit.SleepUntil(ctx, base.Add(mediaTime)); err != nil {
+		} else if err := oldkit.SleepUntil(ctx, base.Add(mediaTime)); err != nil {
 			return nil
 		}
 		switch tag.Type {
-		case benchkit.FlvTagScript:
+		case oldkit.FlvTagScript:
 			err = stream.Write(csidData, tag.Timestamp, &rtmpmsg.DataMessage{
 				Name:     "@setDataFrame",
 				Encoding: rtmpmsg.EncodingTypeAMF0,
 				Body:     bytes.NewReader(tag.Data),
 			})
-		case benchkit.FlvTagAudio:
+		case oldkit.FlvTagAudio:
 			err = stream.Write(csidAudio, tag.Timestamp, &rtmpmsg.AudioMessage{Payload: bytes.NewReader(tag.Data)})
-		case benchkit.FlvTagVideo:
+		case oldkit.FlvTagVideo:
 			body := tag.Data
-			if n, ok := benchkit.AvcLengthSize(body); ok {
+			if n, ok := oldkit.AvcLengthSize(body); ok {
 				lengthSize = n
 			} else {
 				now := time.Now().UnixNano()
 				var stamped bool
-				if body, stamped, err = benchkit.StampVideoTag(body, lengthSize, now); err != nil {
+				if body, stamped, err = oldkit.StampVideoTag(body, lengthSize, now); err != nil {
 					return fmt.Errorf("publish %s: stamp video at %d ms: %w", p.target, tag.Timestamp, err)
 				}
 				if stamped {

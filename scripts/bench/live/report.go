@@ -2,7 +2,7 @@ package live
 
 import (
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"strings"
 )
 
@@ -29,14 +29,14 @@ func liveSection(r *liveResults) string {
 	b.WriteString(r.Onair.Line())
 	fmt.Fprintf(&b, "Input (the same file for both servers): `%s`, %.1f s, %.0f kbit/s overall, encoded once with\n`%s`.\n\n",
 		r.Input.File, r.Input.Seconds, r.Input.BitrateKbps, r.Input.Encode)
-	benchkit.RunErrors(&b, r.Errors)
+	oldkit.RunErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
 	var rows [][]string
 	for _, v := range verdicts(r) {
 		rows = append(rows, []string{v.Measure, v.Onair, v.Nginx, v.Ratio, v.Target, v.Verdict})
 	}
-	b.WriteString(benchkit.Table([]string{"measure", benchkit.NameOnair, benchkit.NameNginx, "onair / nginx-rtmp", "target", "verdict"}, rows))
+	b.WriteString(oldkit.Table([]string{"measure", oldkit.NameOnair, oldkit.NameNginx, "onair / nginx-rtmp", "target", "verdict"}, rows))
 
 	b.WriteString("\n### Ingest-to-player latency\n\n")
 	b.WriteString("Every video frame carries an SEI (user data unregistered) with the wall-clock time at which the " +
@@ -44,10 +44,10 @@ func liveSection(r *liveResults) string {
 		"the stamps in it. Latency = arrival − send time, on the same clock. This is when a frame *reaches* the " +
 		"player, not when it is shown: a player adds its own hold-back on top (hls.js keeps 3 target durations " +
 		"behind the live edge of classic HLS, and PART-HOLD-BACK behind LL-HLS).\n\n")
-	lo, okO := findLatency(r.Latency, benchkit.NameOnair)
-	ln, okN := findLatency(r.Latency, benchkit.NameNginx)
+	lo, okO := findLatency(r.Latency, oldkit.NameOnair)
+	ln, okN := findLatency(r.Latency, oldkit.NameNginx)
 	latRow := func(label string, f func(latencyResult) string) []string {
-		o, n := benchkit.NotMeasured, benchkit.NotMeasured
+		o, n := oldkit.NotMeasured, oldkit.NotMeasured
 		if okO {
 			o = f(lo)
 		}
@@ -56,17 +56,17 @@ func liveSection(r *liveResults) string {
 		}
 		return []string{label, o, n}
 	}
-	b.WriteString(benchkit.Table([]string{"", benchkit.NameOnair, benchkit.NameNginx}, [][]string{
+	b.WriteString(oldkit.Table([]string{"", oldkit.NameOnair, oldkit.NameNginx}, [][]string{
 		latRow("player", func(l latencyResult) string { return l.Player }),
 		latRow("window", func(l latencyResult) string {
 			return fmt.Sprintf("%.0f s after a %.0f s warm-up", l.WindowS, l.WarmupS)
 		}),
 		latRow("frames received / sent in the window", func(l latencyResult) string { return fmt.Sprintf("%d / %d", l.Frames, l.FramesSent) }),
-		latRow("median (ms)", func(l latencyResult) string { return benchkit.Fnum(l.MedianMS, 0) }),
-		latRow("p95 (ms)", func(l latencyResult) string { return benchkit.Fnum(l.P95MS, 0) }),
-		latRow("min / max (ms)", func(l latencyResult) string { return benchkit.Fnum(l.MinMS, 0) + " / " + benchkit.Fnum(l.MaxMS, 0) }),
+		latRow("median (ms)", func(l latencyResult) string { return oldkit.Fnum(l.MedianMS, 0) }),
+		latRow("p95 (ms)", func(l latencyResult) string { return oldkit.Fnum(l.P95MS, 0) }),
+		latRow("min / max (ms)", func(l latencyResult) string { return oldkit.Fnum(l.MinMS, 0) + " / " + oldkit.Fnum(l.MaxMS, 0) }),
 		latRow("downloads (failed)", func(l latencyResult) string { return fmt.Sprintf("%d (%d)", l.Fetches, l.FetchErrors) }),
-		latRow("machine busy", func(l latencyResult) string { return benchkit.Fnum(l.MachineBusy, 0) + " %" }),
+		latRow("machine busy", func(l latencyResult) string { return oldkit.Fnum(l.MachineBusy, 0) + " %" }),
 	}))
 
 	b.WriteString("\n### Publish start to first playable frame\n\n")
@@ -76,24 +76,24 @@ func liveSection(r *liveResults) string {
 		"section; nginx-rtmp: the newest segment). Each run publishes a new stream.\n\n")
 	ffRow := func(label string, f func(firstFrameResult) string) []string {
 		out := []string{label}
-		for _, s := range []string{benchkit.NameOnair, benchkit.NameNginx} {
+		for _, s := range []string{oldkit.NameOnair, oldkit.NameNginx} {
 			if x, ok := findFirstFrame(r.FirstFrame, s); ok {
 				out = append(out, f(x))
 			} else {
-				out = append(out, benchkit.NotMeasured)
+				out = append(out, oldkit.NotMeasured)
 			}
 		}
 		return out
 	}
-	b.WriteString(benchkit.Table([]string{"", benchkit.NameOnair, benchkit.NameNginx}, [][]string{
+	b.WriteString(oldkit.Table([]string{"", oldkit.NameOnair, oldkit.NameNginx}, [][]string{
 		ffRow("runs (ms)", func(x firstFrameResult) string {
 			s := make([]string, len(x.RunsMS))
 			for i, v := range x.RunsMS {
-				s[i] = benchkit.Fnum(v, 0)
+				s[i] = oldkit.Fnum(v, 0)
 			}
 			return strings.Join(s, ", ")
 		}),
-		ffRow("median (ms)", func(x firstFrameResult) string { return benchkit.Fnum(x.MedianMS, 0) }),
+		ffRow("median (ms)", func(x firstFrameResult) string { return oldkit.Fnum(x.MedianMS, 0) }),
 	}))
 
 	b.WriteString("\n### Publishers: server CPU and memory\n\n")
@@ -109,13 +109,13 @@ func liveSection(r *liveResults) string {
 	for _, l := range r.Load {
 		lrows = append(lrows, []string{
 			fmt.Sprint(l.Publishers), l.Server, liveCell(l),
-			benchkit.Fnum(l.CPUPercent, 1), benchkit.Fnum(l.CPUPercentPerStream, 2),
-			benchkit.Fnum(l.RSSIdleMB, 1) + " → " + benchkit.Fnum(l.RSSMeanMB, 1) + " (max " + benchkit.Fnum(l.RSSMaxMB, 1) + ")",
-			benchkit.Fnum(l.RSSPerStreamMB, 2), benchkit.Fnum(l.RSSGrowthMBPerMin, 1), benchkit.Fnum(l.DiskMB, 0),
-			benchkit.Fnum(l.FFmpegCPUPercent, 0), benchkit.Fnum(l.MachineBusy, 0),
+			oldkit.Fnum(l.CPUPercent, 1), oldkit.Fnum(l.CPUPercentPerStream, 2),
+			oldkit.Fnum(l.RSSIdleMB, 1) + " → " + oldkit.Fnum(l.RSSMeanMB, 1) + " (max " + oldkit.Fnum(l.RSSMaxMB, 1) + ")",
+			oldkit.Fnum(l.RSSPerStreamMB, 2), oldkit.Fnum(l.RSSGrowthMBPerMin, 1), oldkit.Fnum(l.DiskMB, 0),
+			oldkit.Fnum(l.FFmpegCPUPercent, 0), oldkit.Fnum(l.MachineBusy, 0),
 		})
 	}
-	b.WriteString(benchkit.Table([]string{"publishers", "server", "streams live", "CPU % of a core", "CPU % per stream",
+	b.WriteString(oldkit.Table([]string{"publishers", "server", "streams live", "CPU % of a core", "CPU % per stream",
 		"RSS idle → mean (MB)", "MB per stream", "RSS growth (MB/min)", "disk (MB)", "ffmpeg CPU % of a core", "machine busy %"}, lrows))
 	if len(r.Load) > 0 {
 		fmt.Fprintf(&b, "\nWindow: %.0f s after a %.0f s warm-up.\n", r.Load[0].WindowS, r.Load[0].WarmupS)
@@ -123,9 +123,9 @@ func liveSection(r *liveResults) string {
 	var frows [][]string
 	for _, l := range r.Load {
 		if f := l.FullDVR; f != nil {
-			frows = append(frows, []string{fmt.Sprint(l.Publishers), l.Server, benchkit.Fnum(f.AfterS, 0),
-				benchkit.Fnum(l.RSSIdleMB, 1) + " → " + benchkit.Fnum(f.RSSMB, 1) + " (max " + benchkit.Fnum(f.RSSMaxMB, 1) + ")",
-				benchkit.Fnum(f.RSSPerStreamMB, 2) + " (peak " + benchkit.Fnum(f.RSSMaxPerStreamMB, 2) + ")", benchkit.Fnum(f.DiskMB, 0), benchkit.Fnum(f.CPUPercent, 1)})
+			frows = append(frows, []string{fmt.Sprint(l.Publishers), l.Server, oldkit.Fnum(f.AfterS, 0),
+				oldkit.Fnum(l.RSSIdleMB, 1) + " → " + oldkit.Fnum(f.RSSMB, 1) + " (max " + oldkit.Fnum(f.RSSMaxMB, 1) + ")",
+				oldkit.Fnum(f.RSSPerStreamMB, 2) + " (peak " + oldkit.Fnum(f.RSSMaxPerStreamMB, 2) + ")", oldkit.Fnum(f.DiskMB, 0), oldkit.Fnum(f.CPUPercent, 1)})
 		}
 	}
 	for _, l := range r.Load {
@@ -138,7 +138,7 @@ func liveSection(r *liveResults) string {
 		b.WriteString("\nAt the largest publisher count the same servers kept publishing until the time below (by default 130 s: " +
 			"onair's 2 min DVR window and nginx-rtmp's 2 min playlist are full by then). The memory target is read from " +
 			"here, at the highest RSS seen since the window (GC cycles make RSS swing):\n\n")
-		b.WriteString(benchkit.Table([]string{"publishers", "server", "seconds after the last publisher started", "RSS idle → now (MB)",
+		b.WriteString(oldkit.Table([]string{"publishers", "server", "seconds after the last publisher started", "RSS idle → now (MB)",
 			"MB per stream now (peak)", "disk (MB)", "CPU % of a core since the window"}, frows))
 	}
 
@@ -147,10 +147,10 @@ func liveSection(r *liveResults) string {
 		"(onair: the LL-HLS video playlist as a player first loads it, without blocking parameters) and its newest " +
 		"complete segment (about 1 s of video), as many viewers of one stream do. wrk runs on the same 2 cores, so " +
 		"requests per second are bounded by the machine; requests per second of *server* CPU is the comparable figure.\n\n")
-	vo, okO := findViewers(r.Viewers, benchkit.NameOnair)
-	vn, okN := findViewers(r.Viewers, benchkit.NameNginx)
+	vo, okO := findViewers(r.Viewers, oldkit.NameOnair)
+	vn, okN := findViewers(r.Viewers, oldkit.NameNginx)
 	vRow := func(label string, f func(viewerResult) string, rat func(o, n viewerResult) string) []string {
-		o, n, q := benchkit.NotMeasured, benchkit.NotMeasured, ""
+		o, n, q := oldkit.NotMeasured, oldkit.NotMeasured, ""
 		if okO {
 			o = f(vo)
 		}
@@ -162,18 +162,18 @@ func liveSection(r *liveResults) string {
 		}
 		return []string{label, o, n, q}
 	}
-	b.WriteString(benchkit.Table([]string{"", benchkit.NameOnair, benchkit.NameNginx, "onair / nginx-rtmp"}, [][]string{
+	b.WriteString(oldkit.Table([]string{"", oldkit.NameOnair, oldkit.NameNginx, "onair / nginx-rtmp"}, [][]string{
 		vRow("command", func(v viewerResult) string { return "`" + v.Command + "`" }, nil),
 		vRow("paths", func(v viewerResult) string { return "`" + strings.Join(v.Paths, "`, `") + "`" }, nil),
 		vRow("segment size (bytes)", func(v viewerResult) string { return fmt.Sprint(v.SegmentBytes) }, nil),
-		vRow("requests/s", func(v viewerResult) string { return benchkit.Fnum(v.RPS, 0) },
-			func(o, n viewerResult) string { return benchkit.Fratio(benchkit.Ratio(o.RPS, n.RPS)) }),
+		vRow("requests/s", func(v viewerResult) string { return oldkit.Fnum(v.RPS, 0) },
+			func(o, n viewerResult) string { return oldkit.Fratio(oldkit.Ratio(o.RPS, n.RPS)) }),
 		vRow("server CPU % of a core (before the load)", func(v viewerResult) string {
-			return benchkit.Fnum(v.CPUPercent, 0) + " (" + benchkit.Fnum(v.BaselineCPU, 1) + ")"
+			return oldkit.Fnum(v.CPUPercent, 0) + " (" + oldkit.Fnum(v.BaselineCPU, 1) + ")"
 		}, nil),
-		vRow("requests per server CPU second", func(v viewerResult) string { return benchkit.Fnum(v.RequestsPerCPUS, 0) },
+		vRow("requests per server CPU second", func(v viewerResult) string { return oldkit.Fnum(v.RequestsPerCPUS, 0) },
 			func(o, n viewerResult) string {
-				return benchkit.Fratio(benchkit.Ratio(o.RequestsPerCPUS, n.RequestsPerCPUS))
+				return oldkit.Fratio(oldkit.Ratio(o.RequestsPerCPUS, n.RequestsPerCPUS))
 			}),
 		vRow("latency p50 / p99", func(v viewerResult) string { return v.LatencyP50 + " / " + v.LatencyP99 }, nil),
 		vRow("transfer/s", func(v viewerResult) string { return v.TransferPerSec }, nil),
@@ -184,7 +184,7 @@ func liveSection(r *liveResults) string {
 			}
 			return fmt.Sprintf("%d; %s", v.Non2xx, s)
 		}, nil),
-		vRow("machine busy", func(v viewerResult) string { return benchkit.Fnum(v.MachineBusy, 0) + " %" }, nil),
+		vRow("machine busy", func(v viewerResult) string { return oldkit.Fnum(v.MachineBusy, 0) + " %" }, nil),
 	}))
 	return b.String()
 }

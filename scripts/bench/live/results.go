@@ -1,23 +1,23 @@
 package live
 
 import (
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 )
 
 // liveResults is everything `bench live` measured; it is written as JSON to
 // .artifacts/bench/live.json and summarised in BENCHMARKS.md.
 type liveResults struct {
-	Command    string               `json:"command"`
-	Started    string               `json:"started"`
-	Finished   string               `json:"finished"`
-	Machine    benchkit.MachineInfo `json:"machine"`
-	Onair      benchkit.BinaryInfo  `json:"onair"`
-	Input      benchkit.InputInfo   `json:"input"`
-	Latency    []latencyResult      `json:"latency"`
-	FirstFrame []firstFrameResult   `json:"first_frame"`
-	Load       []loadResult         `json:"load"`
-	Viewers    []viewerResult       `json:"viewers"`
-	Errors     []string             `json:"errors,omitempty"`
+	Command    string             `json:"command"`
+	Started    string             `json:"started"`
+	Finished   string             `json:"finished"`
+	Machine    oldkit.MachineInfo `json:"machine"`
+	Onair      oldkit.BinaryInfo  `json:"onair"`
+	Input      oldkit.InputInfo   `json:"input"`
+	Latency    []latencyResult    `json:"latency"`
+	FirstFrame []firstFrameResult `json:"first_frame"`
+	Load       []loadResult       `json:"load"`
+	Viewers    []viewerResult     `json:"viewers"`
+	Errors     []string           `json:"errors,omitempty"`
 }
 
 // latencyResult is the ingest-to-player latency of one server: for each stamped frame

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,14 +22,14 @@ const nginxRTMPModule = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 // nginxServer is nginx with the RTMP module writing classic HLS (MPEG-TS, 1 s fragments,
 // 2 min playlist like onair's DVR window), served by nginx's own http module.
 type nginxServer struct {
-	proc     *benchkit.Process
+	proc     *oldkit.Process
 	dir      string
 	rtmpPort int
 	httpPort int
 }
 
-func nginxKind() benchkit.ServerKind {
-	return benchkit.ServerKind{Name: "nginx-rtmp", Start: func(ctx context.Context, dir string, _ []string) (benchkit.MediaServer, error) {
+func nginxKind() oldkit.ServerKind {
+	return oldkit.ServerKind{Name: "nginx-rtmp", Start: func(ctx context.Context, dir string, _ []string) (oldkit.MediaServer, error) {
 		return startNginx(ctx, dir)
 	}}
 }
@@ -102,10 +102,10 @@ func startNginx(ctx context.Context, dir string) (*nginxServer, error) {
 		user = "user root;"
 	}
 	s := &nginxServer{dir: dir}
-	if s.rtmpPort, err = benchkit.FreePort(); err != nil {
+	if s.rtmpPort, err = oldkit.FreePort(); err != nil {
 		return nil, err
 	}
-	if s.httpPort, err = benchkit.FreePort(); err != nil {
+	if s.httpPort, err = oldkit.FreePort(); err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
@@ -114,16 +114,16 @@ func startNginx(ctx context.Context, dir string) (*nginxServer, error) {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	if s.proc, err = benchkit.StartProcess("nginx", cmd); err != nil {
+	if s.proc, err = oldkit.StartProcess("nginx", cmd); err != nil {
 		return nil, err
 	}
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
-	err = benchkit.WaitReady(ctx, s.proc, 10*time.Second, func() error {
-		if err := benchkit.Dialable("127.0.0.1:" + strconv.Itoa(s.rtmpPort)); err != nil {
+	err = oldkit.WaitReady(ctx, s.proc, 10*time.Second, func() error {
+		if err := oldkit.Dialable("127.0.0.1:" + strconv.Itoa(s.rtmpPort)); err != nil {
 			return err
 		}
-		_, err := benchkit.HttpStatus(ctx, client, s.HTTPBase()+"/")
+		_, err := oldkit.HttpStatus(ctx, client, s.HTTPBase()+"/")
 		return err
 	})
 	if err != nil {
@@ -138,18 +138,18 @@ func (s *nginxServer) errorLog() string {
 	return string(b)
 }
 
-func (s *nginxServer) Target(name string) benchkit.RtmpTarget {
-	return benchkit.RtmpTarget{Addr: "127.0.0.1:" + strconv.Itoa(s.rtmpPort), App: "live", Name: name}
+func (s *nginxServer) Target(name string) oldkit.RtmpTarget {
+	return oldkit.RtmpTarget{Addr: "127.0.0.1:" + strconv.Itoa(s.rtmpPort), App: "live", Name: name}
 }
 
 // Probe polls the playlist every 250 ms, about what hls.js does with 1 s segments.
-func (s *nginxServer) Probe(client *http.Client, name string) benchkit.HlsProbe {
+func (s *nginxServer) Probe(client *http.Client, name string) oldkit.HlsProbe {
 	return &classicProbe{client: client, url: s.HTTPBase() + "/" + name + ".m3u8", retry: 50 * time.Millisecond, interval: 250 * time.Millisecond}
 }
 
 func (s *nginxServer) LoadPaths(ctx context.Context, client *http.Client, name string) ([]string, error) {
 	mediaPath := "/" + name + ".m3u8"
-	body, _, err := benchkit.HttpGet(ctx, client, s.HTTPBase()+mediaPath)
+	body, _, err := oldkit.HttpGet(ctx, client, s.HTTPBase()+mediaPath)
 	if err != nil {
 		return nil, fmt.Errorf("nginx load paths: %w", err)
 	}
@@ -164,13 +164,13 @@ func (s *nginxServer) LoadPaths(ctx context.Context, client *http.Client, name s
 }
 
 func (s *nginxServer) StreamReady(ctx context.Context, client *http.Client, name string) bool {
-	code, err := benchkit.HttpStatus(ctx, client, s.HTTPBase()+"/"+name+".m3u8")
+	code, err := oldkit.HttpStatus(ctx, client, s.HTTPBase()+"/"+name+".m3u8")
 	return err == nil && code == http.StatusOK
 }
 
 func (s *nginxServer) HTTPBase() string { return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) }
 
-func (s *nginxServer) Pids() []int { return benchkit.ProcessTree(s.proc.Pid()) }
+func (s *nginxServer) Pids() []int { return oldkit.ProcessTree(s.proc.Pid()) }
 
 func (s *nginxServer) DataDir() string { return filepath.Join(s.dir, "hls") }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,15 +19,15 @@ import (
 // onairServer is the onair binary with its shipped defaults (LL-HLS, 1 s segments, 200 ms
 // parts, 2 min DVR window on disk), on free loopback ports.
 type OnairServer struct {
-	proc     *benchkit.Process
+	proc     *oldkit.Process
 	dir      string
 	rtmpAddr string // host:port
 	app      string
 	Http     string // http://host:port
 }
 
-func onairKind(binary string) benchkit.ServerKind {
-	return benchkit.ServerKind{Name: "onair", Start: func(ctx context.Context, dir string, streams []string) (benchkit.MediaServer, error) {
+func onairKind(binary string) oldkit.ServerKind {
+	return oldkit.ServerKind{Name: "onair", Start: func(ctx context.Context, dir string, streams []string) (oldkit.MediaServer, error) {
 		return startOnair(ctx, binary, dir, streams)
 	}}
 }
@@ -40,7 +40,7 @@ func startOnair(ctx context.Context, binary, dir string, streams []string) (*Ona
 	for _, name := range streams {
 		list = append(list, fmt.Sprintf("{key: %q, name: %q}", onairKey(name), name))
 	}
-	proc, banner, err := benchkit.LaunchOnair(ctx, "onair", binary,
+	proc, banner, err := oldkit.LaunchOnair(ctx, "onair", binary,
 		"ONAIR_DATA_DIR="+filepath.Join(dir, "data"),
 		"ONAIR_LOG_LEVEL=warn",
 		"ONAIR_STREAMS=["+strings.Join(list, ", ")+"]",
@@ -55,26 +55,26 @@ func startOnair(ctx context.Context, binary, dir string, streams []string) (*Ona
 		return nil, fmt.Errorf("onair: banner RTMP URL %q: %w", banner.RTMP, err)
 	}
 	s.rtmpAddr, s.app = u.Host, strings.Trim(u.Path, "/")
-	if err := benchkit.WaitHTTP200(ctx, proc, s.Http+"/healthz", 10*time.Second); err != nil {
+	if err := oldkit.WaitHTTP200(ctx, proc, s.Http+"/healthz", 10*time.Second); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *OnairServer) Target(name string) benchkit.RtmpTarget {
-	return benchkit.RtmpTarget{Addr: s.rtmpAddr, App: s.app, Name: onairKey(name)}
+func (s *OnairServer) Target(name string) oldkit.RtmpTarget {
+	return oldkit.RtmpTarget{Addr: s.rtmpAddr, App: s.app, Name: onairKey(name)}
 }
 
-func (s *OnairServer) Probe(client *http.Client, name string) benchkit.HlsProbe {
-	return &benchkit.LlhlsProbe{Client: client, Url: s.Http + "/live/" + name + "/index.m3u8", Retry: 50 * time.Millisecond}
+func (s *OnairServer) Probe(client *http.Client, name string) oldkit.HlsProbe {
+	return &oldkit.LlhlsProbe{Client: client, Url: s.Http + "/live/" + name + "/index.m3u8", Retry: 50 * time.Millisecond}
 }
 
 // LoadPaths returns the video media playlist (as a player first loads it, without
 // blocking parameters) and the newest complete video segment.
 func (s *OnairServer) LoadPaths(ctx context.Context, client *http.Client, name string) ([]string, error) {
 	base := s.Http + "/live/" + name + "/"
-	body, _, err := benchkit.HttpGet(ctx, client, base+"index.m3u8")
+	body, _, err := oldkit.HttpGet(ctx, client, base+"index.m3u8")
 	if err != nil {
 		return nil, fmt.Errorf("onair load paths: %w", err)
 	}
@@ -83,7 +83,7 @@ func (s *OnairServer) LoadPaths(ctx context.Context, client *http.Client, name s
 		return nil, fmt.Errorf("onair load paths: multivariant playlist: %v", err)
 	}
 	mediaPath := "/live/" + name + "/" + mv.Variants[0].URI
-	body, _, err = benchkit.HttpGet(ctx, client, s.Http+mediaPath)
+	body, _, err = oldkit.HttpGet(ctx, client, s.Http+mediaPath)
 	if err != nil {
 		return nil, fmt.Errorf("onair load paths: %w", err)
 	}
@@ -100,7 +100,7 @@ func (s *OnairServer) LoadPaths(ctx context.Context, client *http.Client, name s
 }
 
 func (s *OnairServer) StreamReady(ctx context.Context, client *http.Client, name string) bool {
-	code, err := benchkit.HttpStatus(ctx, client, s.Http+"/live/"+name+"/index.m3u8")
+	code, err := oldkit.HttpStatus(ctx, client, s.Http+"/live/"+name+"/index.m3u8")
 	return err == nil && code == http.StatusOK
 }
 

@@ -3,7 +3,7 @@ package live
 import (
 	"fmt"
 	"math"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"slices"
 )
 
@@ -49,8 +49,8 @@ func verdicts(r *liveResults) []verdictRow {
 	var rows []verdictRow
 	nan := math.NaN()
 
-	lo, okO := findLatency(r.Latency, benchkit.NameOnair)
-	ln, okN := findLatency(r.Latency, benchkit.NameNginx)
+	lo, okO := findLatency(r.Latency, oldkit.NameOnair)
+	ln, okN := findLatency(r.Latency, oldkit.NameNginx)
 	om, nm, op95, np95 := nan, nan, nan, nan
 	if okO {
 		om, op95 = lo.MedianMS, lo.P95MS
@@ -58,18 +58,18 @@ func verdicts(r *liveResults) []verdictRow {
 	if okN {
 		nm, np95 = ln.MedianMS, ln.P95MS
 	}
-	lr := benchkit.Ratio(om, nm)
+	lr := oldkit.Ratio(om, nm)
 	rows = append(rows,
-		verdictRow{"latency, median (ms)", benchkit.Fnum(om, 0), benchkit.Fnum(nm, 0), benchkit.Fratio(lr),
-			fmt.Sprintf("≤ %.1fx nginx-rtmp", benchkit.TargetLatencyRatio), benchkit.Verdict(lr <= benchkit.TargetLatencyRatio, okO && okN)},
-		verdictRow{"latency, median (ms), absolute", benchkit.Fnum(om, 0), benchkit.Fnum(nm, 0), benchkit.Fratio(lr),
-			fmt.Sprintf("≤ %d ms", benchkit.TargetLatencyMedianMS), benchkit.Verdict(om <= benchkit.TargetLatencyMedianMS, okO)},
-		verdictRow{"latency, p95 (ms)", benchkit.Fnum(op95, 0), benchkit.Fnum(np95, 0), benchkit.Fratio(benchkit.Ratio(op95, np95)),
-			fmt.Sprintf("< %d ms", benchkit.TargetLatencyP95MS), benchkit.Verdict(op95 < benchkit.TargetLatencyP95MS, okO)},
+		verdictRow{"latency, median (ms)", oldkit.Fnum(om, 0), oldkit.Fnum(nm, 0), oldkit.Fratio(lr),
+			fmt.Sprintf("≤ %.1fx nginx-rtmp", oldkit.TargetLatencyRatio), oldkit.Verdict(lr <= oldkit.TargetLatencyRatio, okO && okN)},
+		verdictRow{"latency, median (ms), absolute", oldkit.Fnum(om, 0), oldkit.Fnum(nm, 0), oldkit.Fratio(lr),
+			fmt.Sprintf("≤ %d ms", oldkit.TargetLatencyMedianMS), oldkit.Verdict(om <= oldkit.TargetLatencyMedianMS, okO)},
+		verdictRow{"latency, p95 (ms)", oldkit.Fnum(op95, 0), oldkit.Fnum(np95, 0), oldkit.Fratio(oldkit.Ratio(op95, np95)),
+			fmt.Sprintf("< %d ms", oldkit.TargetLatencyP95MS), oldkit.Verdict(op95 < oldkit.TargetLatencyP95MS, okO)},
 	)
 
-	fo, okO := findFirstFrame(r.FirstFrame, benchkit.NameOnair)
-	fn, okN := findFirstFrame(r.FirstFrame, benchkit.NameNginx)
+	fo, okO := findFirstFrame(r.FirstFrame, oldkit.NameOnair)
+	fn, okN := findFirstFrame(r.FirstFrame, oldkit.NameNginx)
 	ofm, nfm := nan, nan
 	if okO {
 		ofm = fo.MedianMS
@@ -77,12 +77,12 @@ func verdicts(r *liveResults) []verdictRow {
 	if okN {
 		nfm = fn.MedianMS
 	}
-	rows = append(rows, verdictRow{"first playable frame, median of runs (ms)", benchkit.Fnum(ofm, 0), benchkit.Fnum(nfm, 0),
-		benchkit.Fratio(benchkit.Ratio(ofm, nfm)), fmt.Sprintf("≤ %d ms", benchkit.TargetFirstFrameMS), benchkit.Verdict(ofm <= benchkit.TargetFirstFrameMS, okO)})
+	rows = append(rows, verdictRow{"first playable frame, median of runs (ms)", oldkit.Fnum(ofm, 0), oldkit.Fnum(nfm, 0),
+		oldkit.Fratio(oldkit.Ratio(ofm, nfm)), fmt.Sprintf("≤ %d ms", oldkit.TargetFirstFrameMS), oldkit.Verdict(ofm <= oldkit.TargetFirstFrameMS, okO)})
 
-	n := benchkit.TargetPublishersForCPU
-	co, okO := findLoad(r.Load, benchkit.NameOnair, n)
-	cn, okN := findLoad(r.Load, benchkit.NameNginx, n)
+	n := oldkit.TargetPublishersForCPU
+	co, okO := findLoad(r.Load, oldkit.NameOnair, n)
+	cn, okN := findLoad(r.Load, oldkit.NameNginx, n)
 	oc, nc, orss, nrss := nan, nan, nan, nan
 	memLabel := fmt.Sprintf("memory per stream at %d publishers (MB)", n)
 	if okO {
@@ -94,16 +94,16 @@ func verdicts(r *liveResults) []verdictRow {
 	if okN {
 		nc, nrss = cn.CPUPercentPerStream, memoryPerStream(cn)
 	}
-	cr := benchkit.Ratio(oc, nc)
+	cr := oldkit.Ratio(oc, nc)
 	rows = append(rows,
-		verdictRow{fmt.Sprintf("CPU per stream at %d publishers (%% of a core)", n), benchkit.Fnum(oc, 2), benchkit.Fnum(nc, 2), benchkit.Fratio(cr),
-			fmt.Sprintf("≤ %.0fx nginx-rtmp", benchkit.TargetCPUPerStreamRat), benchkit.Verdict(cr <= benchkit.TargetCPUPerStreamRat, okO && okN)},
-		verdictRow{memLabel, benchkit.Fnum(orss, 2), benchkit.Fnum(nrss, 2), benchkit.Fratio(benchkit.Ratio(orss, nrss)),
-			fmt.Sprintf("< %.0f MB", benchkit.TargetRSSPerStreamMB), benchkit.Verdict(orss < benchkit.TargetRSSPerStreamMB, okO)},
+		verdictRow{fmt.Sprintf("CPU per stream at %d publishers (%% of a core)", n), oldkit.Fnum(oc, 2), oldkit.Fnum(nc, 2), oldkit.Fratio(cr),
+			fmt.Sprintf("≤ %.0fx nginx-rtmp", oldkit.TargetCPUPerStreamRat), oldkit.Verdict(cr <= oldkit.TargetCPUPerStreamRat, okO && okN)},
+		verdictRow{memLabel, oldkit.Fnum(orss, 2), oldkit.Fnum(nrss, 2), oldkit.Fratio(oldkit.Ratio(orss, nrss)),
+			fmt.Sprintf("< %.0f MB", oldkit.TargetRSSPerStreamMB), oldkit.Verdict(orss < oldkit.TargetRSSPerStreamMB, okO)},
 	)
 
-	vo, okO := findViewers(r.Viewers, benchkit.NameOnair)
-	vn, okN := findViewers(r.Viewers, benchkit.NameNginx)
+	vo, okO := findViewers(r.Viewers, oldkit.NameOnair)
+	vn, okN := findViewers(r.Viewers, oldkit.NameNginx)
 	ov, nv := nan, nan
 	if okO {
 		ov = vo.RequestsPerCPUS
@@ -111,9 +111,9 @@ func verdicts(r *liveResults) []verdictRow {
 	if okN {
 		nv = vn.RequestsPerCPUS
 	}
-	vr := benchkit.Ratio(ov, nv)
-	rows = append(rows, verdictRow{"HLS requests per CPU second", benchkit.Fnum(ov, 0), benchkit.Fnum(nv, 0), benchkit.Fratio(vr),
-		fmt.Sprintf("≥ %.1fx nginx-rtmp", benchkit.TargetReqPerCPURatio), benchkit.Verdict(vr >= benchkit.TargetReqPerCPURatio, okO && okN)})
+	vr := oldkit.Ratio(ov, nv)
+	rows = append(rows, verdictRow{"HLS requests per CPU second", oldkit.Fnum(ov, 0), oldkit.Fnum(nv, 0), oldkit.Fratio(vr),
+		fmt.Sprintf("≥ %.1fx nginx-rtmp", oldkit.TargetReqPerCPURatio), oldkit.Verdict(vr >= oldkit.TargetReqPerCPURatio, okO && okN)})
 	return rows
 }
 

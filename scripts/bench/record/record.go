@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,13 +17,13 @@ type recordRun struct {
 	tmp   string
 	onair string // the copy of the binary under test
 	input string
-	mongo *benchkit.RigMongo
-	s3    *benchkit.RigS3
-	api   *benchkit.RigAPI  // signed in on the first node; its session works on every node
+	mongo *oldkit.RigMongo
+	s3    *oldkit.RigS3
+	api   *oldkit.RigAPI    // signed in on the first node; its session works on every node
 	slugs []string          // the rooms of the load and outage phases
 	keys  map[string]string // stream key by room
 	res   *recordResults
-	benchkit.RunLog
+	oldkit.RunLog
 }
 
 const (
@@ -39,8 +39,8 @@ func RunRecord(ctx context.Context, args []string, root, command string, stdout,
 		return err
 	}
 	r := &recordRun{cfg: cfg, keys: map[string]string{},
-		res: &recordResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: benchkit.DescribeMachine(ctx), Streams: cfg.streams}}
-	r.RunLog = benchkit.RunLog{Name: "record", Out: stderr, Errs: &r.res.Errors}
+		res: &recordResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx), Streams: cfg.streams}}
+	r.RunLog = oldkit.RunLog{Name: "record", Out: stderr, Errs: &r.res.Errors}
 	if r.tmp, err = os.MkdirTemp("", "onair-bench-record-"); err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
@@ -62,26 +62,26 @@ func RunRecord(ctx context.Context, args []string, root, command string, stdout,
 // account and rooms.
 func (r *recordRun) setup(ctx context.Context, root string) error {
 	var err error
-	if r.input, r.res.Input, err = benchkit.RigInput(ctx, root, r.cfg.OutDir); err != nil {
+	if r.input, r.res.Input, err = oldkit.RigInput(ctx, root, r.cfg.OutDir); err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
 	r.onair = filepath.Join(r.tmp, "onair")
-	if r.res.Onair, err = benchkit.CopyBinary(r.cfg.Onair, r.onair); err != nil {
+	if r.res.Onair, err = oldkit.CopyBinary(r.cfg.Onair, r.onair); err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
 	r.res.Onair.Path, _ = filepath.Rel(root, r.cfg.Onair)
-	ferret, err := benchkit.RigTool(root, "ferretdb")
+	ferret, err := oldkit.RigTool(root, "ferretdb")
 	if err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
-	minio, err := benchkit.RigTool(root, "minio")
+	minio, err := oldkit.RigTool(root, "minio")
 	if err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
-	if r.mongo, err = benchkit.StartRigMongo(ctx, ferret, r.mkdir("mongo")); err != nil {
+	if r.mongo, err = oldkit.StartRigMongo(ctx, ferret, r.mkdir("mongo")); err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
-	if r.s3, err = benchkit.StartRigS3(ctx, minio, r.mkdir("s3")); err != nil {
+	if r.s3, err = oldkit.StartRigS3(ctx, minio, r.mkdir("s3")); err != nil {
 		return fmt.Errorf("bench record: %w", err)
 	}
 	// The account and rooms live in MongoDB: created once through a first node.
@@ -90,7 +90,7 @@ func (r *recordRun) setup(ctx context.Context, root string) error {
 		return fmt.Errorf("bench record: %w", err)
 	}
 	defer node.Stop()
-	r.api, err = benchkit.NewRigAPI(node.HTTP)
+	r.api, err = oldkit.NewRigAPI(node.HTTP)
 	if err == nil {
 		err = r.api.SignUp(ctx, recordUser)
 	}
@@ -129,17 +129,17 @@ func (r *recordRun) mkdir(name string) string {
 }
 
 // startNode starts a fresh onair (its own data directory) recording into MinIO.
-func (r *recordRun) startNode(ctx context.Context, name string) (*benchkit.RigNode, error) {
-	return benchkit.StartRigNode(ctx, benchkit.RigNodeOptions{Binary: r.onair, DataDir: r.mkdir("onair-" + name),
+func (r *recordRun) startNode(ctx context.Context, name string) (*oldkit.RigNode, error) {
+	return oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: r.onair, DataDir: r.mkdir("onair-" + name),
 		Mongo: r.mongo.URI, Env: r.s3.Env()})
 }
 
 // write prints the summary, saves the raw results and, after a run without errors,
 // rewrites the bench:record section of BENCHMARKS.md.
 func (r *recordRun) write(stdout io.Writer) error {
-	r.res.Machine.LoadEnd = benchkit.LoadAvg()
+	r.res.Machine.LoadEnd = oldkit.LoadAvg()
 	r.res.Finished = time.Now().UTC().Format(time.RFC3339)
 	section := recordSection(r.res)
 	fmt.Fprintln(stdout, section)
-	return benchkit.RigWrite(r.cfg.RigFlags, r.res, len(r.res.Errors), section, r.Logf)
+	return oldkit.RigWrite(r.cfg.RigFlags, r.res, len(r.res.Errors), section, r.Logf)
 }

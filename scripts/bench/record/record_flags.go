@@ -4,13 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
 // recordConfig is the `record` benchmark's command line.
 type recordConfig struct {
-	benchkit.RigFlags
+	oldkit.RigFlags
 	streams       int
 	warmup        time.Duration
 	window        time.Duration
@@ -23,7 +23,7 @@ type recordConfig struct {
 func parseRecordFlags(args []string, root string, stderr io.Writer) (recordConfig, error) {
 	fs := flag.NewFlagSet("bench record", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := recordConfig{RigFlags: benchkit.RigFlags{Name: "record"}}
+	c := recordConfig{RigFlags: oldkit.RigFlags{Name: "record"}}
 	c.Register(fs, root)
 	fs.IntVar(&c.streams, "streams", 10, "live streams (looping ffmpeg -re -c copy publishers) in the CPU, memory and outage phases")
 	fs.DurationVar(&c.warmup, "warmup", 10*time.Second, "CPU and memory: publishing before the window")

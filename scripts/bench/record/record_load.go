@@ -3,15 +3,15 @@ package record
 import (
 	"context"
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
 // recordStreams is the load and outage phases' node, publishers and broadcasts.
 type recordStreams struct {
-	node    *benchkit.RigNode
-	api     *benchkit.RigAPI
-	pubs    []*benchkit.Process
+	node    *oldkit.RigNode
+	api     *oldkit.RigAPI
+	pubs    []*oldkit.Process
 	started []time.Time // when each publisher started
 	// broadcast is the id of each room's broadcast, by slug.
 	broadcast map[string]string
@@ -83,7 +83,7 @@ func (r *recordRun) startStreams(ctx context.Context, name string, recording boo
 
 // stop ends the publishers, then onair.
 func (s *recordStreams) stop() {
-	benchkit.StopAll(s.pubs)
+	oldkit.StopAll(s.pubs)
 	s.node.Stop()
 }
 
@@ -94,7 +94,7 @@ func (s *recordStreams) alive() error {
 	}
 	for _, p := range s.pubs {
 		if exited, err := p.Exited(); exited {
-			return fmt.Errorf("a publisher exited (%v): %s; onair log: %s", err, p.Output(), benchkit.Tail(s.node.Proc.Output(), 1500))
+			return fmt.Errorf("a publisher exited (%v): %s; onair log: %s", err, p.Output(), oldkit.Tail(s.node.Proc.Output(), 1500))
 		}
 	}
 	return nil
@@ -105,27 +105,27 @@ func (s *recordStreams) alive() error {
 func (r *recordRun) measureLoad(ctx context.Context, s *recordStreams, recording bool) (recordLoad, error) {
 	res := recordLoad{Recording: recording, Streams: len(r.slugs), WarmupS: r.cfg.warmup.Seconds(), WindowS: r.cfg.window.Seconds()}
 	what := "recording " + map[bool]string{false: "off", true: "on"}[recording]
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
 		return res, err
 	}
 	pids := []int{s.node.Pid()}
-	_, idle, err := benchkit.GroupStat(pids)
+	_, idle, err := oldkit.GroupStat(pids)
 	if err != nil {
 		return res, fmt.Errorf("%s: idle RSS: %w", what, err)
 	}
-	res.RSSIdleMB = float64(idle) / benchkit.Mb
+	res.RSSIdleMB = float64(idle) / oldkit.Mb
 	for _, slug := range r.slugs {
-		p, err := benchkit.StartFFmpegPublisher(r.input, s.node.PublishURL(r.keys[slug]))
+		p, err := oldkit.StartFFmpegPublisher(r.input, s.node.PublishURL(r.keys[slug]))
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", what, err)
 		}
 		s.pubs = append(s.pubs, p)
 		s.started = append(s.started, time.Now())
-		if err := benchkit.SleepUntil(ctx, time.Now().Add(25*time.Millisecond)); err != nil {
+		if err := oldkit.SleepUntil(ctx, time.Now().Add(25*time.Millisecond)); err != nil {
 			return res, err
 		}
 	}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(r.cfg.warmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(r.cfg.warmup)); err != nil {
 		return res, err
 	}
 	if err := s.alive(); err != nil {
@@ -147,23 +147,23 @@ func (r *recordRun) measureLoad(ctx context.Context, s *recordStreams, recording
 			s.broadcast[slug] = bs[0].ID
 		}
 	}
-	busy0, _ := benchkit.ReadCPUTimes()
-	u, err := benchkit.MeasureUsage(ctx, pids, r.cfg.window, time.Second)
+	busy0, _ := oldkit.ReadCPUTimes()
+	u, err := oldkit.MeasureUsage(ctx, pids, r.cfg.window, time.Second)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", what, err)
 	}
-	res.MachineBusy = benchkit.BusySince(busy0)
+	res.MachineBusy = oldkit.BusySince(busy0)
 	res.CPUPercent = u.CPUPercent
-	res.RSSMeanMB, res.RSSMaxMB = float64(u.RSSMean)/benchkit.Mb, float64(u.RSSMax)/benchkit.Mb
-	res.RSSGrowthMBPerMin = (float64(u.RSSLast) - float64(u.RSSFirst)) / benchkit.Mb / u.Wall.Minutes()
+	res.RSSMeanMB, res.RSSMaxMB = float64(u.RSSMean)/oldkit.Mb, float64(u.RSSMax)/oldkit.Mb
+	res.RSSGrowthMBPerMin = (float64(u.RSSLast) - float64(u.RSSFirst)) / oldkit.Mb / u.Wall.Minutes()
 
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	sp, err := s.node.Spool(ctx, client)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", what, err)
 	}
-	res.SpoolMB, res.SpoolParts = sp.Bytes/benchkit.Mb, sp.Parts
+	res.SpoolMB, res.SpoolParts = sp.Bytes/oldkit.Mb, sp.Parts
 	r.Logf("  %s: CPU %.1f %% of a core, RSS %.1f → %.1f MB (max %.1f), %d/%d live, spool %.1f MB in %.0f chunk files",
 		what, res.CPUPercent, res.RSSIdleMB, res.RSSMeanMB, res.RSSMaxMB, res.Live, res.Streams, res.SpoolMB, res.SpoolParts)
 	switch {

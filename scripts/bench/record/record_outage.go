@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
@@ -13,12 +13,12 @@ import (
 // starts MinIO again on the same port and data and waits for the backlog to go up.
 func (r *recordRun) measureOutage(ctx context.Context, s *recordStreams) (*outageResult, error) {
 	r.Logf("S3 outage: MinIO down for %s", r.cfg.outage)
-	client := benchkit.NewHTTPClient()
+	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	res := &outageResult{}
 	var killed time.Time
 	sample := func(phase string) (outageSample, error) {
-		_, rss, err := benchkit.GroupStat([]int{s.node.Pid()})
+		_, rss, err := oldkit.GroupStat([]int{s.node.Pid()})
 		if err != nil {
 			return outageSample{}, fmt.Errorf("S3 outage: %w", err)
 		}
@@ -26,16 +26,16 @@ func (r *recordRun) measureOutage(ctx context.Context, s *recordStreams) (*outag
 		if err != nil {
 			return outageSample{}, fmt.Errorf("S3 outage: %w", err)
 		}
-		o := outageSample{AtS: time.Since(killed).Seconds(), Phase: phase, RSSMB: float64(rss) / benchkit.Mb, SpoolMB: sp.Bytes / benchkit.Mb, SpoolParts: sp.Parts}
+		o := outageSample{AtS: time.Since(killed).Seconds(), Phase: phase, RSSMB: float64(rss) / oldkit.Mb, SpoolMB: sp.Bytes / oldkit.Mb, SpoolParts: sp.Parts}
 		res.Samples = append(res.Samples, o)
 		return o, nil
 	}
 
-	disk0, err := benchkit.DirSize(s.node.RecordingsDir())
+	disk0, err := oldkit.DirSize(s.node.RecordingsDir())
 	if err != nil {
 		return nil, fmt.Errorf("S3 outage: %w", err)
 	}
-	busy0, _ := benchkit.ReadCPUTimes()
+	busy0, _ := oldkit.ReadCPUTimes()
 	killed = time.Now()
 	r.s3.Kill()
 	first, err := sample("down")
@@ -49,7 +49,7 @@ func (r *recordRun) measureOutage(ctx context.Context, s *recordStreams) (*outag
 	}); err != nil {
 		return nil, err
 	}
-	disk1, err := benchkit.DirSize(s.node.RecordingsDir())
+	disk1, err := oldkit.DirSize(s.node.RecordingsDir())
 	if err != nil {
 		return nil, fmt.Errorf("S3 outage: %w", err)
 	}
@@ -64,7 +64,7 @@ func (r *recordRun) measureOutage(ctx context.Context, s *recordStreams) (*outag
 	res.RSSEarlyMB, res.RSSLateMB = rssTrend(down, 10)
 	res.SpoolStartMB, res.SpoolEndMB = first.SpoolMB, last.SpoolMB
 	res.PartsStart, res.PartsEnd = first.SpoolParts, last.SpoolParts
-	res.DiskStartMB, res.DiskEndMB = float64(disk0)/benchkit.Mb, float64(disk1)/benchkit.Mb
+	res.DiskStartMB, res.DiskEndMB = float64(disk0)/oldkit.Mb, float64(disk1)/oldkit.Mb
 	r.Logf("  RSS %.1f → %.1f MB (min %.1f, max %.1f; median of the first and last 10 s %.1f → %.1f); spool %.1f → %.1f MB (%.0f → %.0f chunk files); recordings dir %.1f → %.1f MB",
 		res.RSSStartMB, res.RSSEndMB, res.RSSMinMB, res.RSSMaxMB, res.RSSEarlyMB, res.RSSLateMB, res.SpoolStartMB, res.SpoolEndMB, res.PartsStart, res.PartsEnd, res.DiskStartMB, res.DiskEndMB)
 	if err := s.alive(); err != nil {
@@ -84,7 +84,7 @@ func (r *recordRun) measureOutage(ctx context.Context, s *recordStreams) (*outag
 		res.DrainS = time.Since(back).Seconds()
 		return true, nil
 	})
-	res.MachineBusy = benchkit.BusySince(busy0)
+	res.MachineBusy = oldkit.BusySince(busy0)
 	if err != nil {
 		return res, err
 	}
@@ -127,7 +127,7 @@ func rssTrend(samples []outageSample, k int) (early, late float64) {
 	if len(samples) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	return benchkit.Median(rss(samples[:min(k, len(samples))])), benchkit.Median(rss(samples[max(0, len(samples)-k):]))
+	return oldkit.Median(rss(samples[:min(k, len(samples))])), oldkit.Median(rss(samples[max(0, len(samples)-k):]))
 }
 
 // sampleRange is the smallest and largest of v over samples.

@@ -3,7 +3,7 @@ package record
 import (
 	"context"
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -17,7 +17,7 @@ import (
 // its recording lasts.
 func (r *recordRun) checkCompletion(ctx context.Context, s *recordStreams) (*completionResult, error) {
 	r.Logf("recordings through the outage: %d publishers leave", len(s.pubs))
-	benchkit.StopAll(s.pubs)
+	oldkit.StopAll(s.pubs)
 	left := time.Now()
 	res := &completionResult{Rooms: len(r.slugs)}
 	pending := map[string]int{} // room → index
@@ -34,7 +34,7 @@ func (r *recordRun) checkCompletion(ctx context.Context, s *recordStreams) (*com
 			b, err := r.findBroadcast(ctx, s.api, slug, s.broadcast[slug])
 			ok := false
 			if err == nil {
-				ok, err = benchkit.ReplayReady(ctx, s.api, b)
+				ok, err = oldkit.ReplayReady(ctx, s.api, b)
 			}
 			if err != nil {
 				lastErr = err
@@ -49,7 +49,7 @@ func (r *recordRun) checkCompletion(ctx context.Context, s *recordStreams) (*com
 				}
 			}
 		}
-		if len(pending) > 0 && benchkit.SleepUntil(ctx, time.Now().Add(100*time.Millisecond)) != nil {
+		if len(pending) > 0 && oldkit.SleepUntil(ctx, time.Now().Add(100*time.Millisecond)) != nil {
 			return res, fmt.Errorf("recordings through the outage: %d of %d without a replay 90 s after the publishers left (last error: %v)",
 				len(pending), len(r.slugs), lastErr)
 		}
@@ -60,17 +60,17 @@ func (r *recordRun) checkCompletion(ctx context.Context, s *recordStreams) (*com
 }
 
 // findBroadcast returns the room's broadcast id, or its newest when id is empty.
-func (r *recordRun) findBroadcast(ctx context.Context, api *benchkit.RigAPI, slug, id string) (benchkit.RigBroadcast, error) {
+func (r *recordRun) findBroadcast(ctx context.Context, api *oldkit.RigAPI, slug, id string) (oldkit.RigBroadcast, error) {
 	bs, err := api.Broadcasts(ctx, slug)
 	if err != nil {
-		return benchkit.RigBroadcast{}, err
+		return oldkit.RigBroadcast{}, err
 	}
 	for _, b := range bs {
 		if b.ID == id || id == "" {
 			return b, nil
 		}
 	}
-	return benchkit.RigBroadcast{}, fmt.Errorf("room %s: broadcast %q not listed", slug, id)
+	return oldkit.RigBroadcast{}, fmt.Errorf("room %s: broadcast %q not listed", slug, id)
 }
 
 // measureReplay publishes for a few seconds, replayRuns times, and measures each time
@@ -87,7 +87,7 @@ func (r *recordRun) measureReplay(ctx context.Context, s *recordStreams) (*repla
 		res.RunsMS = append(res.RunsMS, float64(ready)/float64(time.Millisecond))
 		r.Logf("  run %d: replay_url after %d ms, playlist 200 after %d ms", i+1, url.Milliseconds(), ready.Milliseconds())
 	}
-	res.MedianMS, res.MaxMS = benchkit.Median(res.RunsMS), slices.Max(res.RunsMS)
+	res.MedianMS, res.MaxMS = oldkit.Median(res.RunsMS), slices.Max(res.RunsMS)
 	return res, nil
 }
 
@@ -106,7 +106,7 @@ func (r *recordRun) replayOnce(ctx context.Context, s *recordStreams) (url, read
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-re",
 		"-t", strconv.FormatFloat(r.cfg.replayPublish.Seconds(), 'f', -1, 64), "-i", r.input,
 		"-c", "copy", "-f", "flv", s.node.PublishURL(r.keys[recordReplayRoom])}
-	p, err := benchkit.StartProcess("ffmpeg", exec.Command("ffmpeg", args...))
+	p, err := oldkit.StartProcess("ffmpeg", exec.Command("ffmpeg", args...))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -133,18 +133,18 @@ func (r *recordRun) replayOnce(ctx context.Context, s *recordStreams) (url, read
 				url = time.Since(left)
 			}
 			var ok bool
-			if ok, err = benchkit.ReplayReady(ctx, s.api, bs[0]); ok {
+			if ok, err = oldkit.ReplayReady(ctx, s.api, bs[0]); ok {
 				return url, time.Since(left), nil
 			}
 		}
-		if benchkit.SleepUntil(ctx, time.Now().Add(50*time.Millisecond)) != nil {
+		if oldkit.SleepUntil(ctx, time.Now().Add(50*time.Millisecond)) != nil {
 			return 0, 0, fmt.Errorf("no replay 60 s after the publisher left (%s)", describeNewest(bs, seen, err))
 		}
 	}
 }
 
 // describeNewest says what the newest broadcast looked like when the wait gave up.
-func describeNewest(bs []benchkit.RigBroadcast, seen map[string]bool, err error) string {
+func describeNewest(bs []oldkit.RigBroadcast, seen map[string]bool, err error) string {
 	switch {
 	case err != nil:
 		return "last error: " + err.Error()

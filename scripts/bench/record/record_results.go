@@ -1,19 +1,19 @@
 package record
 
 import (
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 )
 
 // recordResults is everything `bench record` measured; it is written as JSON to
 // .artifacts/bench/record.json and summarised in BENCHMARKS.md.
 type recordResults struct {
-	Command  string               `json:"command"`
-	Started  string               `json:"started"`
-	Finished string               `json:"finished"`
-	Machine  benchkit.MachineInfo `json:"machine"`
-	Onair    benchkit.BinaryInfo  `json:"onair"`
-	Input    benchkit.InputInfo   `json:"input"`
-	Streams  int                  `json:"streams"`
+	Command  string             `json:"command"`
+	Started  string             `json:"started"`
+	Finished string             `json:"finished"`
+	Machine  oldkit.MachineInfo `json:"machine"`
+	Onair    oldkit.BinaryInfo  `json:"onair"`
+	Input    oldkit.InputInfo   `json:"input"`
+	Streams  int                `json:"streams"`
 	// Load is the CPU and memory with recording off, then on (each on a fresh onair).
 	Load       []recordLoad      `json:"load"`
 	Outage     *outageResult     `json:"s3_outage,omitempty"`

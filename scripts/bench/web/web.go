@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +27,7 @@ func RunWeb(ctx context.Context, args []string, root, command string, stdout, st
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "%s bench web: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
-	res := &webResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: benchkit.DescribeMachine(ctx)}
+	res := &webResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx)}
 	tmp, err := os.MkdirTemp("", "onair-bench-web-")
 	if err != nil {
 		return fmt.Errorf("bench web: %w", err)
@@ -37,11 +37,11 @@ func RunWeb(ctx context.Context, args []string, root, command string, stdout, st
 		logf("error: %v", err)
 		res.Errors = append(res.Errors, err.Error())
 	}
-	res.Machine.LoadEnd = benchkit.LoadAvg()
+	res.Machine.LoadEnd = oldkit.LoadAvg()
 	res.Finished = time.Now().UTC().Format(time.RFC3339)
 	section := webSection(res)
 	fmt.Fprintln(stdout, section)
-	return benchkit.RigWrite(cfg.RigFlags, res, len(res.Errors), section, logf)
+	return oldkit.RigWrite(cfg.RigFlags, res, len(res.Errors), section, logf)
 }
 
 // measureWeb starts the servers and a publisher, waits until the room is live and runs
@@ -56,31 +56,31 @@ func measureWeb(ctx context.Context, cfg webConfig, root, tmp string, res *webRe
 		chromium = "/usr/bin/chromium"
 	}
 	res.Chromium = chromiumVersion(ctx, chromium)
-	input, in, err := benchkit.RigInput(ctx, root, cfg.OutDir)
+	input, in, err := oldkit.RigInput(ctx, root, cfg.OutDir)
 	if err != nil {
 		return err
 	}
 	res.Input = in
 	binary := filepath.Join(tmp, "onair")
-	if res.Onair, err = benchkit.CopyBinary(cfg.Onair, binary); err != nil {
+	if res.Onair, err = oldkit.CopyBinary(cfg.Onair, binary); err != nil {
 		return err
 	}
 	res.Onair.Path, _ = filepath.Rel(root, cfg.Onair)
-	ferret, err := benchkit.RigTool(root, "ferretdb")
+	ferret, err := oldkit.RigTool(root, "ferretdb")
 	if err != nil {
 		return err
 	}
-	mongo, err := benchkit.StartRigMongo(ctx, ferret, filepath.Join(tmp, "mongo"))
+	mongo, err := oldkit.StartRigMongo(ctx, ferret, filepath.Join(tmp, "mongo"))
 	if err != nil {
 		return err
 	}
 	defer mongo.Stop()
-	node, err := benchkit.StartRigNode(ctx, benchkit.RigNodeOptions{Binary: binary, DataDir: filepath.Join(tmp, "onair"+"-data"), Mongo: mongo.URI})
+	node, err := oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: binary, DataDir: filepath.Join(tmp, "onair"+"-data"), Mongo: mongo.URI})
 	if err != nil {
 		return err
 	}
 	defer node.Stop()
-	api, err := benchkit.NewRigAPI(node.HTTP)
+	api, err := oldkit.NewRigAPI(node.HTTP)
 	if err == nil {
 		err = api.SignUp(ctx, "bench")
 	}
@@ -91,7 +91,7 @@ func measureWeb(ctx context.Context, cfg webConfig, root, tmp string, res *webRe
 	if err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpegPublisher(input, node.PublishURL(key))
+	pub, err := oldkit.StartFFmpegPublisher(input, node.PublishURL(key))
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func measureWeb(ctx context.Context, cfg webConfig, root, tmp string, res *webRe
 	if err := api.WaitLive(ctx, webRoom, 20*time.Second); err != nil {
 		return err
 	}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(cfg.warmup)); err != nil {
+	if err := oldkit.SleepUntil(ctx, time.Now().Add(cfg.warmup)); err != nil {
 		return err
 	}
 	url := node.HTTP + "/rooms/" + webRoom
@@ -112,7 +112,7 @@ func measureWeb(ctx context.Context, cfg webConfig, root, tmp string, res *webRe
 	if res.Page, err = parseWebPage(out, cfg.runs); err != nil {
 		return err
 	}
-	logf("  first frame median %.0f ms (%s), page %d bytes", res.Page.FirstFrameMS.Median, benchkit.RigJoin(res.Page.FirstFrameMS.All, 0), res.Page.PageBytes)
+	logf("  first frame median %.0f ms (%s), page %d bytes", res.Page.FirstFrameMS.Median, oldkit.RigJoin(res.Page.FirstFrameMS.All, 0), res.Page.PageBytes)
 	if exited, err := pub.Exited(); exited {
 		return fmt.Errorf("the publisher exited during the page loads (%v): %s", err, pub.Output())
 	}
@@ -127,10 +127,10 @@ func runPageBench(ctx context.Context, cfg webConfig, e2eDir, chromium, url stri
 	cmd := exec.CommandContext(ctx, cfg.node, filepath.Join(e2eDir, "bench.mjs"), "--url", url, "--runs", strconv.Itoa(cfg.runs))
 	cmd.Dir = e2eDir
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	cmd.SysProcAttr = benchkit.ChildAttr()
+	cmd.SysProcAttr = oldkit.ChildAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	var stderr benchkit.TailBuffer
+	var stderr oldkit.TailBuffer
 	stderr.Max = 16 << 10
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -4,13 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 	"time"
 )
 
 // webConfig is the `web` benchmark's command line.
 type webConfig struct {
-	benchkit.RigFlags
+	oldkit.RigFlags
 	runs   int
 	warmup time.Duration
 	node   string
@@ -19,7 +19,7 @@ type webConfig struct {
 func parseWebFlags(args []string, root string, stderr io.Writer) (webConfig, error) {
 	fs := flag.NewFlagSet("bench web", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := webConfig{RigFlags: benchkit.RigFlags{Name: "web"}}
+	c := webConfig{RigFlags: oldkit.RigFlags{Name: "web"}}
 	c.Register(fs, root)
 	fs.IntVar(&c.runs, "runs", 5, "page loads, each in a fresh browser context (bench.mjs --runs)")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "publishing after the room went live, before the first page load")

@@ -4,19 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"onair/scripts/bench/benchkit"
+	"onair/scripts/bench/oldkit"
 )
 
 // webResults is what `bench web` measured; it is written as JSON to
 // .artifacts/bench/web.json and summarised in BENCHMARKS.md.
 type webResults struct {
-	Command  string               `json:"command"`
-	Started  string               `json:"started"`
-	Finished string               `json:"finished"`
-	Machine  benchkit.MachineInfo `json:"machine"`
-	Chromium string               `json:"chromium"`
-	Onair    benchkit.BinaryInfo  `json:"onair"`
-	Input    benchkit.InputInfo   `json:"input"`
+	Command  string             `json:"command"`
+	Started  string             `json:"started"`
+	Finished string             `json:"finished"`
+	Machine  oldkit.MachineInfo `json:"machine"`
+	Chromium string             `json:"chromium"`
+	Onair    oldkit.BinaryInfo  `json:"onair"`
+	Input    oldkit.InputInfo   `json:"input"`
 	// PageCommand is how bench.mjs was run.
 	PageCommand string   `json:"page_command"`
 	Page        *webPage `json:"page,omitempty"`
