@@ -158,7 +158,7 @@ func (h *Head) Section(title string) *strings.Builder {
 	fmt.Fprintf(&b, "## %s\n\nProduced by `%s` on %s (finished %s).\n\n", title, h.Command, h.Started, h.Finished)
 	fmt.Fprintf(&b, "Machine: %d cores (`nproc`), %s, Linux %s (`uname -r`), %s. Load average (1, 5, 15 min) %s at the start, "+
 		"%s at the end; *machine busy* is the whole machine's CPU use during a measurement, in %% of all cores, the load's own included.\n\n",
-		m.CPUs, m.CPUModel, m.Kernel, strings.Join(slices.DeleteFunc([]string{m.Go, m.FFmpeg, m.Nginx}, func(s string) bool { return s == "" }), ", "),
+		m.CPUs, m.CPUModel, m.Kernel, strings.Join(slices.DeleteFunc([]string{m.Go, m.FFmpeg, m.Peers}, func(s string) bool { return s == "" }), ", "),
 		m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(&b, "onair binary: `%s`, %.1f MB, modified %s, sha256 %.16s….\n\n", h.Onair.Path, float64(h.Onair.Bytes)/MB, h.Onair.Modified, h.Onair.SHA256)
 	if len(h.Errors) > 0 {
@@ -208,7 +208,7 @@ type Machine struct {
 	Kernel    string `json:"kernel"`
 	Go        string `json:"go"`
 	FFmpeg    string `json:"ffmpeg"`
-	Nginx     string `json:"nginx,omitempty"` // set by the benchmarks that run nginx
+	Peers     string `json:"peers,omitempty"` // versions of the peers a benchmark runs
 	LoadStart string `json:"loadavg_start"`
 	LoadEnd   string `json:"loadavg_end"`
 }

@@ -1,10 +1,12 @@
+// Package web is `bench web`: onair with FerretDB, one live room, and the room page
+// loaded by web/ui/e2e/bench.mjs in headless Chromium for its weight and its time to the
+// first video frame.
 package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
-	"onair/scripts/bench/oldkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,42 +14,57 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"onair/scripts/bench/benchkit"
 )
 
-// webRoom is the room whose page the benchmark loads.
-const webRoom = "web-bench"
+// targetFirstFrameMS is the target from room page opened to first video frame.
+const targetFirstFrameMS = 1500
 
-// runWeb is `bench web`: onair with FerretDB, one live room, and the room page loaded by
-// web/ui/e2e/bench.mjs in headless Chromium for its weight and time to the first frame.
-func RunWeb(ctx context.Context, args []string, root, command string, stdout, stderr io.Writer) error {
-	cfg, err := parseWebFlags(args, root, stderr)
-	if err != nil {
-		return err
-	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "%s bench web: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
-	}
-	res := &webResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339), Machine: oldkit.DescribeMachine(ctx)}
-	tmp, err := os.MkdirTemp("", "onair-bench-web-")
-	if err != nil {
-		return fmt.Errorf("bench web: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := measureWeb(ctx, cfg, root, tmp, res, logf); err != nil {
-		logf("error: %v", err)
-		res.Errors = append(res.Errors, err.Error())
-	}
-	res.Machine.LoadEnd = oldkit.LoadAvg()
-	res.Finished = time.Now().UTC().Format(time.RFC3339)
-	section := webSection(res)
-	fmt.Fprintln(stdout, section)
-	return oldkit.RigWrite(cfg.RigFlags, res, len(res.Errors), section, logf)
+const room = "web-bench"
+
+type results struct {
+	benchkit.Head
+	Chromium    string         `json:"chromium"`
+	Input       benchkit.Input `json:"input"`
+	PageCommand string         `json:"page_command"`
+	Page        *page          `json:"page,omitempty"`
 }
 
-// measureWeb starts the servers and a publisher, waits until the room is live and runs
-// bench.mjs against its page.
-func measureWeb(ctx context.Context, cfg webConfig, root, tmp string, res *webResults, logf func(string, ...any)) error {
-	e2eDir := filepath.Join(root, "web", "ui", "e2e")
+// page is what web/ui/e2e/bench.mjs prints.
+type page struct {
+	FirstFrameMS struct {
+		Median, Min, Max float64
+		All              []float64
+	} `json:"first_frame_ms"`
+	PageBytes              int64 `json:"page_bytes"`
+	MediaBytesToFirstFrame int64 `json:"media_bytes_to_first_frame"`
+	Files                  []struct {
+		URL      string `json:"url"`
+		Bytes    int64  `json:"bytes"`
+		Encoding string `json:"encoding"`
+	} `json:"files"`
+}
+
+// Run is `bench web`.
+func Run(ctx context.Context, env benchkit.Env, args []string) error {
+	r := benchkit.NewRun(env)
+	runs := r.Flags.Int("runs", 5, "page loads, each in a fresh browser context (bench.mjs --runs)")
+	warmup := r.Flags.Duration("warmup", 3*time.Second, "publishing after the room went live, before the first page load")
+	node := r.Flags.String("node", "node", "Node.js binary that runs web/ui/e2e/bench.mjs")
+	res := &results{}
+	if err := r.Start(ctx, args, &res.Head); err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := measure(ctx, r, res, *runs, *warmup, *node); err != nil {
+		r.Fail(err)
+	}
+	return r.Finish(ctx, res, func() string { return section(res) })
+}
+
+func measure(ctx context.Context, r *benchkit.Run, res *results, runs int, warmup time.Duration, node string) error {
+	e2eDir := filepath.Join(r.Root, "web", "ui", "e2e")
 	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
 		return fmt.Errorf("playwright-core is not installed: run make e2e-deps: %w", err)
 	}
@@ -55,101 +72,97 @@ func measureWeb(ctx context.Context, cfg webConfig, root, tmp string, res *webRe
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
-	res.Chromium = chromiumVersion(ctx, chromium)
-	input, in, err := oldkit.RigInput(ctx, root, cfg.OutDir)
+	// stdout only: Debian's launcher script may complain on stderr.
+	out, _ := exec.CommandContext(ctx, chromium, "--version").Output()
+	res.Chromium = string(out)
+	input, in, err := benchkit.PrepareInput(ctx, r)
 	if err != nil {
 		return err
 	}
 	res.Input = in
-	binary := filepath.Join(tmp, "onair")
-	if res.Onair, err = oldkit.CopyBinary(cfg.Onair, binary); err != nil {
-		return err
-	}
-	res.Onair.Path, _ = filepath.Rel(root, cfg.Onair)
-	ferret, err := oldkit.RigTool(root, "ferretdb")
-	if err != nil {
-		return err
-	}
-	mongo, err := oldkit.StartRigMongo(ctx, ferret, filepath.Join(tmp, "mongo"))
+	mongo, err := benchkit.StartMongo(ctx, r.Root, filepath.Join(r.Tmp, "mongo"))
 	if err != nil {
 		return err
 	}
 	defer mongo.Stop()
-	node, err := oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: binary, DataDir: filepath.Join(tmp, "onair"+"-data"), Mongo: mongo.URI})
+	n, err := benchkit.StartNode(ctx, benchkit.NodeOptions{Binary: r.Bin, Indexes: true, Env: benchkit.MongoEnv(filepath.Join(r.Tmp, "data"), mongo.URI, "info")})
 	if err != nil {
 		return err
 	}
-	defer node.Stop()
-	api, err := oldkit.NewRigAPI(node.HTTP)
-	if err == nil {
-		err = api.SignUp(ctx, "bench")
-	}
+	defer n.Stop()
+	api := benchkit.NewAPI(n.HTTP)
 	var key string
-	if err == nil {
-		key, err = api.CreateRoom(ctx, webRoom)
+	if err = api.SignUp(ctx, "bench"); err == nil {
+		key, err = api.CreateRoom(ctx, room)
 	}
 	if err != nil {
 		return err
 	}
-	pub, err := oldkit.StartFFmpegPublisher(input, node.PublishURL(key))
+	pub, err := benchkit.StartFFmpeg(input, n.PublishURL(key))
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err := api.WaitLive(ctx, webRoom, 20*time.Second); err != nil {
-		return err
+	if err = api.WaitLive(ctx, room, 20*time.Second); err == nil {
+		err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
 	}
-	if err := oldkit.SleepUntil(ctx, time.Now().Add(cfg.warmup)); err != nil {
-		return err
-	}
-	url := node.HTTP + "/rooms/" + webRoom
-	logf("room page %s: %d runs of bench.mjs", url, cfg.runs)
-	out, err := runPageBench(ctx, cfg, e2eDir, chromium, url)
-	res.PageCommand = fmt.Sprintf("node web/ui/e2e/bench.mjs --url http://127.0.0.1:<port>/rooms/%s --runs %d", webRoom, cfg.runs)
 	if err != nil {
 		return err
 	}
-	if res.Page, err = parseWebPage(out, cfg.runs); err != nil {
-		return err
-	}
-	logf("  first frame median %.0f ms (%s), page %d bytes", res.Page.FirstFrameMS.Median, oldkit.RigJoin(res.Page.FirstFrameMS.All, 0), res.Page.PageBytes)
-	if exited, err := pub.Exited(); exited {
-		return fmt.Errorf("the publisher exited during the page loads (%v): %s", err, pub.Output())
-	}
-	return node.Alive()
-}
-
-// runPageBench runs bench.mjs in a process group of its own (the browser with it) and
-// returns what it printed.
-func runPageBench(ctx context.Context, cfg webConfig, e2eDir, chromium, url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.runs)*30*time.Second+time.Minute)
+	res.PageCommand = fmt.Sprintf("node web/ui/e2e/bench.mjs --url http://127.0.0.1:<port>/rooms/%s --runs %d", room, runs)
+	r.Logf("room page: %s", res.PageCommand)
+	// bench.mjs runs in a process group of its own, the browser with it.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(runs)*30*time.Second+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cfg.node, filepath.Join(e2eDir, "bench.mjs"), "--url", url, "--runs", strconv.Itoa(cfg.runs))
-	cmd.Dir = e2eDir
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	cmd.SysProcAttr = oldkit.ChildAttr()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(e2eDir, "bench.mjs"), "--url", n.HTTP+"/rooms/"+room, "--runs", strconv.Itoa(runs))
+	cmd.Dir, cmd.Env, cmd.SysProcAttr = e2eDir, append(os.Environ(), "CHROMIUM="+chromium), benchkit.ChildAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	var stderr oldkit.TailBuffer
-	stderr.Max = 16 << 10
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	// Whatever it left behind (a browser whose parent died) goes with the group.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if err != nil {
-		return nil, fmt.Errorf("bench.mjs: %w: %s", err, strings.TrimSpace(stderr.String()))
+	stderr := &benchkit.TailBuffer{Max: 16 << 10}
+	cmd.Stderr = stderr
+	out, err = cmd.Output()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever it left behind (a browser whose parent died)
+	var p page
+	if err == nil {
+		err = json.Unmarshal(out, &p)
 	}
-	return out, nil
+	switch {
+	case err != nil:
+		return fmt.Errorf("bench.mjs: %w: %s", err, stderr)
+	case len(p.FirstFrameMS.All) != runs || p.PageBytes <= 0 || len(p.Files) == 0:
+		return fmt.Errorf("bench.mjs: %d first-frame times for %d runs, %d page bytes", len(p.FirstFrameMS.All), runs, p.PageBytes)
+	}
+	res.Page = &p
+	r.Logf("  first frame median %.0f ms (%s), page %d bytes", p.FirstFrameMS.Median, benchkit.Join(p.FirstFrameMS.All, 0), p.PageBytes)
+	if err := pub.Alive(); err != nil {
+		return fmt.Errorf("the publisher exited during the page loads: %w", err)
+	}
+	return n.Alive()
 }
 
-// chromiumVersion is what chromium --version prints on stdout (Debian's launcher script
-// may complain on stderr).
-func chromiumVersion(ctx context.Context, chromium string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, chromium, "--version").Output()
-	if err != nil {
-		return chromium + " (version unknown: " + err.Error() + ")"
+func section(r *results) string {
+	b := r.Section("Web: room page weight and time to the first frame")
+	fmt.Fprintf(b, "Browser: %s, headless, driven by playwright-core (`web/ui/e2e/browser.mjs`'s flags).\n\n"+
+		"onair runs with FerretDB; one room is created through the API and published by a looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy` "+
+		"with `%s` (%.0f kbit/s). Once the room is live, `%s` loads the room page, each run in a fresh browser context with the cache disabled: "+
+		"*page weight* is the bytes on the wire (compressed, headers included) of the first load; *first frame* is from the start of navigation "+
+		"to the first video frame presented (requestVideoFrameCallback).\n\n", strings.TrimSpace(r.Chromium), r.Input.File, r.Input.BitrateKbps, r.PageCommand)
+	p := r.Page
+	if p == nil {
+		return b.String()
 	}
-	return strings.TrimSpace(string(out))
+	ff := p.FirstFrameMS
+	b.WriteString("### Targets\n\n" + benchkit.Table([]string{"measure", "figure", "target", "verdict"},
+		[]string{fmt.Sprintf("room page opened → first video frame (median of %d)", len(ff.All)),
+			fmt.Sprintf("%s ms (min %s, max %s)", benchkit.F(ff.Median, 0), benchkit.F(ff.Min, 0), benchkit.F(ff.Max, 0)),
+			fmt.Sprintf("under %d ms on loopback", targetFirstFrameMS), benchkit.Verdict(ff.Median < targetFirstFrameMS, true)},
+		[]string{"page weight, first load (compressed)", fmt.Sprintf("%d bytes (%.1f KiB)", p.PageBytes, float64(p.PageBytes)/1024), "reported", "—"}))
+	fmt.Fprintf(b, "\nRuns (ms): %s. Media fetched until the first frame (playlists, init, parts): %d bytes.\n\n### Files of the first load\n\n",
+		benchkit.Join(ff.All, 0), p.MediaBytesToFirstFrame)
+	var rows [][]string
+	for _, f := range p.Files {
+		rows = append(rows, []string{"`" + f.URL + "`", fmt.Sprint(f.Bytes), map[bool]string{true: "none", false: f.Encoding}[f.Encoding == ""]})
+	}
+	b.WriteString(benchkit.Table([]string{"file", "bytes on the wire", "content encoding"}, append(rows, []string{"**total**", fmt.Sprint(p.PageBytes), ""})...))
+	return b.String()
 }
