@@ -55,7 +55,7 @@ var benchmarks = map[string]benchmark{
 	"cluster-chat": {"chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", chat.RunCluster, 5 * time.Minute},
 	"idle":         {"onair and its embedded database as make run starts them, nobody connected: CPU over a minute", idle.Run, 5 * time.Minute},
 	"live": {"RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
-		old(live.RunLive), 20 * time.Minute},
+		live.Run, 20 * time.Minute},
 	"record":      {"recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", old(record.RunRecord), 10 * time.Minute},
 	"cluster-hls": {"HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", old(cluster.RunClusterHLS), 8 * time.Minute},
 	"cluster-churn": {"three nodes restarted in turn under 12 publishers and 100 LL-HLS players: recordings, viewer counts, stalls; origin requests behind the CDN example",

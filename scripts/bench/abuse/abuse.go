@@ -476,7 +476,7 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 				if err := api.Do(ctx, http.MethodPost, "/api/v1/rooms/"+tokenRoom+"/playback", nil, nil, http.StatusOK); err != nil {
 					return err
 				}
-				if paths, err = (&live.OnairServer{Http: n.HTTP}).LoadPaths(ctx, api.Http, a.playbackID); err != nil {
+				if paths, err = live.OnairLoadPaths(ctx, api.Http, n.HTTP, a.playbackID); err != nil {
 					return err
 				}
 				a.res.Paths = paths

@@ -160,7 +160,7 @@ func (c *clusterHLSBench) setup(ctx context.Context, root string) error {
 func (c *clusterHLSBench) findPaths(ctx context.Context) error {
 	client := oldkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
-	paths, err := (&live.OnairServer{Http: c.a.HTTP}).LoadPaths(ctx, client, clusterHLSRoom)
+	paths, err := live.OnairLoadPaths(ctx, client, c.a.HTTP, clusterHLSRoom)
 	if err != nil {
 		return err
 	}
