@@ -56,7 +56,7 @@ var benchmarks = map[string]benchmark{
 	"idle":         {"onair and its embedded database as make run starts them, nobody connected: CPU over a minute", idle.Run, 5 * time.Minute},
 	"live": {"RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
 		live.Run, 20 * time.Minute},
-	"record":      {"recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", old(record.RunRecord), 10 * time.Minute},
+	"record":      {"recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", record.Run, 10 * time.Minute},
 	"cluster-hls": {"HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", old(cluster.RunClusterHLS), 8 * time.Minute},
 	"cluster-churn": {"three nodes restarted in turn under 12 publishers and 100 LL-HLS players: recordings, viewer counts, stalls; origin requests behind the CDN example",
 		old(cluster.RunClusterChurn), 15 * time.Minute},

@@ -141,8 +141,9 @@ func (c *API) Live(ctx context.Context, slug string) (bool, error) {
 
 // Broadcast is what the API says of a broadcast.
 type Broadcast struct {
-	ID        string `json:"id"`
-	ReplayURL string `json:"replay_url"`
+	ID        string     `json:"id"`
+	Ended     *time.Time `json:"ended"`
+	ReplayURL string     `json:"replay_url"`
 	Recording *struct {
 		Status     string `json:"status"`
 		DurationMS int64  `json:"duration_ms"`

@@ -48,6 +48,12 @@ func (p *Process) Pid() int              { return p.cmd.Process.Pid }
 func (p *Process) Done() <-chan struct{} { return p.done }
 func (p *Process) Output() string        { return p.output.String() }
 
+// Wait waits until the process has exited and returns how.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
+}
+
 // Alive returns an error, with what the process printed, once it has exited.
 func (p *Process) Alive() error {
 	select {
