@@ -41,25 +41,18 @@ type benchmark struct {
 	limit   time.Duration
 }
 
-// old adapts a benchmark not yet moved to benchkit.Env.
-func old(f func(ctx context.Context, args []string, root, command string, stdout, stderr io.Writer) error) func(context.Context, benchkit.Env, []string) error {
-	return func(ctx context.Context, env benchkit.Env, args []string) error {
-		return f(ctx, args, env.Root, env.Command, env.Stdout, env.Stderr)
-	}
-}
-
 var benchmarks = map[string]benchmark{
 	"abuse": {"RSS growth under hostile clients (pong flood, pre-auth RTMP, chat sockets, idle TCP) with a publisher and a player served; CPU cost of playback tokens",
-		old(abuse.RunAbuse), 15 * time.Minute},
+		abuse.Run, 15 * time.Minute},
 	"chat":         {"chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", chat.Run, 8 * time.Minute},
 	"cluster-chat": {"chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", chat.RunCluster, 5 * time.Minute},
 	"idle":         {"onair and its embedded database as make run starts them, nobody connected: CPU over a minute", idle.Run, 5 * time.Minute},
 	"live": {"RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
 		live.Run, 20 * time.Minute},
 	"record":      {"recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", record.Run, 10 * time.Minute},
-	"cluster-hls": {"HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", old(cluster.RunClusterHLS), 8 * time.Minute},
+	"cluster-hls": {"HLS viewers through a non-origin node vs the origin: requests/s and CPU per request", cluster.RunHLS, 8 * time.Minute},
 	"cluster-churn": {"three nodes restarted in turn under 12 publishers and 100 LL-HLS players: recordings, viewer counts, stalls; origin requests behind the CDN example",
-		old(cluster.RunClusterChurn), 15 * time.Minute},
+		cluster.RunChurn, 15 * time.Minute},
 	"web": {"room page weight and time to the first video frame in headless Chromium", web.Run, 8 * time.Minute},
 }
 

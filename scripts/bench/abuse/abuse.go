@@ -3,56 +3,30 @@ package abuse
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"onair/media/rtmp"
+	"onair/scripts/bench/benchkit"
 	"onair/scripts/bench/live"
-	"onair/scripts/bench/oldkit"
 	"onair/scripts/hostile"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // abuseConfig is the `abuse` benchmark's command line.
 type abuseConfig struct {
-	oldkit.RigFlags
 	warmup, window, after            time.Duration
 	pong, preauth, chat, idle, round int
-	wrk                              oldkit.WrkOptions
-}
-
-func parseAbuseFlags(args []string, root string, stderr io.Writer) (abuseConfig, error) {
-	fs := flag.NewFlagSet("bench abuse", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c := abuseConfig{RigFlags: oldkit.RigFlags{Name: "abuse"}, wrk: oldkit.WrkOptions{Threads: 2, Connections: 100}}
-	c.Register(fs, root)
-	fs.DurationVar(&c.warmup, "warmup", 8*time.Second, "publishing and playing on a fresh node before its baseline memory")
-	fs.DurationVar(&c.window, "window", 20*time.Second, "how long each abuse lasts")
-	fs.DurationVar(&c.after, "after", 5*time.Second, "from the end of an abuse to the memory it left")
-	fs.IntVar(&c.pong, "pong-sockets", 3, "anonymous chat sockets flooding pings and never reading")
-	fs.IntVar(&c.preauth, "preauth", 1000, "RTMP connections that shake hands, then buffer unfinished messages and never publish")
-	fs.IntVar(&c.chat, "chat-sockets", 2000, "idle anonymous chat sockets joined to the room")
-	fs.IntVar(&c.idle, "idle", 2000, "idle TCP connections, half to the HTTP port and half to the RTMP port")
-	fs.IntVar(&c.round, "rounds", 3, "token cost: rounds, each measuring the room unlisted and private (URL token, cookie)")
-	fs.DurationVar(&c.wrk.Duration, "wrk-duration", 10*time.Second, "token cost: each wrk load")
-	err := fs.Parse(args)
-	if err == nil {
-		err = c.Check(fs)
-	}
-	if err == nil && (c.pong < 1 || c.preauth < 1 || c.chat < 1 || c.idle < 2 || c.round < 1 || c.window < 5*time.Second || c.wrk.Duration < time.Second) {
-		err = fmt.Errorf("bench abuse: counts must be positive, -window at least 5 s, -wrk-duration at least 1 s")
-	}
-	return c, err
+	wrk                              benchkit.Wrk
 }
 
 // Rooms of the run: the abuse cases publish, play and chat in a public one; the token
@@ -67,31 +41,39 @@ const (
 
 // abuseRun is one run of `bench abuse`.
 type abuseRun struct {
-	cfg abuseConfig
-	tmp string
-	oldkit.RigStack
-	api        *oldkit.RigAPI
+	*benchkit.Run
+	cfg        abuseConfig
+	stack      benchkit.Stack
+	api        *benchkit.API
 	keys       map[string]string
 	playbackID string // of tokenRoom
 	res        *abuseResults
-	oldkit.RunLog
 }
 
-// runAbuse is `bench abuse`: onair's memory under each of issue 12's abuse cases while a
-// publisher and a player are served, then the CPU cost of private rooms' playback tokens.
-func RunAbuse(ctx context.Context, args []string, root, command string, stdout, stderr io.Writer) error {
-	cfg, err := parseAbuseFlags(args, root, stderr)
-	if err != nil {
+// Run is `bench abuse`: onair's memory under each of the abuse cases while a publisher
+// and a player are served, then the CPU cost of private rooms' playback tokens.
+func Run(ctx context.Context, env benchkit.Env, args []string) error {
+	a := &abuseRun{Run: benchkit.NewRun(env), keys: map[string]string{}, res: &abuseResults{TargetMB: abuseTargetMB},
+		cfg: abuseConfig{wrk: benchkit.Wrk{Threads: 2, Connections: 100}}}
+	fs, c := a.Flags, &a.cfg
+	fs.DurationVar(&c.warmup, "warmup", 8*time.Second, "publishing and playing on a fresh node before its baseline memory")
+	fs.DurationVar(&c.window, "window", 20*time.Second, "how long each abuse lasts")
+	fs.DurationVar(&c.after, "after", 5*time.Second, "from the end of an abuse to the memory it left")
+	fs.IntVar(&c.pong, "pong-sockets", 3, "anonymous chat sockets flooding pings and never reading")
+	fs.IntVar(&c.preauth, "preauth", 1000, "RTMP connections that shake hands, then buffer unfinished messages and never publish")
+	fs.IntVar(&c.chat, "chat-sockets", 2000, "idle anonymous chat sockets joined to the room")
+	fs.IntVar(&c.idle, "idle", 2000, "idle TCP connections, half to the HTTP port and half to the RTMP port")
+	fs.IntVar(&c.round, "rounds", 3, "token cost: rounds, each measuring the room unlisted and private (URL token, cookie)")
+	fs.DurationVar(&c.wrk.Duration, "wrk-duration", 10*time.Second, "token cost: each wrk load")
+	if err := a.Start(ctx, args, &a.res.Head); err != nil {
 		return err
 	}
-	a := &abuseRun{cfg: cfg, keys: map[string]string{}, res: &abuseResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339),
-		Machine: oldkit.DescribeMachine(ctx), WindowS: cfg.window.Seconds(), AfterS: cfg.after.Seconds(), TargetMB: abuseTargetMB}}
-	a.RunLog = oldkit.RunLog{Name: "abuse", Out: stderr, Errs: &a.res.Errors}
-	if a.tmp, err = os.MkdirTemp("", "onair-bench-abuse-"); err != nil {
-		return fmt.Errorf("bench abuse: %w", err)
+	defer a.Close()
+	if c.pong < 1 || c.preauth < 1 || c.chat < 1 || c.idle < 2 || c.round < 1 || c.window < 5*time.Second || c.wrk.Duration < time.Second {
+		return fmt.Errorf("bench abuse: counts must be positive, -window at least 5 s, -wrk-duration at least 1 s")
 	}
-	defer os.RemoveAll(a.tmp)
-	if err := a.setup(ctx, root); err != nil {
+	a.res.WindowS, a.res.AfterS = c.window.Seconds(), c.after.Seconds()
+	if err := a.setup(ctx); err != nil {
 		a.Fail(err)
 	} else {
 		for _, c := range a.cases() {
@@ -105,16 +87,13 @@ func RunAbuse(ctx context.Context, args []string, root, command string, stdout, 
 			a.Fail(fmt.Errorf("token cost: %w", err))
 		}
 	}
-	a.RigStack.Stop()
-	a.res.Machine.LoadEnd, a.res.Finished = oldkit.LoadAvg(), time.Now().UTC().Format(time.RFC3339)
-	section := abuseSection(a.res)
-	fmt.Fprintln(stdout, section)
-	return oldkit.RigWrite(cfg.RigFlags, a.res, len(a.res.Errors), section, a.Logf)
+	a.stack.Stop()
+	return a.Finish(ctx, a.res, func() string { return abuseSection(a.res) })
 }
 
 // setup starts FerretDB and MinIO, and creates the account and rooms through a first node.
-func (a *abuseRun) setup(ctx context.Context, root string) error {
-	if err := a.RigStack.Launch(ctx, root, a.tmp, a.cfg.RigFlags, &a.res.Input, &a.res.Onair); err != nil {
+func (a *abuseRun) setup(ctx context.Context) error {
+	if err := a.stack.Launch(ctx, a.Run, &a.res.Input); err != nil {
 		return err
 	}
 	n, err := a.startNode(ctx, "setup")
@@ -122,9 +101,8 @@ func (a *abuseRun) setup(ctx context.Context, root string) error {
 		return err
 	}
 	defer n.Stop()
-	if a.api, err = oldkit.NewRigAPI(n.HTTP); err == nil {
-		err = a.api.SignUp(ctx, "bench")
-	}
+	a.api = benchkit.NewAPI(n.HTTP)
+	err = a.api.SignUp(ctx, "bench")
 	if err == nil {
 		a.keys[abuseRoom], err = a.api.CreateRoom(ctx, abuseRoom)
 	}
@@ -151,9 +129,8 @@ func (a *abuseRun) setup(ctx context.Context, root string) error {
 // startNode starts a fresh onair on the run's FerretDB and MinIO with the shipped limits:
 // launchOnair lifts the per-address RTMP limit for the other benchmarks, this one puts
 // the default back.
-func (a *abuseRun) startNode(ctx context.Context, name string) (*oldkit.RigNode, error) {
-	return oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: a.Bin, DataDir: filepath.Join(a.tmp, "onair-"+name), Mongo: a.Mongo.URI,
-		Env: append(a.S3.Env(), "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=16")})
+func (a *abuseRun) startNode(ctx context.Context, name string) (*benchkit.Node, error) {
+	return a.stack.Node(ctx, a.Run, name, "ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=16")
 }
 
 // abuseSlot holds one hostile connection until the server closes it or ctx ends; it
@@ -165,20 +142,20 @@ type abuseSlot func(ctx context.Context, i int, opened func()) error
 type abuseCase struct {
 	name string
 	n    int
-	slot func(n *oldkit.RigNode) abuseSlot
+	slot func(n *benchkit.Node) abuseSlot
 }
 
 func (a *abuseRun) cases() []abuseCase {
-	chatURL := func(n *oldkit.RigNode) string {
+	chatURL := func(n *benchkit.Node) string {
 		return "ws" + strings.TrimPrefix(n.HTTP, "http") + "/api/v1/rooms/" + abuseRoom + "/chat"
 	}
-	rtmpAddr := func(n *oldkit.RigNode) string { u, _ := url.Parse(n.RTMP); return u.Host }
-	httpAddr := func(n *oldkit.RigNode) string { return strings.TrimPrefix(n.HTTP, "http://") }
+	rtmpAddr := func(n *benchkit.Node) string { u, _ := url.Parse(n.RTMP); return u.Host }
+	httpAddr := func(n *benchkit.Node) string { return strings.TrimPrefix(n.HTTP, "http://") }
 	pings := bytes.Repeat(hostile.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
 	attack := hostile.UnfinishedUpTo(rtmp.SetupMaxMessageSize, rtmp.SetupMaxBuffered)
 	return []abuseCase{
 		{name: caseControl},
-		{name: casePong, n: a.cfg.pong, slot: func(n *oldkit.RigNode) abuseSlot {
+		{name: casePong, n: a.cfg.pong, slot: func(n *benchkit.Node) abuseSlot {
 			return func(ctx context.Context, _ int, opened func()) error {
 				nc, _, err := hostile.DialWebsocket(&net.Dialer{Timeout: 5 * time.Second}, chatURL(n), http.Header{"Origin": {n.HTTP}})
 				return holdConn(ctx, nc, err, opened, func(c net.Conn) error {
@@ -190,7 +167,7 @@ func (a *abuseRun) cases() []abuseCase {
 				})
 			}
 		}},
-		{name: casePreauth, n: a.cfg.preauth, slot: func(n *oldkit.RigNode) abuseSlot {
+		{name: casePreauth, n: a.cfg.preauth, slot: func(n *benchkit.Node) abuseSlot {
 			return func(ctx context.Context, i int, opened func()) error {
 				nc, err := hostile.DialFrom(rtmpAddr(n), loopbackSource(i))
 				return holdConn(ctx, nc, err, nil, func(c net.Conn) error {
@@ -206,9 +183,9 @@ func (a *abuseRun) cases() []abuseCase {
 				})
 			}
 		}},
-		{name: caseChat, n: a.cfg.chat, slot: func(n *oldkit.RigNode) abuseSlot {
+		{name: caseChat, n: a.cfg.chat, slot: func(n *benchkit.Node) abuseSlot {
 			return func(ctx context.Context, _ int, opened func()) error {
-				ws, err := oldkit.DialChat(ctx, chatURL(n), "")
+				ws, _, err := (&websocket.Dialer{HandshakeTimeout: 10 * time.Second}).DialContext(ctx, chatURL(n), http.Header{"Origin": {n.HTTP}})
 				if err != nil {
 					return err
 				}
@@ -224,7 +201,7 @@ func (a *abuseRun) cases() []abuseCase {
 				}
 			}
 		}},
-		{name: caseIdle, n: a.cfg.idle, slot: func(n *oldkit.RigNode) abuseSlot {
+		{name: caseIdle, n: a.cfg.idle, slot: func(n *benchkit.Node) abuseSlot {
 			return func(ctx context.Context, i int, opened func()) error {
 				addr := httpAddr(n)
 				if i%2 == 1 {
@@ -271,7 +248,7 @@ func (l *abuseLoad) start(ctx context.Context, n int, slot abuseSlot) (wait func
 	for i := range n {
 		wg.Go(func() {
 			// Spread over a second or so, as a botnet's connections arrive.
-			if oldkit.SleepUntil(ctx, time.Now().Add(time.Duration(i)*time.Second/time.Duration(n))) != nil {
+			if benchkit.SleepUntil(ctx, time.Now().Add(time.Duration(i)*time.Second/time.Duration(n))) != nil {
 				return
 			}
 			for ctx.Err() == nil {
@@ -298,7 +275,7 @@ func (l *abuseLoad) start(ctx context.Context, n int, slot abuseSlot) (wait func
 					}
 					l.mu.Unlock()
 				}
-				_ = oldkit.SleepUntil(ctx, time.Now().Add(50*time.Millisecond))
+				_ = benchkit.SleepUntil(ctx, time.Now().Add(50*time.Millisecond))
 			}
 		})
 	}
@@ -314,7 +291,7 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	defer n.Stop()
-	pub, err := oldkit.StartFFmpegPublisher(a.Input, n.PublishURL(a.keys[abuseRoom]))
+	pub, err := benchkit.StartFFmpeg(a.stack.Input, n.PublishURL(a.keys[abuseRoom]))
 	if err != nil {
 		return r, err
 	}
@@ -324,21 +301,21 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	playCtx, stopPlayer := context.WithCancel(ctx)
-	players, waitPlayer := oldkit.StartPlayers(playCtx, 1, func(int) (int, int, string) { return 0, 0, n.HTTP + "/live/" + abuseRoom + "/index.m3u8" })
+	players, waitPlayer := benchkit.StartViewers(playCtx, 1, func(int) (int, int, string) { return 0, 0, n.HTTP + "/live/" + abuseRoom + "/index.m3u8" })
 	defer waitPlayer()
 	defer stopPlayer()
 	t0 := time.Now()
 	pids := []int{n.Pid()}
-	if err := oldkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
 		return r, err
 	}
-	base, err := oldkit.MeasureUsage(ctx, pids, 4*time.Second, 250*time.Millisecond)
+	base, err := benchkit.MeasureUsage(ctx, pids, 4*time.Second, 250*time.Millisecond)
 	if err != nil {
 		return r, err
 	}
-	client := oldkit.NewHTTPClient()
+	client := benchkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
-	m0, err := n.Metrics(ctx, client)
+	m0, err := n.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -352,9 +329,9 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	}
 	peaks := make(chan map[string]float64, 1)
 	go func() { peaks <- peakMetrics(abuseCtx, n, client) }()
-	busy0, _ := oldkit.ReadCPUTimes()
-	u, err := oldkit.MeasureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
-	r.MachineBusy = oldkit.BusySince(busy0)
+	busy0 := benchkit.ReadCPUTimes()
+	u, err := benchkit.MeasureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
+	r.MachineBusy = busy0.BusySince()
 	to := time.Since(t0).Seconds()
 	live, lerr := api.Live(ctx, abuseRoom) // while the abuse still runs
 	stopAbuse()
@@ -364,41 +341,41 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	r.PeakChatSockets, r.PeakRTMPConnections, r.PeakGoroutines = p["onair_chat_sockets"], p["onair_rtmp_connections"], p["go_goroutines"]
-	r.PeakHeapMB, r.PeakStacksMB = p["go_memstats_heap_inuse_bytes"]/oldkit.Mb, p["go_memstats_stack_inuse_bytes"]/oldkit.Mb
+	r.PeakHeapMB, r.PeakStacksMB = p["go_memstats_heap_inuse_bytes"]/benchkit.MB, p["go_memstats_stack_inuse_bytes"]/benchkit.MB
 	r.PeakOpen, r.Dials, r.ClosedByServer, r.Failed, r.FirstError = load.peak.Load(), load.dials.Load(), load.closed.Load(), load.failed.Load(), load.firstErr
-	r.RSSBaseMB, r.RSSPeakMB, r.CPUPercent = float64(base.RSSMean)/oldkit.Mb, float64(u.RSSMax)/oldkit.Mb, u.CPUPercent
-	if m1, err := n.Metrics(ctx, client); err == nil {
+	r.RSSBaseMB, r.RSSPeakMB, r.CPUPercent = float64(base.RSSMean)/benchkit.MB, float64(u.RSSMax)/benchkit.MB, u.CPUPercent
+	if m1, err := n.Metrics(ctx); err == nil {
 		r.Refused = map[string]float64{}
-		before := oldkit.PromByLabel(m0, "onair_rtmp_refused_total")
-		for k, v := range oldkit.PromByLabel(m1, "onair_rtmp_refused_total") {
+		before := benchkit.PromByLabel(m0, "onair_rtmp_refused_total")
+		for k, v := range benchkit.PromByLabel(m1, "onair_rtmp_refused_total") {
 			if d := v - before[k]; d > 0 {
 				r.Refused[strings.TrimSuffix(strings.TrimPrefix(k, `reason="`), `"`)] = d
 			}
 		}
 	}
-	if err := oldkit.SleepUntil(ctx, time.Now().Add(a.cfg.after)); err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(a.cfg.after)); err != nil {
 		return r, err
 	}
-	_, rss, err := oldkit.GroupStat(pids)
+	_, rss, err := benchkit.GroupStat(pids)
 	if err != nil {
 		return r, err
 	}
-	r.RSSAfterMB = float64(rss) / oldkit.Mb
+	r.RSSAfterMB = float64(rss) / benchkit.MB
 	if err := n.Alive(); err != nil {
 		return r, err
 	}
-	w := players[0].Watch(t0)
-	for _, at := range w.Arrivals {
+	arrivals := players[0].Arrivals(t0)
+	for _, at := range arrivals {
 		if at >= from && at < to {
 			r.Parts++
 		}
 	}
-	r.LongestGapS, _ = oldkit.LongestGap(w.Arrivals, from, to)
-	r.PlayerErrors = w.ErrsIn(from, to)
-	exited, perr := pub.Exited()
-	r.PublisherLive = !exited && lerr == nil && live
-	if exited {
-		r.PublisherNote = fmt.Sprintf("ffmpeg exited (%v): %s", perr, oldkit.Tail(pub.Output(), 300))
+	r.LongestGapS, _ = benchkit.LongestGap(arrivals, from, to)
+	r.PlayerErrors = players[0].ErrsIn(t0, from, to)
+	perr := pub.Alive()
+	r.PublisherLive = perr == nil && lerr == nil && live
+	if perr != nil {
+		r.PublisherNote = benchkit.Tail(perr.Error(), 300)
 	} else if !r.PublisherLive {
 		r.PublisherNote = fmt.Sprintf("room not live (%v)", lerr)
 	}
@@ -414,17 +391,17 @@ var peakGauges = []string{"onair_chat_sockets", "onair_rtmp_connections", "go_go
 
 // peakMetrics samples peakGauges every second until ctx ends and returns the highest of
 // each.
-func peakMetrics(ctx context.Context, n *oldkit.RigNode, client *http.Client) map[string]float64 {
+func peakMetrics(ctx context.Context, n *benchkit.Node, client *http.Client) map[string]float64 {
 	peak := map[string]float64{}
 	for ctx.Err() == nil {
-		if text, err := n.Metrics(ctx, client); err == nil {
+		if text, err := n.Metrics(ctx); err == nil {
 			for _, name := range peakGauges {
-				if v, ok := oldkit.PromValue(text, name); ok {
+				if v, ok := benchkit.PromValue(text, name); ok {
 					peak[name] = max(peak[name], v)
 				}
 			}
 		}
-		_ = oldkit.SleepUntil(ctx, time.Now().Add(time.Second))
+		_ = benchkit.SleepUntil(ctx, time.Now().Add(time.Second))
 	}
 	return peak
 }
@@ -439,7 +416,7 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 	}
 	defer n.Stop()
 	api := a.api.At(n.HTTP)
-	pub, err := oldkit.StartFFmpegPublisher(a.Input, n.PublishURL(a.keys[tokenRoom]))
+	pub, err := benchkit.StartFFmpeg(a.stack.Input, n.PublishURL(a.keys[tokenRoom]))
 	if err != nil {
 		return err
 	}
@@ -452,13 +429,13 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 	// The URL token is where the API puts it, in the path: the playlists' relative URIs
 	// resolve under it.
 	tokenBase := path.Dir(tok.HLSURL) + "/"
-	if _, err := oldkit.HttpGetUntilFound(ctx, oldkit.NewHTTPClient(), n.HTTP+tok.HLSURL, 100*time.Millisecond); err != nil {
+	if _, err := benchkit.HTTPGetUntilFound(ctx, benchkit.NewHTTPClient(), n.HTTP+tok.HLSURL, 100*time.Millisecond); err != nil {
 		return err
 	}
-	if err := oldkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(a.cfg.warmup)); err != nil {
 		return err
 	}
-	a.res.WrkCommand = "wrk " + strings.Join(oldkit.WrkArgs(a.cfg.wrk, "paths.lua", n.HTTP), " ")
+	a.res.WrkCommand = "wrk " + strings.Join(a.cfg.wrk.Args("paths.lua", n.HTTP), " ")
 	for round := range a.cfg.round {
 		order := []string{tokenUnlisted, tokenURL, tokenCookie}
 		if round%2 == 1 {
@@ -476,7 +453,7 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 				if err := api.Do(ctx, http.MethodPost, "/api/v1/rooms/"+tokenRoom+"/playback", nil, nil, http.StatusOK); err != nil {
 					return err
 				}
-				if paths, err = live.OnairLoadPaths(ctx, api.Http, n.HTTP, a.playbackID); err != nil {
+				if paths, err = live.OnairLoadPaths(ctx, api.HTTP, n.HTTP, a.playbackID); err != nil {
 					return err
 				}
 				a.res.Paths = paths
@@ -504,8 +481,8 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 			a.res.TokenRuns = append(a.res.TokenRuns, run)
 		}
 	}
-	if exited, err := pub.Exited(); exited {
-		return fmt.Errorf("the publisher exited (%v): %s", err, pub.Output())
+	if err := pub.Alive(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -517,28 +494,28 @@ type urlTokenAnswer struct {
 
 // setVisibility switches the token room and waits until its media follows: a request
 // without a token is refused once it is private, and served once it is unlisted.
-func (a *abuseRun) setVisibility(ctx context.Context, api *oldkit.RigAPI, n *oldkit.RigNode, v string) error {
+func (a *abuseRun) setVisibility(ctx context.Context, api *benchkit.API, n *benchkit.Node, v string) error {
 	if err := api.Do(ctx, http.MethodPatch, "/api/v1/rooms/"+tokenRoom, map[string]string{"visibility": v}, nil, http.StatusOK); err != nil {
 		return err
 	}
 	want := map[string]int{"private": http.StatusForbidden, "unlisted": http.StatusOK}[v]
-	client := oldkit.NewHTTPClient()
+	client := benchkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		code, err := oldkit.HttpStatus(ctx, client, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
+		code, err := benchkit.HTTPStatus(ctx, client, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
 		if err == nil && code == want {
 			return nil
 		}
-		if time.Now().After(deadline) || oldkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
+		if time.Now().After(deadline) || benchkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
 			return fmt.Errorf("room made %s: its playlist still answers %d (%v), want %d", v, code, err, want)
 		}
 	}
 }
 
 // playbackCookie is the Cookie header a browser sends with the room's media requests.
-func playbackCookie(api *oldkit.RigAPI, mediaURL string) string {
+func playbackCookie(api *benchkit.API, mediaURL string) string {
 	u, _ := url.Parse(mediaURL)
-	for _, c := range api.Http.Jar.Cookies(u) {
+	for _, c := range api.HTTP.Jar.Cookies(u) {
 		if c.Name == "onair_play" {
 			return c.Name + "=" + c.Value
 		}
@@ -547,22 +524,22 @@ func playbackCookie(api *oldkit.RigAPI, mediaURL string) string {
 }
 
 // wrkRun runs one wrk load against n and notes onair's CPU time over it.
-func (a *abuseRun) wrkRun(ctx context.Context, n *oldkit.RigNode, opts oldkit.WrkOptions) (tokenRun, error) {
+func (a *abuseRun) wrkRun(ctx context.Context, n *benchkit.Node, opts benchkit.Wrk) (tokenRun, error) {
 	var run tokenRun
 	pids := []int{n.Pid()}
-	cpu0, err := oldkit.CpuSeconds(pids)
+	cpu0, err := benchkit.CPUSeconds(pids...)
 	if err != nil {
 		return run, err
 	}
-	busy0, _ := oldkit.ReadCPUTimes()
+	busy0 := benchkit.ReadCPUTimes()
 	started := time.Now()
-	w, err := oldkit.RunWrk(ctx, a.tmp, n.HTTP, opts)
+	w, err := opts.Run(ctx, a.Tmp, n.HTTP)
 	if err != nil {
 		return run, err
 	}
 	wall := time.Since(started).Seconds()
-	run.MachineBusy = oldkit.BusySince(busy0)
-	cpu1, err := oldkit.CpuSeconds(pids)
+	run.MachineBusy = busy0.BusySince()
+	cpu1, err := benchkit.CPUSeconds(pids...)
 	if err != nil {
 		return run, err
 	}

@@ -3,7 +3,7 @@ package abuse
 import (
 	"fmt"
 	"maps"
-	"onair/scripts/bench/oldkit"
+	"onair/scripts/bench/benchkit"
 	"slices"
 	"strings"
 )
@@ -39,20 +39,15 @@ const (
 // abuseResults is what `bench abuse` measured; it is written as JSON to
 // .artifacts/bench/abuse.json and summarised in BENCHMARKS.md.
 type abuseResults struct {
-	Command    string             `json:"command"`
-	Started    string             `json:"started"`
-	Finished   string             `json:"finished"`
-	Machine    oldkit.MachineInfo `json:"machine"`
-	Onair      oldkit.BinaryInfo  `json:"onair"`
-	Input      oldkit.InputInfo   `json:"input"`
-	WindowS    float64            `json:"window_s"`
-	AfterS     float64            `json:"after_s"`
-	TargetMB   float64            `json:"target_mb"`
-	Cases      []abuseCaseResult  `json:"cases"`
-	WrkCommand string             `json:"wrk_command"`
-	Paths      []string           `json:"paths"`
-	TokenRuns  []tokenRun         `json:"token_runs"`
-	Errors     []string           `json:"errors,omitempty"`
+	benchkit.Head
+	Input      benchkit.Input    `json:"input"`
+	WindowS    float64           `json:"window_s"`
+	AfterS     float64           `json:"after_s"`
+	TargetMB   float64           `json:"target_mb"`
+	Cases      []abuseCaseResult `json:"cases"`
+	WrkCommand string            `json:"wrk_command"`
+	Paths      []string          `json:"paths"`
+	TokenRuns  []tokenRun        `json:"token_runs"`
 }
 
 // abuseCaseResult is one abuse case on a fresh node.
@@ -110,7 +105,7 @@ type tokenRun struct {
 	MachineBusy float64 `json:"machine_busy_pct"`
 }
 
-func (t tokenRun) PerCPUS() float64 { return oldkit.Ratio(float64(t.Requests), t.CPUSeconds) }
+func (t tokenRun) PerCPUS() float64 { return benchkit.Ratio(float64(t.Requests), t.CPUSeconds) }
 
 // tokenTotals adds up each variant's requests and CPU seconds over the rounds, and
 // returns its requests per CPU second.
@@ -122,7 +117,7 @@ func tokenTotals(runs []tokenRun) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for v := range req {
-		out[v] = oldkit.Ratio(req[v], cpu[v])
+		out[v] = benchkit.Ratio(req[v], cpu[v])
 	}
 	return out
 }
@@ -137,9 +132,8 @@ func tokenCost(totals map[string]float64, variant string) (float64, bool) {
 
 // abuseSection renders the BENCHMARKS.md section of an abuse run (without its markers).
 func abuseSection(r *abuseResults) string {
-	var b strings.Builder
-	oldkit.RigSectionHead(&b, "Abuse: memory under hostile clients, and what playback tokens cost", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
-	fmt.Fprintf(&b, "Each abuse case runs on a fresh onair node (FerretDB and MinIO started by the benchmark, the shipped limits: "+
+	b := r.Section("Abuse: memory under hostile clients, and what playback tokens cost")
+	fmt.Fprintf(b, "Each abuse case runs on a fresh onair node (FerretDB and MinIO started by the benchmark, the shipped limits: "+
 		"`ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=16` undoes the rig's lift of the per-address limit, nothing else is raised) with a "+
 		"public room published by a looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy` of `%s` (%.0f kbit/s, recorded to MinIO) "+
 		"and played by one LL-HLS player (the live benchmark's probe). After a warm-up, the node's RSS (VmRSS) is averaged over 4 s "+
@@ -148,18 +142,17 @@ func abuseSection(r *abuseResults) string {
 		r.Input.File, r.Input.BitrateKbps, r.WindowS, r.AfterS)
 	b.WriteString("- **pong flood**: anonymous chat sockets (hand-made websockets, `scripts/hostile`) that write 125-byte pings as fast " +
 		"as they can and never read.\n")
-	fmt.Fprintf(&b, "- **pre-auth RTMP**: connections that complete the RTMP handshake, then send unfinished video messages of the "+
+	fmt.Fprintf(b, "- **pre-auth RTMP**: connections that complete the RTMP handshake, then send unfinished video messages of the "+
 		"largest size allowed before publish up to what onair buffers before publish (`rtmp.SetupMaxMessageSize`, "+
 		"`rtmp.SetupMaxBuffered`), and never connect or publish; %d per loopback address (127.2.0.1 and up), under the "+
 		"per-address limit of 16, so that they reach onair rather than being refused at once (onair then holds at most "+
 		"`rtmp.max_setup_connections` of them, 64 by default, evicting and refusing the others).\n", abusePerAddress)
 	b.WriteString("- **chat sockets**: anonymous websockets (gorilla/websocket) joined to the room's chat, reading and answering " +
 		"pings, sending nothing.\n")
-	fmt.Fprintf(&b, "- **idle TCP**: connections that send nothing, alternately to the HTTP and the RTMP port, %d per loopback "+
+	fmt.Fprintf(b, "- **idle TCP**: connections that send nothing, alternately to the HTTP and the RTMP port, %d per loopback "+
 		"address.\n\n", abusePerAddress)
-	fmt.Fprintf(&b, "*Served*: the publisher's ffmpeg still running and the room live, and the player getting parts with no "+
+	fmt.Fprintf(b, "*Served*: the publisher's ffmpeg still running and the room live, and the player getting parts with no "+
 		"gap over %.0f s during the abuse.\n\n", abuseMaxGapS)
-	oldkit.RunErrors(&b, r.Errors)
 
 	b.WriteString("### Targets\n\n")
 	control := 0.0
@@ -168,8 +161,8 @@ func abuseSection(r *abuseResults) string {
 			control = c.GrowthMB()
 		}
 	}
-	fmt.Fprintf(&b, "A node's RSS grows without any abuse too (the control case: +%s MB over the same window, the stream's "+
-		"DVR window and recording filling up); an abuse case's growth is its own less the control's.\n\n", oldkit.Fnum(control, 1))
+	fmt.Fprintf(b, "A node's RSS grows without any abuse too (the control case: +%s MB over the same window, the stream's "+
+		"DVR window and recording filling up); an abuse case's growth is its own less the control's.\n\n", benchkit.F(control, 1))
 	var rows [][]string
 	for _, c := range r.Cases {
 		if c.Name == caseControl {
@@ -177,17 +170,17 @@ func abuseSection(r *abuseResults) string {
 		}
 		growth := c.GrowthMB() - control
 		rows = append(rows, []string{fmt.Sprintf("RSS growth, %s (%d connections)", c.Name, c.Connections),
-			fmt.Sprintf("%s MB (%s less the control's %s); %s", oldkit.Fnum(growth, 1), oldkit.Fnum(c.GrowthMB(), 1), oldkit.Fnum(control, 1), servedCell(c)),
-			fmt.Sprintf("≤ %d MB, publisher and player served", abuseTargetMB), oldkit.Verdict(growth <= abuseTargetMB && c.Served(), true)})
+			fmt.Sprintf("%s MB (%s less the control's %s); %s", benchkit.F(growth, 1), benchkit.F(c.GrowthMB(), 1), benchkit.F(control, 1), servedCell(c)),
+			fmt.Sprintf("≤ %d MB, publisher and player served", abuseTargetMB), benchkit.Verdict(growth <= abuseTargetMB && c.Served(), true)})
 	}
 	totals := tokenTotals(r.TokenRuns)
 	for _, v := range []string{tokenURL, tokenCookie} {
 		cost, ok := tokenCost(totals, v)
 		rows = append(rows, []string{"playback token checks, " + v + ": requests per CPU second against the same stream unlisted",
-			fmt.Sprintf("%s vs %s (%s, cost %s %%)", oldkit.Fnum(totals[v], 0), oldkit.Fnum(totals[tokenUnlisted], 0), oldkit.Fratio(1-cost), oldkit.Fnum(100*cost, 1)),
-			fmt.Sprintf("cost ≤ %.0f %%", 100*tokenTargetCost), oldkit.Verdict(cost <= tokenTargetCost, ok)})
+			fmt.Sprintf("%s vs %s (%s, cost %s %%)", benchkit.F(totals[v], 0), benchkit.F(totals[tokenUnlisted], 0), benchkit.X(1-cost), benchkit.F(100*cost, 1)),
+			fmt.Sprintf("cost ≤ %.0f %%", 100*tokenTargetCost), benchkit.Verdict(cost <= tokenTargetCost, ok)})
 	}
-	b.WriteString(oldkit.Table([]string{"measure", "figure", "target", "verdict"}, rows))
+	b.WriteString(benchkit.Table([]string{"measure", "figure", "target", "verdict"}, rows...))
 
 	b.WriteString("\n### Abuse cases\n\n")
 	rows = nil
@@ -195,21 +188,21 @@ func abuseSection(r *abuseResults) string {
 		rows = append(rows, []string{c.Name, fmt.Sprint(c.Connections),
 			fmt.Sprintf("%d; %d / %d / %d", c.PeakOpen, c.Dials, c.ClosedByServer, c.Failed),
 			fmt.Sprintf("%.0f / %.0f", c.PeakChatSockets, c.PeakRTMPConnections), refusedCell(c.Refused),
-			fmt.Sprintf("%s → %s (+%s) → %s", oldkit.Fnum(c.RSSBaseMB, 1), oldkit.Fnum(c.RSSPeakMB, 1), oldkit.Fnum(c.GrowthMB(), 1), oldkit.Fnum(c.RSSAfterMB, 1)),
-			fmt.Sprintf("%.0f; %s; %s", c.PeakGoroutines, oldkit.Fnum(c.PeakHeapMB, 1), oldkit.Fnum(c.PeakStacksMB, 1)), oldkit.Fnum(c.CPUPercent, 0), fmt.Sprintf("%d, %s s", c.Parts, oldkit.Fnum(c.LongestGapS, 2)), publisherCell(c), oldkit.Fnum(c.MachineBusy, 0)})
+			fmt.Sprintf("%s → %s (+%s) → %s", benchkit.F(c.RSSBaseMB, 1), benchkit.F(c.RSSPeakMB, 1), benchkit.F(c.GrowthMB(), 1), benchkit.F(c.RSSAfterMB, 1)),
+			fmt.Sprintf("%.0f; %s; %s", c.PeakGoroutines, benchkit.F(c.PeakHeapMB, 1), benchkit.F(c.PeakStacksMB, 1)), benchkit.F(c.CPUPercent, 0), fmt.Sprintf("%d, %s s", c.Parts, benchkit.F(c.LongestGapS, 2)), publisherCell(c), benchkit.F(c.MachineBusy, 0)})
 	}
-	b.WriteString(oldkit.Table([]string{"case", "connections", "held at most; dials / ended by onair / failed", "onair's chat sockets / RTMP connections, peak",
+	b.WriteString(benchkit.Table([]string{"case", "connections", "held at most; dials / ended by onair / failed", "onair's chat sockets / RTMP connections, peak",
 		"RTMP refused (reason: count)", "RSS before → peak (growth) → after (MB)",
 		"Go runtime, peak: goroutines; heap in use; stacks (MB)", "onair CPU % of a core", "player: parts, longest gap",
-		"publisher", "machine busy %"}, rows))
+		"publisher", "machine busy %"}, rows...))
 	for _, c := range r.Cases {
 		if c.FirstError != "" || len(c.PlayerErrors) > 0 {
-			fmt.Fprintf(&b, "\n%s: first failed dial: %s; player errors: %s.\n", c.Name, orNone(c.FirstError), orNone(strings.Join(c.PlayerErrors, "; ")))
+			fmt.Fprintf(b, "\n%s: first failed dial: %s; player errors: %s.\n", c.Name, orNone(c.FirstError), orNone(strings.Join(c.PlayerErrors, "; ")))
 		}
 	}
 
 	b.WriteString("\n### Playback tokens: requests per CPU second\n\n")
-	fmt.Fprintf(&b, "One room on a fresh node, published as above (recording off), switched between *unlisted*, whose media is served "+
+	fmt.Fprintf(b, "One room on a fresh node, published as above (recording off), switched between *unlisted*, whose media is served "+
 		"as a public room's (no token; a room cannot move between public and private without restarting its stream, between "+
 		"unlisted and private it keeps it) and *private*. The load is the live benchmark's: `%s`, every connection alternating "+
 		"the video media playlist and the newest complete segment (`%s`), with the URL token in the path as the token API "+
@@ -218,10 +211,10 @@ func abuseSection(r *abuseResults) string {
 		"sums over the rounds, whose order alternates.\n\n", r.WrkCommand, strings.Join(r.Paths, "`, `"))
 	rows = nil
 	for _, t := range r.TokenRuns {
-		rows = append(rows, []string{fmt.Sprint(t.Round), t.Variant, oldkit.Fnum(t.RPS, 0), oldkit.Fnum(t.CPUPercent, 0), oldkit.Fnum(t.PerCPUS(), 0),
-			t.LatencyP50 + " / " + t.LatencyP99, oldkit.Fnum(t.MachineBusy, 0)})
+		rows = append(rows, []string{fmt.Sprint(t.Round), t.Variant, benchkit.F(t.RPS, 0), benchkit.F(t.CPUPercent, 0), benchkit.F(t.PerCPUS(), 0),
+			t.LatencyP50 + " / " + t.LatencyP99, benchkit.F(t.MachineBusy, 0)})
 	}
-	b.WriteString(oldkit.Table([]string{"round", "room", "requests/s", "onair CPU % of a core", "requests per CPU second", "latency p50 / p99", "machine busy %"}, rows))
+	b.WriteString(benchkit.Table([]string{"round", "room", "requests/s", "onair CPU % of a core", "requests per CPU second", "latency p50 / p99", "machine busy %"}, rows...))
 	return b.String()
 }
 

@@ -142,6 +142,7 @@ func (c *API) Live(ctx context.Context, slug string) (bool, error) {
 // Broadcast is what the API says of a broadcast.
 type Broadcast struct {
 	ID        string     `json:"id"`
+	Started   time.Time  `json:"started"`
 	Ended     *time.Time `json:"ended"`
 	ReplayURL string     `json:"replay_url"`
 	Recording *struct {

@@ -2,11 +2,9 @@ package cluster
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"onair/scripts/bench/oldkit"
+	"onair/scripts/bench/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,53 +20,26 @@ const churnNodes = 3
 
 // churnConfig is the `cluster-churn` benchmark's command line.
 type churnConfig struct {
-	oldkit.RigFlags
 	publishers, players                                        int
 	warmup, steady, restartEvery, settle, cdnWarmup, cdnWindow time.Duration
 	cdnPlayers                                                 []int
 }
 
-func parseChurnFlags(args []string, root string, stderr io.Writer) (churnConfig, error) {
-	fs := flag.NewFlagSet("bench cluster-churn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c := churnConfig{RigFlags: oldkit.RigFlags{Name: "cluster-churn"}}
-	c.Register(fs, root)
-	fs.IntVar(&c.publishers, "publishers", 12, "rooms, each with a looping ffmpeg publisher, spread over the nodes")
-	fs.IntVar(&c.players, "players", 100, "LL-HLS players, spread over the rooms and the nodes")
-	fs.DurationVar(&c.warmup, "warmup", 15*time.Second, "playing before the first viewer count")
-	fs.DurationVar(&c.steady, "steady", 10*time.Second, "viewer counts are sampled this long before the first restart and after -settle")
-	fs.DurationVar(&c.restartEvery, "restart-every", 30*time.Second, "from one node's SIGTERM to the next one's")
-	fs.DurationVar(&c.settle, "settle", 15*time.Second, "from the last node's return to the last viewer counts")
-	cdnPlayers := fs.String("cdn-players", "10,100,500", "CDN: LL-HLS players behind nginx, one load per count")
-	fs.DurationVar(&c.cdnWarmup, "cdn-warmup", 5*time.Second, "CDN: playing before the window")
-	fs.DurationVar(&c.cdnWindow, "cdn-window", 20*time.Second, "CDN: window over which the origin's requests are counted")
-	err := fs.Parse(args)
-	if err == nil {
-		err = c.Check(fs)
-	}
-	if err == nil {
-		c.cdnPlayers, err = oldkit.ParseCounts(*cdnPlayers)
-	}
-	if err == nil && (c.publishers < 1 || c.players < 1 || c.steady < 2*time.Second || c.restartEvery < time.Second || c.cdnWindow < time.Second) {
-		err = fmt.Errorf("bench cluster-churn: counts must be positive, -steady at least 2 s, -restart-every and -cdn-window at least 1 s")
-	}
-	return c, err
-}
-
 // churnRun is one run of `bench cluster-churn`.
 type churnRun struct {
-	cfg churnConfig
-	tmp string
-	oldkit.RigStack
-	api   *oldkit.RigAPI
+	*benchkit.Run
+	cfg   churnConfig
+	stack benchkit.Stack
+	api   *benchkit.API
 	addrs [churnNodes]string // each node's HTTP address, kept across its restarts
 	keys  map[string]string  // stream key by room
 	lb    churnLB
 	lives [churnNodes]int // how many times each node has stopped
 	start time.Time       // of the churn phase: results count seconds from here
 	res   *churnResults
-	oldkit.RunLog
 }
+
+func nodeName(k int) string { return string(rune('A' + k)) }
 
 const churnCDNRoom = "cdn"
 
@@ -76,21 +47,36 @@ func churnRoomName(i int) string { return "churn-" + strconv.Itoa(i) }
 
 func (c *churnRun) since(t time.Time) float64 { return t.Sub(c.start).Seconds() }
 
-// runClusterChurn is `bench cluster-churn`: three nodes restarted one after the other
-// under publishers and players, then one node behind the CDN example.
-func RunClusterChurn(ctx context.Context, args []string, root, command string, stdout, stderr io.Writer) error {
-	cfg, err := parseChurnFlags(args, root, stderr)
-	if err != nil {
+// RunChurn is `bench cluster-churn`: three nodes restarted one after the other under
+// publishers and players, then one node behind the CDN example.
+func RunChurn(ctx context.Context, env benchkit.Env, args []string) error {
+	c := &churnRun{Run: benchkit.NewRun(env), keys: map[string]string{}, res: &churnResults{}}
+	fs, cfg := c.Flags, &c.cfg
+	fs.IntVar(&cfg.publishers, "publishers", 12, "rooms, each with a looping ffmpeg publisher, spread over the nodes")
+	fs.IntVar(&cfg.players, "players", 100, "LL-HLS players, spread over the rooms and the nodes")
+	fs.DurationVar(&cfg.warmup, "warmup", 15*time.Second, "playing before the first viewer count")
+	fs.DurationVar(&cfg.steady, "steady", 10*time.Second, "viewer counts are sampled this long before the first restart and after -settle")
+	fs.DurationVar(&cfg.restartEvery, "restart-every", 30*time.Second, "from one node's SIGTERM to the next one's")
+	fs.DurationVar(&cfg.settle, "settle", 15*time.Second, "from the last node's return to the last viewer counts")
+	cdnPlayers := fs.String("cdn-players", "10,100,500", "CDN: LL-HLS players behind nginx, one load per count")
+	fs.DurationVar(&cfg.cdnWarmup, "cdn-warmup", 5*time.Second, "CDN: playing before the window")
+	fs.DurationVar(&cfg.cdnWindow, "cdn-window", 20*time.Second, "CDN: window over which the origin's requests are counted")
+	if err := c.Start(ctx, args, &c.res.Head); err != nil {
 		return err
 	}
-	c := &churnRun{cfg: cfg, keys: map[string]string{}, res: &churnResults{Command: command, Started: time.Now().UTC().Format(time.RFC3339),
-		Machine: oldkit.DescribeMachine(ctx), Publishers: cfg.publishers, Players: cfg.players, CDNWarmupS: cfg.cdnWarmup.Seconds(), CDNWindowS: cfg.cdnWindow.Seconds()}}
-	c.RunLog = oldkit.RunLog{Name: "cluster-churn", Out: stderr, Errs: &c.res.Errors}
-	if c.tmp, err = os.MkdirTemp("", "onair-bench-churn-"); err != nil {
-		return fmt.Errorf("bench cluster-churn: %w", err)
+	defer c.Close()
+	for _, s := range strings.Split(*cdnPlayers, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("bench cluster-churn: -cdn-players: %q is not a positive count", s)
+		}
+		cfg.cdnPlayers = append(cfg.cdnPlayers, n)
 	}
-	defer os.RemoveAll(c.tmp)
-	if err := c.setup(ctx, root); err != nil {
+	if cfg.publishers < 1 || cfg.players < 1 || cfg.steady < 2*time.Second || cfg.restartEvery < time.Second || cfg.cdnWindow < time.Second {
+		return fmt.Errorf("bench cluster-churn: counts must be positive, -steady at least 2 s, -restart-every and -cdn-window at least 1 s")
+	}
+	c.res.Publishers, c.res.Players, c.res.CDNWarmupS, c.res.CDNWindowS = cfg.publishers, cfg.players, cfg.cdnWarmup.Seconds(), cfg.cdnWindow.Seconds()
+	if err := c.setup(ctx); err != nil {
 		c.Fail(err)
 	} else {
 		if err := c.churn(ctx); err != nil {
@@ -103,35 +89,26 @@ func RunClusterChurn(ctx context.Context, args []string, root, command string, s
 	for k := range churnNodes {
 		c.stopNode(k)
 	}
-	c.RigStack.Stop()
-	c.res.Machine.LoadEnd, c.res.Finished = oldkit.LoadAvg(), time.Now().UTC().Format(time.RFC3339)
-	section := churnSection(c.res)
-	fmt.Fprintln(stdout, section)
-	return oldkit.RigWrite(cfg.RigFlags, c.res, len(c.res.Errors), section, c.Logf)
+	c.stack.Stop()
+	return c.Finish(ctx, c.res, func() string { return churnSection(c.res) })
 }
 
 // setup starts FerretDB, MinIO and the three nodes, and creates the rooms.
-func (c *churnRun) setup(ctx context.Context, root string) error {
-	err := c.RigStack.Launch(ctx, root, c.tmp, c.cfg.RigFlags, &c.res.Input, &c.res.Onair)
+func (c *churnRun) setup(ctx context.Context) error {
+	err := c.stack.Launch(ctx, c.Run, &c.res.Input)
 	if err != nil {
 		return err
 	}
 	for k := range churnNodes {
-		port, err := oldkit.FreePort()
+		c.addrs[k] = "127.0.0.1:" + strconv.Itoa(benchkit.FreePort())
+		n, err := c.startNode(ctx, k)
 		if err != nil {
-			return err
-		}
-		c.addrs[k] = "127.0.0.1:" + strconv.Itoa(port)
-		n, err := oldkit.StartRigNode(ctx, c.nodeOptions(k))
-		if err != nil {
-			return fmt.Errorf("node %s: %w", oldkit.NodeName(k), err)
+			return fmt.Errorf("node %s: %w", nodeName(k), err)
 		}
 		c.lb.swap(k, n)
 	}
-	c.api, err = oldkit.NewRigAPI("http://" + c.addrs[0])
-	if err == nil {
-		err = c.api.SignUp(ctx, "bench")
-	}
+	c.api = benchkit.NewAPI("http://" + c.addrs[0])
+	err = c.api.SignUp(ctx, "bench")
 	for i := 0; i <= c.cfg.publishers && err == nil; i++ {
 		slug := churnRoomName(i)
 		if i == c.cfg.publishers {
@@ -142,20 +119,21 @@ func (c *churnRun) setup(ctx context.Context, root string) error {
 	return err
 }
 
-// nodeOptions are node k's settings, the same at every start: its id, data directory and
-// HTTP address, which it advertises to the other nodes.
-func (c *churnRun) nodeOptions(k int) oldkit.RigNodeOptions {
-	return oldkit.RigNodeOptions{Binary: c.Bin, DataDir: filepath.Join(c.tmp, "node-"+oldkit.NodeName(k)), Mongo: c.Mongo.URI, HttpAddr: c.addrs[k],
-		Env: append(c.S3.Env(), "ONAIR_NODE_ID=churn-"+oldkit.NodeName(k), "ONAIR_NODE_ADVERTISE_URL=http://"+c.addrs[k]), ReadyTimeout: time.Minute}
+// startNode starts node k with the same settings at every start: its id, data directory
+// and HTTP address, which it advertises to the other nodes.
+func (c *churnRun) startNode(ctx context.Context, k int) (*benchkit.Node, error) {
+	return benchkit.StartNode(ctx, benchkit.NodeOptions{Binary: c.Bin, Indexes: true, Env: append(append(
+		benchkit.MongoEnv(filepath.Join(c.Tmp, "node-"+nodeName(k)), c.stack.Mongo.URI, "info"), c.stack.S3.Env()...),
+		"ONAIR_HTTP_ADDR="+c.addrs[k], "ONAIR_NODE_ID=churn-"+nodeName(k), "ONAIR_NODE_ADVERTISE_URL=http://"+c.addrs[k])})
 }
 
 // churn publishes and plays on the three nodes, counts viewers, restarts each node in
 // turn, counts viewers again once all are back, then checks the recordings.
 func (c *churnRun) churn(ctx context.Context) error {
 	c.start = time.Now()
-	busy0, _ := oldkit.ReadCPUTimes()
-	ferret0, _ := oldkit.CpuSeconds([]int{c.Mongo.Proc.Pid()})
-	self0, _ := oldkit.CpuSeconds([]int{os.Getpid()})
+	busy0 := benchkit.ReadCPUTimes()
+	ferret0, _ := benchkit.CPUSeconds(c.stack.Mongo.Proc.Pid())
+	self0, _ := benchkit.CPUSeconds(os.Getpid())
 	stop := make(chan struct{})
 	var pubs sync.WaitGroup
 	c.res.Rooms = make([]churnRoom, c.cfg.publishers)
@@ -173,14 +151,14 @@ func (c *churnRun) churn(ctx context.Context) error {
 	c.Logf("%d rooms live on %d nodes; %d players", len(c.res.Rooms), churnNodes, c.cfg.players)
 	// Room r's players watch through every node in turn, starting with its first origin.
 	playCtx, stopPlayers := context.WithCancel(ctx)
-	players, waitPlayers := oldkit.StartPlayers(playCtx, c.cfg.players, func(i int) (int, int, string) {
+	players, waitPlayers := benchkit.StartViewers(playCtx, c.cfg.players, func(i int) (int, int, string) {
 		room, node := i%c.cfg.publishers, (i%c.cfg.publishers+i/c.cfg.publishers)%churnNodes
 		return node, room, "http://" + c.addrs[node] + "/live/" + churnRoomName(room) + "/index.m3u8"
 	})
 	stopPlay := sync.OnceFunc(func() { stopPlayers(); waitPlayers() })
 	defer stopPlay()
 
-	err := oldkit.SleepUntil(ctx, time.Now().Add(c.cfg.warmup))
+	err := benchkit.SleepUntil(ctx, time.Now().Add(c.cfg.warmup))
 	c.res.SteadyFromS = c.since(time.Now())
 	if err == nil {
 		err = c.countViewers(ctx, &c.res.ViewersBefore, players)
@@ -188,11 +166,11 @@ func (c *churnRun) churn(ctx context.Context) error {
 	for k := 0; k < churnNodes && err == nil; k++ {
 		next := time.Now().Add(c.cfg.restartEvery)
 		if err = c.restart(ctx, k); err == nil && k < churnNodes-1 {
-			err = oldkit.SleepUntil(ctx, next)
+			err = benchkit.SleepUntil(ctx, next)
 		}
 	}
 	if err == nil {
-		err = oldkit.SleepUntil(ctx, time.Now().Add(c.cfg.settle))
+		err = benchkit.SleepUntil(ctx, time.Now().Add(c.cfg.settle))
 	}
 	if err == nil {
 		err = c.countViewers(ctx, &c.res.ViewersAfter, players)
@@ -201,17 +179,15 @@ func (c *churnRun) churn(ctx context.Context) error {
 	c.res.EndS = c.since(time.Now())
 	stopPubs()
 	stopPlay()
-	c.res.MachineBusy = oldkit.BusySince(busy0)
-	ferret1, _ := oldkit.CpuSeconds([]int{c.Mongo.Proc.Pid()})
-	self1, _ := oldkit.CpuSeconds([]int{os.Getpid()})
+	c.res.MachineBusy = busy0.BusySince()
+	ferret1, _ := benchkit.CPUSeconds(c.stack.Mongo.Proc.Pid())
+	self1, _ := benchkit.CPUSeconds(os.Getpid())
 	wall := time.Since(c.start).Seconds()
 	c.res.FerretCPU, c.res.BenchCPU = 100*(ferret1-ferret0)/wall, 100*(self1-self0)/wall
-	var watched []oldkit.ChurnWatch
 	for _, p := range players {
-		watched = append(watched, p.Watch(c.start))
 		c.res.Rejoins += int(p.Rejoins.Load())
 	}
-	c.res.BaselineStallS = churnStalls(c.res, watched)
+	c.res.BaselineStallS = churnStalls(c.res, players, c.start)
 	if rerr := c.checkRecordings(ctx); err == nil {
 		err = rerr
 	} else if rerr != nil {
@@ -227,16 +203,16 @@ func (c *churnRun) churn(ctx context.Context) error {
 // restart stops node k with SIGTERM, as a rolling update does, and starts it again under
 // the same id, data directory and address.
 func (c *churnRun) restart(ctx context.Context, k int) error {
-	r := churnRestart{Node: oldkit.NodeName(k), AtS: c.since(time.Now())}
+	r := churnRestart{Node: nodeName(k), AtS: c.since(time.Now())}
 	defer func() { c.res.Restarts = append(c.res.Restarts, r) }()
 	if err := c.stopNode(k); err != nil {
 		r.Exit = err.Error()
 	}
 	r.StopS = c.since(time.Now()) - r.AtS
-	n, err := oldkit.StartRigNode(ctx, c.nodeOptions(k))
+	n, err := c.startNode(ctx, k)
 	if err == nil {
 		// Ready once it has finished what its spool held.
-		if err = oldkit.WaitHTTP200(ctx, n.Proc, n.HTTP+"/readyz", time.Minute); err != nil {
+		if err = benchkit.WaitHTTP200(ctx, n.Proc, n.HTTP+"/readyz", time.Minute); err != nil {
 			n.Stop()
 		}
 	}
@@ -262,12 +238,11 @@ func (c *churnRun) stopNode(k int) error {
 	out := n.Proc.Output() // the last 64 KiB: the counts are floors
 	c.res.HeartbeatsFailed += strings.Count(out, `"heartbeat not written"`)
 	c.res.EndedAsSilent += strings.Count(out, `"broadcast ended: node stopped reporting"`)
-	log := filepath.Join(c.cfg.OutDir, fmt.Sprintf("cluster-churn-node-%s-%d.log", oldkit.NodeName(k), c.lives[k]))
+	log := filepath.Join(c.Out, fmt.Sprintf("cluster-churn-node-%s-%d.log", nodeName(k), c.lives[k]))
 	if err := os.WriteFile(log, []byte(out), 0o644); err != nil {
-		c.Logf("keep node %s's log: %v", oldkit.NodeName(k), err)
+		c.Logf("keep node %s's log: %v", nodeName(k), err)
 	}
-	_, err := n.Proc.Exited()
-	return err
+	return n.Proc.Wait()
 }
 
 // publish runs room's publisher, first on node first, and whenever it is cut off starts
@@ -276,17 +251,17 @@ func (c *churnRun) publish(stop <-chan struct{}, room *churnRoom, first int) {
 	for {
 		k, n := c.lb.pick(first)
 		first = -1
-		s := churnSession{Node: oldkit.NodeName(k), StartS: c.since(time.Now())}
+		s := churnSession{Node: nodeName(k), StartS: c.since(time.Now())}
 		// ffmpeg's progress tells how much media it sent; the wall clock would count its
 		// start-up and any time it fell behind on a busy machine.
-		p, err := oldkit.StartProcess("ffmpeg", exec.Command("ffmpeg", append([]string{"-progress", "pipe:1", "-stats_period", "0.5"},
-			oldkit.FfmpegPublishArgs(c.Input, n.PublishURL(c.keys[room.Room]))...)...))
+		p, err := benchkit.StartProcess("ffmpeg", exec.Command("ffmpeg", "-progress", "pipe:1", "-stats_period", "0.5", "-hide_banner", "-loglevel", "error",
+			"-nostdin", "-re", "-stream_loop", "-1", "-i", c.stack.Input, "-c", "copy", "-f", "flv", n.PublishURL(c.keys[room.Room])))
 		stopped := false
 		if err == nil {
 			select {
 			case <-p.Done():
-				if _, err = p.Exited(); err != nil {
-					err = fmt.Errorf("%w: %s", err, oldkit.Tail(ffmpegErrors(p.Output()), 300))
+				if err = p.Wait(); err != nil {
+					err = fmt.Errorf("%w: %s", err, benchkit.Tail(ffmpegErrors(p.Output()), 300))
 				}
 			case <-stop:
 				stopped = true
@@ -342,12 +317,12 @@ func ffmpegErrors(output string) string {
 // balancer does after its health checks. One node restarts at a time, so one is up.
 type churnLB struct {
 	mu    sync.Mutex
-	nodes [churnNodes]*oldkit.RigNode // nil while down
+	nodes [churnNodes]*benchkit.Node // nil while down
 	load  [churnNodes]int
 }
 
 // pick returns node prefer when it is up, else the node up with the fewest publishers.
-func (b *churnLB) pick(prefer int) (int, *oldkit.RigNode) {
+func (b *churnLB) pick(prefer int) (int, *benchkit.Node) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := prefer
@@ -370,7 +345,7 @@ func (b *churnLB) release(k int) {
 }
 
 // swap puts n (nil: down) in node k's place and returns what was there.
-func (b *churnLB) swap(k int, n *oldkit.RigNode) *oldkit.RigNode {
+func (b *churnLB) swap(k int, n *benchkit.Node) *benchkit.Node {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.nodes[k]
@@ -381,7 +356,7 @@ func (b *churnLB) swap(k int, n *oldkit.RigNode) *oldkit.RigNode {
 // countViewers reads every room's viewer count through every node's API, every 2 s for
 // the steady time, against the players that watch it. A read that fails three times in
 // a second (MongoDB overloaded: 503) is counted as unread.
-func (c *churnRun) countViewers(ctx context.Context, v *viewerSummary, players []*oldkit.ChurnPlayer) error {
+func (c *churnRun) countViewers(ctx context.Context, v *viewerSummary, players []*benchkit.Viewer) error {
 	want := make([]int, c.cfg.publishers)
 	for _, p := range players {
 		want[p.Room]++
@@ -398,17 +373,17 @@ func (c *churnRun) countViewers(ctx context.Context, v *viewerSummary, players [
 					return c.api.At("http://"+addr).Do(ctx, http.MethodGet, "/api/v1/rooms/"+churnRoomName(i), nil, &room, http.StatusOK)
 				}
 				err := read()
-				for try := 1; err != nil && try < 3 && oldkit.SleepUntil(ctx, time.Now().Add(500*time.Millisecond)) == nil; try++ {
+				for try := 1; err != nil && try < 3 && benchkit.SleepUntil(ctx, time.Now().Add(500*time.Millisecond)) == nil; try++ {
 					err = read()
 				}
 				if got[i] = room.Viewers; err != nil {
 					got[i] = -1
-					c.Logf("viewers of %s through %s: %v", churnRoomName(i), oldkit.NodeName(k), err)
+					c.Logf("viewers of %s through %s: %v", churnRoomName(i), nodeName(k), err)
 				}
 			}
-			v.add(oldkit.NodeName(k), at, got, want)
+			v.add(nodeName(k), at, got, want)
 		}
-		if err := oldkit.SleepUntil(ctx, next); err != nil {
+		if err := benchkit.SleepUntil(ctx, next); err != nil {
 			return err
 		}
 	}
@@ -434,7 +409,7 @@ func (c *churnRun) checkRecordings(ctx context.Context) error {
 					}
 				}
 				if !ready[b.ID] && b.Recording != nil {
-					ready[b.ID], _ = oldkit.ReplayReady(ctx, c.api, b)
+					ready[b.ID], _ = c.api.ReplayReady(ctx, b)
 				}
 				if ready[b.ID] {
 					r.Ready, r.RecordedS = r.Ready+1, r.RecordedS+float64(b.Recording.DurationMS)/1000
@@ -444,7 +419,7 @@ func (c *churnRun) checkRecordings(ctx context.Context) error {
 			if err == nil && r.Broadcasts > 0 && r.Ready == r.Broadcasts {
 				break
 			}
-			if oldkit.SleepUntil(ctx, time.Now().Add(time.Second)) != nil {
+			if benchkit.SleepUntil(ctx, time.Now().Add(time.Second)) != nil {
 				return fmt.Errorf("room %s: %d of %d broadcasts with a replay 3 min after the publishers stopped (%v)", r.Room, r.Ready, r.Broadcasts, err)
 			}
 		}

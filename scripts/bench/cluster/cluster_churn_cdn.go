@@ -3,8 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"onair/configs/cdn"
-	"onair/scripts/bench/oldkit"
+	"onair/scripts/bench/benchkit"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -16,7 +17,7 @@ import (
 // cdn runs one node behind nginx with the CDN example and counts the origin's HLS
 // requests under more and more players.
 func (c *churnRun) cdn(ctx context.Context) error {
-	n, err := oldkit.StartRigNode(ctx, oldkit.RigNodeOptions{Binary: c.Bin, DataDir: filepath.Join(c.tmp, "node-cdn"), Mongo: c.Mongo.URI, Env: c.S3.Env()})
+	n, err := c.stack.Node(ctx, c.Run, "cdn")
 	if err != nil {
 		return err
 	}
@@ -25,28 +26,24 @@ func (c *churnRun) cdn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nginx is required (scripts/deps.sh bench installs it): %w", err)
 	}
-	port, err := oldkit.FreePort()
-	if err != nil {
-		return err
-	}
-	listen, dir := "127.0.0.1:"+strconv.Itoa(port), filepath.Join(c.tmp, "cdn")
+	listen, dir := "127.0.0.1:"+strconv.Itoa(benchkit.FreePort()), filepath.Join(c.Tmp, "cdn")
 	conf, err := cdn.Write(dir, listen, strings.TrimPrefix(n.HTTP, "http://"))
 	if err != nil {
 		return err
 	}
-	nginx, err := oldkit.StartProcess("nginx", exec.Command(bin, "-p", dir, "-c", conf, "-e", "stderr"))
+	nginx, err := benchkit.StartProcess("nginx", exec.Command(bin, "-p", dir, "-c", conf, "-e", "stderr"))
 	if err != nil {
 		return err
 	}
 	defer nginx.Stop(syscall.SIGTERM, 10*time.Second)
-	if err := oldkit.WaitReady(ctx, nginx, 10*time.Second, func() error { return oldkit.Dialable(listen) }); err != nil {
+	if err := benchkit.WaitReady(ctx, nginx, 10*time.Second, func() error { _, err := benchkit.HTTPStatus(ctx, http.DefaultClient, "http://"+listen+"/"); return err }); err != nil {
 		return err
 	}
 	api := c.api.At(n.HTTP)
 	if err := api.SetRecording(ctx, churnCDNRoom, false); err != nil {
 		return err
 	}
-	pub, err := oldkit.StartFFmpegPublisher(c.Input, n.PublishURL(c.keys[churnCDNRoom]))
+	pub, err := benchkit.StartFFmpeg(c.stack.Input, n.PublishURL(c.keys[churnCDNRoom]))
 	if err != nil {
 		return err
 	}
@@ -62,8 +59,8 @@ func (c *churnRun) cdn(ctx context.Context) error {
 		}
 		c.Logf("CDN, %d players: %.1f origin requests/s, %.2f parts per player per s", count, run.RPS(), run.PartsPerPlayerS)
 		c.res.CDN = append(c.res.CDN, run)
-		if exited, err := pub.Exited(); exited {
-			return fmt.Errorf("the publisher exited (%v): %s", err, pub.Output())
+		if err := pub.Alive(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -71,32 +68,32 @@ func (c *churnRun) cdn(ctx context.Context) error {
 
 // cdnLoad plays with count players through nginx and counts what reaches the origin n
 // over the window after the warm-up.
-func (c *churnRun) cdnLoad(ctx context.Context, n *oldkit.RigNode, url string, count int) (churnCDNRun, error) {
+func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.Node, url string, count int) (churnCDNRun, error) {
 	run := churnCDNRun{Players: count}
 	playCtx, stop := context.WithCancel(ctx)
-	players, wait := oldkit.StartPlayers(playCtx, count, func(int) (int, int, string) { return 0, 0, url })
+	players, wait := benchkit.StartViewers(playCtx, count, func(int) (int, int, string) { return 0, 0, url })
 	defer func() { stop(); wait() }()
-	if err := oldkit.SleepUntil(ctx, time.Now().Add(c.cfg.cdnWarmup)); err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(c.cfg.cdnWarmup)); err != nil {
 		return run, err
 	}
-	client := oldkit.NewHTTPClient()
+	client := benchkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
-	m0, err := n.Metrics(ctx, client)
+	m0, err := n.Metrics(ctx)
 	if err != nil {
 		return run, err
 	}
-	busy0, _ := oldkit.ReadCPUTimes()
+	busy0 := benchkit.ReadCPUTimes()
 	t0 := time.Now()
-	if err := oldkit.SleepUntil(ctx, t0.Add(c.cfg.cdnWindow)); err != nil {
+	if err := benchkit.SleepUntil(ctx, t0.Add(c.cfg.cdnWindow)); err != nil {
 		return run, err
 	}
-	m1, err := n.Metrics(ctx, client)
+	m1, err := n.Metrics(ctx)
 	if err != nil {
 		return run, err
 	}
-	run.Seconds, run.MachineBusy = time.Since(t0).Seconds(), oldkit.BusySince(busy0)
-	run.ByKind = oldkit.PromByLabel(m1, "onair_hls_requests_total")
-	for k, v := range oldkit.PromByLabel(m0, "onair_hls_requests_total") {
+	run.Seconds, run.MachineBusy = time.Since(t0).Seconds(), busy0.BusySince()
+	run.ByKind = benchkit.PromByLabel(m1, "onair_hls_requests_total")
+	for k, v := range benchkit.PromByLabel(m0, "onair_hls_requests_total") {
 		run.ByKind[k] -= v
 	}
 	for _, v := range run.ByKind {
@@ -111,6 +108,6 @@ func (c *churnRun) cdnLoad(ctx context.Context, n *oldkit.RigNode, url string, c
 		}
 		run.Rejoins += int(p.Rejoins.Load())
 	}
-	run.PartsPerPlayerS = oldkit.Ratio(float64(parts), float64(count)*run.Seconds)
+	run.PartsPerPlayerS = benchkit.Ratio(float64(parts), float64(count)*run.Seconds)
 	return run, nil
 }

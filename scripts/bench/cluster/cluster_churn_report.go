@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"onair/scripts/bench/oldkit"
+	"onair/scripts/bench/benchkit"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Targets of the cluster-churn benchmark.
@@ -26,19 +27,15 @@ const (
 // .artifacts/bench/cluster-churn.json and summarised in BENCHMARKS.md. Times in seconds
 // (…_s) count from the start of the churn phase.
 type churnResults struct {
-	Command     string             `json:"command"`
-	Started     string             `json:"started"`
-	Finished    string             `json:"finished"`
-	Machine     oldkit.MachineInfo `json:"machine"`
-	Onair       oldkit.BinaryInfo  `json:"onair"`
-	Input       oldkit.InputInfo   `json:"input"`
-	Publishers  int                `json:"publishers"`
-	Players     int                `json:"players"`
-	SteadyFromS float64            `json:"steady_from_s"`
-	EndS        float64            `json:"end_s"`
-	MachineBusy float64            `json:"machine_busy_pct"`
-	FerretCPU   float64            `json:"ferretdb_cpu_pct_of_core"`
-	BenchCPU    float64            `json:"players_cpu_pct_of_core"` // this process: the players
+	benchkit.Head
+	Input       benchkit.Input `json:"input"`
+	Publishers  int            `json:"publishers"`
+	Players     int            `json:"players"`
+	SteadyFromS float64        `json:"steady_from_s"`
+	EndS        float64        `json:"end_s"`
+	MachineBusy float64        `json:"machine_busy_pct"`
+	FerretCPU   float64        `json:"ferretdb_cpu_pct_of_core"`
+	BenchCPU    float64        `json:"players_cpu_pct_of_core"` // this process: the players
 	// From the nodes' logs: heartbeats MongoDB did not take in time, and live broadcasts
 	// of other nodes ended because those nodes' heartbeats had gone stale.
 	HeartbeatsFailed int            `json:"heartbeats_not_written"`
@@ -52,7 +49,6 @@ type churnResults struct {
 	CDNWarmupS       float64        `json:"cdn_warmup_s"`
 	CDNWindowS       float64        `json:"cdn_window_s"`
 	CDN              []churnCDNRun  `json:"cdn"`
-	Errors           []string       `json:"errors,omitempty"`
 }
 
 // churnRestart is one node's restart, and the longest wait for a new part from its
@@ -101,7 +97,7 @@ type churnCDNRun struct {
 	MachineBusy     float64            `json:"machine_busy_pct"`
 }
 
-func (r churnCDNRun) RPS() float64 { return oldkit.Ratio(r.Requests, r.Seconds) }
+func (r churnCDNRun) RPS() float64 { return benchkit.Ratio(r.Requests, r.Seconds) }
 
 // nodeAt is the node room's publisher sent to at t, "" between sessions.
 func (r churnRoom) nodeAt(t float64) string {
@@ -115,30 +111,34 @@ func (r churnRoom) nodeAt(t float64) string {
 
 // churnStalls finds each restart's longest stalls by group, and returns the longest of
 // any player in the steady time before the first restart.
-func churnStalls(r *churnResults, watched []oldkit.ChurnWatch) (baseline float64) {
+func churnStalls(r *churnResults, viewers []*benchkit.Viewer, t0 time.Time) (baseline float64) {
+	arrivals := make([][]float64, len(viewers))
+	for i, v := range viewers {
+		arrivals[i] = v.Arrivals(t0)
+	}
 	for i := range r.Restarts {
 		x, to := &r.Restarts[i], r.EndS
 		if i+1 < len(r.Restarts) {
 			to = r.Restarts[i+1].AtS
 		}
-		for j, w := range watched {
-			g, at := oldkit.LongestGap(w.Arrivals, x.AtS, to)
+		for j, w := range viewers {
+			g, at := benchkit.LongestGap(arrivals[j], x.AtS, to)
 			switch on := r.Rooms[w.Room].nodeAt(x.AtS); {
-			case w.Node == x.Node:
+			case nodeName(w.Node) == x.Node:
 				x.ThroughS = max(x.ThroughS, g)
 			case on == x.Node:
 				x.MovedS = max(x.MovedS, g)
 			case g > x.OtherS:
-				x.OtherS, x.OtherWho = g, fmt.Sprintf("player %d: %s on %s, through %s, from %.1f s", j, r.Rooms[w.Room].Room, on, w.Node, at)
-				if notes := w.ErrsIn(at, at+g); len(notes) > 0 {
+				x.OtherS, x.OtherWho = g, fmt.Sprintf("player %d: %s on %s, through %s, from %.1f s", j, r.Rooms[w.Room].Room, on, nodeName(w.Node), at)
+				if notes := w.ErrsIn(t0, at, at+g); len(notes) > 0 {
 					x.OtherWho += "; it joined again after: " + strings.Join(notes, "; ")
 				}
 			}
 		}
 	}
-	for _, w := range watched {
+	for _, a := range arrivals {
 		if len(r.Restarts) > 0 {
-			g, _ := oldkit.LongestGap(w.Arrivals, r.SteadyFromS, r.Restarts[0].AtS)
+			g, _ := benchkit.LongestGap(a, r.SteadyFromS, r.Restarts[0].AtS)
 			baseline = max(baseline, g)
 		}
 	}
@@ -167,7 +167,7 @@ func (r churnRoom) media() (sent, gaps float64, sessions int) {
 // missingS is the media per session that the recordings lack.
 func (r churnRoom) missingS() float64 {
 	p, _, n := r.media()
-	return oldkit.Ratio(max(0, p-r.RecordedS), float64(n))
+	return benchkit.Ratio(max(0, p-r.RecordedS), float64(n))
 }
 
 // complete: every broadcast has a replay, and together they hold what was published.
@@ -223,9 +223,8 @@ func boolInt(b bool) int {
 // churnSection renders the BENCHMARKS.md section of a cluster-churn run (without its
 // markers).
 func churnSection(r *churnResults) string {
-	var b strings.Builder
-	oldkit.RigSectionHead(&b, "Cluster churn: rolling restarts under load, and a CDN in front", r.Command, r.Started, r.Finished, r.Machine, r.Onair)
-	fmt.Fprintf(&b, "Three onair nodes (A, B, C: fixed ids, HTTP addresses advertised to each other, data directories kept across restarts) "+
+	b := r.Section("Cluster churn: rolling restarts under load, and a CDN in front")
+	fmt.Fprintf(b, "Three onair nodes (A, B, C: fixed ids, HTTP addresses advertised to each other, data directories kept across restarts) "+
 		"share one FerretDB and one MinIO and record every broadcast. %[1]d rooms, created through the API, are each published by a looping "+
 		"`ffmpeg -re -stream_loop -1 -i input.flv -c copy` of `%[2]s` (%.0[3]f kbit/s), room r first to node r mod 3. %[4]d LL-HLS players "+
 		"(the live benchmark's probe without frame parsing, each from a loopback address of its own) watch room i mod %[1]d through node "+
@@ -235,7 +234,6 @@ func churnSection(r *churnResults) string {
 		"started again at once on the node up with the fewest publishers, as OBS reconnecting through a least-connections load balancer; "+
 		"each publisher session is a new broadcast, so a room's recordings are all its broadcasts'.\n\n",
 		r.Publishers, r.Input.File, r.Input.BitrateKbps, r.Players)
-	oldkit.RunErrors(&b, r.Errors)
 
 	complete, broadcasts, recovered, sessions, worst := 0, 0, 0, 0, churnRoom{}
 	for _, x := range r.Rooms {
@@ -250,10 +248,10 @@ func churnSection(r *churnResults) string {
 	rows := [][]string{
 		{"recordings complete: every broadcast has a replay, and a room's replays hold what its publisher sent",
 			fmt.Sprintf("%d/%d rooms (%d publisher sessions, %d broadcasts, %d recovered after a crash)", complete, len(r.Rooms), sessions, broadcasts, recovered),
-			fmt.Sprintf("%d/%d", len(r.Rooms), len(r.Rooms)), oldkit.Verdict(complete == len(r.Rooms), measured)},
+			fmt.Sprintf("%d/%d", len(r.Rooms), len(r.Rooms)), benchkit.Verdict(complete == len(r.Rooms), measured)},
 		{"media missing (sent − recorded) per publisher session, worst room",
-			fmt.Sprintf("%s s (%s, %d sessions)", oldkit.Fnum(worst.missingS(), 2), worst.Room, worstSessions),
-			fmt.Sprintf("≤ %.1f s", churnSlackS), oldkit.Verdict(worst.missingS() <= churnSlackS, measured)},
+			fmt.Sprintf("%s s (%s, %d sessions)", benchkit.F(worst.missingS(), 2), worst.Room, worstSessions),
+			fmt.Sprintf("≤ %.1f s", churnSlackS), benchkit.Verdict(worst.missingS() <= churnSlackS, measured)},
 	}
 	for _, x := range []struct {
 		phase string
@@ -266,7 +264,7 @@ func churnSection(r *churnResults) string {
 		rows = append(rows, []string{"viewer count error " + x.phase + " the restarts: room's `viewers` − its players, worst",
 			fmt.Sprintf("%d (%d of %d samples exact, %d unread; rooms' sum %d–%d for %d players%s)", v.MaxAbs, v.Exact, v.Samples, v.Unread,
 				v.TotalMin, v.TotalMax, v.Want, worst),
-			"0", oldkit.Verdict(v.MaxAbs == 0, v.Samples > 0)})
+			"0", benchkit.Verdict(v.MaxAbs == 0, v.Samples > 0)})
 	}
 	other := churnRestart{}
 	for _, x := range r.Restarts {
@@ -275,29 +273,29 @@ func churnSection(r *churnResults) string {
 		}
 	}
 	rows = append(rows, []string{"longest stall while a node restarts, players of streams on other nodes through other nodes (time without a new part)",
-		fmt.Sprintf("%s s (%s); before the restarts, any player: %s s", oldkit.Fnum(other.OtherS, 2), other.OtherWho, oldkit.Fnum(r.BaselineStallS, 2)),
-		fmt.Sprintf("≤ %.0f s", churnStallS), oldkit.Verdict(other.OtherS <= churnStallS, len(r.Restarts) > 0)})
+		fmt.Sprintf("%s s (%s); before the restarts, any player: %s s", benchkit.F(other.OtherS, 2), other.OtherWho, benchkit.F(r.BaselineStallS, 2)),
+		fmt.Sprintf("≤ %.0f s", churnStallS), benchkit.Verdict(other.OtherS <= churnStallS, len(r.Restarts) > 0)})
 	if n := len(r.CDN); n > 0 {
-		q := oldkit.Ratio(r.CDN[n-1].RPS(), r.CDN[0].RPS())
+		q := benchkit.Ratio(r.CDN[n-1].RPS(), r.CDN[0].RPS())
 		rows = append(rows, []string{fmt.Sprintf("CDN: origin requests/s at %d players / at %d", r.CDN[n-1].Players, r.CDN[0].Players),
-			fmt.Sprintf("%s (%s → %s requests/s)", oldkit.Fratio(q), oldkit.Fnum(r.CDN[0].RPS(), 1), oldkit.Fnum(r.CDN[n-1].RPS(), 1)),
-			fmt.Sprintf("≤ %.1fx", churnCDNRatio), oldkit.Verdict(q <= churnCDNRatio, !math.IsNaN(q))})
+			fmt.Sprintf("%s (%s → %s requests/s)", benchkit.X(q), benchkit.F(r.CDN[0].RPS(), 1), benchkit.F(r.CDN[n-1].RPS(), 1)),
+			fmt.Sprintf("≤ %.1fx", churnCDNRatio), benchkit.Verdict(q <= churnCDNRatio, !math.IsNaN(q))})
 	}
-	b.WriteString("### Targets\n\n" + oldkit.Table([]string{"measure", "figure", "target", "verdict"}, rows))
+	b.WriteString("### Targets\n\n" + benchkit.Table([]string{"measure", "figure", "target", "verdict"}, rows...))
 
-	fmt.Fprintf(&b, "\n### Restarts\n\nPlayers joined at 0 s; viewers were counted from %.0f s on and again before the end, at %.0f s. "+
+	fmt.Fprintf(b, "\n### Restarts\n\nPlayers joined at 0 s; viewers were counted from %.0f s on and again before the end, at %.0f s. "+
 		"Longest stalls (time without a new part) from the node's SIGTERM to the next restart (or the end), by player: of streams on other "+
 		"nodes through other nodes; of the streams that were on it (their publisher's next session is a new run, which players join again); "+
 		"through it (they wait for it to come back). Players rejoined %d times in all. Machine busy: %s %%; the players (this process) used %s %% of a core, FerretDB %s %%; "+
 		"the nodes logged %d heartbeats not written in time and %d broadcasts of live nodes ended as \"node stopped reporting\".\n\n",
-		r.SteadyFromS, r.EndS, r.Rejoins, oldkit.Fnum(r.MachineBusy, 0), oldkit.Fnum(r.BenchCPU, 0), oldkit.Fnum(r.FerretCPU, 0), r.HeartbeatsFailed, r.EndedAsSilent)
+		r.SteadyFromS, r.EndS, r.Rejoins, benchkit.F(r.MachineBusy, 0), benchkit.F(r.BenchCPU, 0), benchkit.F(r.FerretCPU, 0), r.HeartbeatsFailed, r.EndedAsSilent)
 	var rr [][]string
 	for _, x := range r.Restarts {
-		rr = append(rr, []string{x.Node, oldkit.Fnum(x.AtS, 1), oldkit.Fnum(x.StopS, 1), cmp.Or(x.Exit, "status 0"), oldkit.Fnum(x.StartS, 1),
-			oldkit.Fnum(x.OtherS, 2), oldkit.Fnum(x.MovedS, 2), oldkit.Fnum(x.ThroughS, 2)})
+		rr = append(rr, []string{x.Node, benchkit.F(x.AtS, 1), benchkit.F(x.StopS, 1), cmp.Or(x.Exit, "status 0"), benchkit.F(x.StartS, 1),
+			benchkit.F(x.OtherS, 2), benchkit.F(x.MovedS, 2), benchkit.F(x.ThroughS, 2)})
 	}
-	b.WriteString(oldkit.Table([]string{"node", "SIGTERM at (s)", "exited after (s)", "exit", "start → ready (s)",
-		"stall (s): other streams, other nodes", "streams that were on it", "through it"}, rr))
+	b.WriteString(benchkit.Table([]string{"node", "SIGTERM at (s)", "exited after (s)", "exit", "start → ready (s)",
+		"stall (s): other streams, other nodes", "streams that were on it", "through it"}, rr...))
 
 	b.WriteString("\n### Rooms\n\n")
 	var rooms [][]string
@@ -307,17 +305,17 @@ func churnSection(r *churnResults) string {
 			nodes = append(nodes, s.Node)
 		}
 		p, gaps, _ := x.media()
-		rooms = append(rooms, []string{x.Room, strings.Join(nodes, " → "), oldkit.Fnum(gaps, 1), oldkit.Fnum(p, 1), oldkit.Fnum(x.RecordedS, 1),
-			oldkit.Fnum(x.missingS(), 2), fmt.Sprintf("%d/%d (%d)", x.Ready, x.Broadcasts, x.Recovered)})
+		rooms = append(rooms, []string{x.Room, strings.Join(nodes, " → "), benchkit.F(gaps, 1), benchkit.F(p, 1), benchkit.F(x.RecordedS, 1),
+			benchkit.F(x.missingS(), 2), fmt.Sprintf("%d/%d (%d)", x.Ready, x.Broadcasts, x.Recovered)})
 	}
-	b.WriteString(oldkit.Table([]string{"room", "publisher sessions on", "reconnect gaps (s)", "sent (s)", "recorded (s)",
-		"missing per session (s)", "replays / broadcasts (recovered)"}, rooms))
+	b.WriteString(benchkit.Table([]string{"room", "publisher sessions on", "reconnect gaps (s)", "sent (s)", "recorded (s)",
+		"missing per session (s)", "replays / broadcasts (recovered)"}, rooms...))
 	b.WriteString("\n*Sent* is the media the room's ffmpeg runs wrote (their `-progress` report, `out_time`); *recorded* the sum of " +
 		"its broadcasts' recording durations (the API's `recording.duration_ms`). A reconnect gap runs from an ffmpeg's exit to " +
 		"the next broadcast's start (the API's `started`), the new ffmpeg's start-up included.\n")
 
 	if len(r.CDN) > 0 {
-		fmt.Fprintf(&b, "\n### CDN stand-in\n\nOne more node (same FerretDB and MinIO, recording off) with one looping ffmpeg publisher, behind "+
+		fmt.Fprintf(b, "\n### CDN stand-in\n\nOne more node (same FerretDB and MinIO, recording off) with one looping ffmpeg publisher, behind "+
 			"Debian's nginx running `configs/cdn/nginx.conf` (rendered by `configs/cdn`, as the end-to-end tests do). For each count, "+
 			"that many players (as above, all through nginx, video rendition only) play for %.0f s; then the origin's "+
 			"`onair_hls_requests_total` (its metrics listener) is read at the start and the end of a %.0f s window. *Parts per player "+
@@ -330,11 +328,11 @@ func churnSection(r *churnResults) string {
 					kinds = append(kinds, fmt.Sprintf("%s %.0f", strings.TrimSuffix(strings.TrimPrefix(k, `kind="`), `"`), x.ByKind[k]))
 				}
 			}
-			cr = append(cr, []string{fmt.Sprint(x.Players), oldkit.Fnum(x.RPS(), 1), oldkit.Fratio(oldkit.Ratio(x.RPS(), r.CDN[0].RPS())), strings.Join(kinds, ", "),
-				oldkit.Fnum(x.PartsPerPlayerS, 2), fmt.Sprint(x.Rejoins), oldkit.Fnum(x.MachineBusy, 0)})
+			cr = append(cr, []string{fmt.Sprint(x.Players), benchkit.F(x.RPS(), 1), benchkit.X(benchkit.Ratio(x.RPS(), r.CDN[0].RPS())), strings.Join(kinds, ", "),
+				benchkit.F(x.PartsPerPlayerS, 2), fmt.Sprint(x.Rejoins), benchkit.F(x.MachineBusy, 0)})
 		}
-		b.WriteString(oldkit.Table([]string{"players", "origin requests/s", "vs the first", "origin requests by kind", "parts per player per s",
-			"rejoins", "machine busy %"}, cr))
+		b.WriteString(benchkit.Table([]string{"players", "origin requests/s", "vs the first", "origin requests by kind", "parts per player per s",
+			"rejoins", "machine busy %"}, cr...))
 	}
 	return b.String()
 }
