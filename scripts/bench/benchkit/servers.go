@@ -3,6 +3,7 @@ package benchkit
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,7 +94,7 @@ func StartNode(ctx context.Context, opts NodeOptions) (*Node, error) {
 	case <-n.Proc.Done():
 		return nil, n.Proc.Alive()
 	}
-	ready := func() error { return expectStatus(ctx, n.HTTP+cmpOr(opts.ReadyPath, "/healthz"), http.StatusOK) }
+	ready := func() error { return expectStatus(ctx, n.HTTP+cmp.Or(opts.ReadyPath, "/healthz"), http.StatusOK) }
 	if opts.Indexes {
 		ready = func() error {
 			if !strings.Contains(n.Proc.Output(), "MongoDB ready") {
@@ -102,18 +103,11 @@ func StartNode(ctx context.Context, opts NodeOptions) (*Node, error) {
 			return nil
 		}
 	}
-	if err := WaitReady(ctx, n.Proc, 30*time.Second, ready); err != nil {
+	if err := WaitReady(ctx, n.Proc, time.Minute, ready); err != nil {
 		n.Stop()
 		return nil, err
 	}
 	return n, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // PublishURL is where a publisher with key sends.

@@ -5,6 +5,7 @@ package chat
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -308,7 +309,7 @@ func Run(ctx context.Context, env benchkit.Env, args []string) error {
 			res.Servers = append(res.Servers, sr)
 		}
 	}
-	res.Machine.Peers = "Node " + cmpOr(res.Node, "n/a") + ", socket.io " + cmpOr(res.SocketIO, "n/a")
+	res.Machine.Peers = "Node " + cmp.Or(res.Node, "n/a") + ", socket.io " + cmp.Or(res.SocketIO, "n/a")
 	return r.Finish(ctx, res, func() string { return chatSection(res) })
 }
 

@@ -3,6 +3,7 @@ package chat
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -386,7 +387,7 @@ func (l *load) collect(res *loadResult, groups []group) {
 			gr.Complete += int(1 - min(lost, 1))
 			if c.err != nil {
 				gr.Dropped++
-				gr.FirstError = cmpOr(gr.FirstError, c.err.Error())
+				gr.FirstError = cmp.Or(gr.FirstError, c.err.Error())
 			}
 			lats = append(lats, c.lat...)
 		}
@@ -399,16 +400,9 @@ func (l *load) collect(res *loadResult, groups []group) {
 		t := &res.Total
 		t.Clients, t.Complete, t.Dropped = t.Clients+gr.Clients, t.Complete+gr.Complete, t.Dropped+gr.Dropped
 		t.Expected, t.Delivered, t.Lost, t.Duplicates = t.Expected+gr.Expected, t.Delivered+gr.Delivered, t.Lost+gr.Lost, t.Duplicates+gr.Duplicates
-		t.FirstError = cmpOr(t.FirstError, gr.FirstError)
+		t.FirstError = cmp.Or(t.FirstError, gr.FirstError)
 	}
 	res.Total.Latency = summarize(all)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // micros converts nanoseconds to microseconds, clamped to int32 (a negative latency,

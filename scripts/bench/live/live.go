@@ -4,6 +4,7 @@
 package live
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -217,7 +218,7 @@ func play(ctx context.Context, r *benchkit.Run, c config, res *results) {
 		for _, f := range p.fetches {
 			if f.Err != nil && f.Arrived.Before(p.end) { // once a stream ends, requests for its next part fail as they should
 				l.FetchErrors++
-				firstErr = cmpOr(firstErr, f.Err)
+				firstErr = cmp.Or(firstErr, f.Err)
 			}
 			for _, fr := range f.Frames {
 				if a, ok := arrival[fr.Stamp]; f.Err == nil && fr.Stamp >= from && fr.Stamp < to && (!ok || f.Arrived.Before(a)) {
@@ -271,14 +272,6 @@ func play(ctx context.Context, r *benchkit.Run, c config, res *results) {
 			res.FirstFrame = append(res.FirstFrame, f)
 		}
 	}
-}
-
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
 }
 
 // playRun is one publish of the stamped input with a player watching.

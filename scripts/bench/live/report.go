@@ -1,6 +1,7 @@
 package live
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -157,7 +158,7 @@ func section(r *results) string {
 		view("requests per server CPU second", func(v viewers) string { return f(v.RequestsPerCPUS, 0) }, func(v viewers) float64 { return v.RequestsPerCPUS }),
 		view("latency p50 / p99", func(v viewers) string { return v.LatencyP50 + " / " + v.LatencyP99 }, nil),
 		view("transfer/s", func(v viewers) string { return v.BytesPerSec }, nil),
-		view("errors (non-2xx; socket)", func(v viewers) string { return fmt.Sprintf("%d; %s", v.Non2xx, cmpOr(v.SocketErrs, "none")) }, nil),
+		view("errors (non-2xx; socket)", func(v viewers) string { return fmt.Sprintf("%d; %s", v.Non2xx, cmp.Or(v.SocketErrs, "none")) }, nil),
 		view("machine busy", func(v viewers) string { return f(v.MachineBusy, 0) + " %" }, nil)))
 	return b.String()
 }

@@ -3,6 +3,7 @@
 package record
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
@@ -237,7 +238,7 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 	for _, slug := range r.slugs {
 		live, err := s.api.Live(ctx, slug)
 		bs, berr := s.api.Broadcasts(ctx, slug)
-		if err = cmpOr(err, berr); err != nil {
+		if err = cmp.Or(err, berr); err != nil {
 			return res, err
 		}
 		if live {
@@ -268,13 +269,6 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 		return res, fmt.Errorf("%v recordings in progress with %d streams", recordings, res.Streams)
 	}
 	return res, nil
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // measureOutage kills MinIO (its process group) for the outage while the streams go on
@@ -381,7 +375,7 @@ func (r *run) checkCompletion(ctx context.Context, s *streams) error {
 					}
 				}
 			}
-			lastErr = cmpOr(err, lastErr)
+			lastErr = cmp.Or(err, lastErr)
 		}
 		if len(pending) > 0 && benchkit.SleepUntil(ctx, time.Now().Add(100*time.Millisecond)) != nil {
 			return fmt.Errorf("recordings through the outage: %d of %d without a replay 90 s after the publishers left (last error: %v)", len(pending), len(r.slugs), lastErr)
