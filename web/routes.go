@@ -8,6 +8,7 @@ import (
 	"onair/rooms"
 	"onair/rooms/audit"
 	"onair/rooms/webhook"
+	"onair/web/golive"
 )
 
 // The HTTP API is one table (apiTable): each route's method and path, who may call it,
@@ -234,8 +235,10 @@ func (s *Server) apiTable() []route {
 	}
 }
 
-// mediaTable is what the document says of the routes outside /api/v1 that clients of the
-// API use: HLS, replays, health checks. They are registered on the server's own mux.
+// mediaTable is what the document says of the routes that clients of the API use outside
+// its guards: HLS, replays, health checks, and OBS's multitrack video configuration (OBS
+// has neither a session nor an API token, and sends no Origin). They are registered on the
+// server's own mux.
 func (s *Server) mediaTable() []route {
 	rs := []route{
 		{method: "", path: "/live/{name}/{file}", tag: "media", summary: "Live HLS of a room (by slug while public, else playback id) or a configured stream",
@@ -248,6 +251,12 @@ func (s *Server) mediaTable() []route {
 		{method: "GET", path: "/vod/{ref}/{id}/media.mp4", tag: "media", summary: "A private room's recording (redirect to a short-lived URL)", media: "redirect", h: s.replayMedia},
 		{method: "GET", path: "/vod/{ref}/clips/{id}/index.m3u8", tag: "media", summary: "A private room's clip playlist", media: "application/vnd.apple.mpegurl", h: s.clipPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/download", tag: "media", summary: "A private room's recording as a download (redirect)", media: "redirect", h: s.download},
+		{method: "POST", path: obsConfigPath, tag: "rooms", summary: "OBS multitrack video (Enhanced Broadcasting): the renditions to encode, for the room of the stream key",
+			doc: "OBS posts its machine and settings (the GoLive API of Amazon IVS and Twitch) with the room's stream key in authentication; the answer is a ladder for that hardware " +
+				"within the room's max_ladder_kbps (else rtmp.max_ladder_kbps) and OBS's Maximum Streaming Bandwidth, audio included, every track with 1 s key frames, and the RTMP(S) ingest. " +
+				"A missing key answers 401, an unknown one 403, too many unknown keys from an address 429, a body over " + strconv.Itoa(golive.MaxRequestBytes) + " bytes 413; " +
+				"refusals carry status.result \"error\" and a message in status.html_en_us, with HTTP 200 to OBS itself (User-Agent obs-basic), which shows only 2xx bodies.",
+			in: golive.Request{}, out: golive.Config{}, h: s.obsConfig},
 		{method: "GET", path: "/healthz", tag: "media", summary: "Alive", media: "text/plain", h: healthz},
 		{method: "GET", path: "/readyz", tag: "media", summary: "Ready: MongoDB and storage reachable, listeners up (503 names what is not)", media: "text/plain", h: s.readyz},
 	}
