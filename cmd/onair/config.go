@@ -139,6 +139,7 @@ type rtmpConfig struct {
 	MaxSetupConnections      int           `yaml:"max_setup_connections"`
 	MaxMessageSize           int           `yaml:"max_message_size"`
 	ReadInterval             time.Duration `yaml:"read_interval"`
+	MaxLadderKbps            int           `yaml:"max_ladder_kbps"`
 }
 
 type hlsConfig struct {
@@ -188,6 +189,7 @@ func defaultConfig() config {
 			MaxSetupConnections:      64,
 			MaxMessageSize:           8 << 20,
 			ReadInterval:             20 * time.Millisecond,
+			MaxLadderKbps:            10000,
 		},
 		TLS:     tlsConfig{ACMEDomains: []string{}},
 		Metrics: metricsConfig{Addr: "127.0.0.1:9935"},
