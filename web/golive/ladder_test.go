@@ -55,7 +55,7 @@ func TestChooseLadder(t *testing.T) {
 		{name: "nvidia, room cap scales the bitrates", capKbps: 6000, encoder: "obs_nvenc_h264_tex",
 			want: []shape{{1080, "60/1"}, {720, "30/1"}, {480, "30/1"}}},
 		{name: "nvidia, OBS's maximum bandwidth below the room's", capKbps: 20000,
-			edit: []func(*Request){func(r *Request) { r.Preferences.MaximumAggregateBitrate = u64(3000) }},
+			edit:    []func(*Request){func(r *Request) { r.Preferences.MaximumAggregateBitrate = u64(3000) }},
 			encoder: "obs_nvenc_h264_tex", want: []shape{{720, "30/1"}, {480, "30/1"}}},
 		{name: "nvidia, narrow cap drops the best tracks", capKbps: 1200, encoder: "obs_nvenc_h264_tex",
 			want: []shape{{480, "30/1"}}},
