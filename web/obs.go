@@ -147,3 +147,43 @@ func newConfigID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// roomOBSConfig serves GET /api/v1/rooms/{slug}/obs-config?hardware=&output= to the room's
+// owner: a fixed configuration for the machine named, within the room's cap, to paste into
+// OBS's "Config Override (JSON)", which OBS 32.2 and later read for the Custom service
+// instead of a configuration URL.
+func (s *Server) roomOBSConfig(w http.ResponseWriter, r *http.Request) {
+	_, room, ok := s.editedRoom(w, r, "only the room's owner gets its OBS configuration")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	hw, out := q.Get("hardware"), q.Get("output")
+	if hw == "" {
+		hw = "nvidia"
+	}
+	if out == "" {
+		out = "1080p60"
+	}
+	req, err := golive.Profile(hw, out)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "", err.Error())
+		return
+	}
+	capKbps := room.MaxLadderKbps
+	if capKbps == 0 {
+		capKbps = s.maxLadderKbps()
+	}
+	choice, err := golive.Choose(&req, capKbps)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid", "max_ladder_kbps", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, golive.Config{
+		Meta:                  golive.Meta{Service: "onair", SchemaVersion: golive.SchemaVersion, ConfigID: "override-" + hw + "-" + out},
+		Status:                &golive.Status{Result: golive.StatusSuccess},
+		IngestEndpoints:       s.ingestEndpoints(r),
+		EncoderConfigurations: choice.Video,
+		AudioConfigurations:   choice.Audio,
+	})
+}

@@ -78,6 +78,17 @@ func TestOBSConfig(t *testing.T) {
 		t.Errorf("room view: max %d, url %q, default %d", view.MaxLadderKbps, view.OBSConfigURL, view.DefaultMaxLadderKbps)
 	}
 
+	// A fixed configuration for OBS 32.2's Config Override, for the owner only.
+	var fixed golive.Config
+	c.must(200, "GET", "/api/v1/rooms/obs-room/obs-config?hardware=cpu4&output=720p30", nil, &fixed)
+	if len(fixed.EncoderConfigurations) != 2 || fixed.EncoderConfigurations[0].Type != "obs_x264" || ladderKbps(fixed) > 3000 {
+		t.Errorf("config override for 4 cores: %+v", fixed.EncoderConfigurations)
+	}
+	c.must(400, "GET", "/api/v1/rooms/obs-room/obs-config?hardware=voodoo", nil, nil)
+	other := e.client()
+	other.signUp("obsbob")
+	other.must(403, "GET", "/api/v1/rooms/obs-room/obs-config", nil, nil)
+
 	// Refusals: OBS itself gets them as 200 with status error, which it shows.
 	refusals := []struct {
 		name      string

@@ -148,6 +148,9 @@ func (s *Server) apiTable() []route {
 		{method: "POST", path: room + "/playback", tag: "rooms", summary: "A private room's page: sets its playback cookie (5 min)", scope: sc, out: playbackAnswer{}, h: s.playbackSession},
 		{method: "POST", path: room + "/playback-tokens", tag: "rooms", summary: "A URL token for external players of a private room, 60 s to 7 days",
 			access: signedIn, scope: rooms.ScopeRoomsWrite, in: urlTokenRequest{}, out: urlTokenResponse{}, status: 201, h: s.urlToken},
+		{method: "GET", path: room + "/obs-config", tag: "rooms", summary: "A fixed OBS multitrack video configuration for the owner to paste into Config Override (JSON) (OBS 32.2 and later)",
+			doc:    "The ladder POST /api/v1/obs/config would give that machine, within the room's cap. hardware: " + strings.Join(golive.Hardware, ", ") + " (default nvidia); output: 1080p60 (default), 1080p30, 720p60, 720p30.",
+			access: signedIn, scope: sc, query: []param{{"hardware", "string", "the streamer's encoder"}, {"output", "string", "OBS's output resolution and frame rate"}}, out: golive.Config{}, h: s.roomOBSConfig},
 		{method: "GET", path: room + "/health", tag: "rooms", summary: "Live health for the owner: bitrate, fps, codecs, viewers, recording, why a publish was refused", access: signedIn, scope: sc, out: roomHealth{}, h: s.roomHealth},
 
 		// Broadcasts.

@@ -43,14 +43,20 @@ type rung struct {
 	fps    uint32
 }
 
-// ladders are the tracks each machine gets, best first. A hardware encoder encodes
-// several tracks for little CPU; x264 costs a core or more per track, so CPU-only
-// machines get fewer and smaller ones.
+// ladder is the tracks a machine gets: the first n of rungs that fit OBS's canvas, best
+// first (the rungs below n fill in when the canvas is smaller than the top ones).
+type ladder struct {
+	rungs []rung
+	n     int
+}
+
+// A hardware encoder encodes several tracks for little CPU; x264 costs a core or more
+// per track, so CPU-only machines get fewer and smaller ones.
 var (
-	hardwareLadder = []rung{{1080, 60}, {720, 30}, {480, 30}}
-	bigCPULadder   = []rung{{720, 30}, {480, 30}, {360, 30}}
-	midCPULadder   = []rung{{720, 30}, {360, 30}}
-	smallCPULadder = []rung{{720, 30}}
+	hardwareLadder = ladder{[]rung{{1080, 60}, {720, 30}, {480, 30}, {360, 30}}, 3}
+	bigCPULadder   = ladder{[]rung{{720, 30}, {480, 30}, {360, 30}, {240, 30}}, 3}
+	midCPULadder   = ladder{[]rung{{720, 30}, {360, 30}, {240, 30}}, 2}
+	smallCPULadder = ladder{[]rung{{720, 30}, {360, 30}}, 1}
 )
 
 // Choice is a ladder: the video tracks, best first, and the audio tracks.
@@ -82,9 +88,10 @@ func Choose(req *Request, capKbps int) (Choice, error) {
 		capKbps = int(*m)
 	}
 	enc := pickEncoder(req)
-	rungs := ladderFor(enc, req.Capabilities.CPU)
-	if m := req.Preferences.MaximumVideoTracks; m != nil && *m > 0 && int(*m) < len(rungs) {
-		rungs = rungs[:*m]
+	l := ladderFor(enc, req.Capabilities.CPU)
+	n := l.n
+	if m := req.Preferences.MaximumVideoTracks; m != nil && *m > 0 && int(*m) < n {
+		n = int(*m)
 	}
 	audio := AudioConfigs{Live: []Audio{stereo(0)}}
 	if req.Preferences.VODTrackAudio {
@@ -94,7 +101,8 @@ func Choose(req *Request, capKbps int) (Choice, error) {
 	if budget < MinVideoKbps {
 		return Choice{}, fmt.Errorf("%w: %d kbit/s leaves %d for video, want at least %d", ErrBudgetTooLow, capKbps, budget, MinVideoKbps)
 	}
-	tracks := fitCanvas(rungs, canvasOf(req))
+	tracks := fitCanvas(l.rungs, canvasOf(req))
+	tracks = tracks[:min(n, len(tracks))]
 	for len(tracks) > 1 && sumKbps(tracks)/2 > budget {
 		tracks = tracks[1:]
 	}
@@ -134,7 +142,7 @@ func pickEncoder(req *Request) encoder {
 	return x264
 }
 
-func ladderFor(enc encoder, cpu CPU) []rung {
+func ladderFor(enc encoder, cpu CPU) ladder {
 	if enc != x264 {
 		return hardwareLadder
 	}

@@ -66,7 +66,7 @@ func TestChooseLadder(t *testing.T) {
 			edit:    []func(*Request){func(r *Request) { r.Client.Version = "30.2.3" }},
 			encoder: "jim_nvenc", want: []shape{{1080, "60/1"}, {720, "30/1"}, {480, "30/1"}}},
 		{name: "nvidia, 720p59.94 canvas", capKbps: 20000, edit: []func(*Request){canvas(1280, 720, 60000, 1001)},
-			encoder: "obs_nvenc_h264_tex", want: []shape{{720, "60000/1001"}, {480, "30000/1001"}}},
+			encoder: "obs_nvenc_h264_tex", want: []shape{{720, "60000/1001"}, {480, "30000/1001"}, {360, "30000/1001"}}},
 		{name: "nvidia, 50 fps canvas", capKbps: 20000, edit: []func(*Request){canvas(1920, 1080, 50, 1)},
 			encoder: "obs_nvenc_h264_tex", want: []shape{{1080, "50/1"}, {720, "25/1"}, {480, "25/1"}}},
 		{name: "nvidia, 30 fps canvas", capKbps: 20000, edit: []func(*Request){canvas(1920, 1080, 30, 1)},
@@ -98,8 +98,8 @@ func TestChooseLadder(t *testing.T) {
 		{name: "VOD audio track", capKbps: 20000,
 			edit:    []func(*Request){func(r *Request) { r.Preferences.VODTrackAudio = true }},
 			encoder: "obs_nvenc_h264_tex", want: []shape{{1080, "60/1"}, {720, "30/1"}, {480, "30/1"}}, total: 6000 + 2500 + 1200 + 320},
-		{name: "small canvas", capKbps: 20000, edit: []func(*Request){canvas(854, 480, 30, 1)},
-			encoder: "obs_nvenc_h264_tex", want: []shape{{480, "30/1"}}},
+		{name: "small canvas: the lower rungs fill in", capKbps: 20000, edit: []func(*Request){canvas(854, 480, 30, 1)},
+			encoder: "obs_nvenc_h264_tex", want: []shape{{480, "30/1"}, {360, "30/1"}}},
 		{name: "no canvas sent", capKbps: 20000,
 			edit:    []func(*Request){func(r *Request) { r.Preferences.Canvases = nil }},
 			encoder: "obs_nvenc_h264_tex", want: []shape{{1080, "30/1"}, {720, "30/1"}, {480, "30/1"}}},
@@ -157,5 +157,38 @@ func TestChooseRefusesATinyCap(t *testing.T) {
 	req.Preferences.MaximumAggregateBitrate = u64(400)
 	if _, err := Choose(&req, 20000); !errors.Is(err, ErrBudgetTooLow) {
 		t.Fatalf("err %v, want ErrBudgetTooLow", err)
+	}
+}
+
+func TestProfiles(t *testing.T) {
+	want := map[string]string{
+		"nvidia": "obs_nvenc_h264_tex", "amd": "h264_texture_amf", "apple": "com.apple.videotoolbox.videoencoder.ave.avc",
+		"cpu8": "obs_x264", "cpu4": "obs_x264", "cpu2": "obs_x264",
+	}
+	tracks := map[string]int{"nvidia": 3, "amd": 3, "apple": 3, "cpu8": 3, "cpu4": 2, "cpu2": 1}
+	for _, hw := range Hardware {
+		for out := range Canvases {
+			req, err := Profile(hw, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Choose(&req, 10000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			top := Canvases[out].Height
+			if hw[:3] == "cpu" {
+				top = min(top, 720) // x264 costs a core or more per track
+			}
+			if c.Video[0].Type != want[hw] || len(c.Video) != tracks[hw] || c.Video[0].Height != top {
+				t.Errorf("%s %s: %d tracks, first %s %dp", hw, out, len(c.Video), c.Video[0].Type, c.Video[0].Height)
+			}
+		}
+	}
+	if _, err := Profile("voodoo", "1080p60"); err == nil {
+		t.Error("unknown hardware accepted")
+	}
+	if _, err := Profile("nvidia", "4k"); err == nil {
+		t.Error("unknown output accepted")
 	}
 }

@@ -129,6 +129,14 @@ async function main() {
       return { status: r.status, tracks: (await r.json()).encoder_configurations.length };
     }, [configURL, key]);
     check(ladder.status === 200 && ladder.tracks >= 1, `the configuration URL answers the copied key with a ladder (${ladder.status}, ${ladder.tracks} tracks)`);
+    // OBS 32.2 and later take a pasted configuration instead: made for the machine named.
+    await owner.selectOption('#override-hw', 'cpu4');
+    await owner.selectOption('#override-out', '720p30');
+    await owner.click('[data-obs-override-form] button[type=submit]');
+    await owner.locator('[data-obs-override]').waitFor();
+    const override = JSON.parse(await owner.inputValue('[data-obs-override]'));
+    check(override.encoder_configurations.length === 2 && override.encoder_configurations.every((e) => e.type === 'obs_x264' && e.settings.keyint_sec === 1),
+      `the Config Override for a 4-core CPU has two x264 tracks with 1 s key frames (${override.encoder_configurations.length})`);
     await owner.click('[data-reveal-key]'); // hide it again before any screenshot
     log('stream key copied from the dashboard');
 

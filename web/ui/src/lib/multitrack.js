@@ -46,7 +46,7 @@ export function multitrackSection(room) {
       + 'onair tells OBS which qualities your computer can encode (three with an NVIDIA, AMD or Apple encoder, fewer on the CPU alone), all with 1 s key frames.'),
     h('ol', { 'data-multitrack-steps': '' },
       h('li', null, 'In OBS: Settings → Stream → Service “Custom…”, with the server and stream key above.'),
-      h('li', null, h('label', { for: 'obs-config-launch' }, 'Start OBS with this launch option, which gives it the configuration URL'),
+      h('li', null, h('label', { for: 'obs-config-launch' }, 'OBS 30.2 to 32.1: start OBS with this launch option, which gives it the configuration URL'),
         ' (Windows: add it to the OBS shortcut’s Target; macOS: ', h('code', null, 'open -a OBS --args …'), '; Linux: ', h('code', null, 'obs …'), '):',
         copyRow('obs-config-launch', launch, 'data-obs-config-launch')),
       h('li', null, 'Tick “Enable Multitrack Video” under the stream key, and leave Maximum Streaming Bandwidth and Maximum Video Tracks on Auto (or lower them). '
@@ -54,6 +54,40 @@ export function multitrackSection(room) {
       h('li', null, 'Start streaming: OBS posts your computer’s encoders and your stream key to the configuration URL and encodes what it answers.')),
     h('label', { for: 'obs-config-url' }, 'Configuration URL'),
     copyRow('obs-config-url', url, 'data-obs-config-url'),
-    h('p', { class: 'muted' }, 'OBS 32.2 and later no longer read a configuration URL for the Custom service: there multitrack video only takes a fixed configuration pasted into “Config Override (JSON)”.'),
+    overridePart(room),
     form);
+}
+
+// overridePart makes the fixed configuration that OBS 32.2 and later need instead: they read
+// no configuration URL for the Custom service, only JSON pasted into Config Override.
+function overridePart(room) {
+  const select = (id, name, options) => h('select', { id, name },
+    ...options.map(([value, label]) => h('option', { value }, label)));
+  const hardware = select('override-hw', 'hardware', [['nvidia', 'NVIDIA GPU (NVENC)'], ['amd', 'AMD GPU (Windows)'], ['apple', 'Apple silicon Mac'],
+    ['cpu8', 'CPU only, 8 cores or more'], ['cpu4', 'CPU only, 4 to 7 cores'], ['cpu2', 'CPU only, fewer cores']]);
+  const output = select('override-out', 'output', [['1080p60', '1080p 60 fps'], ['1080p30', '1080p 30 fps'], ['720p60', '720p 60 fps'], ['720p30', '720p 30 fps']]);
+  const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const result = h('div', { class: 'stack', 'data-obs-override-result': '' });
+  const form = h('form', { class: 'stack', novalidate: true, 'data-obs-override-form': '' },
+    h('p', null, 'OBS 32.2 and later read no configuration URL for the Custom service. There, tick “Enable Config Override” under “Enable Multitrack Video” and paste a configuration made for your computer:'),
+    h('label', { for: 'override-hw' }, 'Your encoder'), hardware,
+    h('label', { for: 'override-out' }, 'OBS’s output (Settings → Video)'), output,
+    h('button', { type: 'submit' }, 'Make the configuration'), err, result);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    try {
+      const cfg = await api('GET', `/api/v1/rooms/${encodeURIComponent(room.slug)}/obs-config?hardware=${f.get('hardware')}&output=${f.get('output')}`);
+      const text = JSON.stringify(cfg, null, 2);
+      const area = h('textarea', { id: 'obs-override', readonly: true, rows: 8, 'data-obs-override': '', spellcheck: 'false' });
+      area.value = text;
+      const copy = h('button', { type: 'button', 'data-obs-override-copy': '' }, 'Copy');
+      copy.addEventListener('click', () => copyText(text, copy));
+      err.hidden = true;
+      result.replaceChildren(h('label', { for: 'obs-override' }, `Config Override (JSON): ${cfg.encoder_configurations.length} qualities`), area, copy);
+    } catch (ex) {
+      showError(err, ex, form);
+    }
+  });
+  return form;
 }
