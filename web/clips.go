@@ -412,5 +412,5 @@ func (s *Server) clipPlaylist(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 	w.Header().Set("Cache-Control", "private, max-age=60")
-	_, _ = io.WriteString(w, vodPlaylist(url, &c.Media))
+	_, _ = io.WriteString(w, vodPlaylist(url, &c.Media, time.Time{}))
 }
