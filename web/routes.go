@@ -169,7 +169,7 @@ func (s *Server) apiTable() []route {
 
 		// Clips.
 		{method: "POST", path: room + "/clips", tag: "broadcasts", summary: "Clip the last 5 to 60 s of the live stream",
-			doc:    "Cut from the DVR window of the node that ingests the stream, on key frames (so up to a segment longer or behind live); 409 when the room is not live, or live on another node. At most " + strconv.Itoa(rooms.MaxClipsPerHour) + " clips per user an hour.",
+			doc:    "Cut from the DVR window of the node that ingests the stream (another node sends the request on to it), on key frames (so up to a segment longer or behind live); 409 when the room is not live. At most " + strconv.Itoa(rooms.MaxClipsPerHour) + " clips per user an hour.",
 			access: signedIn, scope: rooms.ScopeBroadcastsWrite, in: clipRequest{}, out: clipView{}, status: 201, h: s.createLiveClip},
 		{method: "GET", path: room + "/clips", tag: "broadcasts", summary: "A room's clips, newest first", scope: rooms.ScopeBroadcastsRead,
 			query: []param{pLimit, pCursor}, out: clipList{}, h: s.listClips},
