@@ -85,27 +85,26 @@ func (s *Server) obsConfig(w http.ResponseWriter, r *http.Request) {
 		s.obsRefuse(w, r, http.StatusInternalServerError, "Something went wrong on onair's side.")
 		return
 	}
-	capKbps := route.MaxLadderKbps
-	if capKbps == 0 {
-		capKbps = s.maxLadderKbps()
-	}
+	capKbps := s.ladderCap(route.MaxLadderKbps)
 	choice, err := golive.Choose(&req, capKbps)
 	if err != nil {
 		s.obsRefuse(w, r, http.StatusBadRequest, "The maximum streaming bandwidth is too low for multitrack video: raise it to at least "+
 			strconv.Itoa(golive.MinVideoKbps+golive.AudioKbps)+" kbit/s (OBS's Maximum Streaming Bandwidth, or the room's setting on onair).")
 		return
 	}
-	cfg := golive.Config{
-		Meta:                  golive.Meta{Service: "onair", SchemaVersion: golive.SchemaVersion, ConfigID: newConfigID()},
-		Status:                &golive.Status{Result: golive.StatusSuccess},
-		IngestEndpoints:       s.ingestEndpoints(r),
-		EncoderConfigurations: choice.Video,
-		AudioConfigurations:   choice.Audio,
-	}
+	cfg := s.ladderConfig(r, choice, newConfigID())
 	s.log.Info("obs multitrack config served", "room_id", route.RoomID, "stream", route.Name, "key_id", rooms.KeyID(key),
 		"obs", req.Client.Version, "encoder", choice.Encoder, "tracks", len(choice.Video), "total_kbps", choice.TotalKbps(),
 		"cap_kbps", capKbps, "config_id", cfg.Meta.ConfigID)
 	writeJSON(w, http.StatusOK, cfg)
+}
+
+// ladderCap is a room's cap on its ladders: its own, else the server's.
+func (s *Server) ladderCap(room int) int {
+	if room > 0 {
+		return room
+	}
+	return s.maxLadderKbps()
 }
 
 func (s *Server) maxLadderKbps() int {
@@ -170,20 +169,22 @@ func (s *Server) roomOBSConfig(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "invalid", "", err.Error())
 		return
 	}
-	capKbps := room.MaxLadderKbps
-	if capKbps == 0 {
-		capKbps = s.maxLadderKbps()
-	}
+	capKbps := s.ladderCap(room.MaxLadderKbps)
 	choice, err := golive.Choose(&req, capKbps)
 	if err != nil {
 		writeAPIError(w, http.StatusBadRequest, "invalid", "max_ladder_kbps", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, golive.Config{
-		Meta:                  golive.Meta{Service: "onair", SchemaVersion: golive.SchemaVersion, ConfigID: "override-" + hw + "-" + out},
+	writeJSON(w, http.StatusOK, s.ladderConfig(r, choice, "override-"+hw+"-"+out))
+}
+
+// ladderConfig is the answer that hands OBS choice.
+func (s *Server) ladderConfig(r *http.Request, choice golive.Choice, configID string) golive.Config {
+	return golive.Config{
+		Meta:                  golive.Meta{Service: "onair", SchemaVersion: golive.SchemaVersion, ConfigID: configID},
 		Status:                &golive.Status{Result: golive.StatusSuccess},
 		IngestEndpoints:       s.ingestEndpoints(r),
 		EncoderConfigurations: choice.Video,
 		AudioConfigurations:   choice.Audio,
-	})
+	}
 }
