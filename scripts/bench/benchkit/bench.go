@@ -330,15 +330,6 @@ func Percentile(xs []float64, p float64) float64 {
 
 func Median(xs []float64) float64 { return Percentile(xs, 50) }
 
-// Millis turns durations into milliseconds.
-func Millis(ds []time.Duration) []float64 {
-	out := make([]float64, len(ds))
-	for i, d := range ds {
-		out[i] = float64(d) / float64(time.Millisecond)
-	}
-	return out
-}
-
 // Ratio is a / b, NaN when b is 0.
 func Ratio(a, b float64) float64 {
 	if b == 0 {
