@@ -130,6 +130,10 @@ func (d *Demuxer) Audio(timestamp uint32, payload []byte, received time.Time) (*
 	}, nil
 }
 
+// Base is the RTMP timestamp of the first access unit, which DTS counts from (0 before
+// it): publishers of one encoder's outputs map their timelines onto each other by it.
+func (d *Demuxer) Base() time.Duration { return time.Duration(d.base) * time.Millisecond }
+
 // timestamp extends an RTMP timestamp and makes it relative to the first access unit.
 // Consecutive timestamps are taken to be less than 2^31 ms (24 days) apart, in either
 // direction: audio may trail video a little, and the 32-bit count wraps after 49.7 days.

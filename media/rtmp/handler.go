@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -77,12 +78,19 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if h.pub != nil {
 		return errors.New("this connection already publishes")
 	}
-	key, _, _ := strings.Cut(cmd.PublishingName, "?") // OBS may append query parameters
+	key, rawQuery, _ := strings.Cut(cmd.PublishingName, "?") // OBS may append query parameters
 	log := h.log.With("key_id", media.KeyID(key))
+	rendition, err := renditionParam(rawQuery)
+	if err != nil {
+		h.log = log
+		h.fail(RefusedBadRendition, err)
+		return err
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	route, err := h.server.cfg.Resolver.ResolveKey(ctx, key)
+	route.Rendition = rendition
 	switch {
 	case errors.Is(err, media.ErrUnknownKey):
 		h.log = log
@@ -98,13 +106,19 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if err != nil {
 		h.log = log.With("stream", route.Name)
 		reason := RefusedBusy
-		if !errors.Is(err, media.ErrStreamBusy) {
+		switch {
+		case errors.Is(err, media.ErrNoMain):
+			reason = RefusedNoMain
+		case !errors.Is(err, media.ErrStreamBusy):
 			reason = RefusedResolverFailed // the cluster could not be asked who holds the stream
 		}
 		h.fail(reason, err)
 		return err
 	}
 	h.log = log.With("stream", route.Name)
+	if rendition != "" {
+		h.log = h.log.With("rendition", rendition)
+	}
 	if err := h.conn.startPublishing(); err != nil {
 		pub.Close() // evicted or dropped while the key was being checked
 		return err
@@ -220,6 +234,7 @@ func (h *handler) maybeStart(au *media.AccessUnit) bool {
 	default:
 		return false
 	}
+	h.pub.SetClockBase(h.demux.Base())
 	s, err := h.pub.Start(tracks)
 	if err != nil {
 		h.log.Warn("stream start failed", "err", err)
@@ -245,6 +260,19 @@ func (h *handler) OnClose() {
 		h.pub.Disconnected()
 		h.log.Info("publisher left")
 	}
+}
+
+// renditionParam reads ?rendition=<name> of a publishing name's query ("" without it).
+func renditionParam(rawQuery string) (string, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil || !q.Has("rendition") {
+		return "", nil // other parameters (OBS's) are not ours to judge
+	}
+	name := q.Get("rendition")
+	if err := media.ValidRendition(name); err != nil {
+		return "", fmt.Errorf("publish refused: %w", err)
+	}
+	return name, nil
 }
 
 // parseMetadata reads onMetaData; it only needs to know which tracks to expect.
