@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"onair/scripts/testenv"
+)
+
+// simulcastArgs is one ffmpeg encoding a test pattern once per output, as a streamer's
+// ffmpeg with several outputs does: each output is "WxH" and its stream key path, with
+// gop frames between key frames.
+func simulcastArgs(input string, outputs ...[3]string) []string {
+	args := []string{"-hide_banner", "-loglevel", "warning", "-nostdin", "-re",
+		"-f", "lavfi", "-i", input, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"}
+	for _, o := range outputs {
+		size, gop, url := o[0], o[1], o[2]
+		args = append(args, "-map", "0:v", "-map", "1:a", "-s", size,
+			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+			"-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-b:v", "400k",
+			"-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-ac", "2", "-f", "flv", url)
+	}
+	return args
+}
+
+// TestSimulcastRenditions publishes a room's stream from one ffmpeg with two outputs, the
+// main one and ?rendition=360p, with the same key frame interval: the multivariant
+// playlist offers both, largest first, with their measured bandwidth, resolution, frame
+// rate and codecs; each media playlist reports the other; ffprobe reads both renditions'
+// segments; the dashboard's health lists both. A third output from another ffmpeg with
+// another key frame interval is refused, with the reason in the log and the health.
+func TestSimulcastRenditions(t *testing.T) {
+	o, _ := startWithMongo(t)
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-ladder")
+	main := o.RTMP + "/" + key
+	pub := testenv.FFmpeg(t, simulcastArgs("testsrc2=size=854x480:rate=30",
+		[3]string{"854x480", "30", main}, [3]string{"640x360", "30", main + "?rendition=360p"}))
+
+	index := waitIndex(t, o, "ann-ladder")
+	var mv playlist.Multivariant
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+		mv = playlist.Multivariant{}
+		if code != http.StatusOK || mv.Unmarshal(b) != nil {
+			return false, fmt.Sprintf("%d %s", code, b)
+		}
+		return len(mv.Variants) == 2, string(b) + pub.Stderr()
+	})
+	want := []struct{ res, uri string }{{"854x480", "video1_stream.m3u8"}, {"640x360", "r-360p_stream.m3u8"}}
+	for i, v := range mv.Variants {
+		if v.Resolution != want[i].res || !strings.HasPrefix(v.URI, want[i].uri) || v.FrameRate == nil || *v.FrameRate < 29 ||
+			*v.FrameRate > 31 || v.AverageBandwidth == nil || v.Audio != "audio" || len(v.Codecs) != 2 ||
+			!strings.HasPrefix(v.Codecs[0], "avc1.") || v.Codecs[1] != "mp4a.40.2" {
+			t.Errorf("variant %d: %+v, want %+v", i, v, want[i])
+		}
+	}
+	if mv.Variants[0].Bandwidth < mv.Variants[1].Bandwidth {
+		t.Errorf("variants not in descending bandwidth: %d, %d", mv.Variants[0].Bandwidth, mv.Variants[1].Bandwidth)
+	}
+	// Every media playlist reports the others, the renditions included.
+	for path, body := range mediaPlaylists(t, o, index) {
+		reports := regexp.MustCompile(`#EXT-X-RENDITION-REPORT:URI="([^"?]+)`).FindAllSubmatch(body, -1)
+		if len(reports) != 2 {
+			t.Errorf("%s reports %d renditions, want 2:\n%s", path, len(reports), body)
+		}
+	}
+	probeCodecs(t, o, index, "aac,h264,h264")
+
+	// Another encoder's output, with key frames every 1.5 s, is refused.
+	bad := testenv.FFmpeg(t, simulcastArgs("testsrc2=size=320x180:rate=30", [3]string{"320x180", "45", main + "?rendition=180p"}))
+	select {
+	case <-bad.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the misaligned rendition's publisher is still connected")
+	}
+	if !o.LogsContain("rendition refused") || !o.LogsContain("key frames not aligned") {
+		t.Fatalf("no refusal in the log:\n%s", o.Logs())
+	}
+	var health struct {
+		Live         bool `json:"live"`
+		PublishError *struct {
+			Reason string `json:"reason"`
+		} `json:"publish_error"`
+		Renditions []struct {
+			Name    string  `json:"name"`
+			Codec   string  `json:"codec"`
+			Width   int     `json:"width"`
+			Height  int     `json:"height"`
+			Bitrate int64   `json:"bitrate"`
+			FPS     float64 `json:"fps"`
+			Aligned bool    `json:"aligned"`
+		} `json:"renditions"`
+	}
+	if code, _ := ann.do("GET", "/api/v1/rooms/ann-ladder/health", nil, &health); code != http.StatusOK {
+		t.Fatalf("health: %d", code)
+	}
+	if !health.Live || health.PublishError == nil || !strings.Contains(health.PublishError.Reason, `rendition "180p" refused`) ||
+		!strings.Contains(health.PublishError.Reason, "key frames not aligned") {
+		t.Fatalf("health after the misaligned rendition: live %v, publish error %+v", health.Live, health.PublishError)
+	}
+	var got []string
+	for _, r := range health.Renditions {
+		got = append(got, r.Name+"="+strconv.Itoa(r.Width)+"x"+strconv.Itoa(r.Height)+"/"+r.Codec+"/"+strconv.FormatBool(r.Aligned))
+		if r.Bitrate <= 0 || r.FPS < 25 {
+			t.Errorf("rendition %q: %d bit/s, %.1f fps", r.Name, r.Bitrate, r.FPS)
+		}
+	}
+	if g := strings.Join(got, ","); g != "=854x480/h264/true,360p=640x360/h264/true" {
+		t.Errorf("health renditions: %s", g)
+	}
+	if strings.Contains(string(must200(t, o, index)), "180p") {
+		t.Error("the refused rendition is offered")
+	}
+
+	// The main's end ends the ladder.
+	if err := pub.Stop(); err != nil {
+		t.Logf("ffmpeg: %v", err)
+	}
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		return o.LogsContain("the stream's main rendition ended") || strings.Count(o.Logs(), "stream ended") >= 2, o.Logs()
+	})
+}
+
+func must200(t *testing.T, o *testenv.Onair, url string) []byte {
+	t.Helper()
+	code, b := o.Get(t, strings.TrimPrefix(url, o.HTTP))
+	if code != http.StatusOK {
+		t.Fatalf("%s: %d", url, code)
+	}
+	return b
+}
