@@ -34,7 +34,9 @@ type handler struct {
 
 	app       string
 	pub       *media.Publisher
+	route     media.Route
 	demux     flv.Demuxer
+	tracks    map[uint8]*trackRendition // further video tracks of a multitrack publish
 	stream    *media.Stream
 	buf       bytes.Buffer
 	meta      streamMeta
@@ -123,7 +125,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		pub.Close() // evicted or dropped while the key was being checked
 		return err
 	}
-	h.pub = pub
+	h.pub, h.route = pub, route
 	h.log.Info("publisher accepted")
 
 	// The hub ends publishers on take-over, idleness and key rotation; closing the socket is
@@ -178,7 +180,9 @@ func (h *handler) onMedia(video bool, timestamp uint32, payload io.Reader) error
 	now := time.Now()
 	var au *media.AccessUnit
 	if video {
-		au, err = h.demux.Video(timestamp, b, now)
+		var units []flv.TrackUnit
+		units, err = h.demux.VideoUnits(timestamp, b, now)
+		au = h.trackUnits(units)
 	} else {
 		au, err = h.demux.Audio(timestamp, b, now)
 	}
@@ -195,12 +199,15 @@ func (h *handler) onMedia(video bool, timestamp uint32, payload io.Reader) error
 		h.pub.Refuse(err)
 		return err
 	case err != nil:
-		// One bad or unsupported message (e.g. MP3 audio) is skipped, not fatal.
+		// One bad or unsupported message (e.g. MP3 audio) is skipped, not fatal; of a
+		// multitrack message, the one track.
 		h.dropped++
 		if h.dropped == 1 || h.dropped%100 == 0 {
 			h.log.Warn("rtmp message skipped", "video", video, "skipped_total", h.dropped, "err", err)
 		}
-		return nil
+		if au == nil {
+			return nil
+		}
 	case au == nil:
 		return nil
 	}
