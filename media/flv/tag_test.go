@@ -181,7 +181,7 @@ func TestSkippableErrors(t *testing.T) {
 		want  bool
 	}{
 		{true, exTag(1, exMultitrack, "avc1", nil), true},
-		{false, []byte{0x90 | exAudioModEx}, false}, // malformed
+		{false, []byte{0x90 | exAudioModEx}, false},                   // malformed
 		{false, exAudio(exAudioCodedFrames, "Opus", []byte{1}), true}, // before the sequence header
 		{false, exAudio(exAudioSequenceStart, "ac-3", nil), false},    // unsupported codec
 		{true, []byte{0x12}, false},                                   // unsupported codec: the caller decides
