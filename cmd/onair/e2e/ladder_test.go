@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"onair/scripts/testenv"
@@ -137,4 +141,97 @@ func must200(t *testing.T, o *testenv.Onair, url string) []byte {
 		t.Fatalf("%s: %d", url, code)
 	}
 	return b
+}
+
+// TestMultitrackRenditions publishes three HEVC video tracks and Opus audio as OBS's
+// multitrack video does (Enhanced RTMP v2: track 0 plain, the others in multitrack
+// wrappers): the multivariant playlist lists three renditions with their attributes in
+// descending bandwidth, every media playlist reports the others, the gohlslib client
+// plays each rendition, and ffprobe reads every rendition's segments.
+func TestMultitrackRenditions(t *testing.T) {
+	clip := testenv.EncodeEnhancedLadder(t, testenv.HEVC, testenv.Opus, 14, "640x360", "480x270", "320x180")
+	key := newKey(t)
+	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{streamsEnv(map[string]string{"cam": key})}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	published := make(chan error, 1)
+	go func() { published <- clip.Publish(ctx, o.RTMP+"/"+key) }()
+
+	index := waitIndex(t, o, "cam")
+	var mv playlist.Multivariant
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+		mv = playlist.Multivariant{}
+		if code != http.StatusOK || mv.Unmarshal(b) != nil {
+			return false, fmt.Sprintf("%d %s", code, b)
+		}
+		return len(mv.Variants) == 3, string(b)
+	})
+	want := []struct{ res, uri string }{{"640x360", "video1_stream.m3u8"}, {"480x270", "r-270p_stream.m3u8"}, {"320x180", "r-180p_stream.m3u8"}}
+	for i, v := range mv.Variants {
+		if v.Resolution != want[i].res || !strings.HasPrefix(v.URI, want[i].uri) || v.FrameRate == nil || *v.FrameRate < 29 ||
+			*v.FrameRate > 31 || v.AverageBandwidth == nil || v.Audio != "audio" || len(v.Codecs) != 2 ||
+			!strings.HasPrefix(v.Codecs[0], "hvc1.") || v.Codecs[1] != "opus" {
+			t.Errorf("variant %d: %+v, want %+v", i, v, want[i])
+		}
+		if i > 0 && v.Bandwidth > mv.Variants[i-1].Bandwidth {
+			t.Errorf("variants not in descending bandwidth: %d after %d", v.Bandwidth, mv.Variants[i-1].Bandwidth)
+		}
+	}
+	playlists := mediaPlaylists(t, o, index)
+	for path, body := range playlists {
+		reports := regexp.MustCompile(`#EXT-X-RENDITION-REPORT:URI="([^"?]+)`).FindAllSubmatch(body, -1)
+		if len(reports) != 3 {
+			t.Errorf("%s reports %d renditions, want 3:\n%s", path, len(reports), body)
+		}
+	}
+	for path := range playlists {
+		if !strings.Contains(path, "audio") {
+			playFrames(t, o.HTTP+path, 45)
+		}
+	}
+	probeCodecs(t, o, index, "hevc,hevc,hevc,opus")
+	cancel()
+	<-published
+}
+
+// playFrames plays a video media playlist with gohlslib's client until it has n frames in
+// decode order.
+func playFrames(t *testing.T, url string, n int) {
+	t.Helper()
+	var mu sync.Mutex
+	frames := 0
+	var last int64 = -1
+	var problems []string
+	c := &gohlslib.Client{URI: url}
+	c.OnTracks = func(tracks []*gohlslib.Track) error {
+		for _, track := range tracks {
+			if _, ok := track.Codec.(*codecs.H265); !ok {
+				problems = append(problems, fmt.Sprintf("unexpected codec %T", track.Codec))
+				continue
+			}
+			c.OnDataH26x(track, func(_, dts int64, _ [][]byte) {
+				mu.Lock()
+				defer mu.Unlock()
+				if dts <= last {
+					problems = append(problems, fmt.Sprintf("dts %d after %d", dts, last))
+				}
+				last = dts
+				frames++
+			})
+		}
+		return nil
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(problems) > 0 {
+			t.Fatalf("client of %s: %v", url, problems)
+		}
+		return frames >= n, fmt.Sprintf("%s: %d frames", url, frames)
+	})
 }
