@@ -19,16 +19,16 @@ import (
 )
 
 // simulcastArgs is one ffmpeg encoding a test pattern once per output, as a streamer's
-// ffmpeg with several outputs does: each output is "WxH" and its stream key path, with
-// gop frames between key frames.
-func simulcastArgs(input string, outputs ...[3]string) []string {
+// ffmpeg with several outputs does: each output is "WxH", the frames between key frames,
+// the video bit rate and the RTMP URL.
+func simulcastArgs(input string, outputs ...[4]string) []string {
 	args := []string{"-hide_banner", "-loglevel", "warning", "-nostdin", "-re",
 		"-f", "lavfi", "-i", input, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"}
 	for _, o := range outputs {
-		size, gop, url := o[0], o[1], o[2]
+		size, gop, rate, url := o[0], o[1], o[2], o[3]
 		args = append(args, "-map", "0:v", "-map", "1:a", "-s", size,
 			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-			"-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-b:v", "400k",
+			"-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-b:v", rate,
 			"-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-ac", "2", "-f", "flv", url)
 	}
 	return args
@@ -47,7 +47,7 @@ func TestSimulcastRenditions(t *testing.T) {
 	_, key := ann.createRoom("ann-ladder")
 	main := o.RTMP + "/" + key
 	pub := testenv.FFmpeg(t, simulcastArgs("testsrc2=size=854x480:rate=30",
-		[3]string{"854x480", "30", main}, [3]string{"640x360", "30", main + "?rendition=360p"}))
+		[4]string{"854x480", "30", "400k", main}, [4]string{"640x360", "30", "300k", main + "?rendition=360p"}))
 
 	index := waitIndex(t, o, "ann-ladder")
 	var mv playlist.Multivariant
@@ -80,7 +80,7 @@ func TestSimulcastRenditions(t *testing.T) {
 	probeCodecs(t, o, index, "aac,h264,h264")
 
 	// Another encoder's output, with key frames every 1.5 s, is refused.
-	bad := testenv.FFmpeg(t, simulcastArgs("testsrc2=size=320x180:rate=30", [3]string{"320x180", "45", main + "?rendition=180p"}))
+	bad := testenv.FFmpeg(t, simulcastArgs("testsrc2=size=320x180:rate=30", [4]string{"320x180", "45", "100k", main + "?rendition=180p"}))
 	select {
 	case <-bad.Done():
 	case <-time.After(30 * time.Second):

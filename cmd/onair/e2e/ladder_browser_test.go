@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"onair/scripts/testenv"
+)
+
+// TestQualityMenuBrowser plays a two-rendition simulcast on the watch page in Chromium
+// (web/ui/e2e/quality.mjs says what it checks): the quality menu lists the renditions,
+// forcing one switches hls.js's level, and with the network throttled hls.js's ABR goes
+// down to the lowest rendition and back up when the throttle is lifted.
+func TestQualityMenuBrowser(t *testing.T) {
+	chromium := browserDeps(t)
+	key := newKey(t)
+	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{streamsEnv(map[string]string{"cam": key})}})
+	main := o.RTMP + "/" + key
+	// hls.js measures a part's download as lasting at least 50 ms: on a fast network its
+	// estimate is four times the bit rate of the rendition it plays (200 ms parts), and it
+	// switches up when 0.7 of that exceeds the next rendition's BANDWIDTH. A ladder whose
+	// steps are under about 2.8x apart (as real ladders are) lets it climb back.
+	testenv.FFmpeg(t, simulcastArgs("testsrc2=size=640x360:rate=30",
+		[4]string{"640x360", "30", "600k", main}, [4]string{"320x180", "30", "350k", main + "?rendition=180p"}))
+	index := waitIndex(t, o, "cam")
+	// The page loads the multivariant playlist once: the rendition must be offered by then.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+		var mv playlist.Multivariant
+		if code != http.StatusOK || mv.Unmarshal(b) != nil {
+			return false, fmt.Sprintf("%d %s", code, b)
+		}
+		return len(mv.Variants) == 2, string(b)
+	})
+	runBrowserScript(t, "quality.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium},
+		func(command string, _ []string) string {
+			t.Fatalf("the quality script asked for %s", command)
+			return ""
+		})
+}
