@@ -1,13 +1,7 @@
 package e2e
 
 import (
-	"fmt"
-	"net/http"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"onair/scripts/testenv"
 )
@@ -29,14 +23,7 @@ func TestQualityMenuBrowser(t *testing.T) {
 		[4]string{"640x360", "30", "600k", main}, [4]string{"320x180", "30", "350k", main + "?rendition=180p"}))
 	index := waitIndex(t, o, "cam")
 	// The page loads the multivariant playlist once: the rendition must be offered by then.
-	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
-		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
-		var mv playlist.Multivariant
-		if code != http.StatusOK || mv.Unmarshal(b) != nil {
-			return false, fmt.Sprintf("%d %s", code, b)
-		}
-		return len(mv.Variants) == 2, string(b)
-	})
+	waitVariants(t, o, index, 2)
 	runBrowserScript(t, "quality.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium},
 		func(command string, _ []string) string {
 			t.Fatalf("the quality script asked for %s", command)

@@ -50,33 +50,7 @@ func TestSimulcastRenditions(t *testing.T) {
 		[4]string{"854x480", "30", "400k", main}, [4]string{"640x360", "30", "300k", main + "?rendition=360p"}))
 
 	index := waitIndex(t, o, "ann-ladder")
-	var mv playlist.Multivariant
-	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
-		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
-		mv = playlist.Multivariant{}
-		if code != http.StatusOK || mv.Unmarshal(b) != nil {
-			return false, fmt.Sprintf("%d %s", code, b)
-		}
-		return len(mv.Variants) == 2, string(b) + pub.Stderr()
-	})
-	want := []struct{ res, uri string }{{"854x480", "video1_stream.m3u8"}, {"640x360", "r-360p_stream.m3u8"}}
-	for i, v := range mv.Variants {
-		if v.Resolution != want[i].res || !strings.HasPrefix(v.URI, want[i].uri) || v.FrameRate == nil || *v.FrameRate < 29 ||
-			*v.FrameRate > 31 || v.AverageBandwidth == nil || v.Audio != "audio" || len(v.Codecs) != 2 ||
-			!strings.HasPrefix(v.Codecs[0], "avc1.") || v.Codecs[1] != "mp4a.40.2" {
-			t.Errorf("variant %d: %+v, want %+v", i, v, want[i])
-		}
-	}
-	if mv.Variants[0].Bandwidth < mv.Variants[1].Bandwidth {
-		t.Errorf("variants not in descending bandwidth: %d, %d", mv.Variants[0].Bandwidth, mv.Variants[1].Bandwidth)
-	}
-	// Every media playlist reports the others, the renditions included.
-	for path, body := range mediaPlaylists(t, o, index) {
-		reports := regexp.MustCompile(`#EXT-X-RENDITION-REPORT:URI="([^"?]+)`).FindAllSubmatch(body, -1)
-		if len(reports) != 2 {
-			t.Errorf("%s reports %d renditions, want 2:\n%s", path, len(reports), body)
-		}
-	}
+	checkLadder(t, o, index, "avc1.", "mp4a.40.2", []variant{{"854x480", "video1_stream.m3u8"}, {"640x360", "r-360p_stream.m3u8"}})
 	probeCodecs(t, o, index, "aac,h264,h264")
 
 	// Another encoder's output, with key frames every 1.5 s, is refused.
@@ -158,34 +132,9 @@ func TestMultitrackRenditions(t *testing.T) {
 	go func() { published <- clip.Publish(ctx, o.RTMP+"/"+key) }()
 
 	index := waitIndex(t, o, "cam")
-	var mv playlist.Multivariant
-	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
-		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
-		mv = playlist.Multivariant{}
-		if code != http.StatusOK || mv.Unmarshal(b) != nil {
-			return false, fmt.Sprintf("%d %s", code, b)
-		}
-		return len(mv.Variants) == 3, string(b)
-	})
-	want := []struct{ res, uri string }{{"640x360", "video1_stream.m3u8"}, {"480x270", "r-270p_stream.m3u8"}, {"320x180", "r-180p_stream.m3u8"}}
-	for i, v := range mv.Variants {
-		if v.Resolution != want[i].res || !strings.HasPrefix(v.URI, want[i].uri) || v.FrameRate == nil || *v.FrameRate < 29 ||
-			*v.FrameRate > 31 || v.AverageBandwidth == nil || v.Audio != "audio" || len(v.Codecs) != 2 ||
-			!strings.HasPrefix(v.Codecs[0], "hvc1.") || v.Codecs[1] != "opus" {
-			t.Errorf("variant %d: %+v, want %+v", i, v, want[i])
-		}
-		if i > 0 && v.Bandwidth > mv.Variants[i-1].Bandwidth {
-			t.Errorf("variants not in descending bandwidth: %d after %d", v.Bandwidth, mv.Variants[i-1].Bandwidth)
-		}
-	}
-	playlists := mediaPlaylists(t, o, index)
-	for path, body := range playlists {
-		reports := regexp.MustCompile(`#EXT-X-RENDITION-REPORT:URI="([^"?]+)`).FindAllSubmatch(body, -1)
-		if len(reports) != 3 {
-			t.Errorf("%s reports %d renditions, want 3:\n%s", path, len(reports), body)
-		}
-	}
-	for path := range playlists {
+	checkLadder(t, o, index, "hvc1.", "opus",
+		[]variant{{"640x360", "video1_stream.m3u8"}, {"480x270", "r-270p_stream.m3u8"}, {"320x180", "r-180p_stream.m3u8"}})
+	for path := range mediaPlaylists(t, o, index) {
 		if !strings.Contains(path, "audio") {
 			playFrames(t, o.HTTP+path, 45)
 		}
@@ -199,26 +148,15 @@ func TestMultitrackRenditions(t *testing.T) {
 // decode order.
 func playFrames(t *testing.T, url string, n int) {
 	t.Helper()
-	var mu sync.Mutex
-	frames := 0
-	var last int64 = -1
-	var problems []string
+	f := newFrameCounter()
 	c := &gohlslib.Client{URI: url}
 	c.OnTracks = func(tracks []*gohlslib.Track) error {
 		for _, track := range tracks {
 			if _, ok := track.Codec.(*codecs.H265); !ok {
-				problems = append(problems, fmt.Sprintf("unexpected codec %T", track.Codec))
+				f.problem(fmt.Sprintf("unexpected codec %T", track.Codec))
 				continue
 			}
-			c.OnDataH26x(track, func(_, dts int64, _ [][]byte) {
-				mu.Lock()
-				defer mu.Unlock()
-				if dts <= last {
-					problems = append(problems, fmt.Sprintf("dts %d after %d", dts, last))
-				}
-				last = dts
-				frames++
-			})
+			c.OnDataH26x(track, f.frame)
 		}
 		return nil
 	}
@@ -227,11 +165,88 @@ func playFrames(t *testing.T, url string, n int) {
 	}
 	defer c.Close()
 	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
+		frames, problems := f.read()
 		if len(problems) > 0 {
 			t.Fatalf("client of %s: %v", url, problems)
 		}
 		return frames >= n, fmt.Sprintf("%s: %d frames", url, frames)
 	})
+}
+
+// frameCounter counts the H.264 or H.265 frames a gohlslib client delivers and notes those
+// whose decode time does not increase.
+type frameCounter struct {
+	mu       sync.Mutex
+	frames   int
+	last     int64
+	problems []string
+}
+
+func newFrameCounter() *frameCounter { return &frameCounter{last: -1} }
+
+// frame is a gohlslib OnDataH26x callback.
+func (f *frameCounter) frame(_, dts int64, _ [][]byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if dts <= f.last {
+		f.problems = append(f.problems, fmt.Sprintf("dts %d after %d", dts, f.last))
+	}
+	f.last = dts
+	f.frames++
+}
+
+func (f *frameCounter) problem(p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.problems = append(f.problems, p)
+}
+
+func (f *frameCounter) read() (int, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.frames, append([]string(nil), f.problems...)
+}
+
+// variant is a rendition a multivariant playlist must list: its RESOLUTION and URI.
+type variant struct{ res, uri string }
+
+// checkLadder waits until the multivariant playlist lists the renditions of want, then
+// checks them (largest first, in descending BANDWIDTH, with AVERAGE-BANDWIDTH, a 30 fps
+// FRAME-RATE, CODECS of the video's prefix and audio, the audio group) and that every
+// media playlist reports each of the others.
+func checkLadder(t *testing.T, o *testenv.Onair, index, video, audio string, want []variant) {
+	t.Helper()
+	mv := waitVariants(t, o, index, len(want))
+	for i, v := range mv.Variants {
+		if v.Resolution != want[i].res || !strings.HasPrefix(v.URI, want[i].uri) || v.FrameRate == nil || *v.FrameRate < 29 ||
+			*v.FrameRate > 31 || v.AverageBandwidth == nil || v.Audio != "audio" || len(v.Codecs) != 2 ||
+			!strings.HasPrefix(v.Codecs[0], video) || v.Codecs[1] != audio {
+			t.Errorf("variant %d: %+v, want %+v", i, v, want[i])
+		}
+		if i > 0 && v.Bandwidth > mv.Variants[i-1].Bandwidth {
+			t.Errorf("variants not in descending bandwidth: %d after %d", v.Bandwidth, mv.Variants[i-1].Bandwidth)
+		}
+	}
+	for path, body := range mediaPlaylists(t, o, index) {
+		reports := regexp.MustCompile(`#EXT-X-RENDITION-REPORT:URI="([^"?]+)`).FindAllSubmatch(body, -1)
+		if len(reports) != len(want) {
+			t.Errorf("%s reports %d renditions, want %d:\n%s", path, len(reports), len(want), body)
+		}
+	}
+}
+
+// waitVariants waits until the multivariant playlist lists n variants (a rendition is
+// offered once its key frames are found aligned).
+func waitVariants(t *testing.T, o *testenv.Onair, index string, n int) playlist.Multivariant {
+	t.Helper()
+	var mv playlist.Multivariant
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		code, b := o.Get(t, strings.TrimPrefix(index, o.HTTP))
+		mv = playlist.Multivariant{}
+		if code != http.StatusOK || mv.Unmarshal(b) != nil {
+			return false, fmt.Sprintf("%d %s", code, b)
+		}
+		return len(mv.Variants) == n, string(b)
+	})
+	return mv
 }
