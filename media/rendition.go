@@ -171,6 +171,11 @@ const (
 	keyRingSize = 64
 	// maxPendingKeys bounds the rendition key frames waiting for the main to get there.
 	maxPendingKeys = 16
+	// maxClockSkew is how far a rendition's first access unit may be, on the main's
+	// timeline, from the main's latest frame: outputs of one encoder arrive together,
+	// while another encoder's clock (a second ffmpeg, an output started later) is
+	// anywhere, and its key frames would line up with the main's past.
+	maxClockSkew = 3 * time.Second
 )
 
 // keyRing keeps a main run's latest key frame times.
@@ -197,6 +202,17 @@ type alignment struct {
 	pending []time.Duration // key frames the main has not reached yet
 	judged  int
 	done    bool
+	clocked bool // the rendition's clock was found to be the main's
+}
+
+// sameClock checks a rendition's first access unit at dts against the main's latest
+// frame.
+func sameClock(dts, mainEnd time.Duration) error {
+	if d := dts - mainEnd; d > maxClockSkew || d < -maxClockSkew {
+		return fmt.Errorf("%w: its timestamps are %s from the main's (at most %s): publish every rendition from the "+
+			"encoder of the main, whose outputs share one clock and start together", ErrNotAligned, d.Round(time.Millisecond), maxClockSkew)
+	}
+	return nil
 }
 
 // judge checks the pending key frames that the main's video has reached (mainEnd, its
@@ -253,6 +269,12 @@ func (s *Stream) checkAlign(au *AccessUnit) error {
 	m.mu.Unlock()
 	if !seen {
 		return nil
+	}
+	if !a.clocked {
+		if err := sameClock(au.DTS, end); err != nil {
+			return err
+		}
+		a.clocked = true
 	}
 	if err := a.judge(keys, end); err != nil {
 		return err

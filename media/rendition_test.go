@@ -152,6 +152,21 @@ func TestRenditions(t *testing.T) {
 		t.Errorf("refusal %q", r.Reason)
 	}
 
+	// Another encoder's output, started later: its clock is not the main's.
+	late, err := h.Publish(ctx, Route{Name: "cam", Rendition: "late"}, "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.SetClockBase(ms(1000))
+	if _, err := late.Start(videoTracks); err != nil {
+		t.Fatal(err)
+	}
+	late.Write(key(0))
+	<-late.Done()
+	if err := late.Err(); !errors.Is(err, ErrNotAligned) || !strings.Contains(err.Error(), "timestamps are -8s from the main's") {
+		t.Errorf("a rendition on another clock ended with %v", err)
+	}
+
 	main.Close()
 	select {
 	case <-good.Done():
