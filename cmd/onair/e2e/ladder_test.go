@@ -281,3 +281,52 @@ func waitVariants(t *testing.T, o *testenv.Onair, index string, n int) playlist.
 	})
 	return mv
 }
+
+// TestRenditionsAcrossNodes: renditions live on the node that holds the main rendition's
+// lease. A rendition published to the other node is refused there with the reason; the
+// ladder of the node that has it plays through the other node's proxy (the rendition's
+// playlists and parts under the stream's own URLs).
+func TestRenditionsAcrossNodes(t *testing.T) {
+	bin := testenv.OnairBinary(t)
+	m, s3 := testenv.StartMongoDB(t), testenv.StartS3(t)
+	a := startNode(t, bin, m, s3)
+	b := startNode(t, bin, m, s3)
+	ann := newClient(t, a.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-nodes")
+	mainA := a.RTMP + "/" + key
+	testenv.FFmpeg(t, simulcastArgs("testsrc2=size=640x360:rate=30",
+		[4]string{"640x360", "30", "400k", mainA}, [4]string{"320x180", "30", "150k", mainA + "?rendition=180p"}))
+	waitIndex(t, a, "ann-nodes")
+
+	// Through B's proxy: the ladder, and the rendition's playlist and a part of it.
+	indexB := b.HTTP + "/live/ann-nodes/index.m3u8"
+	waitPlaylist(t, indexB, 15*time.Second)
+	checkLadder(t, b, indexB, "avc1.", "mp4a.40.2", []variant{{"640x360", "video1_stream.m3u8"}, {"320x180", "r-180p_stream.m3u8"}})
+	for path, body := range mediaPlaylists(t, b, indexB) {
+		if !strings.Contains(path, "r-180p") {
+			continue
+		}
+		parts := regexp.MustCompile(`#EXT-X-PART:[^\n]*URI="([^"]+)"`).FindAllSubmatch(body, -1)
+		if len(parts) == 0 {
+			t.Fatalf("no parts in %s:\n%s", path, body)
+		}
+		if code, _ := b.Get(t, "/live/ann-nodes/"+string(parts[0][1])); code != http.StatusOK {
+			t.Fatalf("a part of the rendition via B: %d", code)
+		}
+	}
+
+	// A rendition sent to B, which does not have the main: refused there.
+	other := testenv.FFmpeg(t, simulcastArgs("testsrc2=size=320x180:rate=30", [4]string{"320x180", "30", "100k", b.RTMP + "/" + key + "?rendition=240p"}))
+	select {
+	case <-other.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the rendition sent to the node without the main is still publishing")
+	}
+	if !b.LogsContain("reason=no_main_rendition") || !b.LogsContain("not being published to this node") {
+		t.Fatalf("B's log lacks the refusal:\n%s", b.Logs())
+	}
+	if strings.Contains(string(must200(t, b, indexB)), "240p") {
+		t.Error("the refused rendition is offered")
+	}
+}
