@@ -13,6 +13,7 @@ import { $, h, flash, since, date, clock, bitrate, bytes, confirmDialog, copyTex
 import { api } from './api.js';
 import { section, showError } from './forms.js';
 import { webhooksSection } from './webhooks.js';
+import { multitrackSection } from './multitrack.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
@@ -130,6 +131,7 @@ export function dashboard(main) {
       h('p', null, h('a', { href: room.url, 'data-room-url': '' }, `Open the room page (${room.url})`)),
       h('div', { class: 'dash-grid' },
         streamSection(room),
+        multitrackSection(room),
         streamTitleSection(room),
         healthSection(room),
         editSection(room, heading),
