@@ -30,6 +30,10 @@ var (
 // maxRenditionName bounds a rendition's name, which appears in URLs and the dashboard.
 const maxRenditionName = 16
 
+// MaxRenditions bounds a stream's further renditions: each is a run with its own log and
+// segmenter, and a ladder needs a few.
+const MaxRenditions = 8
+
 // ValidRendition checks a rendition name: 1 to 16 of a-z, 0-9, '_' and '-'.
 func ValidRendition(name string) error {
 	if name == "" || len(name) > maxRenditionName {
@@ -67,6 +71,13 @@ func (h *Hub) publishRendition(ctx context.Context, p *Publisher) (*Publisher, e
 				h.mu.Unlock()
 				return nil, fmt.Errorf("publish %q rendition %q: %w", route.Name, route.Rendition, err)
 			}
+			if old == nil && h.renditionsLocked(route.Name) >= MaxRenditions {
+				h.mu.Unlock()
+				err := fmt.Errorf("publish %q rendition %q: the stream has %d renditions besides the main, the most it may have",
+					route.Name, route.Rendition, MaxRenditions)
+				h.noteRefusal(route.Name, err)
+				return nil, err
+			}
 			p.main = main
 			h.publishers[route.key()] = p
 			h.mu.Unlock()
@@ -87,6 +98,18 @@ func (h *Hub) publishRendition(ctx context.Context, p *Publisher) (*Publisher, e
 			return nil, err
 		}
 	}
+}
+
+// renditionsLocked counts the further renditions of the stream called name. Called with
+// h.mu held.
+func (h *Hub) renditionsLocked(name string) int {
+	n := 0
+	for _, p := range h.publishers {
+		if p.main != nil && p.route.Name == name {
+			n++
+		}
+	}
+	return n
 }
 
 // notifyLocked wakes renditions waiting for their main. Called with h.mu held.

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,15 @@ func TestRenditions(t *testing.T) {
 	<-late.Done()
 	if err := late.Err(); !errors.Is(err, ErrNotAligned) || !strings.Contains(err.Error(), "timestamps are -8s from the main's") {
 		t.Errorf("a rendition on another clock ended with %v", err)
+	}
+
+	// At most MaxRenditions besides the main.
+	for i := range MaxRenditions {
+		if _, err := h.Publish(ctx, Route{Name: "cam", Rendition: fmt.Sprintf("r%d", i)}, "x"); i < MaxRenditions-1 && err != nil {
+			t.Fatal(err)
+		} else if i == MaxRenditions-1 && (err == nil || !strings.Contains(err.Error(), "the most it may have")) {
+			t.Fatalf("rendition %d beside %d others: %v", i+2, i+1, err)
+		}
 	}
 
 	main.Close()
