@@ -2,6 +2,7 @@ package hls
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,24 @@ func TestLadder(t *testing.T) {
 	checkMedia(t, "audio", main.must("audio2_stream.m3u8"),
 		expect{live: true, target: 1, partTarget: 221340 * time.Microsecond, ladder: true,
 			reports: []string{"video1_stream.m3u8", "r-360p_stream.m3u8", "r-low_480_stream.m3u8"}})
+
+	// A rendition's delta update and blocking reload obey the same rules.
+	sub := playlists["r-360p_stream.m3u8"]
+	if pl := checkMedia(t, "delta", main.must("r-360p_stream.m3u8?_HLS_skip=YES"), sub); pl.Skip == nil {
+		t.Error("no EXT-X-SKIP in the rendition's delta update")
+	}
+	before := got["r-360p_stream.m3u8"]
+	msn, part := before.MediaSequence+len(before.Segments), len(before.Parts)
+	answer := make(chan response, 1)
+	go func() {
+		answer <- main.get(fmt.Sprintf("r-360p_stream.m3u8?s=%s&_HLS_msn=%d&_HLS_part=%d", r360.st.ID(), msn, part))
+	}()
+	feedLadder(600*time.Millisecond, main, r360, r480)
+	if r := <-answer; r.code != 200 {
+		t.Fatalf("blocking request of the rendition: %d %s", r.code, r.body)
+	} else if pl := checkMedia(t, "blocking", r.body, sub); !hasPart(pl, msn, part) {
+		t.Fatalf("the blocking answer lacks part %d.%d:\n%s", msn, part, r.body)
+	}
 
 	// Segments line up: the same sequence number has the same date and duration.
 	type seg struct {
