@@ -157,3 +157,31 @@ func TestDemuxerMultitrack(t *testing.T) {
 		t.Fatalf("%d further tracks kept", len(d.tracks))
 	}
 }
+
+// Of a multitrack publish's audio tracks the first one seen is the stream's audio.
+func TestDemuxerMultitrackAudio(t *testing.T) {
+	f := loadFixtures(t)
+	mt := func(packetType byte, tracks ...[]byte) []byte {
+		b := []byte{0x90 | exAudioMultitrack, multitrackManyTracks<<4 | packetType}
+		b = append(b, "mp4a"...)
+		for _, tr := range tracks {
+			b = append(b, tr...)
+		}
+		return b
+	}
+	var d Demuxer
+	if _, err := d.Audio(0, mt(exAudioSequenceStart, mtTrack(multitrackManyTracks, "", 2, f.aacConfig), mtTrack(multitrackManyTracks, "", 0, f.aacConfig)), received); err != nil {
+		t.Fatal(err)
+	}
+	if d.Tracks().Audio == nil {
+		t.Fatal("no audio track from the multitrack sequence start")
+	}
+	au, err := d.Audio(20, mt(exAudioCodedFrames, mtTrack(multitrackManyTracks, "", 0, []byte{1}), mtTrack(multitrackManyTracks, "", 2, []byte{2, 2})), received)
+	if err != nil || au == nil || !bytes.Equal(au.Payload[0], []byte{2, 2}) {
+		t.Fatalf("the first track seen (2) is not the one kept: %v, %+v", err, au)
+	}
+	// A message of the other track alone carries nothing.
+	if au, err := d.Audio(40, mt(exAudioCodedFrames, mtTrack(multitrackManyTracks, "", 0, []byte{1})), received); au != nil || err != nil {
+		t.Fatalf("the other track's frame was kept: %v, %+v", err, au)
+	}
+}

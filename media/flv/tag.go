@@ -3,7 +3,7 @@
 //
 // It understands classic FLV (H.264 video, HEVC under the non-standard codec id 12, AAC
 // audio), Enhanced RTMP video (FourCC avc1, hvc1, av01, vp09) and Enhanced RTMP audio
-// (FourCC mp4a, Opus, fLaC). Everything it reads comes from the network: malformed input yields an
+// (FourCC mp4a, Opus, fLaC), with Enhanced RTMP v2's multitrack and ModEx packets. Everything it reads comes from the network: malformed input yields an
 // error, never a panic, and memory use stays proportional to the message being parsed.
 package flv
 
@@ -19,7 +19,8 @@ import (
 // with errors.Is.
 var (
 	// ErrUnsupportedPacket is returned for message kinds this package does not handle
-	// (Enhanced RTMP multitrack, ModEx, MPEG-2 TS sequence start, reserved packet types).
+	// (MPEG-2 TS sequence start, reserved packet and multitrack types; several tracks
+	// where one is expected: see ParseVideoTags).
 	ErrUnsupportedPacket = errors.New("unsupported packet")
 	// ErrNotConfigured is returned for frames that arrive before the sequence header of
 	// their codec.
