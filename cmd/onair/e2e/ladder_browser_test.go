@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/url"
 	"testing"
 
 	"onair/scripts/testenv"
@@ -27,6 +28,39 @@ func TestQualityMenuBrowser(t *testing.T) {
 	runBrowserScript(t, "quality.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium},
 		func(command string, _ []string) string {
 			t.Fatalf("the quality script asked for %s", command)
+			return ""
+		})
+}
+
+// TestLadderDashboardBrowser: the room's dashboard shows the rendition ladder in its live
+// health, each rendition with its resolution, bitrate, frame rate and codec
+// (web/ui/e2e/ladder-dashboard.mjs).
+func TestLadderDashboardBrowser(t *testing.T) {
+	chromium := browserDeps(t)
+	o, _ := startWithMongo(t)
+	ann := newClient(t, o.HTTP)
+	ann.signUp("ann")
+	_, key := ann.createRoom("ann-rungs")
+	main := o.RTMP + "/" + key
+	testenv.FFmpeg(t, simulcastArgs("testsrc2=size=640x360:rate=30",
+		[4]string{"640x360", "30", "400k", main}, [4]string{"320x180", "30", "150k", main + "?rendition=180p"}))
+	waitVariants(t, o, waitIndex(t, o, "ann-rungs"), 2)
+	u, err := url.Parse(o.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session string
+	for _, c := range ann.http.Jar.Cookies(u) {
+		if c.Name == "onair_session" {
+			session = c.Value
+		}
+	}
+	if session == "" {
+		t.Fatal("no session cookie after signing up")
+	}
+	runBrowserScript(t, "ladder-dashboard.mjs", []string{"ONAIR_URL=" + o.HTTP, "ROOM=ann-rungs", "SESSION=" + session, "CHROMIUM=" + chromium},
+		func(command string, _ []string) string {
+			t.Fatalf("the dashboard script asked for %s", command)
 			return ""
 		})
 }
