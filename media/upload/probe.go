@@ -327,5 +327,3 @@ func initOf(trak []byte) []byte {
 	out = append(out, "moov"...)
 	return append(out, body...)
 }
-
-
