@@ -180,7 +180,7 @@ func (s *Server) apiTable() []route {
 
 		// Uploads.
 		{method: "POST", path: room + "/uploads", tag: "broadcasts", summary: "Start uploading a video (MP4 or MOV) as a past broadcast: presigned URLs for its parts",
-			doc: "PUT each part's bytes to its url (exactly its size; any order, in parallel, again on failure), then complete. 413 past uploads.max_bytes; 409 when the room has uploads.max_pending unfinished uploads. Owner or admin.",
+			doc:    "PUT each part's bytes to its url (exactly its size; any order, in parallel, again on failure), then complete. 413 past uploads.max_bytes; 409 when the room has uploads.max_pending unfinished uploads. Owner or admin.",
 			access: signedIn, scope: rooms.ScopeBroadcastsWrite, in: uploadRequest{}, out: uploads.View{}, status: 201, h: s.createUpload},
 		{method: "GET", path: room + "/uploads/{id}", tag: "broadcasts", summary: "An upload: its state, and while uploading the parts the store holds and fresh URLs for the others (resume)",
 			access: signedIn, scope: rooms.ScopeBroadcastsWrite, out: uploads.View{}, h: s.getUpload},
