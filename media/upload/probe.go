@@ -118,9 +118,6 @@ func topBoxes(ctx context.Context, src Source) ([]box, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == 0 && !knownTop[b.typ] {
-			return nil, refuse("not an MP4 or MOV file")
-		}
 		out = append(out, b)
 		off += b.size
 	}
@@ -140,6 +137,9 @@ func readBoxHeader(ctx context.Context, src Source, off, fileSize int64) (box, e
 		return box{}, err
 	}
 	b := box{typ: string(h[4:8]), off: off, size: int64(binary.BigEndian.Uint32(h)), hdr: 8}
+	if off == 0 && !knownTop[b.typ] {
+		return box{}, refuse("not an MP4 or MOV file")
+	}
 	switch b.size {
 	case 0:
 		b.size = fileSize - off

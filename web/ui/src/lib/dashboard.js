@@ -8,15 +8,17 @@
 // onair stores stream keys hashed, so a key can be shown only in the answer that made it
 // (creating the room, rotating the key). The dashboard keeps such a key in memory for as
 // long as the page is open, and otherwise offers to rotate it. Nothing is written to
-// localStorage or sessionStorage.
+// localStorage or sessionStorage but the ids of unfinished uploads (upload.js).
 import { $, h, flash, since, date, clock, bitrate, bytes, confirmDialog, copyText } from './dom.js';
 import { api } from './api.js';
 import { section, showError } from './forms.js';
 import { webhooksSection } from './webhooks.js';
+import { uploadSection } from './upload.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
   let timers = [];
+  let reloadBroadcasts = null; // the room's past broadcasts list reloads itself with this
 
   const stopTimers = () => {
     for (const t of timers) clearInterval(t);
@@ -137,6 +139,7 @@ export function dashboard(main) {
         invitedSection(room),
         room.visibility === 'private' ? playerLinkSection(room) : null,
         broadcastsSection(room),
+        uploadSection(room, () => reloadBroadcasts?.()),
         webhooksSection(room),
         dangerSection(room)));
   }
@@ -449,6 +452,7 @@ export function dashboard(main) {
       return li;
     };
     load();
+    reloadBroadcasts = load;
     timers.push(setInterval(load, 30000));
     return section('Past broadcasts', 'past-h', list);
   }
