@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
+	"onair/rooms"
 	"onair/rooms/uploads"
 )
 
@@ -51,35 +53,30 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getUpload(w http.ResponseWriter, r *http.Request) {
-	if !s.uploadsReady(w) {
-		return
-	}
-	u, room, ok := s.editedRoom(w, r, "only the room's owner or an admin sees its uploads")
-	if !ok {
-		return
-	}
-	v, err := s.cfg.Uploads.Get(r.Context(), u, room, r.PathValue("id"))
-	if err != nil {
-		s.failUpload(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.onUpload(w, r, "only the room's owner or an admin sees its uploads", http.StatusOK, s.cfg.Uploads.Get)
 }
 
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
+	s.onUpload(w, r, "only the room's owner or an admin uploads its videos", http.StatusAccepted, s.cfg.Uploads.Complete)
+}
+
+// onUpload answers with what op does to the upload {id} of the room {slug}, for one who may
+// edit the room.
+func (s *Server) onUpload(w http.ResponseWriter, r *http.Request, why string, status int,
+	op func(context.Context, rooms.User, rooms.Room, string) (uploads.View, error)) {
 	if !s.uploadsReady(w) {
 		return
 	}
-	u, room, ok := s.editedRoom(w, r, "only the room's owner or an admin uploads its videos")
+	u, room, ok := s.editedRoom(w, r, why)
 	if !ok {
 		return
 	}
-	v, err := s.cfg.Uploads.Complete(r.Context(), u, room, r.PathValue("id"))
+	v, err := op(r.Context(), u, room, r.PathValue("id"))
 	if err != nil {
 		s.failUpload(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, v)
+	writeJSON(w, status, v)
 }
 
 func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request) {
