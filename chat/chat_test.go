@@ -292,7 +292,7 @@ func TestDeleteForEveryone(t *testing.T) {
 	if err := th.DeleteMessage(ctx, room, mod, gone.ID); err != nil {
 		t.Fatalf("deleting again: %v", err)
 	}
-	a.quiet(200 * time.Millisecond) // no second "deleted"
+	a.nothingBefore(th, "r1") // no second "deleted"
 
 	hist, err := th.History(ctx, room, 0)
 	if err != nil {

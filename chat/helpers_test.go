@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"onair/scripts/testenv"
@@ -285,14 +286,19 @@ func (c *client) waitType(typ string) inFrame {
 }
 
 // quiet checks that no frame arrives within d.
-func (c *client) quiet(d time.Duration) {
+// nothingBefore checks that c got nothing more of what happened so far in room on h: it
+// broadcasts a marker event there, which the room sends every socket after what it sent
+// before, and requires it to be c's next frame.
+func (c *client) nothingBefore(h *testHub, room string) {
 	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if ok {
-			c.t.Fatalf("%s: unexpected frame %s", c.name, f.raw)
-		}
-	case <-time.After(d):
+	r := h.lookup(room)
+	if r == nil {
+		c.t.Fatalf("%s: room %s is not on node %s", c.name, room, h.NodeID())
+	}
+	id := bson.NewObjectID().Hex()
+	r.publish(marshal(Message{Type: typeSystem, ID: id, Text: "marker"}), nil)
+	if f := c.next(5 * time.Second); f.ID != id {
+		c.t.Fatalf("%s: unexpected frame %s", c.name, f.raw)
 	}
 }
 

@@ -69,13 +69,16 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // RateLimitError is returned while login attempts (or sign-ups) are blocked. errors.Is(err,
 // ErrRateLimited) holds for it.
 type RateLimitError struct {
-	// Scope is "account", "ip" or "signup": which limit was hit.
+	// Scope is "account", "ip", "signup" or "stream key": which limit was hit.
 	Scope string
 	// RetryAfter is how long until one more attempt is allowed (at least one second).
 	RetryAfter time.Duration
 }
 
 func (e *RateLimitError) Error() string {
+	if e.Scope == "stream key" {
+		return fmt.Sprintf("too many wrong stream keys from this address; retry in %s", e.RetryAfter.Round(time.Second))
+	}
 	if e.Scope == "signup" {
 		return fmt.Sprintf("too many accounts made from this address; retry in %s", e.RetryAfter.Round(time.Second))
 	}

@@ -52,7 +52,7 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (StreamRoute, erro
 		s.keys.evict(h)
 		return StreamRoute{}, ErrUnknownKey
 	case err == nil:
-		route := StreamRoute{Name: s.room(&d).StreamName(), RoomID: d.ID.Hex(), Record: d.Recording}
+		route := StreamRoute{Name: s.room(&d).StreamName(), RoomID: d.ID.Hex(), Record: d.Recording, MaxLadderKbps: d.MaxLadder}
 		s.keys.put(h, route, s.now(), epoch)
 		return route, nil
 	case errors.Is(err, ErrNotFound):
@@ -67,6 +67,28 @@ func (s *Service) ResolveKey(ctx context.Context, key string) (StreamRoute, erro
 	default:
 		return StreamRoute{}, fmt.Errorf("resolve %s: %w", KeyID(key), err)
 	}
+}
+
+// MaxLadderKbps bounds a room's max_ladder_kbps: 100 Mbit/s, more than OBS sends.
+const MaxLadderKbps = 100000
+
+// ResolveKeyFrom is ResolveKey for a key that a client at ip presents over HTTP (OBS asking
+// for its multitrack video configuration). Unknown keys count as failures of ip, within
+// the same limit as failed logins (Config.IPLimit, its own count): past it every key from
+// ip, right or wrong, gets a *RateLimitError until the window has passed, so that the
+// endpoint is no faster an oracle for keys than RTMP and costs MongoDB little.
+func (s *Service) ResolveKeyFrom(ctx context.Context, key, ip string) (StreamRoute, error) {
+	now := s.now()
+	ip = ipKey(ip)
+	if wait := s.keyFails.blocked(ip, now); wait > 0 {
+		s.log.Warn("stream key check refused: IP rate limited", "ip", ip)
+		return StreamRoute{}, &RateLimitError{Scope: "stream key", RetryAfter: wait}
+	}
+	route, err := s.ResolveKey(ctx, key)
+	if errors.Is(err, ErrUnknownKey) {
+		s.keyFails.fail(ip, now)
+	}
+	return route, err
 }
 
 // refusedOwner reports whether the room's owner may not publish: a disabled account. While

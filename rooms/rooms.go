@@ -55,7 +55,10 @@ type Room struct {
 	// Recording asks for every broadcast to be recorded (the stream's StreamRoute.Record).
 	Recording bool `json:"recording"`
 	// RetentionDays overrides Config.RetentionDays for this room's recordings (0: the default).
-	RetentionDays int       `json:"retention_days"`
+	RetentionDays int `json:"retention_days"`
+	// MaxLadderKbps caps what OBS's multitrack video may send to this room, every track
+	// and audio together, in kbit/s (0: the server's rtmp.max_ladder_kbps).
+	MaxLadderKbps int       `json:"max_ladder_kbps"`
 	Created       time.Time `json:"created"`
 	Updated       time.Time `json:"updated"`
 	// Activity is the latest of creation, edit, going live and going offline; lists sort by it.
@@ -111,6 +114,8 @@ type RoomUpdate struct {
 	Recording   *bool
 	// RetentionDays: 0 falls back to the server's default.
 	RetentionDays *int
+	// MaxLadderKbps: 0 falls back to the server's default.
+	MaxLadderKbps *int
 }
 
 type userRefDoc struct {
@@ -131,6 +136,7 @@ type roomDoc struct {
 	Invited     []userRefDoc  `bson:"invited,omitempty"`
 	Recording   bool          `bson:"recording"`
 	Retention   int           `bson:"retention_days"`
+	MaxLadder   int           `bson:"max_ladder_kbps,omitempty"`
 	KeyHash     string        `bson:"key_hash"` // hex SHA-256 of the stream key
 	Created     time.Time     `bson:"created"`
 	Updated     time.Time     `bson:"updated"`
@@ -151,7 +157,7 @@ func (s *Service) room(d *roomDoc) Room {
 		ID: d.ID.Hex(), Slug: d.Slug, Title: d.Title, StreamTitle: d.StreamTitle, Description: d.Description, Visibility: d.Visibility,
 		Owner:      UserRef{ID: d.OwnerID.Hex(), Handle: d.OwnerHandle},
 		Moderators: make([]UserRef, 0, len(d.Moderators)),
-		Recording:  d.Recording, RetentionDays: d.Retention, Created: d.Created, Updated: d.Updated, Activity: d.Activity,
+		Recording:  d.Recording, RetentionDays: d.Retention, MaxLadderKbps: d.MaxLadder, Created: d.Created, Updated: d.Updated, Activity: d.Activity,
 		Live: d.Live, Viewers: d.Viewers,
 	}
 	for _, m := range d.Moderators {
@@ -381,6 +387,12 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 		}
 		set = append(set, bson.E{Key: "retention_days", Value: *in.RetentionDays})
 	}
+	if in.MaxLadderKbps != nil {
+		if n := *in.MaxLadderKbps; n < 0 || n > MaxLadderKbps {
+			return Room{}, invalid("max_ladder_kbps", "must be between 0 (server default) and %d, got %d", MaxLadderKbps, n)
+		}
+		set = append(set, bson.E{Key: "max_ladder_kbps", Value: *in.MaxLadderKbps})
+	}
 	d, err := s.editableRoom(ctx, actor, slug, "update")
 	if err != nil {
 		return Room{}, err
@@ -397,8 +409,8 @@ func (s *Service) UpdateRoom(ctx context.Context, actor User, slug string, in Ro
 		return Room{}, err
 	}
 	room := s.room(&d)
-	if in.Recording != nil || room.StreamName() != before.StreamName() {
-		s.keys.evictRoom(d.ID.Hex()) // the key's route carries Record and the stream's name
+	if in.Recording != nil || in.MaxLadderKbps != nil || room.StreamName() != before.StreamName() {
+		s.keys.evictRoom(d.ID.Hex()) // the key's route carries Record, MaxLadderKbps and the stream's name
 	}
 	if room.StreamName() != before.StreamName() {
 		s.renameStream(before, room)

@@ -146,8 +146,11 @@ type Service struct {
 	// ipFails counts this node's failed logins per address, a first line before the
 	// failures stored for every node (loginfails.go).
 	ipFails *failureWindow
-	keys    *keyCache
-	locks   keyedMutex // serialises this process's writes to one room document
+	// keyFails counts this node's unknown stream keys presented over HTTP per address
+	// (ResolveKeyFrom).
+	keyFails *failureWindow
+	keys     *keyCache
+	locks    keyedMutex // serialises this process's writes to one room document
 
 	live         liveSet      // broadcasts running on this node
 	viewerCounts viewerCounts // the cluster's, shared by the live broadcasts (viewers.go)
@@ -244,6 +247,7 @@ func New(cfg Config) (*Service, error) {
 		hashSem:    make(chan struct{}, cfg.MaxConcurrentHashes),
 		signUpSem:  make(chan struct{}, max(1, cfg.MaxConcurrentHashes/2)),
 		ipFails:    newFailureWindow(cfg.IPLimit, 100000),
+		keyFails:   newFailureWindow(cfg.IPLimit, 100000),
 		keys:       newKeyCache(cfg.KeyCacheSize, cfg.KeyCacheTTL),
 		live:       liveSet{byStream: map[string]*liveBroadcast{}},
 		claims:     map[string]*StreamClaim{},
@@ -347,6 +351,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) janitor(ctx context.Context) {
 	now := s.now()
 	s.ipFails.prune(now)
+	s.keyFails.prune(now)
 	if err := s.deleteOldFailures(ctx, now); err != nil {
 		s.log.Warn("old failed logins not deleted", "err", err)
 	}

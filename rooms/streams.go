@@ -21,6 +21,8 @@ type StreamRoute struct {
 	RoomID string
 	// Record is the room's recording setting.
 	Record bool
+	// MaxLadderKbps is the room's cap on a multitrack publish (Room.MaxLadderKbps).
+	MaxLadderKbps int
 }
 
 // Errors of the stream wiring; cmd/onair reports them to the hub as media's errors of the

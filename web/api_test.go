@@ -111,8 +111,9 @@ func TestVODPlaylist(t *testing.T) {
 		{Offset: 900, Size: 1000, Duration: time.Second, Key: true},
 		{Offset: 1900, Size: 1500, Start: time.Second, Duration: 1500 * time.Millisecond, Key: true},
 	}}
-	got := vodPlaylist("https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1", rec)
-	if again := vodPlaylist("https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1", old); again != got {
+	start := time.Date(2026, 12, 7, 13, 0, 0, 250e6, time.FixedZone("CET", 3600))
+	got := vodPlaylist("https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1", rec, start)
+	if again := vodPlaylist("https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1", old, start); again != got {
 		t.Fatalf("a recording indexed by fragments:\n%s\nby segments:\n%s", again, got)
 	}
 	want := `#EXTM3U
@@ -122,6 +123,7 @@ func TestVODPlaylist(t *testing.T) {
 #EXT-X-MEDIA-SEQUENCE:0
 #EXT-X-INDEPENDENT-SEGMENTS
 #EXT-X-MAP:URI="https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1",BYTERANGE="900@0"
+#EXT-X-PROGRAM-DATE-TIME:2026-12-07T12:00:00.250Z
 #EXTINF:1.00000,
 #EXT-X-BYTERANGE:1000@900
 https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1
@@ -135,7 +137,7 @@ https://s3.example/b/k.mp4?X-Amz-Signature=abc&x=1
 	}
 	// A fragment cut inside a GOP means segments are not independent.
 	rec.Segments[1].Key = false
-	if strings.Contains(vodPlaylist("u", rec), "INDEPENDENT") {
+	if strings.Contains(vodPlaylist("u", rec, time.Time{}), "INDEPENDENT") {
 		t.Fatal("playlist claims independent segments with a non-key fragment")
 	}
 	if d := presignTTL(10 * time.Hour); d != 21*time.Hour {

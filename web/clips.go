@@ -1,11 +1,15 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"time"
 
@@ -96,9 +100,14 @@ func (s *Server) createLiveClip(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.LiveClips == nil || !s.cfg.HLS.Live(room.StreamName()) {
-		// The DVR window is on the node that ingests the stream; the client may retry
-		// there (or on a replay once the broadcast ended).
-		writeAPIError(w, http.StatusConflict, "conflict", "", "the stream is live on another node of this cluster: clips are cut on the node that ingests it")
+		// The DVR window is on the node that ingests the stream: that node cuts the clip.
+		if s.proxy != nil && r.Header.Get(proxiedHeader) == "" {
+			if base := s.proxy.origin(r.Context(), room.StreamName()); base != "" {
+				s.forwardLiveClip(w, r, base, in)
+				return
+			}
+		}
+		writeAPIError(w, http.StatusConflict, "conflict", "", "the stream is not live on a node of this cluster that answers: clip the replay once it is ready")
 		return
 	}
 	b, err := s.cfg.Rooms.GetBroadcast(r.Context(), room.BroadcastID)
@@ -119,6 +128,39 @@ func (s *Server) createLiveClip(w http.ResponseWriter, r *http.Request) {
 			return rooms.ClipMedia{Media: clipRecording(cut.InitSize, cut.Segments), StartMS: cut.Start.Milliseconds()}, nil
 		})
 	s.answerClip(w, r, room, c, err)
+}
+
+// forwardLiveClip sends a live clip request on to the node at base, which ingests the
+// stream and holds its DVR window, and relays its answer. That node checks the viewer's
+// session, CSRF token and Origin as if asked directly: the request keeps its headers and
+// its Host, and carries the body this node decoded.
+func (s *Server) forwardLiveClip(w http.ResponseWriter, r *http.Request, base string, in clipRequest) {
+	target, err := url.Parse(base)
+	if err != nil {
+		s.log.Error("origin node URL", "url", base, "err", err)
+		writeAPIError(w, http.StatusBadGateway, "unavailable", "", "the node that ingests the stream cannot be reached")
+		return
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("clip request: %w", err))
+		return
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.Out.Body = io.NopCloser(bytes.NewReader(body))
+			pr.Out.ContentLength = int64(len(body))
+			pr.Out.Header.Set(proxiedHeader, "1")
+		},
+		Transport: s.proxy.client.Transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("forward live clip", "origin", base, "room", r.PathValue("ref"), "err", err)
+			writeAPIError(w, http.StatusBadGateway, "unavailable", "", "the node that ingests the stream did not answer")
+		},
+	}
+	rp.ServeHTTP(w, r)
 }
 
 func (s *Server) createReplayClip(w http.ResponseWriter, r *http.Request) {
@@ -370,5 +412,5 @@ func (s *Server) clipPlaylist(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 	w.Header().Set("Cache-Control", "private, max-age=60")
-	_, _ = io.WriteString(w, vodPlaylist(url, &c.Media))
+	_, _ = io.WriteString(w, vodPlaylist(url, &c.Media, time.Time{}))
 }

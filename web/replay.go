@@ -213,7 +213,7 @@ func (s *Server) replayPlaylist(w http.ResponseWriter, r *http.Request) {
 	rec := rp.b.Recording
 	var body []byte
 	if rp.grant != nil {
-		body = []byte(vodPlaylist(vodPath(rp.room, rp.b)+"media.mp4", rec))
+		body = []byte(vodPlaylist(vodPath(rp.room, rp.b)+"media.mp4", rec, rp.b.Started))
 		if rp.urlToken != "" {
 			body = withToken(nil, body, rp.urlToken)
 		}
@@ -222,7 +222,7 @@ func (s *Server) replayPlaylist(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		body = []byte(vodPlaylist(url, rec))
+		body = []byte(vodPlaylist(url, rec, rp.b.Started))
 	}
 	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 	// The playlist holds expiring URLs: caches may keep it briefly, for one viewer.
@@ -265,9 +265,10 @@ func replaySegments(rec *rooms.Recording) []hls.ReplaySegment {
 	return out
 }
 
-// vodPlaylist writes the replay playlist of rec, whose object is at url.
-func vodPlaylist(url string, rec *rooms.Recording) string {
-	return hls.ReplayPlaylist(url, rec.InitSize, replaySegments(rec))
+// vodPlaylist writes the replay playlist of rec, whose object is at url and whose media
+// starts at start (zero: unknown).
+func vodPlaylist(url string, rec *rooms.Recording, start time.Time) string {
+	return hls.ReplayPlaylist(url, rec.InitSize, replaySegments(rec), start)
 }
 
 // download sends the browser to a short-lived URL of the MP4, named for the broadcast

@@ -27,6 +27,11 @@ type roomView struct {
 	RTMPURL string `json:"rtmp_url,omitempty"`
 	// RTMPSURL is the same over TLS, when onair offers it.
 	RTMPSURL string `json:"rtmps_url,omitempty"`
+	// OBSConfigURL is OBS's multitrack video configuration URL (POST /api/v1/obs/config),
+	// and DefaultMaxLadderKbps the cap that applies while the room's max_ladder_kbps is 0;
+	// both shown to those who may edit the room.
+	OBSConfigURL         string `json:"obs_config_url,omitempty"`
+	DefaultMaxLadderKbps int    `json:"default_max_ladder_kbps,omitempty"`
 }
 
 // roomView shows room to the request's user, who may see it (admittedRoom, or a list).
@@ -43,6 +48,7 @@ func (s *Server) roomView(r *http.Request, room rooms.Room) roomView {
 	}
 	if room.CanEdit(u) {
 		v.RTMPURL, v.RTMPSURL = s.rtmpURL(r), s.rtmpsURL(r)
+		v.OBSConfigURL, v.DefaultMaxLadderKbps = s.ownOrigin(r)+obsConfigPath, s.maxLadderKbps()
 		v.Invited = append([]rooms.UserRef{}, room.Invited...)
 	}
 	return v
@@ -150,6 +156,8 @@ type updateRoomRequest struct {
 	Visibility    *rooms.Visibility `json:"visibility"`
 	Recording     *bool             `json:"recording"`
 	RetentionDays *int              `json:"retention_days"`
+	// MaxLadderKbps caps OBS's multitrack video for this room, kbit/s (0: the server's).
+	MaxLadderKbps *int `json:"max_ladder_kbps"`
 }
 
 // streamKeyResponse carries a rotated stream key: the only time it is shown.
@@ -202,6 +210,7 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	room, err := s.cfg.Rooms.UpdateRoom(r.Context(), u, r.PathValue("slug"), rooms.RoomUpdate{
 		Title: in.Title, StreamTitle: in.StreamTitle, Description: in.Description, Visibility: in.Visibility, Recording: in.Recording, RetentionDays: in.RetentionDays,
+		MaxLadderKbps: in.MaxLadderKbps,
 	})
 	if err != nil {
 		s.fail(w, r, err)

@@ -9,6 +9,7 @@ import (
 	"onair/rooms/audit"
 	"onair/rooms/uploads"
 	"onair/rooms/webhook"
+	"onair/web/golive"
 )
 
 // The HTTP API is one table (apiTable): each route's method and path, who may call it,
@@ -148,6 +149,9 @@ func (s *Server) apiTable() []route {
 		{method: "POST", path: room + "/playback", tag: "rooms", summary: "A private room's page: sets its playback cookie (5 min)", scope: sc, out: playbackAnswer{}, h: s.playbackSession},
 		{method: "POST", path: room + "/playback-tokens", tag: "rooms", summary: "A URL token for external players of a private room, 60 s to 7 days",
 			access: signedIn, scope: rooms.ScopeRoomsWrite, in: urlTokenRequest{}, out: urlTokenResponse{}, status: 201, h: s.urlToken},
+		{method: "GET", path: room + "/obs-config", tag: "rooms", summary: "A fixed OBS multitrack video configuration for the owner to paste into Config Override (JSON) (OBS 32.2 and later)",
+			doc:    "The ladder POST /api/v1/obs/config would give that machine, within the room's cap. hardware: " + strings.Join(golive.Hardware, ", ") + " (default nvidia); output: 1080p60 (default), 1080p30, 720p60, 720p30.",
+			access: signedIn, scope: sc, query: []param{{"hardware", "string", "the streamer's encoder"}, {"output", "string", "OBS's output resolution and frame rate"}}, out: golive.Config{}, h: s.roomOBSConfig},
 		{method: "GET", path: room + "/health", tag: "rooms", summary: "Live health for the owner: bitrate, fps, codecs, viewers, recording, why a publish was refused", access: signedIn, scope: sc, out: roomHealth{}, h: s.roomHealth},
 
 		// Broadcasts.
@@ -166,7 +170,7 @@ func (s *Server) apiTable() []route {
 
 		// Clips.
 		{method: "POST", path: room + "/clips", tag: "broadcasts", summary: "Clip the last 5 to 60 s of the live stream",
-			doc:    "Cut from the DVR window of the node that ingests the stream, on key frames (so up to a segment longer or behind live); 409 when the room is not live, or live on another node. At most " + strconv.Itoa(rooms.MaxClipsPerHour) + " clips per user an hour.",
+			doc:    "Cut from the DVR window of the node that ingests the stream (another node sends the request on to it), on key frames (so up to a segment longer or behind live); 409 when the room is not live. At most " + strconv.Itoa(rooms.MaxClipsPerHour) + " clips per user an hour.",
 			access: signedIn, scope: rooms.ScopeBroadcastsWrite, in: clipRequest{}, out: clipView{}, status: 201, h: s.createLiveClip},
 		{method: "GET", path: room + "/clips", tag: "broadcasts", summary: "A room's clips, newest first", scope: rooms.ScopeBroadcastsRead,
 			query: []param{pLimit, pCursor}, out: clipList{}, h: s.listClips},
@@ -246,8 +250,10 @@ func (s *Server) apiTable() []route {
 	}
 }
 
-// mediaTable is what the document says of the routes outside /api/v1 that clients of the
-// API use: HLS, replays, health checks. They are registered on the server's own mux.
+// mediaTable is what the document says of the routes that clients of the API use outside
+// its guards: HLS, replays, health checks, and OBS's multitrack video configuration (OBS
+// has neither a session nor an API token, and sends no Origin). They are registered on the
+// server's own mux.
 func (s *Server) mediaTable() []route {
 	rs := []route{
 		{method: "", path: "/live/{name}/{file}", tag: "media", summary: "Live HLS of a room (by slug while public, else playback id) or a configured stream",
@@ -260,6 +266,12 @@ func (s *Server) mediaTable() []route {
 		{method: "GET", path: "/vod/{ref}/{id}/media.mp4", tag: "media", summary: "A private room's recording (redirect to a short-lived URL)", media: "redirect", h: s.replayMedia},
 		{method: "GET", path: "/vod/{ref}/clips/{id}/index.m3u8", tag: "media", summary: "A private room's clip playlist", media: "application/vnd.apple.mpegurl", h: s.clipPlaylist},
 		{method: "GET", path: "/vod/{ref}/{id}/download", tag: "media", summary: "A private room's recording as a download (redirect)", media: "redirect", h: s.download},
+		{method: "POST", path: obsConfigPath, tag: "rooms", summary: "OBS multitrack video (Enhanced Broadcasting): the renditions to encode, for the room of the stream key",
+			doc: "OBS posts its machine and settings (the GoLive API of Amazon IVS and Twitch) with the room's stream key in authentication; the answer is a ladder for that hardware " +
+				"within the room's max_ladder_kbps (else rtmp.max_ladder_kbps) and OBS's Maximum Streaming Bandwidth, audio included, every track with 1 s key frames, and the RTMP(S) ingest. " +
+				"A missing key answers 401, an unknown one 403, too many unknown keys from an address 429, a body over " + strconv.Itoa(golive.MaxRequestBytes) + " bytes 413; " +
+				"refusals carry status.result \"error\" and a message in status.html_en_us, with HTTP 200 to OBS itself (User-Agent obs-basic), which shows only 2xx bodies.",
+			in: golive.Request{}, out: golive.Config{}, h: s.obsConfig},
 		{method: "GET", path: "/healthz", tag: "media", summary: "Alive", media: "text/plain", h: healthz},
 		{method: "GET", path: "/readyz", tag: "media", summary: "Ready: MongoDB and storage reachable, listeners up (503 names what is not)", media: "text/plain", h: s.readyz},
 	}

@@ -85,6 +85,9 @@ type Config struct {
 	// like it); both empty: no RTMPS.
 	RTMPSURL  string
 	RTMPSPort string
+	// MaxLadderKbps caps what OBS's multitrack video sends to a room that sets no cap of
+	// its own (kbit/s, every track and audio together; 0: 10000).
+	MaxLadderKbps int
 	// Ready reports whether this node can serve: its dependencies answer (for /readyz).
 	Ready func(context.Context) error
 

@@ -83,6 +83,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		RTMPURL:             cfg.RTMP.PublicURL,
 		RTMPApp:             cfg.RTMP.App,
 		RTMPSURL:            cfg.RTMP.TLSPublicURL,
+		MaxLadderKbps:       cfg.RTMP.MaxLadderKbps,
 		TrustProxy:          cfg.HTTP.TrustProxy,
 		HSTS:                hstsMaxAge(cfg.HTTP.HSTSMaxAge),
 		AllowedPageOrigins:  cfg.HTTP.AllowedOrigins,

@@ -140,6 +140,7 @@ type rtmpConfig struct {
 	MaxSetupConnections      int           `yaml:"max_setup_connections"`
 	MaxMessageSize           int           `yaml:"max_message_size"`
 	ReadInterval             time.Duration `yaml:"read_interval"`
+	MaxLadderKbps            int           `yaml:"max_ladder_kbps"`
 }
 
 type hlsConfig struct {
@@ -189,6 +190,7 @@ func defaultConfig() config {
 			MaxSetupConnections:      64,
 			MaxMessageSize:           8 << 20,
 			ReadInterval:             20 * time.Millisecond,
+			MaxLadderKbps:            10000,
 		},
 		TLS:     tlsConfig{ACMEDomains: []string{}},
 		Metrics: metricsConfig{Addr: "127.0.0.1:9935"},
@@ -263,6 +265,12 @@ func decodeConfigFile(b []byte, cfg *config) error {
 
 // checkKeys reports the first key in n that t has no field for, with its line.
 func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+	if t == durationType && n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+		// YAML reads a bare 0 as an integer, which yaml.v3 refuses for a duration although
+		// the comments of the keys say "0: off"; as a string it parses as one (and a bare 5
+		// is refused for its missing unit).
+		n.Tag = "!!str"
+	}
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
 			for _, item := range n.Content {
@@ -290,6 +298,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 	}
 	return nil
 }
+
+var durationType = reflect.TypeFor[time.Duration]()
 
 func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
@@ -372,6 +382,14 @@ func applyEnv(cfg *config, environ []string) error {
 		}
 		if t.v.Kind() == reflect.String {
 			t.v.SetString(value)
+			continue
+		}
+		if t.v.Type() == durationType {
+			d, err := time.ParseDuration(value)
+			if err != nil {
+				return fmt.Errorf("environment variable %s (%s): invalid value %q: want a duration with a unit (500ms, 10s, 2m) or 0", name, t.key, value)
+			}
+			t.v.SetInt(int64(d))
 			continue
 		}
 		p := reflect.New(t.v.Type())

@@ -136,6 +136,19 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("chat.flush_delay %s, want 0", c.Chat.FlushDelay)
 			}
 		}},
+		// "0: off", as the keys' comments say, without a unit.
+		{name: "bare 0 duration from env", env: []string{"ONAIR_CHAT_FLUSH_DELAY=0"}, check: func(t *testing.T, c config) {
+			if c.Chat.FlushDelay != 0 {
+				t.Fatalf("chat.flush_delay %s, want 0", c.Chat.FlushDelay)
+			}
+		}},
+		{name: "bare 0 duration in the file", file: "rtmp:\n  read_interval: 0\nchat:\n  flush_delay: 0\n", check: func(t *testing.T, c config) {
+			if c.Chat.FlushDelay != 0 || c.RTMP.ReadInterval != 0 {
+				t.Fatalf("chat.flush_delay %s, rtmp.read_interval %s, want 0", c.Chat.FlushDelay, c.RTMP.ReadInterval)
+			}
+		}},
+		{name: "duration without unit from env", env: []string{"ONAIR_CHAT_FLUSH_DELAY=5"}, wantErr: `ONAIR_CHAT_FLUSH_DELAY (chat.flush_delay): invalid value "5": want a duration with a unit`},
+		{name: "duration without unit in the file", file: "chat:\n  flush_delay: 5\n", wantErr: `line 2: invalid value "5"`},
 		{name: "missing webhook secret file", env: []string{"ONAIR_WEBHOOKS_SECRET_FILE=/nonexistent/x"}, wantErr: "ONAIR_WEBHOOKS_SECRET_FILE (webhooks.secret)"},
 		{name: "s3 without bucket", env: []string{"ONAIR_STORAGE_BACKEND=s3"}, wantErr: "storage.s3_bucket: is required"},
 		{name: "bad mongo uri", env: []string{"ONAIR_MONGO_URI=http://x"}, wantErr: "mongo.uri: must start with mongodb://"},

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"onair/rooms"
 	"onair/rooms/cluster"
 	"onair/rooms/webhook"
 	"onair/storage"
 	"onair/web"
+	"onair/web/golive"
 )
 
 // validate reports every key whose value is wrong, each error naming its key.
@@ -76,6 +78,9 @@ func (c *config) validate() error {
 	}
 	if c.RTMP.ReadInterval < 0 || c.RTMP.ReadInterval > 100*time.Millisecond {
 		bad("rtmp.read_interval", "must be between 0 (read at once) and 100ms, got %s", c.RTMP.ReadInterval)
+	}
+	if least := golive.MinVideoKbps + golive.AudioKbps; c.RTMP.MaxLadderKbps < least || c.RTMP.MaxLadderKbps > rooms.MaxLadderKbps {
+		bad("rtmp.max_ladder_kbps", "must be between %d and %d kbit/s, got %d", least, rooms.MaxLadderKbps, c.RTMP.MaxLadderKbps)
 	}
 	positive("hls.segment_duration", c.HLS.SegmentDuration)
 	positive("hls.part_duration", c.HLS.PartDuration)

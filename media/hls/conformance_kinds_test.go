@@ -104,7 +104,7 @@ func replayOf(rec *archive) string {
 	for i, s := range rec.segs {
 		segs[i] = ReplaySegment{Offset: s.Offset, Size: s.Size(), Duration: s.Duration, Key: s.Independent}
 	}
-	return ReplayPlaylist("https://s3.example/recordings/r.mp4?X-Amz-Signature=abc", rec.initSize, segs)
+	return ReplayPlaylist("https://s3.example/recordings/r.mp4?X-Amz-Signature=abc", rec.initSize, segs, time.Date(2026, 12, 7, 13, 0, 0, 0, time.UTC))
 }
 
 // checkReplay checks what a replay playlist must be besides what every playlist must:
@@ -125,6 +125,8 @@ func checkReplay(t *testing.T, name string, body []byte, pl *playlist.Media, e e
 		fail("Low-Latency HLS tags in a replay")
 	case len(pl.Segments) == 0:
 		fail("no segments")
+	case pl.Segments[0].DateTime == nil:
+		fail("the first segment has no EXT-X-PROGRAM-DATE-TIME")
 	case pl.Map.ByteRangeLength == nil || int64(*pl.Map.ByteRangeLength) != e.initSize || (pl.Map.ByteRangeStart != nil && *pl.Map.ByteRangeStart != 0):
 		fail("EXT-X-MAP is not the object's first %d bytes", e.initSize)
 	}

@@ -28,7 +28,7 @@ func startNode(t *testing.T, bin string, m *testenv.MongoDB, s3 *testenv.S3, ext
 }
 
 // Two nodes share MongoDB and S3: a stream published to A plays through B, chat posted on
-// A reaches B, and when A dies the room shows offline on B within 15 s.
+// A reaches B, a clip asked of B is cut on A, and when A dies the room shows offline on B within 15 s.
 func TestTwoNodes(t *testing.T) {
 	bin := testenv.OnairBinary(t)
 	m, s3 := testenv.StartMongoDB(t), testenv.StartS3(t)
@@ -69,6 +69,18 @@ func TestTwoNodes(t *testing.T) {
 		}
 	}
 	t.Logf("5 messages crossed nodes in %s", time.Since(sent).Round(time.Millisecond))
+
+	// A live clip asked of B is cut on A, which holds the stream's DVR window.
+	live := waitLive(t, annA, "ann-live")
+	waitBroadcastAt(t, annA, live.ID, 7*time.Second)
+	var clip apiClip
+	bobB.must(http.StatusCreated, "POST", "/api/v1/rooms/ann-live/clips", map[string]any{"seconds": 5, "title": "via B"}, &clip)
+	if clip.BroadcastID != live.ID || clip.Maker.Handle != "bob" || clip.Title != "via B" || clip.DurationMS < 5000 {
+		t.Fatalf("live clip asked of node B: %+v", clip)
+	}
+	if code, body := b.Get(t, clip.PlaylistURL); code != http.StatusOK || !strings.Contains(string(body), "#EXTINF") {
+		t.Fatalf("clip playlist via B: %d %.200s", code, body)
+	}
 
 	// Node A dies: B shows the room offline within 15 s.
 	a.Signal(syscall.SIGKILL)

@@ -116,6 +116,27 @@ async function main() {
     check(key === shown && key.length >= 32, `the clipboard holds the key (${key.length} characters)`);
     check(await owner.evaluate((k) => !JSON.stringify({ ...localStorage, ...sessionStorage }).includes(k), key), 'the key is not stored in the browser');
     check((await owner.inputValue('[data-rtmp-url]')).startsWith('rtmp://'), 'the RTMP server URL is shown');
+    // Multitrack video: the dashboard gives OBS's configuration URL, which answers the key.
+    const configURL = await owner.inputValue('[data-obs-config-url]');
+    check(configURL === `${base}/api/v1/obs/config`, `the OBS configuration URL is shown (${configURL})`);
+    check((await owner.inputValue('[data-obs-config-launch]')) === `--config-url ${configURL}`, 'with the launch option that gives it to OBS');
+    check(/Enable Multitrack Video/.test(await owner.textContent('[data-multitrack-steps]')), 'the steps name OBS\'s multitrack checkbox');
+    await owner.click('[data-obs-config-launch-copy]');
+    await waitFor(owner, 'the launch option copied', () => document.querySelector('[data-obs-config-launch-copy]').textContent === 'Copied!');
+    check((await owner.evaluate(() => navigator.clipboard.readText())) === `--config-url ${configURL}`, 'the clipboard holds the launch option');
+    const ladder = await owner.evaluate(async ([u, k]) => {
+      const r = await fetch(u, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ authentication: k }) });
+      return { status: r.status, tracks: (await r.json()).encoder_configurations.length };
+    }, [configURL, key]);
+    check(ladder.status === 200 && ladder.tracks >= 1, `the configuration URL answers the copied key with a ladder (${ladder.status}, ${ladder.tracks} tracks)`);
+    // OBS 32.2 and later take a pasted configuration instead: made for the machine named.
+    await owner.selectOption('#override-hw', 'cpu4');
+    await owner.selectOption('#override-out', '720p30');
+    await owner.click('[data-obs-override-form] button[type=submit]');
+    await owner.locator('[data-obs-override]').waitFor();
+    const override = JSON.parse(await owner.inputValue('[data-obs-override]'));
+    check(override.encoder_configurations.length === 2 && override.encoder_configurations.every((e) => e.type === 'obs_x264' && e.settings.keyint_sec === 1),
+      `the Config Override for a 4-core CPU has two x264 tracks with 1 s key frames (${override.encoder_configurations.length})`);
     await owner.click('[data-reveal-key]'); // hide it again before any screenshot
     log('stream key copied from the dashboard');
 

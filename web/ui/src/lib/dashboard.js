@@ -14,6 +14,7 @@ import { api } from './api.js';
 import { section, showError } from './forms.js';
 import { webhooksSection } from './webhooks.js';
 import { uploadSection } from './upload.js';
+import { multitrackSection } from './multitrack.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
@@ -132,6 +133,7 @@ export function dashboard(main) {
       h('p', null, h('a', { href: room.url, 'data-room-url': '' }, `Open the room page (${room.url})`)),
       h('div', { class: 'dash-grid' },
         streamSection(room),
+        multitrackSection(room),
         streamTitleSection(room),
         healthSection(room),
         editSection(room, heading),
