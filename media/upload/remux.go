@@ -123,14 +123,12 @@ func writeSegment(ctx context.Context, src Source, dst Sink, seq *uint32, vt *fm
 	if total > maxSegmentBytes {
 		return Segment{}, refuse("key frames lie too far apart (%d bytes between two of them, at most %d)", total, maxSegmentBytes)
 	}
-	vp, err := payloads(ctx, src, vs)
+	// One pass over the file for both tracks: their chunks are interleaved.
+	all, err := payloads(ctx, src, append(slices.Clip(vs), as...))
 	if err != nil {
 		return Segment{}, err
 	}
-	ap, err := payloads(ctx, src, as)
-	if err != nil {
-		return Segment{}, err
-	}
+	vp, ap := all[:len(vs)], all[len(vs):]
 	seg := Segment{Key: vs[0].Sync}
 	vsamples := make([]fmp4.Sample, len(vs))
 	for i, s := range vs {
@@ -142,13 +140,18 @@ func writeSegment(ctx context.Context, src Source, dst Sink, seq *uint32, vt *fm
 		}
 		vsamples[i] = fmp4.Sample{DTS: s.DTS, PTSOffset: s.PTSOffset, Duration: s.Duration, Sync: s.Sync, Payload: [][]byte{p}}
 	}
-	*seq++
-	buf := vt.AppendFragment(make([]byte, 0, vt.FragmentSize(vsamples)), *seq, vs[0].DTS, vsamples)
+	var asamples []fmp4.Sample
+	size := vt.FragmentSize(vsamples)
 	if at != nil && len(as) > 0 {
-		asamples := make([]fmp4.Sample, len(as))
+		asamples = make([]fmp4.Sample, len(as))
 		for i, s := range as {
 			asamples[i] = fmp4.Sample{DTS: s.DTS, Duration: s.Duration, Sync: true, Payload: [][]byte{ap[i]}}
 		}
+		size += at.FragmentSize(asamples)
+	}
+	*seq++
+	buf := vt.AppendFragment(make([]byte, 0, size), *seq, vs[0].DTS, vsamples)
+	if asamples != nil {
 		*seq++
 		buf = at.AppendFragment(buf, *seq, as[0].DTS, asamples)
 	}

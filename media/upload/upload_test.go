@@ -6,8 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 )
 
 // memFile is a file in memory as a Source.
@@ -131,4 +135,83 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// osFile is a file on disk as a Source.
+type osFile struct{ f *os.File }
+
+func (o osFile) Size() int64 { st, _ := o.f.Stat(); return st.Size() }
+func (o osFile) ReadAt(_ context.Context, off, n int64) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := o.f.ReadAt(b, off)
+	return b, err
+}
+
+// discard counts what Remux writes.
+type discard struct{ n int64 }
+
+func (d *discard) Write(_ context.Context, p []byte) error { d.n += int64(len(p)); return nil }
+
+// The remux holds a segment at a time, not the file: the heap stays far below the file's
+// size while a 100 MB file is remuxed.
+func TestRemuxMemoryIsBoundedBySegments(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes a 100 MB file")
+	}
+	path := filepath.Join(t.TempDir(), "long.mp4")
+	cmd := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "32", "-shortest", "-vf", "noise=alls=30:allf=t",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-crf", "20", "-c:a", "aac", path)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := osFile{f}
+	ctx := context.Background()
+	m, err := Probe(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Collect often, so that the heap is what the remux holds rather than garbage.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	base := heapBytes()
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-tick.C:
+				top = max(top, heapBytes())
+			}
+		}
+	}()
+	var out discard
+	res, err := Remux(ctx, m, src, &out)
+	close(stop)
+	top := <-peak
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew := int64(top) - int64(base)
+	t.Logf("remuxed %d bytes into %d in %d segments; the heap grew by at most %d bytes", src.Size(), out.n, len(res.Segments), grew)
+	if src.Size() < 80<<20 || grew > src.Size()/4 {
+		t.Fatalf("the heap grew by %d bytes remuxing a %d-byte file", grew, src.Size())
+	}
+}
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
