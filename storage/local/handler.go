@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"onair/storage"
 )
@@ -131,6 +132,12 @@ func (s *Store) servePart(w http.ResponseWriter, r *http.Request, key string) {
 		http.Error(w, fmt.Sprintf("this URL takes a body of exactly %d bytes", size), http.StatusBadRequest)
 		return
 	}
+	// A part is megabytes that a browser on a slow uplink sends for minutes: the server's
+	// read timeout, made for API requests, would cut it. It may take as long as at 16 KB/s.
+	rc := http.NewResponseController(w)
+	until := time.Now().Add(time.Minute + time.Duration(size/(16<<10))*time.Second)
+	_ = rc.SetReadDeadline(until)
+	_ = rc.SetWriteDeadline(until)
 	body := http.MaxBytesReader(w, r.Body, size)
 	part, err := s.uploadPart(r.Context(), key, id, n, body, size)
 	if errors.Is(err, storage.ErrNotFound) {

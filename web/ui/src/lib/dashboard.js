@@ -435,7 +435,8 @@ export function dashboard(main) {
     };
     const item = (b) => {
       const rec = b.recording;
-      const status = !b.ended ? 'live now' : b.replay_url ? `recorded, ${bytes(rec.size)}` : rec ? `recording ${rec.status}` : 'not recorded';
+      const status = !b.ended ? 'live now' : b.source === 'upload' ? `uploaded, ${bytes(rec?.size)}`
+        : b.replay_url ? `recorded, ${bytes(rec.size)}` : rec ? `recording ${rec.status}` : 'not recorded';
       const del = h('button', { type: 'button', class: 'small danger', 'data-delete-broadcast': b.id }, 'Delete');
       del.addEventListener('click', async () => {
         const ok = await confirmDialog('Delete this broadcast?', `The broadcast of ${date(b.started)} and its recording are deleted for good.`, 'Delete');
