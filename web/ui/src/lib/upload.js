@@ -15,7 +15,7 @@ export function uploadSection(room, onReady) {
   const base = `/api/v1/rooms/${encodeURIComponent(room.slug)}/uploads`;
   const fileInput = h('input', { id: 'upload-file', name: 'file', type: 'file', required: true, accept: '.mp4,.mov,.m4v,video/mp4,video/quicktime' });
   const title = h('input', { id: 'upload-title', name: 'title', maxlength: 100, placeholder: 'The file name' });
-  const bar = h('progress', { max: 1, value: 0, 'data-upload-progress': '', hidden: true });
+  const bar = h('progress', { max: 1, value: 0, 'aria-label': 'Upload progress', 'data-upload-progress': '', hidden: true });
   const status = h('p', { class: 'muted', role: 'status', 'data-upload-status': '' });
   const resumed = h('p', { class: 'muted', 'data-upload-resumed': '', hidden: true });
   const err = h('p', { class: 'form-error', role: 'alert', hidden: true, 'data-upload-error': '' });
