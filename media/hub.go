@@ -96,6 +96,7 @@ type Hub struct {
 	waiting    map[string]*waitingRun // runs whose publisher dropped, by stream name
 	claiming   map[string]bool        // streams whose claim is being made
 	refusals   map[string]Refusal     // the last refused publish of each stream
+	changed    chan struct{}          // closed and replaced when a main publisher arrives
 
 	sinksDropped atomic.Int64
 }
@@ -124,7 +125,8 @@ func NewHub(cfg HubConfig) *Hub {
 		cfg.IdleTimeout = 10 * time.Second
 	}
 	return &Hub{cfg: cfg, log: cfg.Logger, publishers: map[string]*Publisher{},
-		waiting: map[string]*waitingRun{}, claiming: map[string]bool{}, refusals: map[string]Refusal{}}
+		waiting: map[string]*waitingRun{}, claiming: map[string]bool{}, refusals: map[string]Refusal{},
+		changed: make(chan struct{})}
 }
 
 // Run drops idle publishers until ctx ends, then stops every stream.
@@ -177,6 +179,9 @@ func (h *Hub) Publish(ctx context.Context, route Route, remote string) (*Publish
 		done:   make(chan struct{}),
 	}
 	p.touch()
+	if route.Rendition != "" {
+		return h.publishRendition(ctx, p)
+	}
 
 	h.mu.Lock()
 	old := h.publishers[route.Name]
@@ -190,6 +195,7 @@ func (h *Hub) Publish(ctx context.Context, route Route, remote string) (*Publish
 		p.inherit = old.run()
 		old.successor = p
 		h.publishers[route.Name] = p
+		h.notifyLocked()
 		h.mu.Unlock()
 		h.log.Info("publisher taken over", "stream", route.Name, "old_remote", old.remote, "new_remote", remote)
 		old.end(ErrTakenOver)
@@ -202,6 +208,7 @@ func (h *Hub) Publish(ctx context.Context, route Route, remote string) (*Publish
 		close(w.taken)
 		p.claim, p.inherit = w.claim, w.run
 		h.publishers[route.Name] = p
+		h.notifyLocked()
 		h.mu.Unlock()
 		h.log.Info("publisher came back to its run", "stream", route.Name, "id", w.run.ID(), "remote", remote)
 		go p.watchClaim()
@@ -226,6 +233,7 @@ func (h *Hub) Publish(ctx context.Context, route Route, remote string) (*Publish
 	if err == nil {
 		p.claim = claim
 		h.publishers[route.Name] = p
+		h.notifyLocked()
 	}
 	h.mu.Unlock()
 	if err != nil {
@@ -332,6 +340,9 @@ func (h *Hub) Stream(name string) *Stream {
 func (h *Hub) Streams() []*Stream {
 	var out []*Stream
 	for _, p := range h.snapshot() {
+		if p.route.Rendition != "" {
+			continue // listed by Renditions, beside their stream
+		}
 		if s := p.Stream(); s != nil {
 			out = append(out, s)
 		} else if s := p.inheritedRun(); s != nil {
@@ -351,7 +362,9 @@ func (h *Hub) SinksDropped() int64 { return h.sinksDropped.Load() }
 func (h *Hub) Activity() map[string]time.Time {
 	out := map[string]time.Time{}
 	for _, p := range h.snapshot() {
-		out[p.route.Name] = p.lastActivity()
+		if p.route.Rendition == "" {
+			out[p.route.Name] = p.lastActivity()
+		}
 	}
 	for name, w := range h.waitingRuns() {
 		out[name] = w.run.LastData()

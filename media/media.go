@@ -106,6 +106,17 @@ type Route struct {
 	Record bool
 	// RoomID is the room the stream belongs to; empty for the config file's streams.
 	RoomID string
+	// Rendition names a further rendition of the stream (a simulcast output published
+	// with ?rendition=, or a track of a multitrack publish); empty for the main one.
+	Rendition string
+}
+
+// key is the hub's key of the route's publisher: the stream name, and the rendition's.
+func (r Route) key() string {
+	if r.Rendition == "" {
+		return r.Name
+	}
+	return r.Name + "?rendition=" + r.Rendition
 }
 
 // ErrUnknownKey is returned by a KeyResolver for a key that publishes nothing.

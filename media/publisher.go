@@ -17,6 +17,11 @@ type Publisher struct {
 
 	activity atomic.Int64 // unix nanoseconds of the last data received
 	stream   atomic.Pointer[Stream]
+	// clockBase is the publisher's first RTMP timestamp: access units' DTS count from it.
+	// Renditions map their timestamps onto the main rendition's run by it.
+	clockBase atomic.Int64
+	// main is the main rendition's publisher, for a rendition's publisher.
+	main *Publisher
 
 	// Guarded by hub.mu:
 	claim     Claim      // moves to the successor of a takeover on this node
@@ -104,6 +109,10 @@ func (p *Publisher) Start(tracks Tracks) (*Stream, error) {
 		h.mu.Unlock()
 		return nil, fmt.Errorf("start stream %q: already started", p.route.Name)
 	}
+	if p.main != nil {
+		h.mu.Unlock()
+		return p.startRendition(tracks)
+	}
 	prev := p.inherit
 	p.inherit = nil
 	if prev != nil && prev.resume(p, tracks) {
@@ -117,7 +126,12 @@ func (p *Publisher) Start(tracks Tracks) (*Stream, error) {
 		prev.end(errTracksChanged)
 	}
 
-	s := newStream(p, tracks)
+	return p.open(newStream(p, tracks))
+}
+
+// open opens every output's sink on the new run s and makes it the publisher's.
+func (p *Publisher) open(s *Stream) (*Stream, error) {
+	h := p.hub
 	for _, out := range h.cfg.Outputs {
 		sink, err := out.OpenSink(s)
 		if err != nil {
@@ -129,7 +143,7 @@ func (p *Publisher) Start(tracks Tracks) (*Stream, error) {
 		}
 	}
 	p.stream.Store(s)
-	h.log.Info("stream started", "stream", s.Name(), "id", s.ID(), "remote", p.remote,
+	h.log.Info("stream started", "stream", s.Name(), "rendition", s.Rendition(), "id", s.ID(), "remote", p.remote,
 		"video", s.VideoCodec(), "audio", s.AudioCodec())
 
 	// A publisher ended before the stream was stored would otherwise leave it open.
@@ -170,15 +184,15 @@ func (p *Publisher) end(reason error) {
 		h.mu.Lock()
 		p.endErr = reason
 		close(p.done)
-		if h.publishers[p.route.Name] == p {
-			delete(h.publishers, p.route.Name)
+		if h.publishers[p.route.key()] == p {
+			delete(h.publishers, p.route.key())
 		}
 		claim, run := p.claim, p.run()
 		p.claim, p.inherit = nil, nil
 		switch {
 		case p.successor != nil:
 			run = nil // the run and the claim went on with the successor
-		case run != nil && errors.Is(reason, ErrDisconnected) && !run.isEnded():
+		case run != nil && errors.Is(reason, ErrDisconnected) && !run.isEnded() && p.main == nil:
 			h.waitLocked(p.route.Name, run, claim, reason)
 			claim, run = nil, nil
 		}
@@ -188,6 +202,9 @@ func (p *Publisher) end(reason error) {
 		}
 		if run != nil {
 			run.end(reason)
+		}
+		if p.main == nil {
+			h.endRenditions(p.route.Name, p)
 		}
 	})
 }

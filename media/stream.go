@@ -32,6 +32,11 @@ type Stream struct {
 	resumed bool
 	last    [2]trackEnd // video, audio
 	rate    rateWindow
+	keys    keyRing   // a main run's latest key frames, for its renditions' check
+	align   alignment // a rendition's check of its key frames against its main's
+
+	main    *Stream // the main rendition's run, for a rendition's run
+	aligned atomic.Bool
 
 	done   chan struct{}
 	endErr error
@@ -238,14 +243,29 @@ func (s *Stream) write(p *Publisher, au *AccessUnit) {
 	if s.pub.Load() != p {
 		return // a publisher replaced by another
 	}
+	if err := s.writeLocked(au); err != nil {
+		s.log.Warn("rendition refused", "stream", s.Name(), "rendition", s.Rendition(), "err", err)
+		p.Refuse(fmt.Errorf("rendition %q refused: %w", s.Rendition(), err))
+	}
+}
+
+// writeLocked takes the stream's lock to write au; a rendition's error refuses it.
+func (s *Stream) writeLocked(au *AccessUnit) error {
 	size := au.Size()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return
+		return nil
 	}
 	au.DTS += s.offset
 	au.PTS += s.offset
+	if s.main != nil {
+		if err := s.checkAlign(au); err != nil {
+			return err
+		}
+	} else if au.Video && au.Key {
+		s.keys.add(au.DTS)
+	}
 	if s.resumed {
 		au.Discontinuity, s.resumed = true, false
 	}
@@ -278,6 +298,7 @@ func (s *Stream) write(p *Publisher, au *AccessUnit) {
 	}
 	clear(s.sinks[len(kept):])
 	s.sinks = kept
+	return nil
 }
 
 func (s *Stream) end(reason error) {

@@ -35,8 +35,40 @@ type roomHealth struct {
 	// longer than the segments.
 	Warnings []string `json:"warnings,omitempty"`
 	// PublishError is why this node last refused a publish of the stream (a codec it
-	// cannot serve), unless a run started since.
+	// cannot serve, a rendition whose key frames are not aligned), unless a run started
+	// since.
 	PublishError *publishError `json:"publish_error,omitempty"`
+	// Renditions are the quality ladder: the main rendition first, then each further one
+	// (simulcast outputs, multitrack video tracks), with their recent rates.
+	Renditions []renditionHealth `json:"renditions,omitempty"`
+}
+
+type renditionHealth struct {
+	Name    string      `json:"name"` // "" for the main rendition
+	Codec   media.Codec `json:"codec"`
+	Width   int         `json:"width"`
+	Height  int         `json:"height"`
+	Bitrate int64       `json:"bitrate"` // bits per second over the last seconds
+	FPS     float64     `json:"fps"`
+	// Aligned: its key frames were found where the main's are, and viewers are offered it.
+	Aligned bool `json:"aligned"`
+}
+
+// renditionsHealth lists the ladder of a stream with further renditions (nil without).
+func renditionsHealth(main *media.Stream, subs []*media.Stream) []renditionHealth {
+	if len(subs) == 0 {
+		return nil
+	}
+	out := make([]renditionHealth, 0, len(subs)+1)
+	for _, st := range append([]*media.Stream{main}, subs...) {
+		stats := st.Stats()
+		rh := renditionHealth{Name: st.Rendition(), Codec: st.VideoCodec(), Bitrate: stats.Bitrate, FPS: stats.FPS, Aligned: st.Aligned()}
+		if v := st.Tracks().Video; v != nil {
+			rh.Width, rh.Height = v.Width, v.Height
+		}
+		out = append(out, rh)
+	}
+	return out
 }
 
 type publishError struct {
@@ -89,6 +121,7 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 		if a := tr.Audio; a != nil {
 			h.Audio = &audioHealth{Codec: a.Codec, SampleRate: a.SampleRate, Channels: a.Channels}
 		}
+		h.Renditions = renditionsHealth(st, s.cfg.Hub.Renditions(room.StreamName()))
 	}
 	if r, ok := s.cfg.Hub.LastRefusal(room.StreamName()); ok && (!h.Here || r.At.After(h.LiveSince)) {
 		h.PublishError = &publishError{At: r.At, Reason: r.Reason}

@@ -31,6 +31,8 @@ type LiveStreams interface {
 	Stream(name string) *media.Stream
 	// LastRefusal is why a publish of the stream called name was last refused.
 	LastRefusal(name string) (media.Refusal, bool)
+	// Renditions lists the further renditions of the stream called name live here.
+	Renditions(name string) []*media.Stream
 }
 
 // Config configures a Server.

@@ -40,6 +40,9 @@ func (r roomStreams) Claim(ctx context.Context, name string, quiet time.Duration
 // OpenSink records the broadcast of a room's stream; it needs no sink, only the stream's
 // end and byte count.
 func (r roomStreams) OpenSink(st *media.Stream) (media.Sink, error) {
+	if st.Rendition() != "" {
+		return nil, nil // a further rendition of a broadcast the main one started
+	}
 	start := rooms.StreamStart{
 		RoomID: st.Route().RoomID, Name: st.Name(), RunID: st.ID(),
 		Codecs: rooms.Codecs{Video: string(st.VideoCodec()), Audio: string(st.AudioCodec())},

@@ -45,6 +45,12 @@ type Demuxer struct {
 	// access unit's.
 	started    bool
 	base, last int64
+
+	// tracks are the further video tracks of a multitrack publish, by id.
+	tracks map[uint8]*Demuxer
+	// audioTrack is the id of the audio track kept, the first seen.
+	audioTrack  uint8
+	audioPicked bool
 }
 
 // Tracks reports the tracks whose configuration has been seen so far.
@@ -57,13 +63,21 @@ func (d *Demuxer) Tracks() media.Tracks {
 // change it. A caller notices a change by comparing it with the value it last saw.
 func (d *Demuxer) Generation() uint64 { return d.gen }
 
-// Video handles one RTMP video message. It returns a nil access unit for messages that
-// carry none (sequence headers, end of sequence, metadata, command frames).
+// Video handles one RTMP video message of track 0 (see VideoUnits for several tracks). It
+// returns a nil access unit for messages that carry none (sequence headers, end of
+// sequence, metadata, command frames).
 func (d *Demuxer) Video(timestamp uint32, payload []byte, received time.Time) (*media.AccessUnit, error) {
-	tag, err := ParseVideoTag(payload)
-	if err != nil {
-		return nil, err
+	units, err := d.VideoUnits(timestamp, payload, received)
+	for _, u := range units {
+		if u.Track == 0 {
+			return u.AU, err
+		}
 	}
+	return nil, err
+}
+
+// videoTag handles one track's video tag; the caller times the access unit.
+func (d *Demuxer) videoTag(tag VideoTag) (*media.AccessUnit, error) {
 	switch tag.Kind {
 	case PacketConfig:
 		return nil, d.videoConfig(tag)
@@ -73,6 +87,7 @@ func (d *Demuxer) Video(timestamp uint32, payload []byte, received time.Time) (*
 	}
 
 	var au *media.AccessUnit
+	var err error
 	switch tag.Codec {
 	case media.CodecAV1:
 		au, err = d.av1Frame(tag.Data)
@@ -85,20 +100,32 @@ func (d *Demuxer) Video(timestamp uint32, payload []byte, received time.Time) (*
 		return nil, err
 	}
 	au.Video = true
-	au.Received = received
-	au.DTS = d.timestamp(timestamp)
-	// The composition time cannot push PTS before the stream's start.
-	au.PTS = max(0, au.DTS+time.Duration(tag.CompositionTime)*time.Millisecond)
+	// The composition time, until the caller adds the DTS.
+	au.PTS = time.Duration(tag.CompositionTime) * time.Millisecond
 	return au, nil
 }
 
 // Audio handles one RTMP audio message. It returns a nil access unit for the
 // AudioSpecificConfig.
+//
+// Of a multitrack publish's audio tracks, the first one seen is the stream's audio, the
+// others are dropped: viewers get one audio group.
 func (d *Demuxer) Audio(timestamp uint32, payload []byte, received time.Time) (*media.AccessUnit, error) {
-	tag, err := ParseAudioTag(payload)
+	tags, err := ParseAudioTags(payload)
 	if err != nil {
 		return nil, err
 	}
+	if !d.audioPicked {
+		d.audioTrack, d.audioPicked = tags[0].Track, true
+	}
+	i := 0
+	for i < len(tags) && tags[i].Track != d.audioTrack {
+		i++
+	}
+	if i == len(tags) {
+		return nil, nil
+	}
+	tag := tags[i].AudioTag
 	switch tag.Kind {
 	case PacketConfig:
 		track, err := audioTrack(tag)
@@ -129,6 +156,10 @@ func (d *Demuxer) Audio(timestamp uint32, payload []byte, received time.Time) (*
 		Received: received,
 	}, nil
 }
+
+// Base is the RTMP timestamp of the first access unit, which DTS counts from (0 before
+// it): publishers of one encoder's outputs map their timelines onto each other by it.
+func (d *Demuxer) Base() time.Duration { return time.Duration(d.base) * time.Millisecond }
 
 // timestamp extends an RTMP timestamp and makes it relative to the first access unit.
 // Consecutive timestamps are taken to be less than 2^31 ms (24 days) apart, in either

@@ -3,7 +3,7 @@
 //
 // It understands classic FLV (H.264 video, HEVC under the non-standard codec id 12, AAC
 // audio), Enhanced RTMP video (FourCC avc1, hvc1, av01, vp09) and Enhanced RTMP audio
-// (FourCC mp4a, Opus, fLaC). Everything it reads comes from the network: malformed input yields an
+// (FourCC mp4a, Opus, fLaC), with Enhanced RTMP v2's multitrack and ModEx packets. Everything it reads comes from the network: malformed input yields an
 // error, never a panic, and memory use stays proportional to the message being parsed.
 package flv
 
@@ -19,7 +19,8 @@ import (
 // with errors.Is.
 var (
 	// ErrUnsupportedPacket is returned for message kinds this package does not handle
-	// (Enhanced RTMP multitrack, ModEx, MPEG-2 TS sequence start, reserved packet types).
+	// (MPEG-2 TS sequence start, reserved packet and multitrack types; several tracks
+	// where one is expected: see ParseVideoTags).
 	ErrUnsupportedPacket = errors.New("unsupported packet")
 	// ErrNotConfigured is returned for frames that arrive before the sequence header of
 	// their codec.
@@ -132,22 +133,25 @@ func ParseVideoTag(payload []byte) (VideoTag, error) {
 	return tag, nil
 }
 
+// parseExVideoTag parses an Enhanced RTMP video tag of one track, track 0.
 func parseExVideoTag(payload []byte) (VideoTag, error) {
-	b := payload[0]
-	tag := VideoTag{FrameType: (b >> 4) & 7}
-	packetType := b & 0x0f
-	switch packetType {
-	case exMultitrack, exModEx:
-		return VideoTag{}, fmt.Errorf("video tag: enhanced packet type %d (multitrack or ModEx): %w", packetType, ErrUnsupportedPacket)
+	tags, err := parseExVideoTags(payload)
+	if err != nil {
+		return VideoTag{}, err
 	}
+	if len(tags) != 1 || tags[0].Track != 0 {
+		return VideoTag{}, fmt.Errorf("video tag: multitrack (%d tracks, the first %d): %w", len(tags), tags[0].Track, ErrUnsupportedPacket)
+	}
+	return tags[0].VideoTag, nil
+}
+
+// parseExVideoBody parses what follows an Enhanced RTMP video tag's FourCC.
+func parseExVideoBody(frameType, packetType uint8, fourCC string, rest []byte) (VideoTag, error) {
+	tag := VideoTag{FrameType: frameType}
 	if tag.FrameType == frameTypeCommand || packetType == exMetadata {
 		// Command frames and metadata (HDR info) change nothing the muxers need.
 		return VideoTag{Kind: PacketIgnore, FrameType: tag.FrameType}, nil
 	}
-	if len(payload) < 5 {
-		return VideoTag{}, fmt.Errorf("video tag: enhanced header needs 5 bytes, got %d", len(payload))
-	}
-	fourCC := string(payload[1:5])
 	switch fourCC {
 	case "avc1":
 		tag.Codec = media.CodecH264
@@ -160,7 +164,6 @@ func parseExVideoTag(payload []byte) (VideoTag, error) {
 	default:
 		return VideoTag{}, fmt.Errorf("video tag: fourcc %q: %w", fourCC, ErrUnsupportedCodec)
 	}
-	rest := payload[5:]
 
 	switch packetType {
 	case exSequenceStart:
@@ -258,16 +261,20 @@ func ParseAudioTag(payload []byte) (AudioTag, error) {
 	return tag, nil
 }
 
+// parseExAudioTag parses an Enhanced RTMP audio tag of one track, track 0.
 func parseExAudioTag(payload []byte) (AudioTag, error) {
-	packetType := payload[0] & 0x0f
-	switch packetType {
-	case exAudioMultitrack, exAudioModEx:
-		return AudioTag{}, fmt.Errorf("audio tag: enhanced packet type %d (multitrack or ModEx): %w", packetType, ErrUnsupportedPacket)
+	tags, err := parseExAudioTags(payload)
+	if err != nil {
+		return AudioTag{}, err
 	}
-	if len(payload) < 5 {
-		return AudioTag{}, fmt.Errorf("audio tag: enhanced header needs 5 bytes, got %d", len(payload))
+	if len(tags) != 1 || tags[0].Track != 0 {
+		return AudioTag{}, fmt.Errorf("audio tag: multitrack (%d tracks, the first %d): %w", len(tags), tags[0].Track, ErrUnsupportedPacket)
 	}
-	fourCC := string(payload[1:5])
+	return tags[0].AudioTag, nil
+}
+
+// parseExAudioBody parses what follows an Enhanced RTMP audio tag's FourCC.
+func parseExAudioBody(packetType uint8, fourCC string, body []byte) (AudioTag, error) {
 	var tag AudioTag
 	switch fourCC {
 	case "mp4a":
@@ -283,7 +290,7 @@ func parseExAudioTag(payload []byte) (AudioTag, error) {
 		}
 		return AudioTag{}, fmt.Errorf("audio tag: fourcc %q (%s): %w", fourCC, name, ErrUnsupportedCodec)
 	}
-	tag.Data = payload[5:]
+	tag.Data = body
 	switch packetType {
 	case exAudioSequenceStart:
 		tag.Kind = PacketConfig

@@ -87,8 +87,11 @@ func TestParseVideoTag(t *testing.T) {
 			want: VideoTag{Kind: PacketIgnore, FrameType: 1}},
 		{name: "command frame", in: []byte{0x80 | 5<<4 | exCodedFrames, 0x01},
 			want: VideoTag{Kind: PacketIgnore, FrameType: 5}},
-		{name: "multitrack", in: exTag(1, exMultitrack, "avc1", nil), wantErr: "multitrack or ModEx", wantIs: ErrUnsupportedPacket},
-		{name: "modex", in: []byte{0x80 | 1<<4 | exModEx, 0, 0}, wantErr: "multitrack or ModEx", wantIs: ErrUnsupportedPacket},
+		{name: "multitrack of a reserved type", in: exTag(1, exMultitrack, "avc1", nil), wantErr: "multitrack: type 6 reserved", wantIs: ErrUnsupportedPacket},
+		{name: "multitrack track 1 in the one-track API", in: exTag(1, exMultitrack, "\x00avc1\x01", nil), wantErr: "multitrack (1 tracks, the first 1)", wantIs: ErrUnsupportedPacket},
+		{name: "modex truncated", in: []byte{0x80 | 1<<4 | exModEx, 0, 0}, wantErr: "modex: 1 bytes of data and the packet type, got 1"},
+		{name: "modex before sequence end", in: append([]byte{0x80 | 1<<4 | exModEx, 0, 9, 0x10 | exSequenceEnd}, "hvc1"...),
+			want: VideoTag{Kind: PacketEnd, Codec: media.CodecH265, FrameType: 1}},
 		{name: "mpeg2ts sequence start", in: exTag(1, exMPEG2TSSequenceStart, "av01", nil), wantErr: "mpeg2-ts sequence start", wantIs: ErrUnsupportedPacket},
 		{name: "reserved packet type", in: exTag(1, 9, "av01", nil), wantErr: "packet type 9 reserved", wantIs: ErrUnsupportedPacket},
 		{name: "vp09 sequence start", in: exTag(1, exSequenceStart, "vp09", []byte{9}),
@@ -152,7 +155,7 @@ func TestParseAudioTag(t *testing.T) {
 		{name: "e-ac-3 refused", in: exAudio(exAudioCodedFrames, "ec-3", nil), wantErr: `fourcc "ec-3" (E-AC-3)`, wantIs: ErrUnsupportedCodec},
 		{name: "mp3 fourcc refused", in: exAudio(exAudioCodedFrames, ".mp3", nil), wantErr: `(MP3)`, wantIs: ErrUnsupportedCodec},
 		{name: "unknown audio fourcc", in: exAudio(exAudioCodedFrames, "abcd", nil), wantErr: `fourcc "abcd" (unknown)`, wantIs: ErrUnsupportedCodec},
-		{name: "audio multitrack", in: []byte{0x90 | exAudioMultitrack, 0}, wantErr: "multitrack or ModEx", wantIs: ErrUnsupportedPacket},
+		{name: "audio multitrack truncated", in: []byte{0x90 | exAudioMultitrack, 0}, wantErr: "multitrack: fourcc missing"},
 		{name: "audio reserved packet type", in: exAudio(3, "Opus", nil), wantErr: "packet type 3 reserved", wantIs: ErrUnsupportedPacket},
 		{name: "audio fourcc truncated", in: []byte{0x90, 'O'}, wantErr: "enhanced header needs 5 bytes, got 2"},
 	}
@@ -178,7 +181,7 @@ func TestSkippableErrors(t *testing.T) {
 		want  bool
 	}{
 		{true, exTag(1, exMultitrack, "avc1", nil), true},
-		{false, []byte{0x90 | exAudioModEx}, true},
+		{false, []byte{0x90 | exAudioModEx}, false},                   // malformed
 		{false, exAudio(exAudioCodedFrames, "Opus", []byte{1}), true}, // before the sequence header
 		{false, exAudio(exAudioSequenceStart, "ac-3", nil), false},    // unsupported codec
 		{true, []byte{0x12}, false},                                   // unsupported codec: the caller decides

@@ -52,6 +52,9 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request, ref fileRef) {
 		return
 	}
 	r := s.lookup(req.PathValue("name"))
+	if r != nil && isRendition(ref.rendition) {
+		r = r.sub(ref.rendition)
+	}
 	if ref.kind == kindUnknown || r == nil {
 		writeError(w, http.StatusNotFound, "stream not found")
 		return

@@ -62,7 +62,7 @@ func parseFile(file string) fileRef {
 		return fileRef{kind: kindMediaPlaylist, rendition: renditionAV}
 	case strings.HasSuffix(file, playlistSuffix):
 		r := strings.TrimSuffix(file, playlistSuffix)
-		if r == renditionVideo || r == renditionAudio {
+		if r == renditionVideo || r == renditionAudio || isRendition(r) {
 			return fileRef{kind: kindMediaPlaylist, rendition: r}
 		}
 		return fileRef{}
@@ -75,8 +75,13 @@ func parseFile(file string) fileRef {
 	if !ok || run == "" {
 		return fileRef{}
 	}
-	rendition, what, ok := strings.Cut(rest, "_")
-	if !ok || (rendition != renditionVideo && rendition != renditionAudio && rendition != renditionAV) {
+	// A further rendition's name may hold '_': what follows the last is the file's kind.
+	i := strings.LastIndexByte(rest, '_')
+	if i < 0 {
+		return fileRef{}
+	}
+	rendition, what := rest[:i], rest[i+1:]
+	if rendition != renditionVideo && rendition != renditionAudio && rendition != renditionAV && !isRendition(rendition) {
 		return fileRef{}
 	}
 	ref := fileRef{rendition: rendition, run: run}

@@ -184,6 +184,7 @@ func (r *run) media(rd *rend, skip bool) *playlist.Media {
 				URI: pinned(playlistName(other.name), r.id), LastMSN: msn, LastPart: &part})
 		}
 	}
+	pl.RenditionReport = append(pl.RenditionReport, r.ladderReports()...)
 	return pl
 }
 
@@ -210,8 +211,10 @@ func (r *run) multivariant() *playlist.Multivariant {
 	}
 	peak, avg := r.bitrates()
 	v := &playlist.MultivariantVariant{Bandwidth: int(peak), AverageBandwidth: ptr(int(avg))}
+	audioCodec := ""
 	if audio != nil {
-		v.Codecs = append(v.Codecs, codecString(audio.track))
+		audioCodec = codecString(audio.track)
+		v.Codecs = append(v.Codecs, audioCodec)
 	}
 	if video != nil {
 		v.Codecs = append([]string{codecString(video.track)}, v.Codecs...)
@@ -235,6 +238,9 @@ func (r *run) multivariant() *playlist.Multivariant {
 		v.URI = pinned(playlistName(audio.name), r.id)
 	}
 	mv.Variants = []*playlist.MultivariantVariant{v}
+	if video != nil {
+		r.ladderVariants(mv, audioCodec)
+	}
 	return mv
 }
 

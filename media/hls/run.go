@@ -41,6 +41,7 @@ type rend struct {
 type livePart struct {
 	n     int
 	indep bool
+	end   time.Duration    // where the part ends, in the lead's media time
 	dur   [2]time.Duration // video, audio
 	size  [2]int64
 	off   [2]int64  // offsets in the log, -1 until written
@@ -56,6 +57,7 @@ type liveSeg struct {
 	parts        []*livePart
 	firstPart    int
 	frames       int
+	at           time.Duration // where the segment starts, in the lead's media time
 	// audioLag is how much later than the video the segment's audio starts: its date in
 	// the audio playlist is that much later, so that players placing segments by date put
 	// each track where its samples are.
@@ -104,15 +106,17 @@ type run struct {
 	endedAt   time.Time
 	// ending holds back the wake-ups of the last parts that the end flushes, so that the
 	// requests they would release get the final playlist.
-	ending    bool
-	changed   chan struct{} // closed and replaced whenever the run changes
-	version   uint64
-	edgeBytes int64
-	peakBits  int64 // highest bit rate of a complete segment, both tracks
-	bytesAll  int64
-	durAll    time.Duration
+	ending     bool
+	changed    chan struct{} // closed and replaced whenever the run changes
+	version    uint64
+	edgeBytes  int64
+	peakBits   int64 // highest bit rate of a complete segment, both tracks
+	bytesAll   int64
+	audioBytes int64
+	durAll     time.Duration
 
 	cache renderCache
+	runLadder
 }
 
 // addPart publishes a part: into open, the new open segment, when given.
@@ -136,6 +140,8 @@ func (r *run) addPart(p *livePart, open *liveSeg, frames int) {
 	if r.edgeBytes > maxLiveEdgeBytes {
 		r.forgetEdge()
 	}
+	r.edge = p.end
+	r.summarize()
 	r.bump()
 }
 
@@ -176,7 +182,9 @@ func (r *run) closeSegment(audioOff int64, d time.Duration) fmp4.Segment {
 		r.peakBits = max(r.peakBits, int64(float64(s.Size()*8)/d.Seconds()))
 	}
 	r.bytesAll += s.Size()
+	r.audioBytes += s.Audio
 	r.durAll += d
+	r.summarize()
 	r.bump()
 	return s.Segment
 }

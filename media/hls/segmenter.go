@@ -137,12 +137,17 @@ func (g *segmenter) write(au *media.AccessUnit) error {
 		if c != g.lead || !s.Sync {
 			return nil
 		}
+		if g.r.main != nil && g.first && !g.anchor(s.DTS) {
+			return nil
+		}
 		if g.first {
 			g.chunkStart, g.origin = s.DTS, s.DTS
 		}
 		g.started = true
 		g.partStart, g.segStart, g.dueAt = s.DTS, s.DTS, s.DTS+g.segDue
-		g.wall0, g.media0 = au.Received, s.DTS
+		if g.r.main == nil { // a further rendition takes its main's dates (anchor)
+			g.wall0, g.media0 = au.Received, s.DTS
+		}
 		if g.wall0.IsZero() {
 			g.wall0 = time.Now()
 		}
@@ -250,6 +255,10 @@ func (g *segmenter) maybeCut(s *fmp4.Sample) error {
 	// Key frames land on the encoder's interval, give or take the rounding of RTMP's
 	// millisecond timestamps: half a frame early still counts.
 	due := s.Sync && s.DTS >= g.dueAt-c.minDelta/2
+	if g.r.main != nil && s.Sync {
+		// A further rendition cuts where its main does.
+		_, _, due = g.r.main.segmentStartAt(c.t.Duration(s.DTS))
+	}
 	endSeg := g.first || due || segLen+g.partTarget > g.segMax
 	return g.cut(s.DTS, endSeg)
 }
@@ -293,7 +302,7 @@ func (g *segmenter) cut(at int64, endSeg bool) error {
 	if last := &samples[len(samples)-1]; last.DTS+int64(last.Duration) > end {
 		last.Duration = uint32(max(0, end-last.DTS))
 	}
-	p := &livePart{indep: samples[0].Sync, off: [2]int64{-1, -1}}
+	p := &livePart{indep: samples[0].Sync, off: [2]int64{-1, -1}, end: lead.t.Duration(end)}
 	leadIdx := trackIndex(lead.t)
 	p.dur[leadIdx] = lead.t.Duration(end - g.partStart)
 	if err := g.emit(lead, leadIdx, p, samples[0].DTS, samples); err != nil {
@@ -361,7 +370,7 @@ func (g *segmenter) publish(p *livePart, frames int) {
 			Independent:   p.indep,
 			Discontinuity: g.disc,
 			Time:          g.wall0.Add(lead.Duration(g.segStart - g.media0)),
-		}}
+		}, at: lead.Duration(g.segStart)}
 		g.disc = false
 	}
 	g.r.addPart(p, open, frames)

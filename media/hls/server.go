@@ -167,6 +167,9 @@ func (r *run) release() { r.mediaLog.Release(holdHLS) }
 
 // OpenSink implements media.Output.
 func (s *Server) OpenSink(st *media.Stream) (media.Sink, error) {
+	if st.Rendition() != "" {
+		return s.openRendition(st)
+	}
 	tracks, err := fmp4.NewTracks(st.Tracks())
 	if err != nil {
 		return nil, fmt.Errorf("hls %q: %w", st.Name(), err)
@@ -303,6 +306,10 @@ func (k *sink) Close(err error) {
 		r.kept.Ended(last)
 	}
 	r.end()
+	if r.main != nil {
+		r.dropRendition() // its players go back to the main's multivariant playlist
+		return
+	}
 	r.mu.RLock()
 	content := r.hasContent()
 	r.mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +34,9 @@ type handler struct {
 
 	app       string
 	pub       *media.Publisher
+	route     media.Route
 	demux     flv.Demuxer
+	tracks    map[uint8]*trackRendition // further video tracks of a multitrack publish
 	stream    *media.Stream
 	buf       bytes.Buffer
 	meta      streamMeta
@@ -77,12 +80,19 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if h.pub != nil {
 		return errors.New("this connection already publishes")
 	}
-	key, _, _ := strings.Cut(cmd.PublishingName, "?") // OBS may append query parameters
+	key, rawQuery, _ := strings.Cut(cmd.PublishingName, "?") // OBS may append query parameters
 	log := h.log.With("key_id", media.KeyID(key))
+	rendition, err := renditionParam(rawQuery)
+	if err != nil {
+		h.log = log
+		h.fail(RefusedBadRendition, err)
+		return err
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	route, err := h.server.cfg.Resolver.ResolveKey(ctx, key)
+	route.Rendition = rendition
 	switch {
 	case errors.Is(err, media.ErrUnknownKey):
 		h.log = log
@@ -98,18 +108,24 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if err != nil {
 		h.log = log.With("stream", route.Name)
 		reason := RefusedBusy
-		if !errors.Is(err, media.ErrStreamBusy) {
+		switch {
+		case errors.Is(err, media.ErrNoMain):
+			reason = RefusedNoMain
+		case !errors.Is(err, media.ErrStreamBusy):
 			reason = RefusedResolverFailed // the cluster could not be asked who holds the stream
 		}
 		h.fail(reason, err)
 		return err
 	}
 	h.log = log.With("stream", route.Name)
+	if rendition != "" {
+		h.log = h.log.With("rendition", rendition)
+	}
 	if err := h.conn.startPublishing(); err != nil {
 		pub.Close() // evicted or dropped while the key was being checked
 		return err
 	}
-	h.pub = pub
+	h.pub, h.route = pub, route
 	h.log.Info("publisher accepted")
 
 	// The hub ends publishers on take-over, idleness and key rotation; closing the socket is
@@ -164,7 +180,9 @@ func (h *handler) onMedia(video bool, timestamp uint32, payload io.Reader) error
 	now := time.Now()
 	var au *media.AccessUnit
 	if video {
-		au, err = h.demux.Video(timestamp, b, now)
+		var units []flv.TrackUnit
+		units, err = h.demux.VideoUnits(timestamp, b, now)
+		au = h.trackUnits(units)
 	} else {
 		au, err = h.demux.Audio(timestamp, b, now)
 	}
@@ -181,12 +199,15 @@ func (h *handler) onMedia(video bool, timestamp uint32, payload io.Reader) error
 		h.pub.Refuse(err)
 		return err
 	case err != nil:
-		// One bad or unsupported message (e.g. MP3 audio) is skipped, not fatal.
+		// One bad or unsupported message (e.g. MP3 audio) is skipped, not fatal; of a
+		// multitrack message, the one track.
 		h.dropped++
 		if h.dropped == 1 || h.dropped%100 == 0 {
 			h.log.Warn("rtmp message skipped", "video", video, "skipped_total", h.dropped, "err", err)
 		}
-		return nil
+		if au == nil {
+			return nil
+		}
 	case au == nil:
 		return nil
 	}
@@ -220,6 +241,7 @@ func (h *handler) maybeStart(au *media.AccessUnit) bool {
 	default:
 		return false
 	}
+	h.pub.SetClockBase(h.demux.Base())
 	s, err := h.pub.Start(tracks)
 	if err != nil {
 		h.log.Warn("stream start failed", "err", err)
@@ -245,6 +267,19 @@ func (h *handler) OnClose() {
 		h.pub.Disconnected()
 		h.log.Info("publisher left")
 	}
+}
+
+// renditionParam reads ?rendition=<name> of a publishing name's query ("" without it).
+func renditionParam(rawQuery string) (string, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil || !q.Has("rendition") {
+		return "", nil // other parameters (OBS's) are not ours to judge
+	}
+	name := q.Get("rendition")
+	if err := media.ValidRendition(name); err != nil {
+		return "", fmt.Errorf("publish refused: %w", err)
+	}
+	return name, nil
 }
 
 // parseMetadata reads onMetaData; it only needs to know which tracks to expect.

@@ -78,6 +78,8 @@ const (
 	RefusedTimeout            = "timeout"
 	RefusedUnsupported        = "unsupported"
 	RefusedResolverFailed     = "resolver_error"
+	RefusedBadRendition       = "bad_rendition"
+	RefusedNoMain             = "no_main_rendition"
 )
 
 // What a connection may make the server buffer before its publish command is accepted.

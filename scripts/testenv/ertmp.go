@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
@@ -64,13 +65,42 @@ type EnhancedClip struct {
 	config []byte
 	frames []frame
 	audio  *audioClip
+	// tracks are further video tracks (ids 1, 2, ...), sent as OBS sends them: each
+	// message in a one-track multitrack wrapper, after track 0's plain one.
+	tracks []videoTrack
 }
 
 // EncodeEnhanced encodes seconds of testsrc2 at 30 fps with codec.
 func EncodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int) *EnhancedClip {
 	t.Helper()
-	config, frames := encodeEnhanced(t, codec, seconds)
+	config, frames := encodeEnhanced(t, codec, seconds, "320x240")
 	return &EnhancedClip{codec: codec, config: config, frames: frames}
+}
+
+// EncodeEnhancedLadder encodes a clip with several video tracks of codec, one per size
+// ("WxH", the first is track 0) with key frames at the same times, and audio: published,
+// it is an Enhanced RTMP v2 multitrack stream as OBS's multitrack video sends one.
+func EncodeEnhancedLadder(t testing.TB, codec EnhancedCodec, audio EnhancedAudio, seconds int, sizes ...string) *EnhancedClip {
+	t.Helper()
+	c := &EnhancedClip{codec: codec, audio: encodeAudio(t, audio, seconds)}
+	for i, size := range sizes {
+		config, frames := encodeEnhanced(t, codec, seconds, size)
+		if i == 0 {
+			c.config, c.frames = config, frames
+			continue
+		}
+		if len(frames) != len(c.frames) {
+			t.Fatalf("track %d has %d frames, track 0 %d", i, len(frames), len(c.frames))
+		}
+		c.tracks = append(c.tracks, videoTrack{config: config, frames: frames})
+	}
+	return c
+}
+
+// videoTrack is a further video track of a multitrack clip.
+type videoTrack struct {
+	config []byte
+	frames []frame
 }
 
 // EncodeEnhancedAV is EncodeEnhanced with an audio track: a 440 Hz tone, 48 kHz stereo.
@@ -125,6 +155,17 @@ func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
 	if err := send(0, append(head, config...)); err != nil {
 		return fmt.Errorf("send sequence start: %w", err)
 	}
+	// A further track's message: ExHeader bit, frame type, packet type 6 (multitrack);
+	// one-track type and the packet type; FourCC; track id; the body.
+	sendTrack := func(id int, frameType, packetType byte, ts uint32, body []byte) error {
+		b := append([]byte{0x80 | frameType<<4 | 6, packetType}, codec...)
+		return send(ts, append(append(b, byte(id)), body...))
+	}
+	for i, tr := range c.tracks {
+		if err := sendTrack(i+1, 1, 0, 0, tr.config); err != nil {
+			return fmt.Errorf("send track %d sequence start: %w", i+1, err)
+		}
+	}
 	if c.audio != nil {
 		if err := sendAudio(0, 0, c.audio.config); err != nil {
 			return fmt.Errorf("send audio sequence start: %w", err)
@@ -150,6 +191,15 @@ func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
 		if err := send(ts, append(b, f.data...)); err != nil {
 			return fmt.Errorf("send frame %d: %w", i, err)
 		}
+		for k, tr := range c.tracks {
+			ft := byte(2)
+			if tr.frames[i].key {
+				ft = 1
+			}
+			if err := sendTrack(k+1, ft, 3, ts, tr.frames[i].data); err != nil {
+				return fmt.Errorf("send track %d frame %d: %w", k+1, i, err)
+			}
+		}
 		// The audio packets (20 ms each) up to this picture's time.
 		for c.audio != nil && audioSent < len(c.audio.packets) && uint32(audioSent*20) <= ts {
 			if err := sendAudio(1, uint32(audioSent*20), c.audio.packets[audioSent]); err != nil {
@@ -161,11 +211,11 @@ func (c *EnhancedClip) Publish(ctx context.Context, url string) error {
 	return nil
 }
 
-func encodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int) ([]byte, []frame) {
+func encodeEnhanced(t testing.TB, codec EnhancedCodec, seconds int, size string) ([]byte, []frame) {
 	t.Helper()
 	dir := t.TempDir()
 	src := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi",
-		"-i", "testsrc2=size=320x240:rate=30", "-t", fmt.Sprint(seconds), "-pix_fmt", "yuv420p"}
+		"-i", "testsrc2=size=" + size + ":rate=30", "-t", fmt.Sprint(seconds), "-pix_fmt", "yuv420p"}
 	switch codec {
 	case HEVC:
 		out := filepath.Join(dir, "clip.hevc")
@@ -260,7 +310,11 @@ func av1Clip(t testing.TB, path string) ([]byte, []frame) {
 			if hasExt {
 				hl = 2
 			}
-			size, n := leb128(data[pos+hl:])
+			var size av1.LEB128
+			n, err := size.Unmarshal(data[pos+hl:])
+			if err != nil {
+				t.Fatalf("av1 clip: OBU size: %v", err)
+			}
 			end := pos + hl + n + int(size)
 			if typ == 1 { // sequence header: key frames carry one
 				fr.key = true
@@ -296,17 +350,6 @@ func splitAnnexB(b []byte) [][]byte {
 		out = append(out, b[start:])
 	}
 	return out
-}
-
-func leb128(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < 8 && i < len(b); i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return v, len(b)
 }
 
 // ivfFrames reads the frames of an IVF file.

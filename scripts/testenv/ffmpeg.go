@@ -154,3 +154,10 @@ func (p *Publisher) Signal(sig os.Signal) error { return p.cmd.Process.Signal(si
 
 // Stderr is what ffmpeg printed.
 func (p *Publisher) Stderr() string { return p.stderr.String() }
+
+// FFmpeg runs ffmpeg with args as given, e.g. one encoder with several outputs; it is
+// killed when the test ends.
+func FFmpeg(t testing.TB, args []string) *Publisher {
+	t.Helper()
+	return startFFmpeg(t, args)
+}

@@ -73,23 +73,12 @@ func waitReplay(t *testing.T, c *client, slug string, timeout time.Duration) api
 // video frames, checking that their timestamps increase.
 func replayFrames(t *testing.T, url string) int {
 	t.Helper()
-	var mu sync.Mutex
-	frames := 0
-	last := int64(-1)
-	var problems []string
+	f := newFrameCounter()
 	c := &gohlslib.Client{URI: url}
 	c.OnTracks = func(tracks []*gohlslib.Track) error {
 		for _, track := range tracks {
 			if _, ok := track.Codec.(*codecs.H264); ok {
-				c.OnDataH26x(track, func(_, dts int64, _ [][]byte) {
-					mu.Lock()
-					defer mu.Unlock()
-					if dts <= last {
-						problems = append(problems, fmt.Sprintf("dts %d after %d", dts, last))
-					}
-					last = dts
-					frames++
-				})
+				c.OnDataH26x(track, f.frame)
 			}
 		}
 		return nil
@@ -108,8 +97,7 @@ func replayFrames(t *testing.T, url string) int {
 		c.Close()
 		t.Fatal("replay not read to its end within 60 s")
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	frames, problems := f.read()
 	if len(problems) > 0 {
 		t.Fatalf("replay problems: %v", problems[:min(5, len(problems))])
 	}

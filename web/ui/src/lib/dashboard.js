@@ -248,6 +248,8 @@ export function dashboard(main) {
     // What the stream's settings cost viewers (a key frame interval longer than the
     // segments), from the server.
     const warnings = h('ul', { class: 'form-error', 'data-health-warnings': '', hidden: true });
+    // The quality ladder, when the encoder sends renditions (simulcast or multitrack).
+    const ladder = h('table', { class: 'ladder', 'data-health-renditions': '', hidden: true });
     let prev = null;
     const set = (k, v) => { values[k].textContent = v; };
     const poll = async () => {
@@ -278,6 +280,15 @@ export function dashboard(main) {
         }
         warnings.replaceChildren(...lines.map((w) => h('li', { 'data-publish-error': s.publish_error && w === lines[0] ? '' : null }, w)));
         warnings.hidden = !lines.length;
+        const rungs = s.renditions || [];
+        ladder.replaceChildren(
+          h('caption', null, 'Renditions viewers choose from'),
+          h('tr', null, ...['Rendition', 'Resolution', 'Bitrate', 'Frame rate', 'Codec'].map((c) => h('th', { scope: 'col' }, c))),
+          ...rungs.map((r) => h('tr', { 'data-rendition': r.name || 'main' },
+            h('td', null, r.name ? r.name + (r.aligned ? '' : ' (checking key frames)') : 'main'),
+            h('td', null, r.width ? `${r.width}×${r.height}` : '—'),
+            h('td', null, bitrate(r.bitrate)), h('td', null, `${r.fps.toFixed(1)} fps`), h('td', null, r.codec.toUpperCase()))));
+        ladder.hidden = !rungs.length;
         note.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshed every 3 s.`;
       } catch (e) {
         note.textContent = `Health unavailable: ${e.message}`;
@@ -285,7 +296,7 @@ export function dashboard(main) {
     };
     poll();
     timers.push(setInterval(poll, 3000));
-    return section('Live health', 'health-h', dl, warnings, note);
+    return section('Live health', 'health-h', dl, ladder, warnings, note);
   }
 
   function editSection(room, heading) {

@@ -6,7 +6,9 @@
 // The root element's data- attributes mirror the state for tests and styling:
 // data-state (loading, live, behind, ended, offline, vod, error), data-source (live, or
 // start while playing a live broadcast from its start), data-latency (seconds behind live), data-dvr (seconds of rewindable window), data-fatal-errors,
-// data-first-frame-ms (time from navigation to the first frame on screen).
+// data-first-frame-ms (time from navigation to the first frame on screen), data-levels (the
+// renditions offered), data-level (the one playing, by hls.js's index), data-level-choice (the
+// menu's choice: auto or an index).
 import Hls from './hls.js';
 import { $, h, clock } from './dom.js';
 
@@ -28,6 +30,7 @@ export class Player {
     this.durEl = $('[data-duration]', root);
     this.seek = $('[data-seek]', root);
     this.volume = $('[data-volume]', root);
+    this.quality = $('[data-quality]', root);
     this.cb = { onEnded: onEnded || (() => {}), onOffline: onOffline || (() => {}), onPlaying: onPlaying || (() => {}) };
     this.hls = null;
     this.mode = '';
@@ -65,6 +68,7 @@ export class Player {
       if (v.volume === 0) v.volume = 0.5;
     });
     this.btn('fullscreen').addEventListener('click', () => this.toggleFullscreen());
+    this.quality.addEventListener('change', () => this.chooseLevel(this.quality.value));
     this.volume.addEventListener('input', () => {
       v.volume = Number(this.volume.value);
       v.muted = v.volume === 0;
@@ -185,7 +189,10 @@ export class Player {
     this.ended = false;
     this.mediaRecoveries = 0;
     this.layout(mode);
+    this.quality.hidden = true;
     delete this.root.dataset.latency;
+    delete this.root.dataset.level;
+    delete this.root.dataset.levels;
   }
 
   stop(message = '') {
@@ -239,7 +246,11 @@ export class Player {
     if (Hls.isSupported()) {
       const hls = new Hls({ enableWorker: false, ...config });
       this.hls = hls;
-      hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        this.showLevels();
+        this.play();
+      });
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => this.showLevel(data.level));
       hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
         if (this.mode === 'live' && data.details && !data.details.live) this.markEnded();
       });
@@ -257,6 +268,36 @@ export class Player {
       this.setState('error');
       this.show('This browser cannot play this video: it has neither HLS nor Media Source Extensions.');
     }
+  }
+
+  // showLevels fills the quality menu with the renditions (Auto, then by resolution,
+  // largest first), or hides it when there is one.
+  showLevels() {
+    const levels = (this.hls && this.hls.levels) || [];
+    this.root.dataset.levels = String(levels.length);
+    this.root.dataset.levelChoice = 'auto';
+    const order = levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height - a.l.height) || (b.l.bitrate - a.l.bitrate));
+    const options = [h('option', { value: 'auto' }, 'Auto')];
+    for (const { l, i } of order) options.push(h('option', { value: String(i) }, l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s`));
+    this.quality.replaceChildren(...options);
+    this.quality.value = 'auto';
+    this.quality.hidden = levels.length < 2;
+  }
+
+  // chooseLevel plays one rendition from now on, or leaves the choice to hls.js's
+  // bandwidth estimate (auto).
+  chooseLevel(value) {
+    if (!this.hls) return;
+    this.root.dataset.levelChoice = value;
+    // currentLevel switches at once (the buffer ahead is replaced); -1 is hls.js's ABR.
+    this.hls.currentLevel = value === 'auto' ? -1 : Number(value);
+  }
+
+  showLevel(level) {
+    this.root.dataset.level = String(level);
+    const l = this.hls && this.hls.levels[level];
+    const auto = this.quality.options[0];
+    if (auto) auto.textContent = l && l.height && this.quality.value === 'auto' ? `Auto (${l.height}p)` : 'Auto';
   }
 
   hlsError(hls, data) {
