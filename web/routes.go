@@ -159,6 +159,8 @@ func (s *Server) apiTable() []route {
 			query: []param{pLimit, pCursor}, out: broadcastList{}, h: s.listBroadcasts},
 		{method: "GET", path: "/api/v1/broadcasts/{id}", tag: "broadcasts", summary: "A broadcast, by its public id", scope: rooms.ScopeBroadcastsRead, out: broadcastView{}, h: s.getBroadcast},
 		{method: "DELETE", path: "/api/v1/broadcasts/{id}", tag: "broadcasts", summary: "Delete a past broadcast and its recording", access: signedIn, scope: rooms.ScopeBroadcastsWrite, h: s.deleteBroadcast},
+		{method: "PATCH", path: "/api/v1/broadcasts/{id}", tag: "broadcasts", summary: "Change a past broadcast's title (a live one follows its room's stream_title)", access: signedIn, scope: rooms.ScopeBroadcastsWrite,
+			in: broadcastPatch{}, out: broadcastView{}, h: s.retitleBroadcast},
 		{method: "GET", path: "/api/v1/broadcasts/{id}/replay.m3u8", tag: "broadcasts", summary: "VOD HLS of the recording", scope: rooms.ScopeBroadcastsRead,
 			query: []param{{"token", "string", "playback token (a private room's)"}}, media: "application/vnd.apple.mpegurl", h: s.replayPlaylist},
 		{method: "GET", path: "/api/v1/broadcasts/{id}/download", tag: "broadcasts", summary: "Redirect to the recording's MP4", scope: rooms.ScopeBroadcastsRead,

@@ -434,6 +434,31 @@ export function dashboard(main) {
       h('p', { class: 'muted' }, 'For players outside onair. Links cannot be taken back: keep them short-lived.'), form, out, err);
   }
 
+  // renameButton edits a past broadcast's title in place (a live one follows the room's
+  // stream title).
+  function renameButton(b, title) {
+    const btn = h('button', { type: 'button', class: 'small', 'data-rename-broadcast': b.id }, 'Rename');
+    btn.addEventListener('click', () => {
+      const input = h('input', { value: title.textContent, maxlength: 100, 'aria-label': 'Broadcast title', 'data-broadcast-title-input': '' });
+      const form = h('form', { class: 'row' }, input, h('button', { type: 'submit', class: 'small' }, 'Save'));
+      const done = (text) => { title.textContent = text; form.replaceWith(title); btn.hidden = false; };
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try {
+          const saved = await api('PATCH', `/api/v1/broadcasts/${encodeURIComponent(b.id)}`, { title: input.value });
+          done(saved.title);
+        } catch (e) {
+          flash(`The title was not changed: ${e.message}`);
+        }
+      });
+      input.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') done(title.textContent); });
+      title.replaceWith(form);
+      btn.hidden = true;
+      input.focus();
+    });
+    return btn;
+  }
+
   function broadcastsSection(room) {
     const list = h('ul', { class: 'broadcasts', 'data-dash-broadcasts': '' }, h('li', { class: 'muted' }, 'Loading…'));
     const load = async () => {
@@ -459,10 +484,12 @@ export function dashboard(main) {
           flash(`The broadcast was not deleted: ${e.message}`);
         }
       });
+      const title = h('strong', null, b.title);
       const li = h('li', { class: 'broadcast', dataset: { id: b.id } },
-        h('span', null, h('strong', null, b.title), ' ',
+        h('span', null, title, ' ',
           h('span', { class: 'muted' }, `${date(b.started)} · ${clock((b.duration_ms || 0) / 1000)} · peak ${b.peak_viewers} watching · ${status}`)),
-        h('span', { class: 'row' }, b.replay_url ? h('a', { class: 'button small', href: `/replay/${b.id}` }, 'Replay') : null, b.ended ? del : null));
+        h('span', { class: 'row' }, b.replay_url ? h('a', { class: 'button small', href: `/replay/${b.id}` }, 'Replay') : null,
+          b.ended ? renameButton(b, title) : null, b.ended ? del : null));
       return li;
     };
     load();
