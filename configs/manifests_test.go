@@ -5,10 +5,12 @@
 package configs_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"net/url"
@@ -1377,113 +1379,55 @@ func servicePort(services []service, name, portName string, number int) bool {
 
 // --- Dockerfile ---
 
+// dockerImage is what the tests read of the Dockerfile, by matching its lines: no parser.
 type dockerImage struct {
-	stages []string          // stage names (AS ...), in order
+	text   string            // the whole file, continuation lines joined
 	expose []int             // EXPOSE of the final stage
 	uid    string            // USER of the final stage, without the group
-	env    map[string]string // ENV of the final stage
+	env    map[string]string // ENV KEY=value of the final stage
 	cmd    []string          // CMD of the final stage (exec form)
-	copies []string          // COPY sources from the build context, any stage
-	froms  []string          // COPY --from= of every stage
-	runs   []string          // RUN commands, continuation lines joined
 }
 
-// readDockerfile parses a Dockerfile line by line: comments, continuations, and the
-// instructions the tests look at.
+var (
+	dockerFromRE   = regexp.MustCompile(`(?m)^FROM .* AS (\S+)$`)
+	dockerCopyRE   = regexp.MustCompile(`(?m)^COPY (--from=(\S+) )?(?:--\S+ )*(.+) \S+$`)
+	dockerExposeRE = regexp.MustCompile(`(?m)^EXPOSE (.+)$`)
+	dockerUserRE   = regexp.MustCompile(`(?m)^USER ([^:\s]+)`)
+	dockerEnvRE    = regexp.MustCompile(`(?m)^ENV (\w+)=(\S+)$`)
+	dockerCmdRE    = regexp.MustCompile(`(?m)^CMD (\[.*\])$`)
+)
+
 func readDockerfile(t *testing.T, file string) dockerImage {
 	t.Helper()
-	f, err := os.Open(file)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img := dockerImage{env: map[string]string{}}
-	var lines []string
-	var cur strings.Builder
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "#") || (line == "" && cur.Len() == 0) {
-			continue
-		}
-		if s, ok := strings.CutSuffix(line, "\\"); ok {
-			cur.WriteString(s + " ")
-			continue
-		}
-		cur.WriteString(line)
-		lines = append(lines, cur.String())
-		cur.Reset()
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if cur.Len() > 0 {
-		t.Fatalf("%s ends in a continuation", file)
-	}
-	final := false
-	for _, line := range lines {
-		instr, rest, _ := strings.Cut(line, " ")
-		rest = strings.TrimSpace(rest)
-		switch strings.ToUpper(instr) {
-		case "FROM":
-			fields := strings.Fields(rest)
-			fields = slices.DeleteFunc(fields, func(s string) bool { return strings.HasPrefix(s, "--") })
-			name := ""
-			if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
-				name = fields[2]
-			}
-			img.stages = append(img.stages, name)
-			// Everything below concerns the last stage: reset what it inherits from none.
-			img.expose, img.uid, img.env, img.cmd = nil, "0", map[string]string{}, nil
-			final = true
-		case "EXPOSE":
-			for _, p := range strings.Fields(rest) {
-				p, _, _ = strings.Cut(p, "/")
-				n, err := strconv.Atoi(p)
-				if err != nil {
-					t.Fatalf("%s: EXPOSE %s: %v", file, p, err)
-				}
-				img.expose = append(img.expose, n)
-			}
-		case "USER":
-			img.uid, _, _ = strings.Cut(rest, ":")
-		case "ENV":
-			for _, kv := range strings.Fields(rest) {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					t.Fatalf("%s: write ENV as KEY=value: %s", file, line)
-				}
-				img.env[k] = strings.Trim(v, `"`)
-			}
-		case "CMD":
-			if err := json.Unmarshal([]byte(rest), &img.cmd); err != nil {
-				t.Fatalf("%s: CMD must be in exec form (a JSON array): %v", file, err)
-			}
-		case "COPY", "ADD":
-			fields := strings.Fields(rest)
-			from := ""
-			var args []string
-			for _, f := range fields {
-				if v, ok := strings.CutPrefix(f, "--from="); ok {
-					from = v
-				} else if !strings.HasPrefix(f, "--") {
-					args = append(args, f)
-				}
-			}
-			if len(args) < 2 {
-				t.Fatalf("%s: %s needs a source and a destination", file, line)
-			}
-			if from != "" {
-				img.froms = append(img.froms, from)
-			} else {
-				img.copies = append(img.copies, args[:len(args)-1]...)
-			}
-		case "RUN":
-			img.runs = append(img.runs, rest)
-		}
-	}
-	if !final {
+	img := dockerImage{text: strings.ReplaceAll(string(b), "\\\n", " "), env: map[string]string{}}
+	i := strings.LastIndex(img.text, "\nFROM ")
+	if i < 0 {
 		t.Fatalf("%s has no FROM", file)
+	}
+	final := img.text[i+1:]
+	for _, m := range dockerExposeRE.FindAllStringSubmatch(final, -1) {
+		for _, p := range strings.Fields(m[1]) {
+			n, err := strconv.Atoi(strings.TrimSuffix(p, "/tcp"))
+			if err != nil {
+				t.Fatalf("%s: EXPOSE %s: %v", file, p, err)
+			}
+			img.expose = append(img.expose, n)
+		}
+	}
+	if m := dockerUserRE.FindStringSubmatch(final); m != nil {
+		img.uid = m[1]
+	}
+	for _, m := range dockerEnvRE.FindAllStringSubmatch(final, -1) {
+		img.env[m[1]] = strings.Trim(m[2], `"`)
+	}
+	if m := dockerCmdRE.FindStringSubmatch(final); m != nil {
+		if err := json.Unmarshal([]byte(m[1]), &img.cmd); err != nil {
+			t.Fatalf("%s: CMD: %v", file, err)
+		}
 	}
 	return img
 }
@@ -1500,23 +1444,30 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("the final stage's USER is %q: want a numeric non-root user (runAsNonRoot cannot check a name)", img.uid)
 	}
 	if len(img.cmd) == 0 {
-		t.Error("the final stage has no CMD")
+		t.Error("the final stage has no CMD in exec form")
 	}
 	if dir, ok := img.env["ONAIR_DATA_DIR"]; !ok || !path.IsAbs(dir) {
 		t.Errorf("the final stage should set ONAIR_DATA_DIR to an absolute, writable directory, got %q", dir)
 	}
-	for _, from := range img.froms {
-		if !slices.Contains(img.stages, from) {
-			t.Errorf("COPY --from=%s: no stage of that name", from)
-		}
+	var stages []string
+	for _, m := range dockerFromRE.FindAllStringSubmatch(img.text, -1) {
+		stages = append(stages, m[1])
 	}
 	ignore := readIgnore(t, dockerignore)
-	for _, src := range img.copies {
-		if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
-			t.Errorf("COPY %s: not in the build context (the repository root): %v", src, err)
+	for _, m := range dockerCopyRE.FindAllStringSubmatch(img.text, -1) {
+		if m[2] != "" {
+			if !slices.Contains(stages, m[2]) {
+				t.Errorf("COPY --from=%s: no stage of that name", m[2])
+			}
+			continue
 		}
-		if src != "." && ignored(ignore, src) {
-			t.Errorf("COPY %s: excluded by %s", src, dockerignore)
+		for _, src := range strings.Fields(m[3]) {
+			if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
+				t.Errorf("COPY %s: not in the build context (the repository root): %v", src, err)
+			}
+			if src != "." && ignored(ignore, src) {
+				t.Errorf("COPY %s: excluded by %s", src, dockerignore)
+			}
 		}
 	}
 	for _, p := range []string{".git", "web/ui/node_modules", "web/ui/dist/watch.js"} {
@@ -1527,9 +1478,8 @@ func TestDockerfile(t *testing.T) {
 	if ignored(ignore, "web/ui/dist/README.md") {
 		t.Errorf("%s excludes web/ui/dist/README.md, which web/assets.go embeds before the bundle exists", dockerignore)
 	}
-	build := strings.Join(img.runs, "\n")
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w"`, "./cmd/onair", "npm ci", "npm run --silent build"} {
-		if !strings.Contains(build, want) {
+		if !regexp.MustCompile(`(?m)^RUN .*` + regexp.QuoteMeta(want)).MatchString(img.text) {
 			t.Errorf("no RUN has %q", want)
 		}
 	}
@@ -1589,175 +1539,134 @@ func ignored(patterns []ignorePattern, p string) bool {
 
 // --- Grafana dashboard ---
 
-// exported lists every metric onair exports with its labels; histograms are expanded to
-// their _bucket, _sum and _count series. Keep it in step with cmd/onair's metrics: the
-// dashboard may query nothing else (besides the go_* and process_* collectors), and must
-// show each of them.
-var exported = map[string][]string{
-	"onair_live_streams":                     nil,
-	"onair_publishers":                       {"video_codec", "audio_codec"},
-	"onair_ingest_bitrate_bits_per_second":   {"room"},
-	"onair_viewers":                          {"room"},
-	"onair_hls_requests_total":               {"kind"},
-	"onair_hls_bytes_total":                  {"kind"},
-	"onair_chat_sockets":                     nil,
-	"onair_chat_messages_total":              {"event"},
-	"onair_recordings_in_progress":           nil,
-	"onair_recording_spool_bytes":            nil,
-	"onair_recording_parts_pending":          nil,
-	"onair_storage_requests_total":           {"op", "result"},
-	"onair_storage_request_duration_seconds": {"op"},
-	"onair_mongo_commands_total":             {"result"},
-	"onair_mongo_command_duration_seconds":   nil,
-	"onair_rtmp_connections":                 nil,
-	"onair_rtmp_refused_total":               {"reason"},
-	"onair_sinks_dropped_total":              nil,
-	"onair_webhook_deliveries_total":         {"result"},
-}
-
-var histograms = map[string]bool{
-	"onair_storage_request_duration_seconds": true,
-	"onair_mongo_command_duration_seconds":   true,
+// exportedMetrics reads the metrics onair exports, with their labels, from
+// cmd/onair/metrics.go: the names of its prometheus.*Opts literals with the label list
+// of their constructor, and the calls of its Desc helper d(name, help, labels...).
+// Histograms are expanded to their _bucket (with le), _sum and _count series.
+func exportedMetrics(t *testing.T) (metrics map[string][]string, series map[string][]string) {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, "cmd", "onair", "metrics.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strs := func(exprs []ast.Expr) []string {
+		var out []string
+		for _, e := range exprs {
+			v := "" // a help text made of several literals
+			if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				v, _ = strconv.Unquote(lit.Value)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	metrics, series = map[string][]string{}, map[string][]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		if id, ok := call.Fun.(*ast.Ident); ok && id.Name == "d" {
+			if args := strs(call.Args); len(args) >= 2 && args[0] != "" {
+				metrics[args[0]], series[args[0]] = args[2:], args[2:]
+			}
+			return true
+		}
+		opts, ok := call.Args[0].(*ast.CompositeLit)
+		if !ok {
+			return true
+		}
+		sel, ok := opts.Type.(*ast.SelectorExpr)
+		if !ok || fmt.Sprint(sel.X) != "prometheus" || !strings.HasSuffix(sel.Sel.Name, "Opts") {
+			return true
+		}
+		var name string
+		for _, e := range opts.Elts {
+			if kv, ok := e.(*ast.KeyValueExpr); ok && fmt.Sprint(kv.Key) == "Name" {
+				name = strs([]ast.Expr{kv.Value})[0]
+			}
+		}
+		if name == "" {
+			t.Fatalf("cmd/onair/metrics.go: a %s without a literal Name", sel.Sel.Name)
+		}
+		var labels []string
+		if len(call.Args) > 1 {
+			if l, ok := call.Args[1].(*ast.CompositeLit); ok {
+				labels = strs(l.Elts)
+			}
+		}
+		metrics[name] = labels
+		if sel.Sel.Name == "HistogramOpts" {
+			series[name+"_bucket"] = append(slices.Clone(labels), "le")
+			series[name+"_sum"], series[name+"_count"] = labels, labels
+		} else {
+			series[name] = labels
+		}
+		return true
+	})
+	if len(metrics) < 10 {
+		t.Fatalf("read only %d metrics from cmd/onair/metrics.go: %v", len(metrics), metrics)
+	}
+	return metrics, series
 }
 
 // targetLabels are added by Prometheus to every series it scrapes.
 var targetLabels = []string{"instance", "job"}
 
-// series resolves a series name to the metric that exports it and its labels.
-func series(name string) (metric string, labels []string, ok bool) {
-	if l, ok := exported[name]; ok && !histograms[name] {
-		return name, l, true
-	}
-	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-		if base, cut := strings.CutSuffix(name, suffix); cut && histograms[base] {
-			l := exported[base]
-			if suffix == "_bucket" {
-				l = append(slices.Clone(l), "le")
-			}
-			return base, l, true
-		}
-	}
-	if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
-		return name, nil, true
-	}
-	return "", nil, false
-}
-
 var (
-	promStringRE   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	promRangeRE    = regexp.MustCompile(`\[[^\]]*\]`)
-	promMatchersRE = regexp.MustCompile(`\{([^}]*)\}`)
-	promMatcherRE  = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)`)
-	promGroupRE    = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
-	promVarRE      = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
-	promIdentRE    = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
-	promNumberRE   = regexp.MustCompile(`\b[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?\b`)
-	legendLabelRE  = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
-	labelValuesRE  = regexp.MustCompile(`^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
+	promSeriesRE  = regexp.MustCompile(`\b(?:onair|go|process)_[a-z0-9_]+\b`)
+	promMatcherRE = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)\s*"`)
+	promGroupRE   = regexp.MustCompile(`\b(?:by|without|on|ignoring)\s*\(([^)]*)\)`)
+	legendLabelRE = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+	labelValuesRE = regexp.MustCompile(`^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
 )
 
-var promFunctions = map[string]bool{
-	"sum": true, "avg": true, "min": true, "max": true, "count": true, "topk": true, "bottomk": true,
-	"quantile": true, "stddev": true, "rate": true, "irate": true, "increase": true, "delta": true,
-	"deriv": true, "histogram_quantile": true, "clamp_min": true, "clamp_max": true, "abs": true,
-	"avg_over_time": true, "max_over_time": true, "min_over_time": true, "sum_over_time": true,
-	"label_replace": true, "vector": true, "scalar": true, "time": true, "absent": true,
-}
-
-var promKeywords = map[string]bool{"and": true, "or": true, "unless": true, "bool": true, "offset": true}
-
-// promQuery is what a PromQL expression refers to.
+// promQuery is what a PromQL expression refers to, found by regular expressions.
 type promQuery struct {
 	metrics []string // metric names as onair exports them (histograms without suffix)
-	labels  []string // label names in matchers and grouping clauses
 	grouped []string // label names of grouping clauses: what a legend can show
 	allowed []string // label names the referenced series have
 }
 
-// parsePromQL finds the metrics and labels of an expression, well enough for the queries of
-// a dashboard: strings, ranges and Grafana variables are dropped, matchers and grouping
-// clauses give label names, identifiers before "(" are functions, and the rest are metrics.
-func parsePromQL(expr string) (promQuery, error) {
-	var q promQuery
-	s := promVarRE.ReplaceAllString(expr, "v")
-	s = promStringRE.ReplaceAllString(s, `""`)
-	s = promRangeRE.ReplaceAllString(s, "")
-	for _, m := range promMatchersRE.FindAllStringSubmatch(s, -1) {
-		for _, l := range promMatcherRE.FindAllStringSubmatch(m[1], -1) {
-			q.labels = append(q.labels, l[1])
+// checkPromQL finds the series of expr and checks that onair exports them and has the
+// labels its matchers and grouping clauses name.
+func checkPromQL(expr string, metrics, series map[string][]string) (promQuery, error) {
+	q := promQuery{allowed: slices.Clone(targetLabels)}
+	for _, name := range promSeriesRE.FindAllString(expr, -1) {
+		labels, ok := series[name]
+		if !ok && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+			return q, fmt.Errorf("%s is not a series onair exports", name)
 		}
-	}
-	s = promMatchersRE.ReplaceAllString(s, " ")
-	for _, m := range promGroupRE.FindAllStringSubmatch(s, -1) {
-		for _, l := range strings.Split(m[1], ",") {
-			if l = strings.TrimSpace(l); l != "" {
-				q.labels = append(q.labels, l)
-				q.grouped = append(q.grouped, l)
+		base := name
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if b, cut := strings.CutSuffix(name, suffix); cut && metrics[b] != nil || cut && series[b+"_bucket"] != nil {
+				base = b
 			}
 		}
-	}
-	s = promGroupRE.ReplaceAllString(s, " ")
-	s = promNumberRE.ReplaceAllString(s, " ")
-	q.allowed = slices.Clone(targetLabels)
-	for _, loc := range promIdentRE.FindAllStringIndex(s, -1) {
-		id := s[loc[0]:loc[1]]
-		if strings.HasPrefix(strings.TrimSpace(s[loc[1]:]), "(") {
-			if !promFunctions[id] {
-				return q, fmt.Errorf("unknown function %s", id)
-			}
-			continue
-		}
-		if promKeywords[id] {
-			continue
-		}
-		metric, labels, ok := series(id)
-		if !ok {
-			return q, fmt.Errorf("%s is not a metric onair exports", id)
-		}
-		q.metrics = append(q.metrics, metric)
+		q.metrics = append(q.metrics, base)
 		q.allowed = append(q.allowed, labels...)
 	}
 	if len(q.metrics) == 0 {
 		return q, errors.New("no metric")
 	}
-	for _, l := range q.labels {
+	var labels []string
+	for _, m := range promMatcherRE.FindAllStringSubmatch(expr, -1) {
+		labels = append(labels, m[1])
+	}
+	for _, m := range promGroupRE.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(m[1], ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				labels = append(labels, l)
+				q.grouped = append(q.grouped, l)
+			}
+		}
+	}
+	for _, l := range labels {
 		if !slices.Contains(q.allowed, l) {
 			return q, fmt.Errorf("label %s is not a label of %s", l, strings.Join(q.metrics, ", "))
 		}
 	}
 	return q, nil
-}
-
-func TestParsePromQL(t *testing.T) {
-	for _, tc := range []struct {
-		expr    string
-		metrics []string
-		grouped []string
-		err     bool
-	}{
-		{expr: `sum by (room) (onair_viewers{instance=~"$instance", room=~"$room"})`,
-			metrics: []string{"onair_viewers"}, grouped: []string{"room"}},
-		{expr: `histogram_quantile(0.99, sum by (le, op) (rate(onair_storage_request_duration_seconds_bucket[$__rate_interval])))`,
-			metrics: []string{"onair_storage_request_duration_seconds"}, grouped: []string{"le", "op"}},
-		{expr: `sum(rate(onair_mongo_commands_total{result="error"}[5m])) / sum(rate(onair_mongo_commands_total[5m]))`,
-			metrics: []string{"onair_mongo_commands_total", "onair_mongo_commands_total"}},
-		{expr: `rate(process_cpu_seconds_total{instance=~"$instance"}[1m]) * 8`, metrics: []string{"process_cpu_seconds_total"}},
-		{expr: `sum(onair_live_stream)`, err: true},                         // a typo
-		{expr: `sum by (room) (onair_live_streams)`, err: true},             // a label it does not have
-		{expr: `onair_viewers{rooom="a"}`, err: true},                       // a misspelt label
-		{expr: `onair_storage_request_duration_seconds_bucket`, err: false}, // histogram series
-		{expr: `sum(onair_publishers_bucket)`, err: true},                   // not a histogram
-		{expr: `rated(onair_live_streams)`, err: true},                      // unknown function
-	} {
-		q, err := parsePromQL(tc.expr)
-		if (err != nil) != tc.err {
-			t.Errorf("parsePromQL(%q) error %v, want error %v", tc.expr, err, tc.err)
-			continue
-		}
-		if err == nil && tc.metrics != nil && (!slices.Equal(q.metrics, tc.metrics) || !slices.Equal(q.grouped, tc.grouped)) {
-			t.Errorf("parsePromQL(%q) = %q grouped by %q, want %q grouped by %q", tc.expr, q.metrics, q.grouped, tc.metrics, tc.grouped)
-		}
-	}
 }
 
 type dashPanel struct {
@@ -1781,6 +1690,7 @@ type dashPanel struct {
 }
 
 func TestDashboard(t *testing.T) {
+	metrics, series := exportedMetrics(t)
 	b, err := os.ReadFile(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
@@ -1821,7 +1731,7 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("variable %s: query %q is not label_values(<series>, <label>)", v.Name, q)
 				continue
 			}
-			pq, err := parsePromQL(m[1])
+			pq, err := checkPromQL(m[1], metrics, series)
 			if err == nil && !slices.Contains(pq.allowed, m[2]) {
 				err = fmt.Errorf("label %s is not a label of %s", m[2], strings.Join(pq.metrics, ", "))
 			}
@@ -1868,7 +1778,7 @@ func TestDashboard(t *testing.T) {
 			if tg.Datasource != nil && tg.Datasource.UID != wantUID {
 				t.Errorf("panel %q query %s: datasource %q, want %s", p.Title, tg.RefID, tg.Datasource.UID, wantUID)
 			}
-			q, err := parsePromQL(tg.Expr)
+			q, err := checkPromQL(tg.Expr, metrics, series)
 			if err != nil {
 				t.Errorf("panel %q query %s %q: %v", p.Title, tg.RefID, tg.Expr, err)
 				continue
@@ -1884,7 +1794,7 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	var missing []string
-	for m := range exported {
+	for m := range metrics {
 		if len(shown[m]) == 0 {
 			missing = append(missing, m)
 		}

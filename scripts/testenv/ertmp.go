@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
@@ -309,7 +310,11 @@ func av1Clip(t testing.TB, path string) ([]byte, []frame) {
 			if hasExt {
 				hl = 2
 			}
-			size, n := leb128(data[pos+hl:])
+			var size av1.LEB128
+			n, err := size.Unmarshal(data[pos+hl:])
+			if err != nil {
+				t.Fatalf("av1 clip: OBU size: %v", err)
+			}
 			end := pos + hl + n + int(size)
 			if typ == 1 { // sequence header: key frames carry one
 				fr.key = true
@@ -345,17 +350,6 @@ func splitAnnexB(b []byte) [][]byte {
 		out = append(out, b[start:])
 	}
 	return out
-}
-
-func leb128(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < 8 && i < len(b); i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return v, len(b)
 }
 
 // ivfFrames reads the frames of an IVF file.

@@ -8,16 +8,18 @@
 // onair stores stream keys hashed, so a key can be shown only in the answer that made it
 // (creating the room, rotating the key). The dashboard keeps such a key in memory for as
 // long as the page is open, and otherwise offers to rotate it. Nothing is written to
-// localStorage or sessionStorage.
+// localStorage or sessionStorage but the ids of unfinished uploads (upload.js).
 import { $, h, flash, since, date, clock, bitrate, bytes, confirmDialog, copyText } from './dom.js';
 import { api } from './api.js';
 import { section, showError } from './forms.js';
 import { webhooksSection } from './webhooks.js';
+import { uploadSection } from './upload.js';
 import { multitrackSection } from './multitrack.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
   let timers = [];
+  let reloadBroadcasts = null; // the room's past broadcasts list reloads itself with this
 
   const stopTimers = () => {
     for (const t of timers) clearInterval(t);
@@ -139,6 +141,7 @@ export function dashboard(main) {
         invitedSection(room),
         room.visibility === 'private' ? playerLinkSection(room) : null,
         broadcastsSection(room),
+        uploadSection(room, () => reloadBroadcasts?.()),
         webhooksSection(room),
         dangerSection(room)));
   }
@@ -443,7 +446,8 @@ export function dashboard(main) {
     };
     const item = (b) => {
       const rec = b.recording;
-      const status = !b.ended ? 'live now' : b.replay_url ? `recorded, ${bytes(rec.size)}` : rec ? `recording ${rec.status}` : 'not recorded';
+      const status = !b.ended ? 'live now' : b.source === 'upload' ? `uploaded, ${bytes(rec?.size)}`
+        : b.replay_url ? `recorded, ${bytes(rec.size)}` : rec ? `recording ${rec.status}` : 'not recorded';
       const del = h('button', { type: 'button', class: 'small danger', 'data-delete-broadcast': b.id }, 'Delete');
       del.addEventListener('click', async () => {
         const ok = await confirmDialog('Delete this broadcast?', `The broadcast of ${date(b.started)} and its recording are deleted for good.`, 'Delete');
@@ -462,6 +466,7 @@ export function dashboard(main) {
       return li;
     };
     load();
+    reloadBroadcasts = load;
     timers.push(setInterval(load, 30000));
     return section('Past broadcasts', 'past-h', list);
   }

@@ -1,0 +1,462 @@
+// Package chat is `bench chat` (onair's chat fan-out against a socket.io room broadcast,
+// under the same load from the same load generator) and `bench cluster-chat` (chat
+// across two onair nodes sharing MongoDB).
+package chat
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"onair/scripts/bench/benchkit"
+)
+
+// loadFlags are the load settings both benchmarks take.
+type loadFlags struct {
+	Rate      float64 `json:"messages_per_s"`
+	Duration  float64 `json:"duration_s"`
+	Warmup    float64 `json:"warmup_s"`
+	TextBytes int     `json:"text_bytes"`
+	idle      time.Duration
+	spec      spec
+}
+
+func (c *loadFlags) register(fs *flag.FlagSet, rate float64, idle time.Duration) {
+	fs.Float64Var(&c.spec.Rate, "rate", rate, "messages per second, over all senders")
+	fs.DurationVar(&c.spec.Duration, "duration", 30*time.Second, "measured window: messages are posted this long")
+	fs.DurationVar(&c.spec.Warmup, "warmup", 3*time.Second, "posting at the rate before the window, once every client receives")
+	fs.DurationVar(&c.spec.Drain, "drain", 10*time.Second, "after the last post, wait this long at most for deliveries and acks")
+	fs.IntVar(&c.spec.TextBytes, "text", 64, "bytes of each message's text (its stamp included)")
+	fs.DurationVar(&c.idle, "idle", idle, "measure idle CPU this long with every client connected, before the warm-up")
+}
+
+func (c *loadFlags) check() error {
+	s := c.spec
+	if s.Rate <= 0 || s.Duration < time.Second || s.Warmup < 0 || s.Drain <= 0 || s.TextBytes < 40 || s.TextBytes > 500 {
+		return errors.New("-rate, -duration (at least 1s), -drain must be positive, -text 40..500")
+	}
+	c.Rate, c.Duration, c.Warmup, c.TextBytes = s.Rate, s.Duration.Seconds(), s.Warmup.Seconds(), s.TextBytes
+	return nil
+}
+
+// procUsage is one server process's CPU and memory: idle with every client connected,
+// then over the window (first send to last delivery).
+type procUsage struct {
+	Name           string  `json:"name"`
+	Pid            int     `json:"pid"`
+	IdleCPUPercent float64 `json:"idle_cpu_pct_of_core"`
+	IdleRSSMB      float64 `json:"idle_rss_mb"`
+	CPUSeconds     float64 `json:"cpu_s"`
+	CPUPercent     float64 `json:"cpu_pct_of_core"`
+	RSSMeanMB      float64 `json:"rss_mean_mb"`
+	RSSMaxMB       float64 `json:"rss_max_mb"`
+}
+
+// serverResult is one server under the load.
+type serverResult struct {
+	Server           string      `json:"server"`
+	Load             loadResult  `json:"load"`
+	WindowS          float64     `json:"window_s"` // the parent's view: START to DONE
+	Procs            []procUsage `json:"procs"`
+	WorkerCPUPercent float64     `json:"load_generator_cpu_pct_of_core"`
+	MachineBusy      float64     `json:"machine_busy_pct"`
+}
+
+// perCPU is deliveries per CPU second of the named processes.
+func (r serverResult) perCPU(names ...string) float64 {
+	var s float64
+	for _, p := range r.Procs {
+		if strings.Contains(" "+strings.Join(names, " ")+" ", " "+p.Name+" ") {
+			s += p.CPUSeconds
+		}
+	}
+	return benchkit.Ratio(float64(r.Load.Total.Delivered), s)
+}
+
+// measure runs the load generator (this program, `bench chat -worker`) with s against
+// the processes procs, while alive says that the servers still run.
+func measure(ctx context.Context, r *benchkit.Run, name string, s spec, idle time.Duration, procs []procUsage, alive func() error) (serverResult, error) {
+	res := serverResult{Server: name, Procs: procs}
+	exe, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	cmd := exec.Command(exe, "chat", "-worker")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return res, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	w, err := benchkit.StartProcess("load generator", cmd)
+	if err != nil {
+		return res, err
+	}
+	defer w.Stop(syscall.SIGTERM, 5*time.Second)
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 64<<10), 16<<20)
+	expect := func(word string, timeout time.Duration) (string, error) {
+		got := make(chan bool, 1)
+		go func() { got <- lines.Scan() }()
+		select {
+		case ok := <-got:
+			if rest, found := strings.CutPrefix(lines.Text(), word); ok && found {
+				return rest, nil
+			} else if ok {
+				return "", fmt.Errorf("load generator: expected %s, got %q", word, lines.Text())
+			}
+			<-w.Done()
+		case <-time.After(timeout):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		return "", errors.Join(fmt.Errorf("load generator: no %s within %s: %s", word, timeout, benchkit.Tail(w.Output(), 2000)), alive())
+	}
+	b, _ := json.Marshal(s)
+	if _, err := fmt.Fprintf(stdin, "%s\n", b); err != nil {
+		return res, err
+	}
+	if _, err := expect("READY", 100*time.Second); err != nil {
+		return res, err
+	}
+	pids := make([]int, len(procs))
+	for i, p := range procs {
+		pids[i] = p.Pid
+	}
+	cpu := func() []float64 {
+		out := make([]float64, len(pids))
+		for i, pid := range pids {
+			out[i] = cpuOf(pid)
+		}
+		return out
+	}
+	r.Logf("  %d clients in the room; %s idle", len(s.Senders)+sum(s.Groups), idle)
+	c0, t0 := cpu(), time.Now()
+	if err := benchkit.SleepUntil(ctx, t0.Add(idle)); err != nil {
+		return res, err
+	}
+	c1 := cpu()
+	for i := range procs {
+		procs[i].IdleCPUPercent = 100 * (c1[i] - c0[i]) / time.Since(t0).Seconds()
+		procs[i].IdleRSSMB = float64(benchkit.RSS(pids[i])) / benchkit.MB
+	}
+	fmt.Fprintln(stdin, "GO")
+	if _, err := expect("START", s.Warmup+50*time.Second); err != nil {
+		return res, err
+	}
+	r.Logf("  warm-up done; measuring %s at %.0f messages/s", s.Duration, s.Rate)
+	c0, t0, busy, w0 := cpu(), time.Now(), benchkit.ReadCPUTimes(), cpuOf(w.Pid())
+	rss := sampleRSS(pids)
+	_, err = expect("DONE", s.Duration+s.Drain+30*time.Second)
+	mean, peak := rss()
+	if err != nil {
+		return res, err
+	}
+	res.WindowS, res.MachineBusy = time.Since(t0).Seconds(), busy.BusySince()
+	// max: the kernel's utime+stime of a nearly idle process has been seen to step back a tick.
+	res.WorkerCPUPercent = max(0, 100*(cpuOf(w.Pid())-w0)/res.WindowS)
+	c1 = cpu()
+	for i := range procs {
+		p := &procs[i]
+		p.CPUSeconds, p.RSSMeanMB, p.RSSMaxMB = c1[i]-c0[i], mean[i]/benchkit.MB, peak[i]/benchkit.MB
+		p.CPUPercent = 100 * p.CPUSeconds / res.WindowS
+	}
+	line, err := expect("RESULT ", 30*time.Second)
+	if err == nil {
+		err = json.Unmarshal([]byte(line), &res.Load)
+	}
+	if err != nil {
+		return res, err
+	}
+	t := res.Load.Total
+	r.Logf("  %s: %d/%d acked, %d deliveries, %d lost; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+		name, res.Load.Acked, res.Load.Sent, t.Delivered, t.Lost, t.Latency.P50MS, t.Latency.P99MS, t.Latency.MaxMS)
+	return res, alive()
+}
+
+func cpuOf(pid int) float64 {
+	s, _ := benchkit.CPUSeconds(pid)
+	return s
+}
+
+func sum(gs []group) int {
+	n := 0
+	for _, g := range gs {
+		n += g.Clients
+	}
+	return n
+}
+
+// sampleRSS samples the RSS of pids every 250 ms until the returned func stops it and
+// returns their means and peaks.
+func sampleRSS(pids []int) func() (mean, peak []float64) {
+	stop, done := make(chan struct{}), make(chan [2][]float64, 1)
+	go func() {
+		sums, peaks, n := make([]float64, len(pids)), make([]float64, len(pids)), 0.0
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for i, pid := range pids {
+				v := float64(benchkit.RSS(pid))
+				sums[i], peaks[i] = sums[i]+v, max(peaks[i], v)
+			}
+			n++
+			select {
+			case <-tick.C:
+				continue
+			case <-stop:
+			}
+			for i := range sums {
+				sums[i] /= n
+			}
+			done <- [2][]float64{sums, peaks}
+			return
+		}
+	}()
+	return func() ([]float64, []float64) {
+		close(stop)
+		r := <-done
+		return r[0], r[1]
+	}
+}
+
+// startNode starts onair on FerretDB for chat: the per-user rate limit (default 5 per
+// 10 s) raised above what each sender posts, and no limit on accounts made from one
+// address, since every sender signs up from loopback.
+func startNode(ctx context.Context, r *benchkit.Run, name, mongo string, env ...string) (*benchkit.Node, error) {
+	return benchkit.StartNode(ctx, benchkit.NodeOptions{Binary: r.Bin, ReadyPath: "/readyz", Env: append(append(
+		benchkit.MongoEnv(filepath.Join(r.Tmp, "data-"+name), mongo, "warn"),
+		"ONAIR_CHAT_RATE_LIMIT=1000", "ONAIR_CHAT_RATE_PER=1s", "ONAIR_AUTH_SIGNUP_LIMIT=0"), env...)})
+}
+
+// senders signs up n accounts (the first creates room slug) and returns them as
+// senders on chatURL.
+func senders(ctx context.Context, base, slug string, n int, chatURL string) ([]group, error) {
+	var out []group
+	for i := range n {
+		api := benchkit.NewAPI(base)
+		if err := api.SignUp(ctx, "bench"+strconv.Itoa(i)); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			if _, err := api.CreateRoom(ctx, slug); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, group{URL: chatURL, Cookie: api.Cookie("/")})
+	}
+	return out, nil
+}
+
+// results of bench chat.
+type results struct {
+	benchkit.Head
+	Node     string         `json:"node"`
+	SocketIO string         `json:"socket_io"`
+	Load     loadFlags      `json:"load"`
+	Readers  int            `json:"readers"`
+	Senders  int            `json:"senders"`
+	Servers  []serverResult `json:"servers"`
+}
+
+// Run is `bench chat` and, with -worker, its load generator.
+func Run(ctx context.Context, env benchkit.Env, args []string) error {
+	if len(args) == 1 && args[0] == "-worker" {
+		return runWorker(ctx, os.Stdin, os.Stdout)
+	}
+	r := benchkit.NewRun(env)
+	res := &results{}
+	res.Load.register(r.Flags, 100, 5*time.Second)
+	r.Flags.IntVar(&res.Readers, "readers", 1000, "anonymous reading clients in the room")
+	r.Flags.IntVar(&res.Senders, "senders", 10, "signed-in posting clients (extra sockets, reading too); they post in turn")
+	servers := r.Flags.String("servers", "onair,socket.io", "servers to measure; BENCHMARKS.md is only rewritten when both ran")
+	if err := r.Start(ctx, args, &res.Head); err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := res.Load.check(); err != nil || res.Readers < 1 || res.Senders < 1 {
+		return fmt.Errorf("bench chat: %v (-readers and -senders must be positive)", err)
+	}
+	res.Node = benchkit.FirstLine(ctx, "node", "--version")
+	r.Partial = *servers != "onair,socket.io"
+	for _, server := range strings.Split(*servers, ",") {
+		var sr serverResult
+		var err error
+		switch server {
+		case "onair":
+			sr, err = measureOnair(ctx, r, res)
+		case "socket.io":
+			sr, err = measureSocketIO(ctx, r, res)
+		default:
+			err = errors.New("unknown server (want onair or socket.io)")
+		}
+		if err != nil {
+			r.Fail(fmt.Errorf("%s: %w", server, err))
+		} else {
+			res.Servers = append(res.Servers, sr)
+		}
+	}
+	res.Machine.Peers = "Node " + cmp.Or(res.Node, "n/a") + ", socket.io " + cmp.Or(res.SocketIO, "n/a")
+	return r.Finish(ctx, res, func() string { return chatSection(res) })
+}
+
+func measureOnair(ctx context.Context, r *benchkit.Run, res *results) (serverResult, error) {
+	r.Logf("onair: starting FerretDB and onair")
+	ferret, err := benchkit.StartMongo(ctx, r.Root, filepath.Join(r.Tmp, "ferretdb"))
+	if err != nil {
+		return serverResult{}, err
+	}
+	defer ferret.Stop()
+	o, err := startNode(ctx, r, "onair", ferret.URI)
+	if err != nil {
+		return serverResult{}, err
+	}
+	defer o.Stop()
+	const slug = "bench-chat"
+	s := res.Load.spec
+	s.Proto, s.Groups = protoOnair, []group{{Name: "readers", URL: o.ChatURL(slug), Clients: res.Readers}}
+	if s.Senders, err = senders(ctx, o.HTTP, slug, res.Senders, o.ChatURL(slug)); err != nil {
+		return serverResult{}, err
+	}
+	return measure(ctx, r, "onair", s, res.Load.idle, []procUsage{{Name: "onair", Pid: o.Pid()}, {Name: "FerretDB", Pid: ferret.Proc.Pid()}}, o.Alive)
+}
+
+// measureSocketIO runs the load against the socket.io peer (scripts/bench/socketio),
+// installing its pinned dependencies (npm ci) unless node_modules matches the lock file.
+func measureSocketIO(ctx context.Context, r *benchkit.Run, res *results) (serverResult, error) {
+	dir := filepath.Join(r.Root, "scripts", "bench", "socketio")
+	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return serverResult{}, err
+	}
+	if installed, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err != nil || installed.ModTime().Before(lock.ModTime()) {
+		r.Logf("npm ci in %s", dir)
+		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return serverResult{}, fmt.Errorf("npm ci: %w: %s", err, out)
+		}
+	}
+	var pkg struct{ Version string }
+	b, err := os.ReadFile(filepath.Join(dir, "node_modules", "socket.io", "package.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &pkg)
+	}
+	if err != nil {
+		return serverResult{}, err
+	}
+	res.SocketIO = pkg.Version
+	cmd := exec.Command("node", "server.js", "0")
+	cmd.Dir = dir
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return serverResult{}, err
+	}
+	p, err := benchkit.StartProcess("socket.io peer", cmd)
+	if err != nil {
+		return serverResult{}, err
+	}
+	defer p.Stop(syscall.SIGTERM, 5*time.Second)
+	addr := make(chan string, 1)
+	go func() {
+		for sc := bufio.NewScanner(stdout); sc.Scan(); {
+			if rest, ok := strings.CutPrefix(sc.Text(), "listening http://"); ok {
+				addr <- rest
+			}
+		}
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "ws://" + a + "/socket.io/?EIO=4&transport=websocket"
+	case <-time.After(20 * time.Second):
+		return serverResult{}, fmt.Errorf("socket.io peer did not listen within 20 s: %s", p.Output())
+	case <-p.Done():
+		return serverResult{}, p.Alive()
+	}
+	r.Logf("socket.io %s: %d readers and %d senders joining", pkg.Version, res.Readers, res.Senders)
+	s := res.Load.spec
+	s.Proto, s.Groups = protoSocketIO, []group{{Name: "readers", URL: url, Clients: res.Readers}}
+	for range res.Senders {
+		s.Senders = append(s.Senders, group{URL: url})
+	}
+	return measure(ctx, r, "socket.io", s, res.Load.idle, []procUsage{{Name: "socket.io", Pid: p.Pid()}}, p.Alive)
+}
+
+// Group names of bench cluster-chat.
+const (
+	remoteName = "node B (other node)"
+	localName  = "node A (sender's node)"
+)
+
+// clusterResults of bench cluster-chat.
+type clusterResults struct {
+	benchkit.Head
+	Load   loadFlags    `json:"load"`
+	Result serverResult `json:"result"`
+}
+
+// RunCluster is `bench cluster-chat`: two onair nodes on one FerretDB, a sender on node
+// A, readers on node B (and a few on A for comparison); chat crosses between the nodes
+// through the capped event log that every node tails.
+func RunCluster(ctx context.Context, env benchkit.Env, args []string) error {
+	r := benchkit.NewRun(env)
+	res := &clusterResults{}
+	res.Load.register(r.Flags, 20, 3*time.Second)
+	remote := r.Flags.Int("receivers", 100, "anonymous reading clients on node B (the sender is on node A)")
+	local := r.Flags.Int("local", 10, "anonymous reading clients on node A, for comparison (0: none)")
+	if err := r.Start(ctx, args, &res.Head); err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := res.Load.check(); err != nil || *remote < 1 || *local < 0 {
+		return fmt.Errorf("bench cluster-chat: %v (-receivers must be positive, -local at least 0)", err)
+	}
+	var err error
+	if res.Result, err = measureCluster(ctx, r, res.Load, *remote, *local); err != nil {
+		r.Fail(err)
+	}
+	return r.Finish(ctx, res, func() string { return clusterSection(res) })
+}
+
+func measureCluster(ctx context.Context, r *benchkit.Run, lf loadFlags, remote, local int) (serverResult, error) {
+	r.Logf("starting FerretDB and onair nodes A and B")
+	ferret, err := benchkit.StartMongo(ctx, r.Root, filepath.Join(r.Tmp, "ferretdb"))
+	if err != nil {
+		return serverResult{}, err
+	}
+	defer ferret.Stop()
+	var nodes [2]*benchkit.Node
+	for i, name := range []string{"a", "b"} {
+		if nodes[i], err = startNode(ctx, r, name, ferret.URI, "ONAIR_NODE_ID=bench-"+name); err != nil {
+			return serverResult{}, err
+		}
+		defer nodes[i].Stop()
+	}
+	a, b := nodes[0], nodes[1]
+	const slug = "bench-cluster"
+	s := lf.spec
+	s.Proto, s.Groups = protoOnair, []group{{Name: remoteName, URL: b.ChatURL(slug), Clients: remote}}
+	if local > 0 {
+		s.Groups = append(s.Groups, group{Name: localName, URL: a.ChatURL(slug), Clients: local})
+	}
+	if s.Senders, err = senders(ctx, a.HTTP, slug, 1, a.ChatURL(slug)); err != nil {
+		return serverResult{}, err
+	}
+	r.Logf("%d readers on node B, %d on node A, the sender on node A", remote, local)
+	procs := []procUsage{{Name: "onair A", Pid: a.Pid()}, {Name: "onair B", Pid: b.Pid()}, {Name: "FerretDB", Pid: ferret.Proc.Pid()}}
+	return measure(ctx, r, "onair cluster", s, lf.idle, procs, func() error { return errors.Join(a.Alive(), b.Alive()) })
+}

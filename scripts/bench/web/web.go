@@ -1,0 +1,168 @@
+// Package web is `bench web`: onair with FerretDB, one live room, and the room page
+// loaded by web/ui/e2e/bench.mjs in headless Chromium for its weight and its time to the
+// first video frame.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"onair/scripts/bench/benchkit"
+)
+
+// targetFirstFrameMS is the target from room page opened to first video frame.
+const targetFirstFrameMS = 1500
+
+const room = "web-bench"
+
+type results struct {
+	benchkit.Head
+	Chromium    string         `json:"chromium"`
+	Input       benchkit.Input `json:"input"`
+	PageCommand string         `json:"page_command"`
+	Page        *page          `json:"page,omitempty"`
+}
+
+// page is what web/ui/e2e/bench.mjs prints.
+type page struct {
+	FirstFrameMS struct {
+		Median, Min, Max float64
+		All              []float64
+	} `json:"first_frame_ms"`
+	PageBytes              int64 `json:"page_bytes"`
+	MediaBytesToFirstFrame int64 `json:"media_bytes_to_first_frame"`
+	Files                  []struct {
+		URL      string `json:"url"`
+		Bytes    int64  `json:"bytes"`
+		Encoding string `json:"encoding"`
+	} `json:"files"`
+}
+
+// Run is `bench web`.
+func Run(ctx context.Context, env benchkit.Env, args []string) error {
+	r := benchkit.NewRun(env)
+	runs := r.Flags.Int("runs", 5, "page loads, each in a fresh browser context (bench.mjs --runs)")
+	warmup := r.Flags.Duration("warmup", 3*time.Second, "publishing after the room went live, before the first page load")
+	node := r.Flags.String("node", "node", "Node.js binary that runs web/ui/e2e/bench.mjs")
+	res := &results{}
+	if err := r.Start(ctx, args, &res.Head); err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := measure(ctx, r, res, *runs, *warmup, *node); err != nil {
+		r.Fail(err)
+	}
+	return r.Finish(ctx, res, func() string { return section(res) })
+}
+
+func measure(ctx context.Context, r *benchkit.Run, res *results, runs int, warmup time.Duration, node string) error {
+	e2eDir := filepath.Join(r.Root, "web", "ui", "e2e")
+	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
+		return fmt.Errorf("playwright-core is not installed: run make e2e-deps: %w", err)
+	}
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	// stdout only: Debian's launcher script may complain on stderr.
+	out, _ := exec.CommandContext(ctx, chromium, "--version").Output()
+	res.Chromium = string(out)
+	input, in, err := benchkit.PrepareInput(ctx, r)
+	if err != nil {
+		return err
+	}
+	res.Input = in
+	mongo, err := benchkit.StartMongo(ctx, r.Root, filepath.Join(r.Tmp, "mongo"))
+	if err != nil {
+		return err
+	}
+	defer mongo.Stop()
+	n, err := benchkit.StartNode(ctx, benchkit.NodeOptions{Binary: r.Bin, Indexes: true, Env: benchkit.MongoEnv(filepath.Join(r.Tmp, "data"), mongo.URI, "info")})
+	if err != nil {
+		return err
+	}
+	defer n.Stop()
+	api := benchkit.NewAPI(n.HTTP)
+	var key string
+	if err = api.SignUp(ctx, "bench"); err == nil {
+		key, err = api.CreateRoom(ctx, room)
+	}
+	if err != nil {
+		return err
+	}
+	pub, err := benchkit.StartFFmpeg(input, n.PublishURL(key))
+	if err != nil {
+		return err
+	}
+	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
+	if err = api.WaitLive(ctx, room, 20*time.Second); err == nil {
+		err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
+	}
+	if err != nil {
+		return err
+	}
+	res.PageCommand = fmt.Sprintf("node web/ui/e2e/bench.mjs --url http://127.0.0.1:<port>/rooms/%s --runs %d", room, runs)
+	r.Logf("room page: %s", res.PageCommand)
+	// bench.mjs runs in a process group of its own, the browser with it.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(runs)*30*time.Second+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(e2eDir, "bench.mjs"), "--url", n.HTTP+"/rooms/"+room, "--runs", strconv.Itoa(runs))
+	cmd.Dir, cmd.Env, cmd.SysProcAttr = e2eDir, append(os.Environ(), "CHROMIUM="+chromium), benchkit.ChildAttr()
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	stderr := &benchkit.TailBuffer{Max: 16 << 10}
+	cmd.Stderr = stderr
+	out, err = cmd.Output()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever it left behind (a browser whose parent died)
+	var p page
+	if err == nil {
+		err = json.Unmarshal(out, &p)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("bench.mjs: %w: %s", err, stderr)
+	case len(p.FirstFrameMS.All) != runs || p.PageBytes <= 0 || len(p.Files) == 0:
+		return fmt.Errorf("bench.mjs: %d first-frame times for %d runs, %d page bytes", len(p.FirstFrameMS.All), runs, p.PageBytes)
+	}
+	res.Page = &p
+	r.Logf("  first frame median %.0f ms (%s), page %d bytes", p.FirstFrameMS.Median, benchkit.Join(p.FirstFrameMS.All, 0), p.PageBytes)
+	if err := pub.Alive(); err != nil {
+		return fmt.Errorf("the publisher exited during the page loads: %w", err)
+	}
+	return n.Alive()
+}
+
+func section(r *results) string {
+	b := r.Section("Web: room page weight and time to the first frame")
+	fmt.Fprintf(b, "Browser: %s, headless, driven by playwright-core (`web/ui/e2e/browser.mjs`'s flags).\n\n"+
+		"onair runs with FerretDB; one room is created through the API and published by a looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy` "+
+		"with `%s` (%.0f kbit/s). Once the room is live, `%s` loads the room page, each run in a fresh browser context with the cache disabled: "+
+		"*page weight* is the bytes on the wire (compressed, headers included) of the first load; *first frame* is from the start of navigation "+
+		"to the first video frame presented (requestVideoFrameCallback).\n\n", strings.TrimSpace(r.Chromium), r.Input.File, r.Input.BitrateKbps, r.PageCommand)
+	p := r.Page
+	if p == nil {
+		return b.String()
+	}
+	ff := p.FirstFrameMS
+	b.WriteString("### Targets\n\n" + benchkit.Table([]string{"measure", "figure", "target", "verdict"},
+		[]string{fmt.Sprintf("room page opened → first video frame (median of %d)", len(ff.All)),
+			fmt.Sprintf("%s ms (min %s, max %s)", benchkit.F(ff.Median, 0), benchkit.F(ff.Min, 0), benchkit.F(ff.Max, 0)),
+			fmt.Sprintf("under %d ms on loopback", targetFirstFrameMS), benchkit.Verdict(ff.Median < targetFirstFrameMS, true)},
+		[]string{"page weight, first load (compressed)", fmt.Sprintf("%d bytes (%.1f KiB)", p.PageBytes, float64(p.PageBytes)/1024), "reported", "—"}))
+	fmt.Fprintf(b, "\nRuns (ms): %s. Media fetched until the first frame (playlists, init, parts): %d bytes.\n\n### Files of the first load\n\n",
+		benchkit.Join(ff.All, 0), p.MediaBytesToFirstFrame)
+	var rows [][]string
+	for _, f := range p.Files {
+		rows = append(rows, []string{"`" + f.URL + "`", fmt.Sprint(f.Bytes), map[bool]string{true: "none", false: f.Encoding}[f.Encoding == ""]})
+	}
+	b.WriteString(benchkit.Table([]string{"file", "bytes on the wire", "content encoding"}, append(rows, []string{"**total**", fmt.Sprint(p.PageBytes), ""})...))
+	return b.String()
+}
