@@ -14,9 +14,9 @@ import (
 
 // TestPlayers plays a recorded broadcast live with hls.js, Shaka Player and video.js in
 // Chromium, each in low-latency mode (web/ui/e2e/players.mjs says what it checks;
-// PLAYERS=hlsjs,shaka picks some). This side plays OBS's part: it publishes, drops the connection and comes back when asked,
-// and says when "from the start" has something to show that left the DVR window and the
-// disk, to be read from S3.
+// PLAYERS=hlsjs,shaka picks some). This side plays OBS's part: it publishes, drops the
+// connection and comes back when asked, and says when "from the start" has something to
+// show that left the DVR window and the disk, to be read from S3.
 func TestPlayers(t *testing.T) {
 	chromium := browserDeps(t)
 	s3 := testenv.StartS3(t)

@@ -205,7 +205,7 @@ async function main() {
       await page.evaluate(() => {
         if (window.hls) document.querySelector('video').currentTime = window.hls.liveSyncPosition;
         else if (window.player?.goToLive) window.player.goToLive();
-        // video.js is left where VHS started it, PART-HOLD-BACK from the end.
+        else if (window.player?.liveTracker) window.player.liveTracker.seekToLiveEdge();
       });
     }
     await new Promise((r) => setTimeout(r, 7000));
