@@ -129,11 +129,11 @@ func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	return r.Finish(ctx, res, func() string { return section(res) })
 }
 
-// encode makes each rung's input once (kept in the output directory): 30 s of test
+// encode makes each rung's input once (kept in the output directory): 20 s of test
 // pattern with a key frame every 30 frames in every file, so that the renditions' key
 // frames line up as an encoder with several outputs sends them.
 func encode(ctx context.Context, r *benchkit.Run, res *results) (map[string]string, error) {
-	args := strings.Fields("-hide_banner -loglevel error -nostdin -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30")
+	args := strings.Fields("-hide_banner -loglevel error -nostdin -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000")
 	paths := map[string]string{}
 	var missing bool
 	for _, g := range append(append([]rung{}, single...), ladder...) {
@@ -143,7 +143,7 @@ func encode(ctx context.Context, r *benchkit.Run, res *results) (map[string]stri
 			missing = true
 		}
 		rate := strconv.Itoa(g.Kbps) + "k"
-		args = append(args, strings.Fields("-map 0:v -map 1:a -s "+g.Size+" -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p "+
+		args = append(args, strings.Fields("-map 0:v -map 1:a -t 20 -s "+g.Size+" -c:v libx264 -preset ultrafast -tune zerolatency -pix_fmt yuv420p "+
 			"-g 30 -keyint_min 30 -sc_threshold 0 -b:v "+rate+" -maxrate "+rate+" -bufsize "+rate+" -c:a aac -b:a 96k -ar 48000 -ac 2 -f flv "+p)...)
 	}
 	res.Encode = "ffmpeg " + strings.Join(args, " ")
@@ -152,7 +152,7 @@ func encode(ctx context.Context, r *benchkit.Run, res *results) (map[string]stri
 		return paths, nil
 	}
 	r.Logf("encoding the inputs")
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	cmd.SysProcAttr = benchkit.ChildAttr()

@@ -42,7 +42,7 @@ func describe(rungs []rung) string {
 func section(r *results) string {
 	b := r.Section("Ladder: renditions without a transcoder")
 	fmt.Fprintf(b, "Issue 14: a simulcast ladder (each rendition a publish of the same key with `?rendition=<name>`) against one rendition "+
-		"at the same total video bit rate. The inputs are encoded once, 30 s each with the same key frames (one every 30 frames) "+
+		"at the same total video bit rate. The inputs are encoded once, 20 s each with the same key frames (one every 30 frames) "+
 		"and AAC 96 kbit/s: `%s`. Each configuration runs on a fresh onair (`ONAIR_STREAMS`, no database), published by one "+
 		"`ffmpeg` reading each rung's input (`-re -stream_loop -1 … -c copy`), one FLV output per rung, so that nothing is encoded "+
 		"while measuring; %d LL-HLS players per rendition (benchkit's player: blocking playlist reloads, every part fetched) "+
