@@ -170,7 +170,7 @@ func encode(ctx context.Context, r *benchkit.Run, res *results) (map[string]stri
 // the viewers have left.
 func measure(ctx context.Context, r *benchkit.Run, inputs map[string]string, rungs []rung, viewers int,
 	warmup, window time.Duration, after func(*benchkit.Node) error) (*cost, error) {
-	key := fmt.Sprintf("ladderbenchkey%d", len(rungs))
+	key := fmt.Sprintf("ladder-bench-key-%d", len(rungs))
 	n, err := benchkit.StartNode(ctx, benchkit.NodeOptions{Binary: r.Bin, Env: []string{
 		"ONAIR_DATA_DIR=" + filepath.Join(r.Tmp, fmt.Sprintf("data-%d", len(rungs))), "ONAIR_LOG_LEVEL=warn",
 		fmt.Sprintf("ONAIR_STREAMS=[{key: %q, name: %q}]", key, stream)}})
