@@ -51,6 +51,8 @@ type Broadcast struct {
 	TotalViewers int `json:"total_viewers"`
 	// Recording is the recordings feature's sub-document, nil until it writes one.
 	Recording *Recording `json:"recording,omitempty"`
+	// Source is "upload" for a broadcast made from an uploaded video, "" for a live one.
+	Source string `json:"source,omitempty"`
 }
 
 // Codecs names a broadcast's codecs ("" for a missing track).
@@ -85,6 +87,7 @@ type broadcastDoc struct {
 	PeakViewers  int           `bson:"peak_viewers"`
 	TotalViewers int           `bson:"total_viewers"`
 	Recording    *Recording    `bson:"recording,omitempty"`
+	Source       string        `bson:"source,omitempty"`
 }
 
 // stream is the name the stream had: broadcasts written before playback ids have none,
@@ -106,7 +109,7 @@ func (s *Service) broadcastOf(d *broadcastDoc) Broadcast {
 		ID: id, RoomID: d.RoomID.Hex(), RoomSlug: d.RoomSlug, Title: d.Title, Stream: d.stream(), RunID: d.RunID, Node: d.Node,
 		Started: d.Started, Ended: d.Ended, EndReason: d.EndReason, Codecs: d.Codecs, Resolution: d.Resolution,
 		Bytes: d.Bytes, DurationMS: d.DurationMS, Bitrate: d.Bitrate,
-		PeakViewers: d.PeakViewers, TotalViewers: d.TotalViewers, Recording: d.Recording,
+		PeakViewers: d.PeakViewers, TotalViewers: d.TotalViewers, Recording: d.Recording, Source: d.Source,
 	}
 }
 

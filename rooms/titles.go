@@ -2,8 +2,12 @@ package rooms
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"onair/rooms/audit"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -27,6 +31,47 @@ func (r Room) BroadcastTitle() string {
 
 func (d *roomDoc) broadcastTitle() string {
 	return Room{Title: d.Title, StreamTitle: d.StreamTitle}.BroadcastTitle()
+}
+
+// RetitleBroadcast changes the title of a past broadcast, for its room's owner or an
+// admin. A live one follows its room's stream title instead, which keeps its goroutine
+// the only writer of its document.
+func (s *Service) RetitleBroadcast(ctx context.Context, actor User, id, title string) (Broadcast, error) {
+	t, err := cleanTitle(title)
+	if err != nil {
+		return Broadcast{}, err
+	}
+	d, err := s.broadcastDoc(ctx, id)
+	if err != nil {
+		return Broadcast{}, err
+	}
+	b := s.broadcastOf(&d)
+	room, err := s.RoomByID(ctx, b.RoomID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Broadcast{}, err
+	}
+	if !room.CanEdit(actor) && !actor.Admin {
+		return Broadcast{}, fmt.Errorf("retitle broadcast %s: %w", id, ErrForbidden)
+	}
+	if b.Ended == nil {
+		return Broadcast{}, &ConflictError{Field: "title", Message: "the broadcast is live: its title follows the room's stream title"}
+	}
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.broadcasts.UpdateOne(octx, bson.D{{Key: "_id", Value: d.ID}, {Key: "ended", Value: bson.D{{Key: "$ne", Value: nil}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: t}}}})
+	if err != nil {
+		return Broadcast{}, dbError("retitle broadcast "+id, err)
+	}
+	if res.MatchedCount == 0 {
+		return Broadcast{}, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	if room.ID == "" {
+		room = Room{ID: b.RoomID, Slug: b.RoomSlug}
+	}
+	s.record(ctx, actor, audit.BroadcastRetitle, &room, &audit.Target{Kind: audit.KindBroadcast, ID: id}, map[string]any{"title": t})
+	b.Title = t
+	return b, nil
 }
 
 func cleanTitle(t string) (string, error) { return cleanTitleField("title", t, 1) }

@@ -174,3 +174,64 @@ func TestBroadcastTitle(t *testing.T) {
 		})
 	}
 }
+
+// TestRetitleBroadcast: the owner or an admin changes a past broadcast's title; a live
+// one follows its room's stream title instead; bad input and other users change nothing.
+func TestRetitleBroadcast(t *testing.T) {
+	e := newEnv(t, nil)
+	admin := e.signUp("admin").User
+	alice := e.signUp("alice").User
+	bob := e.signUp("bob").User
+	room, key := e.createRoom(alice, "alice-retitle", "Alice's room")
+	h := newTestHub(e)
+	h.goLive(key)
+	id := e.waitLive(room.Slug, true).BroadcastID
+	title := func() string {
+		t.Helper()
+		b, err := e.svc.GetBroadcast(e.ctx(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Title
+	}
+	var conflict *ConflictError
+	if _, err := e.svc.RetitleBroadcast(e.ctx(), alice, id, "While live"); !errors.As(err, &conflict) || title() != room.Title {
+		t.Fatalf("retitle while live: %v, title %q", err, title())
+	}
+	h.end(key)
+	e.waitLive(room.Slug, false)
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		b, err := e.svc.GetBroadcast(e.ctx(), id)
+		return err == nil && b.Ended != nil, fmt.Sprintf("broadcast %+v, %v", b, err)
+	})
+	for _, tc := range []struct {
+		name  string
+		actor User
+		in    string
+		want  string // the title after
+		err   error
+	}{
+		{"by the owner, trimmed", alice, "  Talk: Go at scale  ", "Talk: Go at scale", nil},
+		{"by an admin", admin, "Renamed by admin", "Renamed by admin", nil},
+		{"empty", alice, " ", "Renamed by admin", ErrInvalid},
+		{"101 characters", alice, strings.Repeat("a", 101), "Renamed by admin", ErrInvalid},
+		{"control character", alice, "a\u202eb", "Renamed by admin", ErrInvalid},
+		{"by another user", bob, "Bob's now", "Renamed by admin", ErrForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := e.svc.RetitleBroadcast(e.ctx(), tc.actor, id, tc.in)
+			switch {
+			case tc.err != nil && !errors.Is(err, tc.err):
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			case tc.err == nil && (err != nil || b.Title != tc.want):
+				t.Fatalf("retitle: %+v, %v", b, err)
+			}
+			if got := title(); got != tc.want {
+				t.Fatalf("stored title %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if _, err := e.svc.RetitleBroadcast(e.ctx(), alice, "nonexistent", "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown broadcast: %v", err)
+	}
+}

@@ -78,9 +78,13 @@ type Store interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, downloadName string) (string, error)
 	// PresignPut returns a URL anyone can PUT the object to until ttl passes; the request
 	// must carry exactly this Content-Type. The local backend accepts one PUT per URL, and
-	// only on URLs it handed out itself. No caller yet: the uploads of past broadcasts
-	// (browser straight to the bucket) will be the first.
+	// only on URLs it handed out itself.
 	PresignPut(ctx context.Context, key string, ttl time.Duration, contentType string) (string, error)
+	// PresignPart returns a URL anyone can PUT part n (1-based) of the multipart upload
+	// uploadID of key to until ttl passes, with a body of exactly size bytes: browsers
+	// upload straight to the store, in parts, and retry a part on the same URL. The store
+	// holds the part under that number as UploadPart would have.
+	PresignPart(ctx context.Context, key, uploadID string, n int, size int64, ttl time.Duration) (string, error)
 }
 
 // Object is an object's metadata. Size is the whole object's, even for a ranged Get.

@@ -202,6 +202,10 @@ func (s *Server) broadcastChat(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "not_found", "", "chat is not configured")
 		return
 	}
+	if b.Source == rooms.SourceUpload { // never live: the room's chat of the upload's hour is not its chat
+		writeJSON(w, http.StatusOK, replayChat{Messages: []replayMessage{}})
+		return
+	}
 	q.RoomID, q.Start, q.End = room.ID, b.Started, time.Now()
 	if b.Ended != nil {
 		q.End = *b.Ended

@@ -478,7 +478,8 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.OIDC != nil {
 		p.SignInWith = s.cfg.OIDCName
 	}
-	s.render(w, r, http.StatusOK, "dashboard", p)
+	// The upload form PUTs parts straight to the object store.
+	s.renderWith(w, r, http.StatusOK, "dashboard", p, s.mediaOrigin(r.Context()))
 }
 
 func (s *Server) authPage(kind string) http.HandlerFunc {

@@ -127,6 +127,32 @@ func (s *Server) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// broadcastPatch is what may change of a past broadcast.
+type broadcastPatch struct {
+	Title string `json:"title"`
+}
+
+func (s *Server) retitleBroadcast(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	var in broadcastPatch
+	if !decode(w, r, &in) {
+		return
+	}
+	_, room, ok := s.admittedBroadcast(w, r)
+	if !ok {
+		return
+	}
+	b, err := s.cfg.Rooms.RetitleBroadcast(r.Context(), u, r.PathValue("id"), in.Title)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.broadcastView(r, room, b))
+}
+
 // replay is a recording being served, with what a private room's token allows.
 type replay struct {
 	b    rooms.Broadcast

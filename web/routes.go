@@ -7,6 +7,7 @@ import (
 
 	"onair/rooms"
 	"onair/rooms/audit"
+	"onair/rooms/uploads"
 	"onair/rooms/webhook"
 	"onair/web/golive"
 )
@@ -158,6 +159,8 @@ func (s *Server) apiTable() []route {
 			query: []param{pLimit, pCursor}, out: broadcastList{}, h: s.listBroadcasts},
 		{method: "GET", path: "/api/v1/broadcasts/{id}", tag: "broadcasts", summary: "A broadcast, by its public id", scope: rooms.ScopeBroadcastsRead, out: broadcastView{}, h: s.getBroadcast},
 		{method: "DELETE", path: "/api/v1/broadcasts/{id}", tag: "broadcasts", summary: "Delete a past broadcast and its recording", access: signedIn, scope: rooms.ScopeBroadcastsWrite, h: s.deleteBroadcast},
+		{method: "PATCH", path: "/api/v1/broadcasts/{id}", tag: "broadcasts", summary: "Change a past broadcast's title (a live one follows its room's stream_title)", access: signedIn, scope: rooms.ScopeBroadcastsWrite,
+			in: broadcastPatch{}, out: broadcastView{}, h: s.retitleBroadcast},
 		{method: "GET", path: "/api/v1/broadcasts/{id}/replay.m3u8", tag: "broadcasts", summary: "VOD HLS of the recording", scope: rooms.ScopeBroadcastsRead,
 			query: []param{{"token", "string", "playback token (a private room's)"}}, media: "application/vnd.apple.mpegurl", h: s.replayPlaylist},
 		{method: "GET", path: "/api/v1/broadcasts/{id}/download", tag: "broadcasts", summary: "Redirect to the recording's MP4", scope: rooms.ScopeBroadcastsRead,
@@ -180,6 +183,17 @@ func (s *Server) apiTable() []route {
 			access: signedIn, scope: rooms.ScopeBroadcastsWrite, h: s.deleteClip},
 		{method: "GET", path: "/api/v1/clips/{id}/clip.m3u8", tag: "broadcasts", summary: "VOD HLS of a clip (a private room's needs its playback cookie or ?token=)", scope: rooms.ScopeBroadcastsRead,
 			query: []param{{"token", "string", "playback token (a private room's)"}}, media: "application/vnd.apple.mpegurl", h: s.clipPlaylist},
+
+		// Uploads.
+		{method: "POST", path: room + "/uploads", tag: "broadcasts", summary: "Start uploading a video (MP4 or MOV) as a past broadcast: presigned URLs for its parts",
+			doc:    "PUT each part's bytes to its url (exactly its size; any order, in parallel, again on failure), then complete. 413 past uploads.max_bytes; 409 when the room has uploads.max_pending unfinished uploads. Owner or admin.",
+			access: signedIn, scope: rooms.ScopeBroadcastsWrite, in: uploadRequest{}, out: uploads.View{}, status: 201, h: s.createUpload},
+		{method: "GET", path: room + "/uploads/{id}", tag: "broadcasts", summary: "An upload: its state, and while uploading the parts the store holds and fresh URLs for the others (resume)",
+			access: signedIn, scope: rooms.ScopeBroadcastsWrite, out: uploads.View{}, h: s.getUpload},
+		{method: "POST", path: room + "/uploads/{id}/complete", tag: "broadcasts", summary: "Complete an upload: the file is checked and remuxed, then becomes a past broadcast (state ready, broadcast_id) or is refused with a reason",
+			doc: "409 names the parts not uploaded yet.", access: signedIn, scope: rooms.ScopeBroadcastsWrite, out: uploads.View{}, status: 202, h: s.completeUpload},
+		{method: "DELETE", path: room + "/uploads/{id}", tag: "broadcasts", summary: "Cancel an upload in progress; its parts are deleted",
+			access: signedIn, scope: rooms.ScopeBroadcastsWrite, h: s.abortUpload},
 
 		// Chat.
 		{method: "GET", path: chat, tag: "chat", summary: "The chat websocket (protocol: /api/v1/asyncapi.json); read-only without a session or chat:write",

@@ -19,6 +19,7 @@ import (
 	"onair/rooms"
 	"onair/rooms/audit"
 	"onair/rooms/oidc"
+	"onair/rooms/uploads"
 	"onair/rooms/webhook"
 )
 
@@ -68,6 +69,8 @@ type Config struct {
 	// recordings and stores clips (clips.go); without ClipObjects there are no clips.
 	LiveClips   LiveCutter
 	ClipObjects ClipObjects
+	// Uploads makes past broadcasts of uploaded videos (uploads.go); nil without MongoDB.
+	Uploads *uploads.Service
 	// FromStart says that a recorder keeps the live runs of the rooms that record, so
 	// that their whole broadcast so far plays "from the start" (start.m3u8).
 	FromStart bool

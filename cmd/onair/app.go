@@ -30,6 +30,7 @@ import (
 	"onair/rooms/audit"
 	"onair/rooms/cluster"
 	"onair/rooms/oidc"
+	"onair/rooms/uploads"
 	"onair/rooms/webhook"
 	"onair/storage"
 	"onair/storage/local"
@@ -53,6 +54,7 @@ type app struct {
 	webhooks *webhook.Dispatcher // nil without MongoDB (events.go)
 	recorder *record.Recorder
 	ledger   *rooms.RecordingLedger // nil without recordings (recordings.go)
+	uploads  *uploads.Service       // nil without MongoDB (uploads.go)
 	store    storage.Store          // nil without MongoDB: recordings need broadcasts to attach to
 	rtmp     *rtmp.Server
 	web      *web.Server
@@ -146,6 +148,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, keys media.Static
 		if err != nil {
 			return nil, err
 		}
+		if err := a.newUploads(db, store); err != nil {
+			return nil, err
+		}
+		webCfg.Uploads = a.uploads
 		outputs = append(outputs, roomStreams{a.rooms})
 		resolver = append(resolver, roomStreams{a.rooms})
 		if cfg.Recordings.Enabled {
@@ -367,6 +373,9 @@ func (a *app) ensureIndexes(ctx context.Context) {
 		if err == nil {
 			err = a.webhooks.EnsureIndexes(ctx)
 		}
+		if err == nil {
+			err = a.uploads.EnsureIndexes(ctx)
+		}
 		if err == nil && a.ledger != nil {
 			err = a.ledger.EnsureIndexes(ctx)
 		}
@@ -430,6 +439,7 @@ func (a *app) run(ctx context.Context, ls *listeners) error {
 		stopEvents = a.startEvents(ctx)
 		runPart("chat", func(context.Context) error { return a.chat.Run(chatCtx) })
 		runPart("viewers", a.pumpViewers)
+		runPart("uploads", func(ctx context.Context) error { a.uploads.Run(ctx); return nil })
 	}
 	runPart("hub", a.hub.Run)
 	runPart("hls", a.hls.Run)

@@ -28,6 +28,7 @@ type config struct {
 	Webhooks   webhooksConfig   `yaml:"webhooks"`
 	Storage    storageConfig    `yaml:"storage"`
 	Recordings recordingsConfig `yaml:"recordings"`
+	Uploads    uploadsConfig    `yaml:"uploads"`
 	Data       dataConfig       `yaml:"data"`
 	Node       nodeConfig       `yaml:"node"`
 	Shutdown   shutdownConfig   `yaml:"shutdown"`
@@ -212,6 +213,7 @@ func defaultConfig() config {
 			S3Region: "us-east-1",
 		},
 		Recordings: recordingsConfig{Enabled: true, SpoolMaxDisk: 1 << 30, ChunkSize: 8 << 20, AdoptAfter: time.Minute},
+		Uploads:    defaultUploadsConfig(),
 		Data:       dataConfig{Dir: "./data"},
 		Shutdown:   shutdownConfig{Timeout: 25 * time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},

@@ -172,6 +172,7 @@ func (c *config) validate() error {
 		bad("recordings.adopt_after", "must be longer than the %s after which a silent node counts as dead, got %s",
 			cluster.DefaultStaleAfter, c.Recordings.AdoptAfter)
 	}
+	c.Uploads.validate(bad)
 	for i, o := range c.HTTP.AllowedOrigins {
 		checkURL(fmt.Sprintf("http.allowed_origins[%d]", i), o, "http", "https")
 	}

@@ -54,7 +54,7 @@ import (
 const Collection = "audit_log"
 
 // Action names. Room owners and admins: Room*, Key*, Moderator*, Viewer*,
-// BroadcastDelete, Webhook*; moderators, owners and admins: Chat*; account holders and
+// Broadcast*, Webhook*; moderators, owners and admins: Chat*; account holders and
 // admins: user.* and token.*.
 const (
 	RoomCreate       = "room.create"
@@ -66,12 +66,13 @@ const (
 	ViewerInvite     = "room.viewer_invite" // target: the viewer invited to a private room
 	ViewerRevoke     = "room.viewer_revoke" // target: the viewer whose invitation was revoked
 	BroadcastDelete  = "broadcast.delete"
-	ChatDelete       = "chat.delete"    // target: the message; details: its author
-	ChatTimeout      = "chat.timeout"   // details: duration_ms, reason
-	ChatBan          = "chat.ban"       // details: reason
-	ChatUnban        = "chat.unban"     //
-	ChatSlowMode     = "chat.slow_mode" // details: interval_ms (0: off)
-	ChatPurge        = "chat.purge"     // target: the user; details: count, window_ms
+	BroadcastRetitle = "broadcast.retitle" // details: title, the new one
+	ChatDelete       = "chat.delete"       // target: the message; details: its author
+	ChatTimeout      = "chat.timeout"      // details: duration_ms, reason
+	ChatBan          = "chat.ban"          // details: reason
+	ChatUnban        = "chat.unban"        //
+	ChatSlowMode     = "chat.slow_mode"    // details: interval_ms (0: off)
+	ChatPurge        = "chat.purge"        // target: the user; details: count, window_ms
 	WebhookCreate    = "webhook.create"
 	WebhookUpdate    = "webhook.update" // details: the changed settings
 	WebhookDelete    = "webhook.delete"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"onair/storage"
 )
@@ -75,6 +76,10 @@ func (s *Store) maxAge(r *http.Request) int64 {
 }
 
 func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
+	if r.URL.Query().Has("part") {
+		s.servePart(w, r, key)
+		return
+	}
 	contentType, err := s.verify(http.MethodPut, key, r.URL.Query(), "ct")
 	if err == nil && r.Header.Get("Content-Type") != contentType {
 		err = fmt.Errorf("content type %q was not signed", r.Header.Get("Content-Type"))
@@ -107,5 +112,43 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	w.Header().Set("ETag", `"`+etag+`"`)
+	w.WriteHeader(http.StatusOK)
+}
+
+// servePart stores a part of a multipart upload at a URL PresignPart signed: exactly the
+// signed size is read, whatever the request announces.
+func (s *Store) servePart(w http.ResponseWriter, r *http.Request, key string) {
+	claim, err := s.verify(methodPutPart, key, r.URL.Query(), "part")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	id, n, size, ok := parsePartClaim(claim)
+	if !ok {
+		http.Error(w, errBadSignature.Error(), http.StatusForbidden)
+		return
+	}
+	if r.ContentLength != size {
+		http.Error(w, fmt.Sprintf("this URL takes a body of exactly %d bytes", size), http.StatusBadRequest)
+		return
+	}
+	// A part is megabytes that a browser on a slow uplink sends for minutes: the server's
+	// read timeout, made for API requests, would cut it. It may take as long as at 16 KB/s.
+	rc := http.NewResponseController(w)
+	until := time.Now().Add(time.Minute + time.Duration(size/(16<<10))*time.Second)
+	_ = rc.SetReadDeadline(until)
+	_ = rc.SetWriteDeadline(until)
+	body := http.MaxBytesReader(w, r.Body, size)
+	part, err := s.uploadPart(r.Context(), key, id, n, body, size)
+	if errors.Is(err, storage.ErrNotFound) {
+		http.Error(w, "no such upload", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.log.Warn("presigned part put failed", "key", key, "part", n, "err", err)
+		http.Error(w, "upload failed", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("ETag", `"`+part.ETag+`"`)
 	w.WriteHeader(http.StatusOK)
 }

@@ -243,3 +243,73 @@ func TestPendingPutsBounded(t *testing.T) {
 		t.Fatalf("%d pending after pruning, want 1", len(p.exp))
 	}
 }
+
+// A part URL writes the part it was signed for and nothing else: not unsigned, not once
+// expired, not another key, part or upload, not a body over the signed size.
+func TestPresignedPartRefusals(t *testing.T) {
+	clk := newClock()
+	st, _ := newServed(t, clk.Now)
+	ctx := context.Background()
+	id, err := st.CreateUpload(ctx, "uploads/a/source", "video/mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1000
+	u, err := st.PresignPart(ctx, "uploads/a/source", id, 3, size, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), size)
+	put := func(u string, body []byte) int { return do(t, "PUT", u, body, nil).StatusCode }
+	parsed, _ := url.Parse(u)
+	q := parsed.Query()
+	with := func(key, val string) string {
+		c := *parsed
+		q2 := url.Values{}
+		for k, v := range q {
+			q2[k] = v
+		}
+		q2.Set(key, val)
+		c.RawQuery = q2.Encode()
+		return c.String()
+	}
+	unsigned := *parsed
+	unsigned.RawQuery = ""
+	other := strings.Replace(u, "uploads/a/source", "uploads/b/source", 1)
+	for name, code := range map[string]int{
+		"unsigned":      put(unsigned.String(), body),
+		"another key":   put(other, body),
+		"another part":  put(with("part", id+".4."+strconv.Itoa(size)), body),
+		"another size":  put(with("part", id+".3.2000"), append(body, body...)),
+		"later expiry":  put(with("exp", strconv.FormatInt(clk.Now().Add(time.Hour).Unix(), 10)), body),
+		"bad signature": put(with("sig", strings.Repeat("0", 64)), body),
+	} {
+		if code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, code)
+		}
+	}
+	if code := put(u, append(body, 'y')); code == http.StatusOK {
+		t.Error("a body over the signed size was stored")
+	}
+	if code := put(u, body[:size-1]); code == http.StatusOK {
+		t.Error("a body under the signed size was stored")
+	}
+	if parts, err := st.ListParts(ctx, "uploads/a/source", id); err != nil || len(parts) != 0 {
+		t.Fatalf("parts after refused puts: %+v %v", parts, err)
+	}
+	if code := put(u, body); code != http.StatusOK {
+		t.Fatalf("signed part: %d", code)
+	}
+	clk.Add(2 * time.Minute)
+	if code := put(u, body); code != http.StatusForbidden {
+		t.Errorf("expired URL: %d, want 403", code)
+	}
+	// An aborted upload takes no more parts, even on a valid URL.
+	u, _ = st.PresignPart(ctx, "uploads/a/source", id, 1, size, time.Minute)
+	if err := st.AbortUpload(ctx, "uploads/a/source", id); err != nil {
+		t.Fatal(err)
+	}
+	if code := put(u, body); code != http.StatusNotFound {
+		t.Errorf("part of an aborted upload: %d, want 404", code)
+	}
+}

@@ -75,6 +75,10 @@ func (s *Store) findUpload(op, key, id string) (upload, error) {
 
 // UploadPart stores part n, replacing an earlier one with the same number at once.
 func (s *Store) UploadPart(ctx context.Context, key, uploadID string, n int, body io.ReadSeeker, size int64) (storage.Part, error) {
+	return s.uploadPart(ctx, key, uploadID, n, body, size)
+}
+
+func (s *Store) uploadPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (storage.Part, error) {
 	if _, err := s.findUpload("upload part", key, uploadID); err != nil {
 		return storage.Part{}, err
 	}

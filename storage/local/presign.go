@@ -38,6 +38,42 @@ func (s *Store) PresignPut(ctx context.Context, key string, ttl time.Duration, c
 	return u, nil
 }
 
+// PresignPart returns a URL onair accepts PUTs of part n of an upload on, each body of
+// exactly size bytes. The signature binds the key, the upload, the part number and the
+// size, so the URL writes that part and nothing else; it may be used again until it
+// expires (a browser retrying a part), which only replaces the same part.
+func (s *Store) PresignPart(ctx context.Context, key, uploadID string, n int, size int64, ttl time.Duration) (string, error) {
+	if _, err := s.findUpload("presign part", key, uploadID); err != nil {
+		return "", err
+	}
+	if n < 1 || n > storage.MaxParts || size <= 0 || size > s.cfg.MaxPutSize {
+		return "", fmt.Errorf("local presign part %d of %q: part number outside 1..%d or size %d outside 1..%d",
+			n, key, storage.MaxParts, size, s.cfg.MaxPutSize)
+	}
+	u, _, _, err := s.presign(methodPutPart, key, ttl, "part", partClaim(uploadID, n, size))
+	return u, err
+}
+
+// methodPutPart signs part URLs apart from whole-object PUTs, so that neither passes for
+// the other.
+const methodPutPart = "PUT-PART"
+
+// partClaim is what a part URL signs besides key and expiry: upload id, number and size.
+func partClaim(uploadID string, n int, size int64) string {
+	return uploadID + "." + strconv.Itoa(n) + "." + strconv.FormatInt(size, 10)
+}
+
+// parsePartClaim reads partClaim back.
+func parsePartClaim(c string) (uploadID string, n int, size int64, ok bool) {
+	f := strings.Split(c, ".")
+	if len(f) != 3 {
+		return "", 0, 0, false
+	}
+	n, err1 := strconv.Atoi(f[1])
+	size, err2 := strconv.ParseInt(f[2], 10, 64)
+	return f[0], n, size, err1 == nil && err2 == nil
+}
+
 // presign returns the URL, its signature and its expiry (unix seconds).
 func (s *Store) presign(method, key string, ttl time.Duration, extraName, extra string) (u, sig string, exp int64, err error) {
 	if err := storage.ValidateKey(key); err != nil {

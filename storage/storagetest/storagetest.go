@@ -46,6 +46,7 @@ func Run(t *testing.T, st storage.Store) {
 		{"AbortAndListUploads", testAbortAndListUploads},
 		{"PresignGet", testPresignGet},
 		{"PresignPut", testPresignPut},
+		{"PresignPart", testPresignPart},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, st, base+c.name+"/") })
@@ -502,6 +503,48 @@ func testPresignPut(t *testing.T, st storage.Store, p string) {
 	}
 	if got := ReadAll(t, st, key); !bytes.Equal(got, data) {
 		t.Fatal("presigned put stored other bytes")
+	}
+}
+
+// testPresignPart uploads a multipart object through presigned part URLs, as a browser
+// does: out of order, one part retried on its URL, a body of another size refused.
+func testPresignPart(t *testing.T, st storage.Store, p string) {
+	c := ctx(t)
+	key := p + "upload/source"
+	id, err := st.CreateUpload(c, key, "video/mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.AbortUpload(context.Background(), key, id) })
+	data := Data(11, storage.MinPartSize+70_000)
+	sizes := []int64{storage.MinPartSize, int64(len(data)) - storage.MinPartSize}
+	urls := make([]string, 2)
+	for i, size := range sizes {
+		if urls[i], err = st.PresignPart(c, key, id, i+1, size, time.Hour); err != nil {
+			t.Fatalf("presign part %d: %v", i+1, err)
+		}
+	}
+	bodies := [][]byte{data[:storage.MinPartSize], data[storage.MinPartSize:]}
+	if resp, _ := httpDo(t, "PUT", urls[1], bodies[1][:100], nil); resp.StatusCode < 400 {
+		t.Fatalf("part with a body of another size: %s, want refused", resp.Status)
+	}
+	for _, i := range []int{1, 0, 1} { // out of order, part 2 twice
+		if resp, body := httpDo(t, "PUT", urls[i], bodies[i], nil); resp.StatusCode != 200 {
+			t.Fatalf("presigned part %d: %s %s", i+1, resp.Status, body)
+		}
+	}
+	parts, err := st.ListParts(c, key, id)
+	if err != nil || len(parts) != 2 || parts[0].Size != sizes[0] || parts[1].Size != sizes[1] {
+		t.Fatalf("parts after presigned puts: %+v %v", parts, err)
+	}
+	if err := st.CompleteUpload(c, key, id, parts); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadAll(t, st, key); !bytes.Equal(got, data) {
+		t.Fatal("presigned parts assembled into other bytes")
+	}
+	if _, err := st.PresignPart(c, key, id, 0, 10, time.Hour); err == nil {
+		t.Fatal("presigned part 0")
 	}
 }
 

@@ -108,4 +108,25 @@ func TestBroadcastTitles(t *testing.T) {
 			t.Errorf("the replay page lacks %s:\n%s", want, page)
 		}
 	}
+
+	// The owner renames the past broadcast; nobody else may, and a bad title changes nothing.
+	const edited = "Episode 1: <the> edit"
+	var b titledBroadcast
+	ann.must(http.StatusOK, "PATCH", "/api/v1/broadcasts/"+id, map[string]any{"title": edited}, &b)
+	if b.Title != edited {
+		t.Fatalf("renamed broadcast: %+v", b)
+	}
+	if code, _ := anon.do("PATCH", "/api/v1/broadcasts/"+id, map[string]any{"title": "anon"}, nil); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous rename: %d, want 401", code)
+	}
+	if code, _ := ann.do("PATCH", "/api/v1/broadcasts/"+id, map[string]any{"title": strings.Repeat("x", 101)}, &e); code != http.StatusBadRequest || e.Error.Field != "title" {
+		t.Fatalf("101-character title: %d %+v, want 400 on title", code, e)
+	}
+	anon.must(http.StatusOK, "GET", path+"/broadcasts", nil, &list)
+	if len(list.Broadcasts) != 1 || list.Broadcasts[0].Title != edited {
+		t.Fatalf("listed after the rename: %+v", list.Broadcasts)
+	}
+	if _, _, page := anon.get("/replay/" + id); !strings.Contains(string(page), "<h1 data-broadcast-title>"+html.EscapeString(edited)+"</h1>") {
+		t.Errorf("the replay page does not show the new title")
+	}
 }

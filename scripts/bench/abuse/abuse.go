@@ -22,7 +22,8 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// abuseConfig is the `abuse` benchmark's command line.
+// abuseConfig is the `abuse` benchmark's settings: each case's warm-up on a fresh node,
+// its window and the wait after it; each case's connections; the token cost's rounds.
 type abuseConfig struct {
 	warmup, window, after            time.Duration
 	pong, preauth, chat, idle, round int
@@ -54,24 +55,13 @@ type abuseRun struct {
 // and a player are served, then the CPU cost of private rooms' playback tokens.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	a := &abuseRun{Run: benchkit.NewRun(env), keys: map[string]string{}, res: &abuseResults{TargetMB: abuseTargetMB},
-		cfg: abuseConfig{wrk: benchkit.Wrk{Threads: 2, Connections: 100}}}
-	fs, c := a.Flags, &a.cfg
-	fs.DurationVar(&c.warmup, "warmup", 8*time.Second, "publishing and playing on a fresh node before its baseline memory")
-	fs.DurationVar(&c.window, "window", 20*time.Second, "how long each abuse lasts")
-	fs.DurationVar(&c.after, "after", 5*time.Second, "from the end of an abuse to the memory it left")
-	fs.IntVar(&c.pong, "pong-sockets", 3, "anonymous chat sockets flooding pings and never reading")
-	fs.IntVar(&c.preauth, "preauth", 1000, "RTMP connections that shake hands, then buffer unfinished messages and never publish")
-	fs.IntVar(&c.chat, "chat-sockets", 2000, "idle anonymous chat sockets joined to the room")
-	fs.IntVar(&c.idle, "idle", 2000, "idle TCP connections, half to the HTTP port and half to the RTMP port")
-	fs.IntVar(&c.round, "rounds", 3, "token cost: rounds, each measuring the room unlisted and private (URL token, cookie)")
-	fs.DurationVar(&c.wrk.Duration, "wrk-duration", 10*time.Second, "token cost: each wrk load")
+		cfg: abuseConfig{warmup: 8 * time.Second, window: 20 * time.Second, after: 5 * time.Second, pong: 3, preauth: 1000, chat: 2000, idle: 2000,
+			round: 3, wrk: benchkit.Wrk{Threads: 2, Connections: 100, Duration: 10 * time.Second}}}
+	c := &a.cfg
 	if err := a.Start(ctx, args, &a.res.Head); err != nil {
 		return err
 	}
 	defer a.Close()
-	if c.pong < 1 || c.preauth < 1 || c.chat < 1 || c.idle < 2 || c.round < 1 || c.window < 5*time.Second || c.wrk.Duration < time.Second {
-		return fmt.Errorf("bench abuse: counts must be positive, -window at least 5 s, -wrk-duration at least 1 s")
-	}
 	a.res.WindowS, a.res.AfterS = c.window.Seconds(), c.after.Seconds()
 	if err := a.setup(ctx); err != nil {
 		a.Fail(err)

@@ -133,26 +133,15 @@ func tokenCost(totals map[string]float64, variant string) (float64, bool) {
 // abuseSection renders the BENCHMARKS.md section of an abuse run (without its markers).
 func abuseSection(r *abuseResults) string {
 	b := r.Section("Abuse: memory under hostile clients, and what playback tokens cost")
-	fmt.Fprintf(b, "Each abuse case runs on a fresh onair node (FerretDB and MinIO started by the benchmark, the shipped limits: "+
-		"`ONAIR_RTMP_MAX_CONNECTIONS_PER_ADDRESS=16` undoes the rig's lift of the per-address limit, nothing else is raised) with a "+
-		"public room published by a looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy` of `%s` (%.0f kbit/s, recorded to MinIO) "+
-		"and played by one LL-HLS player (the live benchmark's probe). After a warm-up, the node's RSS (VmRSS) is averaged over 4 s "+
-		"(*before*); the abuse then runs for %.0f s (*peak*: the highest RSS sampled every 250 ms), and *after* is the RSS %.0f s "+
-		"after it stopped. Each hostile connection is dialled again 50 ms after onair ends it, as an attacker would:\n\n",
-		r.Input.File, r.Input.BitrateKbps, r.WindowS, r.AfterS)
-	b.WriteString("- **pong flood**: anonymous chat sockets (hand-made websockets, `scripts/hostile`) that write 125-byte pings as fast " +
-		"as they can and never read.\n")
-	fmt.Fprintf(b, "- **pre-auth RTMP**: connections that complete the RTMP handshake, then send unfinished video messages of the "+
-		"largest size allowed before publish up to what onair buffers before publish (`rtmp.SetupMaxMessageSize`, "+
-		"`rtmp.SetupMaxBuffered`), and never connect or publish; %d per loopback address (127.2.0.1 and up), under the "+
-		"per-address limit of 16, so that they reach onair rather than being refused at once (onair then holds at most "+
-		"`rtmp.max_setup_connections` of them, 64 by default, evicting and refusing the others).\n", abusePerAddress)
-	b.WriteString("- **chat sockets**: anonymous websockets (gorilla/websocket) joined to the room's chat, reading and answering " +
-		"pings, sending nothing.\n")
-	fmt.Fprintf(b, "- **idle TCP**: connections that send nothing, alternately to the HTTP and the RTMP port, %d per loopback "+
-		"address.\n\n", abusePerAddress)
-	fmt.Fprintf(b, "*Served*: the publisher's ffmpeg still running and the room live, and the player getting parts with no "+
-		"gap over %.0f s during the abuse.\n\n", abuseMaxGapS)
+	fmt.Fprintf(b, "Each case runs on a fresh onair node (FerretDB, MinIO, the shipped limits) with a public room published by a "+
+		"looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy` of `%s` (%.0f kbit/s, recorded) and played by one LL-HLS player. "+
+		"RSS is averaged over 4 s before the abuse (*before*), sampled every 250 ms during its %.0f s (*peak*) and read %.0f s after "+
+		"(*after*); onair's ended connections are dialled again after 50 ms. *Served*: ffmpeg running, the room live and the player "+
+		"getting parts with no gap over %.0f s. The cases: **pong flood**, anonymous chat sockets writing 125-byte pings without "+
+		"reading (`scripts/hostile`); **pre-auth RTMP**, handshaken connections buffering unfinished messages up to "+
+		"`rtmp.SetupMaxBuffered`, never publishing, %d per loopback address; **chat sockets**, idle anonymous websockets in the "+
+		"room's chat; **idle TCP**, silent connections to the HTTP and RTMP ports, %d per loopback address.\n\n",
+		r.Input.File, r.Input.BitrateKbps, r.WindowS, r.AfterS, abuseMaxGapS, abusePerAddress, abusePerAddress)
 
 	b.WriteString("### Targets\n\n")
 	control := 0.0
@@ -202,13 +191,10 @@ func abuseSection(r *abuseResults) string {
 	}
 
 	b.WriteString("\n### Playback tokens: requests per CPU second\n\n")
-	fmt.Fprintf(b, "One room on a fresh node, published as above (recording off), switched between *unlisted*, whose media is served "+
-		"as a public room's (no token; a room cannot move between public and private without restarting its stream, between "+
-		"unlisted and private it keeps it) and *private*. The load is the live benchmark's: `%s`, every connection alternating "+
-		"the video media playlist and the newest complete segment (`%s`), with the URL token in the path as the token API "+
-		"hands it out (`/live/<playback id>/t/<token>/…`: the playlists' relative URIs resolve under it), or with the playback cookie (`Cookie: onair_play=…` from `POST …/playback`). "+
-		"Requests per CPU second = wrk's requests / onair's CPU seconds (utime + stime) over the load; the verdicts use the "+
-		"sums over the rounds, whose order alternates.\n\n", r.WrkCommand, strings.Join(r.Paths, "`, `"))
+	fmt.Fprintf(b, "One room on a fresh node, published as above (recording off), switched between *unlisted* (served as a "+
+		"public room's media) and *private*, with the URL token in the path (`/live/<playback id>/t/<token>/…`) or the playback "+
+		"cookie. Load: `%s`, each connection alternating `%s`. Requests per CPU second = wrk's requests / onair's CPU seconds; "+
+		"the verdicts use the sums over the rounds, whose order alternates.\n\n", r.WrkCommand, strings.Join(r.Paths, "`, `"))
 	rows = nil
 	for _, t := range r.TokenRuns {
 		rows = append(rows, []string{fmt.Sprint(t.Round), t.Variant, benchkit.F(t.RPS, 0), benchkit.F(t.CPUPercent, 0), benchkit.F(t.PerCPUS(), 0),

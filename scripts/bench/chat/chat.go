@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,32 +21,20 @@ import (
 	"onair/scripts/bench/benchkit"
 )
 
-// loadFlags are the load settings both benchmarks take.
-type loadFlags struct {
-	Rate      float64 `json:"messages_per_s"`
-	Duration  float64 `json:"duration_s"`
-	Warmup    float64 `json:"warmup_s"`
-	TextBytes int     `json:"text_bytes"`
-	idle      time.Duration
+// loadSettings are a benchmark's load, recorded with its results; both post for 30 s
+// after a 3 s warm-up and wait at most 10 s for the last deliveries.
+type loadSettings struct {
+	Rate      float64       `json:"messages_per_s"`
+	Duration  float64       `json:"duration_s"`
+	Warmup    float64       `json:"warmup_s"`
+	TextBytes int           `json:"text_bytes"`
+	idle      time.Duration // idle CPU is measured this long with every client in
 	spec      spec
 }
 
-func (c *loadFlags) register(fs *flag.FlagSet, rate float64, idle time.Duration) {
-	fs.Float64Var(&c.spec.Rate, "rate", rate, "messages per second, over all senders")
-	fs.DurationVar(&c.spec.Duration, "duration", 30*time.Second, "measured window: messages are posted this long")
-	fs.DurationVar(&c.spec.Warmup, "warmup", 3*time.Second, "posting at the rate before the window, once every client receives")
-	fs.DurationVar(&c.spec.Drain, "drain", 10*time.Second, "after the last post, wait this long at most for deliveries and acks")
-	fs.IntVar(&c.spec.TextBytes, "text", 64, "bytes of each message's text (its stamp included)")
-	fs.DurationVar(&c.idle, "idle", idle, "measure idle CPU this long with every client connected, before the warm-up")
-}
-
-func (c *loadFlags) check() error {
-	s := c.spec
-	if s.Rate <= 0 || s.Duration < time.Second || s.Warmup < 0 || s.Drain <= 0 || s.TextBytes < 40 || s.TextBytes > 500 {
-		return errors.New("-rate, -duration (at least 1s), -drain must be positive, -text 40..500")
-	}
-	c.Rate, c.Duration, c.Warmup, c.TextBytes = s.Rate, s.Duration.Seconds(), s.Warmup.Seconds(), s.TextBytes
-	return nil
+func newLoad(rate float64, idle time.Duration) loadSettings {
+	s := spec{Rate: rate, Duration: 30 * time.Second, Warmup: 3 * time.Second, Drain: 10 * time.Second, TextBytes: 64}
+	return loadSettings{Rate: rate, Duration: s.Duration.Seconds(), Warmup: s.Warmup.Seconds(), TextBytes: s.TextBytes, idle: idle, spec: s}
 }
 
 // procUsage is one server process's CPU and memory: idle with every client connected,
@@ -266,7 +253,7 @@ type results struct {
 	benchkit.Head
 	Node     string         `json:"node"`
 	SocketIO string         `json:"socket_io"`
-	Load     loadFlags      `json:"load"`
+	Load     loadSettings   `json:"load"`
 	Readers  int            `json:"readers"`
 	Senders  int            `json:"senders"`
 	Servers  []serverResult `json:"servers"`
@@ -278,33 +265,16 @@ func Run(ctx context.Context, env benchkit.Env, args []string) error {
 		return runWorker(ctx, os.Stdin, os.Stdout)
 	}
 	r := benchkit.NewRun(env)
-	res := &results{}
-	res.Load.register(r.Flags, 100, 5*time.Second)
-	r.Flags.IntVar(&res.Readers, "readers", 1000, "anonymous reading clients in the room")
-	r.Flags.IntVar(&res.Senders, "senders", 10, "signed-in posting clients (extra sockets, reading too); they post in turn")
-	servers := r.Flags.String("servers", "onair,socket.io", "servers to measure; BENCHMARKS.md is only rewritten when both ran")
+	// 1,000 anonymous readers and 10 signed-in senders (reading too), posting in turn.
+	res := &results{Load: newLoad(100, 5*time.Second), Readers: 1000, Senders: 10}
 	if err := r.Start(ctx, args, &res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := res.Load.check(); err != nil || res.Readers < 1 || res.Senders < 1 {
-		return fmt.Errorf("bench chat: %v (-readers and -senders must be positive)", err)
-	}
 	res.Node = benchkit.FirstLine(ctx, "node", "--version")
-	r.Partial = *servers != "onair,socket.io"
-	for _, server := range strings.Split(*servers, ",") {
-		var sr serverResult
-		var err error
-		switch server {
-		case "onair":
-			sr, err = measureOnair(ctx, r, res)
-		case "socket.io":
-			sr, err = measureSocketIO(ctx, r, res)
-		default:
-			err = errors.New("unknown server (want onair or socket.io)")
-		}
-		if err != nil {
-			r.Fail(fmt.Errorf("%s: %w", server, err))
+	for i, measure := range []func(context.Context, *benchkit.Run, *results) (serverResult, error){measureOnair, measureSocketIO} {
+		if sr, err := measure(ctx, r, res); err != nil {
+			r.Fail(fmt.Errorf("%s: %w", []string{"onair", "socket.io"}[i], err))
 		} else {
 			res.Servers = append(res.Servers, sr)
 		}
@@ -405,7 +375,7 @@ const (
 // clusterResults of bench cluster-chat.
 type clusterResults struct {
 	benchkit.Head
-	Load   loadFlags    `json:"load"`
+	Load   loadSettings `json:"load"`
 	Result serverResult `json:"result"`
 }
 
@@ -414,25 +384,20 @@ type clusterResults struct {
 // through the capped event log that every node tails.
 func RunCluster(ctx context.Context, env benchkit.Env, args []string) error {
 	r := benchkit.NewRun(env)
-	res := &clusterResults{}
-	res.Load.register(r.Flags, 20, 3*time.Second)
-	remote := r.Flags.Int("receivers", 100, "anonymous reading clients on node B (the sender is on node A)")
-	local := r.Flags.Int("local", 10, "anonymous reading clients on node A, for comparison (0: none)")
+	res := &clusterResults{Load: newLoad(20, 3*time.Second)}
 	if err := r.Start(ctx, args, &res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := res.Load.check(); err != nil || *remote < 1 || *local < 0 {
-		return fmt.Errorf("bench cluster-chat: %v (-receivers must be positive, -local at least 0)", err)
-	}
 	var err error
-	if res.Result, err = measureCluster(ctx, r, res.Load, *remote, *local); err != nil {
+	// 100 readers on node B, 10 on node A for comparison.
+	if res.Result, err = measureCluster(ctx, r, res.Load, 100, 10); err != nil {
 		r.Fail(err)
 	}
 	return r.Finish(ctx, res, func() string { return clusterSection(res) })
 }
 
-func measureCluster(ctx context.Context, r *benchkit.Run, lf loadFlags, remote, local int) (serverResult, error) {
+func measureCluster(ctx context.Context, r *benchkit.Run, lf loadSettings, remote, local int) (serverResult, error) {
 	r.Logf("starting FerretDB and onair nodes A and B")
 	ferret, err := benchkit.StartMongo(ctx, r.Root, filepath.Join(r.Tmp, "ferretdb"))
 	if err != nil {
@@ -449,10 +414,7 @@ func measureCluster(ctx context.Context, r *benchkit.Run, lf loadFlags, remote, 
 	a, b := nodes[0], nodes[1]
 	const slug = "bench-cluster"
 	s := lf.spec
-	s.Proto, s.Groups = protoOnair, []group{{Name: remoteName, URL: b.ChatURL(slug), Clients: remote}}
-	if local > 0 {
-		s.Groups = append(s.Groups, group{Name: localName, URL: a.ChatURL(slug), Clients: local})
-	}
+	s.Proto, s.Groups = protoOnair, []group{{Name: remoteName, URL: b.ChatURL(slug), Clients: remote}, {Name: localName, URL: a.ChatURL(slug), Clients: local}}
 	if s.Senders, err = senders(ctx, a.HTTP, slug, 1, a.ChatURL(slug)); err != nil {
 		return serverResult{}, err
 	}

@@ -27,20 +27,15 @@ func lat(l latency) string {
 func chatSection(r *results) string {
 	b := r.Section("Chat fan-out: onair and socket.io side by side")
 	l := r.Load
-	fmt.Fprintf(b, "Load, the same for both servers: one room; %d anonymous reading sockets and %d signed-in sending sockets (extra, "+
-		"reading as well): %d receivers, every one measured. The senders post in turn, %.0f messages/s in all for %.0f s (%d messages, "+
-		"%d bytes of text each), after a warm-up at the same rate (until every socket receives, then %.0f s more). Each text carries a "+
-		"sequence number and its send time; each socket notes the arrival of every message (one process, one clock) and which ones it "+
-		"got. A delivery is lost when the server acknowledged the message and a socket did not get it within the drain time.\n\n",
-		r.Readers, r.Senders, r.Readers+r.Senders, l.Rate, l.Duration, int(l.Rate*l.Duration), l.TextBytes, l.Warmup)
-	b.WriteString("The load generator is this program as a separate process (`bench chat -worker`, gorilla/websocket), so its CPU is " +
-		"never the server's; it speaks onair's JSON frames (`chat/doc.go`) and Engine.IO v4 / Socket.IO v5 over a plain websocket.\n\n" +
-		"- **onair** with FerretDB: every message is stored before it is acknowledged and broadcast; the per-user rate limit is raised " +
-		"(`ONAIR_CHAT_RATE_LIMIT=1000 ONAIR_CHAT_RATE_PER=1s`).\n" +
-		"- **socket.io** (`scripts/bench/socketio/server.js`, one process): each `msg` is broadcast with `io.to(room).emit` (the sender " +
-		"included) and acknowledged. Nothing is stored, checked or rate limited.\n\n" +
-		"Deliveries per CPU second = messages received, summed over the sockets / the server's CPU seconds (utime + stime) over the " +
-		"window, from the first send to the last delivery.\n\n### Targets\n\n")
+	fmt.Fprintf(b, "One room, the same load for both: %d anonymous readers and %d signed-in senders (reading too); the senders post "+
+		"in turn, %.0f messages/s for %.0f s (%d messages of %d bytes) after a warm-up at that rate (until every socket receives, then "+
+		"%.0f s more). Each text carries its sequence number and send time, so every socket measures its own latency and losses (a "+
+		"delivery is lost when the server acknowledged the message and a socket did not get it within the drain time). The load "+
+		"generator is a separate process (`bench chat -worker`), so its CPU is never the server's. onair runs with FerretDB, stores "+
+		"each message before acknowledging it, rate limit raised (`ONAIR_CHAT_RATE_LIMIT=1000 ONAIR_CHAT_RATE_PER=1s`); socket.io "+
+		"(`scripts/bench/socketio/server.js`) broadcasts and acknowledges, storing and checking nothing. Deliveries per CPU second = "+
+		"messages received over all sockets / the server's CPU seconds from the first send to the last delivery.\n\n### Targets\n\n",
+		r.Readers, r.Senders, l.Rate, l.Duration, int(l.Rate*l.Duration), l.TextBytes, l.Warmup)
 	find := func(name string) (serverResult, bool) {
 		i := slices.IndexFunc(r.Servers, func(s serverResult) bool { return s.Server == name })
 		if i < 0 {
@@ -80,8 +75,7 @@ func chatSection(r *results) string {
 			fmt.Sprintf("≥ %.0fx socket.io", targetPerCPURatio), benchkit.Verdict(alone/peer >= targetPerCPURatio, okO && okS)},
 		[]string{"deliveries per server CPU second: onair + FerretDB (storage; socket.io stores nothing)", cell(okO, store, 0), cell(okS, peer, 0),
 			rat(store, peer), fmt.Sprintf("(≥ %.0fx: not like for like)", targetPerCPURatio), benchkit.Verdict(store/peer >= targetPerCPURatio, okO && okS)}))
-	b.WriteString("\nThe like-for-like CPU comparison is the onair process against the socket.io process; onair's figure still includes " +
-		"its own MongoDB work. The row with FerretDB (on SQLite, far costlier per operation than MongoDB) is the total cost on this machine.\n")
+	b.WriteString("\nLike for like is the onair process against the socket.io process; the row with FerretDB (on SQLite) is the total cost.\n")
 	for _, sr := range r.Servers {
 		if t := sr.Load.Total.Latency; t.Samples > 0 && (t.P99MS >= 1000 || sr.WindowS >= l.Duration+1) {
 			fmt.Fprintf(b, "\n**%s fell behind the load**: deliveries were up to %s ms late (p99 %s ms) and the last arrived %s s after "+
@@ -172,11 +166,10 @@ func clusterSection(r *clusterResults) string {
 		groups[g.Name] = g
 	}
 	g, ok := groups[remoteName]
-	fmt.Fprintf(b, "Two onair processes (nodes A and B: own data directories, ports and node ids) on one FerretDB. One signed-in sender on "+
-		"node A posts %.0f messages/s for %.0f s (%d messages, %d bytes of text) after a warm-up (until node B's sockets receive, then %.0f s "+
-		"more); %d anonymous sockets read the room on node B, %d more on node A for comparison. Node A stores each message and appends it "+
-		"to the capped event log `chat_events`; node B tails the log and delivers to its sockets. The load generator and the stamps are "+
-		"those of `bench chat`.\n\n### Targets\n\n",
+	fmt.Fprintf(b, "Two onair nodes (A and B) on one FerretDB. One sender on node A posts %.0f messages/s for %.0f s (%d messages, %d "+
+		"bytes) after a warm-up (until node B's sockets receive, then %.0f s more); %d anonymous sockets read on node B, %d on node A "+
+		"for comparison. Node A stores each message and appends it to the capped log `chat_events`, which node B tails; load "+
+		"generator and stamps as in `bench chat`.\n\n### Targets\n\n",
 		l.Rate, l.Duration, int(l.Rate*l.Duration), l.TextBytes, l.Warmup, g.Clients, groups[localName].Clients)
 	measured := ok && len(r.Errors) == 0 && g.Latency.Samples > 0
 	b.WriteString(benchkit.Table([]string{"measure", "onair", "target", "verdict"},

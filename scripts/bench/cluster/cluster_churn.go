@@ -18,7 +18,7 @@ import (
 // churnNodes is the size of the cluster whose nodes restart one after the other.
 const churnNodes = 3
 
-// churnConfig is the `cluster-churn` benchmark's command line.
+// churnConfig is the `cluster-churn` benchmark's settings.
 type churnConfig struct {
 	publishers, players                                        int
 	warmup, steady, restartEvery, settle, cdnWarmup, cdnWindow time.Duration
@@ -50,31 +50,16 @@ func (c *churnRun) since(t time.Time) float64 { return t.Sub(c.start).Seconds() 
 // RunChurn is `bench cluster-churn`: three nodes restarted one after the other under
 // publishers and players, then one node behind the CDN example.
 func RunChurn(ctx context.Context, env benchkit.Env, args []string) error {
-	c := &churnRun{Run: benchkit.NewRun(env), keys: map[string]string{}, res: &churnResults{}}
-	fs, cfg := c.Flags, &c.cfg
-	fs.IntVar(&cfg.publishers, "publishers", 12, "rooms, each with a looping ffmpeg publisher, spread over the nodes")
-	fs.IntVar(&cfg.players, "players", 100, "LL-HLS players, spread over the rooms and the nodes")
-	fs.DurationVar(&cfg.warmup, "warmup", 15*time.Second, "playing before the first viewer count")
-	fs.DurationVar(&cfg.steady, "steady", 10*time.Second, "viewer counts are sampled this long before the first restart and after -settle")
-	fs.DurationVar(&cfg.restartEvery, "restart-every", 30*time.Second, "from one node's SIGTERM to the next one's")
-	fs.DurationVar(&cfg.settle, "settle", 15*time.Second, "from the last node's return to the last viewer counts")
-	cdnPlayers := fs.String("cdn-players", "10,100,500", "CDN: LL-HLS players behind nginx, one load per count")
-	fs.DurationVar(&cfg.cdnWarmup, "cdn-warmup", 5*time.Second, "CDN: playing before the window")
-	fs.DurationVar(&cfg.cdnWindow, "cdn-window", 20*time.Second, "CDN: window over which the origin's requests are counted")
+	// 12 publishers and 100 players; viewers counted after 15 s of playing, for 10 s
+	// before the first restart and 15 s after the last node's return; a restart every
+	// 30 s; then 10, 100 and 500 players behind the CDN, 20 s each after 5 s.
+	cfg := churnConfig{publishers: 12, players: 100, warmup: 15 * time.Second, steady: 10 * time.Second, restartEvery: 30 * time.Second,
+		settle: 15 * time.Second, cdnWarmup: 5 * time.Second, cdnWindow: 20 * time.Second, cdnPlayers: []int{10, 100, 500}}
+	c := &churnRun{Run: benchkit.NewRun(env), cfg: cfg, keys: map[string]string{}, res: &churnResults{}}
 	if err := c.Start(ctx, args, &c.res.Head); err != nil {
 		return err
 	}
 	defer c.Close()
-	for _, s := range strings.Split(*cdnPlayers, ",") {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return fmt.Errorf("bench cluster-churn: -cdn-players: %q is not a positive count", s)
-		}
-		cfg.cdnPlayers = append(cfg.cdnPlayers, n)
-	}
-	if cfg.publishers < 1 || cfg.players < 1 || cfg.steady < 2*time.Second || cfg.restartEvery < time.Second || cfg.cdnWindow < time.Second {
-		return fmt.Errorf("bench cluster-churn: counts must be positive, -steady at least 2 s, -restart-every and -cdn-window at least 1 s")
-	}
 	c.res.Publishers, c.res.Players, c.res.CDNWarmupS, c.res.CDNWindowS = cfg.publishers, cfg.players, cfg.cdnWarmup.Seconds(), cfg.cdnWindow.Seconds()
 	if err := c.setup(ctx); err != nil {
 		c.Fail(err)

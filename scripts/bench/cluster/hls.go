@@ -49,27 +49,25 @@ type hlsRun struct {
 // wrk's viewers on A and on B in alternating rounds.
 func RunHLS(ctx context.Context, env benchkit.Env, args []string) error {
 	r := benchkit.NewRun(env)
+	// Recording stays off, so that S3 uploads stay out of the CPU figures.
 	res := &hlsResults{}
-	rounds := r.Flags.Int("rounds", 2, "rounds of (load through the origin A, load through B), alternating so that both meet the same disturbances")
-	warmup := r.Flags.Duration("warmup", 8*time.Second, "publishing before the first load, so that segments exist")
-	r.Flags.BoolVar(&res.Recording, "recording", false, "keep the room's recording on (off by default, so that S3 uploads stay out of the CPU figures)")
-	w := benchkit.Wrk{}
-	r.Flags.IntVar(&w.Connections, "viewers", 100, "concurrent wrk connections")
-	r.Flags.IntVar(&w.Threads, "viewer-threads", 2, "wrk threads")
-	r.Flags.DurationVar(&w.Duration, "viewer-duration", 15*time.Second, "wrk duration of each load")
+	w := benchkit.Wrk{Connections: 100, Threads: 2, Duration: 15 * time.Second}
 	if err := r.Start(ctx, args, &res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
 	var stack benchkit.Stack
 	defer stack.Stop()
-	if err := measureHLS(ctx, r, res, &stack, *rounds, *warmup, w); err != nil {
+	if err := measureHLS(ctx, r, res, &stack, w); err != nil {
 		r.Fail(err)
 	}
 	return r.Finish(ctx, res, func() string { return hlsSection(res) })
 }
 
-func measureHLS(ctx context.Context, r *benchkit.Run, res *hlsResults, stack *benchkit.Stack, rounds int, warmup time.Duration, w benchkit.Wrk) error {
+// measureHLS runs two rounds of (load through the origin A, load through B), alternating
+// so that both meet the same disturbances, after 8 s of publishing.
+func measureHLS(ctx context.Context, r *benchkit.Run, res *hlsResults, stack *benchkit.Stack, w benchkit.Wrk) error {
+	const rounds, warmup = 2, 8 * time.Second
 	if err := stack.Launch(ctx, r, &res.Input); err != nil {
 		return err
 	}

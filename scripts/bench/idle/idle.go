@@ -31,15 +31,15 @@ type proc struct {
 // Run is `bench idle`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	r := benchkit.NewRun(env)
-	settle := r.Flags.Duration("settle", 10*time.Second, "wait this long after onair is ready before measuring (its start-up work)")
-	window := r.Flags.Duration("window", time.Minute, "measure CPU this long")
+	// Measure for a minute, 10 s after onair is ready (its start-up work done).
+	const settle, window = 10 * time.Second, time.Minute
 	res := &results{}
 	if err := r.Start(ctx, args, &res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
 	res.SettleS = settle.Seconds()
-	if err := measure(ctx, r, res, *settle, *window); err != nil {
+	if err := measure(ctx, r, res, settle, window); err != nil {
 		r.Fail(err)
 	}
 	return r.Finish(ctx, res, func() string { return section(res) })

@@ -86,7 +86,6 @@ type config struct {
 	fullDVR                                time.Duration
 	firstRuns                              int
 	wrk                                    benchkit.Wrk
-	phases                                 string
 	tags                                   []benchkit.Tag
 	input                                  string
 	kinds                                  []kind
@@ -95,35 +94,17 @@ type config struct {
 // Run is `bench live`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	r := benchkit.NewRun(env)
-	c := config{wrk: benchkit.Wrk{Threads: 2}}
-	fs := r.Flags
-	pubs := fs.String("publishers", "1,10,40", "publisher counts of the CPU and memory phase")
-	fs.StringVar(&c.phases, "phases", "play,load,viewers", "phases to run: play (latency, first frame), load (CPU, memory), viewers (HLS requests); BENCHMARKS.md is only rewritten after all of them")
-	fs.DurationVar(&c.fullDVR, "full-dvr", 130*time.Second, "CPU and memory: at the largest publisher count, also measure memory this long after the publishers started (DVR window 2 min + 10 s); 0 skips it")
-	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "latency: publishing before the measured window")
-	fs.DurationVar(&c.window, "window", 30*time.Second, "latency: window whose frames are measured")
-	fs.IntVar(&c.firstRuns, "first-frame-runs", 3, "first playable frame: runs per server")
-	fs.DurationVar(&c.loadWarmup, "load-warmup", 10*time.Second, "CPU and memory: publishing before the window")
-	fs.DurationVar(&c.loadWindow, "load-window", 20*time.Second, "CPU and memory: sampling window")
-	fs.IntVar(&c.wrk.Connections, "viewers", 100, "HLS load: concurrent wrk connections")
-	fs.IntVar(&c.wrk.Threads, "viewer-threads", 2, "HLS load: wrk threads")
-	fs.DurationVar(&c.wrk.Duration, "viewer-duration", 15*time.Second, "HLS load: wrk duration")
+	// Latency over 30 s after 5 s of publishing, 3 first-frame runs; CPU and memory at 1,
+	// 10 and 40 publishers over 20 s after 10 s, and at 40 once the 2 min DVR window is
+	// full (130 s after they started); 100 wrk viewers for 15 s.
+	c := config{publishers: []int{1, 10, 40}, warmup: 5 * time.Second, window: 30 * time.Second, firstRuns: 3,
+		loadWarmup: 10 * time.Second, loadWindow: 20 * time.Second, fullDVR: 130 * time.Second,
+		wrk: benchkit.Wrk{Connections: 100, Threads: 2, Duration: 15 * time.Second}}
 	res := &results{}
 	if err := r.Start(ctx, args, &res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
-	for _, s := range strings.Split(*pubs, ",") {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return fmt.Errorf("bench live: -publishers: %q is not a positive count", s)
-		}
-		c.publishers = append(c.publishers, n)
-	}
-	if c.firstRuns < 1 || c.window <= 0 || c.loadWindow <= 0 || c.wrk.Duration < time.Second {
-		return fmt.Errorf("bench live: runs, windows and durations must be positive")
-	}
-	r.Partial = c.phases != "play,load,viewers"
 	res.Machine.Peers = benchkit.FirstLine(ctx, "nginx", "-v")
 	var err error
 	if c.input, res.Input, err = benchkit.PrepareInput(ctx, r); err == nil {
@@ -133,38 +114,32 @@ func Run(ctx context.Context, env benchkit.Env, args []string) error {
 		return err
 	}
 	c.kinds = []kind{onairKind(r.Bin), nginxKind()}
-	if strings.Contains(c.phases, "play") {
-		play(ctx, r, c, res)
-	}
-	if strings.Contains(c.phases, "load") {
-		for _, n := range c.publishers {
-			for _, k := range c.kinds {
-				if ctx.Err() != nil {
-					break
-				}
-				r.Logf("CPU and memory: %s with %d publishers", k.Name, n)
-				l, err := measureLoad(ctx, r, c, k, n, n == slices.Max(c.publishers))
-				if err != nil {
-					r.Fail(err)
-					continue
-				}
-				r.Logf("  CPU %.1f %% of a core (%.2f %% per stream), RSS %.1f MB (%.2f MB per stream), %d/%d live",
-					l.CPUPercent, l.CPUPercentPerStream, l.RSSMeanMB, l.RSSPerStreamMB, l.Live, n)
-				res.Load = append(res.Load, l)
-			}
-		}
-	}
-	if strings.Contains(c.phases, "viewers") {
+	play(ctx, r, c, res)
+	for _, n := range c.publishers {
 		for _, k := range c.kinds {
-			r.Logf("viewers: %s, wrk -c%d for %s", k.Name, c.wrk.Connections, c.wrk.Duration)
-			v, err := measureViewers(ctx, r, c, k)
+			if ctx.Err() != nil {
+				break
+			}
+			r.Logf("CPU and memory: %s with %d publishers", k.Name, n)
+			l, err := measureLoad(ctx, r, c, k, n, n == slices.Max(c.publishers))
 			if err != nil {
 				r.Fail(err)
 				continue
 			}
-			r.Logf("  %.0f requests/s, %.0f requests per CPU second", v.RPS, v.RequestsPerCPUS)
-			res.Viewers = append(res.Viewers, v)
+			r.Logf("  CPU %.1f %% of a core (%.2f %% per stream), RSS %.1f MB (%.2f MB per stream), %d/%d live",
+				l.CPUPercent, l.CPUPercentPerStream, l.RSSMeanMB, l.RSSPerStreamMB, l.Live, n)
+			res.Load = append(res.Load, l)
 		}
+	}
+	for _, k := range c.kinds {
+		r.Logf("viewers: %s, wrk -c%d for %s", k.Name, c.wrk.Connections, c.wrk.Duration)
+		v, err := measureViewers(ctx, r, c, k)
+		if err != nil {
+			r.Fail(err)
+			continue
+		}
+		r.Logf("  %.0f requests/s, %.0f requests per CPU second", v.RPS, v.RequestsPerCPUS)
+		res.Viewers = append(res.Viewers, v)
 	}
 	return r.Finish(ctx, res, func() string { return section(res) })
 }

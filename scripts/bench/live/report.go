@@ -81,10 +81,8 @@ func section(r *results) string {
 		row(memLabel, or, nr, 2, fmt.Sprintf("≤ %.0f MB", targetRSSPerStreamMB), or <= targetRSSPerStreamMB, okR),
 		row("HLS requests per CPU second", ov, nv, 0, fmt.Sprintf("≥ %.1fx nginx-rtmp", targetReqPerCPURatio), ov/nv >= targetReqPerCPURatio, okV && okVN)))
 
-	b.WriteString("\n### Ingest-to-player latency\n\nEvery video frame carries an SEI (user data unregistered) with the wall-clock time at which the " +
-		"benchmark's RTMP publisher sent it; the player notes when each part or segment has fully arrived and finds the stamps in it. Latency = " +
-		"arrival − send time, on the same clock: when a frame *reaches* the player, before the player's own hold-back (hls.js keeps 3 target " +
-		"durations behind the live edge of classic HLS, and PART-HOLD-BACK behind LL-HLS).\n\n")
+	b.WriteString("\n### Ingest-to-player latency\n\nEach video frame carries an SEI stamp of the time the RTMP publisher sent it; " +
+		"latency = arrival of the part or segment holding it − that time, on one clock, before any player hold-back.\n\n")
 	lat := func(label string, fm func(latency) string) []string {
 		return append([]string{label}, cells(r.Latency, latM, fm)...)
 	}
@@ -98,18 +96,15 @@ func section(r *results) string {
 		lat("downloads (failed)", func(l latency) string { return fmt.Sprintf("%d (%d)", l.Fetches, l.FetchErrors) }),
 		lat("machine busy", func(l latency) string { return f(l.MachineBusy, 0) + " %" })))
 
-	b.WriteString("\n### Publish start to first playable frame\n\nFrom the publisher's first byte (TCP connect of the RTMP handshake) to the " +
-		"arrival of the first part or segment holding an IDR picture. The player starts at the same moment, asking for the playlist every 50 ms " +
-		"while it is 404 (onair: also 503), then joins at the live edge. Each run publishes a new stream.\n\n")
+	b.WriteString("\n### Publish start to first playable frame\n\nFrom the publisher's first byte to the arrival of the first part " +
+		"or segment holding an IDR picture; the player polls the playlist every 50 ms from the same moment. A new stream each run.\n\n")
 	b.WriteString(benchkit.Table([]string{"", "onair", "nginx-rtmp"},
 		append([]string{"runs (ms)"}, cells(r.FirstFrame, ffM, func(l firstFrame) string { return benchkit.Join(l.RunsMS, 0) })...),
 		append([]string{"median (ms)"}, cells(r.FirstFrame, ffM, func(l firstFrame) string { return f(l.MedianMS, 0) })...)))
 
 	b.WriteString("\n### Publishers: server CPU and memory\n\nN looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy -f flv rtmp://…` " +
-		"publishers (started 25 ms apart) on a fresh server; CPU (utime + stime) and RSS (sampled every second) of the server's processes (nginx: " +
-		"master and workers) over the window after the warm-up. Per-stream memory is (mean RSS − idle RSS) / N, idle RSS being measured before " +
-		"the first publisher. *Disk* is the segments the server held at the end of the window; *RSS growth* shows whether memory still rises " +
-		"before the 2 min DVR window is full. The ffmpeg publishers' own CPU is the same load for both servers.\n\n")
+		"publishers (25 ms apart) on a fresh server; CPU and RSS (every second) of the server's processes over the window after the warm-up. " +
+		"MB per stream = (mean RSS − idle RSS before the first publisher) / N; *disk* is the segments held at the end.\n\n")
 	var rows, full [][]string
 	for _, l := range r.Load {
 		live := fmt.Sprintf("%d/%d", l.Live, l.Publishers)
@@ -130,15 +125,13 @@ func section(r *results) string {
 		fmt.Fprintf(b, "\nWindow: %.0f s after a %.0f s warm-up.\n", r.Load[0].WindowS, r.Load[0].WarmupS)
 	}
 	if len(full) > 0 {
-		b.WriteString("\nAt the largest publisher count the same servers kept publishing until onair's 2 min DVR window and nginx-rtmp's 2 min " +
-			"playlist were full. The memory target is read from here, at the highest RSS seen since the window (GC cycles make RSS swing):\n\n")
+		b.WriteString("\nAt the largest count, once the 2 min DVR window (nginx-rtmp: playlist) was full; the memory target reads the peak:\n\n")
 		b.WriteString(benchkit.Table([]string{"publishers", "server", "seconds after the last publisher started", "RSS idle → now (MB)",
 			"MB per stream now (peak)", "disk (MB)", "CPU % of a core since the window"}, full...))
 	}
 
-	b.WriteString("\n### Many viewers of one stream\n\nOne looping ffmpeg publisher; wrk's connections each alternate between the stream's media " +
-		"playlist (onair: the LL-HLS video playlist as a player first loads it) and its newest complete segment (about 1 s of video). wrk runs " +
-		"on the same cores, so requests per second of *server* CPU is the comparable figure.\n\n")
+	b.WriteString("\n### Many viewers of one stream\n\nOne publisher; each wrk connection alternates the media playlist and the newest " +
+		"complete segment. wrk shares the cores, so requests per *server* CPU second is the comparable figure.\n\n")
 	view := func(label string, fm func(viewers) string, fig func(viewers) float64) []string {
 		out := append([]string{label}, cells(r.Viewers, viewM, fm)...)
 		if fig == nil {

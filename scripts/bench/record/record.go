@@ -75,34 +75,30 @@ const replayRoom = "rec-replay"
 
 type run struct {
 	*benchkit.Run
-	res                           *results
-	stack                         benchkit.Stack
-	api                           *benchkit.API // its session works on every node
-	slugs                         []string
-	keys                          map[string]string
-	warmup, window, outage, drain time.Duration
-	replayRuns                    int
-	replayPublish                 time.Duration
+	res   *results
+	stack benchkit.Stack
+	api   *benchkit.API // its session works on every node
+	slugs []string
+	keys  map[string]string
 }
+
+// The run's settings: 10 streams publish for 10 s before each 20 s window (recording
+// off, then on); MinIO is down for 60 s and the backlog has 2 min to upload after it;
+// then 5 publisher-left-to-replay runs publish 6 s each.
+const (
+	streamCount                                 = 10
+	loadWarmup, loadWindow, outageFor, drainFor = 10 * time.Second, 20 * time.Second, 60 * time.Second, 2 * time.Minute
+	replayRuns, replayPublish                   = 5, 6 * time.Second
+)
 
 // Run is `bench record`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	r := &run{Run: benchkit.NewRun(env), res: &results{}, keys: map[string]string{}}
-	fs := r.Flags
-	fs.IntVar(&r.res.Streams, "streams", 10, "live streams (looping ffmpeg -re -c copy publishers) in the CPU, memory and outage phases")
-	fs.DurationVar(&r.warmup, "warmup", 10*time.Second, "CPU and memory: publishing before the window")
-	fs.DurationVar(&r.window, "window", 20*time.Second, "CPU and memory: sampling window, with recording off and then on")
-	fs.DurationVar(&r.outage, "outage", 60*time.Second, "how long MinIO is down while the streams record")
-	fs.DurationVar(&r.drain, "drain-timeout", 2*time.Minute, "longest wait, after MinIO is back, for the spooled backlog to be uploaded")
-	fs.IntVar(&r.replayRuns, "replay-runs", 5, "publisher-left-to-replay runs")
-	fs.DurationVar(&r.replayPublish, "replay-publish", 6*time.Second, "how long each replay run publishes")
+	r.res.Streams = streamCount
 	if err := r.Start(ctx, args, &r.res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
-	if r.res.Streams < 1 || r.replayRuns < 1 || r.window < time.Second || r.outage < time.Second || r.replayPublish < 2*time.Second {
-		return fmt.Errorf("bench record: counts must be positive, the window and outage at least 1 s, -replay-publish at least 2 s")
-	}
 	err := r.setup(ctx)
 	if err == nil {
 		r.phase(ctx, false)
@@ -214,7 +210,7 @@ func (r *run) phase(ctx context.Context, recording bool) {
 // measureLoad measures onair's idle memory, starts the publishers (25 ms apart) and
 // samples onair's CPU and memory over the window after the warm-up.
 func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load, error) {
-	res := load{Recording: recording, Streams: len(r.slugs), WarmupS: r.warmup.Seconds(), WindowS: r.window.Seconds()}
+	res := load{Recording: recording, Streams: len(r.slugs), WarmupS: loadWarmup.Seconds(), WindowS: loadWindow.Seconds()}
 	if err := benchkit.SleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
 		return res, err
 	}
@@ -229,7 +225,7 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 			return res, err
 		}
 	}
-	if err := benchkit.SleepUntil(ctx, time.Now().Add(r.warmup)); err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(loadWarmup)); err != nil {
 		return res, err
 	}
 	if err := s.alive(); err != nil {
@@ -249,7 +245,7 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 		}
 	}
 	busy := benchkit.ReadCPUTimes()
-	u, err := benchkit.MeasureUsage(ctx, []int{s.node.Pid()}, r.window, time.Second)
+	u, err := benchkit.MeasureUsage(ctx, []int{s.node.Pid()}, loadWindow, time.Second)
 	if err != nil {
 		return res, err
 	}
@@ -275,7 +271,7 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 // recording, samples onair's RSS and recording backlog every second, then starts MinIO
 // again on the same port and data and waits for the backlog to go up.
 func (r *run) measureOutage(ctx context.Context, s *streams) error {
-	r.Logf("S3 outage: MinIO down for %s", r.outage)
+	r.Logf("S3 outage: MinIO down for %s", outageFor)
 	o := &outage{}
 	r.res.Outage = o
 	var killed time.Time
@@ -304,7 +300,7 @@ func (r *run) measureOutage(ctx context.Context, s *streams) error {
 	first, err := take("down")
 	last := first
 	if err == nil {
-		_, err = everySecond(killed.Add(r.outage), func() (bool, error) { last, err = take("down"); return false, err })
+		_, err = everySecond(killed.Add(outageFor), func() (bool, error) { last, err = take("down"); return false, err })
 	}
 	if err != nil {
 		return fmt.Errorf("S3 outage: %w", err)
@@ -327,14 +323,14 @@ func (r *run) measureOutage(ctx context.Context, s *streams) error {
 	if err := s.alive(); err != nil {
 		return fmt.Errorf("S3 outage: %w", err)
 	}
-	drained, err := everySecond(back.Add(r.drain), func() (bool, error) {
+	drained, err := everySecond(back.Add(drainFor), func() (bool, error) {
 		x, err := take("drain")
 		o.RSSDrainMaxMB, o.DrainS = max(o.RSSDrainMaxMB, x.RSSMB), time.Since(back).Seconds()
 		return x.SpoolParts <= float64(len(r.slugs)), err
 	})
 	o.MachineBusy = busy.BusySince()
 	if err == nil && !drained {
-		err = fmt.Errorf("the backlog was not uploaded within %s of MinIO's return", r.drain)
+		err = fmt.Errorf("the backlog was not uploaded within %s of MinIO's return", drainFor)
 	}
 	if err != nil {
 		return fmt.Errorf("S3 outage: %w", err)
@@ -390,10 +386,10 @@ func (r *run) checkCompletion(ctx context.Context, s *streams) error {
 // broadcasts every 50 ms until the new one lists a replay_url and that playlist answers
 // 200.
 func (r *run) measureReplay(ctx context.Context, s *streams) error {
-	r.Logf("publisher left → replay playlist: %d runs of %s", r.replayRuns, r.replayPublish)
-	p := &replay{PublishS: r.replayPublish.Seconds()}
+	r.Logf("publisher left → replay playlist: %d runs of %s", replayRuns, replayPublish)
+	p := &replay{PublishS: replayPublish.Seconds()}
 	r.res.Replay = p
-	for i := range r.replayRuns {
+	for i := range replayRuns {
 		url, ready, err := r.replayOnce(ctx, s)
 		if err != nil {
 			return fmt.Errorf("replay run %d: %w", i+1, err)
@@ -414,7 +410,7 @@ func (r *run) replayOnce(ctx context.Context, s *streams) (urlMS, readyMS float6
 	var p *benchkit.Process
 	if err == nil {
 		p, err = benchkit.StartProcess("ffmpeg", exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-			"-t", strconv.FormatFloat(r.replayPublish.Seconds(), 'f', -1, 64), "-i", r.stack.Input, "-c", "copy", "-f", "flv", s.node.PublishURL(r.keys[replayRoom])))
+			"-t", strconv.FormatFloat(replayPublish.Seconds(), 'f', -1, 64), "-i", r.stack.Input, "-c", "copy", "-f", "flv", s.node.PublishURL(r.keys[replayRoom])))
 	}
 	if err != nil {
 		return 0, 0, err
@@ -422,7 +418,7 @@ func (r *run) replayOnce(ctx context.Context, s *streams) (urlMS, readyMS float6
 	defer p.Stop(syscall.SIGKILL, 0)
 	select {
 	case <-p.Done():
-	case <-time.After(r.replayPublish + 30*time.Second):
+	case <-time.After(replayPublish + 30*time.Second):
 		return 0, 0, fmt.Errorf("ffmpeg still publishing long after it should have stopped")
 	case <-ctx.Done():
 		return 0, 0, ctx.Err()

@@ -49,21 +49,21 @@ type page struct {
 // Run is `bench web`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	r := benchkit.NewRun(env)
-	runs := r.Flags.Int("runs", 5, "page loads, each in a fresh browser context (bench.mjs --runs)")
-	warmup := r.Flags.Duration("warmup", 3*time.Second, "publishing after the room went live, before the first page load")
-	node := r.Flags.String("node", "node", "Node.js binary that runs web/ui/e2e/bench.mjs")
 	res := &results{}
 	if err := r.Start(ctx, args, &res.Head); err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := measure(ctx, r, res, *runs, *warmup, *node); err != nil {
+	if err := measure(ctx, r, res); err != nil {
 		r.Fail(err)
 	}
 	return r.Finish(ctx, res, func() string { return section(res) })
 }
 
-func measure(ctx context.Context, r *benchkit.Run, res *results, runs int, warmup time.Duration, node string) error {
+// measure loads the page 5 times, each in a fresh browser context, once the room has been
+// live for 3 s.
+func measure(ctx context.Context, r *benchkit.Run, res *results) error {
+	const runs, warmup, node = 5, 3 * time.Second, "node"
 	e2eDir := filepath.Join(r.Root, "web", "ui", "e2e")
 	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
 		return fmt.Errorf("playwright-core is not installed: run make e2e-deps: %w", err)

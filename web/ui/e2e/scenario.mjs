@@ -338,12 +338,18 @@ async function main() {
     const item = owner.locator('[data-dash-broadcasts] li.broadcast').first();
     await item.waitFor();
     const broadcastID = await item.getAttribute('data-id');
+    await item.locator('[data-rename-broadcast]').click();
+    await item.locator('[data-broadcast-title-input]').fill('Renamed past broadcast');
+    await item.locator('[data-broadcast-title-input]').press('Enter');
+    await item.locator('strong', { hasText: 'Renamed past broadcast' }).waitFor();
+    const renamed = await (await owner.request.get(`${base}/api/v1/broadcasts/${broadcastID}`)).json();
+    check(renamed.title === 'Renamed past broadcast', `the past broadcast is renamed (${renamed.title})`);
     await item.locator('[data-delete-broadcast]').click();
     await owner.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
     await item.waitFor({ state: 'detached' });
     check((await owner.request.get(`${base}/replay/${broadcastID}`)).status() === 404, 'the deleted broadcast is gone');
     check(await owner.evaluate(() => !document.cookie.includes('onair_session')), 'the session cookie is out of reach of page scripts');
-    log('moderator added, key rotated, past broadcast deleted');
+    log('moderator added, key rotated, past broadcast renamed and deleted');
 
     // ---- chat rate limit feedback, then log out and back in
     for (let i = 1; i <= 6; i++) {

@@ -8,16 +8,18 @@
 // onair stores stream keys hashed, so a key can be shown only in the answer that made it
 // (creating the room, rotating the key). The dashboard keeps such a key in memory for as
 // long as the page is open, and otherwise offers to rotate it. Nothing is written to
-// localStorage or sessionStorage.
+// localStorage or sessionStorage but the ids of unfinished uploads (upload.js).
 import { $, h, flash, since, date, clock, bitrate, bytes, confirmDialog, copyText } from './dom.js';
 import { api } from './api.js';
 import { section, showError } from './forms.js';
 import { webhooksSection } from './webhooks.js';
+import { uploadSection } from './upload.js';
 import { multitrackSection } from './multitrack.js';
 
 export function dashboard(main) {
   const keys = new Map(); // slug -> stream key shown during this page's life
   let timers = [];
+  let reloadBroadcasts = null; // the room's past broadcasts list reloads itself with this
 
   const stopTimers = () => {
     for (const t of timers) clearInterval(t);
@@ -139,6 +141,7 @@ export function dashboard(main) {
         invitedSection(room),
         room.visibility === 'private' ? playerLinkSection(room) : null,
         broadcastsSection(room),
+        uploadSection(room, () => reloadBroadcasts?.()),
         webhooksSection(room),
         dangerSection(room)));
   }
@@ -431,6 +434,31 @@ export function dashboard(main) {
       h('p', { class: 'muted' }, 'For players outside onair. Links cannot be taken back: keep them short-lived.'), form, out, err);
   }
 
+  // renameButton edits a past broadcast's title in place (a live one follows the room's
+  // stream title).
+  function renameButton(b, title) {
+    const btn = h('button', { type: 'button', class: 'small', 'data-rename-broadcast': b.id }, 'Rename');
+    btn.addEventListener('click', () => {
+      const input = h('input', { value: title.textContent, maxlength: 100, 'aria-label': 'Broadcast title', 'data-broadcast-title-input': '' });
+      const form = h('form', { class: 'row' }, input, h('button', { type: 'submit', class: 'small' }, 'Save'));
+      const done = (text) => { title.textContent = text; form.replaceWith(title); btn.hidden = false; };
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try {
+          const saved = await api('PATCH', `/api/v1/broadcasts/${encodeURIComponent(b.id)}`, { title: input.value });
+          done(saved.title);
+        } catch (e) {
+          flash(`The title was not changed: ${e.message}`);
+        }
+      });
+      input.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') done(title.textContent); });
+      title.replaceWith(form);
+      btn.hidden = true;
+      input.focus();
+    });
+    return btn;
+  }
+
   function broadcastsSection(room) {
     const list = h('ul', { class: 'broadcasts', 'data-dash-broadcasts': '' }, h('li', { class: 'muted' }, 'Loading…'));
     const load = async () => {
@@ -443,7 +471,8 @@ export function dashboard(main) {
     };
     const item = (b) => {
       const rec = b.recording;
-      const status = !b.ended ? 'live now' : b.replay_url ? `recorded, ${bytes(rec.size)}` : rec ? `recording ${rec.status}` : 'not recorded';
+      const status = !b.ended ? 'live now' : b.source === 'upload' ? `uploaded, ${bytes(rec?.size)}`
+        : b.replay_url ? `recorded, ${bytes(rec.size)}` : rec ? `recording ${rec.status}` : 'not recorded';
       const del = h('button', { type: 'button', class: 'small danger', 'data-delete-broadcast': b.id }, 'Delete');
       del.addEventListener('click', async () => {
         const ok = await confirmDialog('Delete this broadcast?', `The broadcast of ${date(b.started)} and its recording are deleted for good.`, 'Delete');
@@ -455,13 +484,16 @@ export function dashboard(main) {
           flash(`The broadcast was not deleted: ${e.message}`);
         }
       });
+      const title = h('strong', null, b.title);
       const li = h('li', { class: 'broadcast', dataset: { id: b.id } },
-        h('span', null, h('strong', null, b.title), ' ',
+        h('span', null, title, ' ',
           h('span', { class: 'muted' }, `${date(b.started)} · ${clock((b.duration_ms || 0) / 1000)} · peak ${b.peak_viewers} watching · ${status}`)),
-        h('span', { class: 'row' }, b.replay_url ? h('a', { class: 'button small', href: `/replay/${b.id}` }, 'Replay') : null, b.ended ? del : null));
+        h('span', { class: 'row' }, b.replay_url ? h('a', { class: 'button small', href: `/replay/${b.id}` }, 'Replay') : null,
+          b.ended ? renameButton(b, title) : null, b.ended ? del : null));
       return li;
     };
     load();
+    reloadBroadcasts = load;
     timers.push(setInterval(load, 30000));
     return section('Past broadcasts', 'past-h', list);
   }
