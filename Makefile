@@ -76,7 +76,7 @@ $(STATICCHECK):
 # the other (BENCHES=record make bench runs some); a failing one does not stop the next,
 # and the target fails at the end if any did.
 BENCH_BIN := bin/bench
-BENCHES   ?= live chat cluster-chat idle record cluster-hls cluster-churn web abuse
+BENCHES   ?= live chat cluster-chat idle record cluster-hls cluster-churn web abuse ladder
 
 bench: build tools e2e-deps
 	@scripts/deps.sh bench

@@ -28,6 +28,7 @@ import (
 	"onair/scripts/bench/chat"
 	"onair/scripts/bench/cluster"
 	"onair/scripts/bench/idle"
+	"onair/scripts/bench/ladder"
 	"onair/scripts/bench/live"
 	"onair/scripts/bench/record"
 	"onair/scripts/bench/web"
@@ -47,6 +48,7 @@ var benchmarks = map[string]benchmark{
 	"chat":         {"chat fan-out, 1,000 websockets in one room at 100 messages/s: latency, loss, deliveries per CPU second; onair vs socket.io", chat.Run, 8 * time.Minute},
 	"cluster-chat": {"chat across two onair nodes sharing MongoDB: cross-node delivery latency and loss", chat.RunCluster, 5 * time.Minute},
 	"idle":         {"onair and its embedded database as make run starts them, nobody connected: CPU over a minute", idle.Run, 5 * time.Minute},
+	"ladder":       {"simulcast ladder vs one rendition at the same total bit rate: CPU per delivered byte, RSS per rendition; hls.js switch-down time in Chromium", ladder.Run, 15 * time.Minute},
 	"live": {"RTMP in, HLS out: latency, first frame, CPU and memory per publisher, HLS requests per CPU second; onair vs nginx-rtmp",
 		live.Run, 20 * time.Minute},
 	"record":      {"recording off vs on (CPU, RSS), RSS and spool through a 60 s S3 outage, publisher left to replay playlist", record.Run, 10 * time.Minute},
