@@ -28,7 +28,8 @@ func startNode(t *testing.T, bin string, m *testenv.MongoDB, s3 *testenv.S3, ext
 }
 
 // Two nodes share MongoDB and S3: a stream published to A plays through B, chat posted on
-// A reaches B, a clip asked of B is cut on A, and when A dies the room shows offline on B within 15 s.
+// A reaches B, a clip asked of B is cut on A, and when A dies the room shows offline on B
+// within 15 s.
 func TestTwoNodes(t *testing.T) {
 	bin := testenv.OnairBinary(t)
 	m, s3 := testenv.StartMongoDB(t), testenv.StartS3(t)
