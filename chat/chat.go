@@ -76,12 +76,11 @@ type Config struct {
 	PongTimeout  time.Duration
 	// WriteTimeout bounds each frame write (default 10 s).
 	WriteTimeout time.Duration
-	// FlushDelay is the least time between two writes of a room to its sockets (0, the
-	// default: no bound). An event that comes sooner after the last write than that waits
-	// for the next one and goes with the events of the wait in one message (a "batch"
-	// frame). Every message costs each socket a write (a syscall) whatever its size, so
-	// in a busy room a delay of tens of milliseconds sends several events per write and
-	// cuts the server's CPU per delivery; an event in a quiet room goes at once.
+	// FlushDelay is how long an event may wait to go to a room's sockets in one message
+	// with the events that follow it (a "batch" frame; 0, the default: each at once).
+	// Every message costs each socket a write (a syscall) whatever its size, so at a few
+	// events a second per room a delay of tens of milliseconds sends several per write and
+	// cuts the server's CPU per delivery, adding up to FlushDelay to the delivery latency.
 	// At most 1 s. Frames for one socket (acks, errors, history, close) are not delayed.
 	FlushDelay time.Duration
 	// OpTimeout bounds each MongoDB operation made on behalf of a socket or in the

@@ -13,26 +13,25 @@ import (
 	"onair/scripts/testenv"
 )
 
-// TestFlushDelayCoalescesWrites: with a FlushDelay, the first event of a quiet room goes
-// at once and those that follow within the delay go out together, in one batch message,
-// one write; without one, each is written at once, on its own.
+// TestFlushDelayCoalescesWrites: with a FlushDelay, events of a room within the delay go
+// out in one batch message, one write; without one, each is written at once, on its own.
 func TestFlushDelayCoalescesWrites(t *testing.T) {
 	const n = 5
 	cases := []struct {
 		name     string
 		delay    time.Duration
-		oneByOne bool // wait for each frame before publishing the next
+		oneByOne bool          // wait for each frame before publishing the next
+		gap      time.Duration // between the first frame and the others
 		writes   func(w uint64) bool
 		want     string
-		batches  []int // events per message, in order; nil: one each
 	}{
 		// Nothing follows each frame, so a frame held back for company would never come.
-		{"no delay, one at a time", 0, true, func(w uint64) bool { return w == n }, "one per frame", nil},
+		{"no delay, one at a time", 0, true, 0, func(w uint64) bool { return w == n }, "one per frame"},
 		// Each event is a message of its own, however quickly they come.
-		{"no delay, back to back", 0, false, func(w uint64) bool { return w == n }, "one per frame", nil},
-		// The first event finds a room that wrote nothing for the delay and goes alone;
-		// the others come within the delay of that write and go together.
-		{"delay", time.Second, false, func(w uint64) bool { return w == 2 }, "2", []int{1, n - 1}},
+		{"no delay, back to back", 0, false, 0, func(w uint64) bool { return w == n }, "one per frame"},
+		// Long after the first event would have been sent on its own, the room still waits
+		// for the others, well within the delay.
+		{"delay", time.Second, false, 100 * time.Millisecond, func(w uint64) bool { return w == 1 }, "1"},
 	}
 	e := newEnv(t)
 	for i, tc := range cases {
@@ -49,6 +48,9 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 						t.Fatalf("frame %q, want %d", f.ID, k)
 					}
 				}
+				if k == 0 && tc.gap > 0 {
+					cl.quiet(tc.gap)
+				}
 			}
 			if !tc.oneByOne {
 				for k := range n {
@@ -56,8 +58,8 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 					if f.ID != fmt.Sprint(k) {
 						t.Fatalf("frame %q, want %d", f.ID, k)
 					}
-					if want := batchOf(tc.batches, k); f.batch != want {
-						t.Fatalf("frame %d came in a message of %d events, want %d", k, f.batch, want)
+					if tc.delay > 0 && f.batch != n {
+						t.Fatalf("frame %d came in a message of %d events, want one batch of %d", k, f.batch, n)
 					}
 				}
 			}
@@ -66,18 +68,6 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 			}
 		})
 	}
-}
-
-// batchOf is the size of the message that event k comes in, for messages of the given
-// sizes in order (nil: one event each).
-func batchOf(sizes []int, k int) int {
-	for _, n := range sizes {
-		if k < n {
-			return n
-		}
-		k -= n
-	}
-	return 1
 }
 
 // TestShutdownSendsWaitingEvents: events waiting for the room's FlushDelay reach the

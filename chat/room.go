@@ -47,15 +47,11 @@ type room struct {
 	histMsg  *outMsg // the history frame for joining sockets; nil when stale
 	viewMsg  *outMsg // the viewers frame for joining sockets; nil when stale
 
-	// A room writes to its sockets at most once per Config.FlushDelay: an event goes out
-	// at once when the last write is older than that, else it waits for the next one
-	// and the events of the wait go together, as one batch message (sooner when they
-	// reach batchBytes).
+	// Events broadcast within Config.FlushDelay of the first of them go to the sockets as
+	// one batch message, when the delay is up or they reach batchBytes.
 	pending      [][]byte    // the events' JSON, in order
 	pendingBytes int         // their total length
-	flushTimer   *time.Timer // ends the wait
-	flushDue     bool        // flushTimer is armed
-	lastFlush    time.Time
+	flushTimer   *time.Timer // ends the delay
 
 	// seqMu orders this node's posts: ids and times are assigned in order and messages
 	// are published (acked, broadcast, sent to the event log) in that order, whatever
@@ -217,34 +213,24 @@ func (r *room) housekeeping(now time.Time) {
 	}
 }
 
-// broadcast sends an event (its JSON frame) to every socket of the room: at once when the
-// room wrote nothing for Config.FlushDelay, else with the events that follow it until the
-// delay is up, in one message. Delaying only what comes within the delay of a write keeps
-// the same bound on writes per second as delaying every event, and adds nothing to the
-// latency of a room that is not busy. Called with mu held.
+// broadcast sends an event (its JSON frame) to every socket of the room: at once without
+// Config.FlushDelay, else with the events that follow within the delay, in one message.
+// Called with mu held.
 func (r *room) broadcast(ev []byte) {
 	if len(r.subs) == 0 {
 		return
 	}
 	r.pending = append(r.pending, ev)
 	r.pendingBytes += len(ev)
-	if r.pendingBytes >= batchBytes(r.h.cfg.SendQueueBytes) {
-		r.flush()
-		return
-	}
-	if r.flushDue {
-		return
-	}
-	wait := r.h.cfg.FlushDelay - time.Since(r.lastFlush)
+	delay := r.h.cfg.FlushDelay
 	switch {
-	case wait <= 0:
+	case delay == 0 || r.pendingBytes >= batchBytes(r.h.cfg.SendQueueBytes):
 		r.flush()
+	case len(r.pending) > 1:
 	case r.flushTimer == nil:
-		r.flushTimer = time.AfterFunc(wait, r.flushLater)
-		r.flushDue = true
+		r.flushTimer = time.AfterFunc(delay, r.flushLater)
 	default:
-		r.flushTimer.Reset(wait)
-		r.flushDue = true
+		r.flushTimer.Reset(delay)
 	}
 }
 
@@ -265,11 +251,9 @@ func (r *room) flush() {
 	if n == 0 {
 		return
 	}
-	if r.flushDue {
+	if r.flushTimer != nil {
 		r.flushTimer.Stop()
-		r.flushDue = false
 	}
-	r.lastFlush = time.Now()
 	f := r.pending[0]
 	if n > 1 {
 		f = batchPayload(r.pending)
