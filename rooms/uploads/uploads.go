@@ -159,10 +159,9 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) EnsureIndexes(ctx context.Context) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	_, err := s.uploads.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "room_id", Value: 1}, {Key: "state", Value: 1}}},
-		{Keys: bson.D{{Key: "state", Value: 1}, {Key: "expires", Value: 1}}},
-	})
+	err := mongodb.CreateIndexes(ctx, s.uploads,
+		mongodb.Index{Name: "room_id_1_state_1", Keys: mongodb.Keys("room_id", 1, "state", 1)},
+		mongodb.Index{Name: "state_1_expires_1", Keys: mongodb.Keys("state", 1, "expires", 1)})
 	if err != nil {
 		return fmt.Errorf("uploads: create indexes: %w", err)
 	}
