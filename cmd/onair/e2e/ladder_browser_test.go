@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/url"
+	"os"
 	"testing"
 
 	"onair/scripts/testenv"
@@ -25,7 +26,7 @@ func TestQualityMenuBrowser(t *testing.T) {
 	index := waitIndex(t, o, "cam")
 	// The page loads the multivariant playlist once: the rendition must be offered by then.
 	waitVariants(t, o, index, 2)
-	runBrowserScript(t, "quality.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium},
+	runBrowserScript(t, "quality.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium, "ABR_THROTTLE=" + os.Getenv("ABR_THROTTLE")},
 		func(command string, _ []string) string {
 			t.Fatalf("the quality script asked for %s", command)
 			return ""
