@@ -183,17 +183,9 @@ func (s *Service) announceRecording(ctx context.Context, d broadcastDoc, rec Rec
 // DeleteBroadcast deletes a past broadcast and its recording; only the room's owner or an
 // admin may, and not while it is live.
 func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) error {
-	d, err := s.broadcastDoc(ctx, id)
+	d, b, room, err := s.editableBroadcast(ctx, actor, "delete", id)
 	if err != nil {
 		return err
-	}
-	b := s.broadcastOf(&d)
-	room, err := s.RoomByID(ctx, b.RoomID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	if !room.CanEdit(actor) && !actor.Admin {
-		return fmt.Errorf("delete broadcast %s: %w", id, ErrForbidden)
 	}
 	if b.Ended == nil {
 		return &ConflictError{Field: "broadcast", Message: "the broadcast is live; stop the stream first"}
@@ -207,12 +199,31 @@ func (s *Service) DeleteBroadcast(ctx context.Context, actor User, id string) er
 		return dbError("delete broadcast "+id, err)
 	}
 	s.log.Info("broadcast deleted", "broadcast_id", id, "room_id", b.RoomID, "by", actor.ID)
-	if room.ID == "" {
-		room = Room{ID: b.RoomID, Slug: b.RoomSlug}
-	}
 	details := map[string]any{"started": b.Started.UTC().Format(time.RFC3339Nano), "recording": b.Recording != nil}
 	s.record(ctx, actor, audit.BroadcastDelete, &room, &audit.Target{Kind: audit.KindBroadcast, ID: id}, details)
 	return nil
+}
+
+// editableBroadcast loads broadcast id and its room, and checks that actor may change it
+// (the room's owner or an admin); op names the change in the error. The room of a
+// broadcast whose room is gone is its id and slug alone, for the audit trail.
+func (s *Service) editableBroadcast(ctx context.Context, actor User, op, id string) (broadcastDoc, Broadcast, Room, error) {
+	d, err := s.broadcastDoc(ctx, id)
+	if err != nil {
+		return d, Broadcast{}, Room{}, err
+	}
+	b := s.broadcastOf(&d)
+	room, err := s.RoomByID(ctx, b.RoomID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return d, b, room, err
+	}
+	if !room.CanEdit(actor) && !actor.Admin {
+		return d, b, room, fmt.Errorf("%s broadcast %s: %w", op, id, ErrForbidden)
+	}
+	if room.ID == "" {
+		room = Room{ID: b.RoomID, Slug: b.RoomSlug}
+	}
+	return d, b, room, nil
 }
 
 // pastRetention gives the retention of a room's recordings and clips (overrides by room,

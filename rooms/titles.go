@@ -2,7 +2,6 @@ package rooms
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -41,17 +40,9 @@ func (s *Service) RetitleBroadcast(ctx context.Context, actor User, id, title st
 	if err != nil {
 		return Broadcast{}, err
 	}
-	d, err := s.broadcastDoc(ctx, id)
+	d, b, room, err := s.editableBroadcast(ctx, actor, "retitle", id)
 	if err != nil {
 		return Broadcast{}, err
-	}
-	b := s.broadcastOf(&d)
-	room, err := s.RoomByID(ctx, b.RoomID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Broadcast{}, err
-	}
-	if !room.CanEdit(actor) && !actor.Admin {
-		return Broadcast{}, fmt.Errorf("retitle broadcast %s: %w", id, ErrForbidden)
 	}
 	if b.Ended == nil {
 		return Broadcast{}, &ConflictError{Field: "title", Message: "the broadcast is live: its title follows the room's stream title"}
@@ -65,9 +56,6 @@ func (s *Service) RetitleBroadcast(ctx context.Context, actor User, id, title st
 	}
 	if res.MatchedCount == 0 {
 		return Broadcast{}, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
-	}
-	if room.ID == "" {
-		room = Room{ID: b.RoomID, Slug: b.RoomSlug}
 	}
 	s.record(ctx, actor, audit.BroadcastRetitle, &room, &audit.Target{Kind: audit.KindBroadcast, ID: id}, map[string]any{"title": t})
 	b.Title = t
