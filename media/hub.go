@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -373,32 +375,84 @@ func (h *Hub) Activity() map[string]time.Time {
 }
 
 // Refusal is why a publisher of a stream was refused after its key was accepted (a codec
-// onair cannot serve), kept for the streamer's dashboard.
+// onair cannot serve, a rendition without its main or not aligned with it), kept for the
+// streamer's dashboard.
 type Refusal struct {
 	At     time.Time
 	Reason string
 }
 
-// maxRefusals bounds the refusals a hub keeps. Only publishers with a valid stream key get
-// this far, so the names are the streams' own; the bound guards against very many rooms.
-const maxRefusals = 4096
+// StreamRefusal is a stream's last refusal, as Refusals lists them.
+type StreamRefusal struct {
+	Name string
+	Refusal
+}
+
+// Bounds of the refusals a hub keeps. Only publishers with a valid stream key get this
+// far, so the names are the streams' own; the count guards against very many rooms.
+const (
+	maxRefusals = 4096
+	// maxRefusalReason bounds a reason's bytes: it is shown, and reported to the other
+	// nodes in this node's heartbeat.
+	maxRefusalReason = 512
+	// RefusalTTL is how long a refusal is kept: long enough for a streamer to look at the
+	// dashboard after the encoder gave up, short enough that an old mistake, fixed since,
+	// does not linger.
+	RefusalTTL = 10 * time.Minute
+)
 
 func (h *Hub) noteRefusal(name string, reason error) {
+	msg := reason.Error()
+	if len(msg) > maxRefusalReason {
+		msg = strings.ToValidUTF8(msg[:maxRefusalReason], "") + "…"
+	}
+	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.refusals[name]; !ok && len(h.refusals) >= maxRefusals {
-		for n := range h.refusals { // forget any one: the map is a courtesy, not a log
+		for n, r := range h.refusals { // expired ones first
+			if now.Sub(r.At) >= RefusalTTL {
+				delete(h.refusals, n)
+			}
+		}
+		for n := range h.refusals { // else any one: the map is a courtesy, not a log
+			if len(h.refusals) < maxRefusals {
+				break
+			}
 			delete(h.refusals, n)
-			break
 		}
 	}
-	h.refusals[name] = Refusal{At: time.Now(), Reason: reason.Error()}
+	h.refusals[name] = Refusal{At: now, Reason: msg}
 }
 
-// LastRefusal is the last refusal of a publisher of the stream called name on this node.
+// LastRefusal is the last refusal of a publisher of the stream called name on this node,
+// within RefusalTTL.
 func (h *Hub) LastRefusal(name string) (Refusal, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.refusals[name]
+	if ok && time.Since(r.At) >= RefusalTTL {
+		delete(h.refusals, name)
+		return Refusal{}, false
+	}
 	return r, ok
+}
+
+// Refusals lists the newest refusals of this node within RefusalTTL, at most limit of
+// them, newest first: what this node tells the others, whose dashboards show them too.
+func (h *Hub) Refusals(limit int) []StreamRefusal {
+	now := time.Now()
+	h.mu.Lock()
+	out := make([]StreamRefusal, 0, min(limit, len(h.refusals)))
+	for name, r := range h.refusals {
+		if now.Sub(r.At) < RefusalTTL {
+			out = append(out, StreamRefusal{Name: name, Refusal: r})
+		}
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

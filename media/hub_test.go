@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -500,5 +501,22 @@ func TestRefusedPublisherKeepsItsReason(t *testing.T) {
 	r, ok := hub.LastRefusal("cam")
 	if !ok || r.Reason != reason.Error() || r.At.IsZero() {
 		t.Fatalf("last refusal %+v, %v", r, ok)
+	}
+}
+
+// Refusals lists the newest refusals first, at most the limit, each reason bounded: it
+// goes into this node's heartbeat for the other nodes' dashboards.
+func TestRefusalsNewestFirst(t *testing.T) {
+	hub := NewHub(HubConfig{IdleTimeout: time.Hour})
+	hub.noteRefusal("a", errors.New("first"))
+	hub.noteRefusal("b", errors.New(strings.Repeat("x", 2*maxRefusalReason)))
+	hub.noteRefusal("a", errors.New("again"))
+	got := hub.Refusals(1)
+	if len(got) != 1 || got[0].Name != "a" || got[0].Reason != "again" {
+		t.Fatalf("Refusals(1) = %+v", got)
+	}
+	got = hub.Refusals(10)
+	if len(got) != 2 || got[1].Name != "b" || len(got[1].Reason) > maxRefusalReason+len("…") {
+		t.Fatalf("Refusals(10) = %d entries: %+v", len(got), got)
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -34,9 +35,9 @@ type roomHealth struct {
 	// Warnings say what the stream's settings cost viewers, e.g. a key frame interval
 	// longer than the segments.
 	Warnings []string `json:"warnings,omitempty"`
-	// PublishError is why this node last refused a publish of the stream (a codec it
-	// cannot serve, a rendition whose key frames are not aligned), unless a run started
-	// since.
+	// PublishError is why a node (any of the cluster's) last refused a publish of the
+	// stream (a codec it cannot serve, a rendition whose key frames are not aligned, or
+	// sent to a node without the main rendition), unless a run started since.
 	PublishError *publishError `json:"publish_error,omitempty"`
 	// Renditions are the quality ladder: the main rendition first, then each further one
 	// (simulcast outputs, multitrack video tracks), with their recent rates.
@@ -123,11 +124,34 @@ func (s *Server) roomHealth(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Renditions = renditionsHealth(st, s.cfg.Hub.Renditions(room.StreamName()))
 	}
-	if r, ok := s.cfg.Hub.LastRefusal(room.StreamName()); ok && (!h.Here || r.At.After(h.LiveSince)) {
-		h.PublishError = &publishError{At: r.At, Reason: r.Reason}
+	if f, ok := s.lastRefusal(r.Context(), room.StreamName()); ok && (!h.Here || f.At.After(h.LiveSince)) {
+		h.PublishError = &publishError{At: f.At, Reason: f.Reason}
 	}
 	if h.Live && !h.LiveSince.IsZero() {
 		h.UptimeMS = now.Sub(h.LiveSince).Milliseconds()
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// lastRefusal is the latest refusal of a publish of the stream called name by any node:
+// behind a load balancer the node that refused a rendition (one without the main) is
+// seldom the one serving its streamer's dashboard. Each node reports its own recent
+// refusals in its heartbeat document (rooms/cluster), its alone to write, expiring with
+// media.RefusalTTL or with the node; they are read only when a dashboard asks.
+func (s *Server) lastRefusal(ctx context.Context, name string) (media.Refusal, bool) {
+	best, ok := s.cfg.Hub.LastRefusal(name)
+	if s.cfg.Cluster == nil {
+		return best, ok
+	}
+	nodes, err := s.cfg.Cluster.Nodes(ctx)
+	if err != nil {
+		s.log.Warn("the other nodes' refusals are not shown", "stream", name, "err", err)
+		return best, ok
+	}
+	for _, n := range nodes {
+		if f, found := n.Refusal(name); found && time.Since(f.At) < media.RefusalTTL && (!ok || f.At.After(best.At)) {
+			best, ok = media.Refusal{At: f.At, Reason: f.Reason}, true
+		}
+	}
+	return best, ok
 }

@@ -22,12 +22,16 @@ func (a *app) newCluster(db *mongo.Database) error {
 // clusterReport is what this node tells the others at each heartbeat: when each of its
 // publishers last sent data (another node takes a stream over only from a quiet one), how
 // many viewers watch each stream through this node (viewers.go) and what its recordings
-// hold on its disk (for the admin console's server health).
+// hold on its disk (for the admin console's server health), and the publishes it refused
+// lately, which every node's dashboard shows (web/dashboard.go).
 func (a *app) clusterReport() cluster.Report {
 	r := cluster.Report{Viewers: a.viewerReport()}
 	if a.recorder != nil {
 		b := a.recorder.Backlog()
 		r.Backlog = cluster.Backlog{Recordings: b.Recordings, BytesPending: b.BytesPending, PartsPending: b.PartsPending}
+	}
+	for _, f := range a.hub.Refusals(cluster.MaxRefusals) {
+		r.Refusals = append(r.Refusals, cluster.Refusal{Name: f.Name, At: f.At, Reason: f.Reason})
 	}
 	for name, at := range a.hub.Activity() {
 		r.Publishing = append(r.Publishing, cluster.Activity{Name: name, Active: at})

@@ -5,11 +5,12 @@
 // Collections:
 //
 //	nodes   {_id: node id, url, started, heartbeat, publishing: [{name, active}], viewers: [{name, n}],
-//	         backlog {recordings, bytes_pending, parts_pending}}
+//	         backlog {recordings, bytes_pending, parts_pending}, refusals: [{name, at, reason}]}
 //	leases  {_id: "<resource>#<gen>", resource, kind, gen, node, at}
 //
 // Each node is the only writer of its nodes document, rewritten at every heartbeat with
-// what it publishes and how many viewers watch through it.
+// what it publishes, how many viewers watch through it, and the publishes it refused
+// lately (for the streamers' dashboards, whichever node serves them).
 //
 // A lease is a series of generations, each inserted under a unique _id: whoever inserts
 // generation n+1 of a resource owns it. Taking over is therefore decided by the unique
@@ -26,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +72,24 @@ type Report struct {
 	Viewers    []Viewers
 	// Backlog is what its recordings hold on its disk, for the operators' view.
 	Backlog Backlog
+	// Refusals are the publishes it refused lately, one per stream: Beat keeps the first
+	// MaxRefusals, each reason cut to MaxRefusalReason bytes.
+	Refusals []Refusal
+}
+
+// Bounds of a node's reported refusals: a publisher with a valid key can make a node
+// refuse it, and each refusal lands in the node's document.
+const (
+	MaxRefusals      = 64
+	MaxRefusalReason = 512
+)
+
+// Refusal is why a node last refused a publish of a stream after its key was accepted
+// (a rendition sent to a node without the main rendition, a codec onair cannot serve).
+type Refusal struct {
+	Name   string    `bson:"name"`
+	At     time.Time `bson:"at"`
+	Reason string    `bson:"reason"`
 }
 
 // Backlog is what a node's recordings in progress hold on its local disk, not yet in the
@@ -102,6 +122,17 @@ type Node struct {
 	Publishing []Activity `bson:"publishing"`
 	Viewers    []Viewers  `bson:"viewers"`
 	Backlog    Backlog    `bson:"backlog"`
+	Refusals   []Refusal  `bson:"refusals,omitempty"`
+}
+
+// Refusal is the node's report of its last refusal of a publish of name.
+func (n Node) Refusal(name string) (Refusal, bool) {
+	for _, r := range n.Refusals {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Refusal{}, false
 }
 
 // Active reports when the node's publisher of name last sent data (zero if it has none).
@@ -240,11 +271,19 @@ func (r *Registry) Beat(ctx context.Context) error {
 	if rep.Viewers == nil {
 		rep.Viewers = []Viewers{}
 	}
+	if len(rep.Refusals) > MaxRefusals {
+		rep.Refusals = rep.Refusals[:MaxRefusals]
+	}
+	for i := range rep.Refusals {
+		if f := &rep.Refusals[i]; len(f.Reason) > MaxRefusalReason {
+			f.Reason = strings.ToValidUTF8(f.Reason[:MaxRefusalReason], "")
+		}
+	}
 	ctx, cancel := r.op(ctx)
 	defer cancel()
 	_, err := r.nodes.ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.cfg.NodeID}}, Node{
 		ID: r.cfg.NodeID, URL: r.cfg.AdvertiseURL, Started: r.started, Heartbeat: r.now(),
-		Publishing: rep.Publishing, Viewers: rep.Viewers, Backlog: rep.Backlog,
+		Publishing: rep.Publishing, Viewers: rep.Viewers, Backlog: rep.Backlog, Refusals: rep.Refusals,
 	}, options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("cluster: write heartbeat of %s: %w", r.cfg.NodeID, err)

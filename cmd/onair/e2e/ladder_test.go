@@ -283,7 +283,8 @@ func waitVariants(t *testing.T, o *testenv.Onair, index string, n int) playlist.
 }
 
 // TestRenditionsAcrossNodes: renditions live on the node that holds the main rendition's
-// lease. A rendition published to the other node is refused there with the reason; the
+// lease. A rendition published to the other node is refused there with the reason, which
+// the streamer's dashboard shows on either node (here: the node with the main); the
 // ladder of the node that has it plays through the other node's proxy (the rendition's
 // playlists and parts under the stream's own URLs).
 func TestRenditionsAcrossNodes(t *testing.T) {
@@ -329,4 +330,16 @@ func TestRenditionsAcrossNodes(t *testing.T) {
 	if strings.Contains(string(must200(t, b, indexB)), "240p") {
 		t.Error("the refused rendition is offered")
 	}
+	// The streamer's dashboard on A, the node with the main, shows B's refusal with its
+	// reason: behind a load balancer it may be served by any node.
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		h := ladderHealth(t, ann, "ann-nodes")
+		if h.PublishError == nil {
+			return false, "no publish error in A's health"
+		}
+		if !strings.Contains(h.PublishError.Reason, `rendition "240p"`) || !strings.Contains(h.PublishError.Reason, "not being published to this node") {
+			return false, "A's publish error: " + h.PublishError.Reason
+		}
+		return true, ""
+	})
 }
