@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"onair/scripts/testenv"
 )
@@ -31,6 +33,44 @@ func TestQualityMenuBrowser(t *testing.T) {
 			t.Fatalf("the quality script asked for %s", command)
 			return ""
 		})
+}
+
+// TestQualityMenuJoinBrowser: a rendition that joins the live stream while a viewer
+// watches reaches the watch page without a reload (web/ui/e2e/quality-join.mjs): the page
+// opens on the main rendition alone; once the test starts a second output on the same
+// clock, the quality menu comes to list it, the video plays on, and the new rendition
+// plays when chosen.
+func TestQualityMenuJoinBrowser(t *testing.T) {
+	chromium := browserDeps(t)
+	key := newKey(t)
+	o := testenv.StartOnair(t, testenv.OnairOptions{Env: []string{streamsEnv(map[string]string{"cam": key})}})
+	main := o.RTMP + "/" + key
+	// Both outputs' timestamps are offset, the main's by a constant: with an offset of
+	// zero, ffmpeg would shift the main's by the AAC encoder's delay (21 ms) to keep them
+	// positive, and its key frames would be that far from the rendition's.
+	const gop = time.Second // 30 frames at 30 fps, as the segments last
+	const base = 10 * time.Second
+	started := time.Now()
+	testenv.FFmpeg(t, tsOffset(simulcastArgs("testsrc2=size=640x360:rate=30", [4]string{"640x360", "30", "600k", main}), base))
+	waitVariants(t, o, waitIndex(t, o, "cam"), 1)
+	runBrowserScript(t, "quality-join.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium},
+		func(command string, _ []string) string {
+			if command != "@start-rendition" {
+				t.Fatalf("the script asked for %s", command)
+			}
+			// An output the encoder adds later: another ffmpeg, whose timestamps are put on
+			// the main's clock at one of its key frames, as one encoder's outputs share a
+			// clock.
+			args := simulcastArgs("testsrc2=size=640x360:rate=30", [4]string{"320x180", "30", "250k", main + "?rendition=180p"})
+			testenv.FFmpeg(t, tsOffset(args, base+time.Since(started).Round(gop)))
+			return "ok"
+		})
+}
+
+// tsOffset makes ffmpeg's single output (its URL last in args) start its timestamps at d.
+func tsOffset(args []string, d time.Duration) []string {
+	url := args[len(args)-1]
+	return append(args[:len(args)-1:len(args)-1], "-output_ts_offset", fmt.Sprintf("%.3f", d.Seconds()), url)
 }
 
 // TestLadderDashboardBrowser: the room's dashboard shows the rendition ladder in its live

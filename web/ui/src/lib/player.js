@@ -8,9 +8,11 @@
 // start while playing a live broadcast from its start), data-latency (seconds behind live), data-dvr (seconds of rewindable window), data-fatal-errors,
 // data-first-frame-ms (time from navigation to the first frame on screen), data-levels (the
 // renditions offered), data-level (the one playing, by hls.js's index), data-level-choice (the
-// menu's choice: auto or an index).
+// menu's choice: auto or an index), data-ladder-updates (times a change of the live stream's
+// renditions was handed to hls.js).
 import Hls from './hls.js';
 import { $, h, clock } from './dom.js';
+import { ladderChange, streamLive } from './ladder.js';
 
 const nativeHLS = () => {
   const v = document.createElement('video');
@@ -44,7 +46,12 @@ export class Player {
     this.mediaRecoveries = 0;
     this.dragging = false;
     this.bufferTimer = 0;
+    this.hlsSrc = ''; // what hls.js plays, and its configuration: a new ladder restarts it
+    this.hlsConfig = null;
+    this.ladderQuiet = 0; // no ladder hand-over before this time (performance.now())
+    this.gone = new Set(); // renditions whose playlist ended while the stream went on
     this.root.dataset.fatalErrors = '0';
+    this.root.dataset.ladderUpdates = '0';
     this.wire();
     this.watchFirstFrame();
     setInterval(() => this.tick(), 250);
@@ -203,6 +210,7 @@ export class Player {
   // playLive plays a live LL-HLS stream from its multivariant playlist.
   playLive(src) {
     this.liveSrc = src;
+    this.gone.clear();
     this.fromStart = false;
     this.root.dataset.source = 'live';
     this.reset('live');
@@ -241,22 +249,31 @@ export class Player {
   // Safari's ManagedMediaSource), and with the browser's own HLS elsewhere (iPhones before
   // iOS 17.1). hls.js comes first even where canPlayType claims HLS (Chrome now does): it
   // is what gives low-latency catch-up, the latency figure and the same behaviour everywhere.
-  attach(src, config) {
+  //
+  // resume, when given, continues what an earlier hls.js instance played (handOver).
+  attach(src, config, resume = null) {
     const v = this.video;
     if (Hls.isSupported()) {
-      const hls = new Hls({ enableWorker: false, ...config });
+      this.hlsSrc = src;
+      this.hlsConfig = config;
+      const hls = new Hls({ enableWorker: false, ...config, ...(resume ? { autoStartLoad: false } : {}) });
       this.hls = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        for (let i = hls.levels.length - 1; i >= 0 && hls.levels.length > 1; i--) {
+          if (this.gone.has(hls.levels[i].uri)) hls.removeLevel(i);
+        }
+        if (resume) {
+          this.resume(hls, resume);
+          return;
+        }
         this.showLevels();
         this.play();
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => this.showLevel(data.level));
-      hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
-        if (this.mode === 'live' && data.details && !data.details.live) this.markEnded();
-      });
+      hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => this.levelUpdated(hls, data));
       hls.on(Hls.Events.ERROR, (_, data) => this.hlsError(hls, data));
       hls.loadSource(src);
-      hls.attachMedia(v);
+      hls.attachMedia(resume && resume.media ? resume.media : v);
     } else if (nativeHLS()) {
       v.src = src;
       v.addEventListener('loadedmetadata', () => {
@@ -271,17 +288,105 @@ export class Player {
   }
 
   // showLevels fills the quality menu with the renditions (Auto, then by resolution,
-  // largest first), or hides it when there is one.
-  showLevels() {
+  // largest first), or hides it when there is one; choice is the level chosen (-1: auto).
+  showLevels(choice = -1) {
     const levels = (this.hls && this.hls.levels) || [];
+    const value = choice >= 0 && choice < levels.length ? String(choice) : 'auto';
     this.root.dataset.levels = String(levels.length);
-    this.root.dataset.levelChoice = 'auto';
+    this.root.dataset.levelChoice = value;
     const order = levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height - a.l.height) || (b.l.bitrate - a.l.bitrate));
     const options = [h('option', { value: 'auto' }, 'Auto')];
     for (const { l, i } of order) options.push(h('option', { value: String(i) }, l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s`));
     this.quality.replaceChildren(...options);
-    this.quality.value = 'auto';
+    this.quality.value = value;
     this.quality.hidden = levels.length < 2;
+    if (this.root.dataset.level) this.showLevel(Number(this.root.dataset.level));
+  }
+
+  // chosenURI is the rendition the menu forces, '' on auto.
+  chosenURI() {
+    const l = this.hls && this.quality.value !== 'auto' && this.hls.levels[Number(this.quality.value)];
+    return l ? l.uri : '';
+  }
+
+  // levelUpdated follows each load of the live playlist being played: its end, and the
+  // ladder it reports (lib/ladder.js says why from there).
+  levelUpdated(hls, data) {
+    if (this.mode !== 'live' || !data.details || hls !== this.hls) return;
+    if (!data.details.live) {
+      if (this.fromStart || hls.levels.length < 2) this.markEnded();
+      else this.renditionEnded(hls, data.level);
+      return;
+    }
+    if (this.fromStart) return;
+    const change = ladderChange(hls, data.level, data.details);
+    if (!change) return;
+    if (change.joined.length) {
+      this.handOver();
+      return;
+    }
+    // Renditions left: hls.js drops levels in place. The one playing ends by its
+    // playlist's end instead (renditionEnded).
+    const choice = this.chosenURI();
+    for (const i of change.left.sort((a, b) => b - a)) {
+      if (i !== data.level && hls.levels.length > 1) hls.removeLevel(i);
+    }
+    this.showLevels(hls.levels.findIndex((l) => l.uri === choice));
+  }
+
+  // handOver gives hls.js the stream's new ladder. hls.js cannot add a level to a running
+  // instance, so a new one reads the multivariant playlist and takes over the old one's
+  // MediaSource as it is (hls.js's transferMedia): what is buffered plays on, the video
+  // element is never reset, and the new instance goes on loading where the buffer ends.
+  // The playing level's playlist details go with it, so that its timeline is the old one.
+  // At most one hand-over per few seconds: a ladder that flaps costs little.
+  handOver() {
+    const old = this.hls;
+    const now = performance.now();
+    if (!old || now < this.ladderQuiet) return;
+    this.ladderQuiet = now + 5000;
+    const playing = old.levels[old.currentLevel >= 0 ? old.currentLevel : old.loadLevel];
+    const seeds = new Map();
+    if (playing && playing.details) seeds.set(playing.uri, playing.details);
+    for (const t of old.audioTracks || []) if (t.details && t.url) seeds.set(t.url, t.details);
+    const resume = { choice: this.chosenURI(), playing: playing ? playing.uri : '', seeds, media: null };
+    resume.media = old.transferMedia();
+    old.destroy();
+    this.hls = null;
+    this.root.dataset.ladderUpdates = String(Number(this.root.dataset.ladderUpdates) + 1);
+    this.attach(this.hlsSrc, this.hlsConfig, resume);
+  }
+
+  // resume starts a hand-over's new hls.js instance where the old one was.
+  resume(hls, r) {
+    for (const l of hls.levels) if (r.seeds.has(l.uri)) l.details = r.seeds.get(l.uri);
+    for (const t of hls.audioTracks || []) if (r.seeds.has(t.url)) t.details = r.seeds.get(t.url);
+    const choice = hls.levels.findIndex((l) => l.uri === r.choice);
+    const playing = hls.levels.findIndex((l) => l.uri === r.playing);
+    const start = choice >= 0 ? choice : playing;
+    if (start >= 0) hls.startLevel = start;
+    if (choice >= 0) hls.loadLevel = choice;
+    if (playing >= 0) this.root.dataset.level = String(playing); // until hls.js switches
+    else delete this.root.dataset.level;
+    this.showLevels(choice);
+    hls.startLoad(this.video.currentTime, true);
+  }
+
+  // renditionEnded: the playlist of a rendition being played ended. If the others go on,
+  // only that rendition left (its encoder output stopped): play the stream's ladder
+  // without it, from the live edge. Else the stream ended.
+  async renditionEnded(hls, level) {
+    const l = hls.levels[level];
+    if (!l || this.gone.has(l.uri)) return;
+    this.gone.add(l.uri);
+    if (!(await streamLive(hls.levels, level))) {
+      if (hls === this.hls) this.markEnded();
+      return;
+    }
+    if (hls !== this.hls) return;
+    this.root.dataset.ladderUpdates = String(Number(this.root.dataset.ladderUpdates) + 1);
+    this.reset('live');
+    this.attach(this.hlsSrc, this.hlsConfig);
   }
 
   // chooseLevel plays one rendition from now on, or leaves the choice to hls.js's
@@ -301,6 +406,8 @@ export class Player {
   }
 
   hlsError(hls, data) {
+    // hls.js turns an exception in a listener (this player's too) into an error event.
+    if (data.details === Hls.ErrorDetails.INTERNAL_EXCEPTION) console.error('player:', data.event, data.error);
     if (!data.fatal || hls !== this.hls) return;
     const code = data.response && data.response.code;
     if (data.type === Hls.ErrorTypes.MEDIA_ERROR && this.mediaRecoveries < 2) {

@@ -1,0 +1,93 @@
+// A rendition that joins a live stream while the watch page plays it, run by
+// cmd/onair/e2e/ladder_browser_test.go (TestQualityMenuJoinBrowser) on a stream (STREAM)
+// whose main rendition (360p) is live alone when the page opens:
+//
+//  1. The page plays the main rendition; the quality menu is hidden (one rendition).
+//  2. The test starts a 180p output of the same clock (@start-rendition). Without a
+//     reload, the menu comes to list Auto, 360p and 180p, and hls.js has both levels.
+//  3. The video still plays: it goes on advancing, with no fatal error, and choosing 180p
+//     in the menu plays the new rendition (the video decodes 180 lines).
+//
+// Environment: ONAIR_URL, STREAM, CHROMIUM. Exit status 0 when every check passed.
+import { launch } from './browser.mjs';
+import { ask, check, log } from './steps.mjs';
+
+const base = process.env.ONAIR_URL;
+const stream = process.env.STREAM;
+if (!base || !stream) throw new Error('ONAIR_URL and STREAM must be set');
+
+const wait = (page, fn, arg, timeout = 30000) => page.waitForFunction(fn, arg, { timeout, polling: 200 });
+const state = (page) => page.evaluate(() => {
+  const p = document.querySelector('[data-player]');
+  const v = p.querySelector('video');
+  const menu = p.querySelector('select[data-quality]');
+  return {
+    ...p.dataset, height: v.videoHeight, t: v.currentTime, paused: v.paused,
+    menu: [...menu.options].map((o) => o.textContent), menuHidden: menu.hidden,
+    events: window.videoEvents,
+  };
+});
+
+const browser = await launch();
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => log('page error:', e.message));
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log(`console ${m.type()}:`, m.text()); });
+  // Counts of the video element's events that a disruption would show.
+  await page.addInitScript(() => {
+    window.videoEvents = { waiting: 0, emptied: 0 };
+    document.addEventListener('DOMContentLoaded', () => {
+      const v = document.querySelector('[data-player] video');
+      for (const name of Object.keys(window.videoEvents)) v.addEventListener(name, () => { window.videoEvents[name]++; });
+    });
+  });
+  await page.goto(`${base}/watch/${stream}`);
+  await wait(page, () => document.querySelector('[data-player]').dataset.state === 'live');
+
+  // 1. The main rendition alone.
+  let s = await state(page);
+  log('before:', JSON.stringify(s.menu), 'levels', s.levels, 'events', JSON.stringify(s.events));
+  check(s.levels === '1' && s.menuHidden, `with one rendition the page has ${s.levels} levels, menu hidden ${s.menuHidden}`);
+
+  // 2. The second rendition joins; the page learns of it on its own.
+  await ask('@start-rendition');
+  const asked = Date.now();
+  await wait(page, () => {
+    const p = document.querySelector('[data-player]');
+    const menu = p.querySelector('select[data-quality]');
+    return p.dataset.levels === '2' && !menu.hidden && menu.options.length === 3;
+  }, null, 90000).catch(async (e) => {
+    log('menu not updated:', JSON.stringify(await state(page)));
+    throw e;
+  });
+  s = await state(page);
+  log(`menu after ${((Date.now() - asked) / 1000).toFixed(1)} s:`, JSON.stringify(s.menu), 'ladder updates', s.ladderUpdates,
+    'events', JSON.stringify(s.events), `at ${s.t.toFixed(1)} s`);
+  check(s.menu[0].startsWith('Auto') && s.menu[1] === '360p' && s.menu[2] === '180p', `the menu lists ${JSON.stringify(s.menu)}`);
+
+  // 3. Still playing, and the new rendition plays when chosen.
+  const t0 = s.t;
+  await wait(page, (t) => {
+    const p = document.querySelector('[data-player]');
+    const v = p.querySelector('video');
+    return v.currentTime > t + 2 && !v.paused && (p.dataset.state === 'live' || p.dataset.state === 'behind');
+  }, t0);
+  s = await state(page);
+  check(s.fatalErrors === '0', `${s.fatalErrors} fatal errors`);
+  log(`still playing at ${s.t.toFixed(1)} s (${s.state}), events`, JSON.stringify(s.events));
+  const low = await page.evaluate(() => [...document.querySelector('select[data-quality]').options].find((o) => o.textContent === '180p').value);
+  await page.selectOption('select[data-quality]', low);
+  await wait(page, (lvl) => {
+    const p = document.querySelector('[data-player]');
+    const v = p.querySelector('video');
+    return p.dataset.level === lvl && v.videoHeight === 180 && !v.paused;
+  }, low).catch(async (e) => {
+    log('180p not played:', JSON.stringify(await state(page)));
+    throw e;
+  });
+  s = await state(page);
+  log(`180p chosen: level ${s.level}, ${s.height} lines at ${s.t.toFixed(1)} s, ${s.latency} s behind live, events`, JSON.stringify(s.events));
+} finally {
+  await browser.close();
+}
+process.exit(0);
