@@ -465,7 +465,23 @@ func TestDiscontinuity(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.frame++
-	h.feed(3 * time.Second)
+	// While the returning publisher's first segment is still open, its parts follow the
+	// discontinuity, dated, in both renditions.
+	h.feed(300 * time.Millisecond)
+	for _, file := range []string{"video1_stream.m3u8", "audio2_stream.m3u8"} {
+		body := h.must(file)
+		var pl playlist.Media
+		if err := pl.Unmarshal(body); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		text := string(body)
+		_, tail, found := strings.Cut(text, "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:")
+		if !found || len(pl.Parts) == 0 || strings.Contains(tail, "#EXTINF") ||
+			!strings.Contains(tail, `URI="`+pl.Parts[0].URI+`",INDEPENDENT=YES`) {
+			t.Fatalf("%s: the open segment's parts do not follow a dated EXT-X-DISCONTINUITY:\n%s", file, body)
+		}
+	}
+	h.feed(2700 * time.Millisecond)
 	after := checkMedia(t, "after", h.must("video1_stream.m3u8"), expect{live: true, target: 1, partTarget: 200 * time.Millisecond, reports: []string{"audio2_stream.m3u8"}})
 	if after.Map.URI != before.Map.URI || after.MediaSequence < before.MediaSequence {
 		t.Fatal("the playlist did not go on")
