@@ -455,6 +455,26 @@ func TestDiscontinuity(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.feed(3500 * time.Millisecond)
 	before := checkMedia(t, "before", h.must("video1_stream.m3u8"), expect{live: true, target: 1, partTarget: 200 * time.Millisecond, reports: []string{"audio2_stream.m3u8"}})
+	// The publisher drops: what it sent goes out at once, not when it comes back.
+	listed := func(pl *playlist.Media) time.Duration {
+		var d time.Duration
+		for _, s := range pl.Segments {
+			d += s.Duration
+		}
+		for _, p := range pl.Parts {
+			d += p.Duration
+		}
+		return d
+	}
+	sent := time.Duration(h.frame) * time.Second / 30
+	if d := listed(before); d > sent-30*time.Millisecond {
+		t.Fatalf("%s of %s listed while the publisher sends: the test needs a frame held back", d, sent)
+	}
+	h.sink.(media.Pauser).Paused()
+	paused := checkMedia(t, "paused", h.must("video1_stream.m3u8"), expect{live: true, target: 1, partTarget: 200 * time.Millisecond, reports: []string{"audio2_stream.m3u8"}})
+	if d := listed(paused); len(paused.Parts) > 0 || d < sent-2*time.Millisecond || d > sent+2*time.Millisecond {
+		t.Fatalf("after the publisher dropped, %s of %s listed, %d parts of an open segment", d, sent, len(paused.Parts))
+	}
 	// The hub marks the first access unit of the returning publisher and continues its
 	// timestamps; here the same: a key frame, marked.
 	h.frame = (h.frame/h.gop + 1) * h.gop
