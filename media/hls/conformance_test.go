@@ -520,6 +520,36 @@ func TestDiscontinuity(t *testing.T) {
 	}
 }
 
+// When the publisher drops with its audio a little behind its video, the video's last
+// frame, whose length is a guess, ends where the audio does: players place the returning
+// publisher's audio after the video's end, and would find a hole in the audio before it.
+func TestDroppedPublisherTracksEndTogether(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.feed(3500 * time.Millisecond)
+	// One more video frame (3.5 s, lasting to 3.533 s), its audio (to 3.52 s) yet to come.
+	ms := time.Duration(h.frame) * time.Second / 30
+	if err := h.sink.WriteAccessUnit(&media.AccessUnit{Video: true, DTS: ms.Truncate(time.Millisecond), PTS: ms.Truncate(time.Millisecond),
+		Received: time.Now(), Payload: [][]byte{{1, 2, 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.sink.(media.Pauser).Paused()
+	total := func(file string) time.Duration {
+		var pl playlist.Media
+		if err := pl.Unmarshal(h.must(file)); err != nil {
+			t.Fatal(err)
+		}
+		var d time.Duration
+		for _, s := range pl.Segments {
+			d += s.Duration
+		}
+		return d
+	}
+	video, audio := total("video1_stream.m3u8"), total("audio2_stream.m3u8")
+	if d := video - audio; d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("the video ends at %s, the audio at %s", video, audio)
+	}
+}
+
 // "From the start" lists the whole run of a kept run, reads what left the disk from the
 // archive, and becomes VOD-like once the run ends.
 func TestFromStart(t *testing.T) {
