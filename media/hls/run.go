@@ -11,11 +11,6 @@ import (
 	"onair/media/fmp4"
 )
 
-// liveEdgeSegments is how many complete segments keep their parts in memory besides the
-// open one: players within a second or two of live get them without a read, and
-// everything older comes from the log on disk.
-const liveEdgeSegments = 1
-
 // maxLiveEdgeBytes bounds the parts a run keeps in memory: past it, older parts are read
 // from the log even at the live edge.
 const maxLiveEdgeBytes = 8 << 20
@@ -209,11 +204,14 @@ func (r *run) remember(s *liveSeg) {
 	r.hist = append(r.hist, histSeg{off: s.Offset, size: uint32(s.Size()), dur: uint32(s.Duration.Microseconds()), flags: flags})
 }
 
-// forgetEdge drops the buffers of the parts past the live edge, and of the oldest parts
-// while they hold more than maxLiveEdgeBytes: the log has them. (The open segment's audio
-// parts are only in memory until the segment ends, each at most maxPartBytes.)
+// forgetEdge drops the buffers of the complete segments' parts, and of the open segment's
+// oldest parts while they hold more than maxLiveEdgeBytes: the log has them. Players at the
+// live edge fetch each part as it comes (the preload hint), so only the open segment's
+// parts are asked for often; a player joining at a segment boundary reads a few older
+// parts from the log. (The open segment's audio parts are only in memory until the
+// segment ends, each at most maxPartBytes.)
 func (r *run) forgetEdge() {
-	keep := len(r.segs) - liveEdgeSegments
+	keep := len(r.segs)
 	segs := r.segs
 	if r.open != nil {
 		segs = append(segs[:len(segs):len(segs)], r.open)
