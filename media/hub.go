@@ -47,6 +47,13 @@ type Sink interface {
 	Close(err error)
 }
 
+// Pauser is a Sink that is told, in order with its access units, when the run's publisher
+// dropped and the run waits for one to come back: what the sink holds back for the next
+// access unit (a part being cut) should go out now, as the next may come seconds later.
+type Pauser interface {
+	Paused()
+}
+
 // HubConfig configures a Hub.
 type HubConfig struct {
 	Logger  *slog.Logger

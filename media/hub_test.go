@@ -45,6 +45,16 @@ func (s *recordSink) count() int {
 	return len(s.got)
 }
 
+// pausingSink is a recordSink that takes the publisher's drop (Pauser) as a nil access unit.
+type pausingSink struct{ *recordSink }
+
+func (s pausingSink) Paused() {
+	s.mu.Lock()
+	s.got = append(s.got, nil)
+	s.mu.Unlock()
+	s.wrote <- struct{}{}
+}
+
 type outputFunc func(*Stream) (Sink, error)
 
 func (f outputFunc) OpenSink(s *Stream) (Sink, error) { return f(s) }
@@ -360,18 +370,20 @@ func waitWrites(t *testing.T, s *recordSink, n int) {
 
 // A publisher whose connection drops and that comes back within the takeover window
 // continues its run: the same stream, the same sinks, timestamps going on from where the
-// run was, the first access unit marked as a discontinuity.
+// run was, the first access unit marked as a discontinuity. Sinks that ask (Pauser) hear of
+// the drop, between the two publishers' access units.
 func TestDroppedPublisherComesBackToItsRun(t *testing.T) {
 	sink := newRecordSink(false)
 	opened := 0
 	hub := NewHub(HubConfig{TakeoverAfter: time.Second, IdleTimeout: time.Hour,
-		Outputs: []Output{outputFunc(func(*Stream) (Sink, error) { opened++; return sink, nil })}})
+		Outputs: []Output{outputFunc(func(*Stream) (Sink, error) { opened++; return pausingSink{sink}, nil })}})
 	first, run := publishStarted(t, hub, "a", testTracks)
 	for i := range 3 {
 		first.Write(&AccessUnit{DTS: time.Duration(i) * 20 * time.Millisecond, Payload: [][]byte{{1}}})
 	}
 	waitWrites(t, sink, 3)
 	first.Disconnected()
+	waitWrites(t, sink, 1)
 	if hub.Stream("cam") != run || len(hub.Streams()) != 1 {
 		t.Fatal("a run waiting for its publisher is not live")
 	}
@@ -389,8 +401,11 @@ func TestDroppedPublisherComesBackToItsRun(t *testing.T) {
 	second.Write(&AccessUnit{DTS: 20 * time.Millisecond, Payload: [][]byte{{2}}})
 	waitWrites(t, sink, 2)
 	sink.mu.Lock()
-	got := sink.got[3:]
+	paused, got := sink.got[3], sink.got[4:]
 	sink.mu.Unlock()
+	if paused != nil {
+		t.Fatalf("the sink was not told of the drop before the returning publisher's %+v", paused)
+	}
 	// The run ended at 40 ms + the 20 ms its last frame lasts.
 	if !got[0].Discontinuity || got[0].DTS != 60*time.Millisecond || got[1].Discontinuity || got[1].DTS != 80*time.Millisecond {
 		t.Fatalf("continued access units: %+v, %+v", got[0], got[1])
@@ -400,8 +415,8 @@ func TestDroppedPublisherComesBackToItsRun(t *testing.T) {
 	if err := waitErr(t, sink.closed); err != nil {
 		t.Fatalf("sink closed with %v", err)
 	}
-	if sink.count() != 5 {
-		t.Fatalf("sink got %d access units, want 5", sink.count())
+	if sink.count() != 6 {
+		t.Fatalf("sink got %d access units and pauses, want 6", sink.count())
 	}
 }
 

@@ -194,6 +194,9 @@ func (p *Publisher) end(reason error) {
 			run = nil // the run and the claim went on with the successor
 		case run != nil && errors.Is(reason, ErrDisconnected) && !run.isEnded() && p.main == nil:
 			h.waitLocked(p.route.Name, run, claim, reason)
+			// Under h.mu, so that the sinks hear of it before a returning publisher's
+			// first access unit.
+			run.pause()
 			claim, run = nil, nil
 		}
 		h.mu.Unlock()

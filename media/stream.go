@@ -212,7 +212,7 @@ func (w *rateWindow) rates(now time.Time) (bitrate int64, fps float64) {
 }
 
 func (s *Stream) addSink(sink Sink, size int) {
-	q := &sinkQueue{sink: sink, ch: make(chan *AccessUnit, size)}
+	q := &sinkQueue{sink: sink, ch: make(chan *AccessUnit, size), pause: &AccessUnit{}}
 	s.sinks = append(s.sinks, q)
 	go q.run()
 }
@@ -301,6 +301,26 @@ func (s *Stream) writeLocked(au *AccessUnit) error {
 	return nil
 }
 
+// pause tells the sinks that can use it (Pauser) that the publisher dropped and the run
+// waits for another. A sink whose queue is full is not told: it has access units to
+// work on, and the run goes on with the next publisher's anyway.
+func (s *Stream) pause() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	for _, q := range s.sinks {
+		if _, ok := q.sink.(Pauser); !ok {
+			continue
+		}
+		select {
+		case q.ch <- q.pause:
+		default:
+		}
+	}
+}
+
 func (s *Stream) end(reason error) {
 	s.mu.Lock()
 	if s.ended {
@@ -333,15 +353,21 @@ type sinkQueue struct {
 	sink   Sink
 	ch     chan *AccessUnit
 	reason error
+	// pause, sent in the queue, marks where the publisher dropped (Stream.pause).
+	pause *AccessUnit
 }
 
 func (q *sinkQueue) run() {
 	var err error
 	for au := range q.ch {
-		if err != nil {
-			continue // drain so that the publisher never blocks
+		switch {
+		case err != nil:
+			// drain so that the publisher never blocks
+		case au == q.pause:
+			q.sink.(Pauser).Paused()
+		default:
+			err = q.sink.WriteAccessUnit(au)
 		}
-		err = q.sink.WriteAccessUnit(au)
 	}
 	if err == nil {
 		err = q.reason

@@ -455,6 +455,26 @@ func TestDiscontinuity(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.feed(3500 * time.Millisecond)
 	before := checkMedia(t, "before", h.must("video1_stream.m3u8"), expect{live: true, target: 1, partTarget: 200 * time.Millisecond, reports: []string{"audio2_stream.m3u8"}})
+	// The publisher drops: what it sent goes out at once, not when it comes back.
+	listed := func(pl *playlist.Media) time.Duration {
+		var d time.Duration
+		for _, s := range pl.Segments {
+			d += s.Duration
+		}
+		for _, p := range pl.Parts {
+			d += p.Duration
+		}
+		return d
+	}
+	sent := time.Duration(h.frame) * time.Second / 30
+	if d := listed(before); d > sent-30*time.Millisecond {
+		t.Fatalf("%s of %s listed while the publisher sends: the test needs a frame held back", d, sent)
+	}
+	h.sink.(media.Pauser).Paused()
+	paused := checkMedia(t, "paused", h.must("video1_stream.m3u8"), expect{live: true, target: 1, partTarget: 200 * time.Millisecond, reports: []string{"audio2_stream.m3u8"}})
+	if d := listed(paused); len(paused.Parts) > 0 || d < sent-2*time.Millisecond || d > sent+2*time.Millisecond {
+		t.Fatalf("after the publisher dropped, %s of %s listed, %d parts of an open segment", d, sent, len(paused.Parts))
+	}
 	// The hub marks the first access unit of the returning publisher and continues its
 	// timestamps; here the same: a key frame, marked.
 	h.frame = (h.frame/h.gop + 1) * h.gop
@@ -465,7 +485,23 @@ func TestDiscontinuity(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.frame++
-	h.feed(3 * time.Second)
+	// While the returning publisher's first segment is still open, its parts follow the
+	// discontinuity, dated, in both renditions.
+	h.feed(300 * time.Millisecond)
+	for _, file := range []string{"video1_stream.m3u8", "audio2_stream.m3u8"} {
+		body := h.must(file)
+		var pl playlist.Media
+		if err := pl.Unmarshal(body); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		text := string(body)
+		_, tail, found := strings.Cut(text, "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:")
+		if !found || len(pl.Parts) == 0 || strings.Contains(tail, "#EXTINF") ||
+			!strings.Contains(tail, `URI="`+pl.Parts[0].URI+`",INDEPENDENT=YES`) {
+			t.Fatalf("%s: the open segment's parts do not follow a dated EXT-X-DISCONTINUITY:\n%s", file, body)
+		}
+	}
+	h.feed(2700 * time.Millisecond)
 	after := checkMedia(t, "after", h.must("video1_stream.m3u8"), expect{live: true, target: 1, partTarget: 200 * time.Millisecond, reports: []string{"audio2_stream.m3u8"}})
 	if after.Map.URI != before.Map.URI || after.MediaSequence < before.MediaSequence {
 		t.Fatal("the playlist did not go on")
@@ -481,6 +517,36 @@ func TestDiscontinuity(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d discontinuities:\n%s", n, h.must("video1_stream.m3u8"))
+	}
+}
+
+// When the publisher drops with its audio a little behind its video, the video's last
+// frame, whose length is a guess, ends where the audio does: players place the returning
+// publisher's audio after the video's end, and would find a hole in the audio before it.
+func TestDroppedPublisherTracksEndTogether(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.feed(3500 * time.Millisecond)
+	// One more video frame (3.5 s, lasting to 3.533 s), its audio (to 3.52 s) yet to come.
+	ms := time.Duration(h.frame) * time.Second / 30
+	if err := h.sink.WriteAccessUnit(&media.AccessUnit{Video: true, DTS: ms.Truncate(time.Millisecond), PTS: ms.Truncate(time.Millisecond),
+		Received: time.Now(), Payload: [][]byte{{1, 2, 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.sink.(media.Pauser).Paused()
+	total := func(file string) time.Duration {
+		var pl playlist.Media
+		if err := pl.Unmarshal(h.must(file)); err != nil {
+			t.Fatal(err)
+		}
+		var d time.Duration
+		for _, s := range pl.Segments {
+			d += s.Duration
+		}
+		return d
+	}
+	video, audio := total("video1_stream.m3u8"), total("audio2_stream.m3u8")
+	if d := video - audio; d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("the video ends at %s, the audio at %s", video, audio)
 	}
 }
 

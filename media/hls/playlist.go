@@ -95,7 +95,10 @@ func (r *run) render(key renderKey) []byte {
 		b, err = r.fromStart().Marshal()
 	default:
 		rd := r.rendition(stripSuffix(key.file))
-		b, err = r.media(rd, key.skip).Marshal()
+		pl := r.media(rd, key.skip)
+		if b, err = pl.Marshal(); err == nil {
+			b = r.markOpenDiscontinuity(b, rd, pl)
+		}
 	}
 	if err != nil {
 		// The types marshal whatever they hold; nothing here can fail.
@@ -103,6 +106,33 @@ func (r *run) render(key renderKey) []byte {
 	}
 	return b
 }
+
+// markOpenDiscontinuity writes EXT-X-DISCONTINUITY and the segment's date before the
+// parts of an open segment that follows a discontinuity (a publisher that came back):
+// the playlist type holds the parts after the last complete segment without segment tags,
+// and without them a player would take the returning publisher's first parts, all it has
+// until their segment completes, for a continuation of the old ones, and learn otherwise
+// only once it has played them. Called with r.mu read-locked.
+func (r *run) markOpenDiscontinuity(b []byte, rd *rend, pl *playlist.Media) []byte {
+	o := r.open
+	if o == nil || !o.Discontinuity || len(pl.Parts) == 0 {
+		return b
+	}
+	at := bytes.Index(b, []byte(`,URI="`+pl.Parts[0].URI+`"`))
+	if at < 0 {
+		return b
+	}
+	at = bytes.LastIndexByte(b[:at], '\n') + 1
+	t := o.Time
+	if rd.idx == 1 {
+		t = t.Add(o.audioLag)
+	}
+	tags := "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:" + t.Format(timeRFC3339Millis) + "\n"
+	return append(b[:at:at], append([]byte(tags), b[at:]...)...)
+}
+
+// timeRFC3339Millis is how gohlslib writes EXT-X-PROGRAM-DATE-TIME.
+const timeRFC3339Millis = "2006-01-02T15:04:05.999Z07:00"
 
 func stripSuffix(file string) string { return file[:len(file)-len(playlistSuffix)] }
 

@@ -277,14 +277,31 @@ func (g *segmenter) flush() error {
 	if !g.started || (!lead.has && len(lead.samples) == 0) {
 		return nil
 	}
-	end := g.partStart
-	switch n := len(lead.samples); {
-	case lead.has:
-		end = lead.pending.DTS + lead.guess()
-	case n > 0:
-		end = lead.samples[n-1].DTS + int64(lead.samples[n-1].Duration)
+	end, _ := lead.end()
+	// The video's last frame lasts a guess. Where the audio ends within it, the video ends
+	// there too: players that place a returning publisher's media after the video's end
+	// (VHS, hls.js) place its audio there as well, and audio ending sooner than the video
+	// leaves a hole in the audio buffer that stops playback until they jump it.
+	if a := g.audio; lead.has && a != nil && a != lead {
+		if audioEnd, ok := a.end(); ok {
+			if e := lead.t.Ticks(a.t.Duration(audioEnd)); e > lead.pending.DTS && e < end {
+				end = e
+			}
+		}
 	}
 	return g.cut(end, true)
+}
+
+// end is where the track's media ends so far: its newest sample's end, by a guess when
+// no sample after it tells.
+func (c *cutTrack) end() (int64, bool) {
+	switch n := len(c.samples); {
+	case c.has:
+		return c.pending.DTS + c.guess(), true
+	case n > 0:
+		return c.samples[n-1].DTS + int64(c.samples[n-1].Duration), true
+	}
+	return c.next, c.hasNext
 }
 
 // cut ends the open part where the lead's next sample starts (at), and its segment too

@@ -287,6 +287,15 @@ func (k *sink) WriteAccessUnit(au *media.AccessUnit) error {
 	return nil
 }
 
+// Paused publishes the part being cut, and ends its segment, when the publisher drops:
+// players get every frame received at once instead of when a publisher comes back, and
+// the segmenter would end them there anyway, at the discontinuity.
+func (k *sink) Paused() {
+	if err := k.g.flush(); err != nil {
+		k.r.log.Error("hls: the part before the publisher dropped is lost", "err", err)
+	}
+}
+
 func (k *sink) Close(err error) {
 	r := k.r
 	if errors.Is(err, media.ErrSinkTooSlow) {

@@ -5,12 +5,15 @@ import { createInterface } from 'node:readline';
 
 let lines;
 
-// ask sends a command to the Go side and waits for its answer.
+// ask sends a command to the Go side and waits for its answer, "ok" and what the Go side
+// adds after it, which it returns.
 export async function ask(command) {
   lines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   console.log(command);
   const { value, done } = await lines.next();
-  if (done || value.trim() !== 'ok') throw new Error(`${command}: the test answered ${done ? 'nothing' : JSON.stringify(value)}`);
+  const [ok, ...rest] = done ? [] : value.trim().split(/\s+/);
+  if (ok !== 'ok') throw new Error(`${command}: the test answered ${done ? 'nothing' : JSON.stringify(value)}`);
+  return rest.join(' ');
 }
 
 const started = Date.now();
