@@ -331,7 +331,9 @@ export class Player {
     for (const i of change.left.sort((a, b) => b - a)) {
       if (i !== data.level && hls.levels.length > 1) hls.removeLevel(i);
     }
-    this.showLevels(hls.levels.findIndex((l) => l.uri === choice));
+    const still = hls.levels.findIndex((l) => l.uri === choice);
+    if (choice && still < 0) hls.loadLevel = -1; // the rendition chosen left: back to auto
+    this.showLevels(still);
   }
 
   // handOver gives hls.js the stream's new ladder. hls.js cannot add a level to a running
