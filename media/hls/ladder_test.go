@@ -177,3 +177,32 @@ func TestRenditionFileNames(t *testing.T) {
 		}
 	}
 }
+
+// With key frames further apart than the segment target (2 s, as Twitch asks of OBS), a
+// segment cut at the target inside a GOP ends at the next key frame: segments go back to
+// starting on key frames, so that a rendition finds where to start beside the main.
+func TestLadderLongKeyFrameInterval(t *testing.T) {
+	main := newHarness(t, harnessOpts{gop: 60})
+	main.feed(500 * time.Millisecond)
+	r360 := main.addRendition("360p", 640, 360, 800)
+	for range 40 {
+		feedLadder(300*time.Millisecond, main, r360)
+	}
+	var pm playlist.Media
+	if err := pm.Unmarshal(main.must("video1_stream.m3u8")); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range pm.Segments {
+		for j, p := range s.Parts {
+			if p.Independent && j > 0 {
+				t.Errorf("segment %d: its part %d starts with a key frame, not the segment", pm.MediaSequence+i, j)
+			}
+		}
+	}
+	pl := checkMedia(t, "360p", main.must("r-360p_stream.m3u8"),
+		expect{live: true, target: 1, partTarget: 200 * time.Millisecond, ladder: true,
+			reports: []string{"video1_stream.m3u8", "audio2_stream.m3u8"}})
+	if len(pl.Segments) < 3 {
+		t.Fatalf("the rendition has %d segments after 12 s", len(pl.Segments))
+	}
+}

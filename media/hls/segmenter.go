@@ -56,7 +56,11 @@ type segmenter struct {
 	// dueAt is when the open segment is due: SegmentDuration after its start, or, for the
 	// segment after the run's one-part first segment, after the run's start, so that
 	// segments keep to the encoder's key frames.
-	dueAt   int64
+	dueAt int64
+	// segKey: the open segment starts with a key frame. One that does not (cut at the
+	// target inside a long GOP) ends at the next key frame, so that segments go back to
+	// starting on the encoder's key frames, where players start and renditions align.
+	segKey  bool
 	fragSeq uint32
 	// audioBlock holds the open segment's audio parts, which go into the log at its end.
 	audioBlock []byte
@@ -144,7 +148,7 @@ func (g *segmenter) write(au *media.AccessUnit) error {
 			g.chunkStart, g.origin = s.DTS, s.DTS
 		}
 		g.started = true
-		g.partStart, g.segStart, g.dueAt = s.DTS, s.DTS, s.DTS+g.segDue
+		g.partStart, g.segStart, g.dueAt, g.segKey = s.DTS, s.DTS, s.DTS+g.segDue, true
 		if g.r.main == nil { // a further rendition takes its main's dates (anchor)
 			g.wall0, g.media0 = au.Received, s.DTS
 		}
@@ -254,12 +258,15 @@ func (g *segmenter) maybeCut(s *fmp4.Sample) error {
 	segLen := g.partEnd(s.DTS) - g.segStart
 	// Key frames land on the encoder's interval, give or take the rounding of RTMP's
 	// millisecond timestamps: half a frame early still counts.
-	due := s.Sync && s.DTS >= g.dueAt-c.minDelta/2
+	due := s.Sync && (!g.segKey || s.DTS >= g.dueAt-c.minDelta/2)
 	if g.r.main != nil && s.Sync {
 		// A further rendition cuts where its main does.
 		_, _, due = g.r.main.segmentStartAt(c.t.Duration(s.DTS))
 	}
 	endSeg := g.first || due || segLen+g.partTarget > g.segMax
+	if endSeg {
+		g.segKey = s.Sync
+	}
 	return g.cut(s.DTS, endSeg)
 }
 
