@@ -10,23 +10,12 @@
 //
 // Environment: ONAIR_URL, STREAM, CHROMIUM. Exit status 0 when every check passed.
 import { launch } from './browser.mjs';
+import { playerState as state, wait } from './watch-page.mjs';
 import { ask, check, log } from './steps.mjs';
 
 const base = process.env.ONAIR_URL;
 const stream = process.env.STREAM;
 if (!base || !stream) throw new Error('ONAIR_URL and STREAM must be set');
-
-const wait = (page, fn, arg, timeout = 30000) => page.waitForFunction(fn, arg, { timeout, polling: 200 });
-const state = (page) => page.evaluate(() => {
-  const p = document.querySelector('[data-player]');
-  const v = p.querySelector('video');
-  const menu = p.querySelector('select[data-quality]');
-  return {
-    ...p.dataset, height: v.videoHeight, t: v.currentTime, paused: v.paused,
-    menu: [...menu.options].map((o) => o.textContent), menuHidden: menu.hidden,
-    events: window.videoEvents,
-  };
-});
 
 const browser = await launch();
 try {
