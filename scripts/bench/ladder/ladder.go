@@ -315,29 +315,21 @@ func (b *countedBody) Read(p []byte) (int, error) {
 
 // switchDown runs web/ui/e2e/ladder-switch.mjs against the ladder on n.
 func switchDown(ctx context.Context, r *benchkit.Run, res *results, n *benchkit.Node, node string, runs, kbps int) error {
-	e2eDir := filepath.Join(r.Root, "web", "ui", "e2e")
-	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core is not installed: run make e2e-deps: %w", err)
+	browser, err := benchkit.FindBrowser(ctx, r.Root)
+	if err != nil {
+		return err
 	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	out, _ := exec.CommandContext(ctx, chromium, "--version").Output()
-	res.Chromium = strings.TrimSpace(string(out))
+	res.Chromium = browser.Version
 	res.SwitchCmd = fmt.Sprintf("ONAIR_URL=http://127.0.0.1:<port> STREAM=%s RUNS=%d THROTTLE_KBPS=%d node web/ui/e2e/ladder-switch.mjs", stream, runs, kbps)
 	r.Logf("switch down: %s", res.SwitchCmd)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(runs)*4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(e2eDir, "ladder-switch.mjs"))
-	cmd.Dir, cmd.SysProcAttr = e2eDir, benchkit.ChildAttr()
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "ONAIR_URL="+n.HTTP, "STREAM="+stream, "RUNS="+strconv.Itoa(runs), "THROTTLE_KBPS="+strconv.Itoa(kbps))
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd := browser.Script(ctx, node, "ladder-switch.mjs", nil,
+		"ONAIR_URL="+n.HTTP, "STREAM="+stream, "RUNS="+strconv.Itoa(runs), "THROTTLE_KBPS="+strconv.Itoa(kbps))
 	stderr := &benchkit.TailBuffer{Max: 16 << 10}
 	cmd.Stderr = io.MultiWriter(stderr, r.Stderr)
 	out, err := cmd.Output()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // a browser whose parent died
+	_ = benchkit.KillGroup(cmd) // a browser whose parent died
 	var s switchs
 	if err == nil {
 		err = json.Unmarshal(out, &s)

@@ -7,8 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,17 +62,11 @@ func Run(ctx context.Context, env benchkit.Env, args []string) error {
 // live for 3 s.
 func measure(ctx context.Context, r *benchkit.Run, res *results) error {
 	const runs, warmup, node = 5, 3 * time.Second, "node"
-	e2eDir := filepath.Join(r.Root, "web", "ui", "e2e")
-	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core is not installed: run make e2e-deps: %w", err)
+	browser, err := benchkit.FindBrowser(ctx, r.Root)
+	if err != nil {
+		return err
 	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	// stdout only: Debian's launcher script may complain on stderr.
-	out, _ := exec.CommandContext(ctx, chromium, "--version").Output()
-	res.Chromium = string(out)
+	res.Chromium = browser.Version
 	input, in, err := benchkit.PrepareInput(ctx, r)
 	if err != nil {
 		return err
@@ -114,14 +106,11 @@ func measure(ctx context.Context, r *benchkit.Run, res *results) error {
 	// bench.mjs runs in a process group of its own, the browser with it.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(runs)*30*time.Second+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(e2eDir, "bench.mjs"), "--url", n.HTTP+"/rooms/"+room, "--runs", strconv.Itoa(runs))
-	cmd.Dir, cmd.Env, cmd.SysProcAttr = e2eDir, append(os.Environ(), "CHROMIUM="+chromium), benchkit.ChildAttr()
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd := browser.Script(ctx, node, "bench.mjs", []string{"--url", n.HTTP + "/rooms/" + room, "--runs", strconv.Itoa(runs)})
 	stderr := &benchkit.TailBuffer{Max: 16 << 10}
 	cmd.Stderr = stderr
-	out, err = cmd.Output()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever it left behind (a browser whose parent died)
+	out, err := cmd.Output()
+	_ = benchkit.KillGroup(cmd) // whatever it left behind
 	var p page
 	if err == nil {
 		err = json.Unmarshal(out, &p)
