@@ -30,6 +30,27 @@ try {
       for (const name of Object.keys(window.videoEvents)) v.addEventListener(name, () => { window.videoEvents[name]++; });
     });
   });
+  // What hls.js does to the SourceBuffers, and the buffered ranges after each append:
+  // printed if the chosen rendition does not play.
+  await page.addInitScript(() => {
+    window.sbLog = [];
+    const t0 = performance.now();
+    const rng = (b) => [...Array(b.length).keys()].map((i) => `${b.start(i).toFixed(3)}-${b.end(i).toFixed(3)}`).join(' ');
+    const add = MediaSource.prototype.addSourceBuffer;
+    MediaSource.prototype.addSourceBuffer = function (mime) {
+      const sb = add.call(this, mime);
+      const kind = mime.split('/')[0];
+      const note = (what) => window.sbLog.push(`${((performance.now() - t0) / 1000).toFixed(2)} ${kind} ${what} ct=${document.querySelector('video')?.currentTime.toFixed(3)}`);
+      const append = sb.appendBuffer;
+      sb.appendBuffer = function (data) { append.call(this, data); note(`append ${data.byteLength}`); this.addEventListener('updateend', () => note(`-> ${rng(this.buffered)} tso=${this.timestampOffset}`), { once: true }); };
+      const remove = sb.remove;
+      sb.remove = function (a, b) { note(`remove ${a}-${b}`); remove.call(this, a, b); };
+      const ct = sb.changeType;
+      sb.changeType = function (m) { note(`changeType ${m}`); ct.call(this, m); };
+      note(`added ${mime}`);
+      return sb;
+    };
+  });
   await page.goto(`${base}/watch/${stream}`);
   await wait(page, () => document.querySelector('[data-player]').dataset.state === 'live');
 
@@ -72,6 +93,11 @@ try {
     return p.dataset.level === lvl && v.videoHeight === 180 && !v.paused;
   }, low).catch(async (e) => {
     log('180p not played:', JSON.stringify(await state(page)));
+    log('buffered:', await page.evaluate(() => {
+      const b = document.querySelector('[data-player] video').buffered;
+      return [...Array(b.length).keys()].map((i) => `${b.start(i).toFixed(2)}-${b.end(i).toFixed(2)}`).join(' ');
+    }));
+    log('source buffers:\n' + (await page.evaluate(() => window.sbLog)).slice(-400).join('\n'));
     throw e;
   });
   s = await state(page);

@@ -396,8 +396,11 @@ export class Player {
   chooseLevel(value) {
     if (!this.hls) return;
     this.root.dataset.levelChoice = value;
-    // currentLevel switches at once (the buffer ahead is replaced); -1 is hls.js's ABR.
-    this.hls.currentLevel = value === 'auto' ? -1 : Number(value);
+    // nextLevel switches at the next fragment and keeps what plays now; -1 is hls.js's
+    // ABR. currentLevel would flush the video buffer under the playhead as well, and
+    // Chrome, playing on with the separate audio rendition, can freeze at the new
+    // rendition's first frames.
+    this.hls.nextLevel = value === 'auto' ? -1 : Number(value);
   }
 
   showLevel(level) {
