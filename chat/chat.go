@@ -81,7 +81,10 @@ type Config struct {
 	// Every message costs each socket a write (a syscall) whatever its size, so at a few
 	// events a second per room a delay of tens of milliseconds sends several per write and
 	// cuts the server's CPU per delivery, adding up to FlushDelay to the delivery latency.
-	// At most 1 s. Frames for one socket (acks, errors, history, close) are not delayed.
+	// Events that come in a bunch go sooner, as soon as they are as many as one message
+	// holds at the room's recent pace (one more than come in FlushDelay): the room gets
+	// no more messages than at an even pace, and the bunch does not wait. At most 1 s.
+	// Frames for one socket (acks, errors, history, close) are not delayed.
 	FlushDelay time.Duration
 	// OpTimeout bounds each MongoDB operation made on behalf of a socket or in the
 	// background (default 5 s). Calls with a context use that context as well.

@@ -49,7 +49,8 @@
 //	{"type":"viewers","count":13}
 //
 // Live events come one per websocket message, or several in one "batch" message: those
-// that came within Config.FlushDelay of each other, in order. A batch holds live events
+// that came within Config.FlushDelay of each other (fewer when they came in a bunch), in
+// order. A batch holds live events
 // only (never history, ack or error frames, nor another batch):
 //
 //	{"type":"batch","events":[{"type":"message","id":"6650…",…},{"type":"viewers","count":14}]}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,78 @@ func TestFlushDelayCoalescesWrites(t *testing.T) {
 				t.Fatalf("%d frames took %d writes, want %s", n, w, tc.want)
 			}
 		})
+	}
+}
+
+// TestBunchGoesAtOnce: events that come faster than the room's pace go as soon as they
+// are as many as a batch holds at that pace (batchGoal), in one message and in order,
+// without waiting out FlushDelay; fewer than that wait for it.
+func TestBunchGoesAtOnce(t *testing.T) {
+	e := newEnv(t)
+	th := e.hub("n1", func(c *Config) { c.FlushDelay = time.Second })
+	cl := dial(t, th, "r1", "")
+	r := th.lookup("r1")
+	held := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.pending)
+	}
+	// The room has been quiet for an hour: one event per FlushDelay is its pace, so two
+	// make a batch.
+	r.mu.Lock()
+	r.paceSince, r.paceEvents = time.Now().Add(-time.Hour), 0
+	r.mu.Unlock()
+	publish := func(k int) { r.publish(marshal(Message{Type: typeSystem, ID: fmt.Sprint(k), Text: "hi"}), nil) }
+	publish(0)
+	if n := held(); n != 1 {
+		t.Fatalf("the room holds %d events after the first, want it held", n)
+	}
+	publish(1)
+	if n := held(); n != 0 {
+		t.Fatalf("the room holds %d events after the second, want both gone", n)
+	}
+	for k := range 2 {
+		if f := cl.next(5 * time.Second); f.ID != fmt.Sprint(k) || f.batch != 2 {
+			t.Fatalf("frame %s in a message of %d events, want event %d in a batch of 2", f.raw, f.batch, k)
+		}
+	}
+	// Three events within the second are a faster pace: the goal rises, the next waits.
+	publish(2)
+	if n := held(); n != 1 {
+		t.Fatalf("the room holds %d events after the third, want it held", n)
+	}
+	if f := cl.next(5 * time.Second); f.ID != "2" {
+		t.Fatalf("frame %s, want event 2 after the delay", f.raw)
+	}
+}
+
+// TestPaceSetsBatchGoal: the goal is one more than the events that come in FlushDelay at
+// the pace of the last second, raised within the second when the pace quickens.
+func TestPaceSetsBatchGoal(t *testing.T) {
+	const delay = 15 * time.Millisecond
+	r := &room{batchGoal: math.MaxInt}
+	t0 := time.Now()
+	for i := range 100 { // the first second: no pace known yet
+		r.pace(t0.Add(time.Duration(i)*10*time.Millisecond), delay)
+	}
+	if r.batchGoal != math.MaxInt {
+		t.Fatalf("goal %d before a second has passed, want none", r.batchGoal)
+	}
+	r.pace(t0.Add(time.Second), delay) // 101 events in a second: 1.5 per delay
+	if r.batchGoal != 3 {
+		t.Fatalf("goal %d at 100 events/s and a delay of %s, want 3", r.batchGoal, delay)
+	}
+	for i := range 20 { // a burst: 20 events in 10 ms, judged over paceWindow/8
+		r.pace(t0.Add(time.Second+time.Duration(i)*500*time.Microsecond), delay)
+	}
+	if r.batchGoal != 4 {
+		t.Fatalf("goal %d after 20 events in 10 ms, want 4 (20 per %s)", r.batchGoal, paceWindow/8)
+	}
+	for i := range 230 { // 250 events in 125 ms: 30 per delay
+		r.pace(t0.Add(time.Second+10*time.Millisecond+time.Duration(i)*500*time.Microsecond), delay)
+	}
+	if r.batchGoal != 31 {
+		t.Fatalf("goal %d after 250 events in 125 ms, want 31", r.batchGoal)
 	}
 }
 

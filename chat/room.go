@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -52,6 +53,9 @@ type room struct {
 	pending      [][]byte    // the events' JSON, in order
 	pendingBytes int         // their total length
 	flushTimer   *time.Timer // ends the delay
+	batchGoal    int         // pending events that go without waiting for the delay (pace)
+	paceEvents   int         // events broadcast since paceSince
+	paceSince    time.Time
 
 	// seqMu orders this node's posts: ids and times are assigned in order and messages
 	// are published (acked, broadcast, sent to the event log) in that order, whatever
@@ -77,9 +81,10 @@ func newRoom(h *Hub, info Room) *room {
 	}
 	return &room{
 		h: h, id: info.ID, slug: info.Slug, stream: info.Stream,
-		bans:    make(map[string]banState),
-		deleted: make(map[string]struct{}),
-		users:   make(map[string]*userState),
+		batchGoal: math.MaxInt, // until the room's pace is known
+		bans:      make(map[string]banState),
+		deleted:   make(map[string]struct{}),
+		users:     make(map[string]*userState),
 	}
 }
 
@@ -214,7 +219,8 @@ func (r *room) housekeeping(now time.Time) {
 }
 
 // broadcast sends an event (its JSON frame) to every socket of the room: at once without
-// Config.FlushDelay, else with the events that follow within the delay, in one message.
+// Config.FlushDelay, else with the events that follow within the delay, in one message;
+// sooner when they are as many as a batch holds at the room's pace (batchGoal).
 // Called with mu held.
 func (r *room) broadcast(ev []byte) {
 	if len(r.subs) == 0 {
@@ -223,14 +229,48 @@ func (r *room) broadcast(ev []byte) {
 	r.pending = append(r.pending, ev)
 	r.pendingBytes += len(ev)
 	delay := r.h.cfg.FlushDelay
+	if delay > 0 {
+		r.pace(time.Now(), delay)
+	}
 	switch {
-	case delay == 0 || r.pendingBytes >= batchBytes(r.h.cfg.SendQueueBytes):
+	case delay == 0 || r.pendingBytes >= batchBytes(r.h.cfg.SendQueueBytes) || len(r.pending) >= r.batchGoal:
 		r.flush()
 	case len(r.pending) > 1:
 	case r.flushTimer == nil:
 		r.flushTimer = time.AfterFunc(delay, r.flushLater)
 	default:
 		r.flushTimer.Reset(delay)
+	}
+}
+
+// paceWindow is the span over which a room's pace is measured for batchGoal; within the
+// current one, the pace over paceWindow/8 or more can raise the goal.
+const paceWindow = time.Second
+
+// pace counts an event and sets batchGoal from the room's pace: the events that a batch
+// holds when they come evenly at that pace, one waiting FlushDelay for those that follow
+// (one more than come in FlushDelay). Events that come in a bunch (a burst of posts, or
+// posts held up together by a slow store) then go as soon as they are that many, rather
+// than waiting out the delay, and the room still gets about as few messages per second
+// as at an even pace. The pace is that of the last paceWindow, or of the current one
+// when it is faster, so that a burst after a quiet spell soon raises the goal.
+// Called with mu held.
+func (r *room) pace(now time.Time, delay time.Duration) {
+	if r.paceSince.IsZero() {
+		r.paceSince = now
+	}
+	r.paceEvents++
+	elapsed := now.Sub(r.paceSince)
+	goal := func(span time.Duration) int {
+		perDelay := float64(r.paceEvents) * float64(delay) / float64(max(span, delay))
+		return max(2, int(math.Ceil(perDelay))+1)
+	}
+	switch {
+	case elapsed >= paceWindow:
+		r.batchGoal = goal(elapsed)
+		r.paceEvents, r.paceSince = 0, now
+	case r.batchGoal != math.MaxInt:
+		r.batchGoal = max(r.batchGoal, goal(max(elapsed, paceWindow/8)))
 	}
 }
 
