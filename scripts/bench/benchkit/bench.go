@@ -103,6 +103,19 @@ func (r *Run) Start(ctx context.Context, args []string, head *Head) error {
 	return nil
 }
 
+// Main is a benchmark's whole run when measure needs nothing more than the run: Start,
+// measure (its error one of the run's failures), Finish.
+func (r *Run) Main(ctx context.Context, args []string, head *Head, results any, measure func() error, section func() string) error {
+	if err := r.Start(ctx, args, head); err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := measure(); err != nil {
+		r.Fail(err)
+	}
+	return r.Finish(ctx, results, section)
+}
+
 // Close removes the scratch directory.
 func (r *Run) Close() { _ = os.RemoveAll(r.Tmp) }
 
@@ -277,6 +290,26 @@ func Table(header []string, rows ...[]string) string {
 		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
 	}
 	return b.String()
+}
+
+// Row is one row of a table with a column per item: its label, and each item's cell.
+func Row[T any](label string, cell func(T) string) func([]T) []string {
+	return func(items []T) []string {
+		out := []string{label}
+		for _, it := range items {
+			out = append(out, cell(it))
+		}
+		return out
+	}
+}
+
+// Rows renders rows over items, for Table.
+func Rows[T any](items []T, rows ...func([]T) []string) [][]string {
+	out := make([][]string, len(rows))
+	for i, row := range rows {
+		out[i] = row(items)
+	}
+	return out
 }
 
 // NotMeasured stands for a figure of a measurement that failed.

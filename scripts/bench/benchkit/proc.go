@@ -232,6 +232,66 @@ func MeasureUsage(ctx context.Context, pids []int, window, interval time.Duratio
 	}
 }
 
+// Meter measures, from its start, the CPU time a group of processes uses (summed) and
+// how busy the whole machine is.
+type Meter struct {
+	pids  []int
+	start time.Time
+	cpu   float64
+	busy  CPUTimes
+}
+
+// StartMeter starts measuring pids.
+func StartMeter(pids ...int) Meter {
+	cpu, _ := CPUSeconds(pids...)
+	return Meter{pids: pids, start: time.Now(), cpu: cpu, busy: ReadCPUTimes()}
+}
+
+// CPU is the CPU seconds the group has used since the start (a process that has exited
+// counts as 0: the caller checks that they run).
+func (m Meter) CPU() float64 {
+	cpu, _ := CPUSeconds(m.pids...)
+	return cpu - m.cpu
+}
+
+// Wall is the seconds since the start.
+func (m Meter) Wall() float64 { return time.Since(m.start).Seconds() }
+
+// Percent is the group's CPU use since the start, in % of one core.
+func (m Meter) Percent() float64 { return 100 * m.CPU() / m.Wall() }
+
+// Busy is how busy the machine has been since the start, in % of all its cores.
+func (m Meter) Busy() float64 { return m.busy.BusySince() }
+
+// StartPublishers starts a looping ffmpeg publisher of input to each URL, 25 ms apart so
+// that their key frames do not all arrive in the same instant; on an error it returns
+// those it started, for the caller to stop.
+func StartPublishers(ctx context.Context, input string, urls []string) ([]*Process, error) {
+	var pubs []*Process
+	for _, u := range urls {
+		p, err := StartFFmpeg(input, u)
+		if err != nil {
+			return pubs, err
+		}
+		pubs = append(pubs, p)
+		if err := SleepUntil(ctx, time.Now().Add(25*time.Millisecond)); err != nil {
+			return pubs, err
+		}
+	}
+	return pubs, nil
+}
+
+// AllAlive fails when server or one of its publishers has exited, with the end of the
+// server's log.
+func AllAlive(server *Process, pubs []*Process) error {
+	for _, p := range append([]*Process{server}, pubs...) {
+		if err := p.Alive(); err != nil {
+			return fmt.Errorf("%w; %s log: %s", err, server.Name, Tail(server.Output(), 1500))
+		}
+	}
+	return nil
+}
+
 // DirSize is the size of the regular files under dir.
 func DirSize(dir string) (int64, error) {
 	var n int64

@@ -48,20 +48,12 @@ type hlsRun struct {
 // RunHLS is `bench cluster-hls`: two nodes on one FerretDB and MinIO, a publisher on A,
 // wrk's viewers on A and on B in alternating rounds.
 func RunHLS(ctx context.Context, env benchkit.Env, args []string) error {
-	r := benchkit.NewRun(env)
 	// Recording stays off, so that S3 uploads stay out of the CPU figures.
-	res := &hlsResults{}
+	r, res := benchkit.NewRun(env), &hlsResults{}
 	w := benchkit.Wrk{Connections: 100, Threads: 2, Duration: 15 * time.Second}
-	if err := r.Start(ctx, args, &res.Head); err != nil {
-		return err
-	}
-	defer r.Close()
 	var stack benchkit.Stack
 	defer stack.Stop()
-	if err := measureHLS(ctx, r, res, &stack, w); err != nil {
-		r.Fail(err)
-	}
-	return r.Finish(ctx, res, func() string { return hlsSection(res) })
+	return r.Main(ctx, args, &res.Head, res, func() error { return measureHLS(ctx, r, res, &stack, w) }, func() string { return hlsSection(res) })
 }
 
 // measureHLS runs two rounds of (load through the origin A, load through B), alternating

@@ -46,16 +46,8 @@ type page struct {
 
 // Run is `bench web`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
-	r := benchkit.NewRun(env)
-	res := &results{}
-	if err := r.Start(ctx, args, &res.Head); err != nil {
-		return err
-	}
-	defer r.Close()
-	if err := measure(ctx, r, res); err != nil {
-		r.Fail(err)
-	}
-	return r.Finish(ctx, res, func() string { return section(res) })
+	r, res := benchkit.NewRun(env), &results{}
+	return r.Main(ctx, args, &res.Head, res, func() error { return measure(ctx, r, res) }, func() string { return section(res) })
 }
 
 // measure loads the page 5 times, each in a fresh browser context, once the room has been
