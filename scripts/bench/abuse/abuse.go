@@ -136,9 +136,7 @@ type abuseCase struct {
 }
 
 func (a *abuseRun) cases() []abuseCase {
-	chatURL := func(n *benchkit.Node) string {
-		return "ws" + strings.TrimPrefix(n.HTTP, "http") + "/api/v1/rooms/" + abuseRoom + "/chat"
-	}
+	chatURL := func(n *benchkit.Node) string { return n.ChatURL(abuseRoom) }
 	rtmpAddr := func(n *benchkit.Node) string { u, _ := url.Parse(n.RTMP); return u.Host }
 	httpAddr := func(n *benchkit.Node) string { return strings.TrimPrefix(n.HTTP, "http://") }
 	pings := bytes.Repeat(hostile.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
@@ -319,9 +317,9 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	}
 	peaks := make(chan map[string]float64, 1)
 	go func() { peaks <- peakMetrics(abuseCtx, n, client) }()
-	busy0 := benchkit.ReadCPUTimes()
+	m := benchkit.StartMeter()
 	u, err := benchkit.MeasureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
-	r.MachineBusy = busy0.BusySince()
+	r.MachineBusy = m.Busy()
 	to := time.Since(t0).Seconds()
 	live, lerr := api.Live(ctx, abuseRoom) // while the abuse still runs
 	stopAbuse()
@@ -516,27 +514,12 @@ func playbackCookie(api *benchkit.API, mediaURL string) string {
 // wrkRun runs one wrk load against n and notes onair's CPU time over it.
 func (a *abuseRun) wrkRun(ctx context.Context, n *benchkit.Node, opts benchkit.Wrk) (tokenRun, error) {
 	var run tokenRun
-	pids := []int{n.Pid()}
-	cpu0, err := benchkit.CPUSeconds(pids...)
+	m := benchkit.StartMeter(n.Pid())
+	w, err := opts.Run(ctx, a.Tmp, n.HTTP) // an error with any non-2xx answer or socket error
 	if err != nil {
 		return run, err
 	}
-	busy0 := benchkit.ReadCPUTimes()
-	started := time.Now()
-	w, err := opts.Run(ctx, a.Tmp, n.HTTP)
-	if err != nil {
-		return run, err
-	}
-	wall := time.Since(started).Seconds()
-	run.MachineBusy = busy0.BusySince()
-	cpu1, err := benchkit.CPUSeconds(pids...)
-	if err != nil {
-		return run, err
-	}
-	run.Requests, run.RPS, run.CPUSeconds, run.CPUPercent = w.Requests, w.RPS, cpu1-cpu0, 100*(cpu1-cpu0)/wall
+	run.Requests, run.RPS, run.CPUSeconds, run.CPUPercent, run.MachineBusy = w.Requests, w.RPS, m.CPU(), m.Percent(), m.Busy()
 	run.LatencyP50, run.LatencyP99 = w.LatencyP50, w.LatencyP99
-	if w.Non2xx > 0 || w.SocketErrs != "" {
-		return run, fmt.Errorf("%d non-2xx answers, socket errors %q", w.Non2xx, w.SocketErrs)
-	}
-	return run, nil
+	return run, n.Alive()
 }

@@ -18,11 +18,12 @@ import (
 // Process is a child started in a process group of its own, so that stopping it also
 // stops whatever it started (nginx's workers, the browser of a script).
 type Process struct {
-	Name   string
-	cmd    *exec.Cmd
-	output *TailBuffer
-	done   chan struct{}
-	err    error
+	Name    string
+	Started time.Time
+	cmd     *exec.Cmd
+	output  *TailBuffer
+	done    chan struct{}
+	err     error
 }
 
 // StartProcess starts cmd in a new process group; the last 64 KiB of its stderr (and
@@ -37,6 +38,7 @@ func StartProcess(name string, cmd *exec.Cmd) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	p.Started = time.Now()
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -238,13 +240,13 @@ type Meter struct {
 	pids  []int
 	start time.Time
 	cpu   float64
-	busy  CPUTimes
+	busy  cpuTimes
 }
 
 // StartMeter starts measuring pids.
 func StartMeter(pids ...int) Meter {
 	cpu, _ := CPUSeconds(pids...)
-	return Meter{pids: pids, start: time.Now(), cpu: cpu, busy: ReadCPUTimes()}
+	return Meter{pids: pids, start: time.Now(), cpu: cpu, busy: readCPUTimes()}
 }
 
 // CPU is the CPU seconds the group has used since the start (a process that has exited
@@ -261,7 +263,7 @@ func (m Meter) Wall() float64 { return time.Since(m.start).Seconds() }
 func (m Meter) Percent() float64 { return 100 * m.CPU() / m.Wall() }
 
 // Busy is how busy the machine has been since the start, in % of all its cores.
-func (m Meter) Busy() float64 { return m.busy.BusySince() }
+func (m Meter) Busy() float64 { return m.busy.busySince() }
 
 // StartPublishers starts a looping ffmpeg publisher of input to each URL, 25 ms apart so
 // that their key frames do not all arrive in the same instant; on an error it returns
@@ -310,12 +312,12 @@ func DirSize(dir string) (int64, error) {
 	return n, err
 }
 
-// CPUTimes is the machine's busy and total CPU time so far, from /proc/stat, in ticks.
-type CPUTimes struct{ busy, total uint64 }
+// cpuTimes is the machine's busy and total CPU time so far, from /proc/stat, in ticks.
+type cpuTimes struct{ busy, total uint64 }
 
-// ReadCPUTimes reads /proc/stat.
-func ReadCPUTimes() CPUTimes {
-	var t CPUTimes
+// readCPUTimes reads /proc/stat.
+func readCPUTimes() cpuTimes {
+	var t cpuTimes
 	b, _ := os.ReadFile("/proc/stat")
 	line, _, _ := strings.Cut(string(b), "\n")
 	for i, s := range strings.Fields(line) {
@@ -331,9 +333,9 @@ func ReadCPUTimes() CPUTimes {
 	return t
 }
 
-// BusySince is how busy the machine has been since t0, in % of all its cores.
-func (t0 CPUTimes) BusySince() float64 {
-	t1 := ReadCPUTimes()
+// busySince is how busy the machine has been since t0, in % of all its cores.
+func (t0 cpuTimes) busySince() float64 {
+	t1 := readCPUTimes()
 	if t1.total <= t0.total {
 		return 0
 	}

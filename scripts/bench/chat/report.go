@@ -37,8 +37,12 @@ func chatSection(r *results) string {
 		r.Readers, r.Senders, l.Rate, l.Duration, int(l.Rate*l.Duration), l.TextBytes, l.Warmup)
 	o, okO := r.server("onair")
 	s, okS := r.server("socket.io")
-	cell := func(ok bool, v float64, dec int) string { return map[bool]string{false: benchkit.NotMeasured, true: f(v, dec)}[ok] }
-	rat := func(a, b float64) string { return map[bool]string{false: benchkit.NotMeasured, true: x(a / b)}[okO && okS] }
+	cell := func(ok bool, v float64, dec int) string {
+		return map[bool]string{false: benchkit.NotMeasured, true: f(v, dec)}[ok]
+	}
+	rat := func(a, b float64) string {
+		return map[bool]string{false: benchkit.NotMeasured, true: x(a / b)}[okO && okS]
+	}
 	lost := func(ok bool, l loadResult) string {
 		return map[bool]string{false: benchkit.NotMeasured, true: fmt.Sprint(l.Total.Lost + int64(l.Sent-l.Acked)*int64(l.Clients))}[ok]
 	}

@@ -116,9 +116,7 @@ func (c *churnRun) startNode(ctx context.Context, k int) (*benchkit.Node, error)
 // turn, counts viewers again once all are back, then checks the recordings.
 func (c *churnRun) churn(ctx context.Context) error {
 	c.start = time.Now()
-	busy0 := benchkit.ReadCPUTimes()
-	ferret0, _ := benchkit.CPUSeconds(c.stack.Mongo.Proc.Pid())
-	self0, _ := benchkit.CPUSeconds(os.Getpid())
+	ferret, self := benchkit.StartMeter(c.stack.Mongo.Proc.Pid()), benchkit.StartMeter(os.Getpid())
 	stop := make(chan struct{})
 	var pubs sync.WaitGroup
 	c.res.Rooms = make([]churnRoom, c.cfg.publishers)
@@ -164,11 +162,7 @@ func (c *churnRun) churn(ctx context.Context) error {
 	c.res.EndS = c.since(time.Now())
 	stopPubs()
 	stopPlay()
-	c.res.MachineBusy = busy0.BusySince()
-	ferret1, _ := benchkit.CPUSeconds(c.stack.Mongo.Proc.Pid())
-	self1, _ := benchkit.CPUSeconds(os.Getpid())
-	wall := time.Since(c.start).Seconds()
-	c.res.FerretCPU, c.res.BenchCPU = 100*(ferret1-ferret0)/wall, 100*(self1-self0)/wall
+	c.res.MachineBusy, c.res.FerretCPU, c.res.BenchCPU = ferret.Busy(), ferret.Percent(), self.Percent()
 	for _, p := range players {
 		c.res.Rejoins += int(p.Rejoins.Load())
 	}

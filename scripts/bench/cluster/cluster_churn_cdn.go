@@ -82,8 +82,7 @@ func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.Node, url string, co
 	if err != nil {
 		return run, err
 	}
-	busy0 := benchkit.ReadCPUTimes()
-	t0 := time.Now()
+	m, t0 := benchkit.StartMeter(), time.Now()
 	if err := benchkit.SleepUntil(ctx, t0.Add(c.cfg.cdnWindow)); err != nil {
 		return run, err
 	}
@@ -91,7 +90,7 @@ func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.Node, url string, co
 	if err != nil {
 		return run, err
 	}
-	run.Seconds, run.MachineBusy = time.Since(t0).Seconds(), busy0.BusySince()
+	run.Seconds, run.MachineBusy = m.Wall(), m.Busy()
 	run.ByKind = benchkit.PromByLabel(m1, "onair_hls_requests_total")
 	for k, v := range benchkit.PromByLabel(m0, "onair_hls_requests_total") {
 		run.ByKind[k] -= v

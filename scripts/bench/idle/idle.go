@@ -56,13 +56,13 @@ func measure(ctx context.Context, r *benchkit.Run, res *results, settle, window 
 	procs := []proc{{Name: "onair"}, {Name: "FerretDB"}}
 	pids := []int{node.Pid(), ferret.Proc.Pid()}
 	errs := make([]error, len(pids))
-	t0 := benchkit.ReadCPUTimes()
+	m := benchkit.StartMeter()
 	var wg sync.WaitGroup
 	for i := range pids {
 		wg.Go(func() { procs[i].Usage, errs[i] = benchkit.MeasureUsage(ctx, pids[i:i+1], window, time.Second) })
 	}
 	wg.Wait()
-	res.Busy = t0.BusySince()
+	res.Busy = m.Busy()
 	for _, err := range errs {
 		if err != nil {
 			return err

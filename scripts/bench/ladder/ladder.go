@@ -207,9 +207,9 @@ func measure(ctx context.Context, r *benchkit.Run, inputs map[string]string, run
 	r.Logf("%d rendition(s) published, %d players; warming up %s, measuring %s", len(rungs), c.Players, warmup, window)
 	err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
 	if err == nil {
-		b0, t0 := delivered.Load(), benchkit.ReadCPUTimes()
+		b0, m := delivered.Load(), benchkit.StartMeter()
 		c.Usage, err = benchkit.MeasureUsage(ctx, []int{n.Pid()}, window, time.Second)
-		c.DeliveredBytes, c.Busy = delivered.Load()-b0, t0.BusySince()
+		c.DeliveredBytes, c.Busy = delivered.Load()-b0, m.Busy()
 	}
 	stop()
 	wait()

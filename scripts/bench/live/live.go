@@ -180,7 +180,7 @@ func play(ctx context.Context, r *benchkit.Run, c config, res *results) {
 	}
 	for _, s := range servers {
 		r.Logf("latency: %s, %s warm-up + %s window", s.name, c.warmup, c.window)
-		busy := benchkit.ReadCPUTimes()
+		busy := benchkit.StartMeter()
 		p, err := publishAndPlay(ctx, s, "lat", c.tags, c.warmup+c.window+2*time.Second, 1500*time.Millisecond)
 		if err != nil {
 			r.Fail(fmt.Errorf("latency on %s: %w", s.name, err))
@@ -188,7 +188,7 @@ func play(ctx context.Context, r *benchkit.Run, c config, res *results) {
 		}
 		from, to := p.start.Add(c.warmup).UnixNano(), p.start.Add(c.warmup+c.window).UnixNano()
 		arrival := map[int64]time.Time{} // first arrival of each stamp
-		l := latency{Server: s.name, Player: p.player, WarmupS: c.warmup.Seconds(), WindowS: c.window.Seconds(), Fetches: len(p.fetches), MachineBusy: busy.BusySince()}
+		l := latency{Server: s.name, Player: p.player, WarmupS: c.warmup.Seconds(), WindowS: c.window.Seconds(), Fetches: len(p.fetches), MachineBusy: busy.Busy()}
 		var firstErr error
 		for _, f := range p.fetches {
 			if f.Err != nil && f.Arrived.Before(p.end) { // once a stream ends, requests for its next part fail as they should
