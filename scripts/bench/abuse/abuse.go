@@ -54,7 +54,7 @@ type abuseRun struct {
 // Run is `bench abuse`: onair's memory under each of the abuse cases while a publisher
 // and a player are served, then the CPU cost of private rooms' playback tokens.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
-	a := &abuseRun{Run: benchkit.NewRun(env), keys: map[string]string{}, res: &abuseResults{TargetMB: abuseTargetMB},
+	a := &abuseRun{Run: benchkit.NewRun(env), res: &abuseResults{TargetMB: abuseTargetMB},
 		cfg: abuseConfig{warmup: 8 * time.Second, window: 20 * time.Second, after: 5 * time.Second, pong: 3, preauth: 1000, chat: 2000, idle: 2000,
 			round: 3, wrk: benchkit.Wrk{Threads: 2, Connections: 100, Duration: 10 * time.Second}}}
 	c := &a.cfg
@@ -91,12 +91,7 @@ func (a *abuseRun) setup(ctx context.Context) error {
 		return err
 	}
 	defer n.Stop()
-	a.api = benchkit.NewAPI(n.HTTP)
-	err = a.api.SignUp(ctx, "bench")
-	if err == nil {
-		a.keys[abuseRoom], err = a.api.CreateRoom(ctx, abuseRoom)
-	}
-	if err != nil {
+	if a.api, a.keys, err = benchkit.Account(ctx, n.HTTP, abuseRoom); err != nil {
 		return err
 	}
 	var out struct {
@@ -279,15 +274,12 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	defer n.Stop()
-	pub, err := benchkit.StartFFmpeg(a.stack.Input, n.PublishURL(a.keys[abuseRoom]))
+	api := a.api.At(n.HTTP)
+	pub, err := api.PublishLive(ctx, a.stack.Input, n, abuseRoom, a.keys[abuseRoom])
 	if err != nil {
 		return r, err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	api := a.api.At(n.HTTP)
-	if err := api.WaitLive(ctx, abuseRoom, 20*time.Second); err != nil {
-		return r, err
-	}
 	playCtx, stopPlayer := context.WithCancel(ctx)
 	players, waitPlayer := benchkit.StartViewers(playCtx, 1, func(int) (int, int, string) { return 0, 0, n.HTTP + "/live/" + abuseRoom + "/index.m3u8" })
 	defer waitPlayer()
@@ -487,17 +479,13 @@ func (a *abuseRun) setVisibility(ctx context.Context, api *benchkit.API, n *benc
 		return err
 	}
 	want := map[string]int{"private": http.StatusForbidden, "unlisted": http.StatusOK}[v]
-	client := benchkit.NewHTTPClient()
-	defer client.CloseIdleConnections()
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		code, err := benchkit.HTTPStatus(ctx, client, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
-		if err == nil && code == want {
-			return nil
-		}
-		if time.Now().After(deadline) || benchkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
+	return benchkit.Poll(ctx, 20*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
+		code, err := benchkit.HTTPStatus(ctx, http.DefaultClient, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
+		if err != nil || code != want {
 			return fmt.Errorf("room made %s: its playlist still answers %d (%v), want %d", v, code, err, want)
 		}
-	}
+		return nil
+	})
 }
 
 // playbackCookie is the Cookie header a browser sends with the room's media requests.

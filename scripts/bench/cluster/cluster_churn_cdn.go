@@ -43,14 +43,11 @@ func (c *churnRun) cdn(ctx context.Context) error {
 	if err := api.SetRecording(ctx, churnCDNRoom, false); err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpeg(c.stack.Input, n.PublishURL(c.keys[churnCDNRoom]))
+	pub, err := api.PublishLive(ctx, c.stack.Input, n, churnCDNRoom, c.keys[churnCDNRoom])
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err := api.WaitLive(ctx, churnCDNRoom, 30*time.Second); err != nil {
-		return err
-	}
 	url := "http://" + listen + "/live/" + churnCDNRoom + "/index.m3u8"
 	for _, count := range c.cfg.cdnPlayers {
 		run, err := c.cdnLoad(ctx, n, url, count)

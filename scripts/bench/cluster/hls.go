@@ -74,27 +74,19 @@ func measureHLS(ctx context.Context, r *benchkit.Run, res *hlsResults, stack *be
 		nodes = append(nodes, n)
 	}
 	a, b := nodes[0], nodes[1]
-	api := benchkit.NewAPI(a.HTTP)
-	err := api.SignUp(ctx, "bench")
-	var key string
-	if err == nil {
-		key, err = api.CreateRoom(ctx, hlsRoom)
-	}
+	api, keys, err := benchkit.Account(ctx, a.HTTP, hlsRoom)
 	if err == nil && !res.Recording {
 		err = api.SetRecording(ctx, hlsRoom, false)
 	}
 	if err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpeg(stack.Input, a.PublishURL(key))
+	pub, err := api.PublishLive(ctx, stack.Input, a, hlsRoom, keys[hlsRoom])
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err = api.WaitLive(ctx, hlsRoom, 20*time.Second); err == nil {
-		err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
-	}
-	if err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(warmup)); err != nil {
 		return err
 	}
 	client := benchkit.NewHTTPClient()

@@ -5,6 +5,7 @@
 package ladder
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -232,25 +233,19 @@ func measure(ctx context.Context, r *benchkit.Run, inputs map[string]string, run
 // variantURLs waits until the multivariant playlist lists n renditions and returns
 // their media playlists' URLs.
 func variantURLs(ctx context.Context, index string, n int) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var got int
-	for {
+	var urls []string
+	err := benchkit.Poll(ctx, 30*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
 		body, _, err := benchkit.HTTPGet(ctx, http.DefaultClient, index)
 		var mv playlist.Multivariant
-		if err == nil && mv.Unmarshal(body) == nil {
-			if got = len(mv.Variants); got == n {
-				var urls []string
-				for _, v := range mv.Variants {
-					urls = append(urls, benchkit.Resolve(index, v.URI))
-				}
-				return urls, nil
-			}
+		if err = cmp.Or(err, mv.Unmarshal(body)); err != nil || len(mv.Variants) != n {
+			return fmt.Errorf("%s: %d of %d renditions listed within 30 s (%v)", index, len(mv.Variants), n, err)
 		}
-		if benchkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
-			return nil, fmt.Errorf("%s: %d of %d renditions listed within 30 s (%v)", index, got, n, err)
+		for _, v := range mv.Variants {
+			urls = append(urls, benchkit.Resolve(index, v.URI))
 		}
-	}
+		return nil
+	})
+	return urls, err
 }
 
 // play starts viewers players of each media playlist, all counting the bytes they

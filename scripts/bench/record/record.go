@@ -93,7 +93,7 @@ const (
 
 // Run is `bench record`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
-	r := &run{Run: benchkit.NewRun(env), res: &results{}, keys: map[string]string{}}
+	r := &run{Run: benchkit.NewRun(env), res: &results{}}
 	r.res.Streams = streamCount
 	if err := r.Start(ctx, args, &r.res.Head); err != nil {
 		return err
@@ -121,16 +121,10 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	defer n.Stop()
-	r.api = benchkit.NewAPI(n.HTTP)
-	err = r.api.SignUp(ctx, "bench")
 	for i := range r.res.Streams {
 		r.slugs = append(r.slugs, "rec-"+strconv.Itoa(i))
 	}
-	for _, slug := range append(r.slugs, replayRoom) {
-		if err == nil {
-			r.keys[slug], err = r.api.CreateRoom(ctx, slug)
-		}
-	}
+	r.api, r.keys, err = benchkit.Account(ctx, n.HTTP, append(r.slugs, replayRoom)...)
 	return err
 }
 

@@ -74,23 +74,16 @@ func measure(ctx context.Context, r *benchkit.Run, res *results) error {
 		return err
 	}
 	defer n.Stop()
-	api := benchkit.NewAPI(n.HTTP)
-	var key string
-	if err = api.SignUp(ctx, "bench"); err == nil {
-		key, err = api.CreateRoom(ctx, room)
-	}
+	api, keys, err := benchkit.Account(ctx, n.HTTP, room)
 	if err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpeg(input, n.PublishURL(key))
+	pub, err := api.PublishLive(ctx, input, n, room, keys[room])
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err = api.WaitLive(ctx, room, 20*time.Second); err == nil {
-		err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
-	}
-	if err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(warmup)); err != nil {
 		return err
 	}
 	res.PageCommand = fmt.Sprintf("node web/ui/e2e/bench.mjs --url http://127.0.0.1:<port>/rooms/%s --runs %d", room, runs)
