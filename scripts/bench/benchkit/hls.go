@@ -135,7 +135,7 @@ func Resolve(base, ref string) string {
 // _HLS_part) for the next part, fetches each new part as soon as it is listed and
 // requests the EXT-X-PRELOAD-HINT part ahead.
 type Player struct {
-	Client *http.Client
+	Client  *http.Client
 	URL     string        // the multivariant playlist
 	Variant int           // which of its variants to play
 	Retry   time.Duration // between attempts while the stream is not there yet
