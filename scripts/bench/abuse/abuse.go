@@ -401,7 +401,9 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	var tok urlTokenAnswer
+	var tok struct {
+		HLSURL string `json:"hls_url"`
+	}
 	if err := api.Do(ctx, http.MethodPost, "/api/v1/rooms/"+tokenRoom+"/playback-tokens", map[string]int{"ttl_seconds": 3600}, &tok, http.StatusCreated); err != nil {
 		return err
 	}
@@ -465,11 +467,6 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// urlTokenAnswer is POST /api/v1/rooms/{ref}/playback-tokens's answer.
-type urlTokenAnswer struct {
-	HLSURL string `json:"hls_url"`
 }
 
 // setVisibility switches the token room and waits until its media follows: a request
