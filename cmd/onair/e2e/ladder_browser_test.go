@@ -36,10 +36,11 @@ func TestQualityMenuBrowser(t *testing.T) {
 }
 
 // TestQualityMenuJoinBrowser: a rendition that joins the live stream while a viewer
-// watches reaches the watch page without a reload (web/ui/e2e/quality-join.mjs): the page
-// opens on the main rendition alone; once the test starts a second output on the same
-// clock, the quality menu comes to list it, the video plays on, and the new rendition
-// plays when chosen.
+// watches reaches the watch page without a reload, and so does its leaving
+// (web/ui/e2e/quality-join.mjs): the page opens on the main rendition alone; once the
+// test starts a second output on the same clock, the quality menu comes to list it, the
+// video plays on, and the new rendition plays when chosen; when that output stops, the
+// page plays the main rendition again.
 func TestQualityMenuJoinBrowser(t *testing.T) {
 	chromium := browserDeps(t)
 	key := newKey(t)
@@ -53,16 +54,23 @@ func TestQualityMenuJoinBrowser(t *testing.T) {
 	started := time.Now()
 	testenv.FFmpeg(t, tsOffset(simulcastArgs("testsrc2=size=640x360:rate=30", [4]string{"640x360", "30", "600k", main}), base))
 	waitVariants(t, o, waitIndex(t, o, "cam"), 1)
+	var rendition *testenv.Publisher
 	runBrowserScript(t, "quality-join.mjs", []string{"ONAIR_URL=" + o.HTTP, "STREAM=cam", "CHROMIUM=" + chromium},
 		func(command string, _ []string) string {
-			if command != "@start-rendition" {
+			switch {
+			case command == "@start-rendition" && rendition == nil:
+				// An output the encoder adds later: another ffmpeg, whose timestamps are put
+				// on the main's clock at one of its key frames, as one encoder's outputs
+				// share a clock.
+				args := simulcastArgs("testsrc2=size=640x360:rate=30", [4]string{"320x180", "30", "250k", main + "?rendition=180p"})
+				rendition = testenv.FFmpeg(t, tsOffset(args, base+time.Since(started).Round(gop)))
+			case command == "@stop-rendition" && rendition != nil:
+				if err := rendition.Stop(); err != nil {
+					t.Fatalf("stopping the 180p output: %v", err)
+				}
+			default:
 				t.Fatalf("the script asked for %s", command)
 			}
-			// An output the encoder adds later: another ffmpeg, whose timestamps are put on
-			// the main's clock at one of its key frames, as one encoder's outputs share a
-			// clock.
-			args := simulcastArgs("testsrc2=size=640x360:rate=30", [4]string{"320x180", "30", "250k", main + "?rendition=180p"})
-			testenv.FFmpeg(t, tsOffset(args, base+time.Since(started).Round(gop)))
 			return "ok"
 		})
 }

@@ -191,7 +191,11 @@ function startPlayer([kind, url]) {
     stats.stuck = stuckSince ? Math.round(now - stuckSince) : 0;
     stats.player = { rate: video.playbackRate, ahead: +ahead.toFixed(2) };
     if (window.hls) Object.assign(stats.player, { latency: +(window.hls.latency || 0).toFixed(2), target: window.hls.targetLatency });
-    if (window.player?.getStats) stats.player.latency = +(window.player.getStats().liveLatency || 0).toFixed(2);
+    if (window.player?.getStats) {
+      stats.player.latency = +(window.player.getStats().liveLatency || 0).toFixed(2);
+      // What Shaka's live sync compares with its target: the position behind its seek range's end.
+      stats.player.sync = +(window.player.seekRange().end - video.currentTime).toFixed(2);
+    }
     const d = date();
     if (stats.started && d) stats.behind.push([Date.now(), (Date.now() - d.getTime()) / 1000]);
     if (stats.behind.length > 2000) stats.behind.splice(0, 1000);
@@ -229,6 +233,11 @@ async function main() {
       if (kind === 'videojs') await page.addStyleTag({ path: require.resolve('video.js/dist/video-js.min.css') });
       await page.evaluate(startPlayer, [kind, index]);
       pages[kind] = page;
+      // One player starts at a time, as each viewer's own browser would: Shaka fixes its idea
+      // of the live edge from the wall clock when it has parsed the playlists, so a start
+      // slowed by the next player's loading would keep it that much further behind live.
+      await page.waitForFunction(() => window.stats.started || window.stats.errors.length, null, { timeout: 20000, polling: 100 })
+        .catch(() => {});
     }
     const stats = async (kind) => pages[kind].evaluate(() => window.stats);
     const all = async () => Object.fromEntries(await Promise.all(Object.keys(pages).map(async (k) => [k, await stats(k)])));

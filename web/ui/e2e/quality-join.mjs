@@ -7,6 +7,8 @@
 //     reload, the menu comes to list Auto, 360p and 180p, and hls.js has both levels.
 //  3. The video still plays: it goes on advancing, with no fatal error, and choosing 180p
 //     in the menu plays the new rendition (the video decodes 180 lines).
+//  4. The test stops the 180p output (@stop-rendition). Without a reload, the page plays
+//     the main rendition again (360 lines, advancing) and the menu is hidden.
 //
 // Environment: ONAIR_URL, STREAM, CHROMIUM. Exit status 0 when every check passed.
 import { launch } from './browser.mjs';
@@ -102,6 +104,23 @@ try {
   });
   s = await state(page);
   log(`180p chosen: level ${s.level}, ${s.height} lines at ${s.t.toFixed(1)} s, ${s.latency} s behind live, events`, JSON.stringify(s.events));
+
+  // 4. The chosen rendition leaves.
+  await ask('@stop-rendition');
+  const stopped = Date.now();
+  await wait(page, () => {
+    const p = document.querySelector('[data-player]');
+    const v = p.querySelector('video');
+    return p.dataset.levels === '1' && v.videoHeight === 360 && !v.paused && (p.dataset.state === 'live' || p.dataset.state === 'behind');
+  }).catch(async (e) => {
+    log('360p not back:', JSON.stringify(await state(page)));
+    throw e;
+  });
+  const t1 = (await state(page)).t;
+  await wait(page, (t) => document.querySelector('[data-player] video').currentTime > t + 2, t1);
+  s = await state(page);
+  check(s.fatalErrors === '0' && s.menuHidden, `after the rendition left: ${s.fatalErrors} fatal errors, menu hidden ${s.menuHidden}`);
+  log(`360p again ${((Date.now() - stopped) / 1000).toFixed(1)} s after the stop, at ${s.t.toFixed(1)} s, ${s.latency} s behind live (${s.state}), events`, JSON.stringify(s.events));
 } finally {
   await browser.close();
 }
