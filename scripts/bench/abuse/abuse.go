@@ -54,7 +54,7 @@ type abuseRun struct {
 // Run is `bench abuse`: onair's memory under each of the abuse cases while a publisher
 // and a player are served, then the CPU cost of private rooms' playback tokens.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
-	a := &abuseRun{Run: benchkit.NewRun(env), keys: map[string]string{}, res: &abuseResults{TargetMB: abuseTargetMB},
+	a := &abuseRun{Run: benchkit.NewRun(env), res: &abuseResults{TargetMB: abuseTargetMB},
 		cfg: abuseConfig{warmup: 8 * time.Second, window: 20 * time.Second, after: 5 * time.Second, pong: 3, preauth: 1000, chat: 2000, idle: 2000,
 			round: 3, wrk: benchkit.Wrk{Threads: 2, Connections: 100, Duration: 10 * time.Second}}}
 	c := &a.cfg
@@ -91,12 +91,7 @@ func (a *abuseRun) setup(ctx context.Context) error {
 		return err
 	}
 	defer n.Stop()
-	a.api = benchkit.NewAPI(n.HTTP)
-	err = a.api.SignUp(ctx, "bench")
-	if err == nil {
-		a.keys[abuseRoom], err = a.api.CreateRoom(ctx, abuseRoom)
-	}
-	if err != nil {
+	if a.api, a.keys, err = benchkit.Account(ctx, n.HTTP, abuseRoom); err != nil {
 		return err
 	}
 	var out struct {
@@ -136,9 +131,7 @@ type abuseCase struct {
 }
 
 func (a *abuseRun) cases() []abuseCase {
-	chatURL := func(n *benchkit.Node) string {
-		return "ws" + strings.TrimPrefix(n.HTTP, "http") + "/api/v1/rooms/" + abuseRoom + "/chat"
-	}
+	chatURL := func(n *benchkit.Node) string { return n.ChatURL(abuseRoom) }
 	rtmpAddr := func(n *benchkit.Node) string { u, _ := url.Parse(n.RTMP); return u.Host }
 	httpAddr := func(n *benchkit.Node) string { return strings.TrimPrefix(n.HTTP, "http://") }
 	pings := bytes.Repeat(hostile.MaskedFrame(0x9, bytes.Repeat([]byte("p"), 125), true), 512)
@@ -281,15 +274,12 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 		return r, err
 	}
 	defer n.Stop()
-	pub, err := benchkit.StartFFmpeg(a.stack.Input, n.PublishURL(a.keys[abuseRoom]))
+	api := a.api.At(n.HTTP)
+	pub, err := api.PublishLive(ctx, a.stack.Input, n, abuseRoom, a.keys[abuseRoom])
 	if err != nil {
 		return r, err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	api := a.api.At(n.HTTP)
-	if err := api.WaitLive(ctx, abuseRoom, 20*time.Second); err != nil {
-		return r, err
-	}
 	playCtx, stopPlayer := context.WithCancel(ctx)
 	players, waitPlayer := benchkit.StartViewers(playCtx, 1, func(int) (int, int, string) { return 0, 0, n.HTTP + "/live/" + abuseRoom + "/index.m3u8" })
 	defer waitPlayer()
@@ -319,9 +309,9 @@ func (a *abuseRun) measureCase(ctx context.Context, c abuseCase) (abuseCaseResul
 	}
 	peaks := make(chan map[string]float64, 1)
 	go func() { peaks <- peakMetrics(abuseCtx, n, client) }()
-	busy0 := benchkit.ReadCPUTimes()
+	m := benchkit.StartMeter()
 	u, err := benchkit.MeasureUsage(ctx, pids, a.cfg.window, 250*time.Millisecond)
-	r.MachineBusy = busy0.BusySince()
+	r.MachineBusy = m.Busy()
 	to := time.Since(t0).Seconds()
 	live, lerr := api.Live(ctx, abuseRoom) // while the abuse still runs
 	stopAbuse()
@@ -411,7 +401,9 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	var tok urlTokenAnswer
+	var tok struct {
+		HLSURL string `json:"hls_url"`
+	}
 	if err := api.Do(ctx, http.MethodPost, "/api/v1/rooms/"+tokenRoom+"/playback-tokens", map[string]int{"ttl_seconds": 3600}, &tok, http.StatusCreated); err != nil {
 		return err
 	}
@@ -477,11 +469,6 @@ func (a *abuseRun) measureTokens(ctx context.Context) error {
 	return nil
 }
 
-// urlTokenAnswer is POST /api/v1/rooms/{ref}/playback-tokens's answer.
-type urlTokenAnswer struct {
-	HLSURL string `json:"hls_url"`
-}
-
 // setVisibility switches the token room and waits until its media follows: a request
 // without a token is refused once it is private, and served once it is unlisted.
 func (a *abuseRun) setVisibility(ctx context.Context, api *benchkit.API, n *benchkit.Node, v string) error {
@@ -489,17 +476,13 @@ func (a *abuseRun) setVisibility(ctx context.Context, api *benchkit.API, n *benc
 		return err
 	}
 	want := map[string]int{"private": http.StatusForbidden, "unlisted": http.StatusOK}[v]
-	client := benchkit.NewHTTPClient()
-	defer client.CloseIdleConnections()
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		code, err := benchkit.HTTPStatus(ctx, client, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
-		if err == nil && code == want {
-			return nil
-		}
-		if time.Now().After(deadline) || benchkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
+	return benchkit.Poll(ctx, 20*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
+		code, err := benchkit.HTTPStatus(ctx, http.DefaultClient, n.HTTP+"/live/"+a.playbackID+"/index.m3u8")
+		if err != nil || code != want {
 			return fmt.Errorf("room made %s: its playlist still answers %d (%v), want %d", v, code, err, want)
 		}
-	}
+		return nil
+	})
 }
 
 // playbackCookie is the Cookie header a browser sends with the room's media requests.
@@ -516,27 +499,12 @@ func playbackCookie(api *benchkit.API, mediaURL string) string {
 // wrkRun runs one wrk load against n and notes onair's CPU time over it.
 func (a *abuseRun) wrkRun(ctx context.Context, n *benchkit.Node, opts benchkit.Wrk) (tokenRun, error) {
 	var run tokenRun
-	pids := []int{n.Pid()}
-	cpu0, err := benchkit.CPUSeconds(pids...)
+	m := benchkit.StartMeter(n.Pid())
+	w, err := opts.Run(ctx, a.Tmp, n.HTTP) // an error with any non-2xx answer or socket error
 	if err != nil {
 		return run, err
 	}
-	busy0 := benchkit.ReadCPUTimes()
-	started := time.Now()
-	w, err := opts.Run(ctx, a.Tmp, n.HTTP)
-	if err != nil {
-		return run, err
-	}
-	wall := time.Since(started).Seconds()
-	run.MachineBusy = busy0.BusySince()
-	cpu1, err := benchkit.CPUSeconds(pids...)
-	if err != nil {
-		return run, err
-	}
-	run.Requests, run.RPS, run.CPUSeconds, run.CPUPercent = w.Requests, w.RPS, cpu1-cpu0, 100*(cpu1-cpu0)/wall
+	run.Requests, run.RPS, run.CPUSeconds, run.CPUPercent, run.MachineBusy = w.Requests, w.RPS, m.CPU(), m.Percent(), m.Busy()
 	run.LatencyP50, run.LatencyP99 = w.LatencyP50, w.LatencyP99
-	if w.Non2xx > 0 || w.SocketErrs != "" {
-		return run, fmt.Errorf("%d non-2xx answers, socket errors %q", w.Non2xx, w.SocketErrs)
-	}
-	return run, nil
+	return run, n.Alive()
 }

@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -90,17 +92,41 @@ func (c *API) SignUp(ctx context.Context, handle string) error {
 		CSRFToken string `json:"csrf_token"`
 	}
 	body := map[string]string{"email": handle + "@bench.example.com", "handle": handle, "password": "correct horse battery " + handle}
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	err := Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
 		err := c.Do(ctx, http.MethodPost, "/api/v1/auth/signup", body, &me, http.StatusCreated)
-		var apiErr *APIError
-		if !errors.As(err, &apiErr) || apiErr.Code != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			c.csrf = me.CSRFToken
+		if apiErr := (*APIError)(nil); errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable {
 			return err
 		}
-		if err := SleepUntil(ctx, time.Now().Add(200*time.Millisecond)); err != nil {
-			return err
+		return &Stop{err}
+	})
+	c.csrf = me.CSRFToken
+	return err
+}
+
+// Account signs up the account "bench" at base and creates the rooms slugs; it returns
+// its client and the rooms' stream keys.
+func Account(ctx context.Context, base string, slugs ...string) (*API, map[string]string, error) {
+	api, keys := NewAPI(base), map[string]string{}
+	err := api.SignUp(ctx, "bench")
+	for _, slug := range slugs {
+		if err != nil {
+			break
+		}
+		keys[slug], err = api.CreateRoom(ctx, slug)
+	}
+	return api, keys, err
+}
+
+// PublishLive starts a looping publisher of input to room slug on n (stream key key) and
+// waits until the room is live.
+func (c *API) PublishLive(ctx context.Context, input string, n *Node, slug, key string) (*Process, error) {
+	pub, err := StartFFmpeg(input, n.PublishURL(key))
+	if err == nil {
+		if err = c.WaitLive(ctx, slug, 30*time.Second); err != nil {
+			pub.Stop(syscall.SIGTERM, 3*time.Second)
 		}
 	}
+	return pub, err
 }
 
 // Cookie is the Cookie header a browser of this session sends to path.
@@ -177,22 +203,17 @@ func (c *API) ReplayReady(ctx context.Context, b Broadcast) (bool, error) {
 
 // WaitLive waits until the room is live and its HLS playlist answers 200.
 func (c *API) WaitLive(ctx context.Context, slug string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		live, err := c.Live(ctx, slug)
-		if err == nil && !live {
-			err = fmt.Errorf("room %s is not live", slug)
+	err := Poll(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) error {
+		if live, err := c.Live(ctx, slug); err != nil || !live {
+			return cmp.Or(err, errors.New("not live"))
 		}
-		if err == nil {
-			var code int
-			if code, err = c.Status(ctx, "/live/"+slug+"/index.m3u8"); err == nil && code == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("HLS playlist: HTTP %d (%v)", code, err)
+		if code, err := c.Status(ctx, "/live/"+slug+"/index.m3u8"); err != nil || code != http.StatusOK {
+			return fmt.Errorf("HLS playlist: HTTP %d (%v)", code, err)
 		}
-		if SleepUntil(ctx, time.Now().Add(100*time.Millisecond)) != nil {
-			return fmt.Errorf("room %s not live within %s: %w", slug, timeout, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("room %s not live within %s: %w", slug, timeout, err)
 	}
+	return nil
 }

@@ -5,6 +5,7 @@
 package benchkit
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -103,6 +104,19 @@ func (r *Run) Start(ctx context.Context, args []string, head *Head) error {
 	return nil
 }
 
+// Main is a benchmark's whole run when measure needs nothing more than the run: Start,
+// measure (its error one of the run's failures), Finish.
+func (r *Run) Main(ctx context.Context, args []string, head *Head, results any, measure func() error, section func() string) error {
+	if err := r.Start(ctx, args, head); err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := measure(); err != nil {
+		r.Fail(err)
+	}
+	return r.Finish(ctx, results, section)
+}
+
 // Close removes the scratch directory.
 func (r *Run) Close() { _ = os.RemoveAll(r.Tmp) }
 
@@ -180,25 +194,13 @@ type Binary struct {
 }
 
 func copyBinary(src, dst string) (Binary, error) {
-	in, err := os.Open(src)
-	if err != nil {
+	b, err := os.ReadFile(src) // about 40 MB
+	st, serr := os.Stat(src)
+	if err = cmp.Or(err, serr); err != nil {
 		return Binary{}, err
 	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return Binary{}, err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return Binary{}, err
-	}
-	sum := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(out, sum), in); err != nil {
-		out.Close()
-		return Binary{}, err
-	}
-	return Binary{Bytes: st.Size(), Modified: st.ModTime().UTC().Format(time.RFC3339), SHA256: hex.EncodeToString(sum.Sum(nil))}, out.Close()
+	sum := sha256.Sum256(b)
+	return Binary{Bytes: st.Size(), Modified: st.ModTime().UTC().Format(time.RFC3339), SHA256: hex.EncodeToString(sum[:])}, os.WriteFile(dst, b, 0o755)
 }
 
 // Machine says what the numbers were measured on.
@@ -277,6 +279,26 @@ func Table(header []string, rows ...[]string) string {
 		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
 	}
 	return b.String()
+}
+
+// Row is one row of a table with a column per item: its label, and each item's cell.
+func Row[T any](label string, cell func(T) string) func([]T) []string {
+	return func(items []T) []string {
+		out := []string{label}
+		for _, it := range items {
+			out = append(out, cell(it))
+		}
+		return out
+	}
+}
+
+// Rows renders rows over items, for Table.
+func Rows[T any](items []T, rows ...func([]T) []string) [][]string {
+	out := make([][]string, len(rows))
+	for i, row := range rows {
+		out[i] = row(items)
+	}
+	return out
 }
 
 // NotMeasured stands for a figure of a measurement that failed.

@@ -135,9 +135,10 @@ func Resolve(base, ref string) string {
 // _HLS_part) for the next part, fetches each new part as soon as it is listed and
 // requests the EXT-X-PRELOAD-HINT part ahead.
 type Player struct {
-	Client *http.Client
-	URL    string        // the multivariant playlist
-	Retry  time.Duration // between attempts while the stream is not there yet
+	Client  *http.Client
+	URL     string        // the multivariant playlist
+	Variant int           // which of its variants to play
+	Retry   time.Duration // between attempts while the stream is not there yet
 	// Scan finds the frames of each part; nil only notes arrivals, which is what hundreds
 	// of players on two cores can afford.
 	Scan func([]byte) ([]Frame, error)
@@ -166,10 +167,10 @@ func (p *Player) Run(ctx context.Context, rec *FetchLog) error {
 		return fmt.Errorf("ll-hls player: %w", err)
 	}
 	var mv playlist.Multivariant
-	if err := mv.Unmarshal(body); err != nil || len(mv.Variants) == 0 {
-		return fmt.Errorf("ll-hls player: multivariant playlist without a variant (%v)", err)
+	if err := mv.Unmarshal(body); err != nil || len(mv.Variants) <= p.Variant {
+		return fmt.Errorf("ll-hls player: multivariant playlist without variant %d (%v)", p.Variant, err)
 	}
-	mediaURL := Resolve(p.URL, mv.Variants[0].URI)
+	mediaURL := Resolve(p.URL, mv.Variants[p.Variant].URI)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	requested := map[string]bool{}

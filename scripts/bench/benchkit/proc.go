@@ -18,11 +18,12 @@ import (
 // Process is a child started in a process group of its own, so that stopping it also
 // stops whatever it started (nginx's workers, the browser of a script).
 type Process struct {
-	Name   string
-	cmd    *exec.Cmd
-	output *TailBuffer
-	done   chan struct{}
-	err    error
+	Name    string
+	Started time.Time
+	cmd     *exec.Cmd
+	output  *TailBuffer
+	done    chan struct{}
+	err     error
 }
 
 // StartProcess starts cmd in a new process group; the last 64 KiB of its stderr (and
@@ -37,6 +38,7 @@ func StartProcess(name string, cmd *exec.Cmd) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	p.Started = time.Now()
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -232,6 +234,66 @@ func MeasureUsage(ctx context.Context, pids []int, window, interval time.Duratio
 	}
 }
 
+// Meter measures, from its start, the CPU time a group of processes uses (summed) and
+// how busy the whole machine is.
+type Meter struct {
+	pids  []int
+	start time.Time
+	cpu   float64
+	busy  cpuTimes
+}
+
+// StartMeter starts measuring pids.
+func StartMeter(pids ...int) Meter {
+	cpu, _ := CPUSeconds(pids...)
+	return Meter{pids: pids, start: time.Now(), cpu: cpu, busy: readCPUTimes()}
+}
+
+// CPU is the CPU seconds the group has used since the start (a process that has exited
+// counts as 0: the caller checks that they run).
+func (m Meter) CPU() float64 {
+	cpu, _ := CPUSeconds(m.pids...)
+	return cpu - m.cpu
+}
+
+// Wall is the seconds since the start.
+func (m Meter) Wall() float64 { return time.Since(m.start).Seconds() }
+
+// Percent is the group's CPU use since the start, in % of one core.
+func (m Meter) Percent() float64 { return 100 * m.CPU() / m.Wall() }
+
+// Busy is how busy the machine has been since the start, in % of all its cores.
+func (m Meter) Busy() float64 { return m.busy.busySince() }
+
+// StartPublishers starts a looping ffmpeg publisher of input to each URL, 25 ms apart so
+// that their key frames do not all arrive in the same instant; on an error it returns
+// those it started, for the caller to stop.
+func StartPublishers(ctx context.Context, input string, urls []string) ([]*Process, error) {
+	var pubs []*Process
+	for _, u := range urls {
+		p, err := StartFFmpeg(input, u)
+		if err != nil {
+			return pubs, err
+		}
+		pubs = append(pubs, p)
+		if err := SleepUntil(ctx, time.Now().Add(25*time.Millisecond)); err != nil {
+			return pubs, err
+		}
+	}
+	return pubs, nil
+}
+
+// AllAlive fails when server or one of its publishers has exited, with the end of the
+// server's log.
+func AllAlive(server *Process, pubs []*Process) error {
+	for _, p := range append([]*Process{server}, pubs...) {
+		if err := p.Alive(); err != nil {
+			return fmt.Errorf("%w; %s log: %s", err, server.Name, Tail(server.Output(), 1500))
+		}
+	}
+	return nil
+}
+
 // DirSize is the size of the regular files under dir.
 func DirSize(dir string) (int64, error) {
 	var n int64
@@ -250,12 +312,12 @@ func DirSize(dir string) (int64, error) {
 	return n, err
 }
 
-// CPUTimes is the machine's busy and total CPU time so far, from /proc/stat, in ticks.
-type CPUTimes struct{ busy, total uint64 }
+// cpuTimes is the machine's busy and total CPU time so far, from /proc/stat, in ticks.
+type cpuTimes struct{ busy, total uint64 }
 
-// ReadCPUTimes reads /proc/stat.
-func ReadCPUTimes() CPUTimes {
-	var t CPUTimes
+// readCPUTimes reads /proc/stat.
+func readCPUTimes() cpuTimes {
+	var t cpuTimes
 	b, _ := os.ReadFile("/proc/stat")
 	line, _, _ := strings.Cut(string(b), "\n")
 	for i, s := range strings.Fields(line) {
@@ -271,9 +333,9 @@ func ReadCPUTimes() CPUTimes {
 	return t
 }
 
-// BusySince is how busy the machine has been since t0, in % of all its cores.
-func (t0 CPUTimes) BusySince() float64 {
-	t1 := ReadCPUTimes()
+// busySince is how busy the machine has been since t0, in % of all its cores.
+func (t0 cpuTimes) busySince() float64 {
+	t1 := readCPUTimes()
 	if t1.total <= t0.total {
 		return 0
 	}

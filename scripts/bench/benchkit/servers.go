@@ -298,22 +298,40 @@ func FreePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// WaitReady polls ready every 50 ms until it returns nil, p exits or timeout passes.
-func WaitReady(ctx context.Context, p *Process, timeout time.Duration, ready func() error) error {
+// Poll calls try, with a context that ends with timeout, every interval until it returns
+// nil or a *Stop, or the context ends; it returns try's last error (a Stop's own).
+func Poll(ctx context.Context, timeout, interval time.Duration, try func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		err := ready()
-		if err == nil {
-			return nil
+		err := try(ctx)
+		var stop *Stop
+		if errors.As(err, &stop) {
+			return stop.Err
 		}
-		if perr := p.Alive(); perr != nil {
-			return perr
-		}
-		if SleepUntil(ctx, time.Now().Add(50*time.Millisecond)) != nil {
-			return fmt.Errorf("%s not ready within %s: %w\n%s", p.Name, timeout, err, Tail(p.Output(), 2000))
+		if err == nil || SleepUntil(ctx, time.Now().Add(interval)) != nil {
+			return err
 		}
 	}
+}
+
+// Stop ends a Poll at once with Err.
+type Stop struct{ Err error }
+
+func (s *Stop) Error() string { return fmt.Sprint(s.Err) }
+
+// WaitReady polls ready every 50 ms until it returns nil, p exits or timeout passes.
+func WaitReady(ctx context.Context, p *Process, timeout time.Duration, ready func() error) error {
+	err := Poll(ctx, timeout, 50*time.Millisecond, func(context.Context) error {
+		if err := p.Alive(); err != nil {
+			return &Stop{err}
+		}
+		return ready()
+	})
+	if err != nil && p.Alive() == nil {
+		return fmt.Errorf("%s not ready within %s: %w\n%s", p.Name, timeout, err, Tail(p.Output(), 2000))
+	}
+	return err
 }
 
 // WaitHTTP200 waits until url answers 200, p exits or timeout passes.

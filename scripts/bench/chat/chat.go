@@ -120,46 +120,39 @@ func measure(ctx context.Context, r *benchkit.Run, name string, s spec, idle tim
 		return res, err
 	}
 	pids := make([]int, len(procs))
-	for i, p := range procs {
-		pids[i] = p.Pid
-	}
-	cpu := func() []float64 {
-		out := make([]float64, len(pids))
-		for i, pid := range pids {
-			out[i] = cpuOf(pid)
+	meters := make([]benchkit.Meter, len(procs))
+	startMeters := func() {
+		for i, p := range procs {
+			pids[i], meters[i] = p.Pid, benchkit.StartMeter(p.Pid)
 		}
-		return out
 	}
 	r.Logf("  %d clients in the room; %s idle", len(s.Senders)+sum(s.Groups), idle)
-	c0, t0 := cpu(), time.Now()
-	if err := benchkit.SleepUntil(ctx, t0.Add(idle)); err != nil {
+	startMeters()
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(idle)); err != nil {
 		return res, err
 	}
-	c1 := cpu()
-	for i := range procs {
-		procs[i].IdleCPUPercent = 100 * (c1[i] - c0[i]) / time.Since(t0).Seconds()
-		procs[i].IdleRSSMB = float64(benchkit.RSS(pids[i])) / benchkit.MB
+	for i, m := range meters {
+		procs[i].IdleCPUPercent, procs[i].IdleRSSMB = m.Percent(), float64(benchkit.RSS(pids[i]))/benchkit.MB
 	}
 	fmt.Fprintln(stdin, "GO")
 	if _, err := expect("START", s.Warmup+50*time.Second); err != nil {
 		return res, err
 	}
 	r.Logf("  warm-up done; measuring %s at %.0f messages/s", s.Duration, s.Rate)
-	c0, t0, busy, w0 := cpu(), time.Now(), benchkit.ReadCPUTimes(), cpuOf(w.Pid())
+	startMeters()
+	worker := benchkit.StartMeter(w.Pid())
 	rss := sampleRSS(pids)
 	_, err = expect("DONE", s.Duration+s.Drain+30*time.Second)
 	mean, peak := rss()
 	if err != nil {
 		return res, err
 	}
-	res.WindowS, res.MachineBusy = time.Since(t0).Seconds(), busy.BusySince()
+	res.WindowS, res.MachineBusy = worker.Wall(), worker.Busy()
 	// max: the kernel's utime+stime of a nearly idle process has been seen to step back a tick.
-	res.WorkerCPUPercent = max(0, 100*(cpuOf(w.Pid())-w0)/res.WindowS)
-	c1 = cpu()
-	for i := range procs {
+	res.WorkerCPUPercent = max(0, worker.Percent())
+	for i, m := range meters {
 		p := &procs[i]
-		p.CPUSeconds, p.RSSMeanMB, p.RSSMaxMB = c1[i]-c0[i], mean[i]/benchkit.MB, peak[i]/benchkit.MB
-		p.CPUPercent = 100 * p.CPUSeconds / res.WindowS
+		p.CPUSeconds, p.CPUPercent, p.RSSMeanMB, p.RSSMaxMB = m.CPU(), m.Percent(), mean[i]/benchkit.MB, peak[i]/benchkit.MB
 	}
 	line, err := expect("RESULT ", 30*time.Second)
 	if err == nil {
@@ -172,11 +165,6 @@ func measure(ctx context.Context, r *benchkit.Run, name string, s spec, idle tim
 	r.Logf("  %s: %d/%d acked, %d deliveries, %d lost; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
 		name, res.Load.Acked, res.Load.Sent, t.Delivered, t.Lost, t.Latency.P50MS, t.Latency.P99MS, t.Latency.MaxMS)
 	return res, alive()
-}
-
-func cpuOf(pid int) float64 {
-	s, _ := benchkit.CPUSeconds(pid)
-	return s
 }
 
 func sum(gs []group) int {
@@ -383,18 +371,12 @@ type clusterResults struct {
 // A, readers on node B (and a few on A for comparison); chat crosses between the nodes
 // through the capped event log that every node tails.
 func RunCluster(ctx context.Context, env benchkit.Env, args []string) error {
-	r := benchkit.NewRun(env)
-	res := &clusterResults{Load: newLoad(20, 3*time.Second)}
-	if err := r.Start(ctx, args, &res.Head); err != nil {
+	r, res := benchkit.NewRun(env), &clusterResults{Load: newLoad(20, 3*time.Second)}
+	return r.Main(ctx, args, &res.Head, res, func() (err error) {
+		// 100 readers on node B, 10 on node A for comparison.
+		res.Result, err = measureCluster(ctx, r, res.Load, 100, 10)
 		return err
-	}
-	defer r.Close()
-	var err error
-	// 100 readers on node B, 10 on node A for comparison.
-	if res.Result, err = measureCluster(ctx, r, res.Load, 100, 10); err != nil {
-		r.Fail(err)
-	}
-	return r.Finish(ctx, res, func() string { return clusterSection(res) })
+	}, func() string { return clusterSection(res) })
 }
 
 func measureCluster(ctx context.Context, r *benchkit.Run, lf loadSettings, remote, local int) (serverResult, error) {

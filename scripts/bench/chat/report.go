@@ -2,7 +2,6 @@ package chat
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"onair/scripts/bench/benchkit"
@@ -36,32 +35,16 @@ func chatSection(r *results) string {
 		"(`scripts/bench/socketio/server.js`) broadcasts and acknowledges, storing and checking nothing. Deliveries per CPU second = "+
 		"messages received over all sockets / the server's CPU seconds from the first send to the last delivery.\n\n### Targets\n\n",
 		r.Readers, r.Senders, l.Rate, l.Duration, int(l.Rate*l.Duration), l.TextBytes, l.Warmup)
-	find := func(name string) (serverResult, bool) {
-		i := slices.IndexFunc(r.Servers, func(s serverResult) bool { return s.Server == name })
-		if i < 0 {
-			return serverResult{}, false
-		}
-		return r.Servers[i], true
-	}
-	o, okO := find("onair")
-	s, okS := find("socket.io")
+	o, okO := r.server("onair")
+	s, okS := r.server("socket.io")
 	cell := func(ok bool, v float64, dec int) string {
-		if !ok {
-			return benchkit.NotMeasured
-		}
-		return f(v, dec)
+		return map[bool]string{false: benchkit.NotMeasured, true: f(v, dec)}[ok]
 	}
 	rat := func(a, b float64) string {
-		if !okO || !okS {
-			return benchkit.NotMeasured
-		}
-		return x(benchkit.Ratio(a, b))
+		return map[bool]string{false: benchkit.NotMeasured, true: x(a / b)}[okO && okS]
 	}
 	lost := func(ok bool, l loadResult) string {
-		if !ok {
-			return benchkit.NotMeasured
-		}
-		return fmt.Sprint(l.Total.Lost + int64(l.Sent-l.Acked)*int64(l.Clients))
+		return map[bool]string{false: benchkit.NotMeasured, true: fmt.Sprint(l.Total.Lost + int64(l.Sent-l.Acked)*int64(l.Clients))}[ok]
 	}
 	ol, sl := o.Load.Total.Latency, s.Load.Total.Latency
 	alone, store, peer := o.perCPU("onair"), o.perCPU("onair", "FerretDB"), s.perCPU("socket.io")
@@ -69,7 +52,6 @@ func chatSection(r *results) string {
 	b.WriteString(benchkit.Table([]string{"measure", "onair", "socket.io", "onair / socket.io", "target", "verdict"},
 		[]string{"delivery latency p99 (ms)", cell(okO, ol.P99MS, 1), cell(okS, sl.P99MS, 1), rat(ol.P99MS, sl.P99MS),
 			fmt.Sprintf("< %.0f ms", targetP99MS), benchkit.Verdict(ol.P99MS < targetP99MS, okO && ol.Samples > 0)},
-		[]string{"delivery latency p50 (ms)", cell(okO, ol.P50MS, 1), cell(okS, sl.P50MS, 1), rat(ol.P50MS, sl.P50MS), "—", "—"},
 		[]string{"messages lost (deliveries missing)", lost(okO, o.Load), lost(okS, s.Load), "", "0", benchkit.Verdict(complete, okO)},
 		[]string{"deliveries per server CPU second: onair process", cell(okO, alone, 0), cell(okS, peer, 0), rat(alone, peer),
 			fmt.Sprintf("≥ %.0fx socket.io", targetPerCPURatio), benchkit.Verdict(alone/peer >= targetPerCPURatio, okO && okS)},
@@ -84,56 +66,47 @@ func chatSection(r *results) string {
 		}
 	}
 	b.WriteString("\n### Details\n\n")
-	header, cols := []string{""}, []serverResult{}
+	header := []string{""}
 	for _, sr := range r.Servers {
-		header, cols = append(header, sr.Server), append(cols, sr)
+		header = append(header, sr.Server)
 	}
-	row := func(label string, fn func(serverResult) string) []string {
-		out := []string{label}
-		for _, c := range cols {
-			out = append(out, fn(c))
-		}
-		return out
-	}
-	b.WriteString(benchkit.Table(header,
-		row("sockets (readers + senders)", func(c serverResult) string {
-			return fmt.Sprintf("%d (%d + %d)", c.Load.Clients, c.Load.Clients-r.Senders, r.Senders)
-		}),
-		row("messages posted / acknowledged / refused / unanswered", func(c serverResult) string {
+	b.WriteString(benchkit.Table(header, benchkit.Rows(r.Servers,
+		benchkit.Row("messages posted / acknowledged / refused / unanswered", func(c serverResult) string {
 			l := c.Load
-			s := fmt.Sprintf("%d / %d / %d / %d", l.Sent, l.Acked, l.Refused, l.Unanswered)
-			if len(l.RefusedBy) > 0 {
-				s += fmt.Sprintf(" (%v)", l.RefusedBy)
-			}
-			return s
+			return fmt.Sprintf("%d / %d / %d / %d", l.Sent, l.Acked, l.Refused, l.Unanswered) + map[bool]string{true: fmt.Sprintf(" (%v)", l.RefusedBy)}[len(l.RefusedBy) > 0]
 		}),
-		row("deliveries received / expected (lost; duplicates)", func(c serverResult) string { return deliveries(c.Load.Total) }),
-		row("sockets that got every message; disconnected", func(c serverResult) string {
+		benchkit.Row("deliveries received / expected (lost; duplicates)", func(c serverResult) string { return deliveries(c.Load.Total) }),
+		benchkit.Row("sockets that got every message; disconnected", func(c serverResult) string {
 			t := c.Load.Total
 			return fmt.Sprintf("%d of %d; %d%s", t.Complete, t.Clients, t.Dropped, paren(strings.ReplaceAll(t.FirstError, "|", "/")))
 		}),
-		row("delivery latency p50 / p90 / p99 / p99.9 / max (ms)", func(c serverResult) string { return lat(c.Load.Total.Latency) }),
-		row("ack latency at the sender p50 / p90 / p99 / p99.9 / max (ms)", func(c serverResult) string { return lat(c.Load.AckLatency) }),
-		row("latest post behind schedule (ms)", func(c serverResult) string { return f(c.Load.SendSlipMax, 1) }),
-		row("window: first send to last delivery (s)", func(c serverResult) string {
+		benchkit.Row("delivery latency p50 / p90 / p99 / p99.9 / max (ms)", func(c serverResult) string { return lat(c.Load.Total.Latency) }),
+		benchkit.Row("ack latency at the sender p50 / p90 / p99 / p99.9 / max (ms)", func(c serverResult) string { return lat(c.Load.AckLatency) }),
+		benchkit.Row("latest post behind schedule (ms)", func(c serverResult) string { return f(c.Load.SendSlipMax, 1) }),
+		benchkit.Row("window: first send to last delivery (s)", func(c serverResult) string {
 			return f(c.WindowS, 2) + map[bool]string{false: " (**drain time ran out**)"}[c.Load.Drained]
 		}),
-		row("server CPU, % of a core (CPU s)", func(c serverResult) string {
-			return procs(c, func(p procUsage) string { return fmt.Sprintf("%s (%s)", f(p.CPUPercent, 1), f(p.CPUSeconds, 2)) })
-		}),
-		row("server CPU per delivery (µs)", func(c serverResult) string {
-			return procs(c, func(p procUsage) string {
-				return f(1e6*benchkit.Ratio(p.CPUSeconds, float64(c.Load.Total.Delivered)), 2)
-			})
-		}),
-		row("server CPU when idle with every socket connected, % of a core", func(c serverResult) string {
+		benchkit.Row("server CPU, % of a core (CPU s)", func(c serverResult) string { return procs(c, cpu) }),
+		benchkit.Row("server CPU when idle with every socket connected, % of a core", func(c serverResult) string {
 			return procs(c, func(p procUsage) string { return f(p.IdleCPUPercent, 1) })
 		}),
-		row("server RSS: idle → window mean (max), MB", func(c serverResult) string { return procs(c, rss) }),
-		row("load generator CPU, % of a core", func(c serverResult) string { return f(c.WorkerCPUPercent, 0) }),
-		row("machine busy, % of all cores", func(c serverResult) string { return f(c.MachineBusy, 0) })))
+		benchkit.Row("server RSS: idle → window mean (max), MB", func(c serverResult) string { return procs(c, rss) }),
+		benchkit.Row("load generator CPU, % of a core", func(c serverResult) string { return f(c.WorkerCPUPercent, 0) }),
+		benchkit.Row("machine busy, % of all cores", func(c serverResult) string { return f(c.MachineBusy, 0) }))...))
 	return b.String()
 }
+
+// server is the result of the named server, if it was measured.
+func (r *results) server(name string) (serverResult, bool) {
+	for _, s := range r.Servers {
+		if s.Server == name {
+			return s, true
+		}
+	}
+	return serverResult{}, false
+}
+
+func cpu(p procUsage) string { return fmt.Sprintf("%s (%s)", f(p.CPUPercent, 1), f(p.CPUSeconds, 2)) }
 
 func procs(c serverResult, fn func(procUsage) string) string {
 	var parts []string
@@ -189,7 +162,7 @@ func clusterSection(r *clusterResults) string {
 	b.WriteString(benchkit.Table([]string{"sockets", "count", "deliveries received / expected (lost; duplicates)",
 		"got every message; disconnected", "latency p50 / p90 / p99 / p99.9 / max (ms)"}, rows...) + "\n")
 	for _, p := range r.Result.Procs {
-		prows = append(prows, []string{p.Name, f(p.IdleCPUPercent, 1), fmt.Sprintf("%s (%s)", f(p.CPUPercent, 1), f(p.CPUSeconds, 2)), rss(p)})
+		prows = append(prows, []string{p.Name, f(p.IdleCPUPercent, 1), cpu(p), rss(p)})
 	}
 	b.WriteString(benchkit.Table([]string{"process", "CPU idle, % of a core", "CPU in the window, % of a core (s)", "RSS idle → mean (max), MB"}, prows...))
 	return b.String()

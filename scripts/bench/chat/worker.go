@@ -355,7 +355,7 @@ func (l *load) measure(ctx context.Context) loadResult {
 
 // collect fills in what the clients received; the readers have ended.
 func (l *load) collect(res *loadResult, groups []group) {
-	var acks, all []int32
+	var acks []int32
 	for seq := range l.n {
 		if l.answer[seq].Load() == 1 {
 			acks = append(acks, micros(l.answerAt[seq].Load()-l.sentAt[seq].Load()))
@@ -365,44 +365,42 @@ func (l *load) collect(res *loadResult, groups []group) {
 	if len(l.refuses) > 0 {
 		res.RefusedBy = l.refuses
 	}
-	res.Total.Name = "all"
 	for g, spec := range groups {
-		gr := groupResult{Name: spec.Name}
-		var lats []int32
-		for _, c := range l.clients {
-			if c.group != g {
-				continue
-			}
-			gr.Clients++
-			lost := int64(0)
-			for seq, n := range c.counts {
-				gr.Duplicates += int64(max(n, 1) - 1)
-				gr.Delivered += int64(min(n, 1))
-				if n == 0 && l.answer[seq].Load() == 1 {
-					lost++
-				}
-			}
-			gr.Expected += l.acked.Load()
-			gr.Lost += lost
-			gr.Complete += int(1 - min(lost, 1))
-			if c.err != nil {
-				gr.Dropped++
-				gr.FirstError = cmp.Or(gr.FirstError, c.err.Error())
-			}
-			lats = append(lats, c.lat...)
+		if gr := l.tally(spec.Name, func(c *client) bool { return c.group == g }); gr.Clients > 0 {
+			res.Groups = append(res.Groups, gr)
 		}
-		if gr.Clients == 0 {
+	}
+	res.Total = l.tally("all", func(*client) bool { return true })
+}
+
+// tally adds up what the clients in the group received of the acknowledged messages.
+func (l *load) tally(name string, in func(*client) bool) groupResult {
+	gr := groupResult{Name: name}
+	var lats []int32
+	for _, c := range l.clients {
+		if !in(c) {
 			continue
 		}
-		all = append(all, lats...)
-		gr.Latency = summarize(lats)
-		res.Groups = append(res.Groups, gr)
-		t := &res.Total
-		t.Clients, t.Complete, t.Dropped = t.Clients+gr.Clients, t.Complete+gr.Complete, t.Dropped+gr.Dropped
-		t.Expected, t.Delivered, t.Lost, t.Duplicates = t.Expected+gr.Expected, t.Delivered+gr.Delivered, t.Lost+gr.Lost, t.Duplicates+gr.Duplicates
-		t.FirstError = cmp.Or(t.FirstError, gr.FirstError)
+		gr.Clients++
+		lost := int64(0)
+		for seq, n := range c.counts {
+			gr.Duplicates += int64(max(n, 1) - 1)
+			gr.Delivered += int64(min(n, 1))
+			if n == 0 && l.answer[seq].Load() == 1 {
+				lost++
+			}
+		}
+		gr.Expected += l.acked.Load()
+		gr.Lost += lost
+		gr.Complete += int(1 - min(lost, 1))
+		if c.err != nil {
+			gr.Dropped++
+			gr.FirstError = cmp.Or(gr.FirstError, c.err.Error())
+		}
+		lats = append(lats, c.lat...)
 	}
-	res.Total.Latency = summarize(all)
+	gr.Latency = summarize(lats)
+	return gr
 }
 
 // micros converts nanoseconds to microseconds, clamped to int32 (a negative latency,

@@ -55,7 +55,7 @@ func RunChurn(ctx context.Context, env benchkit.Env, args []string) error {
 	// 30 s; then 10, 100 and 500 players behind the CDN, 20 s each after 5 s.
 	cfg := churnConfig{publishers: 12, players: 100, warmup: 15 * time.Second, steady: 10 * time.Second, restartEvery: 30 * time.Second,
 		settle: 15 * time.Second, cdnWarmup: 5 * time.Second, cdnWindow: 20 * time.Second, cdnPlayers: []int{10, 100, 500}}
-	c := &churnRun{Run: benchkit.NewRun(env), cfg: cfg, keys: map[string]string{}, res: &churnResults{}}
+	c := &churnRun{Run: benchkit.NewRun(env), cfg: cfg, res: &churnResults{}}
 	if err := c.Start(ctx, args, &c.res.Head); err != nil {
 		return err
 	}
@@ -92,15 +92,11 @@ func (c *churnRun) setup(ctx context.Context) error {
 		}
 		c.lb.swap(k, n)
 	}
-	c.api = benchkit.NewAPI("http://" + c.addrs[0])
-	err = c.api.SignUp(ctx, "bench")
-	for i := 0; i <= c.cfg.publishers && err == nil; i++ {
-		slug := churnRoomName(i)
-		if i == c.cfg.publishers {
-			slug = churnCDNRoom
-		}
-		c.keys[slug], err = c.api.CreateRoom(ctx, slug)
+	var slugs []string
+	for i := range c.cfg.publishers {
+		slugs = append(slugs, churnRoomName(i))
 	}
+	c.api, c.keys, err = benchkit.Account(ctx, "http://"+c.addrs[0], append(slugs, churnCDNRoom)...)
 	return err
 }
 
@@ -116,9 +112,7 @@ func (c *churnRun) startNode(ctx context.Context, k int) (*benchkit.Node, error)
 // turn, counts viewers again once all are back, then checks the recordings.
 func (c *churnRun) churn(ctx context.Context) error {
 	c.start = time.Now()
-	busy0 := benchkit.ReadCPUTimes()
-	ferret0, _ := benchkit.CPUSeconds(c.stack.Mongo.Proc.Pid())
-	self0, _ := benchkit.CPUSeconds(os.Getpid())
+	ferret, self := benchkit.StartMeter(c.stack.Mongo.Proc.Pid()), benchkit.StartMeter(os.Getpid())
 	stop := make(chan struct{})
 	var pubs sync.WaitGroup
 	c.res.Rooms = make([]churnRoom, c.cfg.publishers)
@@ -164,11 +158,7 @@ func (c *churnRun) churn(ctx context.Context) error {
 	c.res.EndS = c.since(time.Now())
 	stopPubs()
 	stopPlay()
-	c.res.MachineBusy = busy0.BusySince()
-	ferret1, _ := benchkit.CPUSeconds(c.stack.Mongo.Proc.Pid())
-	self1, _ := benchkit.CPUSeconds(os.Getpid())
-	wall := time.Since(c.start).Seconds()
-	c.res.FerretCPU, c.res.BenchCPU = 100*(ferret1-ferret0)/wall, 100*(self1-self0)/wall
+	c.res.MachineBusy, c.res.FerretCPU, c.res.BenchCPU = ferret.Busy(), ferret.Percent(), self.Percent()
 	for _, p := range players {
 		c.res.Rejoins += int(p.Rejoins.Load())
 	}

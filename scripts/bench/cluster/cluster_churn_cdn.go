@@ -43,14 +43,11 @@ func (c *churnRun) cdn(ctx context.Context) error {
 	if err := api.SetRecording(ctx, churnCDNRoom, false); err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpeg(c.stack.Input, n.PublishURL(c.keys[churnCDNRoom]))
+	pub, err := api.PublishLive(ctx, c.stack.Input, n, churnCDNRoom, c.keys[churnCDNRoom])
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err := api.WaitLive(ctx, churnCDNRoom, 30*time.Second); err != nil {
-		return err
-	}
 	url := "http://" + listen + "/live/" + churnCDNRoom + "/index.m3u8"
 	for _, count := range c.cfg.cdnPlayers {
 		run, err := c.cdnLoad(ctx, n, url, count)
@@ -82,8 +79,7 @@ func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.Node, url string, co
 	if err != nil {
 		return run, err
 	}
-	busy0 := benchkit.ReadCPUTimes()
-	t0 := time.Now()
+	m, t0 := benchkit.StartMeter(), time.Now()
 	if err := benchkit.SleepUntil(ctx, t0.Add(c.cfg.cdnWindow)); err != nil {
 		return run, err
 	}
@@ -91,7 +87,7 @@ func (c *churnRun) cdnLoad(ctx context.Context, n *benchkit.Node, url string, co
 	if err != nil {
 		return run, err
 	}
-	run.Seconds, run.MachineBusy = time.Since(t0).Seconds(), busy0.BusySince()
+	run.Seconds, run.MachineBusy = m.Wall(), m.Busy()
 	run.ByKind = benchkit.PromByLabel(m1, "onair_hls_requests_total")
 	for k, v := range benchkit.PromByLabel(m0, "onair_hls_requests_total") {
 		run.ByKind[k] -= v

@@ -48,20 +48,12 @@ type hlsRun struct {
 // RunHLS is `bench cluster-hls`: two nodes on one FerretDB and MinIO, a publisher on A,
 // wrk's viewers on A and on B in alternating rounds.
 func RunHLS(ctx context.Context, env benchkit.Env, args []string) error {
-	r := benchkit.NewRun(env)
 	// Recording stays off, so that S3 uploads stay out of the CPU figures.
-	res := &hlsResults{}
+	r, res := benchkit.NewRun(env), &hlsResults{}
 	w := benchkit.Wrk{Connections: 100, Threads: 2, Duration: 15 * time.Second}
-	if err := r.Start(ctx, args, &res.Head); err != nil {
-		return err
-	}
-	defer r.Close()
 	var stack benchkit.Stack
 	defer stack.Stop()
-	if err := measureHLS(ctx, r, res, &stack, w); err != nil {
-		r.Fail(err)
-	}
-	return r.Finish(ctx, res, func() string { return hlsSection(res) })
+	return r.Main(ctx, args, &res.Head, res, func() error { return measureHLS(ctx, r, res, &stack, w) }, func() string { return hlsSection(res) })
 }
 
 // measureHLS runs two rounds of (load through the origin A, load through B), alternating
@@ -82,27 +74,19 @@ func measureHLS(ctx context.Context, r *benchkit.Run, res *hlsResults, stack *be
 		nodes = append(nodes, n)
 	}
 	a, b := nodes[0], nodes[1]
-	api := benchkit.NewAPI(a.HTTP)
-	err := api.SignUp(ctx, "bench")
-	var key string
-	if err == nil {
-		key, err = api.CreateRoom(ctx, hlsRoom)
-	}
+	api, keys, err := benchkit.Account(ctx, a.HTTP, hlsRoom)
 	if err == nil && !res.Recording {
 		err = api.SetRecording(ctx, hlsRoom, false)
 	}
 	if err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpeg(stack.Input, a.PublishURL(key))
+	pub, err := api.PublishLive(ctx, stack.Input, a, hlsRoom, keys[hlsRoom])
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err = api.WaitLive(ctx, hlsRoom, 20*time.Second); err == nil {
-		err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
-	}
-	if err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(warmup)); err != nil {
 		return err
 	}
 	client := benchkit.NewHTTPClient()
@@ -123,44 +107,32 @@ func measureHLS(ctx context.Context, r *benchkit.Run, res *hlsResults, stack *be
 	}
 	res.SegmentBytes, w.Paths = len(segA), res.Paths
 	res.WrkCommand = "wrk " + strings.Join(w.Args("paths.lua", "http://<node>"), " ")
-	cpu := func() (float64, float64) {
-		ca, _ := benchkit.CPUSeconds(a.Pid())
-		cb, _ := benchkit.CPUSeconds(b.Pid())
-		return ca, cb
-	}
 	for round := 1; round <= rounds && ctx.Err() == nil; round++ {
 		for _, via := range []string{viaOrigin, viaProxy} {
 			run := hlsRun{Round: round, Via: via}
 			base := map[string]string{viaOrigin: a.HTTP, viaProxy: b.HTTP}[via]
-			ia, ib := cpu()
-			idleStart := time.Now()
-			if err := benchkit.SleepUntil(ctx, idleStart.Add(3*time.Second)); err != nil {
+			ma, mb := benchkit.StartMeter(a.Pid()), benchkit.StartMeter(b.Pid())
+			if err := benchkit.SleepUntil(ctx, time.Now().Add(3*time.Second)); err != nil {
 				return err
 			}
-			a0, b0 := cpu()
-			idle := time.Since(idleStart).Seconds()
-			run.IdleAPct, run.IdleBPct = 100*(a0-ia)/idle, 100*(b0-ib)/idle
+			run.IdleAPct, run.IdleBPct = ma.Percent(), mb.Percent()
 			m0, err := a.Metrics(ctx)
 			if err != nil {
 				return err
 			}
-			busy, started := benchkit.ReadCPUTimes(), time.Now()
+			ma, mb = benchkit.StartMeter(a.Pid()), benchkit.StartMeter(b.Pid())
 			if run.WrkResult, err = w.Run(ctx, r.Tmp, base); err == nil {
 				err = errors.Join(a.Alive(), b.Alive(), pub.Alive())
 			}
 			if err != nil {
 				return fmt.Errorf("round %d via %s: %w", round, via, err)
 			}
-			wall := time.Since(started).Seconds()
-			run.MachineBusy = busy.BusySince()
-			a1, b1 := cpu()
+			run.MachineBusy, run.CPUA, run.CPUB, run.CPUAPercent, run.CPUBPercent = ma.Busy(), ma.CPU(), mb.CPU(), ma.Percent(), mb.Percent()
 			m1, err := a.Metrics(ctx)
 			if err != nil {
 				return err
 			}
 			run.OriginRequests = int64(promSum(m1) - promSum(m0))
-			run.CPUA, run.CPUB = a1-a0, b1-b0
-			run.CPUAPercent, run.CPUBPercent = 100*run.CPUA/wall, 100*run.CPUB/wall
 			r.Logf("round %d via %s: %.0f requests/s; CPU A %.0f %%, B %.0f %% of a core", round, via, run.RPS, run.CPUAPercent, run.CPUBPercent)
 			res.Runs = append(res.Runs, run)
 		}

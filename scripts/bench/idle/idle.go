@@ -33,16 +33,8 @@ func Run(ctx context.Context, env benchkit.Env, args []string) error {
 	r := benchkit.NewRun(env)
 	// Measure for a minute, 10 s after onair is ready (its start-up work done).
 	const settle, window = 10 * time.Second, time.Minute
-	res := &results{}
-	if err := r.Start(ctx, args, &res.Head); err != nil {
-		return err
-	}
-	defer r.Close()
-	res.SettleS = settle.Seconds()
-	if err := measure(ctx, r, res, settle, window); err != nil {
-		r.Fail(err)
-	}
-	return r.Finish(ctx, res, func() string { return section(res) })
+	res := &results{SettleS: settle.Seconds()}
+	return r.Main(ctx, args, &res.Head, res, func() error { return measure(ctx, r, res, settle, window) }, func() string { return section(res) })
 }
 
 func measure(ctx context.Context, r *benchkit.Run, res *results, settle, window time.Duration) error {
@@ -64,13 +56,13 @@ func measure(ctx context.Context, r *benchkit.Run, res *results, settle, window 
 	procs := []proc{{Name: "onair"}, {Name: "FerretDB"}}
 	pids := []int{node.Pid(), ferret.Proc.Pid()}
 	errs := make([]error, len(pids))
-	t0 := benchkit.ReadCPUTimes()
+	m := benchkit.StartMeter()
 	var wg sync.WaitGroup
 	for i := range pids {
 		wg.Go(func() { procs[i].Usage, errs[i] = benchkit.MeasureUsage(ctx, pids[i:i+1], window, time.Second) })
 	}
 	wg.Wait()
-	res.Busy = t0.BusySince()
+	res.Busy = m.Busy()
 	for _, err := range errs {
 		if err != nil {
 			return err

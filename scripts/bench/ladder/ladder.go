@@ -5,12 +5,12 @@
 package ladder
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,20 +196,19 @@ func measure(ctx context.Context, r *benchkit.Run, inputs map[string]string, run
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
 	index := n.HTTP + "/live/" + stream + "/index.m3u8"
-	urls, err := variantURLs(ctx, index, len(rungs))
-	if err != nil {
+	if err := waitVariants(ctx, index, len(rungs)); err != nil {
 		return nil, fmt.Errorf("%w (ffmpeg: %s)", err, benchkit.Tail(pub.Output(), 500))
 	}
 	var delivered atomic.Int64
 	vctx, stop := context.WithCancel(ctx)
-	wait := play(vctx, urls, viewers, &delivered)
-	c.Players = viewers * len(urls)
+	wait := play(vctx, index, len(rungs), viewers, &delivered)
+	c.Players = viewers * len(rungs)
 	r.Logf("%d rendition(s) published, %d players; warming up %s, measuring %s", len(rungs), c.Players, warmup, window)
 	err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
 	if err == nil {
-		b0, t0 := delivered.Load(), benchkit.ReadCPUTimes()
+		b0, m := delivered.Load(), benchkit.StartMeter()
 		c.Usage, err = benchkit.MeasureUsage(ctx, []int{n.Pid()}, window, time.Second)
-		c.DeliveredBytes, c.Busy = delivered.Load()-b0, t0.BusySince()
+		c.DeliveredBytes, c.Busy = delivered.Load()-b0, m.Busy()
 	}
 	stop()
 	wait()
@@ -229,49 +228,28 @@ func measure(ctx context.Context, r *benchkit.Run, inputs map[string]string, run
 	return c, n.Alive()
 }
 
-// variantURLs waits until the multivariant playlist lists n renditions and returns
-// their media playlists' URLs.
-func variantURLs(ctx context.Context, index string, n int) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var got int
-	for {
+// waitVariants waits until the multivariant playlist index lists n renditions.
+func waitVariants(ctx context.Context, index string, n int) error {
+	return benchkit.Poll(ctx, 30*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
 		body, _, err := benchkit.HTTPGet(ctx, http.DefaultClient, index)
 		var mv playlist.Multivariant
-		if err == nil && mv.Unmarshal(body) == nil {
-			if got = len(mv.Variants); got == n {
-				var urls []string
-				for _, v := range mv.Variants {
-					urls = append(urls, benchkit.Resolve(index, v.URI))
-				}
-				return urls, nil
-			}
+		if err = cmp.Or(err, mv.Unmarshal(body)); err != nil || len(mv.Variants) != n {
+			return fmt.Errorf("%s: %d of %d renditions listed within 30 s (%v)", index, len(mv.Variants), n, err)
 		}
-		if benchkit.SleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
-			return nil, fmt.Errorf("%s: %d of %d renditions listed within 30 s (%v)", index, got, n, err)
-		}
-	}
+		return nil
+	})
 }
 
-// play starts viewers players of each media playlist, all counting the bytes they
-// receive into delivered; the returned func waits for them once ctx ends. benchkit's
-// player plays a multivariant playlist's first variant, so each is handed one of its
-// own, served here, naming one rendition.
-func play(ctx context.Context, media []string, viewers int, delivered *atomic.Int64) func() {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		i, err := strconv.Atoi(strings.TrimPrefix(req.URL.Path, "/"))
-		if err != nil || i < 0 || i >= len(media) {
-			http.NotFound(w, req)
-			return
-		}
-		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\n%s\n", media[i])
-	}))
+// play starts viewers players of each of the n renditions of the multivariant playlist
+// index, all counting the bytes they receive into delivered; the returned func waits for
+// them once ctx ends.
+func play(ctx context.Context, index string, n, viewers int, delivered *atomic.Int64) func() {
 	var wg sync.WaitGroup
-	for i := range media {
+	for i := range n {
 		for range viewers {
 			client := benchkit.NewHTTPClient()
 			client.Transport = counting{client.Transport, delivered}
-			p := &benchkit.Player{Client: client, URL: fmt.Sprintf("%s/%d", srv.URL, i), Retry: 250 * time.Millisecond}
+			p := &benchkit.Player{Client: client, URL: index, Variant: i, Retry: 250 * time.Millisecond}
 			wg.Go(func() {
 				for ctx.Err() == nil {
 					var log benchkit.FetchLog // a log per join, so that it stays small
@@ -282,10 +260,7 @@ func play(ctx context.Context, media []string, viewers int, delivered *atomic.In
 			})
 		}
 	}
-	return func() {
-		wg.Wait()
-		srv.Close()
-	}
+	return wg.Wait
 }
 
 // counting counts the response body bytes its client reads.

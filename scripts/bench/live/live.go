@@ -180,7 +180,7 @@ func play(ctx context.Context, r *benchkit.Run, c config, res *results) {
 	}
 	for _, s := range servers {
 		r.Logf("latency: %s, %s warm-up + %s window", s.name, c.warmup, c.window)
-		busy := benchkit.ReadCPUTimes()
+		busy := benchkit.StartMeter()
 		p, err := publishAndPlay(ctx, s, "lat", c.tags, c.warmup+c.window+2*time.Second, 1500*time.Millisecond)
 		if err != nil {
 			r.Fail(fmt.Errorf("latency on %s: %w", s.name, err))
@@ -188,7 +188,7 @@ func play(ctx context.Context, r *benchkit.Run, c config, res *results) {
 		}
 		from, to := p.start.Add(c.warmup).UnixNano(), p.start.Add(c.warmup+c.window).UnixNano()
 		arrival := map[int64]time.Time{} // first arrival of each stamp
-		l := latency{Server: s.name, Player: p.player, WarmupS: c.warmup.Seconds(), WindowS: c.window.Seconds(), Fetches: len(p.fetches), MachineBusy: busy.BusySince()}
+		l := latency{Server: s.name, Player: p.player, WarmupS: c.warmup.Seconds(), WindowS: c.window.Seconds(), Fetches: len(p.fetches), MachineBusy: busy.Busy()}
 		var firstErr error
 		for _, f := range p.fetches {
 			if f.Err != nil && f.Arrived.Before(p.end) { // once a stream ends, requests for its next part fail as they should
@@ -308,39 +308,37 @@ func measureLoad(ctx context.Context, r *benchkit.Run, c config, k kind, n int, 
 	pids := s.pids()
 	idle := float64(benchkit.RSS(pids...))
 	res.RSSIdleMB = idle / benchkit.MB
-	var pubs []*benchkit.Process
-	defer func() { benchkit.StopAll(pubs) }()
-	var ffPids []int
+	var urls []string
 	for _, name := range names {
-		p, err := benchkit.StartFFmpeg(c.input, s.publishURL(name))
-		if err != nil {
-			return res, err
-		}
-		pubs, ffPids = append(pubs, p), append(ffPids, p.Pid())
-		if err := benchkit.SleepUntil(ctx, time.Now().Add(25*time.Millisecond)); err != nil {
-			return res, err
-		}
+		urls = append(urls, s.publishURL(name))
+	}
+	pubs, err := benchkit.StartPublishers(ctx, c.input, urls)
+	defer func() { benchkit.StopAll(pubs) }()
+	if err != nil {
+		return res, err
+	}
+	var ffPids []int
+	for _, p := range pubs {
+		ffPids = append(ffPids, p.Pid())
 	}
 	allStarted := time.Now()
 	if err := benchkit.SleepUntil(ctx, allStarted.Add(c.loadWarmup)); err != nil {
 		return res, err
 	}
-	if err := running(s, pubs); err != nil {
+	if err := benchkit.AllAlive(s.proc, pubs); err != nil {
 		return res, err
 	}
-	ff0, _ := benchkit.CPUSeconds(ffPids...)
-	busy := benchkit.ReadCPUTimes()
+	ff := benchkit.StartMeter(ffPids...) // of exited publishers too, until they are reaped
 	u, err := benchkit.MeasureUsage(ctx, pids, c.loadWindow, time.Second)
 	if err != nil {
 		return res, err
 	}
-	res.MachineBusy = busy.BusySince()
-	ff1, _ := benchkit.CPUSeconds(ffPids...) // of exited publishers too, until they are reaped
+	res.MachineBusy = ff.Busy()
 	res.CPUPercent, res.CPUPercentPerStream = u.CPUPercent, u.CPUPercent/float64(n)
 	res.RSSMeanMB, res.RSSMaxMB = float64(u.RSSMean)/benchkit.MB, float64(u.RSSMax)/benchkit.MB
 	res.RSSPerStreamMB = (float64(u.RSSMean) - idle) / benchkit.MB / float64(n)
 	res.RSSGrowthMBPerMin = (float64(u.RSSLast) - float64(u.RSSFirst)) / benchkit.MB / u.Wall.Minutes()
-	res.FFmpegCPUPercent = 100 * (ff1 - ff0) / u.Wall.Seconds()
+	res.FFmpegCPUPercent = 100 * ff.CPU() / u.Wall.Seconds()
 	client := benchkit.NewHTTPClient()
 	defer client.CloseIdleConnections()
 	for _, name := range names {
@@ -369,16 +367,6 @@ func measureLoad(ctx context.Context, r *benchkit.Run, c config, k kind, n int, 
 		}
 	}
 	return res, s.proc.Alive()
-}
-
-// running fails when the server or a publisher has exited.
-func running(s *server, pubs []*benchkit.Process) error {
-	for _, p := range append([]*benchkit.Process{s.proc}, pubs...) {
-		if err := p.Alive(); err != nil {
-			return fmt.Errorf("%w; server log: %s", err, benchkit.Tail(s.proc.Output(), 1500))
-		}
-	}
-	return nil
 }
 
 // measureViewers starts a fresh server with one live stream and loads it with wrk: every
@@ -417,19 +405,12 @@ func measureViewers(ctx context.Context, r *benchkit.Run, c config, k kind) (vie
 	v.BaselineCPU = base.CPUPercent
 	w := c.wrk
 	w.Paths = v.Paths
-	cpu0, _ := benchkit.CPUSeconds(pids...)
-	busy, started := benchkit.ReadCPUTimes(), time.Now()
+	m := benchkit.StartMeter(pids...)
 	if v.WrkResult, err = w.Run(ctx, r.Tmp, s.http); err != nil {
 		return v, err
 	}
-	wall := time.Since(started).Seconds()
-	v.MachineBusy = busy.BusySince()
-	cpu1, err := benchkit.CPUSeconds(pids...)
-	if err != nil {
-		return v, err
-	}
 	v.Command = "wrk " + strings.Join(w.Args("paths.lua", s.http), " ")
-	v.CPUSeconds, v.CPUPercent = cpu1-cpu0, 100*(cpu1-cpu0)/wall
+	v.CPUSeconds, v.CPUPercent, v.MachineBusy = m.CPU(), m.Percent(), m.Busy()
 	v.RequestsPerCPUS = benchkit.Ratio(float64(v.Requests), v.CPUSeconds)
-	return v, running(s, []*benchkit.Process{pub})
+	return v, benchkit.AllAlive(s.proc, []*benchkit.Process{pub})
 }

@@ -90,8 +90,6 @@ func section(r *results) string {
 		lat("player", func(l latency) string { return l.Player }),
 		lat("window", func(l latency) string { return fmt.Sprintf("%.0f s after a %.0f s warm-up", l.WindowS, l.WarmupS) }),
 		lat("frames received / sent in the window", func(l latency) string { return fmt.Sprintf("%d / %d", l.Frames, l.FramesSent) }),
-		lat("median (ms)", func(l latency) string { return f(l.MedianMS, 0) }),
-		lat("p95 (ms)", func(l latency) string { return f(l.P95MS, 0) }),
 		lat("min / max (ms)", func(l latency) string { return f(l.MinMS, 0) + " / " + f(l.MaxMS, 0) }),
 		lat("downloads (failed)", func(l latency) string { return fmt.Sprintf("%d (%d)", l.Fetches, l.FetchErrors) }),
 		lat("machine busy", func(l latency) string { return f(l.MachineBusy, 0) + " %" })))
@@ -99,8 +97,7 @@ func section(r *results) string {
 	b.WriteString("\n### Publish start to first playable frame\n\nFrom the publisher's first byte to the arrival of the first part " +
 		"or segment holding an IDR picture; the player polls the playlist every 50 ms from the same moment. A new stream each run.\n\n")
 	b.WriteString(benchkit.Table([]string{"", "onair", "nginx-rtmp"},
-		append([]string{"runs (ms)"}, cells(r.FirstFrame, ffM, func(l firstFrame) string { return benchkit.Join(l.RunsMS, 0) })...),
-		append([]string{"median (ms)"}, cells(r.FirstFrame, ffM, func(l firstFrame) string { return f(l.MedianMS, 0) })...)))
+		append([]string{"runs (ms)"}, cells(r.FirstFrame, ffM, func(l firstFrame) string { return benchkit.Join(l.RunsMS, 0) })...)))
 
 	b.WriteString("\n### Publishers: server CPU and memory\n\nN looping `ffmpeg -re -stream_loop -1 -i input.flv -c copy -f flv rtmp://…` " +
 		"publishers (25 ms apart) on a fresh server; CPU and RSS (every second) of the server's processes over the window after the warm-up. " +
@@ -146,7 +143,6 @@ func section(r *results) string {
 		view("segment size (bytes)", func(v viewers) string { return fmt.Sprint(v.SegmentBytes) }, nil),
 		view("requests/s", func(v viewers) string { return f(v.RPS, 0) }, func(v viewers) float64 { return v.RPS }),
 		view("server CPU % of a core (before the load)", func(v viewers) string { return f(v.CPUPercent, 0) + " (" + f(v.BaselineCPU, 1) + ")" }, nil),
-		view("requests per server CPU second", func(v viewers) string { return f(v.RequestsPerCPUS, 0) }, func(v viewers) float64 { return v.RequestsPerCPUS }),
 		view("latency p50 / p99", func(v viewers) string { return v.LatencyP50 + " / " + v.LatencyP99 }, nil),
 		view("transfer/s", func(v viewers) string { return v.BytesPerSec }, nil),
 		view("errors (non-2xx; socket)", func(v viewers) string { return fmt.Sprintf("%d; %s", v.Non2xx, cmp.Or(v.SocketErrs, "none")) }, nil),

@@ -93,7 +93,7 @@ const (
 
 // Run is `bench record`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
-	r := &run{Run: benchkit.NewRun(env), res: &results{}, keys: map[string]string{}}
+	r := &run{Run: benchkit.NewRun(env), res: &results{}}
 	r.res.Streams = streamCount
 	if err := r.Start(ctx, args, &r.res.Head); err != nil {
 		return err
@@ -121,16 +121,10 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	defer n.Stop()
-	r.api = benchkit.NewAPI(n.HTTP)
-	err = r.api.SignUp(ctx, "bench")
 	for i := range r.res.Streams {
 		r.slugs = append(r.slugs, "rec-"+strconv.Itoa(i))
 	}
-	for _, slug := range append(r.slugs, replayRoom) {
-		if err == nil {
-			r.keys[slug], err = r.api.CreateRoom(ctx, slug)
-		}
-	}
+	r.api, r.keys, err = benchkit.Account(ctx, n.HTTP, append(r.slugs, replayRoom)...)
 	return err
 }
 
@@ -139,19 +133,11 @@ type streams struct {
 	node      *benchkit.Node
 	api       *benchkit.API
 	pubs      []*benchkit.Process
-	started   []time.Time       // when each publisher started
 	broadcast map[string]string // each room's broadcast id
 }
 
 // alive checks that onair and every publisher still run.
-func (s *streams) alive() error {
-	for _, p := range append([]*benchkit.Process{s.node.Proc}, s.pubs...) {
-		if err := p.Alive(); err != nil {
-			return fmt.Errorf("%w; onair log: %s", err, benchkit.Tail(s.node.Proc.Output(), 1500))
-		}
-	}
-	return nil
-}
+func (s *streams) alive() error { return benchkit.AllAlive(s.node.Proc, s.pubs) }
 
 // spool is onair's recording backlog as /metrics tells it.
 func (s *streams) spool(ctx context.Context) (recordings, bytes, parts float64, err error) {
@@ -215,15 +201,13 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 		return res, err
 	}
 	res.RSSIdleMB = float64(benchkit.RSS(s.node.Pid())) / benchkit.MB
+	var urls []string
 	for _, slug := range r.slugs {
-		p, err := benchkit.StartFFmpeg(r.stack.Input, s.node.PublishURL(r.keys[slug]))
-		if err != nil {
-			return res, err
-		}
-		s.pubs, s.started = append(s.pubs, p), append(s.started, time.Now())
-		if err := benchkit.SleepUntil(ctx, time.Now().Add(25*time.Millisecond)); err != nil {
-			return res, err
-		}
+		urls = append(urls, s.node.PublishURL(r.keys[slug]))
+	}
+	var err error
+	if s.pubs, err = benchkit.StartPublishers(ctx, r.stack.Input, urls); err != nil {
+		return res, err
 	}
 	if err := benchkit.SleepUntil(ctx, time.Now().Add(loadWarmup)); err != nil {
 		return res, err
@@ -244,12 +228,12 @@ func (r *run) measureLoad(ctx context.Context, s *streams, recording bool) (load
 			s.broadcast[slug] = bs[0].ID
 		}
 	}
-	busy := benchkit.ReadCPUTimes()
+	m := benchkit.StartMeter()
 	u, err := benchkit.MeasureUsage(ctx, []int{s.node.Pid()}, loadWindow, time.Second)
 	if err != nil {
 		return res, err
 	}
-	res.MachineBusy, res.CPUPercent = busy.BusySince(), u.CPUPercent
+	res.MachineBusy, res.CPUPercent = m.Busy(), u.CPUPercent
 	res.RSSMeanMB, res.RSSMaxMB = float64(u.RSSMean)/benchkit.MB, float64(u.RSSMax)/benchkit.MB
 	recordings, bytes, parts, err := s.spool(ctx)
 	if err != nil {
@@ -294,7 +278,7 @@ func (r *run) measureOutage(ctx context.Context, s *streams) error {
 	}
 	runs := s.node.DataDir + "/runs" // the runs' logs: the recordings until their chunks are stored
 	disk0, _ := benchkit.DirSize(runs)
-	busy := benchkit.ReadCPUTimes()
+	busy := benchkit.StartMeter()
 	killed = time.Now()
 	r.stack.S3.Kill()
 	first, err := take("down")
@@ -328,7 +312,7 @@ func (r *run) measureOutage(ctx context.Context, s *streams) error {
 		o.RSSDrainMaxMB, o.DrainS = max(o.RSSDrainMaxMB, x.RSSMB), time.Since(back).Seconds()
 		return x.SpoolParts <= float64(len(r.slugs)), err
 	})
-	o.MachineBusy = busy.BusySince()
+	o.MachineBusy = busy.Busy()
 	if err == nil && !drained {
 		err = fmt.Errorf("the backlog was not uploaded within %s of MinIO's return", drainFor)
 	}
@@ -350,7 +334,7 @@ func (r *run) checkCompletion(ctx context.Context, s *streams) error {
 	pending := map[string]int{}
 	for i, slug := range r.slugs {
 		pending[slug] = i
-		c.PublishedS = append(c.PublishedS, left.Sub(s.started[i]).Seconds())
+		c.PublishedS = append(c.PublishedS, left.Sub(s.pubs[i].Started).Seconds())
 	}
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()

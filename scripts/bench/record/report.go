@@ -76,16 +76,11 @@ func section(r *results) string {
 	if o := r.Outage; o != nil && len(o.Samples) > 0 {
 		fmt.Fprintf(b, "\n### S3 outage\n\nRight after the recording-on window, with the same %d streams going on, MinIO is killed (SIGKILL to its process group) "+
 			"and started again %.0f s later on the same port and data. *Drained* is when no full chunk waited any more, counted from MinIO answering "+
-			"ready again. GC makes single samples swing by 10 MB or more, so the trend is read from the medians of the first and last 10 s.\n\n", r.Streams, o.DownS)
-		b.WriteString(benchkit.Table([]string{"", "at the kill", "at the restart", ""},
-			[]string{"onair RSS (MB)", f(o.RSSStartMB, 1), f(o.RSSEndMB, 1), fmt.Sprintf("min %s, max %s; max while draining %s", f(o.RSSMinMB, 1), f(o.RSSMaxMB, 1), f(o.RSSDrainMaxMB, 1))},
-			[]string{"onair RSS, median of 10 s (MB)", f(o.RSSEarlyMB, 1), f(o.RSSLateMB, 1), "the first and the last 10 s of the outage"},
-			[]string{"spool, /metrics (MB)", f(o.SpoolStartMB, 1), f(o.SpoolEndMB, 1), ""},
-			[]string{"chunk files, /metrics", f(o.PartsStart, 0), f(o.PartsEnd, 0), ""},
-			[]string{"recordings directory on disk (MB)", f(o.DiskStartMB, 1), f(o.DiskEndMB, 1), ""},
-			[]string{"backlog drained after MinIO's return", "", "", f(o.DrainS, 1) + " s"},
-			[]string{"machine busy %", "", "", f(o.MachineBusy, 0)}))
-		b.WriteString("\nEvery 10 s (t from the kill):\n\n")
+			"ready again. GC makes single samples swing by 10 MB or more, so the trend is read from the medians of the first and last 10 s "+
+			"(the summary above). From the kill to the restart: spool (/metrics) %s → %s MB in %.0f → %.0f chunk files; recordings directory "+
+			"on disk %s → %s MB. RSS peaked at %s MB while draining; machine busy %s %%. Every 10 s (t from the kill):\n\n",
+			r.Streams, o.DownS, f(o.SpoolStartMB, 1), f(o.SpoolEndMB, 1), o.PartsStart, o.PartsEnd, f(o.DiskStartMB, 1), f(o.DiskEndMB, 1),
+			f(o.RSSDrainMaxMB, 1), f(o.MachineBusy, 0))
 		rows, next := [][]string(nil), 0.0
 		for i, s := range o.Samples {
 			if s.AtS+0.5 >= next || i == len(o.Samples)-1 {

@@ -46,16 +46,8 @@ type page struct {
 
 // Run is `bench web`.
 func Run(ctx context.Context, env benchkit.Env, args []string) error {
-	r := benchkit.NewRun(env)
-	res := &results{}
-	if err := r.Start(ctx, args, &res.Head); err != nil {
-		return err
-	}
-	defer r.Close()
-	if err := measure(ctx, r, res); err != nil {
-		r.Fail(err)
-	}
-	return r.Finish(ctx, res, func() string { return section(res) })
+	r, res := benchkit.NewRun(env), &results{}
+	return r.Main(ctx, args, &res.Head, res, func() error { return measure(ctx, r, res) }, func() string { return section(res) })
 }
 
 // measure loads the page 5 times, each in a fresh browser context, once the room has been
@@ -82,23 +74,16 @@ func measure(ctx context.Context, r *benchkit.Run, res *results) error {
 		return err
 	}
 	defer n.Stop()
-	api := benchkit.NewAPI(n.HTTP)
-	var key string
-	if err = api.SignUp(ctx, "bench"); err == nil {
-		key, err = api.CreateRoom(ctx, room)
-	}
+	api, keys, err := benchkit.Account(ctx, n.HTTP, room)
 	if err != nil {
 		return err
 	}
-	pub, err := benchkit.StartFFmpeg(input, n.PublishURL(key))
+	pub, err := api.PublishLive(ctx, input, n, room, keys[room])
 	if err != nil {
 		return err
 	}
 	defer pub.Stop(syscall.SIGTERM, 3*time.Second)
-	if err = api.WaitLive(ctx, room, 20*time.Second); err == nil {
-		err = benchkit.SleepUntil(ctx, time.Now().Add(warmup))
-	}
-	if err != nil {
+	if err := benchkit.SleepUntil(ctx, time.Now().Add(warmup)); err != nil {
 		return err
 	}
 	res.PageCommand = fmt.Sprintf("node web/ui/e2e/bench.mjs --url http://127.0.0.1:<port>/rooms/%s --runs %d", room, runs)
