@@ -371,11 +371,7 @@ export class Player {
     if (playing >= 0) this.root.dataset.level = String(playing); // until hls.js switches
     else delete this.root.dataset.level;
     this.showLevels(choice);
-    // From the playhead, whose parts the seeded details mark as loaded, so loading goes on
-    // at the buffer's end. Skipping the seek to the start position (startLoad's second
-    // argument) would make hls.js start at its live-sync position instead, at the next
-    // independent part, and leave a hole in the video buffer up to it.
-    hls.startLoad(this.video.currentTime);
+    hls.startLoad(this.video.currentTime, true);
   }
 
   // renditionEnded: the playlist of a rendition being played ended. If the others go on,
