@@ -33,7 +33,7 @@ try {
     });
   });
   // What hls.js does to the SourceBuffers, and the buffered ranges after each append:
-  // printed if the chosen rendition does not play.
+  // checked for holes, and printed if the chosen rendition does not play.
   await page.addInitScript(() => {
     window.sbLog = [];
     const t0 = performance.now();
@@ -87,6 +87,10 @@ try {
   s = await state(page);
   check(s.fatalErrors === '0', `${s.fatalErrors} fatal errors`);
   log(`still playing at ${s.t.toFixed(1)} s (${s.state}), events`, JSON.stringify(s.events));
+  // The new hls.js instance goes on where the old one's buffer ends: a hole in the video
+  // buffer would freeze the picture while the audio plays on.
+  const holes = (await page.evaluate(() => window.sbLog)).filter((l) => / video -> [0-9.]+-[0-9.]+ [0-9.]+-/.test(l));
+  check(holes.length === 0, `the video buffer had holes after the hand-over: ${holes.join('; ')}`);
   const low = await page.evaluate(() => [...document.querySelector('select[data-quality]').options].find((o) => o.textContent === '180p').value);
   await page.selectOption('select[data-quality]', low);
   await wait(page, (lvl) => {

@@ -49,6 +49,7 @@ export class Player {
     this.hlsSrc = ''; // what hls.js plays, and its configuration: a new ladder restarts it
     this.hlsConfig = null;
     this.ladderQuiet = 0; // no ladder hand-over before this time (performance.now())
+    this.handOverDue = false; // a hand-over waits for a segment's start (handOverAtSegment)
     this.gone = new Set(); // renditions whose playlist ended while the stream went on
     this.root.dataset.fatalErrors = '0';
     this.root.dataset.ladderUpdates = '0';
@@ -322,7 +323,7 @@ export class Player {
     const change = ladderChange(hls, data.level, data.details);
     if (!change) return;
     if (change.joined.length) {
-      this.handOver();
+      this.handOverAtSegment(hls);
       return;
     }
     // Renditions left: hls.js drops levels in place. The one playing ends by its
@@ -334,6 +335,38 @@ export class Player {
     const still = hls.levels.findIndex((l) => l.uri === choice);
     if (choice && still < 0) hls.loadLevel = -1; // the rendition chosen left: back to auto
     this.showLevels(still);
+  }
+
+  // handOverAtSegment hands over once hls.js starts loading a segment's first part and
+  // what came before it is in the buffer, so that the buffer ends where a segment ends:
+  // the new instance starts at the first part not yet loaded that begins with a key frame.
+  // Handed over within a segment, it skipped the rest of that segment (and appends still
+  // queued in the old instance are dropped by the transfer), and the picture froze over the
+  // hole while the audio played on. Within 3 s in any case.
+  handOverAtSegment(hls) {
+    if (this.handOverDue) return;
+    this.handOverDue = true;
+    let start = -1; // where the segment being loaded begins
+    const ready = () => {
+      const b = this.video.buffered;
+      return start >= 0 && b.length > 0 && b.end(b.length - 1) >= start - 0.05;
+    };
+    const go = () => {
+      hls.off(Hls.Events.FRAG_LOADING, loading);
+      hls.off(Hls.Events.BUFFER_APPENDED, appended);
+      clearTimeout(timer);
+      this.handOverDue = false;
+      if (hls === this.hls) this.handOver();
+    };
+    const loading = (_, d) => {
+      if (d.frag.type !== 'main' || (d.part && !d.part.independent)) return;
+      start = d.part ? d.part.start : d.frag.start;
+      if (ready()) go();
+    };
+    const appended = () => { if (ready()) go(); };
+    hls.on(Hls.Events.FRAG_LOADING, loading);
+    hls.on(Hls.Events.BUFFER_APPENDED, appended);
+    const timer = setTimeout(go, 3000);
   }
 
   // handOver gives hls.js the stream's new ladder. hls.js cannot add a level to a running
