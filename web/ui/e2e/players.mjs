@@ -265,7 +265,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 7000));
     // A player that settled further behind than the bound, its seek having gone to an edge
     // it had not caught up with yet, gets Live pressed once more, as a viewer would; the
-    // log says so. video.js, which has no catch-up rate, once stayed 3.2 s behind.
+    // log says so. video.js has no catch-up rate: without this it could stay there.
     let again = false;
     for (const [k, page] of Object.entries(pages)) {
       const b = (await stats(k)).behind.at(-1)?.[1] ?? Infinity;
