@@ -11,6 +11,8 @@ export function webhooksSection(room) {
   const secretOut = h('div', { 'data-webhook-secret': '' });
   const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
   let events = [];
+  // The webhooks whose delivery log is open: a reload of the list keeps them open.
+  const openLogs = new Set();
 
   const eventBoxes = (name, checked) => h('fieldset', { class: 'scopes' }, h('legend', null, 'Events'),
     events.map((ev) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name, value: ev, checked: checked.includes(ev) }), ' ', h('code', null, ev))));
@@ -39,7 +41,7 @@ export function webhooksSection(room) {
     // The log's heading and Refresh button stay while its table is fetched, so that a slow
     // or failed fetch leaves something to retry with.
     const logBody = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
-    const log = h('div', { class: 'delivery-log', 'data-delivery-log': hook.id, hidden: true },
+    const log = h('div', { class: 'delivery-log', 'data-delivery-log': hook.id, hidden: !openLogs.has(hook.id) },
       h('div', { class: 'row' }, h('h3', { class: 'grow' }, 'Delivery log'),
         h('button', { type: 'button', class: 'small', onclick: () => showLog() }, 'Refresh')),
       logBody);
@@ -59,13 +61,18 @@ export function webhooksSection(room) {
       try {
         await api('POST', `${base}/${encodeURIComponent(hook.id)}/test`);
         log.hidden = false;
+        openLogs.add(hook.id);
         showLog();
         setTimeout(showLog, 1500);
       } catch (e) { showError(err, e); }
     }
     function toggleLog() {
       log.hidden = !log.hidden;
-      if (!log.hidden) showLog();
+      if (log.hidden) openLogs.delete(hook.id);
+      else {
+        openLogs.add(hook.id);
+        showLog();
+      }
     }
     async function showLog() {
       try {
@@ -85,6 +92,7 @@ export function webhooksSection(room) {
         load();
       } catch (e) { showError(err, e); }
     }
+    if (!log.hidden) showLog();
     return li;
   }
 
