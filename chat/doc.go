@@ -50,8 +50,8 @@
 //
 // Live events come one per websocket message, or several in one "batch" message: those
 // that came within Config.FlushDelay of each other (fewer when they came in a bunch), in
-// order. A batch holds live events
-// only (never history, ack or error frames, nor another batch):
+// order. A batch holds live events only (never history, ack or error frames, nor another
+// batch):
 //
 //	{"type":"batch","events":[{"type":"message","id":"6650…",…},{"type":"viewers","count":14}]}
 //
